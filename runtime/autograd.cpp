@@ -1,0 +1,256 @@
+// The autograd engine: graph recording, reverse-topological backward with fan-out accumulation,
+// gradient hooks, gradients with respect to intermediate tensors, and graph walking.
+#include "runtime/autograd.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace gb {
+namespace {
+thread_local bool t_grad_mode = true;
+thread_local std::string t_module_path;
+
+// A fresh contiguous tensor holding a + b (same shape); nothing is recorded.
+Tensor sum_of(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) {
+    throw std::logic_error("autograd: gradient shapes differ at fan-out: " + shape_str(a.shape()) +
+                           " vs " + shape_str(b.shape()));
+  }
+  Tensor ac = a.is_contiguous() ? a : a.clone();
+  Tensor bc = b.is_contiguous() ? b : b.clone();
+  Tensor out = Tensor::empty(a.shape());
+  const float* pa = ac.f32();
+  const float* pb = bc.f32();
+  float* po = out.f32();
+  for (int64_t i = 0, n = out.numel(); i < n; ++i) po[i] = pa[i] + pb[i];
+  return out;
+}
+
+void add_into(Tensor& acc, const Tensor& g) { acc = acc.defined() ? sum_of(acc, g) : g; }
+
+Tensor default_seed(const Tensor& root) {
+  if (root.numel() != 1) {
+    throw std::logic_error("autograd: backward from a non-scalar of shape " +
+                           shape_str(root.shape()) + " needs a seed gradient");
+  }
+  return Tensor::full(root.shape(), 1.0f);
+}
+
+// Nodes reachable from `root` (including it).
+std::vector<Node*> reachable(Node* root) {
+  std::vector<Node*> order;
+  std::unordered_set<Node*> seen{root};
+  std::vector<Node*> stack{root};
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    order.push_back(n);
+    for (const auto& nx : n->next) {
+      if (nx && seen.insert(nx.get()).second) stack.push_back(nx.get());
+    }
+  }
+  return order;
+}
+
+// Runs backward from root. When `targets` is non-empty, only nodes that lead to a target run,
+// target gradients are returned through `captured`, and leaf .grad is untouched.
+void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
+                  const std::vector<Node*>& targets, std::unordered_map<Node*, Tensor>* captured) {
+  auto root_node = gradient_edge(root);
+  if (!root_node) {
+    throw std::logic_error("autograd: the tensor does not require grad and has no grad_fn");
+  }
+  Tensor seed = seed_in.defined() ? seed_in : default_seed(root);
+  if (seed.shape() != root.shape()) {
+    throw std::invalid_argument("autograd: seed shape " + shape_str(seed.shape()) +
+                                " differs from output shape " + shape_str(root.shape()));
+  }
+  const bool capture_mode = !targets.empty();
+  std::vector<Node*> nodes = reachable(root_node.get());
+
+  std::unordered_set<Node*> active(nodes.begin(), nodes.end());
+  if (capture_mode) {
+    // Keep only nodes from which a target is reachable (post-order over the reachable set).
+    std::unordered_set<Node*> target_set(targets.begin(), targets.end());
+    std::unordered_map<Node*, bool> leads;
+    std::vector<std::pair<Node*, size_t>> stack{{root_node.get(), 0}};
+    leads[root_node.get()] = target_set.count(root_node.get()) > 0;
+    while (!stack.empty()) {
+      auto& [n, i] = stack.back();
+      if (i < n->next.size()) {
+        Node* c = n->next[i++].get();
+        if (c && !leads.count(c)) {
+          leads[c] = target_set.count(c) > 0;
+          stack.push_back({c, 0});
+        }
+        continue;
+      }
+      bool any = leads[n];
+      for (const auto& c : n->next) {
+        if (c && leads[c.get()]) any = true;
+      }
+      leads[n] = any;
+      stack.pop_back();
+    }
+    active.clear();
+    for (auto& [n, l] : leads) {
+      if (l) active.insert(n);
+    }
+  }
+
+  std::unordered_map<Node*, int> deps;
+  for (Node* n : nodes) {
+    if (!active.count(n)) continue;
+    for (const auto& nx : n->next) {
+      if (nx && active.count(nx.get())) ++deps[nx.get()];
+    }
+  }
+
+  std::unordered_map<Node*, Tensor> grads;
+  grads[root_node.get()] = seed;
+  std::vector<Node*> ready{root_node.get()};
+  while (!ready.empty()) {
+    Node* n = ready.back();
+    ready.pop_back();
+    Tensor g = std::move(grads[n]);
+    grads.erase(n);
+    for (auto& hook : n->hooks) {
+      Tensor replaced = hook(g);
+      if (replaced.defined()) g = replaced;
+    }
+    if (auto kept = n->retained.lock()) kept->grad = g.clone().impl_ptr();
+    if (capture_mode && std::find(targets.begin(), targets.end(), n) != targets.end()) {
+      (*captured)[n] = g;
+    }
+    if (n->is_accumulator()) {
+      if (!capture_mode) {
+        auto& leaf = n->leaf;
+        if (!leaf->grad) {
+          leaf->grad = g.clone().impl_ptr();
+        } else {
+          Tensor acc(leaf->grad);
+          float* pa = acc.f32();
+          Tensor gc = g.is_contiguous() ? g : g.clone();
+          const float* pg = gc.f32();
+          for (int64_t i = 0, m = acc.numel(); i < m; ++i) pa[i] += pg[i];
+        }
+      }
+      continue;
+    }
+    if (!n->backward) {
+      throw std::logic_error("autograd: backward through op '" + n->op +
+                             "' a second time; its saved tensors were freed (use retain_graph)");
+    }
+    std::vector<Tensor> in_grads = n->backward(g);
+    if (!retain_graph) n->backward = nullptr;
+    for (size_t i = 0; i < n->next.size(); ++i) {
+      Node* nx = n->next[i].get();
+      if (!nx || !active.count(nx)) continue;
+      if (i < in_grads.size() && in_grads[i].defined()) add_into(grads[nx], in_grads[i]);
+      if (--deps[nx] == 0) {
+        if (!grads[nx].defined()) {
+          grads.erase(nx);  // no gradient flowed (e.g. an input needing none): nothing to do
+          continue;
+        }
+        ready.push_back(nx);
+      }
+    }
+  }
+}
+}  // namespace
+
+bool grad_mode_enabled() { return t_grad_mode; }
+
+NoGradGuard::NoGradGuard() : prev_(t_grad_mode) { t_grad_mode = false; }
+NoGradGuard::~NoGradGuard() { t_grad_mode = prev_; }
+
+ModuleScope::ModuleScope(const std::string& path) : prev_(t_module_path) { t_module_path = path; }
+ModuleScope::~ModuleScope() { t_module_path = prev_; }
+const std::string& ModuleScope::current() { return t_module_path; }
+
+std::shared_ptr<Node> gradient_edge(const Tensor& t) {
+  if (!t.defined()) return nullptr;
+  TensorImpl* impl = t.impl();
+  if (impl->grad_fn) return impl->grad_fn;
+  if (!impl->requires_grad) return nullptr;
+  if (auto acc = impl->grad_accumulator.lock()) return acc;
+  auto acc = std::make_shared<Node>();
+  acc->op = "accumulate_grad";
+  acc->leaf = t.impl_ptr();
+  acc->output_shape = t.shape();
+  impl->grad_accumulator = acc;
+  return acc;
+}
+
+void record(const std::string& op, const std::vector<Tensor>& inputs, Tensor& out,
+            BackwardFn backward) {
+  if (!t_grad_mode) return;
+  bool any = false;
+  for (const auto& in : inputs) {
+    if (in.defined() && (in.requires_grad() || in.grad_fn())) any = true;
+  }
+  if (!any) return;
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  node->module = t_module_path;
+  node->output_shape = out.shape();
+  node->next.reserve(inputs.size());
+  for (const auto& in : inputs) {
+    node->next.push_back(gradient_edge(in));
+    node->input_shapes.push_back(in.defined() ? in.shape() : Shape{});
+    node->input_names.push_back(in.defined() && in.is_leaf() ? in.name() : std::string());
+  }
+  node->backward = std::move(backward);
+  out.impl()->grad_fn = std::move(node);
+  out.impl()->requires_grad = true;
+}
+
+void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
+  run_backward(root, seed, retain_graph, {}, nullptr);
+}
+
+std::vector<Tensor> grad(const Tensor& root, const std::vector<Tensor>& inputs, const Tensor& seed,
+                         bool retain_graph) {
+  std::vector<Node*> targets;
+  for (const auto& in : inputs) {
+    auto edge = gradient_edge(in);
+    if (!edge) throw std::logic_error("autograd: grad() input does not require grad");
+    targets.push_back(edge.get());
+  }
+  std::unordered_map<Node*, Tensor> captured;
+  run_backward(root, seed, retain_graph, targets, &captured);
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto it = captured.find(targets[i]);
+    out.push_back(it != captured.end() ? it->second : Tensor::zeros(inputs[i].shape()));
+  }
+  return out;
+}
+
+std::vector<std::shared_ptr<Node>> walk_graph(const Tensor& root) {
+  std::vector<std::shared_ptr<Node>> order;
+  auto root_node = gradient_edge(root);
+  if (!root_node) return order;
+  std::unordered_set<Node*> done;
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root_node, 0}};
+  std::unordered_set<Node*> on_stack{root_node.get()};
+  while (!stack.empty()) {
+    auto& [n, i] = stack.back();
+    if (i < n->next.size()) {
+      auto c = n->next[i++];
+      if (c && !done.count(c.get()) && !on_stack.count(c.get())) {
+        on_stack.insert(c.get());
+        stack.push_back({c, 0});
+      }
+      continue;
+    }
+    done.insert(n.get());
+    order.push_back(n);
+    stack.pop_back();
+  }
+  return order;
+}
+
+}  // namespace gb

@@ -1,0 +1,104 @@
+// Checkpoint save/load on top of the safetensors reader and writer.
+#include "runtime/checkpoint.h"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace gb {
+namespace {
+const char* kOptimPrefix = "optim.";
+
+DType parse_dtype(const std::string& s) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8}) {
+    if (s == dtype_name(t)) return t;
+  }
+  throw std::runtime_error("unsupported dtype " + s);
+}
+}  // namespace
+
+SafetensorsEntry to_entry(const std::string& name, const Tensor& t) {
+  Tensor c = t.is_contiguous() ? t : t.clone();
+  SafetensorsEntry e;
+  e.name = name;
+  e.dtype = dtype_name(t.dtype());
+  e.shape = t.shape();
+  const size_t bytes = static_cast<size_t>(t.numel()) * dtype_size(t.dtype());
+  e.bytes.resize(bytes);
+  if (bytes) {
+    std::memcpy(e.bytes.data(),
+                static_cast<const char*>(c.storage()->data()) + c.offset() * dtype_size(t.dtype()),
+                bytes);
+  }
+  return e;
+}
+
+Tensor from_entry(const SafetensorsEntry& e) {
+  Tensor t = Tensor::empty(e.shape, parse_dtype(e.dtype));
+  if (!e.bytes.empty()) std::memcpy(t.storage()->data(), e.bytes.data(), e.bytes.size());
+  return t;
+}
+
+void save_checkpoint(const std::filesystem::path& path, const Module& model,
+                     const optim::Optimizer* opt, const Metadata& metadata) {
+  SafetensorsFile file;
+  file.metadata = metadata;
+  for (const auto& [n, t] : model.named_parameters()) file.entries.push_back(to_entry(n, t));
+  for (const auto& [n, t] : model.named_buffers()) file.entries.push_back(to_entry(n, t));
+  if (opt) {
+    for (const auto& [n, t] : opt->state()) file.entries.push_back(to_entry(kOptimPrefix + n, t));
+    file.metadata["optimizer"] = opt->name();
+    file.metadata["optimizer_steps"] = std::to_string(opt->steps());
+  }
+  write_safetensors(path, file);
+}
+
+SafetensorsFile read_checkpoint(const std::filesystem::path& path) { return read_safetensors(path); }
+
+void load_model_state(const SafetensorsFile& file, Module& model, const std::filesystem::path& path) {
+  auto load = [&](const std::string& name, Tensor& dst) {
+    const SafetensorsEntry* e = file.find(name);
+    if (!e) {
+      throw std::runtime_error(path.string() + ": tensor '" + name +
+                               "' missing (is this a checkpoint of another architecture?)");
+    }
+    if (e->shape != dst.shape()) {
+      throw std::runtime_error(path.string() + ": tensor '" + name + "' has shape " +
+                               shape_str(e->shape) + " but the model expects " +
+                               shape_str(dst.shape()) + " (checkpoint of another architecture?)");
+    }
+    if (e->dtype != dtype_name(dst.dtype())) {
+      throw std::runtime_error(path.string() + ": tensor '" + name + "' has dtype " + e->dtype +
+                               ", expected " + dtype_name(dst.dtype()));
+    }
+    if (!e->bytes.empty()) std::memcpy(dst.data<char>() + 0, e->bytes.data(), e->bytes.size());
+  };
+  // Validate everything before writing anything, so a failed load leaves the model intact.
+  auto params = model.named_parameters();
+  auto buffers = model.named_buffers();
+  for (auto* list : {&params, &buffers}) {
+    for (auto& [n, t] : *list) {
+      const SafetensorsEntry* e = file.find(n);
+      if (!e || e->shape != t.shape() || e->dtype != dtype_name(t.dtype())) {
+        Tensor probe = t;
+        load(n, probe);  // throws the precise message
+      }
+    }
+  }
+  for (auto* list : {&params, &buffers}) {
+    for (auto& [n, t] : *list) {
+      if (!t.is_contiguous()) throw std::logic_error("model tensor " + n + " is not contiguous");
+      load(n, t);
+    }
+  }
+}
+
+optim::NamedTensors optimizer_state(const SafetensorsFile& file) {
+  optim::NamedTensors out;
+  const size_t plen = std::strlen(kOptimPrefix);
+  for (const auto& e : file.entries) {
+    if (e.name.rfind(kOptimPrefix, 0) == 0) out.emplace_back(e.name.substr(plen), from_entry(e));
+  }
+  return out;
+}
+
+}  // namespace gb

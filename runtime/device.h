@@ -1,0 +1,51 @@
+// Devices and element types carried by every tensor.
+// CPU is the only device with kernels today; CUDA is named so the seam exists (the op table
+// reports "no kernel for device cuda" rather than falling back silently).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace gb {
+
+enum class DeviceType : uint8_t { CPU = 0, CUDA = 1 };
+inline constexpr int kDeviceTypeCount = 2;
+
+struct Device {
+  DeviceType type = DeviceType::CPU;
+  int index = 0;
+  bool operator==(const Device&) const = default;
+  std::string str() const { return type == DeviceType::CPU ? "cpu" : "cuda:" + std::to_string(index); }
+};
+
+inline const char* device_type_name(DeviceType t) { return t == DeviceType::CPU ? "cpu" : "cuda"; }
+
+// Element types. Kernels exist for F32; F16/BF16 are carried so mixed precision can come later.
+enum class DType : uint8_t { F32, F16, BF16, I64, I32, U8 };
+
+inline size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F16: return 2;
+    case DType::BF16: return 2;
+    case DType::I64: return 8;
+    case DType::I32: return 4;
+    case DType::U8: return 1;
+  }
+  return 0;
+}
+
+// The safetensors spelling of each dtype ("F32", "I64", ...).
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "F32";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::I64: return "I64";
+    case DType::I32: return "I32";
+    case DType::U8: return "U8";
+  }
+  return "?";
+}
+
+}  // namespace gb

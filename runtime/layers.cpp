@@ -1,0 +1,93 @@
+// Standard layer implementations and their PyTorch-style parameter initialisation.
+#include "runtime/layers.h"
+
+#include <cmath>
+
+#include "runtime/rng.h"
+
+namespace gb::nn {
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
+               int64_t padding, int64_t groups, bool bias)
+    : in_channels(in_channels),
+      out_channels(out_channels),
+      kernel(kernel),
+      stride(stride),
+      padding(padding),
+      groups(groups) {
+  // Kaiming normal, fan_out, ReLU gain (torchvision's ResNet initialisation).
+  const float stddev =
+      std::sqrt(2.0f / static_cast<float>(out_channels / groups * kernel * kernel));
+  register_parameter("weight", Tensor::randn({out_channels, in_channels / groups, kernel, kernel},
+                                             init_generator(), stddev));
+  if (bias) register_parameter("bias", Tensor::zeros({out_channels}));
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  return ops::conv2d(x, local_tensor("weight"), local_tensor("bias"), {stride, padding, groups});
+}
+
+std::string Conv2d::describe() const {
+  std::string s = std::to_string(in_channels) + "->" + std::to_string(out_channels) + " k" +
+                  std::to_string(kernel) + " s" + std::to_string(stride) + " p" +
+                  std::to_string(padding);
+  if (groups != 1) s += " g" + std::to_string(groups);
+  return s;
+}
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool bias)
+    : in_features(in_features), out_features(out_features) {
+  const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));
+  register_parameter("weight",
+                     Tensor::uniform({out_features, in_features}, init_generator(), -bound, bound));
+  if (bias) {
+    register_parameter("bias", Tensor::uniform({out_features}, init_generator(), -bound, bound));
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) {
+  return ops::linear(x, local_tensor("weight"), local_tensor("bias"));
+}
+
+std::string Linear::describe() const {
+  return std::to_string(in_features) + "->" + std::to_string(out_features);
+}
+
+BatchNorm2d::BatchNorm2d(int64_t channels, float momentum, float eps)
+    : channels(channels), momentum(momentum), eps(eps) {
+  register_parameter("weight", Tensor::ones({channels}));
+  register_parameter("bias", Tensor::zeros({channels}));
+  register_buffer("running_mean", Tensor::zeros({channels}));
+  register_buffer("running_var", Tensor::ones({channels}));
+  register_buffer("num_batches_tracked", Tensor::zeros({}, DType::I64));
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (is_training()) {
+    Tensor nbt = local_tensor("num_batches_tracked");
+    nbt.data<int64_t>()[0] += 1;
+  }
+  return ops::batch_norm(x, local_tensor("weight"), local_tensor("bias"),
+                         local_tensor("running_mean"), local_tensor("running_var"), is_training(),
+                         momentum, eps);
+}
+
+Tensor Dropout::forward(const Tensor& x) {
+  return ops::dropout(x, p, is_training(), dropout_generator());
+}
+
+Sequential::Sequential(std::vector<ModulePtr> layers) {
+  for (auto& l : layers) push_back(std::move(l));
+}
+
+void Sequential::push_back(ModulePtr m) {
+  register_module(std::to_string(children().size()), std::move(m));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (const auto& [name, m] : children()) h = (*m)(h);
+  return h;
+}
+
+}  // namespace gb::nn

@@ -1,0 +1,112 @@
+// The standard layers: Conv2d, Linear, BatchNorm2d, activations, pooling, Flatten, Dropout,
+// Identity and Sequential. Parameter names and initialisation follow PyTorch's conventions
+// (conv: Kaiming-normal fan_out as in torchvision's ResNets; linear: U(-1/sqrt(I), 1/sqrt(I))).
+// Shape letters: N, C, H, W input; K output channels; R, S kernel size.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/module.h"
+#include "runtime/ops.h"
+
+namespace gb::nn {
+
+class Conv2d : public Module {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1,
+         int64_t padding = 0, int64_t groups = 1, bool bias = false);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Conv2d"; }
+  std::string describe() const override;
+  int64_t in_channels, out_channels, kernel, stride, padding, groups;
+};
+
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Linear"; }
+  std::string describe() const override;
+  int64_t in_features, out_features;
+};
+
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int64_t channels, float momentum = 0.1f, float eps = 1e-5f);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "BatchNorm2d"; }
+  std::string describe() const override { return std::to_string(channels); }
+  int64_t channels;
+  float momentum, eps;
+};
+
+class ReLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::relu(x); }
+  std::string type_name() const override { return "ReLU"; }
+};
+
+class GELU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::gelu(x); }
+  std::string type_name() const override { return "GELU"; }
+};
+
+class MaxPool2d : public Module {
+ public:
+  explicit MaxPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0)
+      : kernel(kernel), stride(stride), padding(padding) {}
+  Tensor forward(const Tensor& x) override { return ops::max_pool2d(x, kernel, stride, padding); }
+  std::string type_name() const override { return "MaxPool2d"; }
+  int64_t kernel, stride, padding;
+};
+
+class AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0)
+      : kernel(kernel), stride(stride), padding(padding) {}
+  Tensor forward(const Tensor& x) override { return ops::avg_pool2d(x, kernel, stride, padding); }
+  std::string type_name() const override { return "AvgPool2d"; }
+  int64_t kernel, stride, padding;
+};
+
+// [N,C,H,W] -> [N,C]
+class GlobalAvgPool : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::global_avg_pool(x); }
+  std::string type_name() const override { return "GlobalAvgPool"; }
+};
+
+class Flatten : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::flatten(x, 1); }
+  std::string type_name() const override { return "Flatten"; }
+};
+
+class Dropout : public Module {
+ public:
+  explicit Dropout(float p) : p(p) {}
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Dropout"; }
+  float p;
+};
+
+class Identity : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return x; }
+  std::string type_name() const override { return "Identity"; }
+};
+
+// Children named "0", "1", ... run in order.
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  explicit Sequential(std::vector<ModulePtr> layers);
+  void push_back(ModulePtr m);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Sequential"; }
+  size_t size() const { return children().size(); }
+};
+
+}  // namespace gb::nn

@@ -1,0 +1,87 @@
+// The op table's rows and the dispatch switches (CPU kernel mode, ReLU backward rule).
+#include "runtime/op_table.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace gb {
+namespace {
+thread_local CpuKernelMode t_cpu_mode = CpuKernelMode::Fast;
+thread_local ReluRule t_relu_rule = ReluRule::Standard;
+}  // namespace
+
+const std::vector<OpInfo>& op_table() {
+  static const std::vector<OpInfo> table = {
+      {OpId::Conv2d, "conv2d", "cpu::conv2d_* (im2col + packed GEMM)", "ref::conv2d_*", nullptr,
+       "conv2d_backward_input + conv2d_backward_weight"},
+      {OpId::Linear, "linear", "cpu::linear_* (packed GEMM)", "ref::linear_*", nullptr,
+       "linear_backward"},
+      {OpId::BatchNorm2d, "batch_norm2d", "cpu::batchnorm_*", "ref::batchnorm_*", nullptr,
+       "batchnorm_backward_train / _eval"},
+      {OpId::Relu, "relu", "ref::relu_forward", "ref::relu_forward", nullptr,
+       "relu_backward (rule overridable: guided, deconv)"},
+      {OpId::Gelu, "gelu", "ref::gelu_forward", "ref::gelu_forward", nullptr, "gelu_backward"},
+      {OpId::MaxPool2d, "max_pool2d", "ref::maxpool2d_forward", "ref::maxpool2d_forward", nullptr,
+       "maxpool2d_backward (argmax scatter)"},
+      {OpId::AvgPool2d, "avg_pool2d", "ref::avgpool2d_forward", "ref::avgpool2d_forward", nullptr,
+       "avgpool2d_backward"},
+      {OpId::GlobalAvgPool, "global_avg_pool", "ref::global_avgpool_forward",
+       "ref::global_avgpool_forward", nullptr, "global_avgpool_backward"},
+      {OpId::Add, "add", "broadcast loop", "broadcast loop", nullptr,
+       "grad summed to each input's shape"},
+      {OpId::Sub, "sub", "broadcast loop", "broadcast loop", nullptr,
+       "grad and -grad summed to each input's shape"},
+      {OpId::Mul, "mul", "broadcast loop", "broadcast loop", nullptr,
+       "grad * other, summed to each input's shape"},
+      {OpId::Scale, "scale", "loop", "loop", nullptr, "grad * factor"},
+      {OpId::Concat, "concat", "strided copy", "strided copy", nullptr, "slices of grad"},
+      {OpId::View, "view", "none (shares storage)", "none", nullptr,
+       "grad reshaped / permuted / scattered back"},
+      {OpId::Copy, "contiguous", "strided copy", "strided copy", nullptr, "identity"},
+      {OpId::Dropout, "dropout", "Philox mask", "Philox mask", nullptr, "grad * mask"},
+      {OpId::Softmax, "softmax", "ref::softmax_forward", "ref::softmax_forward", nullptr,
+       "softmax_backward"},
+      {OpId::LogSoftmax, "log_softmax", "ref::log_softmax_forward", "ref::log_softmax_forward",
+       nullptr, "log_softmax_backward"},
+      {OpId::CrossEntropy, "cross_entropy", "ref::cross_entropy_forward",
+       "ref::cross_entropy_forward", nullptr, "cross_entropy_backward"},
+      {OpId::BilinearResize, "bilinear_resize", "ref::bilinear_resize_forward",
+       "ref::bilinear_resize_forward", nullptr, "bilinear_resize_backward"},
+      {OpId::Sum, "sum", "loop (double accumulator)", "loop", nullptr, "grad broadcast"},
+      {OpId::Mean, "mean", "loop (double accumulator)", "loop", nullptr, "grad / count broadcast"},
+  };
+  return table;
+}
+
+const OpInfo& op_info(OpId id) {
+  const auto& t = op_table();
+  const auto i = static_cast<size_t>(id);
+  if (i >= t.size() || t[i].id != id) throw std::logic_error("op table: row out of order");
+  return t[i];
+}
+
+bool supports(OpId op, DeviceType device) {
+  const OpInfo& info = op_info(op);
+  switch (device) {
+    case DeviceType::CPU: return info.cpu_kernel != nullptr;
+    case DeviceType::CUDA: return info.cuda_kernel != nullptr;
+  }
+  return false;
+}
+
+void require_kernel(OpId op, DeviceType device) {
+  if (!supports(op, device)) {
+    throw std::runtime_error(std::string("op '") + op_info(op).name + "' has no kernel for device " +
+                             device_type_name(device));
+  }
+}
+
+CpuKernelMode cpu_kernel_mode() { return t_cpu_mode; }
+CpuKernelModeGuard::CpuKernelModeGuard(CpuKernelMode mode) : prev_(t_cpu_mode) { t_cpu_mode = mode; }
+CpuKernelModeGuard::~CpuKernelModeGuard() { t_cpu_mode = prev_; }
+
+ReluRule relu_backward_rule() { return t_relu_rule; }
+ReluRuleGuard::ReluRuleGuard(ReluRule rule) : prev_(t_relu_rule) { t_relu_rule = rule; }
+ReluRuleGuard::~ReluRuleGuard() { t_relu_rule = prev_; }
+
+}  // namespace gb

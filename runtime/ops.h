@@ -1,0 +1,83 @@
+// The differentiable op API. Every function checks its inputs (shape, dtype, device) with an
+// error naming the op, dispatches through the op table (runtime/op_table.h) and records its
+// backward on the autograd tape when grad mode is on.
+// Shape letters: N batch, C channels, H/W height/width, K output channels, R/S kernel size,
+// D features (last dimension), I/O linear input/output features.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "runtime/tensor.h"
+
+namespace gb {
+class Generator;
+
+namespace ops {
+
+struct Conv2dOptions {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t groups = 1;
+};
+
+// x [N,C,H,W], w [K,C/groups,R,S], bias [K] or undefined -> [N,K,P,Q].
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt = {});
+// x [N,I], w [O,I], bias [O] or undefined -> [N,O].
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
+
+// Batch norm over [N,C,H,W] (or [N,C]). Training: batch statistics, and running_mean/var (if
+// defined) are updated in place with `momentum` (PyTorch's convention, unbiased variance).
+// Eval: running statistics. gamma/beta may be undefined (no affine).
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                  Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x);
+
+// Pooling over [N,C,H,W]; stride 0 means stride = kernel.
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
+// [N,C,H,W] -> [N,C]
+Tensor global_avg_pool(const Tensor& x);
+
+// Elementwise with NumPy broadcasting.
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& a, float factor);
+
+// Concatenation along `dim` (all other sizes equal).
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+
+// Views (share storage when possible; reshape copies a non-contiguous input).
+Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed
+Tensor flatten(const Tensor& x, int64_t start_dim = 1);  // [N,...] -> [N, prod(...)]
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+Tensor contiguous(const Tensor& x);
+
+// Inverted dropout: zeroes with probability p and scales survivors by 1/(1-p) in training;
+// identity otherwise. The mask is drawn from `gen` (Philox), so it is reproducible.
+Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
+
+// Over the last dimension of [..., D].
+Tensor softmax(const Tensor& x);
+Tensor log_softmax(const Tensor& x);
+// logits [N,D], targets I64 [N] -> scalar mean loss; label_smoothing in [0,1).
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, float label_smoothing = 0.0f);
+
+// [N,C,H,W] -> [N,C,OH,OW], align_corners=false.
+Tensor bilinear_resize(const Tensor& x, int64_t out_h, int64_t out_w);
+
+// Reductions: over everything (-> scalar), or over `dims` (keepdim keeps them as size 1).
+Tensor sum(const Tensor& x);
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+
+// Sums `g` down to `shape` (the inverse of broadcasting); used by broadcasting backward rules.
+Tensor sum_to(const Tensor& g, const Shape& shape);
+
+}  // namespace ops
+}  // namespace gb

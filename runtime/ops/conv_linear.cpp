@@ -1,0 +1,107 @@
+// conv2d and linear: shape checks, kernel dispatch (fast or reference) and backward rules.
+// Shape letters: N, C, H, W input; K output channels; R, S kernel; P, Q output; I/O features.
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/linear.h"
+#include "runtime/ops.h"
+#include "runtime/ops/common.h"
+
+namespace gb::ops {
+using namespace detail;
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt) {
+  const OpId op = OpId::Conv2d;
+  check_input(op, x, "input");
+  check_input(op, w, "weight");
+  check_dim(op, x, 4, "input");
+  check_dim(op, w, 4, "weight");
+  kernels::Conv2dShape s;
+  s.N = x.size(0), s.C = x.size(1), s.H = x.size(2), s.W = x.size(3);
+  s.K = w.size(0), s.R = w.size(2), s.S = w.size(3);
+  s.stride_h = s.stride_w = opt.stride;
+  s.pad_h = s.pad_w = opt.padding;
+  s.groups = opt.groups;
+  if (opt.stride < 1 || opt.padding < 0 || opt.groups < 1) fail(op, "bad stride/padding/groups");
+  if (s.C % s.groups != 0 || s.K % s.groups != 0) {
+    fail(op, "channels " + std::to_string(s.C) + " -> " + std::to_string(s.K) +
+                 " not divisible by groups " + std::to_string(s.groups));
+  }
+  if (w.size(1) != s.C / s.groups) {
+    fail(op, "weight " + shape_str(w.shape()) + " does not match input " + shape_str(x.shape()) +
+                 " with groups " + std::to_string(s.groups));
+  }
+  if (s.P() < 1 || s.Q() < 1) {
+    fail(op, "kernel larger than padded input " + shape_str(x.shape()));
+  }
+  if (bias.defined()) {
+    check_input(op, bias, "bias");
+    if (bias.dim() != 1 || bias.size(0) != s.K) fail(op, "bias must be [K]");
+  }
+  Tensor xc = dense(x), wc = dense(w), bc = bias.defined() ? dense(bias) : Tensor();
+  Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()});
+  const float* bp = bc.defined() ? bc.f32() : nullptr;
+  if (fast_cpu()) {
+    kernels::cpu::conv2d_forward(s, xc.f32(), wc.f32(), bp, y.f32());
+  } else {
+    kernels::ref::conv2d_forward(s, xc.f32(), wc.f32(), bp, y.f32());
+  }
+  const bool need_x = x.requires_grad() || x.grad_fn();
+  Tensor xs = xc.detach(), ws = wc.detach();
+  const bool has_bias = bias.defined();
+  record("conv2d", {x, w, bias}, y, [s, xs, ws, has_bias, need_x](const Tensor& gy) {
+    Tensor g = dense(gy);
+    Tensor dx, dw = Tensor::empty(ws.shape()), db;
+    if (has_bias) db = Tensor::empty({s.K});
+    if (need_x) dx = Tensor::empty(xs.shape());
+    if (fast_cpu()) {
+      if (need_x) kernels::cpu::conv2d_backward_input(s, g.f32(), ws.f32(), dx.f32());
+      kernels::cpu::conv2d_backward_weight(s, xs.f32(), g.f32(), dw.f32(),
+                                           has_bias ? db.f32() : nullptr);
+    } else {
+      if (need_x) kernels::ref::conv2d_backward_input(s, g.f32(), ws.f32(), dx.f32());
+      kernels::ref::conv2d_backward_weight(s, xs.f32(), g.f32(), dw.f32(),
+                                           has_bias ? db.f32() : nullptr);
+    }
+    return std::vector<Tensor>{dx, dw, db};
+  });
+  return y;
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const OpId op = OpId::Linear;
+  check_input(op, x, "input");
+  check_input(op, w, "weight");
+  check_dim(op, x, 2, "input");
+  check_dim(op, w, 2, "weight");
+  const int64_t N = x.size(0), I = x.size(1), O = w.size(0);
+  if (w.size(1) != I) {
+    fail(op, "weight " + shape_str(w.shape()) + " does not match input " + shape_str(x.shape()));
+  }
+  if (bias.defined()) {
+    check_input(op, bias, "bias");
+    if (bias.dim() != 1 || bias.size(0) != O) fail(op, "bias must be [O]");
+  }
+  Tensor xc = dense(x), wc = dense(w), bc = bias.defined() ? dense(bias) : Tensor();
+  Tensor y = Tensor::empty({N, O});
+  const float* bp = bc.defined() ? bc.f32() : nullptr;
+  if (fast_cpu()) {
+    kernels::cpu::linear_forward(N, I, O, xc.f32(), wc.f32(), bp, y.f32());
+  } else {
+    kernels::ref::linear_forward(N, I, O, xc.f32(), wc.f32(), bp, y.f32());
+  }
+  const bool need_x = x.requires_grad() || x.grad_fn();
+  const bool has_bias = bias.defined();
+  Tensor xs = xc.detach(), ws = wc.detach();
+  record("linear", {x, w, bias}, y, [=](const Tensor& gy) {
+    Tensor g = dense(gy);
+    Tensor dx = need_x ? Tensor::empty({N, I}) : Tensor();
+    Tensor dw = Tensor::empty({O, I});
+    Tensor db = has_bias ? Tensor::empty({O}) : Tensor();
+    auto fn = fast_cpu() ? kernels::cpu::linear_backward : kernels::ref::linear_backward;
+    fn(N, I, O, xs.f32(), ws.f32(), g.f32(), need_x ? dx.f32() : nullptr, dw.f32(),
+       has_bias ? db.f32() : nullptr);
+    return std::vector<Tensor>{dx, dw, db};
+  });
+  return y;
+}
+
+}  // namespace gb::ops

@@ -1,0 +1,93 @@
+// Pooling (max, average, global average) and bilinear resize over [N,C,H,W].
+#include <limits>
+
+#include "kernels/cpu/pool.h"
+#include "kernels/cpu/resize.h"
+#include "runtime/ops.h"
+#include "runtime/ops/common.h"
+
+namespace gb::ops {
+using namespace detail;
+namespace {
+kernels::Pool2dShape pool_shape(OpId op, const Tensor& x, int64_t kernel, int64_t stride,
+                                int64_t padding) {
+  check_input(op, x, "input");
+  check_dim(op, x, 4, "input");
+  if (kernel < 1 || stride < 0 || padding < 0 || padding * 2 > kernel) {
+    fail(op, "bad kernel/stride/padding");
+  }
+  kernels::Pool2dShape s;
+  s.N = x.size(0), s.C = x.size(1), s.H = x.size(2), s.W = x.size(3);
+  s.R = s.S = kernel;
+  s.stride_h = s.stride_w = stride == 0 ? kernel : stride;
+  s.pad_h = s.pad_w = padding;
+  if (s.P() < 1 || s.Q() < 1) fail(op, "window larger than input " + shape_str(x.shape()));
+  return s;
+}
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  const auto s = pool_shape(OpId::MaxPool2d, x, kernel, stride, padding);
+  Tensor xc = dense(x);
+  Tensor y = Tensor::empty({s.N, s.C, s.P(), s.Q()});
+  Tensor argmax = Tensor::empty({s.N, s.C, s.P(), s.Q()}, DType::I32);
+  kernels::ref::maxpool2d_forward(s, xc.f32(), y.f32(), argmax.data<int32_t>());
+  record("max_pool2d", {x}, y, [s, argmax](const Tensor& gy) {
+    Tensor g = dense(gy);
+    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W});
+    kernels::ref::maxpool2d_backward(s, g.f32(), argmax.data<int32_t>(), dx.f32());
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  const auto s = pool_shape(OpId::AvgPool2d, x, kernel, stride, padding);
+  Tensor xc = dense(x);
+  Tensor y = Tensor::empty({s.N, s.C, s.P(), s.Q()});
+  kernels::ref::avgpool2d_forward(s, xc.f32(), y.f32());
+  record("avg_pool2d", {x}, y, [s](const Tensor& gy) {
+    Tensor g = dense(gy);
+    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W});
+    kernels::ref::avgpool2d_backward(s, g.f32(), dx.f32());
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+Tensor global_avg_pool(const Tensor& x) {
+  const OpId op = OpId::GlobalAvgPool;
+  check_input(op, x, "input");
+  check_dim(op, x, 4, "input");
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), L = H * W;
+  Tensor xc = dense(x);
+  Tensor y = Tensor::empty({N, C});
+  kernels::ref::global_avgpool_forward(N, C, L, xc.f32(), y.f32());
+  record("global_avg_pool", {x}, y, [=](const Tensor& gy) {
+    Tensor g = dense(gy);
+    Tensor dx = Tensor::empty({N, C, H, W});
+    kernels::ref::global_avgpool_backward(N, C, L, g.f32(), dx.f32());
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+Tensor bilinear_resize(const Tensor& x, int64_t out_h, int64_t out_w) {
+  const OpId op = OpId::BilinearResize;
+  check_input(op, x, "input");
+  check_dim(op, x, 4, "input");
+  if (out_h < 1 || out_w < 1) fail(op, "output size must be positive");
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  Tensor xc = dense(x);
+  Tensor y = Tensor::empty({N, C, out_h, out_w});
+  kernels::ref::bilinear_resize_forward(N, C, H, W, out_h, out_w, xc.f32(), y.f32());
+  record("bilinear_resize", {x}, y, [=](const Tensor& gy) {
+    Tensor g = dense(gy);
+    Tensor dx = Tensor::empty({N, C, H, W});
+    kernels::ref::bilinear_resize_backward(N, C, H, W, out_h, out_w, g.f32(), dx.f32());
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+}  // namespace gb::ops

@@ -1,0 +1,33 @@
+// Storage: one 64-byte aligned allocation on a device, shared by every tensor that views it.
+#pragma once
+#include <cstddef>
+#include <memory>
+
+#include "runtime/device.h"
+
+namespace gb {
+
+class Storage {
+ public:
+  // ensures: data() is 64-byte aligned, zero-filled when `zero` is set; nbytes() == bytes.
+  Storage(size_t bytes, Device device, bool zero = false);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+  // Bytes currently held by all live storages on the CPU, and the peak since the last reset.
+  static size_t live_bytes();
+  static size_t peak_bytes();
+  static void reset_peak();
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_;
+};
+
+}  // namespace gb

@@ -1,0 +1,846 @@
+// Tests for kernels/: the reference kernels against hand-computed values, adjoint identities and
+// finite differences; every fast cpu:: kernel against its ref:: twin over awkward shapes; and the
+// determinism promises (bit-identical results for a fixed thread count).
+//
+// Tolerance model (fast vs reference): element i passes when
+//   |fast_i - ref_i| <= kAbsTol + kRelTol * mag_i,
+// where mag_i is the magnitude the float rounding error scales with. For the (bi)linear ops
+// (GEMM, conv, linear) mag_i is the same op applied to |inputs| (e.g. |alpha| (|op(A)| |op(B)|)_ij
+// + |beta| |C_ij|), i.e. the sum of absolute terms, so cancellation cannot make the check
+// vacuous or spuriously fail. For batchnorm mag is the largest |ref| in the tensor (dx, y) or the
+// sum of absolute terms (dgamma, dbeta). Reference kernels accumulate in double, so the
+// difference is the fast kernel's float error, about sqrt(depth) * 2^-24 * mag in practice.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/batchnorm.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/pool.h"
+#include "kernels/cpu/resize.h"
+#include "kernels/cpu/softmax.h"
+#include "kernels/shapes.h"
+
+namespace gb::kernels {
+namespace {
+
+constexpr double kAbsTol = 1e-6;
+constexpr double kRelTol = 1e-5;
+
+using Vec = std::vector<float>;
+
+Vec random_vec(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  Vec v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(gen);
+  return v;
+}
+
+Vec abs_vec(const Vec& v) {
+  Vec out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = std::fabs(v[i]);
+  return out;
+}
+
+double dot(const Vec& a, const Vec& b) {
+  double s = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+// |got - want| <= abs_tol + rel_tol * mag (mag empty: |want|), reporting the worst element.
+::testing::AssertionResult all_close(const Vec& got, const Vec& want, const Vec& mag,
+                                     double abs_tol = kAbsTol, double rel_tol = kRelTol) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << "size mismatch";
+  size_t worst = 0, bad = 0;
+  double worst_ratio = 0.0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double m = mag.empty() ? std::fabs(want[i]) : mag[i];
+    const double tol = abs_tol + rel_tol * m;
+    const double err = std::fabs(static_cast<double>(got[i]) - want[i]);
+    const double ratio = std::isnan(err) ? std::numeric_limits<double>::infinity() : err / tol;
+    if (ratio > 1.0) ++bad;
+    if (ratio > worst_ratio) {
+      worst_ratio = ratio;
+      worst = i;
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << bad << " of " << got.size() << " elements out of tolerance; worst [" << worst
+         << "] got " << got[worst] << " want " << want[worst] << " (err/tol " << worst_ratio << ")";
+}
+
+bool bit_equal(const Vec& a, const Vec& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](float x, float y) {
+           return std::memcmp(&x, &y, sizeof(float)) == 0;
+         });
+}
+
+// Runs fn with the OpenMP thread count set to threads, restoring it afterwards.
+template <typename Fn>
+void with_threads(int threads, Fn fn) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  fn();
+  omp_set_num_threads(saved);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM
+
+struct GemmCase {
+  bool ta, tb;
+  int64_t M, N, K;
+  float alpha, beta;
+  int64_t pad;  // extra elements on every leading dimension
+};
+
+std::string describe(const GemmCase& c) {
+  std::ostringstream os;
+  os << "ta=" << c.ta << " tb=" << c.tb << " M=" << c.M << " N=" << c.N << " K=" << c.K
+     << " alpha=" << c.alpha << " beta=" << c.beta << " pad=" << c.pad;
+  return os.str();
+}
+
+using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                        const float*, int64_t, float, float*, int64_t);
+
+// Checks cpu::sgemm and cpu::sgemm_parallel against one reference product.
+::testing::AssertionResult check_gemm(const GemmCase& c, uint32_t seed) {
+  const int64_t a_rows = c.ta ? c.K : c.M, a_cols = c.ta ? c.M : c.K;
+  const int64_t b_rows = c.tb ? c.N : c.K, b_cols = c.tb ? c.K : c.N;
+  const int64_t lda = a_cols + c.pad, ldb = b_cols + c.pad, ldc = c.N + c.pad;
+  const Vec A = random_vec(a_rows * lda, seed), B = random_vec(b_rows * ldb, seed + 1);
+  Vec C0 = random_vec(c.M * ldc, seed + 2);
+  if (c.beta == 0.0f) std::fill(C0.begin(), C0.end(), std::nanf(""));  // must not be read
+  Vec want = C0;
+  ref::sgemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, want.data(),
+             ldc);
+  const Vec absA = abs_vec(A), absB = abs_vec(B);
+  Vec absC = c.beta == 0.0f ? Vec(C0.size(), 0.0f) : abs_vec(C0);
+  ref::sgemm(c.ta, c.tb, c.M, c.N, c.K, std::fabs(c.alpha), absA.data(), lda, absB.data(), ldb,
+             std::fabs(c.beta), absC.data(), ldc);
+  for (GemmFn fast : {GemmFn{cpu::sgemm}, GemmFn{cpu::sgemm_parallel}}) {
+    const char* name = fast == cpu::sgemm ? "sgemm: " : "sgemm_parallel: ";
+    Vec got = C0;
+    fast(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, got.data(), ldc);
+    // Only the M x N window of C is compared; the padding columns must be untouched.
+    Vec g, w, m;
+    for (int64_t i = 0; i < c.M; ++i) {
+      for (int64_t j = 0; j < ldc; ++j) {
+        const size_t at = static_cast<size_t>(i * ldc + j);
+        if (j >= c.N) {
+          if (std::memcmp(&got[at], &C0[at], sizeof(float)) != 0)
+            return ::testing::AssertionFailure()
+                   << name << "padding of C written at " << i << "," << j;
+          continue;
+        }
+        g.push_back(got[at]);
+        w.push_back(want[at]);
+        m.push_back(absC[at]);
+      }
+    }
+    ::testing::AssertionResult close = all_close(g, w, m);
+    if (!close) return ::testing::AssertionFailure() << name << close.message();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(Gemm, OddSizesAllTransposesMatchReference) {
+  const int64_t sizes[] = {1, 3, 7, 17, 33, 65, 130};
+  const float alphas[] = {1.0f, 0.5f, -1.5f};
+  const float betas[] = {0.0f, 1.0f, 0.25f};
+  uint32_t seed = 1;
+  int variant = 0;
+  for (int t = 0; t < 4; ++t) {
+    for (int64_t M : sizes) {
+      for (int64_t N : sizes) {
+        for (int64_t K : sizes) {
+          ++variant;
+          const GemmCase c{(t & 1) != 0,
+                           (t & 2) != 0,
+                           M,
+                           N,
+                           K,
+                           alphas[variant % 3],
+                           betas[(variant / 3) % 3],
+                           (variant % 4 == 0) ? 3 : 0};
+          ASSERT_TRUE(check_gemm(c, seed++)) << describe(c);
+        }
+      }
+    }
+  }
+}
+
+TEST(Gemm, BlockBoundariesAndParallelMatchReference) {
+  // Sizes straddling the cache blocks (MC=144, KC=256, NC=3072) and the 6x16 tile.
+  const GemmCase shapes[] = {
+      {false, false, 150, 40, 600, 1.0f, 0.0f, 5}, {false, false, 151, 99, 257, 0.7f, 0.3f, 0},
+      {false, false, 13, 3100, 70, 1.0f, 1.0f, 1}, {false, false, 145, 33, 513, -1.0f, 0.0f, 2},
+      {false, false, 6, 16, 256, 1.0f, 0.0f, 0},   {false, false, 12, 32, 512, 2.0f, -1.0f, 7},
+      {false, false, 200, 1, 300, 1.0f, 0.0f, 0},  {false, false, 1, 200, 300, 1.0f, 0.5f, 0},
+      {false, false, 517, 33, 70, 1.0f, 0.0f, 0},  {false, false, 37, 45, 0, 1.0f, 0.5f, 1},
+      {false, false, 37, 45, 20, 0.0f, 2.0f, 0},
+  };
+  uint32_t seed = 1000;
+  for (const GemmCase& base : shapes) {
+    for (int t = 0; t < 4; ++t) {
+      GemmCase c = base;
+      c.ta = (t & 1) != 0;
+      c.tb = (t & 2) != 0;
+      ASSERT_TRUE(check_gemm(c, seed++)) << describe(c);
+    }
+  }
+}
+
+TEST(Gemm, ParallelIsBitIdenticalToSerialForAnyThreadCount) {
+  // Splits along N (wide C) and along M (tall C); each C element is one thread's FMA chain.
+  const int64_t shapes[][3] = {{130, 517, 300}, {517, 33, 270}, {64, 64, 64}};
+  for (const auto& s : shapes) {
+    const int64_t M = s[0], N = s[1], K = s[2];
+    const Vec A = random_vec(M * K, 7), B = random_vec(K * N, 8), C0 = random_vec(M * N, 9);
+    Vec serial = C0;
+    cpu::sgemm(false, true, M, N, K, 0.5f, A.data(), K, B.data(), K, 0.75f, serial.data(), N);
+    for (int threads : {1, 2, 3}) {
+      Vec par = C0;
+      with_threads(threads, [&] {
+        cpu::sgemm_parallel(false, true, M, N, K, 0.5f, A.data(), K, B.data(), K, 0.75f, par.data(),
+                            N);
+      });
+      EXPECT_TRUE(bit_equal(serial, par)) << "M=" << M << " N=" << N << " threads=" << threads;
+    }
+  }
+}
+
+TEST(GemmRef, HandComputed) {
+  // [1 2 3; 4 5 6] * [1 0; 0 1; 1 1] = [4 5; 10 11]; alpha 2, beta 0.5 onto C = [1 1; 1 1].
+  const Vec A = {1, 2, 3, 4, 5, 6}, B = {1, 0, 0, 1, 1, 1};
+  Vec C = {1, 1, 1, 1};
+  ref::sgemm(false, false, 2, 2, 3, 2.0f, A.data(), 3, B.data(), 2, 0.5f, C.data(), 2);
+  EXPECT_EQ(C, (Vec{8.5f, 10.5f, 20.5f, 22.5f}));
+  // A^T with A stored 3x2: A^T = [1 3 5; 2 4 6]; A^T * A^T^T = A^T A.
+  const Vec S = {1, 2, 3, 4, 5, 6};
+  Vec D(4);
+  ref::sgemm(true, false, 2, 2, 3, 1.0f, S.data(), 2, S.data(), 2, 0.0f, D.data(), 2);
+  EXPECT_EQ(D, (Vec{35, 44, 44, 56}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution
+
+Conv2dShape conv_shape(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
+                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t G) {
+  Conv2dShape s;
+  s.N = N, s.C = C, s.H = H, s.W = W, s.K = K, s.R = R, s.S = S;
+  s.stride_h = sh, s.stride_w = sw, s.pad_h = ph, s.pad_w = pw, s.groups = G;
+  return s;
+}
+
+std::string describe(const Conv2dShape& s) {
+  std::ostringstream os;
+  os << "N" << s.N << " C" << s.C << " " << s.H << "x" << s.W << " K" << s.K << " " << s.R << "x"
+     << s.S << " stride " << s.stride_h << "," << s.stride_w << " pad " << s.pad_h << "," << s.pad_w
+     << " G" << s.groups;
+  return os.str();
+}
+
+const std::vector<Conv2dShape>& conv_cases() {
+  static const std::vector<Conv2dShape> cases = {
+      conv_shape(1, 3, 7, 7, 5, 3, 3, 1, 1, 1, 1, 1),     // batch 1, pad 1
+      conv_shape(2, 4, 17, 13, 6, 3, 3, 2, 2, 1, 1, 2),   // groups 2, non-square, stride 2
+      conv_shape(3, 8, 9, 9, 8, 3, 3, 1, 1, 1, 1, 8),     // depthwise
+      conv_shape(2, 6, 9, 11, 12, 3, 3, 2, 2, 0, 0, 6),   // depthwise x2, stride 2, pad 0
+      conv_shape(2, 16, 8, 8, 32, 1, 1, 1, 1, 0, 0, 1),   // 1x1 direct path
+      conv_shape(2, 16, 8, 6, 32, 1, 1, 1, 1, 0, 0, 2),   // 1x1 direct path, grouped
+      conv_shape(1, 7, 33, 33, 3, 1, 1, 2, 2, 0, 0, 1),   // 1x1 stride 2 (skips pixels)
+      conv_shape(2, 3, 10, 12, 4, 5, 3, 2, 1, 2, 1, 1),   // 5x3 kernel, mixed stride/pad
+      conv_shape(1, 1, 3, 3, 1, 3, 3, 1, 1, 0, 0, 1),     // one output pixel
+      conv_shape(5, 6, 16, 16, 12, 3, 3, 1, 1, 1, 1, 3),  // N > threads, groups 3
+      conv_shape(1, 65, 7, 7, 130, 3, 3, 1, 1, 1, 1, 1),  // deep: CRS = 585
+      conv_shape(4, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1),  // CIFAR stem
+      conv_shape(2, 5, 1, 17, 3, 1, 3, 1, 2, 0, 1, 1),    // H = 1
+      conv_shape(3, 4, 6, 6, 4, 7, 7, 1, 1, 3, 3, 1),     // kernel larger than the input
+      conv_shape(2, 2, 11, 10, 3, 2, 2, 3, 3, 1, 0, 1),   // even kernel, stride 3
+  };
+  return cases;
+}
+
+TEST(Conv, ForwardMatchesReference) {
+  uint32_t seed = 100;
+  for (const Conv2dShape& s : conv_cases()) {
+    SCOPED_TRACE(describe(s));
+    const Vec x = random_vec(s.N * s.C * s.H * s.W, seed++);
+    const Vec w = random_vec(s.K * s.C_per_group() * s.R * s.S, seed++);
+    const Vec b = random_vec(s.K, seed++);
+    const int64_t y_size = s.N * s.K * s.P() * s.Q();
+    for (bool with_bias : {true, false}) {
+      Vec want(y_size), got(y_size, std::nanf("")), mag(y_size);
+      const float* bias = with_bias ? b.data() : nullptr;
+      ref::conv2d_forward(s, x.data(), w.data(), bias, want.data());
+      cpu::conv2d_forward(s, x.data(), w.data(), bias, got.data());
+      const Vec ax = abs_vec(x), aw = abs_vec(w), ab = abs_vec(b);
+      ref::conv2d_forward(s, ax.data(), aw.data(), with_bias ? ab.data() : nullptr, mag.data());
+      EXPECT_TRUE(all_close(got, want, mag)) << "bias " << with_bias;
+    }
+  }
+}
+
+TEST(Conv, BackwardInputMatchesReference) {
+  uint32_t seed = 200;
+  for (const Conv2dShape& s : conv_cases()) {
+    SCOPED_TRACE(describe(s));
+    const Vec dy = random_vec(s.N * s.K * s.P() * s.Q(), seed++);
+    const Vec w = random_vec(s.K * s.C_per_group() * s.R * s.S, seed++);
+    const int64_t x_size = s.N * s.C * s.H * s.W;
+    Vec want(x_size), got(x_size, std::nanf("")), mag(x_size);
+    ref::conv2d_backward_input(s, dy.data(), w.data(), want.data());
+    cpu::conv2d_backward_input(s, dy.data(), w.data(), got.data());
+    const Vec ady = abs_vec(dy), aw = abs_vec(w);
+    ref::conv2d_backward_input(s, ady.data(), aw.data(), mag.data());
+    EXPECT_TRUE(all_close(got, want, mag));
+  }
+}
+
+TEST(Conv, BackwardWeightMatchesReference) {
+  uint32_t seed = 300;
+  for (const Conv2dShape& s : conv_cases()) {
+    SCOPED_TRACE(describe(s));
+    const Vec x = random_vec(s.N * s.C * s.H * s.W, seed++);
+    const Vec dy = random_vec(s.N * s.K * s.P() * s.Q(), seed++);
+    const int64_t w_size = s.K * s.C_per_group() * s.R * s.S;
+    Vec want(w_size), got(w_size, std::nanf("")), mag(w_size);
+    Vec db_want(s.K), db_got(s.K, std::nanf("")), db_mag(s.K);
+    ref::conv2d_backward_weight(s, x.data(), dy.data(), want.data(), db_want.data());
+    cpu::conv2d_backward_weight(s, x.data(), dy.data(), got.data(), db_got.data());
+    const Vec ax = abs_vec(x), ady = abs_vec(dy);
+    ref::conv2d_backward_weight(s, ax.data(), ady.data(), mag.data(), db_mag.data());
+    EXPECT_TRUE(all_close(got, want, mag)) << "dw";
+    EXPECT_TRUE(all_close(db_got, db_want, db_mag)) << "db";
+    // db may be skipped.
+    Vec got2(w_size);
+    cpu::conv2d_backward_weight(s, x.data(), dy.data(), got2.data(), nullptr);
+    EXPECT_TRUE(bit_equal(got, got2));
+  }
+}
+
+TEST(Conv, DeterministicForFixedThreadCount) {
+  const Conv2dShape s = conv_shape(7, 6, 12, 12, 8, 3, 3, 1, 1, 1, 1, 2);
+  const Vec x = random_vec(s.N * s.C * s.H * s.W, 1), w = random_vec(s.K * 3 * 9, 2);
+  const Vec dy = random_vec(s.N * s.K * s.P() * s.Q(), 3);
+  const int64_t w_size = s.K * s.C_per_group() * 9;
+  for (int threads : {1, 2, 3}) {
+    Vec dw1(w_size), dw2(w_size), db1(s.K), db2(s.K);
+    with_threads(threads, [&] {
+      cpu::conv2d_backward_weight(s, x.data(), dy.data(), dw1.data(), db1.data());
+      cpu::conv2d_backward_weight(s, x.data(), dy.data(), dw2.data(), db2.data());
+    });
+    EXPECT_TRUE(bit_equal(dw1, dw2)) << "threads " << threads;
+    EXPECT_TRUE(bit_equal(db1, db2)) << "threads " << threads;
+  }
+  // Forward and backward-input give each output element to one thread: thread-count invariant.
+  const int64_t y_size = s.N * s.K * s.P() * s.Q(), x_size = s.N * s.C * s.H * s.W;
+  Vec y1(y_size), y3(y_size), dx1(x_size), dx3(x_size);
+  with_threads(1, [&] {
+    cpu::conv2d_forward(s, x.data(), w.data(), nullptr, y1.data());
+    cpu::conv2d_backward_input(s, dy.data(), w.data(), dx1.data());
+  });
+  with_threads(3, [&] {
+    cpu::conv2d_forward(s, x.data(), w.data(), nullptr, y3.data());
+    cpu::conv2d_backward_input(s, dy.data(), w.data(), dx3.data());
+  });
+  EXPECT_TRUE(bit_equal(y1, y3));
+  EXPECT_TRUE(bit_equal(dx1, dx3));
+}
+
+TEST(Conv, CallableFromInsideAParallelRegion) {
+  const Conv2dShape s = conv_shape(3, 4, 9, 9, 6, 3, 3, 2, 2, 1, 1, 1);
+  const Vec w = random_vec(s.K * s.C * 9, 11);
+  const int64_t x_size = s.N * s.C * s.H * s.W, y_size = s.N * s.K * s.P() * s.Q();
+  std::vector<Vec> xs, want, got;
+  for (int t = 0; t < 2; ++t) {
+    xs.push_back(random_vec(x_size, 20 + t));
+    want.emplace_back(y_size);
+    got.emplace_back(y_size);
+    ref::conv2d_forward(s, xs[t].data(), w.data(), nullptr, want[t].data());
+  }
+#pragma omp parallel for num_threads(2)
+  for (int t = 0; t < 2; ++t)
+    cpu::conv2d_forward(s, xs[t].data(), w.data(), nullptr, got[t].data());
+  for (int t = 0; t < 2; ++t) EXPECT_TRUE(all_close(got[t], want[t], {}, 1e-5, 1e-5));
+}
+
+TEST(ConvRef, HandComputed2x2CrossCorrelation) {
+  // x = [1 2 3; 4 5 6; 7 8 9], w = [1 2; 3 4], bias 0.5: cross-correlation (no kernel flip).
+  const Conv2dShape s = conv_shape(1, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 1);
+  const Vec x = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w = {1, 2, 3, 4}, b = {0.5f};
+  Vec y(4);
+  ref::conv2d_forward(s, x.data(), w.data(), b.data(), y.data());
+  EXPECT_EQ(y, (Vec{37.5f, 47.5f, 67.5f, 77.5f}));
+  const Vec dy = {1, 1, 1, 1};
+  Vec dw(4), db(1), dx(9);
+  ref::conv2d_backward_weight(s, x.data(), dy.data(), dw.data(), db.data());
+  EXPECT_EQ(dw, (Vec{12, 16, 24, 28}));
+  EXPECT_EQ(db, (Vec{4}));
+  ref::conv2d_backward_input(s, dy.data(), w.data(), dx.data());
+  EXPECT_EQ(dx, (Vec{1, 3, 2, 4, 10, 6, 3, 7, 4}));
+}
+
+TEST(ConvRef, HandComputed3x3LaplacianWithPadding) {
+  const Conv2dShape s = conv_shape(1, 1, 3, 3, 1, 3, 3, 1, 1, 1, 1, 1);
+  const Vec x = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w = {0, 1, 0, 1, -4, 1, 0, 1, 0};
+  Vec y(9);
+  ref::conv2d_forward(s, x.data(), w.data(), nullptr, y.data());
+  EXPECT_EQ(y, (Vec{2, 1, -4, -3, 0, -7, -16, -11, -22}));
+  // Stride 2 keeps the corners.
+  const Conv2dShape s2 = conv_shape(1, 1, 3, 3, 1, 3, 3, 2, 2, 1, 1, 1);
+  Vec y2(4);
+  ref::conv2d_forward(s2, x.data(), w.data(), nullptr, y2.data());
+  EXPECT_EQ(y2, (Vec{2, -4, -16, -22}));
+}
+
+TEST(ConvRef, BackwardKernelsAreAdjointsOfForward) {
+  // <conv(x, w), dy> = <x, dconv_input(dy, w)> = <w, dconv_weight(x, dy)>.
+  uint32_t seed = 400;
+  for (const Conv2dShape& s : conv_cases()) {
+    SCOPED_TRACE(describe(s));
+    const Vec x = random_vec(s.N * s.C * s.H * s.W, seed++);
+    const Vec w = random_vec(s.K * s.C_per_group() * s.R * s.S, seed++);
+    const Vec dy = random_vec(s.N * s.K * s.P() * s.Q(), seed++);
+    Vec y(dy.size()), dx(x.size()), dw(w.size());
+    ref::conv2d_forward(s, x.data(), w.data(), nullptr, y.data());
+    ref::conv2d_backward_input(s, dy.data(), w.data(), dx.data());
+    ref::conv2d_backward_weight(s, x.data(), dy.data(), dw.data(), nullptr);
+    const double lhs = dot(y, dy);
+    EXPECT_NEAR(dot(x, dx), lhs, 1e-4 * (1.0 + std::fabs(lhs)));
+    EXPECT_NEAR(dot(w, dw), lhs, 1e-4 * (1.0 + std::fabs(lhs)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear
+
+TEST(Linear, MatchesReference) {
+  const int64_t shapes[][3] = {{1, 1, 1},    {1, 7, 3},      {3, 17, 65},  {33, 130, 7},
+                               {65, 3, 130}, {128, 300, 10}, {2, 513, 257}};
+  uint32_t seed = 500;
+  for (const auto& sh : shapes) {
+    const int64_t N = sh[0], I = sh[1], O = sh[2];
+    SCOPED_TRACE("N=" + std::to_string(N) + " I=" + std::to_string(I) + " O=" + std::to_string(O));
+    const Vec x = random_vec(N * I, seed++), w = random_vec(O * I, seed++);
+    const Vec b = random_vec(O, seed++), dy = random_vec(N * O, seed++);
+    const Vec ax = abs_vec(x), aw = abs_vec(w), ab = abs_vec(b), ady = abs_vec(dy);
+    for (bool with_bias : {true, false}) {
+      Vec want(N * O), got(N * O, std::nanf("")), mag(N * O);
+      ref::linear_forward(N, I, O, x.data(), w.data(), with_bias ? b.data() : nullptr, want.data());
+      cpu::linear_forward(N, I, O, x.data(), w.data(), with_bias ? b.data() : nullptr, got.data());
+      ref::linear_forward(N, I, O, ax.data(), aw.data(), with_bias ? ab.data() : nullptr,
+                          mag.data());
+      EXPECT_TRUE(all_close(got, want, mag)) << "forward, bias " << with_bias;
+    }
+    Vec dx_w(N * I), dw_w(O * I), db_w(O), dx_g(N * I), dw_g(O * I), db_g(O);
+    Vec dx_m(N * I), dw_m(O * I), db_m(O);
+    ref::linear_backward(N, I, O, x.data(), w.data(), dy.data(), dx_w.data(), dw_w.data(),
+                         db_w.data());
+    cpu::linear_backward(N, I, O, x.data(), w.data(), dy.data(), dx_g.data(), dw_g.data(),
+                         db_g.data());
+    ref::linear_backward(N, I, O, ax.data(), aw.data(), ady.data(), dx_m.data(), dw_m.data(),
+                         db_m.data());
+    EXPECT_TRUE(all_close(dx_g, dx_w, dx_m)) << "dx";
+    EXPECT_TRUE(all_close(dw_g, dw_w, dw_m)) << "dw";
+    EXPECT_TRUE(all_close(db_g, db_w, db_m)) << "db";
+    // Any output may be skipped.
+    Vec dw_only(O * I);
+    cpu::linear_backward(N, I, O, x.data(), w.data(), dy.data(), nullptr, dw_only.data(), nullptr);
+    EXPECT_TRUE(bit_equal(dw_only, dw_g));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch normalisation
+
+TEST(BatchNorm, TrainForwardAndBackwardMatchReference) {
+  const int64_t shapes[][3] = {{2, 3, 1}, {1, 5, 7}, {4, 17, 33}, {3, 2, 130}, {8, 16, 1024}};
+  uint32_t seed = 600;
+  const float eps = 1e-5f;
+  for (const auto& sh : shapes) {
+    const int64_t N = sh[0], C = sh[1], L = sh[2], n = N * C * L;
+    SCOPED_TRACE("N=" + std::to_string(N) + " C=" + std::to_string(C) + " L=" + std::to_string(L));
+    const Vec x = random_vec(n, seed++, 2.0f, 4.0f);  // mean far from 0: tests cancellation
+    const Vec dy = random_vec(n, seed++);
+    const Vec gamma = random_vec(C, seed++, 0.5f, 1.5f), beta = random_vec(C, seed++);
+    for (bool affine : {true, false}) {
+      const float* g = affine ? gamma.data() : nullptr;
+      const float* b = affine ? beta.data() : nullptr;
+      Vec y_w(n), m_w(C), is_w(C), v_w(C), y_g(n), m_g(C), is_g(C), v_g(C);
+      ref::batchnorm_forward_train(N, C, L, x.data(), g, b, eps, y_w.data(), m_w.data(),
+                                   is_w.data(), v_w.data());
+      cpu::batchnorm_forward_train(N, C, L, x.data(), g, b, eps, y_g.data(), m_g.data(),
+                                   is_g.data(), v_g.data());
+      const float y_max = *std::max_element(
+          y_w.begin(), y_w.end(), [](float p, float q) { return std::fabs(p) < std::fabs(q); });
+      EXPECT_TRUE(all_close(y_g, y_w, Vec(n, std::fabs(y_max)), 1e-5, 1e-5)) << "y";
+      EXPECT_TRUE(all_close(m_g, m_w, {}, 1e-6, 1e-6)) << "mean";
+      EXPECT_TRUE(all_close(is_g, is_w, {}, 0.0, 1e-4)) << "invstd";
+      EXPECT_TRUE(all_close(v_g, v_w, {}, 1e-7, 1e-4)) << "batch_var";
+
+      // Backward from the reference's saved statistics so both see identical inputs.
+      Vec dx_w(n), dg_w(C), db_w(C), dx_g(n), dg_g(C), db_g(C);
+      ref::batchnorm_backward_train(N, C, L, x.data(), dy.data(), g, m_w.data(), is_w.data(),
+                                    dx_w.data(), dg_w.data(), db_w.data());
+      cpu::batchnorm_backward_train(N, C, L, x.data(), dy.data(), g, m_w.data(), is_w.data(),
+                                    dx_g.data(), dg_g.data(), db_g.data());
+      float dx_max = 0.0f;
+      for (float v : dx_w) dx_max = std::max(dx_max, std::fabs(v));
+      EXPECT_TRUE(all_close(dx_g, dx_w, Vec(n, dx_max), 1e-6, 1e-4)) << "dx";
+      if (affine) {
+        Vec dg_m(C, 0.0f), db_m(C, 0.0f);  // sums of absolute terms
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t c = (i / L) % C;
+          db_m[c] += std::fabs(dy[i]);
+          dg_m[c] += std::fabs(dy[i] * (x[i] - m_w[c]) * is_w[c]);
+        }
+        EXPECT_TRUE(all_close(dg_g, dg_w, dg_m)) << "dgamma";
+        EXPECT_TRUE(all_close(db_g, db_w, db_m)) << "dbeta";
+      }
+    }
+  }
+}
+
+TEST(BatchNormRef, StatisticsAndEvalByHand) {
+  // One channel, values 1..4: mean 2.5, biased var 1.25, unbiased var 5/3.
+  const Vec x = {1, 2, 3, 4};
+  const Vec gamma = {2.0f}, beta = {0.5f};
+  Vec y(4), mean(1), invstd(1), var(1);
+  ref::batchnorm_forward_train(2, 1, 2, x.data(), gamma.data(), beta.data(), 0.0f, y.data(),
+                               mean.data(), invstd.data(), var.data());
+  EXPECT_FLOAT_EQ(mean[0], 2.5f);
+  EXPECT_FLOAT_EQ(invstd[0], static_cast<float>(1.0 / std::sqrt(1.25)));
+  EXPECT_FLOAT_EQ(var[0], 5.0f / 3.0f);
+  EXPECT_FLOAT_EQ(y[0], static_cast<float>(-1.5 / std::sqrt(1.25) * 2.0 + 0.5));
+  // Eval mode uses the running statistics.
+  const Vec rm = {1.0f}, rv = {4.0f};
+  ref::batchnorm_forward_eval(2, 1, 2, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
+                              0.0f, y.data());
+  EXPECT_EQ(y, (Vec{0.5f, 1.5f, 2.5f, 3.5f}));
+  const Vec dy = {1, 1, 1, 1};
+  Vec dx(4), dg(1), db(1);
+  ref::batchnorm_backward_eval(2, 1, 2, x.data(), dy.data(), gamma.data(), rm.data(), rv.data(),
+                               0.0f, dx.data(), dg.data(), db.data());
+  EXPECT_EQ(dx, (Vec{1, 1, 1, 1}));
+  EXPECT_FLOAT_EQ(dg[0], 3.0f);  // sum of (x - 1) / 2
+  EXPECT_FLOAT_EQ(db[0], 4.0f);
+}
+
+TEST(BatchNormRef, TrainBackwardMatchesFiniteDifferences) {
+  // Directional derivative of L(x, gamma, beta) = sum(v * y) along random directions.
+  const int64_t N = 3, C = 2, L = 5, n = N * C * L;
+  const Vec x = random_vec(n, 1), v = random_vec(n, 2), u = random_vec(n, 3);
+  const Vec gamma = {1.5f, 0.7f}, beta = {0.1f, -0.2f};
+  const float eps = 1e-5f;
+  auto loss = [&](const Vec& xx) {
+    Vec y(n), m(C), is(C);
+    ref::batchnorm_forward_train(N, C, L, xx.data(), gamma.data(), beta.data(), eps, y.data(),
+                                 m.data(), is.data(), nullptr);
+    return dot(y, v);
+  };
+  Vec y(n), m(C), is(C), dx(n), dg(C), db(C);
+  ref::batchnorm_forward_train(N, C, L, x.data(), gamma.data(), beta.data(), eps, y.data(),
+                               m.data(), is.data(), nullptr);
+  ref::batchnorm_backward_train(N, C, L, x.data(), v.data(), gamma.data(), m.data(), is.data(),
+                                dx.data(), dg.data(), db.data());
+  const float h = 1e-2f;
+  Vec xp = x, xm = x;
+  for (int64_t i = 0; i < n; ++i) xp[i] += h * u[i], xm[i] -= h * u[i];
+  const double fd = (loss(xp) - loss(xm)) / (2.0 * h);
+  EXPECT_NEAR(dot(dx, u), fd, 2e-3 * (1.0 + std::fabs(fd)));
+  // dgamma[c] = sum v * xhat, dbeta[c] = sum v.
+  for (int64_t c = 0; c < C; ++c) {
+    double sv = 0.0, svx = 0.0;
+    for (int64_t nn = 0; nn < N; ++nn)
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t i = (nn * C + c) * L + l;
+        sv += v[i];
+        svx += v[i] * (y[i] - beta[c]) / gamma[c];
+      }
+    EXPECT_NEAR(db[c], sv, 1e-5);
+    EXPECT_NEAR(dg[c], svx, 1e-4);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pooling (reference only)
+
+Pool2dShape pool_shape(int64_t N, int64_t C, int64_t H, int64_t W, int64_t R, int64_t S,
+                       int64_t stride, int64_t pad) {
+  Pool2dShape s;
+  s.N = N, s.C = C, s.H = H, s.W = W, s.R = R, s.S = S;
+  s.stride_h = s.stride_w = stride;
+  s.pad_h = s.pad_w = pad;
+  return s;
+}
+
+TEST(PoolRef, MaxPoolByHand) {
+  // 4x4 plane, 2x2 windows, stride 2. Ties go to the first position in row-major window order.
+  const Vec x = {1, 5, 2, 2,  //
+                 3, 4, 2, 1,  //
+                 0, 0, 9, 8,  //
+                 7, 0, 8, 9};
+  const Pool2dShape s = pool_shape(1, 1, 4, 4, 2, 2, 2, 0);
+  Vec y(4);
+  std::vector<int32_t> arg(4);
+  ref::maxpool2d_forward(s, x.data(), y.data(), arg.data());
+  EXPECT_EQ(y, (Vec{5, 2, 7, 9}));
+  EXPECT_EQ(arg, (std::vector<int32_t>{1, 2, 12, 10}));
+  const Vec dy = {1, 2, 3, 4};
+  Vec dx(16);
+  ref::maxpool2d_backward(s, dy.data(), arg.data(), dx.data());
+  Vec want(16, 0.0f);
+  want[1] = 1, want[2] = 2, want[12] = 3, want[10] = 4;
+  EXPECT_EQ(dx, want);
+}
+
+TEST(PoolRef, MaxPoolPaddingNeverWinsAndOverlapsAccumulate) {
+  // All-negative plane with pad 1: a zero pad would win if padding took part.
+  const Vec x = {-5, -4, -3, -2, -1, -6, -7, -8, -9};
+  const Pool2dShape s = pool_shape(1, 1, 3, 3, 3, 3, 2, 1);  // 2x2 output, overlapping windows
+  Vec y(4);
+  std::vector<int32_t> arg(4);
+  ref::maxpool2d_forward(s, x.data(), y.data(), arg.data());
+  EXPECT_EQ(y, (Vec{-1, -1, -1, -1}));
+  EXPECT_EQ(arg, (std::vector<int32_t>{4, 4, 4, 4}));
+  const Vec dy = {1, 2, 3, 4};
+  Vec dx(9);
+  ref::maxpool2d_backward(s, dy.data(), arg.data(), dx.data());
+  EXPECT_EQ(dx, (Vec{0, 0, 0, 0, 10, 0, 0, 0, 0}));
+}
+
+TEST(PoolRef, AvgPoolCountsPaddingAndBackwardIsAdjoint) {
+  const Vec ones(9, 1.0f);
+  const Pool2dShape s = pool_shape(1, 1, 3, 3, 3, 3, 1, 1);
+  Vec y(9);
+  ref::avgpool2d_forward(s, ones.data(), y.data());
+  const float c = 4.0f / 9, e = 6.0f / 9;
+  const Vec want = {c, e, c, e, 1, e, c, e, c};
+  for (int i = 0; i < 9; ++i) EXPECT_FLOAT_EQ(y[i], want[i]) << i;
+  // <avgpool(x), dy> = <x, avgpool_backward(dy)> on awkward shapes.
+  const Pool2dShape shapes[] = {pool_shape(2, 3, 7, 9, 3, 3, 2, 1),
+                                pool_shape(1, 2, 8, 8, 2, 2, 2, 0),
+                                pool_shape(1, 1, 5, 4, 3, 2, 1, 1)};
+  uint32_t seed = 700;
+  for (const Pool2dShape& ps : shapes) {
+    const Vec x = random_vec(ps.N * ps.C * ps.H * ps.W, seed++);
+    const Vec dy = random_vec(ps.N * ps.C * ps.P() * ps.Q(), seed++);
+    Vec yy(dy.size()), dx(x.size());
+    ref::avgpool2d_forward(ps, x.data(), yy.data());
+    ref::avgpool2d_backward(ps, dy.data(), dx.data());
+    EXPECT_NEAR(dot(yy, dy), dot(x, dx), 1e-5);
+  }
+}
+
+TEST(PoolRef, GlobalAvgPool) {
+  const Vec x = {1, 2, 3, 4, 10, 20, 30, 40};  // N=1, C=2, L=4
+  Vec y(2), dx(8);
+  ref::global_avgpool_forward(1, 2, 4, x.data(), y.data());
+  EXPECT_EQ(y, (Vec{2.5f, 25.0f}));
+  const Vec dy = {4, 8};
+  ref::global_avgpool_backward(1, 2, 4, dy.data(), dx.data());
+  EXPECT_EQ(dx, (Vec{1, 1, 1, 1, 2, 2, 2, 2}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations (reference only)
+
+TEST(ActivationRef, ReluAndItsBackwardRules) {
+  const Vec x = {-2, -0.5f, 0, 0.5f, 3};
+  Vec y(5), dx(5);
+  ref::relu_forward(5, x.data(), y.data());
+  EXPECT_EQ(y, (Vec{0, 0, 0, 0.5f, 3}));
+  const Vec dy = {1, -1, 1, -1, 1};
+  ref::relu_backward(5, y.data(), dy.data(), dx.data());
+  EXPECT_EQ(dx, (Vec{0, 0, 0, -1, 1}));
+  ref::relu_backward_guided(5, y.data(), dy.data(), dx.data());
+  EXPECT_EQ(dx, (Vec{0, 0, 0, 0, 1}));
+  ref::relu_backward_deconv(5, y.data(), dy.data(), dx.data());
+  EXPECT_EQ(dx, (Vec{1, 0, 1, 0, 1}));
+}
+
+TEST(ActivationRef, GeluValuesAndDerivative) {
+  const Vec x = {0.0f, 1.0f, -1.0f, 2.5f};
+  Vec y(4);
+  ref::gelu_forward(4, x.data(), y.data());
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_NEAR(y[1], 0.841344746, 1e-7);
+  EXPECT_NEAR(y[2], -0.158655254, 1e-7);
+  EXPECT_NEAR(y[3], 2.48447583, 1e-6);
+  const Vec pts = random_vec(64, 5, -4.0f, 4.0f), ones(64, 1.0f);
+  Vec d(64);
+  ref::gelu_backward(64, pts.data(), ones.data(), d.data());
+  for (int i = 0; i < 64; ++i) {
+    const double h = 1e-3, v = pts[i];
+    auto gelu = [](double t) { return 0.5 * t * (1.0 + std::erf(t / std::sqrt(2.0))); };
+    EXPECT_NEAR(d[i], (gelu(v + h) - gelu(v - h)) / (2 * h), 1e-5) << v;
+  }
+  Vec d0(1);
+  const float zero = 0.0f, one = 1.0f;
+  ref::gelu_backward(1, &zero, &one, d0.data());
+  EXPECT_FLOAT_EQ(d0[0], 0.5f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax family (reference only)
+
+TEST(SoftmaxRef, RowsSumToOneAndAreStable) {
+  const int64_t N = 4, D = 7;
+  Vec x = random_vec(N * D, 9, -5.0f, 5.0f);
+  x[3] = 1000.0f;  // would overflow exp() without max subtraction
+  Vec y(N * D), lp(N * D);
+  ref::softmax_forward(N, D, x.data(), y.data());
+  ref::log_softmax_forward(N, D, x.data(), lp.data());
+  for (int64_t n = 0; n < N; ++n) {
+    double sum = 0.0;
+    for (int64_t d = 0; d < D; ++d) {
+      sum += y[n * D + d];
+      EXPECT_TRUE(std::isfinite(lp[n * D + d]));
+      EXPECT_NEAR(std::exp(lp[n * D + d]), y[n * D + d], 1e-6);
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-6);
+  }
+  const Vec three = {1, 2, 3};
+  Vec p(3);
+  ref::softmax_forward(1, 3, three.data(), p.data());
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  EXPECT_NEAR(p[0], std::exp(1.0) / z, 1e-7);
+  EXPECT_NEAR(p[2], std::exp(3.0) / z, 1e-7);
+}
+
+// Central-difference directional derivative of s(x) = sum(v * f(x)) along u.
+template <typename F>
+double directional(F f, const Vec& x, const Vec& v, const Vec& u, double h) {
+  Vec xp = x, xm = x, yp(x.size()), ym(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    xp[i] = static_cast<float>(x[i] + h * u[i]);
+    xm[i] = static_cast<float>(x[i] - h * u[i]);
+  }
+  f(xp, yp);
+  f(xm, ym);
+  return (dot(yp, v) - dot(ym, v)) / (2 * h);
+}
+
+TEST(SoftmaxRef, BackwardsMatchFiniteDifferences) {
+  const int64_t N = 3, D = 5;
+  const Vec x = random_vec(N * D, 1, -2.0f, 2.0f), v = random_vec(N * D, 2),
+            u = random_vec(N * D, 3);
+  Vec y(N * D), dx(N * D);
+  ref::softmax_forward(N, D, x.data(), y.data());
+  ref::softmax_backward(N, D, y.data(), v.data(), dx.data());
+  auto sm = [&](const Vec& in, Vec& out) { ref::softmax_forward(N, D, in.data(), out.data()); };
+  EXPECT_NEAR(dot(dx, u), directional(sm, x, v, u, 1e-2), 1e-4);
+  ref::log_softmax_forward(N, D, x.data(), y.data());
+  ref::log_softmax_backward(N, D, y.data(), v.data(), dx.data());
+  auto lsm = [&](const Vec& in, Vec& out) {
+    ref::log_softmax_forward(N, D, in.data(), out.data());
+  };
+  EXPECT_NEAR(dot(dx, u), directional(lsm, x, v, u, 1e-2), 1e-4);
+}
+
+TEST(SoftmaxRef, CrossEntropyWithLabelSmoothing) {
+  // logits [1 2 3], target 0: nll = log(e + e^2 + e^3) - 1 = 2.40760596;
+  // mean over classes of -logp = nll - 1; with eps = 0.1: nll - 0.1 = 2.30760596.
+  const Vec logits = {1, 2, 3};
+  const std::vector<int64_t> target = {0};
+  Vec probs(3);
+  EXPECT_NEAR(ref::cross_entropy_forward(1, 3, logits.data(), target.data(), 0.0f, probs.data()),
+              2.40760596, 1e-6);
+  EXPECT_NEAR(ref::cross_entropy_forward(1, 3, logits.data(), target.data(), 0.1f, probs.data()),
+              2.30760596, 1e-6);
+  // General hand formula over a batch: mean_n [(1 - eps) nll_n + eps * mean_d(-logp_nd)].
+  const int64_t N = 4, D = 6;
+  const float eps = 0.2f;
+  const Vec z = random_vec(N * D, 4, -3.0f, 3.0f);
+  const std::vector<int64_t> t = {0, 5, 2, 2};
+  Vec pr(N * D);
+  const float loss = ref::cross_entropy_forward(N, D, z.data(), t.data(), eps, pr.data());
+  double want = 0.0;
+  for (int64_t n = 0; n < N; ++n) {
+    double lse = 0.0;
+    for (int64_t d = 0; d < D; ++d) lse += std::exp(static_cast<double>(z[n * D + d]));
+    lse = std::log(lse);
+    double mean_neg = 0.0;
+    for (int64_t d = 0; d < D; ++d) mean_neg += (lse - z[n * D + d]) / D;
+    want += ((1 - eps) * (lse - z[n * D + t[n]]) + eps * mean_neg) / N;
+    for (int64_t d = 0; d < D; ++d) EXPECT_NEAR(pr[n * D + d], std::exp(z[n * D + d] - lse), 1e-7);
+  }
+  EXPECT_NEAR(loss, want, 1e-6);
+  // Backward against central differences of the loss, scaled by dloss.
+  Vec dz(N * D);
+  const float dloss = 0.7f;
+  ref::cross_entropy_backward(N, D, pr.data(), t.data(), eps, dloss, dz.data());
+  const Vec u = random_vec(N * D, 5);
+  Vec zp = z, zm = z, scratch(N * D);
+  const double h = 1e-2;
+  for (int64_t i = 0; i < N * D; ++i) {
+    zp[i] = static_cast<float>(z[i] + h * u[i]);
+    zm[i] = static_cast<float>(z[i] - h * u[i]);
+  }
+  const double fd = dloss *
+                    (ref::cross_entropy_forward(N, D, zp.data(), t.data(), eps, scratch.data()) -
+                     ref::cross_entropy_forward(N, D, zm.data(), t.data(), eps, scratch.data())) /
+                    (2 * h);
+  EXPECT_NEAR(dot(dz, u), fd, 1e-4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bilinear resize (reference only)
+
+TEST(ResizeRef, IdentityWhenSizesMatch) {
+  const Vec x = random_vec(2 * 3 * 5 * 7, 1);
+  Vec y(x.size()), dx(x.size());
+  ref::bilinear_resize_forward(2, 3, 5, 7, 5, 7, x.data(), y.data());
+  EXPECT_EQ(y, x);
+  ref::bilinear_resize_backward(2, 3, 5, 7, 5, 7, x.data(), dx.data());
+  EXPECT_EQ(dx, x);
+}
+
+TEST(ResizeRef, KnownUpsampleAndDownsample) {
+  // PyTorch: F.interpolate([[0, 1], [2, 3]], size=4, mode="bilinear", align_corners=False).
+  const Vec x = {0, 1, 2, 3};
+  Vec y(16);
+  ref::bilinear_resize_forward(1, 1, 2, 2, 4, 4, x.data(), y.data());
+  EXPECT_EQ(y, (Vec{0.0f, 0.25f, 0.75f, 1.0f, 0.5f, 0.75f, 1.25f, 1.5f,  //
+                    1.5f, 1.75f, 2.25f, 2.5f, 2.0f, 2.25f, 2.75f, 3.0f}));
+  // Halving samples the centre of each 2x2 block: the block mean.
+  const Vec big = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  Vec small(4);
+  ref::bilinear_resize_forward(1, 1, 4, 4, 2, 2, big.data(), small.data());
+  EXPECT_EQ(small, (Vec{2.5f, 4.5f, 10.5f, 12.5f}));
+}
+
+TEST(ResizeRef, BackwardIsAdjointOfForward) {
+  const int64_t sizes[][4] = {{5, 7, 11, 3}, {3, 3, 8, 8}, {9, 4, 2, 5}, {1, 6, 4, 13}};
+  uint32_t seed = 800;
+  for (const auto& sz : sizes) {
+    const int64_t H = sz[0], W = sz[1], OH = sz[2], OW = sz[3];
+    const Vec x = random_vec(2 * H * W, seed++), dy = random_vec(2 * OH * OW, seed++);
+    Vec y(dy.size()), dx(x.size());
+    ref::bilinear_resize_forward(2, 1, H, W, OH, OW, x.data(), y.data());
+    ref::bilinear_resize_backward(2, 1, H, W, OH, OW, dy.data(), dx.data());
+    EXPECT_NEAR(dot(y, dy), dot(x, dx), 1e-5) << H << "x" << W << " -> " << OH << "x" << OW;
+  }
+}
+
+}  // namespace
+}  // namespace gb::kernels

@@ -1,0 +1,443 @@
+// Tests of the model zoo (models/): every registered model builds and maps [N,C,H,W] images to
+// [N,num_classes] logits for CIFAR (3x32x32) and Fashion-MNIST (1x28x28) inputs; parameter counts
+// match counts derived by hand from the architectures; names follow PyTorch; a backward through
+// resnet20 reaches every parameter; blocks are findable and hookable; the registry and the config
+// JSON reject bad input; channel overrides (pruned models) rebuild with the right shapes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/inception.h"
+#include "models/registry.h"
+#include "models/resnet.h"
+#include "runtime/autograd.h"
+#include "runtime/layers.h"
+#include "runtime/ops.h"
+#include "runtime/rng.h"
+
+using gb::Module;
+using gb::Tensor;
+using gb::models::build_model;
+using gb::models::ModelConfig;
+
+namespace {
+
+// Parameter counts from the architecture, the way one counts them on paper.
+int64_t conv(int64_t c, int64_t k, int64_t r, bool bias = false) {
+  return c * k * r * r + (bias ? k : 0);
+}
+int64_t bn(int64_t c) { return 2 * c; }  // weight + bias (running stats are buffers)
+int64_t linear(int64_t i, int64_t o) { return i * o + o; }
+
+int64_t resnet_params(int64_t stem, const std::vector<int64_t>& ks, int64_t blocks,
+                      int64_t in_channels = 3, int64_t classes = 10) {
+  int64_t n = conv(in_channels, stem, 3) + bn(stem);
+  int64_t c = stem;
+  for (size_t s = 0; s < ks.size(); ++s) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t k = ks[s];
+      n += conv(c, k, 3) + bn(k) + conv(k, k, 3) + bn(k);
+      if (c != k) n += conv(c, k, 1) + bn(k);  // option-B projection shortcut
+      c = k;
+    }
+  }
+  return n + linear(c, classes);
+}
+
+int64_t vgg_params(const std::vector<int64_t>& convs) {
+  int64_t n = 0, c = 3;
+  for (const int64_t k : convs) {
+    n += conv(c, k, 3, true) + bn(k);
+    c = k;
+  }
+  return n + linear(c, 10);
+}
+
+int64_t inception_params() {
+  const auto cbr = [](int64_t c, int64_t k, int64_t r) { return conv(c, k, r, true) + bn(k); };
+  const std::vector<std::vector<int64_t>> blocks = {
+      {64, 96, 128, 16, 32, 32},     {128, 128, 192, 32, 96, 64},  {192, 96, 208, 16, 48, 64},
+      {160, 112, 224, 24, 64, 64},   {128, 128, 256, 24, 64, 64},  {112, 144, 288, 32, 64, 64},
+      {256, 160, 320, 32, 128, 128}, {256, 160, 320, 32, 128, 128}, {384, 192, 384, 48, 128, 128}};
+  int64_t n = cbr(3, 192, 3), c = 192;
+  for (const auto& w : blocks) {
+    n += cbr(c, w[0], 1) + cbr(c, w[1], 1) + cbr(w[1], w[2], 3) + cbr(c, w[3], 1) +
+         cbr(w[3], w[4], 3) + cbr(w[4], w[4], 3) + cbr(c, w[5], 1);
+    c = w[0] + w[2] + w[4] + w[5];
+  }
+  return n + linear(c, 10);
+}
+
+Tensor images(int64_t n, int64_t c, int64_t hw, uint64_t seed = 7) {
+  gb::Generator gen(seed, 0);
+  return Tensor::randn({n, c, hw, hw}, gen);
+}
+
+bool all_finite(const Tensor& t) {
+  for (const float v : t.to_vector()) {
+    if (!std::isfinite(v)) return false;
+  }
+  return true;
+}
+
+std::map<std::string, gb::Shape> param_shapes(const Module& m) {
+  std::map<std::string, gb::Shape> out;
+  for (const auto& [name, t] : m.named_parameters()) out[name] = t.shape();
+  for (const auto& [name, t] : m.named_buffers()) out[name] = t.shape();
+  return out;
+}
+
+// The default-config models, built once (initialising the 11M-15M parameter nets is most of the
+// cost of these tests). Tests that add hooks, train or change a model build their own.
+gb::Module& zoo(const std::string& name) {
+  static std::map<std::string, gb::ModulePtr> built;
+  auto& m = built[name];
+  if (!m) {
+    gb::manual_seed(1);
+    m = build_model(name, {});
+  }
+  return *m;
+}
+
+// Eval-mode forward without recording a graph.
+Tensor infer(Module& m, const Tensor& x) {
+  gb::NoGradGuard no_grad;
+  m.eval();
+  return m(x);
+}
+
+}  // namespace
+
+TEST(Models, RegistryListsEveryModel) {
+  const std::vector<std::string> expected = {"resnet20", "resnet32", "resnet56", "resnet18",
+                                             "vgg11",    "vgg16",    "smallcnn", "inception"};
+  EXPECT_EQ(gb::models::model_names(), expected);
+  for (const auto& name : expected) {
+    EXPECT_TRUE(gb::models::has_model(name));
+    EXPECT_FALSE(gb::models::model_description(name).empty());
+  }
+  EXPECT_FALSE(gb::models::has_model("resnet"));
+}
+
+TEST(Models, UnknownNameThrowsWithTheKnownNames) {
+  try {
+    build_model("resnet99", {});
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "unknown model 'resnet99'; known: resnet20, resnet32, resnet56, resnet18, vgg11, "
+              "vgg16, smallcnn, inception");
+  }
+}
+
+TEST(Models, EveryModelMapsACifarBatchToLogits) {
+  for (const auto& name : gb::models::model_names()) {
+    SCOPED_TRACE(name);
+    const Tensor y = infer(zoo(name), images(2, 3, 32));
+    EXPECT_EQ(y.shape(), (gb::Shape{2, 10}));
+    EXPECT_TRUE(all_finite(y));
+  }
+}
+
+TEST(Models, FashionMnistShapedInputs) {
+  ModelConfig cfg;
+  cfg.in_channels = 1;
+  cfg.image_size = 28;
+  for (const std::string name : {"smallcnn", "resnet20"}) {
+    SCOPED_TRACE(name);
+    auto model = build_model(name, cfg);
+    const Tensor y = infer(*model, images(2, 1, 28));
+    EXPECT_EQ(y.shape(), (gb::Shape{2, 10}));
+    EXPECT_TRUE(all_finite(y));
+  }
+  // Every other model at 28x28 too, slimmed so the heavy ones stay fast. VGG's fifth max-pool
+  // would see a 1x1 map at 28x28 (28 -> 14 -> 7 -> 3 -> 1) and is an Identity instead.
+  cfg.width = 0.25f;
+  cfg.num_classes = 7;
+  for (const auto& name : gb::models::model_names()) {
+    SCOPED_TRACE(name);
+    auto model = build_model(name, cfg);
+    const Tensor y = infer(*model, images(2, 1, 28));
+    EXPECT_EQ(y.shape(), (gb::Shape{2, 7}));
+    EXPECT_TRUE(all_finite(y));
+  }
+  auto vgg = build_model("vgg16", cfg);
+  EXPECT_EQ(vgg->find("features.43")->type_name(), "Identity");
+  EXPECT_EQ(vgg->find("features.33")->type_name(), "MaxPool2d");
+}
+
+TEST(Models, ParameterCountsMatchTheArchitectures) {
+  // Option-B shortcuts add 16*32 + 2*32 + 32*64 + 2*64 = 2,752 parameters to the paper's counts
+  // (option A: 269,722 / 464,154 / 853,018).
+  const std::vector<std::pair<std::string, int64_t>> expected = {
+      {"resnet20", resnet_params(16, {16, 32, 64}, 3)},
+      {"resnet32", resnet_params(16, {16, 32, 64}, 5)},
+      {"resnet56", resnet_params(16, {16, 32, 64}, 9)},
+      {"resnet18", resnet_params(64, {64, 128, 256, 512}, 2)},
+      {"vgg11", vgg_params({64, 128, 256, 256, 512, 512, 512, 512})},
+      {"vgg16", vgg_params({64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512})},
+      {"smallcnn", conv(3, 32, 3) + bn(32) + conv(32, 64, 3) + bn(64) + conv(64, 128, 3) +
+                       bn(128) + linear(128, 10)},
+      {"inception", inception_params()},
+  };
+  // The same numbers written out, so a slip in the helpers above cannot hide one in the models.
+  const std::map<std::string, int64_t> literal = {
+      {"resnet20", 272'474}, {"resnet32", 466'906}, {"resnet56", 855'770},
+      {"resnet18", 11'173'962}, {"vgg11", 9'231'114}, {"vgg16", 14'728'266},
+      {"smallcnn", 94'762}, {"inception", 6'166'250}};
+  ASSERT_EQ(expected.size(), gb::models::model_names().size());
+  for (const auto& [name, count] : expected) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(count, literal.at(name));
+    EXPECT_EQ(zoo(name).parameter_count(), count);
+  }
+  ModelConfig fmnist;
+  fmnist.in_channels = 1;
+  EXPECT_EQ(build_model("resnet20", fmnist)->parameter_count(),
+            resnet_params(16, {16, 32, 64}, 3, 1));
+}
+
+TEST(Models, ResNetNamesFollowPyTorch) {
+  Module& model = zoo("resnet20");
+  const auto shapes = param_shapes(model);
+  const std::map<std::string, gb::Shape> expected = {
+      {"conv1.weight", {16, 3, 3, 3}},
+      {"bn1.weight", {16}},
+      {"layer1.0.conv1.weight", {16, 16, 3, 3}},
+      {"layer1.0.bn1.running_var", {16}},
+      {"layer2.0.conv1.weight", {32, 16, 3, 3}},
+      {"layer2.0.shortcut.0.weight", {32, 16, 1, 1}},
+      {"layer2.0.shortcut.1.running_mean", {32}},
+      {"layer3.0.shortcut.0.weight", {64, 32, 1, 1}},
+      {"layer3.2.bn2.running_mean", {64}},
+      {"layer3.2.bn2.num_batches_tracked", {}},
+      {"fc.weight", {10, 64}},
+      {"fc.bias", {10}},
+  };
+  for (const auto& [name, shape] : expected) {
+    ASSERT_TRUE(shapes.contains(name)) << name;
+    EXPECT_EQ(shapes.at(name), shape) << name;
+  }
+  // Identity shortcuts hold nothing; there is no stage 4; every conv is bias-free.
+  for (const auto& [name, shape] : shapes) {
+    EXPECT_FALSE(name.starts_with("layer1.0.shortcut")) << name;
+    EXPECT_FALSE(name.starts_with("layer4")) << name;
+    if (name.find("conv") != std::string::npos) {
+      EXPECT_TRUE(name.ends_with(".weight")) << name;
+    }
+  }
+  // 1 stem conv + 18 block convs + 2 shortcut convs + 1 linear.
+  int convs = 0;
+  for (const auto& [path, m] : model.named_modules()) convs += m->type_name() == "Conv2d";
+  EXPECT_EQ(convs, 21);
+
+  const auto s18 = param_shapes(zoo("resnet18"));
+  EXPECT_EQ(s18.at("conv1.weight"), (gb::Shape{64, 3, 3, 3}));
+  EXPECT_EQ(s18.at("layer4.1.conv2.weight"), (gb::Shape{512, 512, 3, 3}));
+  EXPECT_EQ(s18.at("layer4.0.shortcut.0.weight"), (gb::Shape{512, 256, 1, 1}));
+  EXPECT_EQ(s18.at("fc.weight"), (gb::Shape{10, 512}));
+}
+
+TEST(Models, VggSmallCnnAndInceptionNames) {
+  const auto vgg = param_shapes(zoo("vgg16"));
+  EXPECT_EQ(vgg.at("features.0.weight"), (gb::Shape{64, 3, 3, 3}));
+  EXPECT_EQ(vgg.at("features.0.bias"), (gb::Shape{64}));
+  EXPECT_EQ(vgg.at("features.1.running_mean"), (gb::Shape{64}));
+  EXPECT_EQ(vgg.at("features.3.weight"), (gb::Shape{64, 64, 3, 3}));  // 2 = ReLU
+  EXPECT_EQ(vgg.at("features.7.weight"), (gb::Shape{128, 64, 3, 3}));  // 6 = MaxPool2d
+  EXPECT_EQ(vgg.at("features.40.weight"), (gb::Shape{512, 512, 3, 3}));
+  EXPECT_EQ(vgg.at("classifier.0.weight"), (gb::Shape{10, 512}));
+
+  const auto small = param_shapes(zoo("smallcnn"));
+  EXPECT_EQ(small.at("features.7.weight"), (gb::Shape{128, 64, 3, 3}));
+  EXPECT_EQ(small.at("fc.weight"), (gb::Shape{10, 128}));
+
+  Module& inc = zoo("inception");
+  const auto shapes = param_shapes(inc);
+  EXPECT_EQ(shapes.at("pre_layers.0.weight"), (gb::Shape{192, 3, 3, 3}));
+  EXPECT_EQ(shapes.at("a3.b1.0.weight"), (gb::Shape{64, 192, 1, 1}));
+  EXPECT_EQ(shapes.at("a3.b3.6.weight"), (gb::Shape{32, 32, 3, 3}));
+  EXPECT_EQ(shapes.at("b3.b4.1.weight"), (gb::Shape{64, 256, 1, 1}));
+  EXPECT_EQ(shapes.at("a4.b1.0.weight"), (gb::Shape{192, 480, 1, 1}));
+  EXPECT_EQ(shapes.at("linear.weight"), (gb::Shape{10, 1024}));
+  auto* block = dynamic_cast<gb::models::InceptionBlock*>(inc.find("e4"));
+  ASSERT_NE(block, nullptr);
+  EXPECT_EQ(block->widths.out(), 832);
+}
+
+TEST(Models, FindReturnsTheBlockAndItsHookSeesTheBlockOutput) {
+  auto model = build_model("resnet20", {});
+  Module* block = model->find("layer3.2");
+  ASSERT_NE(block, nullptr);
+  EXPECT_EQ(block->type_name(), "BasicBlock");
+  EXPECT_EQ(block->path(), "layer3.2");
+  EXPECT_NE(dynamic_cast<gb::models::BasicBlock*>(block), nullptr);
+  EXPECT_EQ(model->find("layer3.2.conv1")->type_name(), "Conv2d");
+  EXPECT_EQ(model->find("layer3.3"), nullptr);
+
+  Tensor seen;
+  block->add_forward_hook([&](Module&, const Tensor&, const Tensor& out) {
+    seen = out;
+    return Tensor();
+  });
+  const Tensor y = infer(*model, images(2, 3, 32));
+  ASSERT_TRUE(seen.defined());
+  EXPECT_EQ(seen.shape(), (gb::Shape{2, 64, 8, 8}));
+  for (const float v : seen.to_vector()) ASSERT_GE(v, 0.0f);  // after the block's final ReLU
+  // The logits are fc(mean over H, W of the last block output).
+  const Tensor expect = gb::ops::linear(gb::ops::global_avg_pool(seen),
+                                        model->find("fc")->local_tensor("weight"),
+                                        model->find("fc")->local_tensor("bias"));
+  const auto a = y.to_vector(), b = expect.to_vector();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4f);
+}
+
+TEST(Models, BackwardThroughResNet20ReachesEveryParameter) {
+  gb::manual_seed(3);
+  auto model = build_model("resnet20", {});
+  model->train();
+  const Tensor logits = (*model)(images(2, 3, 32));
+  const Tensor loss = gb::ops::cross_entropy(logits, Tensor::from_labels({3, 8}));
+  loss.backward();
+  int nonzero = 0;
+  for (const auto& [name, p] : model->named_parameters()) {
+    const Tensor g = p.grad();
+    ASSERT_TRUE(g.defined()) << name;
+    EXPECT_EQ(g.shape(), p.shape()) << name;
+    EXPECT_TRUE(all_finite(g)) << name;
+    for (const float v : g.to_vector()) {
+      if (v != 0.0f) {
+        ++nonzero;
+        break;
+      }
+    }
+  }
+  EXPECT_EQ(nonzero, static_cast<int>(model->named_parameters().size()));
+  // Training mode updated the BN statistics.
+  EXPECT_EQ(model->find("layer3.2.bn2")->local_tensor("num_batches_tracked").i64()[0], 1);
+}
+
+TEST(Models, ConfigControlsClassesInputChannelsAndWidth) {
+  ModelConfig cfg;
+  cfg.num_classes = 100;
+  cfg.in_channels = 1;
+  cfg.width = 0.5f;
+  const auto s = param_shapes(*build_model("resnet20", cfg));
+  EXPECT_EQ(s.at("conv1.weight"), (gb::Shape{8, 1, 3, 3}));
+  EXPECT_EQ(s.at("layer3.0.shortcut.0.weight"), (gb::Shape{32, 16, 1, 1}));
+  EXPECT_EQ(s.at("fc.weight"), (gb::Shape{100, 32}));
+  // Widths round to the nearest integer and never below 1.
+  cfg.width = 0.01f;
+  auto tiny = build_model("resnet20", cfg);
+  EXPECT_EQ(param_shapes(*tiny).at("layer3.0.conv1.weight"), (gb::Shape{1, 1, 3, 3}));
+  EXPECT_EQ(infer(*tiny, images(1, 1, 28)).shape(), (gb::Shape{1, 100}));
+  cfg.width = 0.3f;  // 16 * 0.3 = 4.8 -> 5, 64 * 0.3 = 19.2 -> 19
+  const auto s3 = param_shapes(*build_model("resnet20", cfg));
+  EXPECT_EQ(s3.at("conv1.weight"), (gb::Shape{5, 1, 3, 3}));
+  EXPECT_EQ(s3.at("fc.weight"), (gb::Shape{100, 19}));
+}
+
+TEST(Models, InvalidConfigsThrow) {
+  const auto expect_throw = [](auto edit) {
+    ModelConfig cfg;
+    edit(cfg);
+    EXPECT_THROW(build_model("smallcnn", cfg), std::invalid_argument);
+  };
+  expect_throw([](ModelConfig& c) { c.num_classes = 0; });
+  expect_throw([](ModelConfig& c) { c.in_channels = 0; });
+  expect_throw([](ModelConfig& c) { c.image_size = 0; });
+  expect_throw([](ModelConfig& c) { c.width = 0.0f; });
+  expect_throw([](ModelConfig& c) { c.width = -1.0f; });
+  expect_throw([](ModelConfig& c) { c.width = std::nanf(""); });
+  expect_throw([](ModelConfig& c) { c.channels = {{"features.0", 0}}; });
+}
+
+TEST(Models, SameSeedSameWeights) {
+  gb::manual_seed(11);
+  auto a = build_model("resnet20", {});
+  gb::manual_seed(11);
+  auto b = build_model("resnet20", {});
+  const auto pa = a->named_parameters(), pb = b->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_EQ(pa[i].first, pb[i].first);
+    EXPECT_EQ(pa[i].second.to_vector(), pb[i].second.to_vector()) << pa[i].first;
+  }
+}
+
+TEST(Models, ChannelOverridesRebuildPrunedShapes) {
+  ModelConfig cfg;
+  cfg.channels = {{"layer1.0.conv1", 5}, {"layer3.2.conv1", 7}};
+  auto model = build_model("resnet20", cfg);
+  const auto s = param_shapes(*model);
+  EXPECT_EQ(s.at("layer1.0.conv1.weight"), (gb::Shape{5, 16, 3, 3}));
+  EXPECT_EQ(s.at("layer1.0.bn1.running_mean"), (gb::Shape{5}));
+  EXPECT_EQ(s.at("layer1.0.conv2.weight"), (gb::Shape{16, 5, 3, 3}));
+  EXPECT_EQ(s.at("layer3.2.conv2.weight"), (gb::Shape{64, 7, 3, 3}));
+  EXPECT_EQ(infer(*model, images(2, 3, 32)).shape(), (gb::Shape{2, 10}));
+
+  // The residual stream of a stage can shrink as a whole: stem + layer1's conv2s together.
+  cfg.channels = {{"conv1", 12}, {"layer1.0.conv2", 12}, {"layer1.1.conv2", 12},
+                  {"layer1.2.conv2", 12}};
+  auto narrow = build_model("resnet20", cfg);
+  EXPECT_EQ(param_shapes(*narrow).at("layer2.0.shortcut.0.weight"), (gb::Shape{32, 12, 1, 1}));
+  EXPECT_EQ(infer(*narrow, images(1, 3, 32)).shape(), (gb::Shape{1, 10}));
+
+  // ... but not one block alone, and a shortcut must match its block.
+  cfg.channels = {{"layer1.0.conv2", 12}};
+  EXPECT_THROW(build_model("resnet20", cfg), std::invalid_argument);
+  cfg.channels = {{"layer2.0.shortcut.0", 20}};
+  EXPECT_THROW(build_model("resnet20", cfg), std::invalid_argument);
+  // A key that names no conv is rejected, not ignored.
+  cfg.channels = {{"layer1.0.bn1", 5}};
+  EXPECT_THROW(build_model("resnet20", cfg), std::invalid_argument);
+
+  cfg.width = 0.25f;  // overrides are exact; width scales the rest
+  cfg.channels = {{"features.0", 10}, {"features.40", 100}};
+  const auto v = param_shapes(*build_model("vgg16", cfg));
+  EXPECT_EQ(v.at("features.1.weight"), (gb::Shape{10}));
+  EXPECT_EQ(v.at("features.3.weight"), (gb::Shape{16, 10, 3, 3}));
+  EXPECT_EQ(v.at("features.40.weight"), (gb::Shape{100, 128, 3, 3}));
+  EXPECT_EQ(v.at("classifier.0.weight"), (gb::Shape{10, 100}));
+
+  cfg.channels = {{"a3.b3.3", 3}, {"a3.b1.0", 4}};
+  auto inc = build_model("inception", cfg);
+  const auto si = param_shapes(*inc);
+  EXPECT_EQ(si.at("a3.b3.3.weight"), (gb::Shape{3, 4, 3, 3}));
+  EXPECT_EQ(si.at("a3.b3.6.weight"), (gb::Shape{8, 3, 3, 3}));
+  // b3's input is a3's output: 4 + 32 + 8 + 8 channels.
+  EXPECT_EQ(si.at("b3.b1.0.weight"), (gb::Shape{32, 52, 1, 1}));
+  EXPECT_EQ(infer(*inc, images(1, 3, 32)).shape(), (gb::Shape{1, 10}));
+}
+
+TEST(Models, ConfigJsonRoundTrips) {
+  ModelConfig cfg;
+  cfg.num_classes = 100;
+  cfg.in_channels = 1;
+  cfg.image_size = 28;
+  cfg.width = 0.5f;
+  cfg.channels = {{"layer1.0.conv1", 5}};
+  const nlohmann::json j = cfg;
+  EXPECT_EQ(j.at("num_classes"), 100);
+  EXPECT_EQ(j.at("channels").at("layer1.0.conv1"), 5);
+  EXPECT_EQ(nlohmann::json::parse(j.dump()).get<ModelConfig>(), cfg);
+
+  // Missing fields take the defaults; unknown fields and non-objects are rejected.
+  EXPECT_EQ(nlohmann::json::parse(R"({"num_classes": 100})").get<ModelConfig>().width, 1.0f);
+  EXPECT_EQ(nlohmann::json::object().get<ModelConfig>(), ModelConfig{});
+  EXPECT_THROW(nlohmann::json::parse(R"({"num_clases": 100})").get<ModelConfig>(),
+               std::invalid_argument);
+  EXPECT_THROW(nlohmann::json::parse("[1]").get<ModelConfig>(), std::invalid_argument);
+
+  // A config read back from JSON rebuilds the same parameter shapes.
+  const auto rebuilt = build_model("resnet20", j.get<ModelConfig>());
+  EXPECT_EQ(param_shapes(*rebuilt), param_shapes(*build_model("resnet20", cfg)));
+}

@@ -1,0 +1,210 @@
+// Training jobs end to end on small subsets: bit-identical determinism from a seed, resume that
+// ends with the same weights as an uninterrupted run, and bad input that fails with a clear
+// message and leaves existing files untouched.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "data/dataset.h"
+#include "models/registry.h"
+#include "runtime/checkpoint.h"
+#include "tools/lib/train.h"
+
+namespace fs = std::filesystem;
+using namespace gb;
+
+namespace {
+bool have_fashion_mnist() {
+  return fs::exists(fs::path(data::default_fashion_mnist_dir()) / "train-images-idx3-ubyte.gz");
+}
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("glassbox_test_train_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+app::TrainConfig tiny_config() {
+  app::TrainConfig c;
+  c.model = "smallcnn";
+  c.width = 0.25f;
+  c.epochs = 2;
+  c.batch_size = 32;
+  c.lr = 0.05f;
+  c.limit_train = 128;
+  c.limit_test = 64;
+  c.seed = 7;
+  c.eval_each_epoch = false;
+  return c;
+}
+
+// All tensors of two checkpoints are byte-identical (metadata aside).
+void expect_same_tensors(const fs::path& a, const fs::path& b) {
+  auto fa = read_safetensors(a), fb = read_safetensors(b);
+  ASSERT_EQ(fa.entries.size(), fb.entries.size());
+  for (size_t i = 0; i < fa.entries.size(); ++i) {
+    EXPECT_EQ(fa.entries[i].name, fb.entries[i].name);
+    EXPECT_TRUE(fa.entries[i].bytes == fb.entries[i].bytes) << fa.entries[i].name;
+  }
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+}  // namespace
+
+TEST(Train, SameSeedGivesBitIdenticalCheckpoints) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  auto dir = temp_dir("determinism");
+  app::TrainOptions o;
+  o.quiet = true;
+  o.out = dir / "a.safetensors";
+  app::train(tiny_config(), o);
+  o.out = dir / "b.safetensors";
+  app::train(tiny_config(), o);
+  expect_same_tensors(dir / "a.safetensors", dir / "b.safetensors");
+
+  auto other = tiny_config();
+  other.seed = 8;
+  o.out = dir / "c.safetensors";
+  app::train(other, o);
+  auto fa = read_safetensors(dir / "a.safetensors"), fc = read_safetensors(dir / "c.safetensors");
+  EXPECT_FALSE(fa.find("fc.weight")->bytes == fc.find("fc.weight")->bytes);
+}
+
+TEST(Train, ResumeEndsWithTheSameWeightsAsAnUninterruptedRun) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  auto dir = temp_dir("resume");
+  app::TrainOptions o;
+  o.quiet = true;
+  o.out = dir / "full.safetensors";
+  auto full = app::train(tiny_config(), o);
+  ASSERT_EQ(full.epochs.size(), 2u);
+
+  o.out = dir / "part.safetensors";
+  o.stop_after_epoch = 1;
+  auto part = app::train(tiny_config(), o);
+  ASSERT_EQ(part.epochs.size(), 1u);
+
+  app::TrainOptions r;
+  r.quiet = true;
+  r.resume = dir / "part.safetensors";
+  r.out = dir / "resumed.safetensors";
+  auto resumed = app::train(app::TrainConfig{}, r);  // configuration comes from the checkpoint
+  ASSERT_EQ(resumed.epochs.size(), 1u);
+  EXPECT_EQ(resumed.epochs[0].epoch, 2);
+  expect_same_tensors(dir / "full.safetensors", dir / "resumed.safetensors");
+}
+
+TEST(Train, EvaluateReportsAccuracyAndConfusion) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  auto dir = temp_dir("eval");
+  app::TrainOptions o;
+  o.quiet = true;
+  o.out = dir / "m.safetensors";
+  app::train(tiny_config(), o);
+  auto lm = app::load_model(o.out);
+  EXPECT_EQ(lm.model_name, "smallcnn");
+  EXPECT_EQ(lm.classes.size(), 10u);
+  auto ds = app::load_split("", data::Split::kTest, 50);
+  auto r = app::evaluate(*lm.model, ds, lm.norm, 16, true);
+  EXPECT_EQ(r.samples, 50);
+  int64_t total = 0;
+  for (auto& row : r.confusion) {
+    for (auto v : row) total += v;
+  }
+  EXPECT_EQ(total, 50);
+  EXPECT_GE(r.accuracy, 0.0);
+  EXPECT_LE(r.accuracy, 1.0);
+  EXPECT_NE(app::format_eval_report(r).find("confusion matrix"), std::string::npos);
+}
+
+TEST(TrainBadInput, MissingDataNamesThePath) {
+  auto dir = temp_dir("missing");
+  auto c = tiny_config();
+  c.data = (dir / "no_such_data.tar.gz").string();
+  app::TrainOptions o;
+  o.quiet = true;
+  o.out = dir / "x.safetensors";
+  try {
+    app::train(c, o);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_data.tar.gz"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(o.out));
+}
+
+TEST(TrainBadInput, ExistingOutputIsNotOverwrittenWithoutConsent) {
+  auto dir = temp_dir("exists");
+  fs::path out = dir / "keep.safetensors";
+  std::ofstream(out) << "precious";
+  app::TrainOptions o;
+  o.quiet = true;
+  o.out = out;
+  try {
+    app::train(tiny_config(), o);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_all(out), "precious");
+}
+
+TEST(TrainBadInput, NanLossStopsWithoutWritingACheckpoint) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  auto dir = temp_dir("nan");
+  auto c = tiny_config();
+  c.lr = 1e30f;
+  c.schedule = "constant";
+  c.optimizer = "sgd";
+  app::TrainOptions o;
+  o.quiet = true;
+  o.out = dir / "nan.safetensors";
+  try {
+    app::train(c, o);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("loss became"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(o.out));
+}
+
+TEST(TrainBadInput, CorruptAndForeignCheckpointsNameTheFile) {
+  auto dir = temp_dir("ck");
+  fs::path bad = dir / "truncated.safetensors";
+  std::ofstream(bad) << "abc";
+  try {
+    app::load_model(bad);
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated.safetensors"), std::string::npos) << e.what();
+  }
+  // A resnet20 state loaded into a smallcnn: names the file and the mismatching tensor.
+  models::ModelConfig mc;
+  auto resnet = models::build_model("resnet20", mc);
+  fs::path foreign = dir / "resnet20.safetensors";
+  save_checkpoint(foreign, *resnet, nullptr, {});
+  auto small = models::build_model("smallcnn", mc);
+  auto file = read_checkpoint(foreign);
+  const auto before = small->named_parameters()[0].second.to_vector();
+  try {
+    load_model_state(file, *small, foreign);
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("resnet20.safetensors"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(small->named_parameters()[0].second.to_vector(), before);  // untouched
+}
+
+TEST(TrainBadInput, UnknownModelListsTheZoo) {
+  try {
+    models::build_model("resnet21", models::ModelConfig{});
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("resnet20"), std::string::npos) << e.what();
+  }
+}

@@ -1,0 +1,164 @@
+// The glassbox command line: train, eval, summary, ops. Each subcommand parses its options with
+// CLI11 and calls the jobs in tools/lib. Errors print one clear line and exit non-zero.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "models/registry.h"
+#include "runtime/op_table.h"
+#include "tools/lib/summary.h"
+#include "tools/lib/train.h"
+
+namespace {
+using namespace gb;
+
+void add_train(CLI::App& app, app::TrainConfig& c, app::TrainOptions& o, int& threads) {
+  app.add_option("--model", c.model, "model name from the zoo (see `glassbox summary --list`)");
+  app.add_option("--width", c.width, "channel width multiplier");
+  app.add_option("--data", c.data,
+                 "data set: a .tar.gz image tree, CIFAR binary dir, IDX dir or image tree "
+                 "(default: Fashion-MNIST from Debian's dataset-fashion-mnist)");
+  app.add_option("--epochs", c.epochs, "number of epochs (with --resume: new total)");
+  app.add_option("--batch-size", c.batch_size, "batch size");
+  app.add_option("--optimizer", c.optimizer, "sgd | adamw");
+  app.add_option("--lr", c.lr, "peak learning rate");
+  app.add_option("--momentum", c.momentum, "SGD momentum");
+  app.add_flag("!--no-nesterov", c.nesterov, "plain momentum instead of Nesterov");
+  app.add_option("--weight-decay", c.weight_decay, "weight decay");
+  app.add_option("--schedule", c.schedule, "onecycle | cosine | step | constant");
+  app.add_option("--warmup", c.warmup_fraction, "fraction of steps for linear warm-up");
+  app.add_option("--label-smoothing", c.label_smoothing, "label smoothing in [0,1)");
+  app.add_option("--clip-grad", c.clip_grad_norm, "clip gradients to this global norm (0: off)");
+  app.add_flag("!--no-augment", c.augment, "disable random crop and flip");
+  app.add_option("--cutout", c.cutout, "cutout square size (0: off)");
+  app.add_option("--seed", c.seed, "random seed (weights, shuffling, augmentation)");
+  app.add_option("--limit-train", c.limit_train, "use only this many training images (0: all)");
+  app.add_option("--limit-test", c.limit_test, "use only this many test images (0: all)");
+  app.add_option("--out", o.out, "checkpoint to write after each epoch")->required();
+  app.add_option("--resume", o.resume, "continue training from this checkpoint");
+  app.add_option("--json", o.json, "write per-epoch metrics to this JSON file");
+  app.add_flag("--overwrite", o.overwrite, "replace an existing --out file");
+  app.add_option("--stop-after-epoch", o.stop_after_epoch,
+                 "stop after this epoch as if interrupted (resume later)");
+  app.add_option("--threads", threads, "compute threads (default: all cores)");
+  app.add_flag("--quiet", o.quiet, "no progress output");
+}
+
+void set_threads(int threads) {
+  if (threads > 0) omp_set_num_threads(threads);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"glassbox: train and explain CIFAR-style CNNs with one binary"};
+  cli.require_subcommand(1);
+
+  app::TrainConfig tc;
+  app::TrainOptions to;
+  int threads = 0;
+  auto* train = cli.add_subcommand("train", "train a model and write a checkpoint");
+  add_train(*train, tc, to, threads);
+
+  std::string eval_ck, eval_data, eval_json;
+  int64_t eval_limit = 0, eval_batch = 256;
+  auto* eval = cli.add_subcommand("eval", "evaluate a checkpoint on a test split");
+  eval->add_option("--checkpoint", eval_ck, "checkpoint file")->required();
+  eval->add_option("--data", eval_data, "data set (default: the one it was trained on)");
+  eval->add_option("--limit", eval_limit, "use only this many test images");
+  eval->add_option("--batch-size", eval_batch, "batch size");
+  eval->add_option("--json", eval_json, "write the result as JSON");
+  eval->add_option("--threads", threads, "compute threads");
+
+  std::string sum_model = "resnet20", sum_ck;
+  models::ModelConfig sum_cfg;
+  bool sum_list = false;
+  auto* summary = cli.add_subcommand("summary", "print a model's layer table");
+  summary->add_option("--model", sum_model, "model name");
+  summary->add_option("--checkpoint", sum_ck, "summarise the model in this checkpoint");
+  summary->add_option("--classes", sum_cfg.num_classes, "number of classes");
+  summary->add_option("--in-channels", sum_cfg.in_channels, "input channels");
+  summary->add_option("--image-size", sum_cfg.image_size, "input height and width");
+  summary->add_option("--width", sum_cfg.width, "channel width multiplier");
+  summary->add_flag("--list", sum_list, "list the model zoo");
+
+  auto* ops_cmd = cli.add_subcommand("ops", "print the op table (kernels per device, backward)");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  }
+
+  try {
+    set_threads(threads);
+    if (*train) {
+      auto result = app::train(tc, to);
+      if (!to.quiet && !result.epochs.empty()) {
+        const auto& last = result.epochs.back();
+        fmt::print("done: test accuracy {:.2f}%, checkpoint {}\n", 100.0 * last.test_accuracy,
+                   to.out.string());
+      }
+    } else if (*eval) {
+      auto lm = app::load_model(eval_ck);
+      std::string data = eval_data;
+      if (data.empty()) data = lm.meta.at("train_config").at("data").get<std::string>();
+      auto ds = app::load_split(data, data::Split::kTest, eval_limit);
+      if (ds.classes.size() != lm.classes.size()) {
+        throw std::runtime_error(ds.source + ": has " + std::to_string(ds.classes.size()) +
+                                 " classes, the checkpoint's model has " +
+                                 std::to_string(lm.classes.size()));
+      }
+      const auto shape = lm.meta.at("input_shape").get<std::vector<int64_t>>();
+      if (ds.channels != shape[0] || ds.height != shape[1] || ds.width != shape[2]) {
+        throw std::runtime_error(fmt::format(
+            "{}: images are {}x{}x{} but the model in {} expects {}x{}x{}", ds.source, ds.channels,
+            ds.height, ds.width, eval_ck, shape[0], shape[1], shape[2]));
+      }
+      auto r = app::evaluate(*lm.model, ds, lm.norm, eval_batch, false);
+      r.classes = lm.classes;
+      std::cout << "\n" << app::format_eval_report(r);
+      if (!eval_json.empty()) {
+        nlohmann::json j{{"checkpoint", eval_ck},        {"data", ds.source},
+                         {"accuracy", r.accuracy},        {"loss", r.loss},
+                         {"samples", r.samples},          {"classes", r.classes},
+                         {"per_class_accuracy", r.per_class_accuracy},
+                         {"confusion", r.confusion},      {"seconds", r.seconds}};
+        std::ofstream(eval_json) << j.dump(2) << "\n";
+      }
+    } else if (*summary) {
+      if (sum_list) {
+        for (const auto& n : models::model_names()) fmt::print("{}\n", n);
+        return 0;
+      }
+      std::shared_ptr<Module> model;
+      std::string title;
+      Shape input;
+      if (!sum_ck.empty()) {
+        auto lm = app::load_model(sum_ck);
+        model = lm.model;
+        input = lm.meta.at("input_shape").get<std::vector<int64_t>>();
+        title = lm.model_name + " from " + sum_ck;
+      } else {
+        model = models::build_model(sum_model, sum_cfg);
+        input = {sum_cfg.in_channels, sum_cfg.image_size, sum_cfg.image_size};
+        title = sum_model;
+      }
+      std::cout << app::format_summary(app::summarize(*model, input), title);
+    } else if (*ops_cmd) {
+      fmt::print("{:<16} {:<42} {:<6} {}\n", "op", "cpu kernel", "cuda", "backward");
+      for (const auto& op : op_table()) {
+        fmt::print("{:<16} {:<42} {:<6} {}\n", op.name, op.cpu_kernel,
+                   op.cuda_kernel ? op.cuda_kernel : "none", op.backward);
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "glassbox: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

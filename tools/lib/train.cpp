@@ -1,0 +1,429 @@
+// The training loop, evaluation, checkpoint metadata and resume.
+#include "tools/lib/train.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+#include "data/loader.h"
+#include "models/registry.h"
+#include "runtime/autograd.h"
+#include "runtime/checkpoint.h"
+#include "runtime/ops.h"
+#include "runtime/optim.h"
+#include "runtime/rng.h"
+#include "tools/lib/progress.h"
+
+namespace gb::app {
+namespace {
+using nlohmann::json;
+constexpr const char* kFormat = "glassbox-checkpoint/1";
+
+json config_to_json(const TrainConfig& c) {
+  return json{{"model", c.model},
+              {"width", c.width},
+              {"data", c.data},
+              {"epochs", c.epochs},
+              {"batch_size", c.batch_size},
+              {"optimizer", c.optimizer},
+              {"lr", c.lr},
+              {"momentum", c.momentum},
+              {"nesterov", c.nesterov},
+              {"weight_decay", c.weight_decay},
+              {"schedule", c.schedule},
+              {"warmup_fraction", c.warmup_fraction},
+              {"label_smoothing", c.label_smoothing},
+              {"clip_grad_norm", c.clip_grad_norm},
+              {"augment", c.augment},
+              {"cutout", c.cutout},
+              {"seed", c.seed},
+              {"limit_train", c.limit_train},
+              {"limit_test", c.limit_test},
+              {"eval_each_epoch", c.eval_each_epoch}};
+}
+
+TrainConfig config_from_json(const json& j) {
+  TrainConfig c;
+  c.model = j.at("model").get<std::string>();
+  c.width = j.at("width").get<float>();
+  c.data = j.at("data").get<std::string>();
+  c.epochs = j.at("epochs").get<int64_t>();
+  c.batch_size = j.at("batch_size").get<int64_t>();
+  c.optimizer = j.at("optimizer").get<std::string>();
+  c.lr = j.at("lr").get<float>();
+  c.momentum = j.at("momentum").get<float>();
+  c.nesterov = j.at("nesterov").get<bool>();
+  c.weight_decay = j.at("weight_decay").get<float>();
+  c.schedule = j.at("schedule").get<std::string>();
+  c.warmup_fraction = j.at("warmup_fraction").get<float>();
+  c.label_smoothing = j.at("label_smoothing").get<float>();
+  c.clip_grad_norm = j.at("clip_grad_norm").get<float>();
+  c.augment = j.at("augment").get<bool>();
+  c.cutout = j.at("cutout").get<int64_t>();
+  c.seed = j.at("seed").get<uint64_t>();
+  c.limit_train = j.at("limit_train").get<int64_t>();
+  c.limit_test = j.at("limit_test").get<int64_t>();
+  c.eval_each_epoch = j.at("eval_each_epoch").get<bool>();
+  return c;
+}
+
+json metrics_to_json(const EpochMetrics& m) {
+  json j{{"epoch", m.epoch},
+         {"train_loss", m.train_loss},
+         {"train_accuracy", m.train_accuracy},
+         {"seconds", m.seconds},
+         {"images_per_second", m.images_per_second},
+         {"lr_end", m.lr_end}};
+  if (m.test_accuracy >= 0) {
+    j["test_loss"] = m.test_loss;
+    j["test_accuracy"] = m.test_accuracy;
+  }
+  return j;
+}
+
+std::unique_ptr<optim::LrSchedule> make_schedule(const TrainConfig& c, int64_t total_steps) {
+  if (c.schedule == "onecycle") {
+    return std::make_unique<optim::OneCycleSchedule>(c.lr, total_steps, c.warmup_fraction);
+  }
+  if (c.schedule == "cosine") {
+    return std::make_unique<optim::CosineSchedule>(
+        c.lr, total_steps, static_cast<int64_t>(c.warmup_fraction * static_cast<float>(total_steps)));
+  }
+  if (c.schedule == "step") {
+    return std::make_unique<optim::StepSchedule>(c.lr, std::max<int64_t>(total_steps / 3, 1), 0.1f);
+  }
+  if (c.schedule == "constant") return std::make_unique<optim::ConstantSchedule>(c.lr);
+  throw std::runtime_error("unknown schedule '" + c.schedule +
+                           "'; known: onecycle, cosine, step, constant");
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, Module& model) {
+  if (c.optimizer == "sgd") {
+    optim::SgdOptions o;
+    o.lr = c.lr;
+    o.momentum = c.momentum;
+    o.nesterov = c.nesterov && c.momentum > 0;
+    o.weight_decay = c.weight_decay;
+    return std::make_unique<optim::SGD>(model.named_parameters(), o);
+  }
+  if (c.optimizer == "adamw") {
+    optim::AdamWOptions o;
+    o.lr = c.lr;
+    o.weight_decay = c.weight_decay;
+    return std::make_unique<optim::AdamW>(model.named_parameters(), o);
+  }
+  throw std::runtime_error("unknown optimizer '" + c.optimizer + "'; known: sgd, adamw");
+}
+
+Tensor batch_images(const data::Batch& b) {
+  Tensor x = Tensor::empty({static_cast<int64_t>(b.size()), b.channels, b.height, b.width});
+  std::memcpy(x.f32(), b.images.data(), b.images.size() * sizeof(float));
+  return x;
+}
+
+// Number of correct argmax predictions in logits [N,K].
+int64_t count_correct(const Tensor& logits, const std::vector<int64_t>& labels,
+                      std::vector<int64_t>* predictions = nullptr) {
+  const int64_t N = logits.size(0), K = logits.size(1);
+  const float* p = logits.f32();
+  int64_t correct = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < K; ++k) {
+      if (p[i * K + k] > p[i * K + best]) best = k;
+    }
+    if (best == labels[static_cast<size_t>(i)]) ++correct;
+    if (predictions) predictions->push_back(best);
+  }
+  return correct;
+}
+
+json norm_to_json(const data::Normalization& n) { return json{{"mean", n.mean}, {"std", n.std}}; }
+
+models::ModelConfig model_config_for(const TrainConfig& c, const data::Dataset& ds) {
+  models::ModelConfig mc;
+  mc.num_classes = static_cast<int64_t>(ds.num_classes());
+  mc.in_channels = ds.channels;
+  mc.image_size = ds.height;
+  mc.width = c.width;
+  return mc;
+}
+
+void write_json_file(const std::filesystem::path& path, const json& j) {
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) throw std::runtime_error(path.string() + ": cannot open for writing");
+    f << j.dump(2) << "\n";
+    if (!f) throw std::runtime_error(path.string() + ": write failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+}  // namespace
+
+data::Dataset load_split(const std::string& path, data::Split split, int64_t limit) {
+  data::LoadOptions lo;
+  lo.limit = static_cast<size_t>(std::max<int64_t>(limit, 0));
+  lo.balanced = limit > 0;
+  if (path.empty()) return data::load_fashion_mnist(split, lo);
+  return data::load_dataset(path, split, lo);
+}
+
+EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normalization& norm,
+                    int64_t batch_size, bool quiet, const std::string& label) {
+  NoGradGuard no_grad;
+  model.eval();
+  EvalResult r;
+  r.classes = ds.classes;
+  const size_t K = ds.num_classes();
+  r.confusion.assign(K, std::vector<int64_t>(K, 0));
+  data::LoaderConfig lc;
+  lc.batch_size = static_cast<size_t>(batch_size);
+  lc.shuffle = false;
+  lc.norm = norm;
+  data::Loader loader(std::make_shared<const data::Dataset>(ds), lc);
+  ProgressBar bar(label, static_cast<int64_t>(loader.batches_per_epoch()), quiet);
+  double loss_sum = 0;
+  int64_t correct = 0, step = 0;
+  while (auto b = loader.next()) {
+    Tensor logits = model(batch_images(*b));
+    Tensor loss = ops::cross_entropy(logits, Tensor::from_labels(b->labels));
+    loss_sum += static_cast<double>(loss.item()) * static_cast<double>(b->size());
+    std::vector<int64_t> pred;
+    correct += count_correct(logits, b->labels, &pred);
+    for (size_t i = 0; i < pred.size(); ++i) {
+      ++r.confusion[static_cast<size_t>(b->labels[i])][static_cast<size_t>(pred[i])];
+    }
+    r.samples += static_cast<int64_t>(b->size());
+    bar.update(++step, loss_sum / static_cast<double>(r.samples),
+               static_cast<double>(correct) / static_cast<double>(r.samples), r.samples);
+  }
+  r.seconds = bar.elapsed_seconds();
+  r.loss = loss_sum / static_cast<double>(std::max<int64_t>(r.samples, 1));
+  r.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(r.samples, 1));
+  for (size_t k = 0; k < K; ++k) {
+    int64_t total = 0;
+    for (size_t j = 0; j < K; ++j) total += r.confusion[k][j];
+    r.per_class_accuracy.push_back(total ? static_cast<double>(r.confusion[k][k]) /
+                                               static_cast<double>(total)
+                                         : 0.0);
+  }
+  bar.finish(fmt::format("loss {:.4f}  accuracy {:.2f}%  ({} images, {})", r.loss,
+                         100.0 * r.accuracy, r.samples, format_duration(r.seconds)));
+  return r;
+}
+
+std::string format_eval_report(const EvalResult& r) {
+  std::string out = fmt::format("accuracy {:.2f}% on {} images (loss {:.4f})\n\nper class:\n",
+                                100.0 * r.accuracy, r.samples, r.loss);
+  size_t w = 5;
+  for (const auto& c : r.classes) w = std::max(w, c.size());
+  for (size_t k = 0; k < r.classes.size(); ++k) {
+    out += fmt::format("  {:<{}}  {:6.2f}%\n", r.classes[k], w, 100.0 * r.per_class_accuracy[k]);
+  }
+  out += "\nconfusion matrix (rows: true class, columns: predicted):\n";
+  out += fmt::format("  {:<{}}", "", w);
+  for (size_t k = 0; k < r.classes.size(); ++k) out += fmt::format(" {:>5}", k);
+  out += "\n";
+  for (size_t k = 0; k < r.classes.size(); ++k) {
+    out += fmt::format("  {:<{}}", fmt::format("{} {}", k, r.classes[k]).substr(0, w), w);
+    for (size_t j = 0; j < r.classes.size(); ++j) out += fmt::format(" {:>5}", r.confusion[k][j]);
+    out += "\n";
+  }
+  return out;
+}
+
+LoadedModel load_model(const std::filesystem::path& checkpoint) {
+  SafetensorsFile file = read_checkpoint(checkpoint);
+  auto it = file.metadata.find("glassbox");
+  if (it == file.metadata.end()) {
+    throw std::runtime_error(checkpoint.string() +
+                             ": not a glassbox checkpoint (no 'glassbox' metadata)");
+  }
+  LoadedModel lm;
+  try {
+    lm.meta = json::parse(it->second);
+    if (lm.meta.at("format").get<std::string>() != kFormat) {
+      throw std::runtime_error("unsupported format " + lm.meta.at("format").get<std::string>());
+    }
+    lm.model_name = lm.meta.at("model").get<std::string>();
+    models::ModelConfig mc = lm.meta.at("model_config").get<models::ModelConfig>();
+    lm.classes = lm.meta.at("classes").get<std::vector<std::string>>();
+    lm.norm.mean = lm.meta.at("normalization").at("mean").get<std::vector<float>>();
+    lm.norm.std = lm.meta.at("normalization").at("std").get<std::vector<float>>();
+    lm.model = models::build_model(lm.model_name, mc);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(checkpoint.string() + ": bad glassbox metadata: " + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(checkpoint.string() + ": " + e.what());
+  }
+  load_model_state(file, *lm.model, checkpoint);
+  lm.model->eval();
+  return lm;
+}
+
+TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
+  // Resume: the configuration comes from the checkpoint, so the run continues exactly.
+  int64_t start_epoch = 0;
+  SafetensorsFile resume_file;
+  json resume_meta;
+  if (!opt.resume.empty()) {
+    resume_file = read_checkpoint(opt.resume);
+    auto it = resume_file.metadata.find("glassbox");
+    if (it == resume_file.metadata.end()) {
+      throw std::runtime_error(opt.resume.string() + ": not a glassbox checkpoint");
+    }
+    try {
+      resume_meta = json::parse(it->second);
+      cfg = config_from_json(resume_meta.at("train_config"));
+      start_epoch = resume_meta.at("epoch").get<int64_t>();
+    } catch (const json::exception& e) {
+      throw std::runtime_error(opt.resume.string() + ": bad glassbox metadata: " + e.what());
+    }
+    if (opt.epochs_override > 0) cfg.epochs = opt.epochs_override;
+    if (start_epoch >= cfg.epochs) {
+      throw std::runtime_error(opt.resume.string() + ": already trained for " +
+                               std::to_string(start_epoch) + " of " + std::to_string(cfg.epochs) +
+                               " epochs; pass --epochs to train longer");
+    }
+  }
+  if (opt.out.empty()) throw std::runtime_error("train: no output checkpoint path given");
+  const bool out_is_resume =
+      !opt.resume.empty() && std::filesystem::exists(opt.out) &&
+      std::filesystem::equivalent(opt.out, opt.resume);
+  if (std::filesystem::exists(opt.out) && !opt.overwrite && !out_is_resume) {
+    throw std::runtime_error(opt.out.string() +
+                             ": already exists; pass --overwrite to replace it");
+  }
+  if (opt.out.has_parent_path() && !std::filesystem::is_directory(opt.out.parent_path())) {
+    throw std::runtime_error(opt.out.string() + ": directory " + opt.out.parent_path().string() +
+                             " does not exist");
+  }
+  if (cfg.batch_size < 1 || cfg.epochs < 1) {
+    throw std::runtime_error("train: batch size and epochs must be positive");
+  }
+
+  auto train_ds = std::make_shared<const data::Dataset>(
+      load_split(cfg.data, data::Split::kTrain, cfg.limit_train));
+  const data::Dataset test_ds = load_split(cfg.data, data::Split::kTest, cfg.limit_test);
+  if (train_ds->height != train_ds->width) {
+    throw std::runtime_error(train_ds->source + ": images must be square, got " +
+                             std::to_string(train_ds->height) + "x" +
+                             std::to_string(train_ds->width));
+  }
+  if (test_ds.channels != train_ds->channels || test_ds.height != train_ds->height ||
+      test_ds.width != train_ds->width) {
+    throw std::runtime_error(test_ds.source + ": test images differ in size from training images");
+  }
+  const data::Normalization norm = data::channel_stats(*train_ds);
+  const models::ModelConfig mc = model_config_for(cfg, *train_ds);
+
+  manual_seed(cfg.seed);
+  std::shared_ptr<Module> model = models::build_model(cfg.model, mc);
+  auto optimizer = make_optimizer(cfg, *model);
+
+  data::LoaderConfig lc;
+  lc.batch_size = static_cast<size_t>(cfg.batch_size);
+  lc.shuffle = true;
+  lc.seed = cfg.seed;
+  lc.start_epoch = static_cast<uint64_t>(start_epoch);
+  lc.norm = norm;
+  if (cfg.augment) {
+    lc.augment.crop_pad = 4;
+    lc.augment.flip = true;
+  }
+  lc.augment.cutout = static_cast<int>(cfg.cutout);
+  data::Loader loader(train_ds, lc);
+  const int64_t steps_per_epoch = static_cast<int64_t>(loader.batches_per_epoch());
+  auto schedule = make_schedule(cfg, steps_per_epoch * cfg.epochs);
+
+  if (!opt.resume.empty()) {
+    load_model_state(resume_file, *model, opt.resume);
+    optimizer->load_state(optimizer_state(resume_file),
+                          resume_meta.at("optimizer_steps").get<int64_t>());
+    dropout_generator().set_counter(resume_meta.at("dropout_counter").get<uint64_t>());
+  }
+
+  TrainResult result;
+  result.model = model;
+  json history = json::array();
+  if (!opt.resume.empty() && resume_meta.contains("history")) history = resume_meta["history"];
+  if (!opt.quiet) {
+    fmt::print("training {} ({} parameters) on {} ({} train / {} test images, {}x{}x{}), "
+               "{} epochs of {} steps, batch {}, seed {}\n",
+               cfg.model, model->parameter_count(), train_ds->source, train_ds->size(),
+               test_ds.size(), train_ds->channels, train_ds->height, train_ds->width, cfg.epochs,
+               steps_per_epoch, cfg.batch_size, cfg.seed);
+  }
+
+  for (int64_t epoch = start_epoch; epoch < cfg.epochs; ++epoch) {
+    model->train();
+    ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, cfg.epochs), steps_per_epoch, opt.quiet);
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0, step = 0;
+    while (auto b = loader.next()) {
+      optimizer->set_lr(schedule->lr(optimizer->steps()));
+      Tensor x = batch_images(*b);
+      Tensor logits = (*model)(x);
+      Tensor loss = ops::cross_entropy(logits, Tensor::from_labels(b->labels), cfg.label_smoothing);
+      const float lv = loss.item();
+      if (!std::isfinite(lv)) {
+        throw std::runtime_error(fmt::format(
+            "train: loss became {} at epoch {} step {} (learning rate {:.4g}); stopping, the last "
+            "checkpoint (if any) is left as it was",
+            lv, epoch + 1, step + 1, optimizer->lr()));
+      }
+      optimizer->zero_grad();
+      loss.backward();
+      if (cfg.clip_grad_norm > 0) optim::clip_grad_norm(optimizer->params(), cfg.clip_grad_norm);
+      optimizer->step();
+      loss_sum += static_cast<double>(lv) * static_cast<double>(b->size());
+      correct += count_correct(logits, b->labels);
+      seen += static_cast<int64_t>(b->size());
+      bar.update(++step, loss_sum / static_cast<double>(seen),
+                 static_cast<double>(correct) / static_cast<double>(seen), seen);
+    }
+    EpochMetrics m;
+    m.epoch = epoch + 1;
+    m.seconds = bar.elapsed_seconds();
+    m.train_loss = loss_sum / static_cast<double>(seen);
+    m.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    m.images_per_second = static_cast<double>(seen) / m.seconds;
+    m.lr_end = optimizer->lr();
+    bar.finish(fmt::format("train loss {:.4f}  acc {:.2f}%  {:.1f} img/s  {}", m.train_loss,
+                           100.0 * m.train_accuracy, m.images_per_second,
+                           format_duration(m.seconds)));
+    if (cfg.eval_each_epoch || epoch + 1 == cfg.epochs) {
+      EvalResult er = evaluate(*model, test_ds, norm, 256, opt.quiet, "  test");
+      m.test_loss = er.loss;
+      m.test_accuracy = er.accuracy;
+    }
+    result.epochs.push_back(m);
+    history.push_back(metrics_to_json(m));
+
+    json meta{{"format", kFormat},
+              {"model", cfg.model},
+              {"model_config", mc},
+              {"classes", train_ds->classes},
+              {"normalization", norm_to_json(norm)},
+              {"input_shape", {train_ds->channels, train_ds->height, train_ds->width}},
+              {"epoch", epoch + 1},
+              {"seed", cfg.seed},
+              {"train_config", config_to_json(cfg)},
+              {"optimizer_steps", optimizer->steps()},
+              {"dropout_counter", dropout_generator().counter()},
+              {"history", history}};
+    save_checkpoint(opt.out, *model, optimizer.get(), {{"glassbox", meta.dump()}});
+    if (!opt.json.empty()) {
+      write_json_file(opt.json, json{{"model", cfg.model}, {"train_config", config_to_json(cfg)},
+                                     {"epochs", history}});
+    }
+    if (opt.stop_after_epoch > 0 && epoch + 1 >= opt.stop_after_epoch) break;
+  }
+  return result;
+}
+
+}  // namespace gb::app

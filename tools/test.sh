@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds glassbox and runs the whole test suite: once in the optimised build, then again under
+# AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on). Installs what it needs.
+# Usage: tools/test.sh            (both passes)
+#        tools/test.sh --fast     (optimised build only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GB_CIFAR10=${GB_CIFAR10:-$(cd .. && pwd)/shared/data/cifar10-jpg.tar.gz}
+
+tools/setup.sh build
+echo "== tests (release build)"
+ctest --test-dir build --output-on-failure -j 2
+
+if [ "${1:-}" != "--fast" ]; then
+  tools/setup.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGLASSBOX_SANITIZE=ON
+  echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer, leak checking on)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j 2
+fi
