@@ -2,6 +2,7 @@
 #include "models/model_config.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -25,11 +26,21 @@ void ModelConfig::validate() const {
   }
 }
 
+namespace {
+// The double with the shortest decimal form that reads back as `f` (0.3f -> 0.3, not
+// 0.30000001192092896), so the JSON stays readable and still round-trips exactly.
+double shortest(float f) {
+  char buf[32];
+  const auto res = std::to_chars(buf, buf + sizeof buf, f);
+  return std::stod(std::string(buf, res.ptr));
+}
+}  // namespace
+
 void to_json(nlohmann::json& j, const ModelConfig& cfg) {
   j = nlohmann::json{{"num_classes", cfg.num_classes},
                      {"in_channels", cfg.in_channels},
                      {"image_size", cfg.image_size},
-                     {"width", cfg.width},
+                     {"width", std::isfinite(cfg.width) ? shortest(cfg.width) : 0.0},
                      {"channels", cfg.channels}};
 }
 
@@ -42,11 +53,17 @@ void from_json(const nlohmann::json& j, ModelConfig& cfg) {
     }
   }
   ModelConfig out;
-  out.num_classes = j.value("num_classes", out.num_classes);
-  out.in_channels = j.value("in_channels", out.in_channels);
-  out.image_size = j.value("image_size", out.image_size);
-  out.width = j.value("width", out.width);
-  if (j.contains("channels")) out.channels = j.at("channels").get<std::map<std::string, int64_t>>();
+  try {
+    out.num_classes = j.value("num_classes", out.num_classes);
+    out.in_channels = j.value("in_channels", out.in_channels);
+    out.image_size = j.value("image_size", out.image_size);
+    out.width = j.value("width", out.width);
+    if (j.contains("channels")) {
+      out.channels = j.at("channels").get<std::map<std::string, int64_t>>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("ModelConfig JSON: ") + e.what());
+  }
   cfg = std::move(out);
 }
 

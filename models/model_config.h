@@ -30,7 +30,10 @@ struct ModelConfig {
 };
 
 // JSON: {"num_classes":10,"in_channels":3,"image_size":32,"width":1.0,"channels":{...}}.
-// from_json takes missing fields from the defaults and rejects unknown fields.
+// from_json takes missing fields from the defaults and throws std::invalid_argument for unknown
+// fields or wrong types. (This header only forward-declares nlohmann::json: include
+// <nlohmann/json.hpp> to convert.) `width` is written in its shortest exact form (0.3, not
+// 0.30000001192092896).
 void to_json(nlohmann::json& j, const ModelConfig& cfg);
 void from_json(const nlohmann::json& j, ModelConfig& cfg);
 

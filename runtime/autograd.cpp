@@ -116,11 +116,27 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
     ready.pop_back();
     Tensor g = std::move(grads[n]);
     grads.erase(n);
+    if (!g.defined()) {
+      // No gradient reached this node (its consumers returned none for it). It does not run,
+      // but the nodes below it must still be released: they may get gradient by other paths.
+      for (const auto& nx : n->next) {
+        if (nx && active.count(nx.get()) && --deps[nx.get()] == 0) ready.push_back(nx.get());
+      }
+      continue;
+    }
     for (auto& hook : n->hooks) {
       Tensor replaced = hook(g);
       if (replaced.defined()) g = replaced;
     }
-    if (auto kept = n->retained.lock()) kept->grad = g.clone().impl_ptr();
+    if (n->is_accumulator()) {
+      for (auto& hook : n->leaf->leaf_hooks) {
+        Tensor replaced = hook(g);
+        if (replaced.defined()) g = replaced;
+      }
+    }
+    if (!capture_mode) {
+      if (auto kept = n->retained.lock()) kept->grad = g.clone().impl_ptr();
+    }
     if (capture_mode && std::find(targets.begin(), targets.end(), n) != targets.end()) {
       (*captured)[n] = g;
     }
@@ -149,13 +165,7 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
       Node* nx = n->next[i].get();
       if (!nx || !active.count(nx)) continue;
       if (i < in_grads.size() && in_grads[i].defined()) add_into(grads[nx], in_grads[i]);
-      if (--deps[nx] == 0) {
-        if (!grads[nx].defined()) {
-          grads.erase(nx);  // no gradient flowed (e.g. an input needing none): nothing to do
-          continue;
-        }
-        ready.push_back(nx);
-      }
+      if (--deps[nx] == 0) ready.push_back(nx);  // possibly with no gradient: see above
     }
   }
 }

@@ -166,8 +166,10 @@ float OneCycleSchedule::lr(int64_t step) const {
   const double warm = std::max(1.0, std::floor(warmup_fraction_ * static_cast<double>(total_)));
   const double s = static_cast<double>(step);
   if (s < warm) return static_cast<float>(peak_ * (s + 1.0) / warm);
+  // Linear decay: peak at the first step after warm-up, peak / rest at the last step, and zero
+  // one step past the end, so every step of the run still learns.
   const double rest = std::max(1.0, static_cast<double>(total_) - warm);
-  return static_cast<float>(std::max(0.0, peak_ * (1.0 - (s - warm + 1.0) / rest)));
+  return static_cast<float>(std::max(0.0, peak_ * (static_cast<double>(total_) - s) / rest));
 }
 
 }  // namespace gb::optim

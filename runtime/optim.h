@@ -116,8 +116,9 @@ class CosineSchedule : public LrSchedule {
   float min_;
 };
 
-// One-cycle: linear warm-up from 0 to peak over the first warmup_fraction of the steps, then
-// linear decay to zero at `total`.
+// One-cycle: linear warm-up to peak over the first warmup_fraction of the steps (step s < W gets
+// peak * (s+1) / W), then linear decay: step s >= W gets peak * (total - s) / (total - W), which
+// reaches zero at step `total`, one past the last step.
 class OneCycleSchedule : public LrSchedule {
  public:
   OneCycleSchedule(float peak, int64_t total, float warmup_fraction = 0.15f)

@@ -239,6 +239,10 @@ Tensor& Tensor::set_requires_grad(bool on) {
 void Tensor::backward(const Tensor& seed) const { gb::backward(*this, seed); }
 
 void Tensor::register_hook(GradHook hook) const {
+  if (is_leaf() && requires_grad()) {
+    impl_->leaf_hooks.push_back(std::move(hook));
+    return;
+  }
   auto node = gradient_edge(*this);
   if (!node) throw std::logic_error("tensor: register_hook on a tensor that does not require grad");
   node->hooks.push_back(std::move(hook));

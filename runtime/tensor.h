@@ -41,6 +41,7 @@ struct TensorImpl {
   std::shared_ptr<Node> grad_fn;           // producer, for non-leaf tensors
   std::weak_ptr<Node> grad_accumulator;    // for leaves: the node that accumulates into grad
   std::string name;                        // parameter name ("layer1.0.conv1.weight") if any
+  std::vector<GradHook> leaf_hooks;  // gradient hooks of a leaf (its accumulator is made lazily)
 };
 
 class Tensor {

@@ -4,7 +4,9 @@
 // a scalar by a fixed random projection, L(x) = sum_j f(x)_j * R_j (R ~ N(0,1), drawn once from
 // a seeded Philox stream), so every output element matters and symmetric errors cannot cancel.
 // The analytic gradient is dL/dx = J^T R, obtained from autograd by seeding the backward with R
-// (gb::grad), and cross-checked against leaf .grad from gb::backward.
+// (gb::grad, with R passed as a non-contiguous view at a storage offset, so backward rules that
+// ignore seed strides fail), and cross-checked against leaf .grad from gb::backward (contiguous
+// R). Inputs are cloned into fresh leaves for every evaluation; f must not mutate them.
 //
 // gradcheck: every input element i, numeric derivative
 //     n_i = (L(x + h e_i) - L(x - h e_i)) / (x_i^+ - x_i^-)
@@ -50,10 +52,10 @@ struct GradCheckOptions {
   double h = 1e-2;
   double atol = 1e-3;
   double rtol = 1e-2;
-  uint64_t seed = 4242;     // for the projection R (and the directions u)
-  int directions = 3;       // projection_check: number of random (u, R) pairs
+  uint64_t seed = 4242;        // for the projection R (and the directions u)
+  int directions = 3;          // projection_check: number of random (u, R) pairs
   bool check_backward = true;  // also compare leaf .grad from gb::backward with gb::grad
-  int max_reports = 8;      // mismatches listed in a failure message
+  int max_reports = 8;         // mismatches listed in a failure message
 };
 
 // Sum of a[i] * b[i] in double over the logical elements of two equally shaped tensors.
@@ -83,8 +85,7 @@ inline Tensor distinct_values(const Shape& shape, Generator& gen, float gap = 0.
   std::vector<int64_t> perm(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
   for (int64_t i = n - 1; i > 0; --i) {
-    std::swap(perm[static_cast<size_t>(i)],
-              perm[gen.below(static_cast<uint64_t>(i + 1))]);
+    std::swap(perm[static_cast<size_t>(i)], perm[gen.below(static_cast<uint64_t>(i + 1))]);
   }
   float* p = t.f32();
   for (int64_t i = 0; i < n; ++i) {
@@ -111,7 +112,21 @@ inline double projected(const TensorFn& f, const std::vector<Tensor>& xs, const 
   return dot_double(f(xs), r);
 }
 
-// Analytic gradients of <f(xs), R>: gb::grad seeded with R; with check_backward also the leaf
+// The values of r in a non-contiguous view with a storage offset (dimensions stored in reverse
+// order, after one unused element), so that every backward rule must honour seed strides and
+// offsets.
+inline Tensor strided_copy(const Tensor& r) {
+  const Shape rev(r.shape().rbegin(), r.shape().rend());
+  Shape strides = contiguous_strides(rev);
+  std::reverse(strides.begin(), strides.end());
+  Tensor buf = Tensor::zeros({r.numel() + 1});
+  Tensor v = make_view(buf, r.shape(), strides, 1);
+  v.copy_(r);
+  return v;
+}
+
+// Analytic gradients of <f(xs), R>: gb::grad seeded with R (as a strided, offset view); with
+// check_backward also the leaf
 // .grad of a separate gb::backward pass, which must agree to float rounding.
 inline ::testing::AssertionResult analytic(const TensorFn& f, const std::vector<Tensor>& xs,
                                            const Tensor& r, const GradCheckOptions& opt,
@@ -124,7 +139,7 @@ inline ::testing::AssertionResult analytic(const TensorFn& f, const std::vector<
   if (!out.requires_grad()) {
     return ::testing::AssertionFailure() << "output does not require grad (graph not recorded)";
   }
-  *grads = gb::grad(out, leaves, r);
+  *grads = gb::grad(out, leaves, strided_copy(r));
   for (size_t k = 0; k < xs.size(); ++k) {
     if ((*grads)[k].shape() != xs[k].shape()) {
       return ::testing::AssertionFailure()
@@ -146,9 +161,8 @@ inline ::testing::AssertionResult analytic(const TensorFn& f, const std::vector<
           g2.defined() ? g2.to_vector() : std::vector<float>(a.size(), 0.0f);
       for (size_t i = 0; i < a.size(); ++i) {
         if (std::fabs(a[i] - b[i]) > 1e-6f + 1e-5f * std::fabs(a[i])) {
-          return ::testing::AssertionFailure()
-                 << "input " << k << " element " << i << ": gb::grad " << a[i]
-                 << " != backward .grad " << b[i];
+          return ::testing::AssertionFailure() << "input " << k << " element " << i << ": gb::grad "
+                                               << a[i] << " != backward .grad " << b[i];
         }
       }
     }
@@ -199,17 +213,16 @@ inline ::testing::AssertionResult gradcheck(const TensorFn& f, const std::vector
       if (!(err <= tol)) {
         if (failures < opt.max_reports) {
           report << "\n  input " << k << " " << shape_str(xs[k].shape()) << " element " << i
-                 << ": analytic " << ana << ", numeric " << num << ", |diff| " << err
-                 << " > tol " << tol;
+                 << ": analytic " << ana << ", numeric " << num << ", |diff| " << err << " > tol "
+                 << tol;
         }
         ++failures;
       }
     }
   }
   if (failures > 0) {
-    return ::testing::AssertionFailure()
-           << failures << " gradient element(s) off (worst err/tol " << worst << "):"
-           << report.str();
+    return ::testing::AssertionFailure() << failures << " gradient element(s) off (worst err/tol "
+                                         << worst << "):" << report.str();
   }
   return ::testing::AssertionSuccess() << "worst err/tol " << worst;
 }
@@ -248,8 +261,8 @@ inline ::testing::AssertionResult projection_check(const TensorFn& f,
     const double err = std::fabs(ana - num);
     const double tol = opt.atol + opt.rtol * mag;
     if (!(err <= tol)) {
-      report << "\n  direction " << d << ": analytic " << ana << ", numeric " << num
-             << ", |diff| " << err << " > tol " << tol;
+      report << "\n  direction " << d << ": analytic " << ana << ", numeric " << num << ", |diff| "
+             << err << " > tol " << tol;
       ++failures;
     }
   }

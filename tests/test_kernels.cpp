@@ -187,9 +187,9 @@ TEST(Gemm, OddSizesAllTransposesMatchReference) {
 }
 
 TEST(Gemm, BlockBoundariesAndParallelMatchReference) {
-  // Sizes straddling the cache blocks (MC=144, KC=256, NC=3072) and the 6x16 tile.
+  // Sizes straddling the cache blocks (MC=72, KC=512, NC=2048) and the 6x16 tile.
   const GemmCase shapes[] = {
-      {false, false, 150, 40, 600, 1.0f, 0.0f, 5}, {false, false, 151, 99, 257, 0.7f, 0.3f, 0},
+      {false, false, 150, 40, 600, 1.0f, 0.0f, 5}, {false, false, 73, 99, 1030, 0.7f, 0.3f, 0},
       {false, false, 13, 3100, 70, 1.0f, 1.0f, 1}, {false, false, 145, 33, 513, -1.0f, 0.0f, 2},
       {false, false, 6, 16, 256, 1.0f, 0.0f, 0},   {false, false, 12, 32, 512, 2.0f, -1.0f, 7},
       {false, false, 200, 1, 300, 1.0f, 0.0f, 0},  {false, false, 1, 200, 300, 1.0f, 0.5f, 0},

@@ -436,6 +436,14 @@ TEST(Models, ConfigJsonRoundTrips) {
   EXPECT_THROW(nlohmann::json::parse(R"({"num_clases": 100})").get<ModelConfig>(),
                std::invalid_argument);
   EXPECT_THROW(nlohmann::json::parse("[1]").get<ModelConfig>(), std::invalid_argument);
+  EXPECT_THROW(nlohmann::json::parse(R"({"width": "wide"})").get<ModelConfig>(),
+               std::invalid_argument);
+
+  // Widths are written in their shortest exact form and read back bit-identical.
+  cfg.width = 0.3f;
+  EXPECT_EQ(nlohmann::json(cfg).at("width").dump(), "0.3");
+  EXPECT_EQ(nlohmann::json::parse(nlohmann::json(cfg).dump()).get<ModelConfig>().width, 0.3f);
+  cfg.width = 0.5f;
 
   // A config read back from JSON rebuilds the same parameter shapes.
   const auto rebuilt = build_model("resnet20", j.get<ModelConfig>());

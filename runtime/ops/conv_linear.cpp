@@ -29,7 +29,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
     fail(op, "weight " + shape_str(w.shape()) + " does not match input " + shape_str(x.shape()) +
                  " with groups " + std::to_string(s.groups));
   }
-  if (s.P() < 1 || s.Q() < 1) {
+  // P()/Q() divide with truncation toward zero, so test the window size itself as well.
+  if (s.H + 2 * s.pad_h < s.R || s.W + 2 * s.pad_w < s.S || s.P() < 1 || s.Q() < 1) {
     fail(op, "kernel larger than padded input " + shape_str(x.shape()));
   }
   if (bias.defined()) {

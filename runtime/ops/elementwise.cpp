@@ -151,7 +151,8 @@ Tensor reduce_op(OpId op, const Tensor& x, std::vector<int64_t> dims, bool keepd
   for (int64_t d : dims) keep[static_cast<size_t>(d)] = 1;
   const float factor = is_mean ? 1.0f / static_cast<float>(count) : 1.0f;
   record(op_info(op).name, {x}, y, [=](const Tensor& gy) {
-    Tensor g = make_view(dense(gy), keep, contiguous_strides(keep), 0);
+    Tensor gd = dense(gy);
+    Tensor g = make_view(gd, keep, contiguous_strides(keep), gd.offset());
     Tensor dx = binary_forward(Binary::Add, Tensor::zeros(x_shape), g, x_shape);
     if (factor != 1.0f) {
       float* p = dx.f32();
@@ -194,10 +195,17 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
   const size_t lead = g.shape().size() - shape.size();
   std::vector<int64_t> dims;
   for (size_t i = 0; i < g.shape().size(); ++i) {
-    if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1)) dims.push_back(static_cast<int64_t>(i));
+    if (i >= lead && shape[i - lead] != 1 && shape[i - lead] != g.shape()[i]) {
+      throw std::invalid_argument("sum_to: cannot reduce " + shape_str(g.shape()) + " to " +
+                                  shape_str(shape));
+    }
+    if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1)) {
+      dims.push_back(static_cast<int64_t>(i));
+    }
   }
-  Tensor r = reduce(g, dims, 1.0);
-  return make_view(r, shape, contiguous_strides(shape), 0);
+  // Through sum/reshape so that it is recorded when g requires grad (it is public API).
+  Tensor r = sum(g, dims, /*keepdim=*/true);
+  return r.shape() == shape ? r : reshape(r, shape);
 }
 
 Tensor sum(const Tensor& x) { return reduce_op(OpId::Sum, x, all_dims(x), false, false); }

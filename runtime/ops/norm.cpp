@@ -30,11 +30,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   if (training && N * L < 2) fail(op, "training needs more than one value per channel");
   Tensor xc = dense(x);
   Tensor y = Tensor::empty(x.shape());
-  const float* g = gamma.defined() ? gamma.f32() : nullptr;
+  // The kernels write dbeta only together with dgamma, so a bias without a weight runs with a
+  // weight of ones (its gradient is dropped: the undefined weight has no graph edge).
+  const Tensor gk = !gamma.defined() && beta.defined() ? Tensor::ones({C}) : gamma;
+  const float* g = gk.defined() ? gk.f32() : nullptr;
   const float* b = beta.defined() ? beta.f32() : nullptr;
   Tensor xs = xc.detach();
-  Tensor gs = gamma.defined() ? gamma.detach() : Tensor();
-  const bool has_affine = gamma.defined();
+  Tensor gs = gk.defined() ? gk.detach() : Tensor();
+  const bool has_affine = gk.defined();
   if (training) {
     Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C}), var = Tensor::empty({C});
     if (fast_cpu()) {

@@ -21,7 +21,10 @@ kernels::Pool2dShape pool_shape(OpId op, const Tensor& x, int64_t kernel, int64_
   s.R = s.S = kernel;
   s.stride_h = s.stride_w = stride == 0 ? kernel : stride;
   s.pad_h = s.pad_w = padding;
-  if (s.P() < 1 || s.Q() < 1) fail(op, "window larger than input " + shape_str(x.shape()));
+  // P()/Q() divide with truncation toward zero, so test the window size itself as well.
+  if (s.H + 2 * s.pad_h < s.R || s.W + 2 * s.pad_w < s.S || s.P() < 1 || s.Q() < 1) {
+    fail(op, "window larger than input " + shape_str(x.shape()));
+  }
   return s;
 }
 }  // namespace

@@ -1,5 +1,6 @@
 // View ops (reshape, flatten, permute, transpose, slice), contiguous copies and concat.
 // Views share storage with their input; their backward maps the gradient back to the input shape.
+#include <algorithm>
 #include <cstring>
 
 #include "runtime/ops.h"
@@ -16,7 +17,7 @@ Tensor contiguous(const Tensor& x) {
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape_in) {
-  const OpId op = OpId::View;
+  const OpId op = OpId::Reshape;
   if (!x.defined()) fail(op, "input is undefined");
   Shape shape = shape_in;
   int64_t known = 1, infer = -1;
@@ -43,7 +44,11 @@ Tensor reshape(const Tensor& x, const Shape& shape_in) {
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim) {
+  if (!x.defined()) fail(OpId::Reshape, "flatten: input is undefined");
   if (start_dim < 0) start_dim += x.dim();
+  if (start_dim < 0 || start_dim >= std::max<int64_t>(x.dim(), 1)) {
+    fail(OpId::Reshape, "flatten: start_dim out of range for shape " + shape_str(x.shape()));
+  }
   Shape s(x.shape().begin(), x.shape().begin() + start_dim);
   int64_t rest = 1;
   for (int64_t d = start_dim; d < x.dim(); ++d) rest *= x.size(d);
@@ -52,13 +57,15 @@ Tensor flatten(const Tensor& x, int64_t start_dim) {
 }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
-  const OpId op = OpId::View;
-  if (static_cast<int64_t>(dims.size()) != x.dim()) fail(op, "permute needs one index per dim");
+  const OpId op = OpId::Permute;
+  if (static_cast<int64_t>(dims.size()) != x.dim()) fail(op, "needs one index per dim");
   Shape shape(dims.size()), strides(dims.size());
   std::vector<int64_t> inverse(dims.size(), -1);
   for (size_t i = 0; i < dims.size(); ++i) {
     int64_t d = dims[i] < 0 ? dims[i] + x.dim() : dims[i];
-    if (d < 0 || d >= x.dim() || inverse[static_cast<size_t>(d)] != -1) fail(op, "bad permutation");
+    if (d < 0 || d >= x.dim() || inverse[static_cast<size_t>(d)] != -1) {
+      fail(op, "bad permutation of shape " + shape_str(x.shape()));
+    }
     inverse[static_cast<size_t>(d)] = static_cast<int64_t>(i);
     shape[i] = x.shape()[static_cast<size_t>(d)];
     strides[i] = x.strides()[static_cast<size_t>(d)];
@@ -75,12 +82,15 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
   for (int64_t i = 0; i < x.dim(); ++i) dims[static_cast<size_t>(i)] = i;
   if (d0 < 0) d0 += x.dim();
   if (d1 < 0) d1 += x.dim();
-  std::swap(dims.at(static_cast<size_t>(d0)), dims.at(static_cast<size_t>(d1)));
+  if (d0 < 0 || d0 >= x.dim() || d1 < 0 || d1 >= x.dim()) {
+    fail(OpId::Permute, "transpose: dimension out of range for shape " + shape_str(x.shape()));
+  }
+  std::swap(dims[static_cast<size_t>(d0)], dims[static_cast<size_t>(d1)]);
   return permute(x, dims);
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
-  const OpId op = OpId::View;
+  const OpId op = OpId::Slice;
   if (dim < 0) dim += x.dim();
   if (dim < 0 || dim >= x.dim()) fail(op, "slice dimension out of range");
   const int64_t n = x.size(dim);
