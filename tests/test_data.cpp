@@ -234,13 +234,20 @@ void write_tar_gz(const std::string& dir, const std::string& out, const std::str
   archive_write_free(a);
 }
 
+// "c<k>", built by appending (GCC 12 warns falsely, -Wrestrict, on "c" + std::to_string(k)).
+std::string fmt_class_name(size_t k) {
+  std::string name = "c";
+  name += std::to_string(k);
+  return name;
+}
+
 std::shared_ptr<const Dataset> synthetic(size_t n, int c, int h, int w, size_t classes) {
   auto ds = std::make_shared<Dataset>();
   ds->source = "synthetic";
   ds->channels = c;
   ds->height = h;
   ds->width = w;
-  for (size_t k = 0; k < classes; ++k) ds->classes.push_back("c" + std::to_string(k));
+  for (size_t k = 0; k < classes; ++k) ds->classes.push_back(fmt_class_name(k));
   ds->images.resize(n * ds->image_size());
   for (size_t i = 0; i < ds->images.size(); ++i) ds->images[i] = static_cast<uint8_t>(i * 31 % 251);
   for (size_t i = 0; i < n; ++i) ds->labels.push_back(static_cast<int64_t>(i % classes));

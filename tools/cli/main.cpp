@@ -10,6 +10,7 @@
 
 #include "models/registry.h"
 #include "runtime/op_table.h"
+#include "tools/lib/bench.h"
 #include "tools/lib/summary.h"
 #include "tools/lib/train.h"
 
@@ -87,6 +88,21 @@ int main(int argc, char** argv) {
 
   auto* ops_cmd = cli.add_subcommand("ops", "print the op table (kernels per device, backward)");
 
+  app::BenchConfig bc;
+  std::string bench_json;
+  bool bench_no_train = false, bench_no_infer = false;
+  auto* bench = cli.add_subcommand("bench", "training and inference images/s on synthetic data");
+  bench->add_option("--model", bc.models, "models to run (repeat or comma-separate)")
+      ->delimiter(',');
+  bench->add_option("--batch-size", bc.train_batch, "training batch size");
+  bench->add_option("--infer-batch-size", bc.infer_batch, "inference batch size");
+  bench->add_option("--warmup", bc.warmup, "untimed warm-up repetitions");
+  bench->add_option("--reps", bc.reps, "timed repetitions (the median is reported)");
+  bench->add_option("--threads", bc.threads, "compute threads");
+  bench->add_flag("--no-train", bench_no_train, "skip the training measurement");
+  bench->add_flag("--no-inference", bench_no_infer, "skip the inference measurement");
+  bench->add_option("--json", bench_json, "write the results as JSON");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -148,6 +164,14 @@ int main(int argc, char** argv) {
         title = sum_model;
       }
       std::cout << app::format_summary(app::summarize(*model, input), title);
+    } else if (*bench) {
+      bc.train = !bench_no_train;
+      bc.inference = !bench_no_infer;
+      auto rows = app::run_bench(bc, false);
+      std::cout << app::format_bench(rows);
+      if (!bench_json.empty()) {
+        std::ofstream(bench_json) << app::bench_to_json(bc, rows).dump(2) << "\n";
+      }
     } else if (*ops_cmd) {
       fmt::print("{:<16} {:<42} {:<6} {}\n", "op", "cpu kernel", "cuda", "backward");
       for (const auto& op : op_table()) {

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""The PyTorch side of `glassbox bench`: the same networks, batches and thread count, so the
+ratio glassbox/PyTorch can be quoted from one run on one machine.
+
+Usage: tools/bench_torch.py [--models resnet20,resnet56,resnet18] [--threads 2]
+                            [--batch-size 128] [--infer-batch-size 256] [--reps 5] [--json out.json]
+Needs Debian's python3-torch (run it with /usr/bin/python3); prints a clear message and exits 0
+when torch is missing, so benchmark scripts can go on without it.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:
+    print("bench_torch: PyTorch is not installed here (apt-get install python3-torch); "
+          "skipping the PyTorch side")
+    sys.exit(0)
+
+
+class BasicBlock(nn.Module):
+    """CIFAR ResNet block with option-B shortcuts, as glassbox's models/resnet.cpp."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                          nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    def __init__(self, blocks, widths, strides, stem, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, stem, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        layers, cin = [], stem
+        for i, (n, w, s) in enumerate(zip(blocks, widths, strides)):
+            stage = []
+            for b in range(n):
+                stage.append(BasicBlock(cin, w, s if b == 0 else 1))
+                cin = w
+            layers.append(nn.Sequential(*stage))
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layers(x)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def build(name):
+    if name in ("resnet20", "resnet32", "resnet56"):
+        n = {"resnet20": 3, "resnet32": 5, "resnet56": 9}[name]
+        return ResNet([n] * 3, [16, 32, 64], [1, 2, 2], 16)
+    if name == "resnet18":
+        return ResNet([2] * 4, [64, 128, 256, 512], [1, 2, 2, 2], 64)
+    raise SystemExit(f"bench_torch: unknown model {name}")
+
+
+def timed(fn, warmup, reps):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), min(times), max(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="resnet20")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--infer-batch-size", type=int, default=256)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    rows = []
+    for name in a.models.split(","):
+        model = build(name)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                              weight_decay=5e-4)
+        x = torch.randn(a.batch_size, 3, 32, 32)
+        y = torch.arange(a.batch_size) % 10
+        model.train()
+
+        def step():
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        med, lo, hi = timed(step, a.warmup, a.reps)
+        rows.append(dict(model=name, mode="train", batch=a.batch_size, median_ms=med, min_ms=lo,
+                         max_ms=hi, images_per_second=a.batch_size * 1000 / med))
+        model.eval()
+        xi = torch.randn(a.infer_batch_size, 3, 32, 32)
+
+        def infer():
+            with torch.no_grad():
+                model(xi)
+
+        med, lo, hi = timed(infer, a.warmup, a.reps)
+        rows.append(dict(model=name, mode="inference", batch=a.infer_batch_size, median_ms=med,
+                         min_ms=lo, max_ms=hi, images_per_second=a.infer_batch_size * 1000 / med))
+    print(f"PyTorch {torch.__version__}, {a.threads} threads")
+    print(f"{'model':<12} {'mode':<10} {'batch':>6} {'median ms':>11} {'img/s':>10}")
+    for r in rows:
+        print(f"{r['model']:<12} {r['mode']:<10} {r['batch']:>6} {r['median_ms']:>11.1f} "
+              f"{r['images_per_second']:>10.1f}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(dict(torch=torch.__version__, threads=a.threads, rows=rows), f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
