@@ -38,6 +38,20 @@ Tensor default_seed(const Tensor& root) {
   return Tensor::full(root.shape(), 1.0f);
 }
 
+// Runs gradient hooks in order; each may replace the gradient with one of the same shape.
+void apply_hooks(const std::vector<GradHook>& hooks, const Node& n, Tensor& g) {
+  for (const auto& hook : hooks) {
+    Tensor replaced = hook(g);
+    if (!replaced.defined()) continue;
+    if (replaced.shape() != g.shape()) {
+      throw std::logic_error("autograd: a gradient hook on the output of '" + n.op +
+                             "' returned shape " + shape_str(replaced.shape()) + " instead of " +
+                             shape_str(g.shape()));
+    }
+    g = replaced;
+  }
+}
+
 // Nodes reachable from `root` (including it).
 std::vector<Node*> reachable(Node* root) {
   std::vector<Node*> order;
@@ -68,6 +82,7 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
                                 " differs from output shape " + shape_str(root.shape()));
   }
   const bool capture_mode = !targets.empty();
+  NoGradGuard no_grad;  // backward closures and hooks never record a graph of their own
   std::vector<Node*> nodes = reachable(root_node.get());
 
   std::unordered_set<Node*> active(nodes.begin(), nodes.end());
@@ -124,16 +139,8 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
       }
       continue;
     }
-    for (auto& hook : n->hooks) {
-      Tensor replaced = hook(g);
-      if (replaced.defined()) g = replaced;
-    }
-    if (n->is_accumulator()) {
-      for (auto& hook : n->leaf->leaf_hooks) {
-        Tensor replaced = hook(g);
-        if (replaced.defined()) g = replaced;
-      }
-    }
+    apply_hooks(n->hooks, *n, g);
+    if (n->is_accumulator()) apply_hooks(n->leaf->leaf_hooks, *n, g);
     if (!capture_mode) {
       if (auto kept = n->retained.lock()) kept->grad = g.clone().impl_ptr();
     }
@@ -155,12 +162,24 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
       }
       continue;
     }
+    if (capture_mode) {
+      bool leads_on = false;
+      for (const auto& nx : n->next) leads_on = leads_on || (nx && active.count(nx.get()));
+      if (!leads_on) continue;  // a target whose inputs lead to no other target: stop here
+    }
     if (!n->backward) {
       throw std::logic_error("autograd: backward through op '" + n->op +
                              "' a second time; its saved tensors were freed (use retain_graph)");
     }
     std::vector<Tensor> in_grads = n->backward(g);
     if (!retain_graph) n->backward = nullptr;
+    for (size_t i = 0; i < in_grads.size() && i < n->input_shapes.size(); ++i) {
+      if (n->next[i] && in_grads[i].defined() && in_grads[i].shape() != n->input_shapes[i]) {
+        throw std::logic_error("autograd: backward of '" + n->op + "' returned a gradient of shape " +
+                               shape_str(in_grads[i].shape()) + " for input " + std::to_string(i) +
+                               " of shape " + shape_str(n->input_shapes[i]));
+      }
+    }
     for (size_t i = 0; i < n->next.size(); ++i) {
       Node* nx = n->next[i].get();
       if (!nx || !active.count(nx)) continue;

@@ -55,7 +55,8 @@ void save_checkpoint(const std::filesystem::path& path, const Module& model,
 SafetensorsFile read_checkpoint(const std::filesystem::path& path) { return read_safetensors(path); }
 
 void load_model_state(const SafetensorsFile& file, Module& model, const std::filesystem::path& path) {
-  auto load = [&](const std::string& name, Tensor& dst) {
+  // The entry for `dst`, checked for presence, shape and dtype; throws naming file and tensor.
+  auto checked_entry = [&](const std::string& name, const Tensor& dst) {
     const SafetensorsEntry* e = file.find(name);
     if (!e) {
       throw std::runtime_error(path.string() + ": tensor '" + name +
@@ -70,25 +71,20 @@ void load_model_state(const SafetensorsFile& file, Module& model, const std::fil
       throw std::runtime_error(path.string() + ": tensor '" + name + "' has dtype " + e->dtype +
                                ", expected " + dtype_name(dst.dtype()));
     }
-    if (!e->bytes.empty()) std::memcpy(dst.data<char>() + 0, e->bytes.data(), e->bytes.size());
+    if (!dst.is_contiguous()) throw std::logic_error("model tensor " + name + " is not contiguous");
+    return e;
   };
   // Validate everything before writing anything, so a failed load leaves the model intact.
-  auto params = model.named_parameters();
+  auto tensors = model.named_parameters();
   auto buffers = model.named_buffers();
-  for (auto* list : {&params, &buffers}) {
-    for (auto& [n, t] : *list) {
-      const SafetensorsEntry* e = file.find(n);
-      if (!e || e->shape != t.shape() || e->dtype != dtype_name(t.dtype())) {
-        Tensor probe = t;
-        load(n, probe);  // throws the precise message
-      }
-    }
-  }
-  for (auto* list : {&params, &buffers}) {
-    for (auto& [n, t] : *list) {
-      if (!t.is_contiguous()) throw std::logic_error("model tensor " + n + " is not contiguous");
-      load(n, t);
-    }
+  tensors.insert(tensors.end(), buffers.begin(), buffers.end());
+  std::vector<const SafetensorsEntry*> entries;
+  for (const auto& [n, t] : tensors) entries.push_back(checked_entry(n, t));
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i].second;
+    char* dst = static_cast<char*>(t.storage()->data()) +
+                static_cast<size_t>(t.offset()) * dtype_size(t.dtype());
+    if (!entries[i]->bytes.empty()) std::memcpy(dst, entries[i]->bytes.data(), entries[i]->bytes.size());
   }
 }
 

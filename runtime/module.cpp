@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "runtime/autograd.h"
+#include "runtime/ops.h"
 #include "runtime/rng.h"
 
 namespace gb {
@@ -22,9 +23,18 @@ Tensor Module::operator()(const Tensor& input) {
     if (replaced.defined()) out = replaced;
   }
   if (!backward_hooks_.empty() && out.defined() && (out.requires_grad() || out.grad_fn())) {
+    // The output gets a node of its own (an identity view) when it is the input itself or a
+    // leaf, so the hook sees this module's output gradient and not the producer's total.
+    if (out.same(input) || out.is_leaf()) {
+      ModuleScope scope(path_);
+      out = ops::reshape(out, out.shape());
+    }
+    // Hooks are snapshotted now; the module must outlive the backward pass of this output.
     Module* self = this;
-    out.register_hook([self](const Tensor& g) {
-      for (auto& [id, hook] : self->backward_hooks_) hook(*self, g);
+    std::vector<BackwardHook> hooks;
+    for (auto& [id, hook] : backward_hooks_) hooks.push_back(hook);
+    out.register_hook([self, hooks](const Tensor& g) {
+      for (const auto& hook : hooks) hook(*self, g);
       return Tensor();
     });
   }
@@ -91,7 +101,7 @@ void Module::replace_tensor(const std::string& name, const Tensor& t) {
     for (auto& [n, old] : *list) {
       if (n == name) {
         const bool req = list == &params_;
-        old = t;
+        old = t.is_leaf() ? t : t.detach();
         if (req && !old.requires_grad()) old.set_requires_grad(true);
         old.set_name(join(path_, n));
         return;
@@ -106,6 +116,7 @@ void Module::replace_child(const std::string& name, std::shared_ptr<Module> m) {
     if (n == name) {
       c = std::move(m);
       c->set_path(join(path_, n));
+      c->train(training_);
       return;
     }
   }

@@ -122,3 +122,34 @@ TEST(CliBadInput, ExistingOutputKept) {
   f >> s;
   EXPECT_EQ(s, "precious");
 }
+
+TEST(Cli, ResumeTakesANewEpochTotalAndRejectsOtherFlags) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  auto dir = temp_dir("resume");
+  auto ck = dir / "r.safetensors";
+  auto r = run("train --model smallcnn --width 0.25 --epochs 1 --limit-train 64 --limit-test 32 "
+               "--batch-size 32 --quiet --out " + ck.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run("train --resume " + ck.string() + " --out " + ck.string() + " --quiet");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("pass --epochs"), std::string::npos) << r.output;
+  r = run("train --resume " + ck.string() + " --lr 0.5 --out " + ck.string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--lr cannot be combined with --resume"), std::string::npos) << r.output;
+  r = run("train --resume " + ck.string() + " --epochs 2 --quiet --out " + ck.string());
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
+TEST(CliBadInput, JsonMustNotNameTheCheckpointOrAnExistingFile) {
+  auto dir = temp_dir("json");
+  auto out = dir / "o.safetensors";
+  auto r = run("train --epochs 1 --out " + out.string() + " --json " + out.string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("must not name the checkpoint"), std::string::npos) << r.output;
+  auto metrics = dir / "metrics.json";
+  std::ofstream(metrics) << "{}";
+  r = run("train --epochs 1 --out " + out.string() + " --json " + metrics.string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("metrics.json: already exists"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+}

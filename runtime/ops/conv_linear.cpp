@@ -40,7 +40,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   Tensor xc = dense(x), wc = dense(w), bc = bias.defined() ? dense(bias) : Tensor();
   Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()});
   const float* bp = bc.defined() ? bc.f32() : nullptr;
-  if (fast_cpu()) {
+  const bool fast = fast_cpu();  // backward uses the same kernels as forward
+  if (fast) {
     kernels::cpu::conv2d_forward(s, xc.f32(), wc.f32(), bp, y.f32());
   } else {
     kernels::ref::conv2d_forward(s, xc.f32(), wc.f32(), bp, y.f32());
@@ -48,12 +49,12 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   const bool need_x = x.requires_grad() || x.grad_fn();
   Tensor xs = xc.detach(), ws = wc.detach();
   const bool has_bias = bias.defined();
-  record("conv2d", {x, w, bias}, y, [s, xs, ws, has_bias, need_x](const Tensor& gy) {
+  record("conv2d", {x, w, bias}, y, [s, xs, ws, has_bias, need_x, fast](const Tensor& gy) {
     Tensor g = dense(gy);
     Tensor dx, dw = Tensor::empty(ws.shape()), db;
     if (has_bias) db = Tensor::empty({s.K});
     if (need_x) dx = Tensor::empty(xs.shape());
-    if (fast_cpu()) {
+    if (fast) {
       if (need_x) kernels::cpu::conv2d_backward_input(s, g.f32(), ws.f32(), dx.f32());
       kernels::cpu::conv2d_backward_weight(s, xs.f32(), g.f32(), dw.f32(),
                                            has_bias ? db.f32() : nullptr);
@@ -84,7 +85,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   Tensor xc = dense(x), wc = dense(w), bc = bias.defined() ? dense(bias) : Tensor();
   Tensor y = Tensor::empty({N, O});
   const float* bp = bc.defined() ? bc.f32() : nullptr;
-  if (fast_cpu()) {
+  const bool fast = fast_cpu();  // backward uses the same kernels as forward
+  if (fast) {
     kernels::cpu::linear_forward(N, I, O, xc.f32(), wc.f32(), bp, y.f32());
   } else {
     kernels::ref::linear_forward(N, I, O, xc.f32(), wc.f32(), bp, y.f32());
@@ -97,7 +99,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     Tensor dx = need_x ? Tensor::empty({N, I}) : Tensor();
     Tensor dw = Tensor::empty({O, I});
     Tensor db = has_bias ? Tensor::empty({O}) : Tensor();
-    auto fn = fast_cpu() ? kernels::cpu::linear_backward : kernels::ref::linear_backward;
+    auto fn = fast ? kernels::cpu::linear_backward : kernels::ref::linear_backward;
     fn(N, I, O, xs.f32(), ws.f32(), g.f32(), need_x ? dx.f32() : nullptr, dw.f32(),
        has_bias ? db.f32() : nullptr);
     return std::vector<Tensor>{dx, dw, db};

@@ -36,11 +36,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   const float* g = gk.defined() ? gk.f32() : nullptr;
   const float* b = beta.defined() ? beta.f32() : nullptr;
   Tensor xs = xc.detach();
+  const bool fast = fast_cpu();  // backward uses the same kernels as forward
   Tensor gs = gk.defined() ? gk.detach() : Tensor();
   const bool has_affine = gk.defined();
   if (training) {
     Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C}), var = Tensor::empty({C});
-    if (fast_cpu()) {
+    if (fast) {
       kernels::cpu::batchnorm_forward_train(N, C, L, xc.f32(), g, b, eps, y.f32(), mean.f32(),
                                             invstd.f32(), var.f32());
     } else {
@@ -62,7 +63,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
       Tensor dx = Tensor::empty(xs.shape());
       Tensor dg = has_affine ? Tensor::empty({C}) : Tensor();
       Tensor db = has_affine ? Tensor::empty({C}) : Tensor();
-      auto fn = fast_cpu() ? kernels::cpu::batchnorm_backward_train
+      auto fn = fast ? kernels::cpu::batchnorm_backward_train
                            : kernels::ref::batchnorm_backward_train;
       fn(N, C, L, xs.f32(), gd.f32(), has_affine ? gs.f32() : nullptr, mean.f32(), invstd.f32(),
          dx.f32(), has_affine ? dg.f32() : nullptr, has_affine ? db.f32() : nullptr);

@@ -112,6 +112,22 @@ int main(int argc, char** argv) {
   try {
     set_threads(threads);
     if (*train) {
+      if (!to.resume.empty()) {
+        // A resumed run continues with its saved configuration; only the length may change.
+        for (const char* flag :
+             {"--model", "--width", "--data", "--batch-size", "--optimizer", "--lr", "--momentum",
+              "--no-nesterov", "--weight-decay", "--schedule", "--warmup", "--label-smoothing",
+              "--clip-grad", "--no-augment", "--cutout", "--seed", "--limit-train",
+              "--limit-test"}) {
+          if (train->count(flag) > 0) {
+            throw std::runtime_error(std::string(flag) +
+                                     " cannot be combined with --resume: the run continues with "
+                                     "the configuration saved in " + to.resume.string() +
+                                     " (only --epochs may change)");
+          }
+        }
+        if (train->count("--epochs") > 0) to.epochs_override = tc.epochs;
+      }
       auto result = app::train(tc, to);
       if (!to.quiet && !result.epochs.empty()) {
         const auto& last = result.epochs.back();
@@ -143,7 +159,7 @@ int main(int argc, char** argv) {
                          {"samples", r.samples},          {"classes", r.classes},
                          {"per_class_accuracy", r.per_class_accuracy},
                          {"confusion", r.confusion},      {"seconds", r.seconds}};
-        std::ofstream(eval_json) << j.dump(2) << "\n";
+        app::write_json_file(eval_json, j, true);
       }
     } else if (*summary) {
       if (sum_list) {
@@ -170,7 +186,7 @@ int main(int argc, char** argv) {
       auto rows = app::run_bench(bc, false);
       std::cout << app::format_bench(rows);
       if (!bench_json.empty()) {
-        std::ofstream(bench_json) << app::bench_to_json(bc, rows).dump(2) << "\n";
+        app::write_json_file(bench_json, app::bench_to_json(bc, rows), true);
       }
     } else if (*ops_cmd) {
       fmt::print("{:<16} {:<42} {:<6} {}\n", "op", "cpu kernel", "cuda", "backward");

@@ -26,7 +26,7 @@ template <class Fn>
 BenchRow time_it(const BenchConfig& cfg, Fn&& step) {
   for (int64_t i = 0; i < cfg.warmup; ++i) step();
   std::vector<double> times;
-  for (int64_t i = 0; i < cfg.reps; ++i) {
+  for (int64_t i = 0; i < std::max<int64_t>(cfg.reps, 1); ++i) {
     const double t0 = now_ms();
     step();
     times.push_back(now_ms() - t0);

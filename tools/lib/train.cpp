@@ -8,6 +8,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include "data/loader.h"
 #include "models/registry.h"
 #include "runtime/autograd.h"
@@ -152,17 +154,25 @@ models::ModelConfig model_config_for(const TrainConfig& c, const data::Dataset& 
   return mc;
 }
 
-void write_json_file(const std::filesystem::path& path, const json& j) {
-  const auto tmp = path.string() + ".tmp";
+}  // namespace
+
+void write_json_file(const std::filesystem::path& path, const json& j, bool overwrite) {
+  if (!overwrite && std::filesystem::exists(path)) {
+    throw std::runtime_error(path.string() + ": already exists; pass --overwrite to replace it");
+  }
+  const auto tmp = path.string() + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream f(tmp);
     if (!f) throw std::runtime_error(path.string() + ": cannot open for writing");
     f << j.dump(2) << "\n";
-    if (!f) throw std::runtime_error(path.string() + ": write failed");
+    f.close();
+    if (!f) {
+      std::filesystem::remove(tmp);
+      throw std::runtime_error(path.string() + ": write failed");
+    }
   }
   std::filesystem::rename(tmp, path);
 }
-}  // namespace
 
 data::Dataset load_split(const std::string& path, data::Split split, int64_t limit) {
   data::LoadOptions lo;
@@ -270,6 +280,8 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
   int64_t start_epoch = 0;
   SafetensorsFile resume_file;
   json resume_meta;
+  int64_t resume_steps = 0;
+  uint64_t resume_dropout = 0;
   if (!opt.resume.empty()) {
     resume_file = read_checkpoint(opt.resume);
     auto it = resume_file.metadata.find("glassbox");
@@ -280,6 +292,8 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
       resume_meta = json::parse(it->second);
       cfg = config_from_json(resume_meta.at("train_config"));
       start_epoch = resume_meta.at("epoch").get<int64_t>();
+      resume_steps = resume_meta.at("optimizer_steps").get<int64_t>();
+      resume_dropout = resume_meta.at("dropout_counter").get<uint64_t>();
     } catch (const json::exception& e) {
       throw std::runtime_error(opt.resume.string() + ": bad glassbox metadata: " + e.what());
     }
@@ -302,6 +316,21 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
     throw std::runtime_error(opt.out.string() + ": directory " + opt.out.parent_path().string() +
                              " does not exist");
   }
+  if (!opt.json.empty()) {
+    for (const auto& other : {opt.out, opt.resume}) {
+      if (!other.empty() && std::filesystem::exists(other) && std::filesystem::exists(opt.json) &&
+          std::filesystem::equivalent(other, opt.json)) {
+        throw std::runtime_error(opt.json.string() + ": --json must not name the checkpoint");
+      }
+    }
+    if (opt.json == opt.out || opt.json == opt.resume) {
+      throw std::runtime_error(opt.json.string() + ": --json must not name the checkpoint");
+    }
+    if (std::filesystem::exists(opt.json) && !opt.overwrite && opt.resume.empty()) {
+      throw std::runtime_error(opt.json.string() +
+                               ": already exists; pass --overwrite to replace it");
+    }
+  }
   if (cfg.batch_size < 1 || cfg.epochs < 1) {
     throw std::runtime_error("train: batch size and epochs must be positive");
   }
@@ -318,7 +347,16 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
       test_ds.width != train_ds->width) {
     throw std::runtime_error(test_ds.source + ": test images differ in size from training images");
   }
-  const data::Normalization norm = data::channel_stats(*train_ds);
+  // A resumed run keeps the normalisation it started with.
+  data::Normalization norm = data::channel_stats(*train_ds);
+  if (!opt.resume.empty()) {
+    try {
+      norm.mean = resume_meta.at("normalization").at("mean").get<std::vector<float>>();
+      norm.std = resume_meta.at("normalization").at("std").get<std::vector<float>>();
+    } catch (const json::exception& e) {
+      throw std::runtime_error(opt.resume.string() + ": bad glassbox metadata: " + e.what());
+    }
+  }
   const models::ModelConfig mc = model_config_for(cfg, *train_ds);
 
   manual_seed(cfg.seed);
@@ -342,9 +380,8 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
 
   if (!opt.resume.empty()) {
     load_model_state(resume_file, *model, opt.resume);
-    optimizer->load_state(optimizer_state(resume_file),
-                          resume_meta.at("optimizer_steps").get<int64_t>());
-    dropout_generator().set_counter(resume_meta.at("dropout_counter").get<uint64_t>());
+    optimizer->load_state(optimizer_state(resume_file), resume_steps);
+    dropout_generator().set_counter(resume_dropout);
   }
 
   TrainResult result;
@@ -418,8 +455,10 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
               {"history", history}};
     save_checkpoint(opt.out, *model, optimizer.get(), {{"glassbox", meta.dump()}});
     if (!opt.json.empty()) {
-      write_json_file(opt.json, json{{"model", cfg.model}, {"train_config", config_to_json(cfg)},
-                                     {"epochs", history}});
+      write_json_file(opt.json,
+                      json{{"model", cfg.model}, {"train_config", config_to_json(cfg)},
+                           {"epochs", history}},
+                      /*overwrite=*/true);  // checked before training started
     }
     if (opt.stop_after_epoch > 0 && epoch + 1 >= opt.stop_after_epoch) break;
   }

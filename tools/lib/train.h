@@ -97,4 +97,8 @@ data::Dataset load_split(const std::string& data, data::Split split, int64_t lim
 
 std::string format_eval_report(const EvalResult& r);
 
+// Writes `j` to `path` through a temporary file renamed into place. Without `overwrite`, an
+// existing file is an error naming it. throws std::runtime_error naming the file on failure.
+void write_json_file(const std::filesystem::path& path, const nlohmann::json& j, bool overwrite);
+
 }  // namespace gb::app
