@@ -92,6 +92,19 @@ class Module {
 
 using ModulePtr = std::shared_ptr<Module>;
 
+// Puts a module in eval mode for the scope and restores its training flag afterwards.
+class EvalModeScope {
+ public:
+  explicit EvalModeScope(Module& m) : m_(m), was_training_(m.is_training()) { m_.eval(); }
+  ~EvalModeScope() { m_.train(was_training_); }
+  EvalModeScope(const EvalModeScope&) = delete;
+  EvalModeScope& operator=(const EvalModeScope&) = delete;
+
+ private:
+  Module& m_;
+  bool was_training_;
+};
+
 // The global generator for parameter initialisation and dropout masks, reset by manual_seed.
 class Generator;
 Generator& init_generator();

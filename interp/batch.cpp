@@ -1,0 +1,68 @@
+// Chunked no-grad evaluation sized from a measured one-image peak memory.
+#include "interp/batch.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "runtime/autograd.h"
+#include "runtime/ops.h"
+#include "runtime/storage.h"
+
+namespace gb::interp {
+int64_t chunk_size_for(Module& model, const Shape& chw, const BatchOptions& opt) {
+  if (chw.size() != 3) throw std::invalid_argument("interp: input shape must be [C,H,W]");
+  EvalModeScope eval(model);
+  NoGradGuard no_grad;
+  Shape one{1};
+  one.insert(one.end(), chw.begin(), chw.end());
+  Tensor x = Tensor::zeros(one);
+  const size_t before = Storage::live_bytes();
+  Storage::reset_peak();
+  { Tensor y = model(x); }
+  const size_t per_input = std::max<size_t>(Storage::peak_bytes() - std::min(before, Storage::peak_bytes()), 1);
+  const auto fit = static_cast<int64_t>(opt.mem_budget_bytes / per_input);
+  return std::clamp<int64_t>(fit, 1, std::max<int64_t>(opt.max_chunk, 1));
+}
+
+void forward_streamed(Module& model, int64_t total, const Shape& chw,
+                      const std::function<Tensor(int64_t, int64_t)>& make,
+                      const std::function<void(int64_t, const Tensor&)>& consume,
+                      const BatchOptions& opt) {
+  const int64_t chunk = chunk_size_for(model, chw, opt);
+  EvalModeScope eval(model);
+  NoGradGuard no_grad;
+  for (int64_t begin = 0; begin < total; begin += chunk) {
+    const int64_t count = std::min(chunk, total - begin);
+    Tensor x = make(begin, count);
+    if (x.dim() != 4 || x.size(0) != count) {
+      throw std::invalid_argument("interp: make() returned shape " + shape_str(x.shape()) +
+                                  " for " + std::to_string(count) + " inputs");
+    }
+    consume(begin, model(x));
+  }
+}
+
+Tensor forward_batched(Module& model, const Tensor& inputs, const BatchOptions& opt) {
+  if (inputs.dim() != 4) {
+    throw std::invalid_argument("interp: inputs must be [N,C,H,W], got " + shape_str(inputs.shape()));
+  }
+  const int64_t N = inputs.size(0);
+  const Shape chw{inputs.size(1), inputs.size(2), inputs.size(3)};
+  Tensor out;
+  forward_streamed(
+      model, N, chw,
+      [&](int64_t begin, int64_t count) {
+        return ops::contiguous(ops::slice(inputs, 0, begin, begin + count));
+      },
+      [&](int64_t begin, const Tensor& logits) {
+        if (!out.defined()) out = Tensor::empty({N, logits.size(1)});
+        Tensor lc = logits.is_contiguous() ? logits : logits.clone();
+        std::memcpy(out.f32() + begin * logits.size(1), lc.f32(),
+                    static_cast<size_t>(lc.numel()) * sizeof(float));
+      },
+      opt);
+  return out;
+}
+
+}  // namespace gb::interp

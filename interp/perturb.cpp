@@ -1,0 +1,313 @@
+// Fills, blurs, masked batches, target scores, the image game, occlusion and feature ablation.
+// Shape letters: N images, C channels, H/W image size, K classes, S segments, P = H*W.
+#include "interp/perturb.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace gb::interp {
+namespace {
+
+// Separable filter with a symmetric 1-D kernel `k` (taps -r..r), renormalised over the taps that
+// fall inside the image, applied along x then y.
+Tensor separable_blur(const Tensor& image, const std::vector<float>& k) {
+  Tensor img = as_image(image);
+  const int64_t C = img.size(0), H = img.size(1), W = img.size(2);
+  const auto r = static_cast<int64_t>(k.size() / 2);
+  Tensor tmp = Tensor::empty({C, H, W}), out = Tensor::empty({C, H, W});
+  const float* src = img.f32();
+  float* t = tmp.f32();
+  float* o = out.f32();
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t y = 0; y < H; ++y) {
+      const float* row = src + (c * H + y) * W;
+      for (int64_t x = 0; x < W; ++x) {
+        float acc = 0.0f, norm = 0.0f;
+        for (int64_t d = std::max(-r, -x); d <= std::min(r, W - 1 - x); ++d) {
+          acc += k[static_cast<size_t>(d + r)] * row[x + d];
+          norm += k[static_cast<size_t>(d + r)];
+        }
+        t[(c * H + y) * W + x] = acc / norm;
+      }
+    }
+    for (int64_t y = 0; y < H; ++y) {
+      for (int64_t x = 0; x < W; ++x) {
+        float acc = 0.0f, norm = 0.0f;
+        for (int64_t d = std::max(-r, -y); d <= std::min(r, H - 1 - y); ++d) {
+          acc += k[static_cast<size_t>(d + r)] * t[(c * H + y + d) * W + x];
+          norm += k[static_cast<size_t>(d + r)];
+        }
+        o[(c * H + y) * W + x] = acc / norm;
+      }
+    }
+  }
+  return out;
+}
+
+// Positions of a window of side `win` along an axis of length n with step `stride`; the last
+// window ends at the edge.
+std::vector<int64_t> window_starts(int64_t n, int64_t win, int64_t stride) {
+  std::vector<int64_t> starts;
+  if (win >= n) return {0};
+  for (int64_t p = 0;; p += stride) {
+    if (p + win >= n) {
+      if (starts.empty() || starts.back() != n - win) starts.push_back(n - win);
+      break;
+    }
+    starts.push_back(p);
+  }
+  return starts;
+}
+
+}  // namespace
+
+Tensor as_image(const Tensor& image) {
+  if (!image.defined()) throw std::invalid_argument("interp: image is undefined");
+  if (image.dtype() != DType::F32) throw std::invalid_argument("interp: image must be F32");
+  if (image.dim() == 4 && image.size(0) == 1) {
+    return as_image(
+        Tensor::from_vector({image.size(1), image.size(2), image.size(3)}, image.to_vector()));
+  }
+  if (image.dim() != 3) {
+    throw std::invalid_argument("interp: image must be [C,H,W] or [1,C,H,W], got " +
+                                shape_str(image.shape()));
+  }
+  return image.is_contiguous() ? image.detach() : image.clone();
+}
+
+Tensor box_blur(const Tensor& image, int64_t radius) {
+  if (radius < 0) throw std::invalid_argument("box_blur: radius must be >= 0");
+  return separable_blur(image, std::vector<float>(static_cast<size_t>(2 * radius + 1), 1.0f));
+}
+
+Tensor gaussian_blur(const Tensor& image, float sigma) {
+  if (!(sigma > 0.0f)) throw std::invalid_argument("gaussian_blur: sigma must be > 0");
+  const auto r = static_cast<int64_t>(std::ceil(3.0f * sigma));
+  std::vector<float> k(static_cast<size_t>(2 * r + 1));
+  for (int64_t d = -r; d <= r; ++d) {
+    k[static_cast<size_t>(d + r)] = std::exp(-static_cast<float>(d * d) / (2.0f * sigma * sigma));
+  }
+  return separable_blur(image, k);
+}
+
+FillOptions constant_fill(float value) {
+  FillOptions f;
+  f.kind = FillKind::Constant;
+  f.value = value;
+  return f;
+}
+
+FillOptions blur_fill(float sigma, BlurKind kind) {
+  FillOptions f;
+  f.kind = FillKind::Blur;
+  f.blur = kind;
+  f.sigma = sigma;
+  return f;
+}
+
+Tensor make_fill(const Tensor& image, const FillOptions& opt) {
+  Tensor img = as_image(image);
+  const int64_t C = img.size(0), P = img.size(1) * img.size(2);
+  switch (opt.kind) {
+    case FillKind::Constant:
+      return Tensor::full(img.shape(), opt.value);
+    case FillKind::Blur:
+      if (opt.blur == BlurKind::Box) return box_blur(img, std::lround(opt.sigma));
+      return gaussian_blur(img, opt.sigma);
+    case FillKind::Mean: {
+      Tensor out = Tensor::empty(img.shape());
+      for (int64_t c = 0; c < C; ++c) {
+        double s = 0.0;
+        for (int64_t p = 0; p < P; ++p) s += img.f32()[c * P + p];
+        std::fill_n(out.f32() + c * P, P, static_cast<float>(s / static_cast<double>(P)));
+      }
+      return out;
+    }
+  }
+  throw std::invalid_argument("make_fill: unknown fill kind");
+}
+
+void target_scores(const Tensor& logits, int64_t target, Score score, float* out) {
+  if (logits.dim() != 2) {
+    throw std::invalid_argument("interp: logits must be [N,K], got " + shape_str(logits.shape()));
+  }
+  const int64_t N = logits.size(0), K = logits.size(1);
+  if (target < 0 || target >= K) {
+    throw std::invalid_argument("interp: target class " + std::to_string(target) +
+                                " out of range for " + std::to_string(K) + " classes");
+  }
+  Tensor l = logits.is_contiguous() ? logits : logits.clone();
+  const float* d = l.f32();
+  for (int64_t n = 0; n < N; ++n) {
+    const float* row = d + n * K;
+    if (score == Score::Logit) {
+      out[n] = row[target];
+      continue;
+    }
+    const float mx = *std::max_element(row, row + K);
+    double z = 0.0;
+    for (int64_t k = 0; k < K; ++k) z += std::exp(static_cast<double>(row[k] - mx));
+    out[n] = static_cast<float>(std::exp(static_cast<double>(row[target] - mx)) / z);
+  }
+}
+
+Tensor masked_batch(const Tensor& image, const Tensor& fill, const Segments& seg,
+                    const uint8_t* coalitions, int64_t count) {
+  Tensor img = as_image(image), fil = as_image(fill);
+  const int64_t C = img.size(0), H = img.size(1), W = img.size(2), P = H * W, S = seg.count;
+  if (H != seg.height || W != seg.width || fil.shape() != img.shape()) {
+    throw std::invalid_argument("masked_batch: image " + shape_str(img.shape()) + ", fill " +
+                                shape_str(fil.shape()) + " and segments " +
+                                std::to_string(seg.height) + "x" + std::to_string(seg.width) +
+                                " disagree");
+  }
+  Tensor out = Tensor::empty({count, C, H, W});
+  const float* src = img.f32();
+  const float* alt = fil.f32();
+  float* dst = out.f32();
+  const int32_t* lab = seg.labels.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < count; ++n) {
+    const uint8_t* z = coalitions + n * S;
+    float* o = dst + n * C * P;
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t p = 0; p < P; ++p) o[c * P + p] = z[lab[p]] ? src[c * P + p] : alt[c * P + p];
+    }
+  }
+  return out;
+}
+
+Tensor segment_map(const Segments& seg, const std::vector<double>& values) {
+  if (static_cast<int64_t>(values.size()) != seg.count) {
+    throw std::invalid_argument("segment_map: " + std::to_string(values.size()) + " values for " +
+                                std::to_string(seg.count) + " segments");
+  }
+  Tensor out = Tensor::empty({seg.height, seg.width});
+  for (size_t p = 0; p < seg.labels.size(); ++p) {
+    out.f32()[p] = static_cast<float>(values[static_cast<size_t>(seg.labels[p])]);
+  }
+  return out;
+}
+
+void evaluate_coalitions(const ValueFn& v, const std::vector<uint8_t>& coalitions, int64_t count,
+                         int64_t players, int64_t chunk, float* values_out) {
+  if (chunk < 1) throw std::invalid_argument("evaluate_coalitions: chunk must be >= 1");
+  if (static_cast<int64_t>(coalitions.size()) < count * players) {
+    throw std::invalid_argument("evaluate_coalitions: fewer coalition bytes than count x players");
+  }
+  if (count <= chunk) {
+    if (count > 0) v(coalitions, count, values_out);
+    return;
+  }
+  std::vector<uint8_t> piece;
+  for (int64_t begin = 0; begin < count; begin += chunk) {
+    const int64_t n = std::min(chunk, count - begin);
+    piece.assign(coalitions.begin() + begin * players, coalitions.begin() + (begin + n) * players);
+    v(piece, n, values_out + begin);
+  }
+}
+
+ValueFn image_value_fn(Module& model, const Tensor& image, const Segments& seg, int64_t target,
+                       const ImageGameOptions& opt) {
+  Tensor img = as_image(image);
+  if (img.size(1) != seg.height || img.size(2) != seg.width) {
+    throw std::invalid_argument("image_value_fn: image " + shape_str(img.shape()) +
+                                " does not match segments " + std::to_string(seg.height) + "x" +
+                                std::to_string(seg.width));
+  }
+  if (target < 0) throw std::invalid_argument("image_value_fn: target must be >= 0");
+  Tensor fill = make_fill(img, opt.fill);
+  Module* m = &model;
+  return
+      [m, img, fill, seg, target, opt](const std::vector<uint8_t>& z, int64_t count, float* out) {
+        const int64_t S = seg.count;
+        if (static_cast<int64_t>(z.size()) < count * S) {
+          throw std::invalid_argument("image game: fewer coalition bytes than count x segments");
+        }
+        forward_streamed(
+            *m, count, img.shape(),
+            [&](int64_t begin, int64_t n) {
+              return masked_batch(img, fill, seg, z.data() + begin * S, n);
+            },
+            [&](int64_t begin, const Tensor& logits) {
+              target_scores(logits, target, opt.score, out + begin);
+            },
+            opt.batch);
+      };
+}
+
+Tensor occlusion(Module& model, const Tensor& image, int64_t target, const OcclusionOptions& opt) {
+  if (opt.window < 1 || opt.stride < 1) {
+    throw std::invalid_argument("occlusion: window and stride must be >= 1");
+  }
+  Tensor img = as_image(image);
+  const int64_t C = img.size(0), H = img.size(1), W = img.size(2), P = H * W;
+  Tensor fill = make_fill(img, opt.fill);
+  const int64_t wy = std::min(opt.window, H), wx = std::min(opt.window, W);
+  const std::vector<int64_t> ys = window_starts(H, wy, opt.stride);
+  const std::vector<int64_t> xs = window_starts(W, wx, opt.stride);
+  const auto nx = static_cast<int64_t>(xs.size());
+  const int64_t windows = static_cast<int64_t>(ys.size()) * nx;
+  std::vector<float> scores(static_cast<size_t>(windows + 1));
+  forward_streamed(
+      model, windows + 1, img.shape(),
+      [&](int64_t begin, int64_t n) {
+        Tensor batch = Tensor::empty({n, C, H, W});
+        for (int64_t i = 0; i < n; ++i) {
+          float* o = batch.f32() + i * C * P;
+          std::memcpy(o, img.f32(), static_cast<size_t>(C * P) * sizeof(float));
+          const int64_t w = begin + i - 1;  // image 0 is the unoccluded one
+          if (w < 0) continue;
+          const int64_t y0 = ys[static_cast<size_t>(w / nx)], x0 = xs[static_cast<size_t>(w % nx)];
+          for (int64_t c = 0; c < C; ++c) {
+            for (int64_t y = y0; y < y0 + wy; ++y) {
+              std::memcpy(o + c * P + y * W + x0, fill.f32() + c * P + y * W + x0,
+                          static_cast<size_t>(wx) * sizeof(float));
+            }
+          }
+        }
+        return batch;
+      },
+      [&](int64_t begin, const Tensor& logits) {
+        target_scores(logits, target, opt.score, scores.data() + begin);
+      },
+      opt.batch);
+  std::vector<double> sum(static_cast<size_t>(P), 0.0), cover(static_cast<size_t>(P), 0.0);
+  for (int64_t w = 0; w < windows; ++w) {
+    const int64_t y0 = ys[static_cast<size_t>(w / nx)], x0 = xs[static_cast<size_t>(w % nx)];
+    const double drop = static_cast<double>(scores[0]) - scores[static_cast<size_t>(w + 1)];
+    for (int64_t y = y0; y < y0 + wy; ++y) {
+      for (int64_t x = x0; x < x0 + wx; ++x) {
+        sum[y * W + x] += drop;
+        cover[y * W + x] += 1.0;
+      }
+    }
+  }
+  Tensor out = Tensor::empty({H, W});
+  for (int64_t p = 0; p < P; ++p) {
+    out.f32()[p] = cover[p] > 0.0 ? static_cast<float>(sum[p] / cover[p]) : 0.0f;
+  }
+  return out;
+}
+
+AblationResult feature_ablation(Module& model, const Tensor& image, const Segments& seg,
+                                int64_t target, const ImageGameOptions& opt) {
+  const int64_t S = seg.count;
+  std::vector<uint8_t> z(static_cast<size_t>((S + 1) * S), 1);
+  for (int64_t s = 0; s < S; ++s) z[static_cast<size_t>((s + 1) * S + s)] = 0;
+  std::vector<float> v(static_cast<size_t>(S + 1));
+  image_value_fn(model, image, seg, target, opt)(z, S + 1, v.data());
+  AblationResult r;
+  r.score = v[0];
+  r.drop.resize(static_cast<size_t>(S));
+  for (int64_t s = 0; s < S; ++s) {
+    r.drop[static_cast<size_t>(s)] = static_cast<double>(v[0]) - v[static_cast<size_t>(s + 1)];
+  }
+  r.map = segment_map(seg, r.drop);
+  return r;
+}
+
+}  // namespace gb::interp
