@@ -1,16 +1,20 @@
-// The glassbox command line: train, eval, summary, ops. Each subcommand parses its options with
-// CLI11 and calls the jobs in tools/lib. Errors print one clear line and exit non-zero.
+// The glassbox command line: train, eval, summary, ops, bench, explain, evaluate-explanations.
+// Each subcommand parses its options with CLI11 and calls the jobs in tools/lib. Errors print one
+// clear line and exit non-zero.
 #include <fmt/format.h>
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "models/registry.h"
 #include "runtime/op_table.h"
 #include "tools/lib/bench.h"
+#include "tools/lib/evaluate_explanations.h"
+#include "tools/lib/explain.h"
 #include "tools/lib/summary.h"
 #include "tools/lib/train.h"
 
@@ -47,6 +51,24 @@ void add_train(CLI::App& app, app::TrainConfig& c, app::TrainOptions& o, int& th
                  "stop after this epoch as if interrupted (resume later)");
   app.add_option("--threads", threads, "compute threads (default: all cores)");
   app.add_flag("--quiet", o.quiet, "no progress output");
+}
+
+// Options shared by explain and evaluate-explanations (CAM layer, seed, sampling, memory).
+void add_method_options(CLI::App& app, app::MethodOptions& m, int64_t& mem_budget_mb) {
+  app.add_option("--layer", m.layer, "layer the CAM methods explain (default: last 4-D output)");
+  app.add_option("--seed", m.seed, "seed of the sampling methods: same seed, same attributions");
+  app.add_option("--samples", m.samples,
+                 "samples per explanation: LIME/KernelSHAP coalitions (1000), shapley-sampling "
+                 "permutations (32), SmoothGrad copies (25)");
+  app.add_option("--segments", m.segments, "SLIC superpixels for lime/kernelshap/shapley (16)");
+  app.add_option("--ig-steps", m.ig_steps, "Integrated Gradients steps (Gauss-Legendre, 32)");
+  app.add_option("--mem-budget", mem_budget_mb,
+                 "memory budget in MB of each batched forward of perturbed inputs (512)");
+}
+
+void set_mem_budget(app::MethodOptions& m, int64_t mb) {
+  if (mb < 1) throw std::invalid_argument("--mem-budget must be at least 1 (MB)");
+  m.batch.mem_budget_bytes = static_cast<size_t>(mb) << 20;
 }
 
 void set_threads(int threads) {
@@ -102,6 +124,51 @@ int main(int argc, char** argv) {
   bench->add_flag("--no-train", bench_no_train, "skip the training measurement");
   bench->add_flag("--no-inference", bench_no_infer, "skip the inference measurement");
   bench->add_option("--json", bench_json, "write the results as JSON");
+
+  const std::string method_help =
+      "comma-separated methods: " + [] {
+        std::string all;
+        for (const auto& n : app::explain_method_names()) all += (all.empty() ? "" : ",") + n;
+        return all;
+      }();
+  app::ExplainConfig xc;
+  std::string xc_methods, xc_image;
+  int64_t xc_mem = 512;
+  auto* explain = cli.add_subcommand("explain", "explain one image with several methods");
+  explain->add_option("--checkpoint", xc.checkpoint, "checkpoint file")->required();
+  auto* x_image = explain->add_option("--image", xc_image, "image file (PNG, JPEG, ...)");
+  auto* x_index = explain->add_option("--index", xc.index, "test image K of the data set");
+  x_image->excludes(x_index);
+  explain->add_option("--data", xc.data, "data set of --index (default: the training one)");
+  explain->add_option("--method", xc_methods, method_help)->required();
+  explain->add_option("--target", xc.target, "class to explain: pred, an index or a class name");
+  add_method_options(*explain, xc.method, xc_mem);
+  explain->add_flag("--resize", xc.resize, "resize / convert an image of the wrong size");
+  explain->add_option("--out", xc.out, "output directory (must be empty or new)")->required();
+  explain->add_flag("--overwrite", xc.overwrite, "replace the files in a non-empty --out");
+  explain->add_option("--threads", threads, "compute threads");
+
+  app::EvaluateConfig ec;
+  std::string ec_methods = "gradcam,gradcam++,scorecam,ig,smoothgrad,occlusion,lime,kernelshap";
+  std::string ec_json;
+  int64_t ec_mem = 512;
+  bool ec_no_warmup = false;
+  auto* evalx = cli.add_subcommand(
+      "evaluate-explanations",
+      "deletion/insertion AUC, time and checks of methods over N test images, vs random maps");
+  evalx->add_option("--checkpoint", ec.checkpoint, "checkpoint file")->required();
+  evalx->add_option("--methods", ec_methods,
+                    method_help + " (random and random-smooth are always added)");
+  evalx->add_option("--count", ec.count, "number of test images (class-balanced subset)");
+  evalx->add_option("--data", ec.data, "data set (default: the one it was trained on)");
+  add_method_options(*evalx, ec.method, ec_mem);
+  evalx->add_flag("--sanity-check", ec.sanity_check,
+                  "cascading parameter randomisation check of Grad-CAM");
+  evalx->add_option("--sanity-images", ec.sanity_images, "images of the sanity check (4)");
+  evalx->add_flag("--no-warmup", ec_no_warmup, "time each method's first run too");
+  evalx->add_option("--json", ec_json, "write the table (and sanity check) as JSON");
+  evalx->add_option("--threads", threads, "compute threads");
+  evalx->add_flag("--quiet", ec.quiet, "no progress lines");
 
   try {
     cli.parse(argc, argv);
@@ -188,6 +255,35 @@ int main(int argc, char** argv) {
       if (!bench_json.empty()) {
         app::write_json_file(bench_json, app::bench_to_json(bc, rows), true);
       }
+    } else if (*explain) {
+      xc.methods = app::parse_method_list(xc_methods);
+      xc.image = xc_image;
+      if (xc_image.empty() && explain->count("--index") == 0) {
+        throw std::invalid_argument("give --image FILE or --index K");
+      }
+      if (explain->count("--index") > 0 && xc.index < 0) {
+        throw std::invalid_argument("--index must be >= 0");
+      }
+      set_mem_budget(xc.method, xc_mem);
+      const auto r = app::explain(xc);
+      std::cout << app::format_explain_summary(r);
+    } else if (*evalx) {
+      ec.methods = app::parse_method_list(ec_methods);
+      ec.warmup = !ec_no_warmup;
+      set_mem_budget(ec.method, ec_mem);
+      if (!ec_json.empty()) {  // fail before the long run, not after it
+        const std::filesystem::path jp(ec_json);
+        if (std::filesystem::is_directory(jp)) {
+          throw std::runtime_error(ec_json + ": is a directory");
+        }
+        if (jp.has_parent_path() && !std::filesystem::is_directory(jp.parent_path())) {
+          throw std::runtime_error(ec_json + ": directory " + jp.parent_path().string() +
+                                   " does not exist");
+        }
+      }
+      const auto r = app::evaluate_explanations(ec);
+      std::cout << app::format_evaluation(r);
+      if (!ec_json.empty()) app::write_json_file(ec_json, app::evaluation_to_json(r), true);
     } else if (*ops_cmd) {
       fmt::print("{:<16} {:<42} {:<6} {}\n", "op", "cpu kernel", "cuda", "backward");
       for (const auto& op : op_table()) {

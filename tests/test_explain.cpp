@@ -1,0 +1,316 @@
+// `glassbox explain` and `glassbox evaluate-explanations` end to end on a tiny smallcnn trained
+// for one epoch on 64 Fashion-MNIST images: the files and JSON fields, PNGs of the right size,
+// bit-identical attributions from the same seed, clear errors that name the file or list the
+// methods and leave existing output untouched, and an evaluation table with a random baseline.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/dataset.h"
+#include "data/image.h"
+#include "interp/visualize.h"
+#include "tools/lib/evaluate_explanations.h"
+#include "tools/lib/explain.h"
+#include "tools/lib/train.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace gb;
+
+namespace {
+
+bool have_fashion_mnist() {
+  return fs::exists(fs::path(data::default_fashion_mnist_dir()) / "train-images-idx3-ubyte.gz");
+}
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("glassbox_test_explain_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+json read_json(const fs::path& p) {
+  std::ifstream f(p);
+  return json::parse(f);
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+struct RunResult {
+  int status;
+  std::string output;
+};
+
+RunResult run_cli(const std::string& args) {
+  const std::string cmd = std::string(GB_BINARY_DIR) + "/glassbox " + args + " 2>&1";
+  RunResult r{0, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  r.status = pclose(p);
+  return r;
+}
+
+// The JSON with every timing removed: what must not change between runs with the same seed.
+json without_times(json j) {
+  for (auto& m : j["methods"]) m.erase("time_ms");
+  return j;
+}
+
+// A one-epoch smallcnn on 64 Fashion-MNIST images, trained once for the whole suite.
+class Explain : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!have_fashion_mnist()) return;
+    dir_ = temp_dir("suite");
+    checkpoint_ = dir_ / "fm.safetensors";
+    app::TrainConfig c;
+    c.model = "smallcnn";
+    c.width = 0.25f;
+    c.epochs = 1;
+    c.batch_size = 32;
+    c.lr = 0.05f;
+    c.limit_train = 64;
+    c.limit_test = 16;
+    c.eval_each_epoch = false;
+    app::TrainOptions o;
+    o.out = checkpoint_;
+    o.quiet = true;
+    app::train(c, o);
+  }
+  void SetUp() override {
+    if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  }
+
+  app::ExplainConfig config(const fs::path& out, const std::string& methods) const {
+    app::ExplainConfig c;
+    c.checkpoint = checkpoint_;
+    c.index = 0;
+    c.methods = app::parse_method_list(methods);
+    c.method.seed = 3;
+    c.method.samples = 64;
+    c.method.segments = 8;
+    c.method.ig_steps = 8;
+    c.out = out;
+    return c;
+  }
+
+  static fs::path dir_, checkpoint_;
+};
+fs::path Explain::dir_, Explain::checkpoint_;
+
+}  // namespace
+
+TEST_F(Explain, WritesPngsAndJsonWithScores) {
+  const fs::path out = temp_dir("files") / "out";
+  const app::ExplainResult r = app::explain(config(out, "gradcam,ig,lime,occlusion"));
+  for (const char* f : {"input.png", "gradcam.png", "ig.png", "lime.png", "occlusion.png",
+                        "sheet.png", "explanation.json"}) {
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  }
+  EXPECT_EQ(r.files.size(), 7u);
+  // 28x28 inputs are shown 9x enlarged.
+  for (const char* f : {"input.png", "gradcam.png", "ig.png", "lime.png", "occlusion.png"}) {
+    const data::Image img = data::load_image((out / f).string(), 3);
+    EXPECT_EQ(img.width, 252) << f;
+    EXPECT_EQ(img.height, 252) << f;
+  }
+  const data::Image sheet = data::load_image((out / "sheet.png").string(), 3);
+  EXPECT_GT(sheet.width, 5 * 252);  // input + 4 methods side by side
+  EXPECT_GT(sheet.height, 252);
+
+  const json j = read_json(out / "explanation.json");
+  EXPECT_EQ(j, r.json);
+  EXPECT_EQ(j["checkpoint"], checkpoint_.string());
+  EXPECT_EQ(j["image"]["kind"], "test-index");
+  EXPECT_EQ(j["image"]["index"], 0);
+  EXPECT_TRUE(j["prediction"]["class"].is_number_integer());
+  EXPECT_TRUE(j["prediction"]["name"].is_string());
+  const double p = j["prediction"]["probability"];
+  EXPECT_GT(p, 0.0);
+  EXPECT_LE(p, 1.0);
+  EXPECT_EQ(j["target"]["class"], j["prediction"]["class"]);  // --target pred by default
+  ASSERT_EQ(j["methods"].size(), 4u);
+  for (const auto& m : j["methods"]) {
+    EXPECT_GE(m["time_ms"].get<double>(), 0.0);
+    for (const char* k : {"deletion_auc", "insertion_auc"}) {
+      EXPECT_GE(m[k].get<double>(), 0.0) << m["method"] << k;
+      EXPECT_LE(m[k].get<double>(), 1.0) << m["method"] << k;
+    }
+  }
+  const json& gc = j["methods"][0];
+  EXPECT_EQ(gc["method"], "gradcam");
+  EXPECT_TRUE(gc["layer"].is_string());
+  ASSERT_EQ(gc["top_pixels"].size(), 5u);
+  EXPECT_TRUE(gc["top_pixels"][0].contains("y"));
+  EXPECT_GE(gc["top_pixels"][0]["value"].get<double>(), gc["top_pixels"][4]["value"].get<double>());
+  const json& ig = j["methods"][1];
+  EXPECT_TRUE(ig.contains("completeness_error"));
+  EXPECT_GE(ig["completeness_error"].get<double>(), 0.0);
+  const json& lime = j["methods"][2];
+  EXPECT_TRUE(lime.contains("r2"));
+  EXPECT_EQ(lime["samples"], 64);
+  ASSERT_GE(lime["top_segments"].size(), 1u);
+  EXPECT_TRUE(lime["top_segments"][0].contains("score"));
+  EXPECT_FALSE(lime.contains("top_pixels"));
+  EXPECT_TRUE(j["methods"][3].contains("top_pixels"));
+}
+
+TEST_F(Explain, SameSeedGivesIdenticalAttributions) {
+  const fs::path base = temp_dir("seed");
+  const auto a = app::explain(config(base / "a", "lime,kernelshap,smoothgrad"));
+  const auto b = app::explain(config(base / "b", "lime,kernelshap,smoothgrad"));
+  EXPECT_EQ(without_times(a.json), without_times(b.json));
+  EXPECT_EQ(read_all(base / "a" / "lime.png"), read_all(base / "b" / "lime.png"));
+  EXPECT_EQ(read_all(base / "a" / "smoothgrad.png"), read_all(base / "b" / "smoothgrad.png"));
+  // The maps themselves, bit for bit, through the library.
+  const app::LoadedModel lm = app::load_model(checkpoint_);
+  const auto shape = lm.meta.at("input_shape").get<std::vector<int64_t>>();
+  const Tensor x = Tensor::full({1, shape[0], shape[1], shape[2]}, 0.3f);
+  app::MethodOptions mo;
+  mo.seed = 11;
+  mo.samples = 32;
+  mo.norm = lm.norm;
+  const auto m1 = app::run_method(*lm.model, "kernelshap", x, 0, mo);
+  const auto m2 = app::run_method(*lm.model, "kernelshap", x, 0, mo);
+  EXPECT_EQ(m1.map.to_vector(), m2.map.to_vector());
+}
+
+TEST_F(Explain, CommandLineWritesTheDirectory) {
+  const fs::path out = temp_dir("cli") / "out";
+  const auto r = run_cli("explain --checkpoint " + checkpoint_.string() +
+                         " --index 1 --method gradcam,kernelshap --samples 32 --segments 8 "
+                         "--target pred --threads 2 --out " +
+                         out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("kernelshap"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("efficiency_error"), std::string::npos) << r.output;
+  for (const char* f : {"input.png", "gradcam.png", "kernelshap.png", "sheet.png"}) {
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  }
+  const json j = read_json(out / "explanation.json");
+  EXPECT_EQ(j["image"]["index"], 1);
+  EXPECT_TRUE(j["methods"][1].contains("efficiency_error"));
+  // No staging directory is left next to the output.
+  for (const auto& e : fs::directory_iterator(out.parent_path())) {
+    EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
+  }
+}
+
+TEST_F(Explain, WrongSizeImageNeedsResize) {
+  const fs::path dir = temp_dir("size");
+  const fs::path png = dir / "big.png";
+  interp::write_png(png.string(), interp::Image(40, 30, {200, 100, 50}));
+  app::ExplainConfig c = config(dir / "out", "gradcam");
+  c.index = -1;
+  c.image = png;
+  try {
+    app::explain(c);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(png.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("1x28x28"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--resize"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  c.resize = true;
+  const auto r = app::explain(c);
+  EXPECT_EQ(r.json["image"]["resized"], true);
+  EXPECT_EQ(r.json["image"]["original_shape"], json({3, 30, 40}));
+  EXPECT_EQ(data::load_image((dir / "out" / "gradcam.png").string(), 3).width, 252);
+}
+
+TEST_F(Explain, UnknownMethodListsTheKnownOnes) {
+  EXPECT_THROW(app::parse_method_list("gradcam,foo"), std::invalid_argument);
+  try {
+    app::parse_method_list("gradcam,foo");
+  } catch (const std::invalid_argument& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("'foo'"), std::string::npos) << msg;
+    for (const auto& m : app::explain_method_names()) {
+      EXPECT_NE(msg.find(m), std::string::npos) << m;
+    }
+  }
+  const fs::path out = temp_dir("unknown") / "out";
+  const auto r = run_cli("explain --checkpoint " + checkpoint_.string() +
+                         " --index 0 --method gradcam,foo --out " + out.string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("unknown method 'foo'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("exact-shapley"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(Explain, NonEmptyOutputNeedsOverwriteAndIsLeftAlone) {
+  const fs::path out = temp_dir("keep") / "out";
+  fs::create_directories(out);
+  std::ofstream(out / "gradcam.png") << "precious";
+  std::ofstream(out / "notes.txt") << "mine";
+  try {
+    app::explain(config(out, "gradcam"));
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(out.string()), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_all(out / "gradcam.png"), "precious");
+  EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator{}), 2);
+
+  // A bad layer fails after the model is loaded: still nothing is written.
+  app::ExplainConfig bad = config(out, "gradcam");
+  bad.overwrite = true;
+  bad.method.layer = "no.such.layer";
+  EXPECT_ANY_THROW(app::explain(bad));
+  EXPECT_EQ(read_all(out / "gradcam.png"), "precious");
+
+  app::ExplainConfig c = config(out, "gradcam");
+  c.overwrite = true;
+  app::explain(c);
+  EXPECT_NE(read_all(out / "gradcam.png"), "precious");
+  EXPECT_EQ(read_all(out / "notes.txt"), "mine");  // files explain does not write are kept
+}
+
+TEST_F(Explain, EvaluateGivesMethodAndRandomRows) {
+  app::EvaluateConfig c;
+  c.checkpoint = checkpoint_;
+  c.methods = {"gradcam"};
+  c.count = 3;
+  c.method.seed = 1;
+  c.sanity_check = true;
+  c.sanity_images = 2;
+  c.quiet = true;
+  const app::EvaluateResult r = app::evaluate_explanations(c);
+  EXPECT_EQ(r.images, 3);
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.rows[0].method, "gradcam");
+  EXPECT_EQ(r.rows[1].method, "random");
+  EXPECT_EQ(r.rows[2].method, "random-smooth");
+  for (const auto& row : r.rows) {
+    EXPECT_EQ(row.deletion_auc.n, 3);
+    EXPECT_GE(row.deletion_auc.mean, 0.0);
+    EXPECT_LE(row.insertion_auc.mean, 1.0);
+    EXPECT_GE(row.time_ms.mean, 0.0);
+  }
+  ASSERT_FALSE(r.sanity.empty());
+  EXPECT_EQ(r.sanity.front().per_image.size(), 2u);
+  const std::string table = app::format_evaluation(r);
+  EXPECT_NE(table.find("gradcam"), std::string::npos) << table;
+  EXPECT_NE(table.find("random"), std::string::npos) << table;
+  EXPECT_NE(table.find("deletion AUC"), std::string::npos) << table;
+  EXPECT_NE(table.find("sanity check"), std::string::npos) << table;
+  const json j = app::evaluation_to_json(r);
+  EXPECT_EQ(j["methods"].size(), 3u);
+  EXPECT_TRUE(j["methods"][0]["deletion_auc"].contains("std"));
+  EXPECT_TRUE(j.contains("sanity_check"));
+}
