@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+
+#include <unistd.h>
 #include <fstream>
 #include <string>
 
@@ -30,7 +32,8 @@ RunResult run(const std::string& args) {
 }
 
 fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("glassbox_test_cli_" + name);
+  fs::path d =
+      fs::temp_directory_path() / ("glassbox_test_cli_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(d);
   fs::create_directories(d);
   return d;

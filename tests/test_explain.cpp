@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+
+#include <unistd.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,7 +31,8 @@ bool have_fashion_mnist() {
 }
 
 fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("glassbox_test_explain_" + name);
+  fs::path d = fs::temp_directory_path() /
+               ("glassbox_test_explain_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(d);
   fs::create_directories(d);
   return d;

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+
+#include <unistd.h>
 #include <fstream>
 
 #include "data/dataset.h"
@@ -20,7 +22,8 @@ bool have_fashion_mnist() {
 }
 
 fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("glassbox_test_train_" + name);
+  fs::path d = fs::temp_directory_path() /
+               ("glassbox_test_train_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(d);
   fs::create_directories(d);
   return d;

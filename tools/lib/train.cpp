@@ -304,6 +304,11 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
                                " epochs; pass --epochs to train longer");
     }
   }
+  // The checkpoint records where its data came from; an absolute path keeps `eval` and
+  // `explain` working from any directory.
+  if (opt.resume.empty() && !cfg.data.empty() && std::filesystem::exists(cfg.data)) {
+    cfg.data = std::filesystem::absolute(cfg.data).lexically_normal().string();
+  }
   if (opt.out.empty()) throw std::runtime_error("train: no output checkpoint path given");
   const bool out_is_resume =
       !opt.resume.empty() && std::filesystem::exists(opt.out) &&
