@@ -16,18 +16,6 @@
 namespace gb::interp {
 namespace {
 
-// Puts a module in eval mode for the scope and restores its training flag afterwards.
-class EvalModeScope {
- public:
-  explicit EvalModeScope(Module& m) : m_(m), was_training_(m.is_training()) { m_.eval(); }
-  ~EvalModeScope() { m_.train(was_training_); }
-  EvalModeScope(const EvalModeScope&) = delete;
-  EvalModeScope& operator=(const EvalModeScope&) = delete;
-
- private:
-  Module& m_;
-  bool was_training_;
-};
 
 // Forward hooks registered for one forward pass, removed on scope exit (also on exceptions).
 class HookSet {

@@ -19,18 +19,6 @@
 namespace gb::interp {
 namespace {
 
-// Puts a module in eval mode for the scope and restores its training flag afterwards.
-class EvalModeScope {
- public:
-  explicit EvalModeScope(Module& m) : m_(m), was_training_(m.is_training()) { m_.eval(); }
-  ~EvalModeScope() { m_.train(was_training_); }
-  EvalModeScope(const EvalModeScope&) = delete;
-  EvalModeScope& operator=(const EvalModeScope&) = delete;
-
- private:
-  Module& m_;
-  bool was_training_;
-};
 
 void check_images(const Tensor& x, const char* who) {
   if (!x.defined() || x.dim() != 4 || x.dtype() != DType::F32 ||
