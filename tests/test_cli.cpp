@@ -11,37 +11,14 @@
 #include <fstream>
 #include <string>
 
+#include "tests/test_util.h"
+
 namespace fs = std::filesystem;
 
 namespace {
-struct RunResult {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-RunResult run(const std::string& args) {
-  const std::string cmd = std::string(GB_BINARY_DIR) + "/glassbox " + args + " 2>&1";
-  RunResult r{0, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  r.status = pclose(p);
-  return r;
-}
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d =
-      fs::temp_directory_path() / ("glassbox_test_cli_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-bool have_fashion_mnist() {
-  return fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
-}
+using gb::testing::have_fashion_mnist;
+gb::testing::RunResult run(const std::string& args) { return gb::testing::run_glassbox(args); }
+fs::path temp_dir(const std::string& name) { return gb::testing::temp_dir("cli", name); }
 }  // namespace
 
 TEST(Cli, SummaryPrintsLayersParamsAndMacs) {

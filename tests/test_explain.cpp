@@ -18,6 +18,7 @@
 #include "interp/visualize.h"
 #include "tools/lib/evaluate_explanations.h"
 #include "tools/lib/explain.h"
+#include "tests/test_util.h"
 #include "tools/lib/train.h"
 
 namespace fs = std::filesystem;
@@ -26,17 +27,8 @@ using namespace gb;
 
 namespace {
 
-bool have_fashion_mnist() {
-  return fs::exists(fs::path(data::default_fashion_mnist_dir()) / "train-images-idx3-ubyte.gz");
-}
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() /
-               ("glassbox_test_explain_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using gb::testing::have_fashion_mnist;
+fs::path temp_dir(const std::string& name) { return gb::testing::temp_dir("explain", name); }
 
 json read_json(const fs::path& p) {
   std::ifstream f(p);
@@ -48,22 +40,7 @@ std::string read_all(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-struct RunResult {
-  int status;
-  std::string output;
-};
-
-RunResult run_cli(const std::string& args) {
-  const std::string cmd = std::string(GB_BINARY_DIR) + "/glassbox " + args + " 2>&1";
-  RunResult r{0, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  r.status = pclose(p);
-  return r;
-}
+gb::testing::RunResult run_cli(const std::string& args) { return gb::testing::run_glassbox(args); }
 
 // The JSON with every timing removed: what must not change between runs with the same seed.
 json without_times(json j) {

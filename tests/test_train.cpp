@@ -11,23 +11,15 @@
 #include "data/dataset.h"
 #include "models/registry.h"
 #include "runtime/checkpoint.h"
+#include "tests/test_util.h"
 #include "tools/lib/train.h"
 
 namespace fs = std::filesystem;
 using namespace gb;
 
 namespace {
-bool have_fashion_mnist() {
-  return fs::exists(fs::path(data::default_fashion_mnist_dir()) / "train-images-idx3-ubyte.gz");
-}
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() /
-               ("glassbox_test_train_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using gb::testing::have_fashion_mnist;
+fs::path temp_dir(const std::string& name) { return gb::testing::temp_dir("train", name); }
 
 app::TrainConfig tiny_config() {
   app::TrainConfig c;
