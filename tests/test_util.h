@@ -16,8 +16,8 @@ namespace gb::testing {
 // tests of one binary in parallel processes.
 inline std::filesystem::path temp_dir(const std::string& suite, const std::string& name) {
   namespace fs = std::filesystem;
-  fs::path d = fs::temp_directory_path() / ("glassbox_test_" + suite + "_" +
-                                            std::to_string(::getpid()) + "_" + name);
+  fs::path d = fs::temp_directory_path() /
+               ("glassbox_test_" + suite + "_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
