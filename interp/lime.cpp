@@ -37,8 +37,12 @@ LimeResult weighted_ridge(const std::vector<double>& X, const std::vector<double
   }
   if (ridge < 0.0) throw std::invalid_argument("weighted_ridge: ridge must be >= 0");
   using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const Eigen::Map<const Mat> x(X.data(), M, features);
-  const Eigen::Map<const Eigen::VectorXd> yy(y.data(), M), ww(w.data(), M);
+  // Copies into Eigen's own (aligned) storage: over a Map of std::vector memory, whose alignment
+  // varies from run to run, Eigen's vectorised reductions split the sums differently and the
+  // results would not be bit-identical.
+  const Mat x = Eigen::Map<const Mat>(X.data(), M, features);
+  const Eigen::VectorXd yy = Eigen::Map<const Eigen::VectorXd>(y.data(), M);
+  const Eigen::VectorXd ww = Eigen::Map<const Eigen::VectorXd>(w.data(), M);
   const double wsum = ww.sum();
   if (!(wsum > 0.0)) throw std::invalid_argument("weighted_ridge: weights sum to zero");
   // Centre on the weighted means so the intercept drops out of the penalised system.

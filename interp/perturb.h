@@ -59,7 +59,6 @@ void target_scores(const Tensor& logits, int64_t target, Score score, float* out
 
 // [count,C,H,W]: image n shows `image` where coalitions[n*S + label(pixel)] != 0 and `fill`
 // elsewhere. requires: image and fill [C,H,W] of seg's H,W; coalitions holds count*S bytes.
-// Built in parallel over images; the result does not depend on the thread count.
 Tensor masked_batch(const Tensor& image, const Tensor& fill, const Segments& seg,
                     const uint8_t* coalitions, int64_t count);
 
