@@ -281,4 +281,21 @@ inline void for_each_cpu_mode(const std::function<void()>& body) {
   }
 }
 
+// Every element of `got` within tol * (1 + |want|) of `want` (and the counts equal).
+inline ::testing::AssertionResult values_near(const Tensor& got, const std::vector<float>& want,
+                                              double tol = 1e-5) {
+  if (!got.defined()) return ::testing::AssertionFailure() << "tensor is undefined";
+  const std::vector<float> g = got.to_vector();
+  if (g.size() != want.size()) {
+    return ::testing::AssertionFailure() << "got " << g.size() << " values, want " << want.size();
+  }
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (!(std::fabs(g[i] - want[i]) <= tol * (1.0 + std::fabs(want[i])))) {
+      return ::testing::AssertionFailure()
+             << "element " << i << ": got " << g[i] << ", want " << want[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace gb::test

@@ -42,20 +42,7 @@ Tensor randn(const Shape& shape, uint64_t seed, float stddev = 1.0f) {
   return Tensor::randn(shape, gen, stddev);
 }
 
-::testing::AssertionResult values_near(const Tensor& got, const Vec& want, double tol = 1e-5) {
-  if (!got.defined()) return ::testing::AssertionFailure() << "tensor is undefined";
-  const Vec g = got.to_vector();
-  if (g.size() != want.size()) {
-    return ::testing::AssertionFailure() << "got " << g.size() << " values, want " << want.size();
-  }
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!(std::fabs(g[i] - want[i]) <= tol * (1.0 + std::fabs(want[i])))) {
-      return ::testing::AssertionFailure()
-             << "element " << i << ": got " << g[i] << ", want " << want[i];
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
+using test::values_near;
 
 // y = x (a copy) recorded with a caller-chosen backward rule, for engine-level tests.
 Tensor custom_op(const std::string& name, const Ts& inputs, BackwardFn backward) {

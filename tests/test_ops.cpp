@@ -44,19 +44,7 @@ Tensor iota(const Shape& shape, float start = 0.0f, float step = 1.0f) {
   return t;
 }
 
-::testing::AssertionResult values_near(const Tensor& got, const Vec& want, double tol = 1e-5) {
-  const Vec g = got.to_vector();
-  if (g.size() != want.size()) {
-    return ::testing::AssertionFailure() << "got " << g.size() << " values, want " << want.size();
-  }
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!(std::fabs(g[i] - want[i]) <= tol * (1.0 + std::fabs(want[i])))) {
-      return ::testing::AssertionFailure()
-             << "element " << i << ": got " << g[i] << ", want " << want[i];
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
+using test::values_near;
 
 // Expects fn to throw std::invalid_argument whose message contains `name`.
 void expect_error_naming(const std::function<void()>& fn, const std::string& name) {
