@@ -3,9 +3,12 @@
 #include "runtime/autograd.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
+
+#include "runtime/profiler.h"
 
 namespace gb {
 namespace {
@@ -171,7 +174,12 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
       throw std::logic_error("autograd: backward through op '" + n->op +
                              "' a second time; its saved tensors were freed (use retain_graph)");
     }
-    std::vector<Tensor> in_grads = n->backward(g);
+    std::vector<Tensor> in_grads;
+    {
+      std::optional<profile::Span> span;  // per-layer backward time, when profiling is on
+      if (profile::enabled()) span.emplace(profile::Pass::kBackward, n->module, n->op);
+      in_grads = n->backward(g);
+    }
     if (!retain_graph) n->backward = nullptr;
     for (size_t i = 0; i < in_grads.size() && i < n->input_shapes.size(); ++i) {
       if (n->next[i] && in_grads[i].defined() && in_grads[i].shape() != n->input_shapes[i]) {

@@ -1,10 +1,12 @@
 // Module tree bookkeeping, naming, train/eval mode, hooks, and the seeded global generators.
 #include "runtime/module.h"
 
+#include <optional>
 #include <stdexcept>
 
 #include "runtime/autograd.h"
 #include "runtime/ops.h"
+#include "runtime/profiler.h"
 #include "runtime/rng.h"
 
 namespace gb {
@@ -16,6 +18,8 @@ Tensor Module::operator()(const Tensor& input) {
   Tensor out;
   {
     ModuleScope scope(path_);
+    std::optional<profile::Span> span;  // forward self time, when profiling is on
+    if (profile::enabled()) span.emplace(profile::Pass::kForward, path_, type_name());
     out = forward(input);
   }
   for (auto& [id, hook] : forward_hooks_) {

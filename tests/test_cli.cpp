@@ -11,6 +11,8 @@
 #include <fstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;
@@ -35,6 +37,77 @@ TEST(Cli, OpsListsEveryOpWithNoCudaKernel) {
   for (const char* op : {"conv2d", "linear", "batch_norm2d", "cross_entropy", "bilinear_resize"}) {
     EXPECT_NE(r.output.find(op), std::string::npos) << op;
   }
+}
+
+TEST(Cli, BenchPerLayerTableMemoryAndJson) {
+  auto dir = temp_dir("bench");
+  auto js = dir / "bench.json";
+  auto r =
+      run("bench --model smallcnn --batch-size 4 --infer-batch-size 4 --warmup 0 --reps 1 "
+          "--threads 1 --per-layer --profile-steps 1 --json " +
+          js.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* text : {"peak RSS MB", "RSS base MB", "per-layer profile: smallcnn train",
+                           "per-layer profile: smallcnn inference", "features.0", "Conv2d",
+                           "conv2d", "Linear", "not in any row"}) {
+    EXPECT_NE(r.output.find(text), std::string::npos) << text << "\n" << r.output;
+  }
+  std::ifstream in(js);
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j.at("rows").size(), 2u);
+  for (const auto& row : j.at("rows")) {
+    EXPECT_GT(row.at("rss_baseline_mb").get<double>(), 0.0);
+    // The high-water mark is at least any RSS seen earlier in the process.
+    EXPECT_GE(row.at("peak_rss_mb").get<double>(), row.at("rss_baseline_mb").get<double>());
+    EXPECT_GT(row.at("maxrss_mb").get<double>(), 0.0);
+    const auto& pl = row.at("per_layer");
+    EXPECT_EQ(pl.at("steps").get<int>(), 1);
+    // Training runs every module; inference may fuse conv+BN+ReLU (runtime/fusion.h), whose
+    // time then counts for the calling container, but fc always runs as a module.
+    const bool train = row.at("mode") == "train";
+    bool fwd_fc = false, fwd_conv = false, bwd_conv = false, any_bwd = false;
+    for (const auto& l : pl.at("rows")) {
+      const bool fwd = l.at("pass") == "forward";
+      any_bwd = any_bwd || !fwd;
+      fwd_fc = fwd_fc || (fwd && l.at("module") == "fc" && l.at("op_or_type") == "Linear");
+      fwd_conv =
+          fwd_conv || (fwd && l.at("module") == "features.0" && l.at("op_or_type") == "Conv2d");
+      bwd_conv =
+          bwd_conv || (!fwd && l.at("module") == "features.0" && l.at("op_or_type") == "conv2d");
+    }
+    EXPECT_TRUE(fwd_fc) << row.at("mode");
+    EXPECT_EQ(fwd_conv && bwd_conv, train) << row.at("mode");
+    EXPECT_EQ(any_bwd, train) << row.at("mode");
+  }
+}
+
+TEST(Cli, BenchGemmAgainstOpenBlasWhenPresent) {
+  auto dir = temp_dir("gemm");
+  auto js = dir / "gemm.json";
+  auto r = run("bench --gemm 48,96 --warmup 0 --reps 1 --threads 2 --json " + js.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("SGEMM"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("img/s"), std::string::npos) << "no model bench without --model";
+  std::ifstream in(js);
+  const auto g = nlohmann::json::parse(in).at("gemm");
+  ASSERT_EQ(g.at("rows").size(), 2u);
+  EXPECT_EQ(g.at("rows")[1].at("n").get<int>(), 96);
+  EXPECT_GT(g.at("rows")[0].at("glassbox_gflops").get<double>(), 0.0);
+  if (g.at("openblas").at("loaded").get<bool>()) {
+    EXPECT_NE(r.output.find("ours/OpenBLAS"), std::string::npos) << r.output;
+    for (const auto& row : g.at("rows")) EXPECT_LT(row.at("max_rel_diff").get<double>(), 1e-4);
+  } else {
+    EXPECT_NE(r.output.find("OpenBLAS not loaded"), std::string::npos) << r.output;
+  }
+}
+
+TEST(CliBadInput, BenchBadGemmSizeAndSort) {
+  auto r = run("bench --gemm 0");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("sizes must be in 1..16384"), std::string::npos) << r.output;
+  r = run("bench --model smallcnn --sort slowest");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--sort must be 'order' or 'time'"), std::string::npos) << r.output;
 }
 
 TEST(CliBadInput, UnknownModel) {

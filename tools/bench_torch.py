@@ -6,9 +6,15 @@ Usage: tools/bench_torch.py [--models resnet20,resnet56,resnet18] [--threads 2]
                             [--batch-size 128] [--infer-batch-size 256] [--reps 5] [--json out.json]
 Needs Debian's python3-torch (run it with /usr/bin/python3); prints a clear message and exits 0
 when torch is missing, so benchmark scripts can go on without it.
+
+Memory, as `glassbox bench` reports it: rss_baseline_mb is VmRSS after importing torch and before
+the model is built; peak_rss_mb is VmHWM (and maxrss_mb getrusage's ru_maxrss) when the row's
+measurement ends. Both are process-wide, so give one model per process for per-model figures
+(tools/bench_compare.py does). MB = 10^6 bytes.
 """
 import argparse
 import json
+import resource
 import statistics
 import sys
 import time
@@ -73,6 +79,22 @@ def build(name):
     raise SystemExit(f"bench_torch: unknown model {name}")
 
 
+def memory():
+    """(VmRSS, VmHWM, ru_maxrss) of this process in MB (10^6 bytes); 0 where unreadable."""
+    rss = hwm = 0.0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) * 1024 / 1e6
+                elif line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+    return rss, hwm, maxrss
+
+
 def timed(fn, warmup, reps):
     for _ in range(warmup):
         fn()
@@ -98,6 +120,7 @@ def main():
     torch.manual_seed(0)
     rows = []
     for name in a.models.split(","):
+        baseline, _, _ = memory()
         model = build(name)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
                               weight_decay=5e-4)
@@ -112,8 +135,10 @@ def main():
             opt.step()
 
         med, lo, hi = timed(step, a.warmup, a.reps)
+        _, hwm, maxrss = memory()
         rows.append(dict(model=name, mode="train", batch=a.batch_size, median_ms=med, min_ms=lo,
-                         max_ms=hi, images_per_second=a.batch_size * 1000 / med))
+                         max_ms=hi, images_per_second=a.batch_size * 1000 / med,
+                         rss_baseline_mb=baseline, peak_rss_mb=hwm, maxrss_mb=maxrss))
         model.eval()
         xi = torch.randn(a.infer_batch_size, 3, 32, 32)
 
@@ -122,13 +147,20 @@ def main():
                 model(xi)
 
         med, lo, hi = timed(infer, a.warmup, a.reps)
+        _, hwm, maxrss = memory()
         rows.append(dict(model=name, mode="inference", batch=a.infer_batch_size, median_ms=med,
-                         min_ms=lo, max_ms=hi, images_per_second=a.infer_batch_size * 1000 / med))
+                         min_ms=lo, max_ms=hi, images_per_second=a.infer_batch_size * 1000 / med,
+                         rss_baseline_mb=baseline, peak_rss_mb=hwm, maxrss_mb=maxrss))
     print(f"PyTorch {torch.__version__}, {a.threads} threads")
-    print(f"{'model':<12} {'mode':<10} {'batch':>6} {'median ms':>11} {'img/s':>10}")
+    print(f"{'model':<12} {'mode':<10} {'batch':>6} {'median ms':>11} {'img/s':>10} "
+          f"{'RSS base MB':>12} {'peak RSS MB':>12}")
     for r in rows:
         print(f"{r['model']:<12} {r['mode']:<10} {r['batch']:>6} {r['median_ms']:>11.1f} "
-              f"{r['images_per_second']:>10.1f}")
+              f"{r['images_per_second']:>10.1f} {r['rss_baseline_mb']:>12.1f} "
+              f"{r['peak_rss_mb']:>12.1f}")
+    if len(rows) > 2:
+        print("(peak RSS is the process's high-water mark: rows after the first model include "
+              "what earlier models used; one model per process gives per-model figures)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(dict(torch=torch.__version__, threads=a.threads, rows=rows), f, indent=2)

@@ -8,7 +8,8 @@ shift || true
 
 packages=(build-essential cmake ninja-build libeigen3-dev libcli11-dev nlohmann-json3-dev
           libfmt-dev zlib1g-dev libarchive-dev libstb-dev libgtest-dev libgmock-dev
-          dataset-fashion-mnist)
+          dataset-fashion-mnist
+          libopenblas0-pthread)  # only the yardstick of `glassbox bench --gemm` (dlopen at run time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

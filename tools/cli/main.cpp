@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "models/registry.h"
 #include "runtime/op_table.h"
@@ -113,7 +114,10 @@ int main(int argc, char** argv) {
   app::BenchConfig bc;
   std::string bench_json;
   bool bench_no_train = false, bench_no_infer = false;
-  auto* bench = cli.add_subcommand("bench", "training and inference images/s on synthetic data");
+  std::vector<int64_t> bench_gemm;
+  auto* bench = cli.add_subcommand(
+      "bench",
+      "training and inference images/s on synthetic data, memory, per-layer profile, GEMM");
   bench->add_option("--model", bc.models, "models to run (repeat or comma-separate)")
       ->delimiter(',');
   bench->add_option("--batch-size", bc.train_batch, "training batch size");
@@ -123,6 +127,16 @@ int main(int argc, char** argv) {
   bench->add_option("--threads", bc.threads, "compute threads");
   bench->add_flag("--no-train", bench_no_train, "skip the training measurement");
   bench->add_flag("--no-inference", bench_no_infer, "skip the inference measurement");
+  bench->add_flag("--per-layer", bc.per_layer,
+                  "after the timed repetitions, profile a few more steps and print a per-layer "
+                  "table (forward/backward ms per step, share, kernel notes)");
+  bench->add_option("--profile-steps", bc.profile_steps, "steps profiled for --per-layer (3)");
+  bench->add_option("--sort", bc.sort, "per-layer table order: order (execution) | time");
+  bench
+      ->add_option("--gemm", bench_gemm,
+                   "square SGEMM sizes (e.g. 256,512,1024,2048): glassbox vs OpenBLAS GFLOP/s; "
+                   "without --model, only the GEMM is measured")
+      ->delimiter(',');
   bench->add_option("--json", bench_json, "write the results as JSON");
 
   const std::string method_help =
@@ -250,10 +264,27 @@ int main(int argc, char** argv) {
     } else if (*bench) {
       bc.train = !bench_no_train;
       bc.inference = !bench_no_infer;
-      auto rows = app::run_bench(bc, false);
-      std::cout << app::format_bench(rows);
+      if (bc.profile_steps < 1) throw std::invalid_argument("--profile-steps must be at least 1");
+      const bool run_models = bench_gemm.empty() || bench->count("--model") > 0;
+      std::vector<app::BenchRow> rows;
+      if (run_models) {
+        rows = app::run_bench(bc, false);
+        std::cout << app::format_bench(rows);
+        if (bc.models.size() > 1) {
+          std::cout << "(peak RSS is the process's high-water mark: rows after the first model "
+                       "include what earlier models used; run one model per process, as "
+                       "tools/bench_compare.py does, for per-model figures)\n";
+        }
+        for (const auto& r : rows) std::cout << app::format_per_layer(r, bc.sort);
+      }
+      std::optional<app::GemmReport> gemm;
+      if (!bench_gemm.empty()) {
+        gemm = app::run_gemm_bench(bench_gemm, bc);
+        std::cout << app::format_gemm(*gemm);
+      }
       if (!bench_json.empty()) {
-        app::write_json_file(bench_json, app::bench_to_json(bc, rows), true);
+        app::write_json_file(bench_json, app::bench_to_json(bc, rows, gemm ? &*gemm : nullptr),
+                             true);
       }
     } else if (*explain) {
       xc.methods = app::parse_method_list(xc_methods);

@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""glassbox against PyTorch (and its SGEMM against OpenBLAS) in one run, on the same models,
+batches and thread count, as one table.
+
+Usage: tools/bench_compare.py [--models resnet20,resnet56] [--threads 2] [--batch-size 128]
+           [--infer-batch-size 256] [--warmup 2] [--reps 5] [--gemm 256,512,1024,2048 | --no-gemm]
+           [--glassbox build/glassbox] [--json out.json]
+
+Each model runs in a process of its own on each side (`glassbox bench --model M` and
+`tools/bench_torch.py --models M`), so peak RSS is that model's: the training step and then
+inference, in one process. "base" is the process's RSS before the model is built (glassbox: the
+binary and its libraries; PyTorch: after `import torch`), so peak - base is what the model, its
+activations and the framework's working memory added. MB = 10^6 bytes.
+The PyTorch side needs Debian's python3-torch for this interpreter (/usr/bin/python3); without it
+the PyTorch columns are skipped with a message. The GEMM part runs `glassbox bench --gemm`, which
+loads OpenBLAS at run time (libopenblas0-pthread) and reports only glassbox's figures without it.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(cmd):
+    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        print(p.stdout, file=sys.stderr)
+        print(f"bench_compare: command failed with exit status {p.returncode}", file=sys.stderr)
+    return p.returncode, p.stdout
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def fmt(v, spec=".1f"):
+    return format(v, spec) if isinstance(v, (int, float)) else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default="resnet20")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--infer-batch-size", type=int, default=256)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--gemm", default="256,512,1024,2048", help="square SGEMM sizes")
+    ap.add_argument("--no-gemm", action="store_true", help="skip the SGEMM comparison")
+    ap.add_argument("--glassbox", default=os.path.join(ROOT, "build", "glassbox"))
+    ap.add_argument("--json", help="write all results to this file")
+    a = ap.parse_args()
+
+    if not os.access(a.glassbox, os.X_OK):
+        sys.exit(f"bench_compare: {a.glassbox} not found; build it first (tools/setup.sh) or "
+                 "pass --glassbox")
+    have_torch = importlib.util.find_spec("torch") is not None
+    if not have_torch:
+        print(f"bench_compare: PyTorch is not installed for {sys.executable} "
+              "(Debian: apt-get install python3-torch, then run this with /usr/bin/python3); "
+              "skipping the PyTorch side", flush=True)
+
+    common = ["--threads", str(a.threads), "--batch-size", str(a.batch_size),
+              "--infer-batch-size", str(a.infer_batch_size), "--warmup", str(a.warmup),
+              "--reps", str(a.reps)]
+    models = [m for m in a.models.split(",") if m]
+    results = {"threads": a.threads, "models": {}, "gemm": None}
+    with tempfile.TemporaryDirectory(prefix="bench_compare_") as tmp:
+        for m in models:
+            gj = os.path.join(tmp, f"glassbox-{m}.json")
+            run([a.glassbox, "bench", "--model", m, *common, "--json", gj])
+            tj = os.path.join(tmp, f"torch-{m}.json")
+            if have_torch:
+                run([sys.executable, os.path.join(ROOT, "tools", "bench_torch.py"), "--models", m,
+                     *common, "--json", tj])
+            results["models"][m] = {"glassbox": load(gj), "torch": load(tj)}
+            if have_torch and results["models"][m]["torch"] is None:
+                print(f"bench_compare: no PyTorch figures for {m} (bench_torch.py builds "
+                      "resnet20/32/56 and resnet18)", file=sys.stderr)
+        if not a.no_gemm:
+            gj = os.path.join(tmp, "gemm.json")
+            run([a.glassbox, "bench", "--gemm", a.gemm, "--threads", str(a.threads),
+                 "--warmup", str(a.warmup), "--reps", str(a.reps), "--json", gj])
+            j = load(gj)
+            results["gemm"] = j.get("gemm") if j else None
+
+    torch_version = next((r["torch"]["torch"] for r in results["models"].values() if r["torch"]),
+                         None)
+    print(f"\nglassbox vs PyTorch {torch_version or '(not run)'}, {a.threads} threads, synthetic "
+          f"data, median of {a.reps} after {a.warmup} warm-up")
+    print(f"{'model':<12} {'mode':<10} {'batch':>6} {'glassbox img/s':>15} {'PyTorch img/s':>14} "
+          f"{'ratio':>6}")
+    for m, r in results["models"].items():
+        g_rows = {x["mode"]: x for x in (r["glassbox"] or {}).get("rows", [])}
+        t_rows = {x["mode"]: x for x in (r["torch"] or {}).get("rows", [])}
+        for mode in ("train", "inference"):
+            g, t = g_rows.get(mode), t_rows.get(mode)
+            if not g and not t:
+                continue
+            gi = g["images_per_second"] if g else None
+            ti = t["images_per_second"] if t else None
+            ratio = gi / ti if gi and ti else None
+            batch = (g or t)["batch"]
+            print(f"{m:<12} {mode:<10} {batch:>6} {fmt(gi):>15} {fmt(ti):>14} "
+                  f"{fmt(ratio, '.2f'):>6}")
+
+    print("\npeak resident memory per model process (train then inference), MB")
+    print(f"{'model':<12} {'glassbox base':>14} {'peak':>8} {'peak-base':>10} "
+          f"{'PyTorch base':>13} {'peak':>8} {'peak-base':>10} {'glassbox peak tensors':>22}")
+    for m, r in results["models"].items():
+        def mem(side):
+            rows = (r[side] or {}).get("rows", [])
+            if not rows:
+                return None, None
+            return rows[0].get("rss_baseline_mb"), max(x.get("peak_rss_mb", 0) for x in rows)
+        gb, gp = mem("glassbox")
+        tb, tp = mem("torch")
+        tensors = next((x["peak_tensor_mb"] for x in (r["glassbox"] or {}).get("rows", [])
+                        if x["mode"] == "train"), None)
+        print(f"{m:<12} {fmt(gb):>14} {fmt(gp):>8} {fmt(gp - gb if gp and gb else None):>10} "
+              f"{fmt(tb):>13} {fmt(tp):>8} {fmt(tp - tb if tp and tb else None):>10} "
+              f"{fmt(tensors):>22}")
+
+    g = results["gemm"]
+    if g:
+        print(f"\nSGEMM, square float32, {g['threads']} threads, median of {g['reps']}: "
+              f"OpenBLAS: {g['openblas']['info']}")
+        print(f"{'n':>6} {'glassbox GFLOP/s':>17} {'OpenBLAS GFLOP/s':>17} {'ratio':>6}")
+        for row in g["rows"]:
+            print(f"{row['n']:>6} {fmt(row['glassbox_gflops']):>17} "
+                  f"{fmt(row.get('openblas_gflops')):>17} {fmt(row.get('ratio'), '.2f'):>6}")
+    elif not a.no_gemm:
+        print("\nSGEMM: glassbox bench --gemm failed (see above)")
+
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
