@@ -3,6 +3,8 @@
 
 #include <stdexcept>
 
+#include "runtime/fusion.h"
+
 namespace gb::models {
 
 Tensor call_child(Module& parent, const std::string& name, const Tensor& x) {
@@ -14,10 +16,6 @@ Tensor call_child(Module& parent, const std::string& name, const Tensor& x) {
   return (*m)(x);
 }
 
-Tensor Chain::forward(const Tensor& x) {
-  Tensor h = x;
-  for (const auto& [name, m] : children()) h = (*m)(h);
-  return h;
-}
+Tensor Chain::forward(const Tensor& x) { return nn::forward_children_fused(*this, x); }
 
 }  // namespace gb::models

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "models/chain.h"
+#include "runtime/fusion.h"
 #include "runtime/layers.h"
 #include "runtime/ops.h"
 
@@ -18,9 +19,11 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t mid_channels, int64_t out_ch
       stride(stride),
       projection(projection) {
   if (!projection && (in_channels != out_channels || stride != 1)) {
-    throw std::invalid_argument("BasicBlock: an identity shortcut needs in == out channels and "
-                                "stride 1, got " + std::to_string(in_channels) + "->" +
-                                std::to_string(out_channels) + " s" + std::to_string(stride));
+    throw std::invalid_argument(
+        "BasicBlock: an identity shortcut needs in == out channels and "
+        "stride 1, got " +
+        std::to_string(in_channels) + "->" + std::to_string(out_channels) + " s" +
+        std::to_string(stride));
   }
   register_module("conv1", std::make_shared<nn::Conv2d>(in_channels, mid_channels, 3, stride, 1));
   register_module("bn1", std::make_shared<nn::BatchNorm2d>(mid_channels));
@@ -35,6 +38,20 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t mid_channels, int64_t out_ch
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
+  // Inference: conv+BN+ReLU, and conv+BN+shortcut+ReLU, each as one conv2d_fused op
+  // (runtime/fusion.h).
+  Module *conv1 = find("conv1"), *bn1 = find("bn1"), *conv2 = find("conv2"), *bn2 = find("bn2");
+  if (conv1 && bn1 && conv2 && bn2 && nn::can_fuse_conv_bn(*conv1, *bn1) &&
+      nn::can_fuse_conv_bn(*conv2, *bn2)) {
+    const Tensor h = nn::fused_conv_bn(*conv1, *bn1, x, Tensor(), true);
+    return nn::fused_conv_bn(*conv2, *bn2, h, call_child(*this, "shortcut", x), true);
+  }
+  // Training: BN+ReLU, and BN+shortcut+ReLU, each as one batch_norm_act op.
+  if (conv1 && bn1 && conv2 && bn2 && nn::can_fuse_bn_act(*bn1) && nn::can_fuse_bn_act(*bn2)) {
+    const Tensor h = nn::fused_bn_act(*bn1, (*conv1)(x), Tensor(), true);
+    const Tensor y = (*conv2)(h);
+    return nn::fused_bn_act(*bn2, y, call_child(*this, "shortcut", x), true);
+  }
   Tensor h = ops::relu(call_child(*this, "bn1", call_child(*this, "conv1", x)));
   h = call_child(*this, "bn2", call_child(*this, "conv2", h));
   return ops::relu(ops::add(h, call_child(*this, "shortcut", x)));
@@ -74,16 +91,16 @@ ModulePtr make_resnet(const ResNetSpec& spec, const ModelConfig& cfg) {
       if (projection) {
         const int64_t ks = plan.out(p + ".shortcut.0", nominal_k);
         if (ks != k) {
-          throw std::invalid_argument(
-              "model '" + spec.name + "': " + p + ".conv2 has " + std::to_string(k) +
-              " channels but " + p + ".shortcut.0 has " + std::to_string(ks) +
-              "; the residual add needs them equal");
+          throw std::invalid_argument("model '" + spec.name + "': " + p + ".conv2 has " +
+                                      std::to_string(k) + " channels but " + p +
+                                      ".shortcut.0 has " + std::to_string(ks) +
+                                      "; the residual add needs them equal");
         }
       } else if (c != k) {
-        throw std::invalid_argument(
-            "model '" + spec.name + "': " + p + " has an identity shortcut but its input has " +
-            std::to_string(c) + " channels and " + p + ".conv2 has " + std::to_string(k) +
-            "; the residual add needs them equal");
+        throw std::invalid_argument("model '" + spec.name + "': " + p +
+                                    " has an identity shortcut but its input has " +
+                                    std::to_string(c) + " channels and " + p + ".conv2 has " +
+                                    std::to_string(k) + "; the residual add needs them equal");
       }
       seq->push_back(std::make_shared<BasicBlock>(c, mid, k, stride, projection));
       c = k;

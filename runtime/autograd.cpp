@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "kernels/cpu/elementwise.h"
 #include "runtime/profiler.h"
 
 namespace gb {
@@ -27,7 +28,7 @@ Tensor sum_of(const Tensor& a, const Tensor& b) {
   const float* pa = ac.f32();
   const float* pb = bc.f32();
   float* po = out.f32();
-  for (int64_t i = 0, n = out.numel(); i < n; ++i) po[i] = pa[i] + pb[i];
+  kernels::cpu::add(out.numel(), pa, pb, po);
   return out;
 }
 
@@ -183,9 +184,10 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
     if (!retain_graph) n->backward = nullptr;
     for (size_t i = 0; i < in_grads.size() && i < n->input_shapes.size(); ++i) {
       if (n->next[i] && in_grads[i].defined() && in_grads[i].shape() != n->input_shapes[i]) {
-        throw std::logic_error("autograd: backward of '" + n->op + "' returned a gradient of shape " +
-                               shape_str(in_grads[i].shape()) + " for input " + std::to_string(i) +
-                               " of shape " + shape_str(n->input_shapes[i]));
+        throw std::logic_error("autograd: backward of '" + n->op +
+                               "' returned a gradient of shape " + shape_str(in_grads[i].shape()) +
+                               " for input " + std::to_string(i) + " of shape " +
+                               shape_str(n->input_shapes[i]));
       }
     }
     for (size_t i = 0; i < n->next.size(); ++i) {

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "runtime/fusion.h"
 #include "runtime/rng.h"
 
 namespace gb::nn {
@@ -84,10 +85,6 @@ void Sequential::push_back(ModulePtr m) {
   register_module(std::to_string(children().size()), std::move(m));
 }
 
-Tensor Sequential::forward(const Tensor& x) {
-  Tensor h = x;
-  for (const auto& [name, m] : children()) h = (*m)(h);
-  return h;
-}
+Tensor Sequential::forward(const Tensor& x) { return forward_children_fused(*this, x); }
 
 }  // namespace gb::nn

@@ -64,6 +64,8 @@ class Module {
   int add_backward_hook(BackwardHook hook);
   void remove_hook(int id);
   void clear_hooks();
+  // True when any forward or backward hook is registered on this module (not its children).
+  bool has_hooks() const { return !forward_hooks_.empty() || !backward_hooks_.empty(); }
 
   int64_t parameter_count() const;
 

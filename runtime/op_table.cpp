@@ -12,13 +12,21 @@ thread_local ReluRule t_relu_rule = ReluRule::Standard;
 
 const std::vector<OpInfo>& op_table() {
   static const std::vector<OpInfo> table = {
-      {OpId::Conv2d, "conv2d", "cpu::conv2d_* (im2col + packed GEMM)", "ref::conv2d_*", nullptr,
-       "conv2d_backward_input + conv2d_backward_weight"},
+      {OpId::Conv2d, "conv2d",
+       "cpu::conv2d_* (padded-flat implicit GEMM for stride 1; im2col + packed GEMM otherwise)",
+       "ref::conv2d_*", nullptr, "conv2d_backward_input + conv2d_backward_weight"},
+      {OpId::Conv2dFused, "conv2d_fused",
+       "cpu::conv2d_forward_fused (conv + scale/shift/residual/ReLU epilogue)",
+       "ref::conv2d_forward + epilogue loop", nullptr,
+       "none: inference only (refuses inputs that require grad)"},
       {OpId::Linear, "linear", "cpu::linear_* (packed GEMM)", "ref::linear_*", nullptr,
        "linear_backward"},
       {OpId::BatchNorm2d, "batch_norm2d", "cpu::batchnorm_*", "ref::batchnorm_*", nullptr,
        "batchnorm_backward_train / _eval"},
-      {OpId::Relu, "relu", "ref::relu_forward", "ref::relu_forward", nullptr,
+      {OpId::BatchNormAct, "batch_norm2d_act", "cpu::batchnorm_act_* (train BN + residual + ReLU)",
+       "ref::batchnorm_*_train, + residual, ref::relu_*", nullptr,
+       "ReLU rule (table-selected) then batchnorm_backward_train; residual gets the masked grad"},
+      {OpId::Relu, "relu", "cpu::relu_forward", "ref::relu_forward", nullptr,
        "relu_backward (rule overridable: guided, deconv)"},
       {OpId::Gelu, "gelu", "ref::gelu_forward", "ref::gelu_forward", nullptr, "gelu_backward"},
       {OpId::MaxPool2d, "max_pool2d", "ref::maxpool2d_forward", "ref::maxpool2d_forward", nullptr,
@@ -27,18 +35,17 @@ const std::vector<OpInfo>& op_table() {
        "avgpool2d_backward"},
       {OpId::GlobalAvgPool, "global_avg_pool", "ref::global_avgpool_forward",
        "ref::global_avgpool_forward", nullptr, "global_avgpool_backward"},
-      {OpId::Add, "add", "broadcast loop", "broadcast loop", nullptr,
-       "grad summed to each input's shape"},
-      {OpId::Sub, "sub", "broadcast loop", "broadcast loop", nullptr,
-       "grad and -grad summed to each input's shape"},
-      {OpId::Mul, "mul", "broadcast loop", "broadcast loop", nullptr,
-       "grad * other, summed to each input's shape"},
+      {OpId::Add, "add", "cpu::add (same shapes; broadcast loop otherwise)", "broadcast loop",
+       nullptr, "grad summed to each input's shape"},
+      {OpId::Sub, "sub", "cpu::sub (same shapes; broadcast loop otherwise)", "broadcast loop",
+       nullptr, "grad and -grad summed to each input's shape"},
+      {OpId::Mul, "mul", "cpu::mul (same shapes; broadcast loop otherwise)", "broadcast loop",
+       nullptr, "grad * other, summed to each input's shape"},
       {OpId::Scale, "scale", "loop", "loop", nullptr, "grad * factor"},
       {OpId::Concat, "concat", "strided copy", "strided copy", nullptr, "slices of grad"},
       {OpId::Reshape, "reshape", "view (copies only a non-contiguous input)", "view", nullptr,
        "grad reshaped back"},
-      {OpId::Permute, "permute", "view (strides permuted)", "view", nullptr,
-       "grad permuted back"},
+      {OpId::Permute, "permute", "view (strides permuted)", "view", nullptr, "grad permuted back"},
       {OpId::Slice, "slice", "view (offset and stride)", "view", nullptr,
        "grad scattered into zeros"},
       {OpId::Copy, "contiguous", "strided copy", "strided copy", nullptr, "identity"},
@@ -67,21 +74,25 @@ const OpInfo& op_info(OpId id) {
 bool supports(OpId op, DeviceType device) {
   const OpInfo& info = op_info(op);
   switch (device) {
-    case DeviceType::CPU: return info.cpu_kernel != nullptr;
-    case DeviceType::CUDA: return info.cuda_kernel != nullptr;
+    case DeviceType::CPU:
+      return info.cpu_kernel != nullptr;
+    case DeviceType::CUDA:
+      return info.cuda_kernel != nullptr;
   }
   return false;
 }
 
 void require_kernel(OpId op, DeviceType device) {
   if (!supports(op, device)) {
-    throw std::runtime_error(std::string("op '") + op_info(op).name + "' has no kernel for device " +
-                             device_type_name(device));
+    throw std::runtime_error(std::string("op '") + op_info(op).name +
+                             "' has no kernel for device " + device_type_name(device));
   }
 }
 
 CpuKernelMode cpu_kernel_mode() { return t_cpu_mode; }
-CpuKernelModeGuard::CpuKernelModeGuard(CpuKernelMode mode) : prev_(t_cpu_mode) { t_cpu_mode = mode; }
+CpuKernelModeGuard::CpuKernelModeGuard(CpuKernelMode mode) : prev_(t_cpu_mode) {
+  t_cpu_mode = mode;
+}
 CpuKernelModeGuard::~CpuKernelModeGuard() { t_cpu_mode = prev_; }
 
 ReluRule relu_backward_rule() { return t_relu_rule; }

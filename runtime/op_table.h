@@ -15,8 +15,10 @@ namespace gb {
 
 enum class OpId : uint16_t {
   Conv2d,
+  Conv2dFused,
   Linear,
   BatchNorm2d,
+  BatchNormAct,
   Relu,
   Gelu,
   MaxPool2d,
@@ -43,11 +45,11 @@ enum class OpId : uint16_t {
 
 struct OpInfo {
   OpId id;
-  const char* name;          // "conv2d"
-  const char* cpu_kernel;    // the fast CPU kernel used by default
-  const char* cpu_reference; // the plain loop every fast kernel is tested against
-  const char* cuda_kernel;   // nullptr: no CUDA kernel in this build
-  const char* backward;      // how the gradient is computed
+  const char* name;           // "conv2d"
+  const char* cpu_kernel;     // the fast CPU kernel used by default
+  const char* cpu_reference;  // the plain loop every fast kernel is tested against
+  const char* cuda_kernel;    // nullptr: no CUDA kernel in this build
+  const char* backward;       // how the gradient is computed
 };
 
 // All ops, in OpId order.

@@ -22,6 +22,12 @@ struct Conv2dOptions {
 
 // x [N,C,H,W], w [K,C/groups,R,S], bias [K] or undefined -> [N,K,P,Q].
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt = {});
+// Inference-only convolution with a fused epilogue, for folded conv + batch norm (+ residual)
+// (+ ReLU): y[n,k] = act(conv(x, w)[n,k] * scale[k] + shift[k] + residual[n,k]), act = ReLU when
+// relu. scale/shift [K] and residual [N,K,P,Q] may be undefined (1, 0, 0). Records no backward:
+// throws std::invalid_argument when grad mode is on and any input requires grad.
+Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& shift,
+                    const Tensor& residual, bool relu, const Conv2dOptions& opt = {});
 // x [N,I], w [O,I], bias [O] or undefined -> [N,O].
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 
@@ -30,6 +36,13 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 // Eval: running statistics. gamma/beta may be undefined (no affine).
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                   Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
+// Training-mode batch norm with a fused tail: act(batch_norm(x) + residual), act = ReLU when relu,
+// residual (same shape as x) optional. One op and one pass instead of three; its backward applies
+// the table's ReLU rule (relu_backward_rule) like relu does. Statistics as batch_norm(training).
+Tensor batch_norm_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                      Tensor running_var, const Tensor& residual, bool relu, float momentum = 0.1f,
+                      float eps = 1e-5f);
 
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x);
@@ -50,7 +63,7 @@ Tensor scale(const Tensor& a, float factor);
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 
 // Views (share storage when possible; reshape copies a non-contiguous input).
-Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed
+Tensor reshape(const Tensor& x, const Shape& shape);     // one -1 allowed
 Tensor flatten(const Tensor& x, int64_t start_dim = 1);  // [N,...] -> [N, prod(...)]
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);

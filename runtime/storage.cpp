@@ -1,27 +1,102 @@
-// Aligned host allocation for tensor storage, with live/peak byte accounting.
+// Aligned host allocation for tensor storage, with live/peak byte accounting and a cache of
+// freed large blocks. Training allocates the same activation and gradient sizes every step; a
+// block of 64 KiB or more goes back to the cache when freed and is handed out again for the next
+// request of the same rounded size, so steady-state steps take no page faults and no mmap/munmap.
+// Small blocks go straight to the C allocator (its own free lists already reuse them).
 #include "runtime/storage.h"
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <stdexcept>
+#include <unordered_map>
+#include <vector>
 
 namespace gb {
 namespace {
 std::atomic<size_t> g_live{0};
 std::atomic<size_t> g_peak{0};
 constexpr size_t kAlign = 64;
+constexpr size_t kCachedMin = 64 * 1024;     // blocks at least this large are cached...
+constexpr size_t kCacheGranule = 16 * 1024;  // ...with sizes rounded up to this granule
+// Bytes the cache may hold while unused. Under AddressSanitizer nothing is cached, so every
+// use-after-free of tensor memory stays detectable.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr size_t kCacheLimit = 0;
+#else
+constexpr size_t kCacheLimit = size_t{2} << 30;
+#endif
+
+struct BlockCache {
+  std::mutex mutex;
+  std::unordered_map<size_t, std::vector<void*>> free_blocks;  // rounded size -> blocks
+  size_t cached_bytes = 0;
+  ~BlockCache() { release(); }
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto& [size, blocks] : free_blocks)
+      for (void* p : blocks) std::free(p);
+    free_blocks.clear();
+    cached_bytes = 0;
+  }
+};
+
+BlockCache& cache() {
+  static BlockCache* c = new BlockCache();  // never destroyed: storages may outlive statics
+  return *c;
+}
+
+size_t rounded_size(size_t bytes) {
+  const size_t r = ((bytes + kAlign - 1) / kAlign) * kAlign;
+  if (r == 0) return kAlign;
+  if (r < kCachedMin) return r;
+  return (r + kCacheGranule - 1) / kCacheGranule * kCacheGranule;
+}
+
+void* allocate(size_t rounded) {
+  if (rounded >= kCachedMin) {
+    BlockCache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = c.free_blocks.find(rounded);
+    if (it != c.free_blocks.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c.cached_bytes -= rounded;
+      return p;
+    }
+  }
+  void* p = std::aligned_alloc(kAlign, rounded);
+  if (!p) {
+    Storage::release_cache();  // retry once without the cache's blocks
+    p = std::aligned_alloc(kAlign, rounded);
+    if (!p) throw std::bad_alloc();
+  }
+  return p;
+}
+
+void deallocate(void* p, size_t rounded) {
+  if (rounded >= kCachedMin) {
+    BlockCache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    if (c.cached_bytes + rounded <= kCacheLimit) {
+      c.free_blocks[rounded].push_back(p);
+      c.cached_bytes += rounded;
+      return;
+    }
+  }
+  std::free(p);
+}
 }  // namespace
 
 Storage::Storage(size_t bytes, Device device, bool zero) : bytes_(bytes), device_(device) {
   if (device.type != DeviceType::CPU) {
     throw std::runtime_error("storage: device " + device.str() + " is not available in this build");
   }
-  const size_t rounded = ((bytes + kAlign - 1) / kAlign) * kAlign;
-  data_ = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
-  if (!data_) throw std::bad_alloc();
-  if (zero) std::memset(data_, 0, rounded == 0 ? kAlign : rounded);
+  const size_t rounded = rounded_size(bytes);
+  data_ = allocate(rounded);
+  if (zero) std::memset(data_, 0, rounded);
   const size_t now = g_live.fetch_add(bytes) + bytes;
   size_t peak = g_peak.load();
   while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
@@ -29,12 +104,20 @@ Storage::Storage(size_t bytes, Device device, bool zero) : bytes_(bytes), device
 }
 
 Storage::~Storage() {
-  std::free(data_);
+  deallocate(data_, rounded_size(bytes_));
   g_live.fetch_sub(bytes_);
 }
 
 size_t Storage::live_bytes() { return g_live.load(); }
 size_t Storage::peak_bytes() { return g_peak.load(); }
 void Storage::reset_peak() { g_peak.store(g_live.load()); }
+
+size_t Storage::cached_bytes() {
+  BlockCache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return c.cached_bytes;
+}
+
+void Storage::release_cache() { cache().release(); }
 
 }  // namespace gb

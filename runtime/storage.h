@@ -23,6 +23,10 @@ class Storage {
   static size_t live_bytes();
   static size_t peak_bytes();
   static void reset_peak();
+  // Bytes of freed blocks kept for reuse (see storage.cpp), and a way to give them back to the
+  // system (also done automatically when an allocation fails).
+  static size_t cached_bytes();
+  static void release_cache();
 
  private:
   void* data_ = nullptr;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/autograd.h"
+#include "runtime/fusion.h"
 #include "runtime/layers.h"
 #include "runtime/module.h"
 #include "runtime/op_table.h"
@@ -445,10 +446,24 @@ TEST(Modules, WalkGraphIsTopologicalAndAttributesModules) {
   }
   EXPECT_EQ(leaves,
             (std::set<std::string>{"0.0.weight", "0.1.weight", "0.1.bias", "3.weight", "3.bias"}));
+  // Training-mode batch norm + ReLU runs as one fused op, attributed to the batch norm module
+  // (runtime/fusion.h); with fusion off, the three ops of the three modules.
   const std::vector<std::pair<std::string, std::string>> want = {
-      {"conv2d", "0.0"}, {"batch_norm2d", "0.1"}, {"relu", "0.2"},      {"max_pool2d", "1"},
-      {"reshape", "2"},  {"linear", "3"},         {"cross_entropy", ""}};
+      {"conv2d", "0.0"}, {"batch_norm2d_act", "0.1"}, {"max_pool2d", "1"}, {"reshape", "2"},
+      {"linear", "3"},   {"cross_entropy", ""}};
   EXPECT_EQ(ops_and_modules, want);
+  {
+    nn::set_op_fusion(false);
+    const Tensor plain = ops::cross_entropy((*net)(x), Tensor::from_labels({0, 2}));
+    nn::set_op_fusion(true);
+    std::vector<std::pair<std::string, std::string>> plain_ops;
+    for (const auto& n : walk_graph(plain))
+      if (!n->is_accumulator()) plain_ops.emplace_back(n->op, n->module);
+    const std::vector<std::pair<std::string, std::string>> want_plain = {
+        {"conv2d", "0.0"}, {"batch_norm2d", "0.1"}, {"relu", "0.2"},      {"max_pool2d", "1"},
+        {"reshape", "2"},  {"linear", "3"},         {"cross_entropy", ""}};
+    EXPECT_EQ(plain_ops, want_plain);
+  }
   for (const auto& n : nodes) {
     if (n->op == "conv2d") {
       EXPECT_EQ(n->input_names[1], "0.0.weight");

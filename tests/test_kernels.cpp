@@ -26,6 +26,8 @@
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/pool.h"
@@ -275,6 +277,14 @@ const std::vector<Conv2dShape>& conv_cases() {
       conv_shape(2, 5, 1, 17, 3, 1, 3, 1, 2, 0, 1, 1),    // H = 1
       conv_shape(3, 4, 6, 6, 4, 7, 7, 1, 1, 3, 3, 1),     // kernel larger than the input
       conv_shape(2, 2, 11, 10, 3, 2, 2, 3, 3, 1, 0, 1),   // even kernel, stride 3
+      // Stride-1 shapes for the padded-flat kernels (conv_direct.h):
+      conv_shape(6, 5, 9, 7, 7, 3, 3, 1, 1, 1, 1, 1),      // N >= 2 threads, K % 4 != 0
+      conv_shape(5, 3, 12, 9, 6, 5, 5, 1, 1, 2, 0, 1),     // 5x5, asymmetric padding
+      conv_shape(8, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1),    // ResNet stage-3 like
+      conv_shape(3, 2, 5, 4, 9, 2, 2, 1, 1, 1, 1, 1),      // even kernel, full padding
+      conv_shape(4, 16, 16, 16, 32, 3, 3, 2, 2, 1, 1, 1),  // ResNet downsampling (phases)
+      conv_shape(5, 8, 15, 13, 12, 1, 3, 2, 2, 0, 1, 1),   // 1x3 stride 2, odd sizes (phases)
+      conv_shape(2, 3, 14, 11, 5, 5, 5, 3, 2, 2, 2, 1),    // 5x5, strides 3 and 2
   };
   return cases;
 }
@@ -515,6 +525,99 @@ TEST(BatchNorm, TrainForwardAndBackwardMatchReference) {
         }
         EXPECT_TRUE(all_close(dg_g, dg_w, dg_m)) << "dgamma";
         EXPECT_TRUE(all_close(db_g, db_w, db_m)) << "dbeta";
+      }
+    }
+  }
+}
+
+TEST(BatchNorm, EvalForwardAndBackwardMatchReference) {
+  const int64_t shapes[][3] = {{2, 3, 1}, {1, 5, 7}, {4, 17, 33}, {8, 16, 1024}};
+  uint32_t seed = 650;
+  const float eps = 1e-5f;
+  for (const auto& sh : shapes) {
+    const int64_t N = sh[0], C = sh[1], L = sh[2], n = N * C * L;
+    SCOPED_TRACE("N=" + std::to_string(N) + " C=" + std::to_string(C) + " L=" + std::to_string(L));
+    const Vec x = random_vec(n, seed++, -2.0f, 4.0f), dy = random_vec(n, seed++);
+    const Vec gamma = random_vec(C, seed++, 0.5f, 1.5f), beta = random_vec(C, seed++);
+    const Vec mean = random_vec(C, seed++), var = random_vec(C, seed++, 0.1f, 2.0f);
+    for (bool affine : {true, false}) {
+      const float* g = affine ? gamma.data() : nullptr;
+      const float* b = affine ? beta.data() : nullptr;
+      Vec y_w(n), y_g(n, std::nanf(""));
+      ref::batchnorm_forward_eval(N, C, L, x.data(), g, b, mean.data(), var.data(), eps,
+                                  y_w.data());
+      cpu::batchnorm_forward_eval(N, C, L, x.data(), g, b, mean.data(), var.data(), eps,
+                                  y_g.data());
+      EXPECT_TRUE(all_close(y_g, y_w, Vec(n, 8.0f), 1e-6, 1e-5)) << "y";
+      Vec dx_w(n), dg_w(C), db_w(C), dx_g(n, std::nanf("")), dg_g(C), db_g(C);
+      ref::batchnorm_backward_eval(N, C, L, x.data(), dy.data(), g, mean.data(), var.data(), eps,
+                                   dx_w.data(), dg_w.data(), db_w.data());
+      cpu::batchnorm_backward_eval(N, C, L, x.data(), dy.data(), g, mean.data(), var.data(), eps,
+                                   dx_g.data(), dg_g.data(), db_g.data());
+      EXPECT_TRUE(all_close(dx_g, dx_w, Vec(n, 4.0f), 1e-6, 1e-5)) << "dx";
+      if (affine) {
+        EXPECT_TRUE(all_close(dg_g, dg_w, Vec(C, 8.0f * N * L), 1e-6, 1e-5)) << "dgamma";
+        EXPECT_TRUE(all_close(db_g, db_w, Vec(C, 1.0f * N * L), 1e-6, 1e-5)) << "dbeta";
+      }
+    }
+  }
+}
+
+TEST(Elementwise, FastKernelsEqualTheLoopsBitForBit) {
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{1000}, int64_t{100003}}) {
+    SCOPED_TRACE("n=" + std::to_string(n));
+    const Vec a = random_vec(n, 700), b = random_vec(n, 701);
+    Vec y(n), want(n), dx(n);
+    cpu::relu_forward(n, a.data(), y.data());
+    ref::relu_forward(n, a.data(), want.data());
+    EXPECT_EQ(0, std::memcmp(y.data(), want.data(), sizeof(float) * static_cast<size_t>(n)));
+    cpu::relu_backward(n, y.data(), b.data(), dx.data());
+    ref::relu_backward(n, y.data(), b.data(), want.data());
+    EXPECT_EQ(0, std::memcmp(dx.data(), want.data(), sizeof(float) * static_cast<size_t>(n)));
+    cpu::add(n, a.data(), b.data(), y.data());
+    cpu::sub(n, a.data(), b.data(), dx.data());
+    Vec prod(n);
+    cpu::mul(n, a.data(), b.data(), prod.data());
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(y[i], a[i] + b[i]);
+      ASSERT_EQ(dx[i], a[i] - b[i]);
+      ASSERT_EQ(prod[i], a[i] * b[i]);
+    }
+  }
+}
+
+TEST(ConvDirect, EpilogueAppliesScaleShiftResidualAndRelu) {
+  const std::vector<Conv2dShape> shapes = {conv_shape(5, 6, 9, 9, 10, 3, 3, 1, 1, 1, 1, 1),
+                                           conv_shape(1, 4, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1)};
+  uint32_t seed = 800;
+  for (const Conv2dShape& s : shapes) {
+    SCOPED_TRACE(describe(s));
+    ASSERT_TRUE(cpu::conv2d_direct_applicable(s));
+    const Vec x = random_vec(s.N * s.C * s.H * s.W, seed++);
+    const Vec w = random_vec(s.K * s.C * s.R * s.S, seed++);
+    const Vec scale = random_vec(s.K, seed++, 0.5f, 2.0f), shift = random_vec(s.K, seed++);
+    const int64_t y_size = s.N * s.K * s.P() * s.Q(), plane = s.P() * s.Q();
+    const Vec residual = random_vec(y_size, seed++);
+    Vec conv(y_size), mag(y_size);
+    ref::conv2d_forward(s, x.data(), w.data(), nullptr, conv.data());
+    const Vec ax = abs_vec(x), aw = abs_vec(w);
+    ref::conv2d_forward(s, ax.data(), aw.data(), nullptr, mag.data());
+    for (bool with_residual : {false, true}) {
+      for (bool relu : {false, true}) {
+        cpu::ConvEpilogue ep;
+        ep.scale = scale.data();
+        ep.shift = shift.data();
+        ep.residual = with_residual ? residual.data() : nullptr;
+        ep.relu = relu;
+        Vec got(y_size, std::nanf("")), want(y_size), m(y_size);
+        cpu::conv2d_direct_forward(s, x.data(), w.data(), ep, got.data());
+        for (int64_t i = 0; i < y_size; ++i) {
+          const int64_t k = (i / plane) % s.K;
+          float v = conv[i] * scale[k] + shift[k] + (with_residual ? residual[i] : 0.0f);
+          want[i] = relu ? std::max(v, 0.0f) : v;
+          m[i] = mag[i] * scale[k] + 2.0f;
+        }
+        EXPECT_TRUE(all_close(got, want, m)) << "residual " << with_residual << " relu " << relu;
       }
     }
   }

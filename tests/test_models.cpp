@@ -2,24 +2,27 @@
 // [N,num_classes] logits for CIFAR (3x32x32) and Fashion-MNIST (1x28x28) inputs; parameter counts
 // match counts derived by hand from the architectures; names follow PyTorch; a backward through
 // resnet20 reaches every parameter; blocks are findable and hookable; the registry and the config
-// JSON reject bad input; channel overrides (pruned models) rebuild with the right shapes.
+// JSON reject bad input; channel overrides (pruned models) rebuild with the right shapes;
+// inference fusion (conv+BN[+residual]+ReLU) gives the unfused outputs and steps aside for hooks.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "models/inception.h"
 #include "models/registry.h"
 #include "models/resnet.h"
 #include "runtime/autograd.h"
+#include "runtime/fusion.h"
 #include "runtime/layers.h"
+#include "runtime/op_table.h"
 #include "runtime/ops.h"
+#include "runtime/profiler.h"
 #include "runtime/rng.h"
 
 using gb::Module;
@@ -63,8 +66,8 @@ int64_t vgg_params(const std::vector<int64_t>& convs) {
 int64_t inception_params() {
   const auto cbr = [](int64_t c, int64_t k, int64_t r) { return conv(c, k, r, true) + bn(k); };
   const std::vector<std::vector<int64_t>> blocks = {
-      {64, 96, 128, 16, 32, 32},     {128, 128, 192, 32, 96, 64},  {192, 96, 208, 16, 48, 64},
-      {160, 112, 224, 24, 64, 64},   {128, 128, 256, 24, 64, 64},  {112, 144, 288, 32, 64, 64},
+      {64, 96, 128, 16, 32, 32},     {128, 128, 192, 32, 96, 64},   {192, 96, 208, 16, 48, 64},
+      {160, 112, 224, 24, 64, 64},   {128, 128, 256, 24, 64, 64},   {112, 144, 288, 32, 64, 64},
       {256, 160, 320, 32, 128, 128}, {256, 160, 320, 32, 128, 128}, {384, 192, 384, 48, 128, 128}};
   int64_t n = cbr(3, 192, 3), c = 192;
   for (const auto& w : blocks) {
@@ -183,15 +186,15 @@ TEST(Models, ParameterCountsMatchTheArchitectures) {
       {"resnet18", resnet_params(64, {64, 128, 256, 512}, 2)},
       {"vgg11", vgg_params({64, 128, 256, 256, 512, 512, 512, 512})},
       {"vgg16", vgg_params({64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512})},
-      {"smallcnn", conv(3, 32, 3) + bn(32) + conv(32, 64, 3) + bn(64) + conv(64, 128, 3) +
-                       bn(128) + linear(128, 10)},
+      {"smallcnn", conv(3, 32, 3) + bn(32) + conv(32, 64, 3) + bn(64) + conv(64, 128, 3) + bn(128) +
+                       linear(128, 10)},
       {"inception", inception_params()},
   };
   // The same numbers written out, so a slip in the helpers above cannot hide one in the models.
-  const std::map<std::string, int64_t> literal = {
-      {"resnet20", 272'474}, {"resnet32", 466'906}, {"resnet56", 855'770},
-      {"resnet18", 11'173'962}, {"vgg11", 9'231'114}, {"vgg16", 14'728'266},
-      {"smallcnn", 94'762}, {"inception", 6'166'250}};
+  const std::map<std::string, int64_t> literal = {{"resnet20", 272'474}, {"resnet32", 466'906},
+                                                  {"resnet56", 855'770}, {"resnet18", 11'173'962},
+                                                  {"vgg11", 9'231'114},  {"vgg16", 14'728'266},
+                                                  {"smallcnn", 94'762},  {"inception", 6'166'250}};
   ASSERT_EQ(expected.size(), gb::models::model_names().size());
   for (const auto& [name, count] : expected) {
     SCOPED_TRACE(name);
@@ -250,7 +253,7 @@ TEST(Models, VggSmallCnnAndInceptionNames) {
   EXPECT_EQ(vgg.at("features.0.weight"), (gb::Shape{64, 3, 3, 3}));
   EXPECT_EQ(vgg.at("features.0.bias"), (gb::Shape{64}));
   EXPECT_EQ(vgg.at("features.1.running_mean"), (gb::Shape{64}));
-  EXPECT_EQ(vgg.at("features.3.weight"), (gb::Shape{64, 64, 3, 3}));  // 2 = ReLU
+  EXPECT_EQ(vgg.at("features.3.weight"), (gb::Shape{64, 64, 3, 3}));   // 2 = ReLU
   EXPECT_EQ(vgg.at("features.7.weight"), (gb::Shape{128, 64, 3, 3}));  // 6 = MaxPool2d
   EXPECT_EQ(vgg.at("features.40.weight"), (gb::Shape{512, 512, 3, 3}));
   EXPECT_EQ(vgg.at("classifier.0.weight"), (gb::Shape{10, 512}));
@@ -292,9 +295,9 @@ TEST(Models, FindReturnsTheBlockAndItsHookSeesTheBlockOutput) {
   EXPECT_EQ(seen.shape(), (gb::Shape{2, 64, 8, 8}));
   for (const float v : seen.to_vector()) ASSERT_GE(v, 0.0f);  // after the block's final ReLU
   // The logits are fc(mean over H, W of the last block output).
-  const Tensor expect = gb::ops::linear(gb::ops::global_avg_pool(seen),
-                                        model->find("fc")->local_tensor("weight"),
-                                        model->find("fc")->local_tensor("bias"));
+  const Tensor expect =
+      gb::ops::linear(gb::ops::global_avg_pool(seen), model->find("fc")->local_tensor("weight"),
+                      model->find("fc")->local_tensor("bias"));
   const auto a = y.to_vector(), b = expect.to_vector();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4f);
@@ -385,8 +388,8 @@ TEST(Models, ChannelOverridesRebuildPrunedShapes) {
   EXPECT_EQ(infer(*model, images(2, 3, 32)).shape(), (gb::Shape{2, 10}));
 
   // The residual stream of a stage can shrink as a whole: stem + layer1's conv2s together.
-  cfg.channels = {{"conv1", 12}, {"layer1.0.conv2", 12}, {"layer1.1.conv2", 12},
-                  {"layer1.2.conv2", 12}};
+  cfg.channels = {
+      {"conv1", 12}, {"layer1.0.conv2", 12}, {"layer1.1.conv2", 12}, {"layer1.2.conv2", 12}};
   auto narrow = build_model("resnet20", cfg);
   EXPECT_EQ(param_shapes(*narrow).at("layer2.0.shortcut.0.weight"), (gb::Shape{32, 12, 1, 1}));
   EXPECT_EQ(infer(*narrow, images(1, 3, 32)).shape(), (gb::Shape{1, 10}));
@@ -448,4 +451,109 @@ TEST(Models, ConfigJsonRoundTrips) {
   // A config read back from JSON rebuilds the same parameter shapes.
   const auto rebuilt = build_model("resnet20", j.get<ModelConfig>());
   EXPECT_EQ(param_shapes(*rebuilt), param_shapes(*build_model("resnet20", cfg)));
+}
+
+namespace {
+
+// Gives every batch norm of m non-trivial statistics and affine parameters, so a wrong fold shows.
+void randomise_batch_norms(Module& m, uint64_t seed) {
+  gb::Generator gen(seed, 0);
+  for (auto& [name, mod] : m.named_modules()) {
+    if (mod->type_name() != "BatchNorm2d") continue;
+    for (const char* t : {"weight", "bias", "running_mean", "running_var"}) {
+      Tensor v = mod->local_tensor(t);
+      Tensor r = Tensor::randn(v.shape(), gen, 0.5f);
+      for (int64_t i = 0; i < v.numel(); ++i) {
+        float x = r.f32()[i];
+        if (std::string(t) == "running_var") x = 0.2f + std::fabs(x);
+        if (std::string(t) == "weight") x = 1.0f + x;
+        v.f32()[i] = x;
+      }
+    }
+  }
+}
+
+// Number of forward profiler rows for BatchNorm2d modules during one inference pass.
+int batch_norm_rows(Module& model, const Tensor& x, Tensor* out) {
+  gb::profile::reset();
+  {
+    gb::profile::ProfileScope scope;
+    gb::NoGradGuard ng;
+    *out = model(x);
+  }
+  int rows = 0;
+  for (const auto& r : gb::profile::rows()) rows += r.op_or_type == "BatchNorm2d" ? 1 : 0;
+  gb::profile::reset();
+  return rows;
+}
+
+}  // namespace
+
+TEST(Fusion, FusedInferenceMatchesTheModulesForEveryModel) {
+  for (const auto& name : gb::models::model_names()) {
+    SCOPED_TRACE(name);
+    gb::manual_seed(3);
+    auto model = build_model(name);
+    randomise_batch_norms(*model, 11);
+    model->eval();
+    gb::Generator gen(5, 0);
+    const Tensor x = Tensor::randn({1, 3, 32, 32}, gen);
+    Tensor fused, plain;
+    const int fused_bn_rows = batch_norm_rows(*model, x, &fused);
+    gb::nn::set_op_fusion(false);
+    const int plain_bn_rows = batch_norm_rows(*model, x, &plain);
+    gb::nn::set_op_fusion(true);
+    ASSERT_EQ(fused.shape(), plain.shape());
+    float max_abs = 0.0f, max_diff = 0.0f;
+    for (int64_t i = 0; i < plain.numel(); ++i) {
+      max_abs = std::max(max_abs, std::fabs(plain.f32()[i]));
+      max_diff = std::max(max_diff, std::fabs(fused.f32()[i] - plain.f32()[i]));
+    }
+    EXPECT_LE(max_diff, 1e-4f * std::max(1.0f, max_abs)) << "max |logit| " << max_abs;
+    EXPECT_GT(plain_bn_rows, 0);
+    if (name != "inception") {  // inception's blocks call their layers by name, unfused
+      EXPECT_EQ(fused_bn_rows, 0) << "every conv+BN pair should have run fused";
+    }
+  }
+}
+
+TEST(Fusion, HooksTrainingModeGradModeAndReferenceKernelsTurnItOff) {
+  gb::manual_seed(4);
+  auto model = build_model("resnet20");
+  randomise_batch_norms(*model, 12);
+  model->eval();
+  gb::Generator gen(6, 0);
+  const Tensor x = Tensor::randn({2, 3, 32, 32}, gen);
+  Tensor out;
+  ASSERT_EQ(batch_norm_rows(*model, x, &out), 0);
+  // A hook on one batch norm: its block runs unfused (and the hook sees the layer's output).
+  Module* bn = model->find("layer2.1.bn1");
+  ASSERT_NE(bn, nullptr);
+  int calls = 0;
+  const int id = bn->add_forward_hook([&](Module&, const Tensor&, const Tensor&) {
+    ++calls;
+    return Tensor();
+  });
+  EXPECT_EQ(batch_norm_rows(*model, x, &out), 2);  // bn1 and bn2 of layer2.1
+  EXPECT_EQ(calls, 1);
+  bn->remove_hook(id);
+  {
+    gb::CpuKernelModeGuard ref(gb::CpuKernelMode::Reference);
+    EXPECT_GT(batch_norm_rows(*model, x, &out), 0);
+  }
+  // Grad mode on: the graph must be recorded, so nothing fuses.
+  gb::profile::reset();
+  {
+    gb::profile::ProfileScope scope;
+    (*model)(x);
+  }
+  int rows = 0;
+  for (const auto& r : gb::profile::rows()) rows += r.op_or_type == "BatchNorm2d" ? 1 : 0;
+  gb::profile::reset();
+  EXPECT_GT(rows, 0);
+  // The fused op itself refuses inputs that require grad while recording.
+  Tensor w = Tensor::randn({4, 3, 3, 3}, gen);
+  w.set_requires_grad(true);
+  EXPECT_THROW(gb::ops::conv2d_fused(x, w, Tensor(), Tensor(), Tensor(), true, {1, 1, 1}),
+               std::invalid_argument);
 }

@@ -198,6 +198,85 @@ TEST(Ops, BatchNormTrainingGrad) {
   });
 }
 
+TEST(Ops, BatchNormActGradWithoutReluMatchesCentralDifferences) {
+  const Tensor x = randn({3, 2, 3, 4}, 31, 2.0f), res = randn({3, 2, 3, 4}, 32);
+  Tensor gamma = randn({2}, 33, 0.3f), beta = randn({2}, 34);
+  gamma = ops::add(gamma, Tensor::scalar(1.0f)).detach();
+  for_each_cpu_mode([&] {
+    EXPECT_TRUE(gradcheck(
+        [](const Ts& v) { return ops::batch_norm_act(v[0], v[1], v[2], {}, {}, v[3], false); },
+        {x, gamma, beta, res}));
+    EXPECT_TRUE(gradcheck(
+        [](const Ts& v) { return ops::batch_norm_act(v[0], {}, {}, {}, {}, {}, false); }, {x}));
+  });
+}
+
+// batch_norm_act with ReLU equals relu(batch_norm(x) + residual) in values, gradients of every
+// input, running statistics, and under each ReLU backward rule of the op table.
+TEST(Ops, BatchNormActEqualsTheComposedOps) {
+  const Tensor x = randn({4, 3, 5, 6}, 41, 2.0f), res = randn({4, 3, 5, 6}, 42);
+  const Tensor gamma = randn({3}, 43), beta = randn({3}, 44), seed = randn({4, 3, 5, 6}, 45);
+  for (ReluRule rule : {ReluRule::Standard, ReluRule::Guided, ReluRule::Deconv}) {
+    for_each_cpu_mode([&] {
+      SCOPED_TRACE("rule " + std::to_string(static_cast<int>(rule)));
+      ReluRuleGuard guard(rule);
+      Ts fused_in = {x.clone(), gamma.clone(), beta.clone(), res.clone()};
+      Ts plain_in = {x.clone(), gamma.clone(), beta.clone(), res.clone()};
+      for (auto* set : {&fused_in, &plain_in})
+        for (auto& t : *set) t.set_requires_grad(true);
+      Tensor rm1 = Tensor::zeros({3}), rv1 = Tensor::ones({3});
+      Tensor rm2 = Tensor::zeros({3}), rv2 = Tensor::ones({3});
+      const Tensor y1 =
+          ops::batch_norm_act(fused_in[0], fused_in[1], fused_in[2], rm1, rv1, fused_in[3], true);
+      const Tensor y2 = ops::relu(ops::add(
+          ops::batch_norm(plain_in[0], plain_in[1], plain_in[2], rm2, rv2, true), plain_in[3]));
+      EXPECT_TRUE(values_near(y1, y2.to_vector(), 1e-5));
+      EXPECT_TRUE(values_near(rm1, rm2.to_vector(), 1e-6));
+      EXPECT_TRUE(values_near(rv1, rv2.to_vector(), 1e-6));
+      const Ts g1 = grad(y1, fused_in, seed), g2 = grad(y2, plain_in, seed);
+      for (size_t i = 0; i < g1.size(); ++i) {
+        SCOPED_TRACE("input " + std::to_string(i));
+        EXPECT_TRUE(values_near(g1[i], g2[i].to_vector(), 1e-4));
+      }
+    });
+  }
+}
+
+TEST(Ops, Conv2dFusedEqualsConvBatchNormAddRelu) {
+  struct Case {
+    Shape x, w;
+    ops::Conv2dOptions opt;
+  };
+  const std::vector<Case> cases = {{{3, 4, 9, 9}, {6, 4, 3, 3}, {1, 1, 1}},   // padded-flat
+                                   {{2, 4, 9, 8}, {6, 4, 3, 3}, {2, 1, 1}},   // phases
+                                   {{2, 4, 8, 8}, {6, 4, 1, 1}, {2, 0, 1}},   // im2col + GEMM
+                                   {{2, 4, 8, 8}, {6, 2, 3, 3}, {1, 1, 2}}};  // grouped
+  uint64_t seed = 50;
+  for (const Case& c : cases) {
+    const Tensor x = randn(c.x, seed++), w = randn(c.w, seed++);
+    const Tensor y0 = ops::conv2d(x, w, {}, c.opt);
+    const Tensor scale = randn({c.w[0]}, seed++), shift = randn({c.w[0]}, seed++);
+    const Tensor res = randn(y0.shape(), seed++);
+    for_each_cpu_mode([&] {
+      NoGradGuard ng;
+      // The epilogue composed from ops: conv * scale + shift (+ residual) (then ReLU).
+      const Tensor conv = ops::conv2d(x, w, {}, c.opt);
+      const Tensor affine = ops::add(ops::mul(conv, ops::reshape(scale, {1, c.w[0], 1, 1})),
+                                     ops::reshape(shift, {1, c.w[0], 1, 1}));
+      for (bool with_res : {false, true}) {
+        for (bool relu : {false, true}) {
+          Tensor want = with_res ? ops::add(affine, res) : affine;
+          if (relu) want = ops::relu(want);
+          const Tensor got =
+              ops::conv2d_fused(x, w, scale, shift, with_res ? res : Tensor(), relu, c.opt);
+          EXPECT_TRUE(values_near(got, want.to_vector(), 1e-5))
+              << "residual " << with_res << " relu " << relu;
+        }
+      }
+    });
+  }
+}
+
 TEST(Ops, BatchNormEvalGrad) {
   const Tensor x = randn({2, 3, 2, 3}, 1);
   const Tensor gamma = randn({3}, 2), beta = randn({3}, 3);

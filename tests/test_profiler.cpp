@@ -72,12 +72,12 @@ TEST(Profiler, ForwardAndBackwardRowsNameModulesTypesAndOps) {
   for (const auto& [path, type] :
        std::vector<std::pair<std::string, std::string>>{{"", "ResNet"},
                                                         {"conv1", "Conv2d"},
-                                                        {"bn1", "BatchNorm2d"},
+                                                        {"bn1", "BatchNorm2d+ReLU"},
                                                         {"layer1", "Sequential"},
                                                         {"layer1.0", "BasicBlock"},
                                                         {"layer1.0.conv1", "Conv2d"},
                                                         {"layer2.0.shortcut.0", "Conv2d"},
-                                                        {"layer3.2.bn2", "BatchNorm2d"},
+                                                        {"layer3.2.bn2", "BatchNorm2d+add+ReLU"},
                                                         {"fc", "Linear"}}) {
     const ProfileRow* r = find_row(rows, path, type, Pass::kForward);
     ASSERT_NE(r, nullptr) << "no forward row for '" << path << "' " << type;
@@ -95,17 +95,16 @@ TEST(Profiler, ForwardAndBackwardRowsNameModulesTypesAndOps) {
   EXPECT_LT(pos("layer1.0.conv1"), pos("layer3.2.conv2"));
   EXPECT_LT(pos("layer3.2.conv2"), pos("fc"));
 
-  // Backward: conv2d nodes under their conv module; the block's own residual add and relu
-  // (called as functions inside BasicBlock::forward) under the block.
+  // Backward: conv2d nodes under their conv module; the batch norms, fused in training with the
+  // block's residual add and relu (runtime/fusion.h), under the batch norm modules.
   for (const char* conv :
        {"conv1", "layer1.0.conv1", "layer1.0.conv2", "layer2.0.shortcut.0", "layer3.2.conv2"}) {
     const ProfileRow* r = find_row(rows, conv, "conv2d", Pass::kBackward);
     ASSERT_NE(r, nullptr) << "no backward conv2d row for " << conv;
     EXPECT_EQ(r->calls, 1) << conv;
   }
-  EXPECT_NE(find_row(rows, "layer1.0", "add", Pass::kBackward), nullptr);
-  EXPECT_NE(find_row(rows, "layer1.0", "relu", Pass::kBackward), nullptr);
-  EXPECT_NE(find_row(rows, "layer2.1.bn1", "batch_norm2d", Pass::kBackward), nullptr);
+  EXPECT_NE(find_row(rows, "layer1.0.bn2", "batch_norm2d_act", Pass::kBackward), nullptr);
+  EXPECT_NE(find_row(rows, "layer2.1.bn1", "batch_norm2d_act", Pass::kBackward), nullptr);
   EXPECT_NE(find_row(rows, "fc", "linear", Pass::kBackward), nullptr);
   // The loss ran outside any module: its backward row has an empty module path.
   EXPECT_NE(find_row(rows, "", "cross_entropy", Pass::kBackward), nullptr);

@@ -1,7 +1,9 @@
-// Fast 2-D convolution (cross-correlation) on the CPU: per-image im2col + packed SGEMM, with
-// OpenMP over the batch. Shape letters: N batch, C input channels, H/W input size, K output
-// channels, R/S kernel size, P/Q output size, G groups, Cg = C/G, Kg = K/G, and
-// CRS = Cg*R*S (the GEMM depth). Per image n and group g, with col [CRS, P*Q] = im2col(x[n, g]):
+// Fast 2-D convolution (cross-correlation) on the CPU. Ungrouped convolutions go to the
+// padded-flat implicit GEMM of conv_direct.h where it applies (see conv_direct_applicable; the
+// backward-input of strided ones stays here); every other shape runs here as per-image im2col +
+// packed SGEMM, with OpenMP over the batch. Shape letters: N batch, C input channels, H/W input
+// size, K output channels, R/S kernel size, P/Q output size, G groups, Cg = C/G, Kg = K/G, and CRS
+// = Cg*R*S (the GEMM depth). Per image n and group g, with col [CRS, P*Q] = im2col(x[n, g]):
 //   forward          y[n, g]  [Kg, PQ]  = w[g] [Kg, CRS] * col
 //   backward input   col                = w[g]^T * dy[n, g], then dx[n, g] = col2im(col)
 //   backward weight  dw[g]   [Kg, CRS] += dy[n, g] * col^T,  db[k] += sum dy[n, k]
@@ -20,6 +22,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/gemm.h"
 
 namespace gb::kernels::cpu {
@@ -186,10 +189,37 @@ void backward_weight_image(const Conv2dShape& s, const Geometry& g, int64_t n, c
   }
 }
 
+ConvAlgorithm g_algorithm = ConvAlgorithm::Auto;
+
+bool use_padded_flat(const Conv2dShape& s) {
+  return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_applicable(s);
+}
+
+bool use_padded_flat_backward_input(const Conv2dShape& s) {
+  return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_backward_input_applicable(s);
+}
+
 }  // namespace
+
+void set_conv_algorithm(ConvAlgorithm algorithm) { g_algorithm = algorithm; }
+ConvAlgorithm conv_algorithm() { return g_algorithm; }
+
+const char* conv2d_kernel_name(const Conv2dShape& s) {
+  if (use_padded_flat(s) && !use_padded_flat_backward_input(s)) {
+    return "padded-flat (phases); backward-input im2col+gemm";
+  }
+  if (use_padded_flat(s)) return "padded-flat";
+  return geometry(s).direct ? "gemm-1x1" : "im2col+gemm";
+}
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y) {
+  if (use_padded_flat(s)) {
+    ConvEpilogue ep;
+    ep.shift = bias;
+    conv2d_direct_forward(s, x, w, ep, y);
+    return;
+  }
   const Geometry g = geometry(s);
   const int threads = batch_threads(s.N);
   if (threads <= 1) {
@@ -200,7 +230,33 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   for (int64_t n = 0; n < s.N; ++n) forward_image(s, g, n, x, w, bias, y, sgemm);
 }
 
+void conv2d_forward_fused(const Conv2dShape& s, const float* x, const float* w,
+                          const ConvEpilogue& ep, float* y) {
+  if (use_padded_flat(s)) {
+    conv2d_direct_forward(s, x, w, ep, y);
+    return;
+  }
+  conv2d_forward(s, x, w, nullptr, y);
+  const int64_t PQ = s.P() * s.Q();
+  const int threads = omp_in_parallel() || s.N * s.K * PQ < (1 << 15) ? 1 : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t nk = 0; nk < s.N * s.K; ++nk) {
+    const int64_t k = nk % s.K;
+    const float scale = ep.scale ? ep.scale[k] : 1.0f, shift = ep.shift ? ep.shift[k] : 0.0f;
+    float* row = y + nk * PQ;
+    const float* res = ep.residual ? ep.residual + nk * PQ : nullptr;
+    for (int64_t i = 0; i < PQ; ++i) {
+      const float v = row[i] * scale + shift + (res ? res[i] : 0.0f);
+      row[i] = ep.relu ? std::max(v, 0.0f) : v;
+    }
+  }
+}
+
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
+  if (use_padded_flat_backward_input(s)) {
+    conv2d_direct_backward_input(s, dy, w, dx);
+    return;
+  }
   const Geometry g = geometry(s);
   const int threads = batch_threads(s.N);
   if (threads <= 1) {
@@ -213,6 +269,10 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw,
                             float* db) {
+  if (use_padded_flat(s)) {
+    conv2d_direct_backward_weight(s, x, dy, dw, db);
+    return;
+  }
   const Geometry g = geometry(s);
   const int64_t dw_size = s.K * g.CRS;
   const int threads = batch_threads(s.N);

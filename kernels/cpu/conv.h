@@ -4,6 +4,7 @@
 // may be nullptr). ref:: are plain loops; cpu:: are the fast kernels (im2col + packed GEMM,
 // parallel over the batch, deterministic for a fixed thread count).
 #pragma once
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/shapes.h"
 
 namespace gb::kernels {
@@ -15,10 +16,26 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
                             float* db);
 }  // namespace ref
 namespace cpu {
+// Which algorithm cpu:: convolutions use. Auto: the padded-flat kernels of conv_direct.h where
+// they apply (one group; stride 1 with a kernel larger than 1x1, or any stride > 1, whose
+// backward-input stays on im2col + GEMM), im2col + GEMM elsewhere. The others
+// force one (where the padded-flat kernels do not apply, im2col + GEMM runs anyway). For kernel
+// research and benchmarks; process-wide, not thread-safe against concurrent convolutions.
+enum class ConvAlgorithm { Auto, Im2colGemm, PaddedFlat };
+void set_conv_algorithm(ConvAlgorithm algorithm);
+ConvAlgorithm conv_algorithm();
+// The kernel cpu:: convolutions run for shape s: "padded-flat", "padded-flat (phases);
+// backward-input im2col+gemm", "gemm-1x1" or "im2col+gemm".
+const char* conv2d_kernel_name(const Conv2dShape& s);
+
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y);
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx);
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw,
                             float* db);
+// Inference forward with a fused epilogue (per-channel scale and shift, residual, ReLU; see
+// ConvEpilogue): applied in the padded-flat kernel's store, or as one pass after im2col + GEMM.
+void conv2d_forward_fused(const Conv2dShape& s, const float* x, const float* w,
+                          const ConvEpilogue& epilogue, float* y);
 }  // namespace cpu
 }  // namespace gb::kernels

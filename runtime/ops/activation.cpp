@@ -1,5 +1,7 @@
 // relu (with the table-selected backward rule), gelu and dropout.
 #include "kernels/cpu/activation.h"
+
+#include "kernels/cpu/elementwise.h"
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
 #include "runtime/rng.h"
@@ -12,13 +14,21 @@ Tensor relu(const Tensor& x) {
   Tensor xc = dense(x);
   Tensor y = Tensor::empty(x.shape());
   const int64_t n = x.numel();
-  kernels::ref::relu_forward(n, xc.f32(), y.f32());
+  const bool fast = fast_cpu();  // backward uses the same kernels as forward
+  if (fast) {
+    kernels::cpu::relu_forward(n, xc.f32(), y.f32());
+  } else {
+    kernels::ref::relu_forward(n, xc.f32(), y.f32());
+  }
   Tensor ys = y.detach();
-  record("relu", {x}, y, [ys, n](const Tensor& gy) {
+  record("relu", {x}, y, [ys, n, fast](const Tensor& gy) {
     Tensor g = dense(gy);
     Tensor dx = Tensor::empty(ys.shape());
     switch (relu_backward_rule()) {
-      case ReluRule::Standard: kernels::ref::relu_backward(n, ys.f32(), g.f32(), dx.f32()); break;
+      case ReluRule::Standard:
+        (fast ? kernels::cpu::relu_backward : kernels::ref::relu_backward)(n, ys.f32(), g.f32(),
+                                                                           dx.f32());
+        break;
       case ReluRule::Guided:
         kernels::ref::relu_backward_guided(n, ys.f32(), g.f32(), dx.f32());
         break;

@@ -4,12 +4,15 @@
 #include "kernels/cpu/linear.h"
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
+#include "runtime/profiler.h"
 
 namespace gb::ops {
 using namespace detail;
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt) {
-  const OpId op = OpId::Conv2d;
+namespace {
+// Checks x, w and bias for op and returns the kernel shape.
+kernels::Conv2dShape conv_shape(OpId op, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                const Conv2dOptions& opt) {
   check_input(op, x, "input");
   check_input(op, w, "weight");
   check_dim(op, x, 4, "input");
@@ -37,10 +40,26 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
     check_input(op, bias, "bias");
     if (bias.dim() != 1 || bias.size(0) != s.K) fail(op, "bias must be [K]");
   }
+  return s;
+}
+
+// Checks a per-channel vector [K] (may be undefined).
+void check_channel_vector(OpId op, const Tensor& t, int64_t K, const char* what) {
+  if (!t.defined()) return;
+  check_input(op, t, what);
+  if (t.dim() != 1 || t.size(0) != K)
+    fail(op, std::string(what) + " must be [K] with K=" + std::to_string(K));
+}
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt) {
+  const kernels::Conv2dShape s = conv_shape(OpId::Conv2d, x, w, bias, opt);
   Tensor xc = dense(x), wc = dense(w), bc = bias.defined() ? dense(bias) : Tensor();
   Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()});
   const float* bp = bc.defined() ? bc.f32() : nullptr;
   const bool fast = fast_cpu();  // backward uses the same kernels as forward
+  if (profile::enabled())
+    profile::note_kernel(fast ? kernels::cpu::conv2d_kernel_name(s) : "reference");
   if (fast) {
     kernels::cpu::conv2d_forward(s, xc.f32(), wc.f32(), bp, y.f32());
   } else {
@@ -50,6 +69,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   Tensor xs = xc.detach(), ws = wc.detach();
   const bool has_bias = bias.defined();
   record("conv2d", {x, w, bias}, y, [s, xs, ws, has_bias, need_x, fast](const Tensor& gy) {
+    if (profile::enabled()) {
+      profile::note_kernel(fast ? kernels::cpu::conv2d_kernel_name(s) : "reference");
+    }
     Tensor g = dense(gy);
     Tensor dx, dw = Tensor::empty(ws.shape()), db;
     if (has_bias) db = Tensor::empty({s.K});
@@ -65,6 +87,60 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
     }
     return std::vector<Tensor>{dx, dw, db};
   });
+  return y;
+}
+
+Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& shift,
+                    const Tensor& residual, bool relu, const Conv2dOptions& opt) {
+  const OpId op = OpId::Conv2dFused;
+  const kernels::Conv2dShape s = conv_shape(op, x, w, Tensor(), opt);
+  check_channel_vector(op, scale, s.K, "scale");
+  check_channel_vector(op, shift, s.K, "shift");
+  const Shape y_shape{s.N, s.K, s.P(), s.Q()};
+  if (residual.defined()) {
+    check_input(op, residual, "residual");
+    if (residual.shape() != y_shape) {
+      fail(op, "residual " + shape_str(residual.shape()) + " must match the output " +
+                   shape_str(y_shape));
+    }
+  }
+  if (grad_mode_enabled()) {
+    for (const Tensor* t : {&x, &w, &scale, &shift, &residual}) {
+      if (t->defined() && (t->requires_grad() || t->grad_fn())) {
+        fail(op,
+             "inference only: an input requires grad (use conv2d, batch_norm and relu, or a "
+             "NoGradGuard)");
+      }
+    }
+  }
+  Tensor xc = dense(x), wc = dense(w);
+  Tensor sc = scale.defined() ? dense(scale) : Tensor();
+  Tensor sh = shift.defined() ? dense(shift) : Tensor();
+  Tensor rc = residual.defined() ? dense(residual) : Tensor();
+  Tensor y = Tensor::empty(y_shape);
+  kernels::cpu::ConvEpilogue ep;
+  ep.scale = sc.defined() ? sc.f32() : nullptr;
+  ep.shift = sh.defined() ? sh.f32() : nullptr;
+  ep.residual = rc.defined() ? rc.f32() : nullptr;
+  ep.relu = relu;
+  if (fast_cpu()) {
+    if (profile::enabled()) {
+      profile::note_kernel(std::string("fused ") + kernels::cpu::conv2d_kernel_name(s));
+    }
+    kernels::cpu::conv2d_forward_fused(s, xc.f32(), wc.f32(), ep, y.f32());
+    return y;
+  }
+  kernels::ref::conv2d_forward(s, xc.f32(), wc.f32(), nullptr, y.f32());
+  float* py = y.f32();
+  const int64_t PQ = s.P() * s.Q();
+  for (int64_t nk = 0; nk < s.N * s.K; ++nk) {
+    const int64_t k = nk % s.K;
+    for (int64_t i = 0; i < PQ; ++i) {
+      float v = py[nk * PQ + i] * (ep.scale ? ep.scale[k] : 1.0f) + (ep.shift ? ep.shift[k] : 0.0f);
+      if (ep.residual) v += ep.residual[nk * PQ + i];
+      py[nk * PQ + i] = relu && v < 0.0f ? 0.0f : v;
+    }
+  }
   return y;
 }
 

@@ -1,5 +1,7 @@
 // Broadcasting elementwise ops (add, sub, mul, scale), sum_to, and the sum/mean reductions.
 // Broadcasting follows NumPy: shapes align at the right, size-1 dimensions stretch.
+#include "kernels/cpu/elementwise.h"
+
 #include <algorithm>
 
 #include "runtime/ops.h"
@@ -64,19 +66,46 @@ Tensor binary_forward(Binary kind, const Tensor& a, const Tensor& b, const Shape
   float* py = y.f32();
   if (a.shape() == b.shape()) {
     const int64_t n = y.numel();
+    if (fast_cpu()) {
+      switch (kind) {
+        case Binary::Add:
+          kernels::cpu::add(n, pa, pb, py);
+          break;
+        case Binary::Sub:
+          kernels::cpu::sub(n, pa, pb, py);
+          break;
+        case Binary::Mul:
+          kernels::cpu::mul(n, pa, pb, py);
+          break;
+      }
+      return y;
+    }
     switch (kind) {
-      case Binary::Add: for (int64_t i = 0; i < n; ++i) py[i] = pa[i] + pb[i]; break;
-      case Binary::Sub: for (int64_t i = 0; i < n; ++i) py[i] = pa[i] - pb[i]; break;
-      case Binary::Mul: for (int64_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i]; break;
+      case Binary::Add:
+        for (int64_t i = 0; i < n; ++i) py[i] = pa[i] + pb[i];
+        break;
+      case Binary::Sub:
+        for (int64_t i = 0; i < n; ++i) py[i] = pa[i] - pb[i];
+        break;
+      case Binary::Mul:
+        for (int64_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i];
+        break;
     }
     return y;
   }
-  const Shape sa = broadcast_strides(a.shape(), out_shape), sb = broadcast_strides(b.shape(), out_shape);
+  const Shape sa = broadcast_strides(a.shape(), out_shape),
+              sb = broadcast_strides(b.shape(), out_shape);
   for_each_broadcast(out_shape, sa, sb, [&](int64_t i, int64_t oa, int64_t ob) {
     switch (kind) {
-      case Binary::Add: py[i] = pa[oa] + pb[ob]; break;
-      case Binary::Sub: py[i] = pa[oa] - pb[ob]; break;
-      case Binary::Mul: py[i] = pa[oa] * pb[ob]; break;
+      case Binary::Add:
+        py[i] = pa[oa] + pb[ob];
+        break;
+      case Binary::Sub:
+        py[i] = pa[oa] - pb[ob];
+        break;
+      case Binary::Mul:
+        py[i] = pa[oa] * pb[ob];
+        break;
     }
   });
   return y;
@@ -93,7 +122,8 @@ Tensor binary(OpId op, Binary kind, const Tensor& a, const Tensor& b) {
   record(op_info(op).name, {a, b}, y, [=](const Tensor& gy) {
     Tensor g = dense(gy);
     switch (kind) {
-      case Binary::Add: return std::vector<Tensor>{sum_to(g, shape_a), sum_to(g, shape_b)};
+      case Binary::Add:
+        return std::vector<Tensor>{sum_to(g, shape_a), sum_to(g, shape_b)};
       case Binary::Sub:
         return std::vector<Tensor>{sum_to(g, shape_a), sum_to(scale(g, -1.0f), shape_b)};
       case Binary::Mul:
@@ -182,7 +212,8 @@ Tensor scale(const Tensor& a, float factor) {
   const float* pa = ac.f32();
   float* py = y.f32();
   for (int64_t i = 0, n = y.numel(); i < n; ++i) py[i] = pa[i] * factor;
-  record("scale", {a}, y, [factor](const Tensor& gy) { return std::vector<Tensor>{scale(gy, factor)}; });
+  record("scale", {a}, y,
+         [factor](const Tensor& gy) { return std::vector<Tensor>{scale(gy, factor)}; });
   return y;
 }
 

@@ -1,5 +1,9 @@
-// batch_norm: training (batch statistics, running-statistics update) and eval, with backward.
+// batch_norm: training (batch statistics, running-statistics update) and eval, with backward;
+// batch_norm_act: training batch norm fused with a residual add and a ReLU.
 // Shape letters: N batch, C channels, L = H*W positions per channel.
+#include <algorithm>
+
+#include "kernels/cpu/activation.h"
 #include "kernels/cpu/batchnorm.h"
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
@@ -11,7 +15,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
                   Tensor running_var, bool training, float momentum, float eps) {
   const OpId op = OpId::BatchNorm2d;
   check_input(op, x, "input");
-  if (x.dim() != 4 && x.dim() != 2) fail(op, "input must be [N,C,H,W] or [N,C], got " + shape_str(x.shape()));
+  if (x.dim() != 4 && x.dim() != 2)
+    fail(op, "input must be [N,C,H,W] or [N,C], got " + shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1), L = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
   auto check_vec = [&](const Tensor& t, const char* what) {
     if (!t.defined()) return;
@@ -63,28 +68,134 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
       Tensor dx = Tensor::empty(xs.shape());
       Tensor dg = has_affine ? Tensor::empty({C}) : Tensor();
       Tensor db = has_affine ? Tensor::empty({C}) : Tensor();
-      auto fn = fast ? kernels::cpu::batchnorm_backward_train
-                           : kernels::ref::batchnorm_backward_train;
+      auto fn =
+          fast ? kernels::cpu::batchnorm_backward_train : kernels::ref::batchnorm_backward_train;
       fn(N, C, L, xs.f32(), gd.f32(), has_affine ? gs.f32() : nullptr, mean.f32(), invstd.f32(),
          dx.f32(), has_affine ? dg.f32() : nullptr, has_affine ? db.f32() : nullptr);
       return std::vector<Tensor>{dx, dg, db};
     });
   } else {
-    kernels::ref::batchnorm_forward_eval(N, C, L, xc.f32(), g, b, running_mean.f32(),
-                                         running_var.f32(), eps, y.f32());
+    (fast ? kernels::cpu::batchnorm_forward_eval : kernels::ref::batchnorm_forward_eval)(
+        N, C, L, xc.f32(), g, b, running_mean.f32(), running_var.f32(), eps, y.f32());
     Tensor rm = running_mean.clone(), rv = running_var.clone();
     record("batch_norm2d", {x, gamma, beta}, y, [=](const Tensor& gy) {
       Tensor gd = dense(gy);
       Tensor dx = Tensor::empty(xs.shape());
       Tensor dg = has_affine ? Tensor::empty({C}) : Tensor();
       Tensor db = has_affine ? Tensor::empty({C}) : Tensor();
-      kernels::ref::batchnorm_backward_eval(N, C, L, xs.f32(), gd.f32(),
-                                            has_affine ? gs.f32() : nullptr, rm.f32(), rv.f32(),
-                                            eps, dx.f32(), has_affine ? dg.f32() : nullptr,
-                                            has_affine ? db.f32() : nullptr);
+      (fast ? kernels::cpu::batchnorm_backward_eval : kernels::ref::batchnorm_backward_eval)(
+          N, C, L, xs.f32(), gd.f32(), has_affine ? gs.f32() : nullptr, rm.f32(), rv.f32(), eps,
+          dx.f32(), has_affine ? dg.f32() : nullptr, has_affine ? db.f32() : nullptr);
       return std::vector<Tensor>{dx, dg, db};
     });
   }
+  return y;
+}
+
+Tensor batch_norm_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                      Tensor running_var, const Tensor& residual, bool relu, float momentum,
+                      float eps) {
+  const OpId op = OpId::BatchNormAct;
+  check_input(op, x, "input");
+  if (x.dim() != 4 && x.dim() != 2) {
+    fail(op, "input must be [N,C,H,W] or [N,C], got " + shape_str(x.shape()));
+  }
+  const int64_t N = x.size(0), C = x.size(1), L = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
+  auto check_vec = [&](const Tensor& t, const char* what) {
+    if (!t.defined()) return;
+    check_input(op, t, what);
+    if (t.dim() != 1 || t.size(0) != C || !t.is_contiguous()) {
+      fail(op, std::string(what) + " must be contiguous [C] with C=" + std::to_string(C));
+    }
+  };
+  check_vec(gamma, "weight");
+  check_vec(beta, "bias");
+  check_vec(running_mean, "running_mean");
+  check_vec(running_var, "running_var");
+  if (residual.defined()) {
+    check_input(op, residual, "residual");
+    if (residual.shape() != x.shape()) {
+      fail(op, "residual " + shape_str(residual.shape()) + " must match the input " +
+                   shape_str(x.shape()));
+    }
+  }
+  if (N * L < 2) fail(op, "training needs more than one value per channel");
+  Tensor xc = dense(x), rc = residual.defined() ? dense(residual) : Tensor();
+  Tensor y = Tensor::empty(x.shape());
+  const Tensor gk = !gamma.defined() && beta.defined() ? Tensor::ones({C}) : gamma;
+  const bool has_affine = gk.defined();
+  Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C}), var = Tensor::empty({C});
+  const float* g = has_affine ? gk.f32() : nullptr;
+  const float* b = beta.defined() ? beta.f32() : nullptr;
+  const float* r = rc.defined() ? rc.f32() : nullptr;
+  const bool fast = fast_cpu();
+  if (fast) {
+    kernels::cpu::batchnorm_act_forward_train(N, C, L, xc.f32(), g, b, eps, r, relu, y.f32(),
+                                              mean.f32(), invstd.f32(), var.f32());
+  } else {  // the reference composition: batch norm, then + residual, then ReLU
+    kernels::ref::batchnorm_forward_train(N, C, L, xc.f32(), g, b, eps, y.f32(), mean.f32(),
+                                          invstd.f32(), var.f32());
+    float* py = y.f32();
+    for (int64_t i = 0; r && i < N * C * L; ++i) py[i] += r[i];
+    if (relu) kernels::ref::relu_forward(N * C * L, py, py);
+  }
+  if (running_mean.defined() && running_var.defined()) {
+    float* rm = running_mean.f32();
+    float* rv = running_var.f32();
+    for (int64_t c = 0; c < C; ++c) {
+      rm[c] = (1.0f - momentum) * rm[c] + momentum * mean.f32()[c];
+      rv[c] = (1.0f - momentum) * rv[c] + momentum * var.f32()[c];
+    }
+  }
+  Tensor xs = xc.detach(), ys = y.detach(), gs = has_affine ? gk.detach() : Tensor();
+  const bool has_residual = residual.defined();
+  record("batch_norm2d_act", {x, gamma, beta, residual}, y, [=](const Tensor& gy) {
+    Tensor gd = dense(gy);
+    Tensor g_pre = Tensor::empty(xs.shape()), dx = Tensor::empty(xs.shape());
+    Tensor dg = has_affine ? Tensor::empty({C}) : Tensor();
+    Tensor db = has_affine ? Tensor::empty({C}) : Tensor();
+    using kernels::cpu::ActGrad;
+    ActGrad act = ActGrad::Identity;
+    if (relu) {
+      switch (relu_backward_rule()) {
+        case ReluRule::Standard:
+          act = ActGrad::Relu;
+          break;
+        case ReluRule::Guided:
+          act = ActGrad::Guided;
+          break;
+        case ReluRule::Deconv:
+          act = ActGrad::Deconv;
+          break;
+      }
+    }
+    const float* gp = has_affine ? gs.f32() : nullptr;
+    if (fast) {
+      kernels::cpu::batchnorm_act_backward_train(
+          N, C, L, xs.f32(), ys.f32(), gd.f32(), act, gp, mean.f32(), invstd.f32(), g_pre.f32(),
+          dx.f32(), has_affine ? dg.f32() : nullptr, has_affine ? db.f32() : nullptr);
+    } else {
+      const int64_t n = N * C * L;
+      switch (act) {
+        case ActGrad::Identity:
+          std::copy(gd.f32(), gd.f32() + n, g_pre.f32());
+          break;
+        case ActGrad::Relu:
+          kernels::ref::relu_backward(n, ys.f32(), gd.f32(), g_pre.f32());
+          break;
+        case ActGrad::Guided:
+          kernels::ref::relu_backward_guided(n, ys.f32(), gd.f32(), g_pre.f32());
+          break;
+        case ActGrad::Deconv:
+          kernels::ref::relu_backward_deconv(n, ys.f32(), gd.f32(), g_pre.f32());
+          break;
+      }
+      kernels::ref::batchnorm_backward_train(
+          N, C, L, xs.f32(), g_pre.f32(), gp, mean.f32(), invstd.f32(), dx.f32(),
+          has_affine ? dg.f32() : nullptr, has_affine ? db.f32() : nullptr);
+    }
+    return std::vector<Tensor>{dx, dg, db, has_residual ? g_pre : Tensor()};
+  });
   return y;
 }
 
