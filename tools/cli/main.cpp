@@ -1,4 +1,5 @@
-// The glassbox command line: train, eval, summary, ops, bench, explain, evaluate-explanations.
+// The glassbox command line: train, eval, summary, ops, bench, explain, evaluate-explanations,
+// and prune, distill, compress (their options live in compress_commands.cpp).
 // Each subcommand parses its options with CLI11 and calls the jobs in tools/lib. Errors print one
 // clear line and exit non-zero.
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 
 #include "models/registry.h"
 #include "runtime/op_table.h"
+#include "tools/cli/compress_commands.h"
 #include "tools/lib/bench.h"
 #include "tools/lib/evaluate_explanations.h"
 #include "tools/lib/explain.h"
@@ -39,6 +41,8 @@ void add_train(CLI::App& app, app::TrainConfig& c, app::TrainOptions& o, int& th
   app.add_option("--warmup", c.warmup_fraction, "fraction of steps for linear warm-up");
   app.add_option("--label-smoothing", c.label_smoothing, "label smoothing in [0,1)");
   app.add_option("--clip-grad", c.clip_grad_norm, "clip gradients to this global norm (0: off)");
+  app.add_option("--bn-l1", c.bn_l1,
+                 "L1 penalty on BN scales (network slimming, e.g. 1e-4; 0: off)");
   app.add_flag("!--no-augment", c.augment, "disable random crop and flip");
   app.add_option("--cutout", c.cutout, "cutout square size (0: off)");
   app.add_option("--seed", c.seed, "random seed (weights, shuffling, augmentation)");
@@ -184,6 +188,9 @@ int main(int argc, char** argv) {
   evalx->add_option("--threads", threads, "compute threads");
   evalx->add_flag("--quiet", ec.quiet, "no progress lines");
 
+  // prune, distill, compress: options and dispatch in compress_commands.cpp.
+  auto compress_cmds = gb::cli::add_compress_commands(cli);
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -192,13 +199,14 @@ int main(int argc, char** argv) {
 
   try {
     set_threads(threads);
+    if (gb::cli::run_compress_commands(*compress_cmds)) return 0;
     if (*train) {
       if (!to.resume.empty()) {
         // A resumed run continues with its saved configuration; only the length may change.
         for (const char* flag :
              {"--model", "--width", "--data", "--batch-size", "--optimizer", "--lr", "--momentum",
               "--no-nesterov", "--weight-decay", "--schedule", "--warmup", "--label-smoothing",
-              "--clip-grad", "--no-augment", "--cutout", "--seed", "--limit-train",
+              "--clip-grad", "--bn-l1", "--no-augment", "--cutout", "--seed", "--limit-train",
               "--limit-test"}) {
           if (train->count(flag) > 0) {
             throw std::runtime_error(std::string(flag) +

@@ -12,6 +12,7 @@
 
 #include "data/loader.h"
 #include "models/registry.h"
+#include "prune/finetune.h"
 #include "runtime/autograd.h"
 #include "runtime/checkpoint.h"
 #include "runtime/ops.h"
@@ -39,6 +40,7 @@ json config_to_json(const TrainConfig& c) {
               {"warmup_fraction", c.warmup_fraction},
               {"label_smoothing", c.label_smoothing},
               {"clip_grad_norm", c.clip_grad_norm},
+              {"bn_l1", c.bn_l1},
               {"augment", c.augment},
               {"cutout", c.cutout},
               {"seed", c.seed},
@@ -63,6 +65,7 @@ TrainConfig config_from_json(const json& j) {
   c.warmup_fraction = j.at("warmup_fraction").get<float>();
   c.label_smoothing = j.at("label_smoothing").get<float>();
   c.clip_grad_norm = j.at("clip_grad_norm").get<float>();
+  c.bn_l1 = j.value("bn_l1", 0.0f);  // absent in checkpoints written before it existed
   c.augment = j.at("augment").get<bool>();
   c.cutout = j.at("cutout").get<int64_t>();
   c.seed = j.at("seed").get<uint64_t>();
@@ -420,6 +423,7 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
       }
       optimizer->zero_grad();
       loss.backward();
+      if (cfg.bn_l1 > 0) prune::add_bn_l1_subgradient(*model, cfg.bn_l1);
       if (cfg.clip_grad_norm > 0) optim::clip_grad_norm(optimizer->params(), cfg.clip_grad_norm);
       optimizer->step();
       loss_sum += static_cast<double>(lv) * static_cast<double>(b->size());

@@ -33,6 +33,7 @@ struct TrainConfig {
   float warmup_fraction = 0.15f;
   float label_smoothing = 0.0f;
   float clip_grad_norm = 0.0f;  // 0: off
+  float bn_l1 = 0.0f;           // network slimming: L1 penalty on BN scales (0: off)
   bool augment = true;          // random crop (pad 4) + horizontal flip
   int64_t cutout = 0;
   uint64_t seed = 0;
