@@ -16,6 +16,22 @@ namespace {
 thread_local bool t_grad_mode = true;
 thread_local std::string t_module_path;
 
+// Which inputs of the node whose backward closure is running need a gradient (input_grad_needed).
+thread_local const std::vector<bool>* t_needed_inputs = nullptr;
+
+class NeededInputsScope {
+ public:
+  explicit NeededInputsScope(const std::vector<bool>* needed) : prev_(t_needed_inputs) {
+    t_needed_inputs = needed;
+  }
+  ~NeededInputsScope() { t_needed_inputs = prev_; }
+  NeededInputsScope(const NeededInputsScope&) = delete;
+  NeededInputsScope& operator=(const NeededInputsScope&) = delete;
+
+ private:
+  const std::vector<bool>* prev_;
+};
+
 // A fresh contiguous tensor holding a + b (same shape); nothing is recorded.
 Tensor sum_of(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) {
@@ -179,6 +195,10 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
     {
       std::optional<profile::Span> span;  // per-layer backward time, when profiling is on
       if (profile::enabled()) span.emplace(profile::Pass::kBackward, n->module, n->op);
+      std::vector<bool> needed(n->next.size());
+      for (size_t i = 0; i < n->next.size(); ++i)
+        needed[i] = n->next[i] && active.count(n->next[i].get()) > 0;
+      NeededInputsScope needed_scope(&needed);
       in_grads = n->backward(g);
     }
     if (!retain_graph) n->backward = nullptr;
@@ -199,6 +219,11 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
   }
 }
 }  // namespace
+
+bool input_grad_needed(size_t i) {
+  if (!t_needed_inputs) return true;
+  return i < t_needed_inputs->size() && (*t_needed_inputs)[i];
+}
 
 bool grad_mode_enabled() { return t_grad_mode; }
 

@@ -24,11 +24,11 @@ struct Node {
   std::vector<std::shared_ptr<Node>> next;  // producer of each input; nullptr if none needs grad
   std::vector<Shape> input_shapes;
   Shape output_shape;
-  std::vector<std::string> input_names;     // parameter names of leaf inputs ("" otherwise)
-  BackwardFn backward;                      // released after use unless the graph is retained
-  std::vector<GradHook> hooks;              // hooks on the output tensor's gradient
-  std::shared_ptr<TensorImpl> leaf;         // AccumulateGrad: the leaf it writes into
-  std::weak_ptr<TensorImpl> retained;       // non-leaf tensor whose grad is kept (retain_grad)
+  std::vector<std::string> input_names;  // parameter names of leaf inputs ("" otherwise)
+  BackwardFn backward;                   // released after use unless the graph is retained
+  std::vector<GradHook> hooks;           // hooks on the output tensor's gradient
+  std::shared_ptr<TensorImpl> leaf;      // AccumulateGrad: the leaf it writes into
+  std::weak_ptr<TensorImpl> retained;    // non-leaf tensor whose grad is kept (retain_grad)
   bool is_accumulator() const { return leaf != nullptr; }
 };
 
@@ -68,6 +68,12 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t);
 // grad. `backward` gets the output gradient and returns one gradient per input.
 void record(const std::string& op, const std::vector<Tensor>& inputs, Tensor& out,
             BackwardFn backward);
+
+// Inside a backward closure: whether the gradient of the node's input i is used by this backward
+// pass (its producer takes part: it leads to a leaf or, for grad(), to a requested tensor). A
+// closure may skip the work for an unneeded input and return an undefined tensor there (conv2d
+// skips dW when only input gradients are wanted, as in saliency maps). Outside a closure: true.
+bool input_grad_needed(size_t i);
 
 // Backpropagates `seed` (default: ones for a scalar) from `root`, accumulating into leaf grads.
 // retain_graph keeps backward closures so a second backward is possible.

@@ -94,6 +94,34 @@ TEST(Autograd, FanOutAccumulates) {
   EXPECT_TRUE(values_near(x.grad(), want));
 }
 
+TEST(Autograd, ClosuresLearnWhichInputGradientsThePassUses) {
+  Tensor a = randn({3}, 21), b = randn({3}, 22);
+  a.set_requires_grad(true);
+  b.set_requires_grad(true);
+  std::vector<bool> seen;
+  auto op = [&] {
+    return custom_op("probe", {a, b}, [&](const Tensor& g) {
+      seen = {input_grad_needed(0), input_grad_needed(1)};
+      return Ts{g, g};
+    });
+  };
+  EXPECT_TRUE(input_grad_needed(0));  // outside a closure
+  backward(ops::sum(op()));
+  EXPECT_EQ(seen, (std::vector<bool>{true, true}));
+  grad(ops::sum(op()), {a});  // only a's gradient is wanted
+  EXPECT_EQ(seen, (std::vector<bool>{true, false}));
+  grad(ops::sum(op()), {b});
+  EXPECT_EQ(seen, (std::vector<bool>{false, true}));
+  // A conv2d asked only for its input's gradient gives the same dx as a full backward.
+  Tensor x = randn({2, 3, 6, 6}, 23), w = randn({4, 3, 3, 3}, 24);
+  x.set_requires_grad(true);
+  w.set_requires_grad(true);
+  const Tensor y = ops::conv2d(x, w, {}, {1, 1, 1});
+  const Tensor only_dx = grad(ops::sum(y), {x}, {}, true)[0];
+  backward(ops::sum(y));
+  EXPECT_TRUE(values_near(only_dx, x.grad().to_vector(), 1e-6));
+}
+
 TEST(Autograd, DiamondGraph) {
   // h = 3x feeds two branches that meet again: L = sum(h*h - h); dL/dx = 3(2h - 1) = 18x - 3.
   Tensor x = leaf({2, 2}, {1.0f, -0.5f, 0.0f, 2.0f});

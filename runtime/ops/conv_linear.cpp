@@ -73,17 +73,20 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
       profile::note_kernel(fast ? kernels::cpu::conv2d_kernel_name(s) : "reference");
     }
     Tensor g = dense(gy);
-    Tensor dx, dw = Tensor::empty(ws.shape()), db;
-    if (has_bias) db = Tensor::empty({s.K});
-    if (need_x) dx = Tensor::empty(xs.shape());
-    if (fast) {
-      if (need_x) kernels::cpu::conv2d_backward_input(s, g.f32(), ws.f32(), dx.f32());
-      kernels::cpu::conv2d_backward_weight(s, xs.f32(), g.f32(), dw.f32(),
-                                           has_bias ? db.f32() : nullptr);
-    } else {
-      if (need_x) kernels::ref::conv2d_backward_input(s, g.f32(), ws.f32(), dx.f32());
-      kernels::ref::conv2d_backward_weight(s, xs.f32(), g.f32(), dw.f32(),
-                                           has_bias ? db.f32() : nullptr);
+    // Only the gradients this backward pass uses (e.g. no dW for a saliency map).
+    const bool want_dx = need_x && input_grad_needed(0);
+    const bool want_dw = input_grad_needed(1) || (has_bias && input_grad_needed(2));
+    Tensor dx, dw, db;
+    if (want_dx) {
+      dx = Tensor::empty(xs.shape());
+      (fast ? kernels::cpu::conv2d_backward_input : kernels::ref::conv2d_backward_input)(
+          s, g.f32(), ws.f32(), dx.f32());
+    }
+    if (want_dw) {
+      dw = Tensor::empty(ws.shape());
+      if (has_bias) db = Tensor::empty({s.K});
+      (fast ? kernels::cpu::conv2d_backward_weight : kernels::ref::conv2d_backward_weight)(
+          s, xs.f32(), g.f32(), dw.f32(), has_bias ? db.f32() : nullptr);
     }
     return std::vector<Tensor>{dx, dw, db};
   });
