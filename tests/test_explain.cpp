@@ -3,12 +3,11 @@
 // bit-identical attributions from the same seed, clear errors that name the file or list the
 // methods and leave existing output untouched, and an evaluation table with a random baseline.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
-
-#include <unistd.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -16,9 +15,9 @@
 #include "data/dataset.h"
 #include "data/image.h"
 #include "interp/visualize.h"
+#include "tests/test_util.h"
 #include "tools/lib/evaluate_explanations.h"
 #include "tools/lib/explain.h"
-#include "tests/test_util.h"
 #include "tools/lib/train.h"
 
 namespace fs = std::filesystem;
@@ -145,6 +144,21 @@ TEST_F(Explain, WritesPngsAndJsonWithScores) {
   EXPECT_TRUE(lime["top_segments"][0].contains("score"));
   EXPECT_FALSE(lime.contains("top_pixels"));
   EXPECT_TRUE(j["methods"][3].contains("top_pixels"));
+}
+
+TEST_F(Explain, GridSegmentationGivesExactlyTheRequestedCells) {
+  app::ExplainConfig c = config(temp_dir("grid") / "out", "exact-shapley,lime");
+  c.method.segmentation = "grid";
+  c.method.segments = 6;  // 2 x 3 cells, 2^6 coalitions
+  const app::ExplainResult r = app::explain(c);
+  const json& shap = r.json["methods"][0];
+  EXPECT_EQ(shap["segments"], 6);
+  EXPECT_EQ(shap["evaluations"], 64);
+  EXPECT_EQ(r.json["methods"][1]["segments"], 6);
+  EXPECT_EQ(r.json["segmentation"], "grid");
+  app::ExplainConfig bad = c;
+  bad.method.segmentation = "hexagons";
+  EXPECT_THROW(app::explain(bad), std::invalid_argument);
 }
 
 TEST_F(Explain, SameSeedGivesIdenticalAttributions) {

@@ -10,25 +10,40 @@
 
 namespace gb::ops {
 using namespace detail;
+namespace {
+
+struct NormDims {
+  int64_t N, C, L;
+};
+
+// Checks the input [N,C,H,W] or [N,C] and the per-channel vectors (each may be undefined) of a
+// batch-norm op; returns N, C and L = H*W (1 for [N,C]).
+NormDims check_batch_norm_inputs(OpId op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                 const Tensor& running_mean, const Tensor& running_var) {
+  check_input(op, x, "input");
+  if (x.dim() != 4 && x.dim() != 2) {
+    fail(op, "input must be [N,C,H,W] or [N,C], got " + shape_str(x.shape()));
+  }
+  const int64_t N = x.size(0), C = x.size(1), L = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
+  for (const auto& [t, what] :
+       {std::pair{&gamma, "weight"}, std::pair{&beta, "bias"},
+        std::pair{&running_mean, "running_mean"}, std::pair{&running_var, "running_var"}}) {
+    if (!t->defined()) continue;
+    check_input(op, *t, what);
+    if (t->dim() != 1 || t->size(0) != C || !t->is_contiguous()) {
+      fail(op, std::string(what) + " must be contiguous [C] with C=" + std::to_string(C));
+    }
+  }
+  return {N, C, L};
+}
+
+}  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                   Tensor running_var, bool training, float momentum, float eps) {
   const OpId op = OpId::BatchNorm2d;
-  check_input(op, x, "input");
-  if (x.dim() != 4 && x.dim() != 2)
-    fail(op, "input must be [N,C,H,W] or [N,C], got " + shape_str(x.shape()));
-  const int64_t N = x.size(0), C = x.size(1), L = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
-  auto check_vec = [&](const Tensor& t, const char* what) {
-    if (!t.defined()) return;
-    check_input(op, t, what);
-    if (t.dim() != 1 || t.size(0) != C || !t.is_contiguous()) {
-      fail(op, std::string(what) + " must be contiguous [C] with C=" + std::to_string(C));
-    }
-  };
-  check_vec(gamma, "weight");
-  check_vec(beta, "bias");
-  check_vec(running_mean, "running_mean");
-  check_vec(running_var, "running_var");
+  const NormDims dims = check_batch_norm_inputs(op, x, gamma, beta, running_mean, running_var);
+  const int64_t N = dims.N, C = dims.C, L = dims.L;
   if (!training && (!running_mean.defined() || !running_var.defined())) {
     fail(op, "eval mode needs running statistics");
   }
@@ -96,22 +111,8 @@ Tensor batch_norm_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
                       Tensor running_var, const Tensor& residual, bool relu, float momentum,
                       float eps) {
   const OpId op = OpId::BatchNormAct;
-  check_input(op, x, "input");
-  if (x.dim() != 4 && x.dim() != 2) {
-    fail(op, "input must be [N,C,H,W] or [N,C], got " + shape_str(x.shape()));
-  }
-  const int64_t N = x.size(0), C = x.size(1), L = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
-  auto check_vec = [&](const Tensor& t, const char* what) {
-    if (!t.defined()) return;
-    check_input(op, t, what);
-    if (t.dim() != 1 || t.size(0) != C || !t.is_contiguous()) {
-      fail(op, std::string(what) + " must be contiguous [C] with C=" + std::to_string(C));
-    }
-  };
-  check_vec(gamma, "weight");
-  check_vec(beta, "bias");
-  check_vec(running_mean, "running_mean");
-  check_vec(running_var, "running_var");
+  const NormDims dims = check_batch_norm_inputs(op, x, gamma, beta, running_mean, running_var);
+  const int64_t N = dims.N, C = dims.C, L = dims.L;
   if (residual.defined()) {
     check_input(op, residual, "residual");
     if (residual.shape() != x.shape()) {

@@ -66,6 +66,8 @@ void add_method_options(CLI::App& app, app::MethodOptions& m, int64_t& mem_budge
                  "samples per explanation: LIME/KernelSHAP coalitions (1000), shapley-sampling "
                  "permutations (32), SmoothGrad copies (25)");
   app.add_option("--segments", m.segments, "SLIC superpixels for lime/kernelshap/shapley (16)");
+  app.add_option("--segmentation", m.segmentation,
+                 "slic (superpixels, about --segments of them) or grid (exactly --segments cells)");
   app.add_option("--ig-steps", m.ig_steps, "Integrated Gradients steps (Gauss-Legendre, 32)");
   app.add_option("--mem-budget", mem_budget_mb,
                  "memory budget in MB of each batched forward of perturbed inputs (512)");
@@ -143,12 +145,11 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   bench->add_option("--json", bench_json, "write the results as JSON");
 
-  const std::string method_help =
-      "comma-separated methods: " + [] {
-        std::string all;
-        for (const auto& n : app::explain_method_names()) all += (all.empty() ? "" : ",") + n;
-        return all;
-      }();
+  const std::string method_help = "comma-separated methods: " + [] {
+    std::string all;
+    for (const auto& n : app::explain_method_names()) all += (all.empty() ? "" : ",") + n;
+    return all;
+  }();
   app::ExplainConfig xc;
   std::string xc_methods, xc_image;
   int64_t xc_mem = 512;
@@ -211,8 +212,8 @@ int main(int argc, char** argv) {
           if (train->count(flag) > 0) {
             throw std::runtime_error(std::string(flag) +
                                      " cannot be combined with --resume: the run continues with "
-                                     "the configuration saved in " + to.resume.string() +
-                                     " (only --epochs may change)");
+                                     "the configuration saved in " +
+                                     to.resume.string() + " (only --epochs may change)");
           }
         }
         if (train->count("--epochs") > 0) to.epochs_override = tc.epochs;
@@ -235,19 +236,23 @@ int main(int argc, char** argv) {
       }
       const auto shape = lm.meta.at("input_shape").get<std::vector<int64_t>>();
       if (ds.channels != shape[0] || ds.height != shape[1] || ds.width != shape[2]) {
-        throw std::runtime_error(fmt::format(
-            "{}: images are {}x{}x{} but the model in {} expects {}x{}x{}", ds.source, ds.channels,
-            ds.height, ds.width, eval_ck, shape[0], shape[1], shape[2]));
+        throw std::runtime_error(
+            fmt::format("{}: images are {}x{}x{} but the model in {} expects {}x{}x{}", ds.source,
+                        ds.channels, ds.height, ds.width, eval_ck, shape[0], shape[1], shape[2]));
       }
       auto r = app::evaluate(*lm.model, ds, lm.norm, eval_batch, false);
       r.classes = lm.classes;
       std::cout << "\n" << app::format_eval_report(r);
       if (!eval_json.empty()) {
-        nlohmann::json j{{"checkpoint", eval_ck},        {"data", ds.source},
-                         {"accuracy", r.accuracy},        {"loss", r.loss},
-                         {"samples", r.samples},          {"classes", r.classes},
+        nlohmann::json j{{"checkpoint", eval_ck},
+                         {"data", ds.source},
+                         {"accuracy", r.accuracy},
+                         {"loss", r.loss},
+                         {"samples", r.samples},
+                         {"classes", r.classes},
                          {"per_class_accuracy", r.per_class_accuracy},
-                         {"confusion", r.confusion},      {"seconds", r.seconds}};
+                         {"confusion", r.confusion},
+                         {"seconds", r.seconds}};
         app::write_json_file(eval_json, j, true);
       }
     } else if (*summary) {

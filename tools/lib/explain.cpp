@@ -156,6 +156,10 @@ std::vector<std::string> parse_method_list(const std::string& csv) {
 void check_method_options(const MethodOptions& opt) {
   if (opt.samples < 0) throw std::invalid_argument("--samples must be >= 0 (0: the default)");
   if (opt.segments < 1) throw std::invalid_argument("--segments must be at least 1");
+  if (opt.segmentation != "slic" && opt.segmentation != "grid") {
+    throw std::invalid_argument("--segmentation must be slic or grid, got '" + opt.segmentation +
+                                "'");
+  }
   if (opt.ig_steps < 1) throw std::invalid_argument("--ig-steps must be at least 1");
   if (opt.batch.mem_budget_bytes == 0) throw std::invalid_argument("--mem-budget must be > 0");
 }
@@ -259,13 +263,21 @@ MethodOutput run_method(Module& model, const std::string& method, const Tensor& 
     out.info["window"] = oo.window;
     out.info["stride"] = oo.stride;
   } else if (is_segment_method(method)) {
-    interp::SlicOptions so;
-    so.segments = opt.segments;
-    const interp::Segments seg = interp::slic(pixel_image(x, opt.norm), so);
+    interp::Segments seg;
+    if (opt.segmentation == "grid") {
+      int64_t rows = 1;  // the largest divisor of segments not above its square root
+      for (int64_t r = 1; r * r <= opt.segments; ++r)
+        if (opt.segments % r == 0) rows = r;
+      seg = interp::grid_segments(H, W, rows, opt.segments / rows);
+    } else {
+      interp::SlicOptions so;
+      so.segments = opt.segments;
+      seg = interp::slic(pixel_image(x, opt.norm), so);
+    }
     if (method == "exact-shapley" && seg.count > 20) {
       throw std::invalid_argument(fmt::format(
           "exact-shapley: the image has {} superpixels, at most 20 can be enumerated (2^n "
-          "coalitions); ask for fewer with --segments (e.g. 16)",
+          "coalitions); ask for fewer with --segments (e.g. 16) or --segmentation grid",
           seg.count));
     }
     interp::ImageGameOptions go;
@@ -607,6 +619,7 @@ ExplainResult explain(const ExplainConfig& cfg) {
               {"probability", prob[static_cast<size_t>(target)]}}},
             {"seed", mo.seed},
             {"segments_requested", mo.segments},
+            {"segmentation", mo.segmentation},
             {"mem_budget_mb", mo.batch.mem_budget_bytes >> 20},
             {"methods", methods}};
   r.files = write_outputs(out, cfg.overwrite, pngs, r.json);

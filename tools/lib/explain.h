@@ -39,13 +39,17 @@ struct MethodOptions {
   uint64_t stream = 0;    // random*: Philox stream (evaluate-explanations: the image's position)
   int64_t samples = 0;    // sampling methods; 0: method_samples' default
   int64_t segments = 16;  // superpixels requested from SLIC for the segment methods
-  int64_t ig_steps = 32;  // Integrated Gradients: Gauss-Legendre points
+  // How the segment methods split the image: "slic" (superpixels; SLIC may return a few more or
+  // fewer than requested) or "grid" (exactly `segments` rectangular cells, rows x cols with the
+  // most nearly square factorisation: 16 -> 4x4).
+  std::string segmentation = "slic";
+  int64_t ig_steps = 32;       // Integrated Gradients: Gauss-Legendre points
   interp::BatchOptions batch;  // memory budget of every batched forward (--mem-budget)
   data::Normalization norm;    // of the model's inputs: IG's black baseline, SLIC's colours
 };
 
-// throws: std::invalid_argument naming the option when samples < 0, segments < 1, ig_steps < 1
-// or the memory budget is 0.
+// throws: std::invalid_argument naming the option when samples < 0, segments < 1, ig_steps < 1,
+// segmentation is neither "slic" nor "grid", or the memory budget is 0.
 void check_method_options(const MethodOptions& opt);
 
 // The sample count `method` uses: opt.samples when > 0, else lime 1000 coalitions, kernelshap
