@@ -639,13 +639,18 @@ TEST(PruneCli, PruneDistillCompressEndToEnd) {
   EXPECT_LE(j.at("after").at("macs").get<double>(), 0.5 * j.at("before").at("macs").get<double>());
   EXPECT_FALSE(j.at("channels").empty());
 
-  // eval and summary load the pruned checkpoint with no extra arguments.
+  // eval, summary and bench load the pruned checkpoint with no extra arguments.
   r = run("eval --limit 16 --checkpoint " + pruned);
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("accuracy"), std::string::npos) << r.output;
   r = run("summary --checkpoint " + pruned);
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("features.3"), std::string::npos) << r.output;
+  // bench runs it too: the model from the checkpoint, on inputs of its own shape.
+  r = run("bench --model " + pruned +
+          " --batch-size 4 --infer-batch-size 4 --warmup 0 --reps 1 --threads 1");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("pruned.safetensors inference"), std::string::npos) << r.output;
 
   // Never overwrite without --overwrite.
   r = run("prune --checkpoint " + ck + " --out " + pruned + common);

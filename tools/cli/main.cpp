@@ -124,7 +124,9 @@ int main(int argc, char** argv) {
   auto* bench = cli.add_subcommand(
       "bench",
       "training and inference images/s on synthetic data, memory, per-layer profile, GEMM");
-  bench->add_option("--model", bc.models, "models to run (repeat or comma-separate)")
+  bench->add_option("--model", bc.models,
+                    "models to run (repeat or comma-separate): zoo names or checkpoint files "
+                    "(*.safetensors, e.g. a pruned model)")
       ->delimiter(',');
   bench->add_option("--batch-size", bc.train_batch, "training batch size");
   bench->add_option("--infer-batch-size", bc.infer_batch, "inference batch size");

@@ -23,6 +23,7 @@
 #include "runtime/optim.h"
 #include "runtime/rng.h"
 #include "runtime/storage.h"
+#include "tools/lib/train.h"
 
 namespace gb::app {
 namespace {
@@ -107,16 +108,26 @@ std::vector<BenchRow> run_bench(const BenchConfig& cfg, bool verbose) {
   }
   std::vector<BenchRow> rows;
   for (const auto& name : cfg.models) {
-    models::ModelConfig mc;
-    mc.in_channels = cfg.channels;
-    mc.image_size = cfg.image_size;
     const MemoryReading baseline = read_memory();
     manual_seed(0);
-    auto model = models::build_model(name, mc);
+    // A zoo name, or a checkpoint (a pruned or distilled model runs with its own channels).
+    std::shared_ptr<Module> model;
+    BenchConfig c = cfg;
+    if (name.ends_with(".safetensors")) {
+      LoadedModel lm = load_model(name);
+      model = lm.model;
+      const auto shape = lm.meta.at("input_shape").get<std::vector<int64_t>>();
+      c.channels = shape.at(0);
+      c.image_size = shape.at(1);
+    } else {
+      models::ModelConfig mc;
+      mc.in_channels = cfg.channels;
+      mc.image_size = cfg.image_size;
+      model = models::build_model(name, mc);
+    }
     Generator gen(1, 0);
     if (cfg.train) {
-      Tensor x =
-          Tensor::randn({cfg.train_batch, cfg.channels, cfg.image_size, cfg.image_size}, gen);
+      Tensor x = Tensor::randn({cfg.train_batch, c.channels, c.image_size, c.image_size}, gen);
       std::vector<int64_t> labels(static_cast<size_t>(cfg.train_batch));
       for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int64_t>(i % 10);
       Tensor y = Tensor::from_labels(labels);
@@ -149,8 +160,7 @@ std::vector<BenchRow> run_bench(const BenchConfig& cfg, bool verbose) {
       rows.push_back(std::move(r));
     }
     if (cfg.inference) {
-      Tensor x =
-          Tensor::randn({cfg.infer_batch, cfg.channels, cfg.image_size, cfg.image_size}, gen);
+      Tensor x = Tensor::randn({cfg.infer_batch, c.channels, c.image_size, c.image_size}, gen);
       model->eval();
       auto step = [&] {
         NoGradGuard ng;
