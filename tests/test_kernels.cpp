@@ -162,70 +162,103 @@ using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const floa
   return ::testing::AssertionSuccess();
 }
 
+// Runs fn under each GEMM micro-kernel this CPU supports (AVX2 always, AVX-512 where present),
+// then restores the automatic choice.
+template <typename Fn>
+void for_each_gemm_isa(Fn fn) {
+  for (cpu::GemmIsa isa : {cpu::GemmIsa::kAvx2, cpu::GemmIsa::kAvx512}) {
+    if (!cpu::set_gemm_isa(isa)) continue;
+    SCOPED_TRACE(cpu::gemm_isa_name(isa));
+    fn();
+  }
+  cpu::set_gemm_isa(cpu::GemmIsa::kAuto);
+}
+
+TEST(Gemm, IsaSelection) {
+  EXPECT_TRUE(cpu::set_gemm_isa(cpu::GemmIsa::kAvx2));
+  EXPECT_EQ(cpu::gemm_isa(), cpu::GemmIsa::kAvx2);
+  const bool avx512 = cpu::gemm_isa_supported(cpu::GemmIsa::kAvx512);
+  EXPECT_EQ(cpu::set_gemm_isa(cpu::GemmIsa::kAvx512), avx512);
+  EXPECT_EQ(cpu::gemm_isa(), avx512 ? cpu::GemmIsa::kAvx512 : cpu::GemmIsa::kAvx2);
+  EXPECT_TRUE(cpu::set_gemm_isa(cpu::GemmIsa::kAuto));
+  EXPECT_EQ(cpu::gemm_isa(), avx512 ? cpu::GemmIsa::kAvx512 : cpu::GemmIsa::kAvx2);
+  RecordProperty("gemm_avx512", avx512 ? "tested" : "not supported by this CPU");
+}
+
 TEST(Gemm, OddSizesAllTransposesMatchReference) {
   const int64_t sizes[] = {1, 3, 7, 17, 33, 65, 130};
   const float alphas[] = {1.0f, 0.5f, -1.5f};
   const float betas[] = {0.0f, 1.0f, 0.25f};
-  uint32_t seed = 1;
-  int variant = 0;
-  for (int t = 0; t < 4; ++t) {
-    for (int64_t M : sizes) {
-      for (int64_t N : sizes) {
-        for (int64_t K : sizes) {
-          ++variant;
-          const GemmCase c{(t & 1) != 0,
-                           (t & 2) != 0,
-                           M,
-                           N,
-                           K,
-                           alphas[variant % 3],
-                           betas[(variant / 3) % 3],
-                           (variant % 4 == 0) ? 3 : 0};
-          ASSERT_TRUE(check_gemm(c, seed++)) << describe(c);
+  for_each_gemm_isa([&] {
+    uint32_t seed = 1;
+    int variant = 0;
+    for (int t = 0; t < 4; ++t) {
+      for (int64_t M : sizes) {
+        for (int64_t N : sizes) {
+          for (int64_t K : sizes) {
+            ++variant;
+            const GemmCase c{(t & 1) != 0,
+                             (t & 2) != 0,
+                             M,
+                             N,
+                             K,
+                             alphas[variant % 3],
+                             betas[(variant / 3) % 3],
+                             (variant % 4 == 0) ? 3 : 0};
+            ASSERT_TRUE(check_gemm(c, seed++)) << describe(c);
+          }
         }
       }
     }
-  }
+  });
 }
 
 TEST(Gemm, BlockBoundariesAndParallelMatchReference) {
-  // Sizes straddling the cache blocks (MC=72, KC=512, NC=2048) and the 6x16 tile.
+  // Sizes straddling the cache blocks and tiles of both micro-kernels (AVX2: 6x16 tile, MC=72,
+  // KC=512, NC=2048; AVX-512: 12x32 tile, MC=144, KC=384, NC=3072).
   const GemmCase shapes[] = {
       {false, false, 150, 40, 600, 1.0f, 0.0f, 5}, {false, false, 73, 99, 1030, 0.7f, 0.3f, 0},
       {false, false, 13, 3100, 70, 1.0f, 1.0f, 1}, {false, false, 145, 33, 513, -1.0f, 0.0f, 2},
       {false, false, 6, 16, 256, 1.0f, 0.0f, 0},   {false, false, 12, 32, 512, 2.0f, -1.0f, 7},
       {false, false, 200, 1, 300, 1.0f, 0.0f, 0},  {false, false, 1, 200, 300, 1.0f, 0.5f, 0},
       {false, false, 517, 33, 70, 1.0f, 0.0f, 0},  {false, false, 37, 45, 0, 1.0f, 0.5f, 1},
-      {false, false, 37, 45, 20, 0.0f, 2.0f, 0},
+      {false, false, 37, 45, 20, 0.0f, 2.0f, 0},   {false, false, 12, 32, 384, 1.0f, 0.5f, 0},
+      {false, false, 25, 65, 769, 1.0f, 0.0f, 3},  {false, false, 290, 47, 385, 0.5f, 1.0f, 0},
   };
-  uint32_t seed = 1000;
-  for (const GemmCase& base : shapes) {
-    for (int t = 0; t < 4; ++t) {
-      GemmCase c = base;
-      c.ta = (t & 1) != 0;
-      c.tb = (t & 2) != 0;
-      ASSERT_TRUE(check_gemm(c, seed++)) << describe(c);
+  for_each_gemm_isa([&] {
+    uint32_t seed = 1000;
+    for (const GemmCase& base : shapes) {
+      for (int t = 0; t < 4; ++t) {
+        GemmCase c = base;
+        c.ta = (t & 1) != 0;
+        c.tb = (t & 2) != 0;
+        ASSERT_TRUE(check_gemm(c, seed++)) << describe(c);
+      }
     }
-  }
+  });
 }
 
 TEST(Gemm, ParallelIsBitIdenticalToSerialForAnyThreadCount) {
-  // Splits along N (wide C) and along M (tall C); each C element is one thread's FMA chain.
-  const int64_t shapes[][3] = {{130, 517, 300}, {517, 33, 270}, {64, 64, 64}};
-  for (const auto& s : shapes) {
-    const int64_t M = s[0], N = s[1], K = s[2];
-    const Vec A = random_vec(M * K, 7), B = random_vec(K * N, 8), C0 = random_vec(M * N, 9);
-    Vec serial = C0;
-    cpu::sgemm(false, true, M, N, K, 0.5f, A.data(), K, B.data(), K, 0.75f, serial.data(), N);
-    for (int threads : {1, 2, 3}) {
-      Vec par = C0;
-      with_threads(threads, [&] {
-        cpu::sgemm_parallel(false, true, M, N, K, 0.5f, A.data(), K, B.data(), K, 0.75f, par.data(),
-                            N);
-      });
-      EXPECT_TRUE(bit_equal(serial, par)) << "M=" << M << " N=" << N << " threads=" << threads;
+  // Splits along M (tall C) and along N (wide or square C), over one or several K slices and
+  // N panels; each C element is one thread's FMA chain.
+  const int64_t shapes[][3] = {{130, 517, 300}, {517, 33, 270},  {64, 64, 64},   {144, 3100, 800},
+                               {700, 40, 800},  {20, 6500, 800}, {256, 256, 700}};
+  for_each_gemm_isa([&] {
+    for (const auto& s : shapes) {
+      const int64_t M = s[0], N = s[1], K = s[2];
+      const Vec A = random_vec(M * K, 7), B = random_vec(K * N, 8), C0 = random_vec(M * N, 9);
+      Vec serial = C0;
+      cpu::sgemm(false, true, M, N, K, 0.5f, A.data(), K, B.data(), K, 0.75f, serial.data(), N);
+      for (int threads : {1, 2, 3}) {
+        Vec par = C0;
+        with_threads(threads, [&] {
+          cpu::sgemm_parallel(false, true, M, N, K, 0.5f, A.data(), K, B.data(), K, 0.75f,
+                              par.data(), N);
+        });
+        EXPECT_TRUE(bit_equal(serial, par)) << "M=" << M << " N=" << N << " threads=" << threads;
+      }
     }
-  }
+  });
 }
 
 TEST(GemmRef, HandComputed) {
