@@ -16,11 +16,18 @@ int64_t chunk_size_for(Module& model, const Shape& chw, const BatchOptions& opt)
   NoGradGuard no_grad;
   Shape one{1};
   one.insert(one.end(), chw.begin(), chw.end());
-  Tensor x = Tensor::zeros(one);
-  const size_t before = Storage::live_bytes();
-  Storage::reset_peak();
+  // Measured on the model's device (host memory, or GPU memory for a model moved to CUDA).
+  const bool gpu = model.device().type != DeviceType::CPU;
+  Tensor x = Tensor::zeros(one, DType::F32, model.device());
+  const size_t before = gpu ? Storage::device_live_bytes() : Storage::live_bytes();
+  if (gpu) {
+    Storage::reset_device_peak();
+  } else {
+    Storage::reset_peak();
+  }
   { Tensor y = model(x); }
-  const size_t per_input = std::max<size_t>(Storage::peak_bytes() - std::min(before, Storage::peak_bytes()), 1);
+  const size_t peak = gpu ? Storage::device_peak_bytes() : Storage::peak_bytes();
+  const size_t per_input = std::max<size_t>(peak - std::min(before, peak), 1);
   const auto fit = static_cast<int64_t>(opt.mem_budget_bytes / per_input);
   return std::clamp<int64_t>(fit, 1, std::max<int64_t>(opt.max_chunk, 1));
 }
@@ -39,7 +46,8 @@ void forward_streamed(Module& model, int64_t total, const Shape& chw,
       throw std::invalid_argument("interp: make() returned shape " + shape_str(x.shape()) +
                                   " for " + std::to_string(count) + " inputs");
     }
-    consume(begin, model(x));
+    // The model runs on its device; the consumer always sees host logits.
+    consume(begin, model(x.to(model.device())).to(Device{}));
   }
 }
 

@@ -93,7 +93,9 @@ Captured forward_capture(Module& model, const Tensor& xin, const std::string& la
         if (m != &model) hooks.add(m, record);
       }
     }
-    logits = model(xin);
+    // The model runs on its own device; a host input is moved there (the capture and the
+    // logits stay on that device; the map arithmetic reads them back with to_vector).
+    logits = model(xin.device() == model.device() ? xin : xin.to(model.device()));
   }
   if (logits.dim() != 2) {
     throw std::invalid_argument("interp: the model must return logits [N,classes], got " +
@@ -130,9 +132,10 @@ Captured forward_capture(Module& model, const Tensor& xin, const std::string& la
   throw std::invalid_argument("interp: no layer of the model outputs a 4-D activation [N,K,h,w]");
 }
 
-// A leaf view of x that requires grad, so the graph exists even when parameters are frozen.
-Tensor grad_leaf(const Tensor& x) {
-  Tensor xin = x.detach();
+// A leaf copy of x on `device` (the model's) that requires grad, so the graph exists even when
+// parameters are frozen and gradients w.r.t. the input can be taken there.
+Tensor grad_leaf(const Tensor& x, Device device) {
+  Tensor xin = x.to(device).detach();
   xin.set_requires_grad(true);
   return xin;
 }
@@ -256,16 +259,16 @@ LayerCapture capture_layer(Module& model, const Tensor& x, const std::string& la
     NoGradGuard no_grad;
     Captured c = forward_capture(model, x, layer);
     out.classes = resolve_target(target, c.logits);
-    out.logits = c.logits;
-    out.activation = c.activation;
+    out.logits = c.logits.to(Device{});  // a GPU model's capture comes back to the host
+    out.activation = c.activation.to(Device{});
     out.layer = c.layer;
     return out;
   }
-  Captured c = forward_capture(model, grad_leaf(x), layer);
+  Captured c = forward_capture(model, grad_leaf(x, model.device()), layer);
   out.classes = resolve_target(target, c.logits);
-  out.gradient = grad(target_score(c.logits, out.classes), {c.activation})[0];
-  out.logits = c.logits.detach();
-  out.activation = c.activation.detach();
+  out.gradient = grad(target_score(c.logits, out.classes), {c.activation})[0].to(Device{});
+  out.logits = c.logits.detach().to(Device{});
+  out.activation = c.activation.detach().to(Device{});
   out.layer = c.layer;
   return out;
 }
@@ -512,7 +515,7 @@ CamResult cam(Module& model, const Tensor& x, const CamOptions& opt) {
 Tensor guided_grad_cam(Module& model, const Tensor& x, const CamOptions& opt) {
   check_images(x, "guided_grad_cam");
   EvalModeScope eval(model);
-  const Tensor xin = grad_leaf(x);
+  const Tensor xin = grad_leaf(x, model.device());
   Captured cap = forward_capture(model, xin, opt.layer);
   LayerCapture c;
   c.classes = resolve_target(opt.target, cap.logits);
@@ -522,7 +525,7 @@ Tensor guided_grad_cam(Module& model, const Tensor& x, const CamOptions& opt) {
   Tensor guided;
   {
     ReluRuleGuard rule(ReluRule::Guided);
-    guided = grad(score, {xin})[0];
+    guided = grad(score, {xin})[0].to(Device{});
   }
   const Tensor map = upsample(grad_cam_low(c, opt.relu), x.size(2), x.size(3));
   NoGradGuard no_grad;

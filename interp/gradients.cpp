@@ -39,7 +39,8 @@ struct Pass {
 // sum_i weight[i] * logits[i, class_i] w.r.t. x (weight 1 when `weights` is null).
 Pass grad_pass(Module& model, const Tensor& x, const Target& target,
                const std::vector<double>* weights) {
-  Tensor xin = x.detach();
+  // The pass runs on the model's device; the gradient and logits come back to the host.
+  Tensor xin = x.to(model.device()).detach();
   xin.set_requires_grad(true);
   Tensor logits = model(xin);
   if (logits.dim() != 2) {
@@ -56,8 +57,8 @@ Pass grad_pass(Module& model, const Tensor& x, const Target& target,
       ps[static_cast<int64_t>(i) * K + p.classes[i]] = static_cast<float>((*weights)[i]);
     }
   }
-  p.grad = grad(ops::sum(ops::mul(logits, select)), {xin})[0];
-  p.logits = logits.detach();
+  p.grad = grad(ops::sum(ops::mul(logits, select.to(logits.device()))), {xin})[0].to(Device{});
+  p.logits = logits.detach().to(Device{});
   return p;
 }
 

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "kernels/cpu/elementwise.h"
+#include "runtime/device_copy.h"
 #include "runtime/profiler.h"
 
 namespace gb {
@@ -40,11 +41,15 @@ Tensor sum_of(const Tensor& a, const Tensor& b) {
   }
   Tensor ac = a.is_contiguous() ? a : a.clone();
   Tensor bc = b.is_contiguous() ? b : b.clone();
-  Tensor out = Tensor::empty(a.shape());
+  Tensor out = Tensor::empty(a.shape(), DType::F32, a.device());
   const float* pa = ac.f32();
   const float* pb = bc.f32();
   float* po = out.f32();
-  kernels::cpu::add(out.numel(), pa, pb, po);
+  if (a.device().type != DeviceType::CPU) {
+    add_on_device(out.numel(), pa, pb, po);
+  } else {
+    kernels::cpu::add(out.numel(), pa, pb, po);
+  }
   return out;
 }
 
@@ -55,7 +60,7 @@ Tensor default_seed(const Tensor& root) {
     throw std::logic_error("autograd: backward from a non-scalar of shape " +
                            shape_str(root.shape()) + " needs a seed gradient");
   }
-  return Tensor::full(root.shape(), 1.0f);
+  return Tensor::full(root.shape(), 1.0f).to(root.device());
 }
 
 // Runs gradient hooks in order; each may replace the gradient with one of the same shape.
@@ -177,7 +182,11 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
           float* pa = acc.f32();
           Tensor gc = g.is_contiguous() ? g : g.clone();
           const float* pg = gc.f32();
-          for (int64_t i = 0, m = acc.numel(); i < m; ++i) pa[i] += pg[i];
+          if (acc.device().type != DeviceType::CPU) {
+            add_on_device(acc.numel(), pa, pg, pa);
+          } else {
+            for (int64_t i = 0, m = acc.numel(); i < m; ++i) pa[i] += pg[i];
+          }
         }
       }
       continue;
@@ -288,7 +297,8 @@ std::vector<Tensor> grad(const Tensor& root, const std::vector<Tensor>& inputs, 
   std::vector<Tensor> out;
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto it = captured.find(targets[i]);
-    out.push_back(it != captured.end() ? it->second : Tensor::zeros(inputs[i].shape()));
+    out.push_back(it != captured.end() ? it->second : Tensor::zeros(inputs[i].shape(), DType::F32,
+                                                                    inputs[i].device()));
   }
   return out;
 }

@@ -17,7 +17,8 @@ DType parse_dtype(const std::string& s) {
 }  // namespace
 
 SafetensorsEntry to_entry(const std::string& name, const Tensor& t) {
-  Tensor c = t.is_contiguous() ? t : t.clone();
+  Tensor c = t.to(Device{});  // device tensors are read back to the host
+  if (!c.is_contiguous()) c = c.clone();
   SafetensorsEntry e;
   e.name = name;
   e.dtype = dtype_name(t.dtype());
@@ -82,6 +83,10 @@ void load_model_state(const SafetensorsFile& file, Module& model, const std::fil
   for (const auto& [n, t] : tensors) entries.push_back(checked_entry(n, t));
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i].second;
+    if (t.device().type != DeviceType::CPU) {  // a model already moved to a GPU
+      if (!entries[i]->bytes.empty()) Tensor(t).copy_(from_entry(*entries[i]));
+      continue;
+    }
     char* dst = static_cast<char*>(t.storage()->data()) +
                 static_cast<size_t>(t.offset()) * dtype_size(t.dtype());
     if (!entries[i]->bytes.empty()) std::memcpy(dst, entries[i]->bytes.data(), entries[i]->bytes.size());

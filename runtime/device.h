@@ -1,6 +1,6 @@
-// Devices and element types carried by every tensor.
-// CPU is the only device with kernels today; CUDA is named so the seam exists (the op table
-// reports "no kernel for device cuda" rather than falling back silently).
+// Devices and element types carried by every tensor, and choosing a device by name.
+// CUDA has kernels when glassbox is built with GLASSBOX_CUDA (the op table names them); in a
+// CPU-only build a CUDA tensor is refused with an error naming the op and the device.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +19,13 @@ struct Device {
 };
 
 inline const char* device_type_name(DeviceType t) { return t == DeviceType::CPU ? "cpu" : "cuda"; }
+
+// "cpu", "cuda" or "cuda:N". throws std::invalid_argument for another name, and
+// std::runtime_error naming the cause when CUDA is asked for but this build has no CUDA or
+// no GPU is present (never a silent fallback to the CPU). Makes a CUDA device current.
+Device parse_device(const std::string& name);
+// A line describing the device ("cpu", or the GPU's name, compute capability and memory).
+std::string describe_device(Device device);
 
 // Element types. Kernels exist for F32; F16/BF16 are carried so mixed precision can come later.
 enum class DType : uint8_t { F32, F16, BF16, I64, I32, U8 };

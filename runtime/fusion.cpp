@@ -27,6 +27,9 @@ bool can_fuse_conv_bn(const Module& conv, const Module& bn) {
   const auto* b = dynamic_cast<const BatchNorm2d*>(&bn);
   if (!c || !b || b->is_training() || conv.has_hooks() || bn.has_hooks()) return false;
   if (b->channels != c->out_channels) return false;
+  // Only where conv2d_fused has a kernel for the weights' device (CPU today).
+  const Tensor w = conv.local_tensor("weight");
+  if (!w.defined() || !supports(OpId::Conv2dFused, w.device().type)) return false;
   return bn.local_tensor("running_mean").defined() && bn.local_tensor("running_var").defined();
 }
 

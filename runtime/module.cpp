@@ -197,4 +197,16 @@ void manual_seed(uint64_t seed) {
   dropout_generator() = Generator(seed, 2);
 }
 
+void Module::to(Device device) {
+  for (auto& [name, p] : named_parameters()) p.move_to_(device);
+  for (auto& [name, b] : named_buffers()) {
+    if (b.dtype() == DType::F32) b.move_to_(device);
+  }
+}
+
+Device Module::device() const {
+  const auto params = named_parameters();
+  return params.empty() ? Device{} : params.front().second.device();
+}
+
 }  // namespace gb

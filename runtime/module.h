@@ -69,6 +69,13 @@ class Module {
 
   int64_t parameter_count() const;
 
+  // Moves every parameter and floating-point buffer of this module and its children to
+  // `device`, in place (handles held elsewhere see the move). Integer buffers such as
+  // num_batches_tracked are host counters and stay on the CPU.
+  void to(Device device);
+  // The device of the first parameter (the CPU for a module without parameters).
+  Device device() const;
+
  protected:
   Tensor& register_parameter(const std::string& name, Tensor t);
   Tensor& register_buffer(const std::string& name, Tensor t);

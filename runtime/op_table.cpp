@@ -4,6 +4,13 @@
 #include <stdexcept>
 #include <string>
 
+// A CUDA kernel's name in a CUDA build; nullptr (no kernel) otherwise.
+#ifdef GB_WITH_CUDA
+#define GB_CUDA_KERNEL(name) name
+#else
+#define GB_CUDA_KERNEL(name) nullptr
+#endif
+
 namespace gb {
 namespace {
 thread_local CpuKernelMode t_cpu_mode = CpuKernelMode::Fast;
@@ -14,52 +21,52 @@ const std::vector<OpInfo>& op_table() {
   static const std::vector<OpInfo> table = {
       {OpId::Conv2d, "conv2d",
        "cpu::conv2d_* (padded-flat implicit GEMM for stride 1; im2col + packed GEMM otherwise)",
-       "ref::conv2d_*", nullptr, "conv2d_backward_input + conv2d_backward_weight"},
+       "ref::conv2d_*", GB_CUDA_KERNEL("cuda::conv2d_* (implicit GEMM, split-K weight grad; cuDNN with --conv-backend cudnn)"), "conv2d_backward_input + conv2d_backward_weight"},
       {OpId::Conv2dFused, "conv2d_fused",
        "cpu::conv2d_forward_fused (conv + scale/shift/residual/ReLU epilogue)",
        "ref::conv2d_forward + epilogue loop", nullptr,
        "none: inference only (refuses inputs that require grad)"},
-      {OpId::Linear, "linear", "cpu::linear_* (packed GEMM)", "ref::linear_*", nullptr,
+      {OpId::Linear, "linear", "cpu::linear_* (packed GEMM)", "ref::linear_*", GB_CUDA_KERNEL("cuda::linear_* (tiled SGEMM)"),
        "linear_backward"},
-      {OpId::BatchNorm2d, "batch_norm2d", "cpu::batchnorm_*", "ref::batchnorm_*", nullptr,
+      {OpId::BatchNorm2d, "batch_norm2d", "cpu::batchnorm_*", "ref::batchnorm_*", GB_CUDA_KERNEL("cuda::batchnorm_*"),
        "batchnorm_backward_train / _eval"},
       {OpId::BatchNormAct, "batch_norm2d_act", "cpu::batchnorm_act_* (train BN + residual + ReLU)",
-       "ref::batchnorm_*_train, + residual, ref::relu_*", nullptr,
+       "ref::batchnorm_*_train, + residual, ref::relu_*", GB_CUDA_KERNEL("cuda::batchnorm_act_*"),
        "ReLU rule (table-selected) then batchnorm_backward_train; residual gets the masked grad"},
-      {OpId::Relu, "relu", "cpu::relu_forward", "ref::relu_forward", nullptr,
+      {OpId::Relu, "relu", "cpu::relu_forward", "ref::relu_forward", GB_CUDA_KERNEL("cuda::relu_*"),
        "relu_backward (rule overridable: guided, deconv)"},
-      {OpId::Gelu, "gelu", "ref::gelu_forward", "ref::gelu_forward", nullptr, "gelu_backward"},
-      {OpId::MaxPool2d, "max_pool2d", "ref::maxpool2d_forward", "ref::maxpool2d_forward", nullptr,
+      {OpId::Gelu, "gelu", "ref::gelu_forward", "ref::gelu_forward", GB_CUDA_KERNEL("cuda::gelu_*"), "gelu_backward"},
+      {OpId::MaxPool2d, "max_pool2d", "ref::maxpool2d_forward", "ref::maxpool2d_forward", GB_CUDA_KERNEL("cuda::maxpool2d_*"),
        "maxpool2d_backward (argmax scatter)"},
-      {OpId::AvgPool2d, "avg_pool2d", "ref::avgpool2d_forward", "ref::avgpool2d_forward", nullptr,
+      {OpId::AvgPool2d, "avg_pool2d", "ref::avgpool2d_forward", "ref::avgpool2d_forward", GB_CUDA_KERNEL("cuda::avgpool2d_*"),
        "avgpool2d_backward"},
       {OpId::GlobalAvgPool, "global_avg_pool", "ref::global_avgpool_forward",
-       "ref::global_avgpool_forward", nullptr, "global_avgpool_backward"},
+       "ref::global_avgpool_forward", GB_CUDA_KERNEL("cuda::global_avgpool_*"), "global_avgpool_backward"},
       {OpId::Add, "add", "cpu::add (same shapes; broadcast loop otherwise)", "broadcast loop",
-       nullptr, "grad summed to each input's shape"},
+       GB_CUDA_KERNEL("cuda::add / broadcast_binary"), "grad summed to each input's shape"},
       {OpId::Sub, "sub", "cpu::sub (same shapes; broadcast loop otherwise)", "broadcast loop",
-       nullptr, "grad and -grad summed to each input's shape"},
+       GB_CUDA_KERNEL("cuda::sub / broadcast_binary"), "grad and -grad summed to each input's shape"},
       {OpId::Mul, "mul", "cpu::mul (same shapes; broadcast loop otherwise)", "broadcast loop",
-       nullptr, "grad * other, summed to each input's shape"},
-      {OpId::Scale, "scale", "loop", "loop", nullptr, "grad * factor"},
-      {OpId::Concat, "concat", "strided copy", "strided copy", nullptr, "slices of grad"},
-      {OpId::Reshape, "reshape", "view (copies only a non-contiguous input)", "view", nullptr,
+       GB_CUDA_KERNEL("cuda::mul / broadcast_binary"), "grad * other, summed to each input's shape"},
+      {OpId::Scale, "scale", "loop", "loop", GB_CUDA_KERNEL("cuda::scale"), "grad * factor"},
+      {OpId::Concat, "concat", "strided copy", "strided copy", GB_CUDA_KERNEL("cuda::strided_copy into slices"), "slices of grad"},
+      {OpId::Reshape, "reshape", "view (copies only a non-contiguous input)", "view", GB_CUDA_KERNEL("view (cuda::strided_copy for a non-contiguous input)"),
        "grad reshaped back"},
-      {OpId::Permute, "permute", "view (strides permuted)", "view", nullptr, "grad permuted back"},
-      {OpId::Slice, "slice", "view (offset and stride)", "view", nullptr,
+      {OpId::Permute, "permute", "view (strides permuted)", "view", GB_CUDA_KERNEL("view"), "grad permuted back"},
+      {OpId::Slice, "slice", "view (offset and stride)", "view", GB_CUDA_KERNEL("view"),
        "grad scattered into zeros"},
-      {OpId::Copy, "contiguous", "strided copy", "strided copy", nullptr, "identity"},
-      {OpId::Dropout, "dropout", "Philox mask", "Philox mask", nullptr, "grad * mask"},
-      {OpId::Softmax, "softmax", "ref::softmax_forward", "ref::softmax_forward", nullptr,
+      {OpId::Copy, "contiguous", "strided copy", "strided copy", GB_CUDA_KERNEL("cuda::strided_copy"), "identity"},
+      {OpId::Dropout, "dropout", "Philox mask", "Philox mask", GB_CUDA_KERNEL("host Philox mask, cuda::mul"), "grad * mask"},
+      {OpId::Softmax, "softmax", "ref::softmax_forward", "ref::softmax_forward", GB_CUDA_KERNEL("cuda::softmax_*"),
        "softmax_backward"},
       {OpId::LogSoftmax, "log_softmax", "ref::log_softmax_forward", "ref::log_softmax_forward",
-       nullptr, "log_softmax_backward"},
+       GB_CUDA_KERNEL("cuda::log_softmax_*"), "log_softmax_backward"},
       {OpId::CrossEntropy, "cross_entropy", "ref::cross_entropy_forward",
-       "ref::cross_entropy_forward", nullptr, "cross_entropy_backward"},
+       "ref::cross_entropy_forward", GB_CUDA_KERNEL("cuda::cross_entropy_*_device"), "cross_entropy_backward"},
       {OpId::BilinearResize, "bilinear_resize", "ref::bilinear_resize_forward",
-       "ref::bilinear_resize_forward", nullptr, "bilinear_resize_backward"},
-      {OpId::Sum, "sum", "loop (double accumulator)", "loop", nullptr, "grad broadcast"},
-      {OpId::Mean, "mean", "loop (double accumulator)", "loop", nullptr, "grad / count broadcast"},
+       "ref::bilinear_resize_forward", GB_CUDA_KERNEL("cuda::bilinear_resize_*"), "bilinear_resize_backward"},
+      {OpId::Sum, "sum", "loop (double accumulator)", "loop", GB_CUDA_KERNEL("cuda::reduce_sum (fixed-order)"), "grad broadcast"},
+      {OpId::Mean, "mean", "loop (double accumulator)", "loop", GB_CUDA_KERNEL("cuda::reduce_sum (fixed-order) then scale"), "grad / count broadcast"},
   };
   return table;
 }

@@ -5,6 +5,13 @@
 #include <cmath>
 #include <stdexcept>
 
+#ifdef GB_WITH_CUDA
+#include "kernels/cuda/device_api.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/optim.h"
+#include "kernels/cuda/reduce.h"
+#endif
+
 namespace gb::optim {
 namespace {
 const Tensor* find_state(const NamedTensors& state, const std::string& name) {
@@ -21,7 +28,7 @@ Tensor restore_slot(const NamedTensors& state, const std::string& name, const Te
     throw std::runtime_error("optimizer state " + name + " has shape " + shape_str(t->shape()) +
                              ", parameter has " + shape_str(param.shape()));
   }
-  return t->clone();
+  return t->to(param.device()).clone();
 }
 }  // namespace
 
@@ -45,6 +52,15 @@ void SGD::step() {
     const float* pg = g.f32();
     const int64_t n = p.numel();
     const float wd = opt_.weight_decay, mom = opt_.momentum, lr = lr_;
+    if (p.device().type == DeviceType::CUDA) {
+#ifdef GB_WITH_CUDA
+      const bool first = mom != 0.0f && !momentum_[i].defined();
+      if (first) momentum_[i] = Tensor::empty(p.shape(), DType::F32, p.device());
+      kernels::cuda::sgd_update(n, pp, pg, mom != 0.0f ? momentum_[i].f32() : nullptr, lr, wd,
+                                mom, opt_.dampening, opt_.nesterov, first);
+#endif
+      continue;
+    }
     if (mom == 0.0f) {
       for (int64_t k = 0; k < n; ++k) pp[k] -= lr * (pg[k] + wd * pp[k]);
       continue;
@@ -92,8 +108,16 @@ void AdamW::step() {
     Tensor g = p.grad();
     if (!g.defined()) continue;
     if (!m_[i].defined()) {
-      m_[i] = Tensor::zeros(p.shape());
-      v_[i] = Tensor::zeros(p.shape());
+      m_[i] = Tensor::zeros(p.shape(), DType::F32, p.device());
+      v_[i] = Tensor::zeros(p.shape(), DType::F32, p.device());
+    }
+    if (p.device().type == DeviceType::CUDA) {
+#ifdef GB_WITH_CUDA
+      kernels::cuda::adamw_update(p.numel(), p.f32(), g.f32(), m_[i].f32(), v_[i].f32(), lr_,
+                                  opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay, step_size,
+                                  bc2_sqrt);
+#endif
+      continue;
     }
     float* pp = p.f32();
     const float* pg = g.f32();
@@ -132,12 +156,34 @@ void AdamW::load_state(const NamedTensors& state, int64_t steps) {
 
 float clip_grad_norm(const NamedTensors& params, float max_norm) {
   double total = 0.0;
+#ifdef GB_WITH_CUDA
+  // GPU gradients add into one device double in a fixed order, read back once.
+  double* device_total = nullptr;
+#endif
   for (const auto& [n, p] : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
     const float* pg = g.f32();
+    if (g.device().type == DeviceType::CUDA) {
+#ifdef GB_WITH_CUDA
+      const bool accumulate = device_total != nullptr;
+      if (!device_total) {
+        device_total = static_cast<double*>(kernels::cuda::malloc_device(sizeof(double)));
+      }
+      kernels::cuda::sum_squares_all(g.numel(), pg, device_total, accumulate);
+#endif
+      continue;
+    }
     for (int64_t k = 0, m = g.numel(); k < m; ++k) total += static_cast<double>(pg[k]) * pg[k];
   }
+#ifdef GB_WITH_CUDA
+  if (device_total) {
+    double gpu = 0.0;
+    kernels::cuda::copy_to_host(&gpu, device_total, sizeof(double));
+    kernels::cuda::free_device(device_total);
+    total += gpu;
+  }
+#endif
   const float norm = static_cast<float>(std::sqrt(total));
   if (norm > max_norm && norm > 0.0f) {
     const float factor = max_norm / (norm + 1e-6f);
@@ -145,6 +191,12 @@ float clip_grad_norm(const NamedTensors& params, float max_norm) {
       Tensor g = p.grad();
       if (!g.defined()) continue;
       float* pg = g.f32();
+      if (g.device().type == DeviceType::CUDA) {
+#ifdef GB_WITH_CUDA
+        kernels::cuda::scale(g.numel(), pg, factor, pg);
+#endif
+        continue;
+      }
       for (int64_t k = 0, m = g.numel(); k < m; ++k) pg[k] *= factor;
     }
   }

@@ -5,6 +5,10 @@
 // Small blocks go straight to the C allocator (its own free lists already reuse them).
 #include "runtime/storage.h"
 
+#ifdef GB_WITH_CUDA
+#include "kernels/cuda/device_api.h"
+#endif
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -88,9 +92,79 @@ void deallocate(void* p, size_t rounded) {
   }
   std::free(p);
 }
+
+#ifdef GB_WITH_CUDA
+// Device memory: cudaMalloc and cudaFree synchronise the whole device, so every freed CUDA block
+// is kept (by rounded size) and handed out again. All kernels run on one stream in order, so a
+// block freed by the host while queued kernels still read it is only reused by later work.
+struct DeviceCache {
+  std::mutex mutex;
+  std::unordered_map<size_t, std::vector<void*>> free_blocks;
+  size_t cached_bytes = 0;
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex);
+    kernels::cuda::synchronize();
+    for (auto& [size, blocks] : free_blocks)
+      for (void* p : blocks) kernels::cuda::free_device(p);
+    free_blocks.clear();
+    cached_bytes = 0;
+  }
+};
+
+DeviceCache& device_cache() {
+  static DeviceCache* c = new DeviceCache();  // never destroyed: storages may outlive statics
+  return *c;
+}
+
+std::atomic<size_t> g_device_live{0};
+std::atomic<size_t> g_device_peak{0};
+
+void* allocate_device(size_t rounded) {
+  DeviceCache& c = device_cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = c.free_blocks.find(rounded);
+    if (it != c.free_blocks.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c.cached_bytes -= rounded;
+      return p;
+    }
+  }
+  try {
+    return kernels::cuda::malloc_device(rounded);
+  } catch (const std::runtime_error&) {
+    c.release();  // retry once without the cached blocks
+    return kernels::cuda::malloc_device(rounded);
+  }
+}
+
+void deallocate_device(void* p, size_t rounded) {
+  DeviceCache& c = device_cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.free_blocks[rounded].push_back(p);
+  c.cached_bytes += rounded;
+}
+#endif
 }  // namespace
 
 Storage::Storage(size_t bytes, Device device, bool zero) : bytes_(bytes), device_(device) {
+  if (device.type == DeviceType::CUDA) {
+#ifdef GB_WITH_CUDA
+    const size_t rounded = rounded_size(bytes);
+    data_ = allocate_device(rounded);
+    if (zero) kernels::cuda::fill_zero(data_, rounded);
+    const size_t now = g_device_live.fetch_add(bytes) + bytes;
+    size_t peak = g_device_peak.load();
+    while (now > peak && !g_device_peak.compare_exchange_weak(peak, now)) {
+    }
+    return;
+#else
+    throw std::runtime_error("storage: device " + device.str() +
+                             " is not available: glassbox was built without CUDA "
+                             "(configure with -DGLASSBOX_CUDA=ON)");
+#endif
+  }
   if (device.type != DeviceType::CPU) {
     throw std::runtime_error("storage: device " + device.str() + " is not available in this build");
   }
@@ -104,6 +178,13 @@ Storage::Storage(size_t bytes, Device device, bool zero) : bytes_(bytes), device
 }
 
 Storage::~Storage() {
+#ifdef GB_WITH_CUDA
+  if (device_.type == DeviceType::CUDA) {
+    deallocate_device(data_, rounded_size(bytes_));
+    g_device_live.fetch_sub(bytes_);
+    return;
+  }
+#endif
   deallocate(data_, rounded_size(bytes_));
   g_live.fetch_sub(bytes_);
 }
@@ -118,6 +199,21 @@ size_t Storage::cached_bytes() {
   return c.cached_bytes;
 }
 
-void Storage::release_cache() { cache().release(); }
+void Storage::release_cache() {
+  cache().release();
+#ifdef GB_WITH_CUDA
+  device_cache().release();
+#endif
+}
+
+#ifdef GB_WITH_CUDA
+size_t Storage::device_live_bytes() { return g_device_live.load(); }
+size_t Storage::device_peak_bytes() { return g_device_peak.load(); }
+void Storage::reset_device_peak() { g_device_peak.store(g_device_live.load()); }
+#else
+size_t Storage::device_live_bytes() { return 0; }
+size_t Storage::device_peak_bytes() { return 0; }
+void Storage::reset_device_peak() {}
+#endif
 
 }  // namespace gb

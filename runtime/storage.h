@@ -1,4 +1,5 @@
-// Storage: one 64-byte aligned allocation on a device, shared by every tensor that views it.
+// Storage: one 64-byte aligned allocation on a device (host memory, or CUDA device memory from a
+// caching allocator when built with CUDA), shared by every tensor that views it.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -27,6 +28,10 @@ class Storage {
   // system (also done automatically when an allocation fails).
   static size_t cached_bytes();
   static void release_cache();
+  // The same accounting for CUDA device memory (0 without CUDA).
+  static size_t device_live_bytes();
+  static size_t device_peak_bytes();
+  static void reset_device_peak();
 
  private:
   void* data_ = nullptr;

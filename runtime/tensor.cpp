@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "runtime/autograd.h"
+#include "runtime/device_copy.h"
 #include "runtime/rng.h"
 
 namespace gb {
@@ -161,6 +162,11 @@ std::vector<float> Tensor::to_vector() const {
     throw std::runtime_error("tensor: to_vector needs F32");
   }
   std::vector<float> out(static_cast<size_t>(numel()));
+  if (device().type != DeviceType::CPU) {
+    const Tensor dense = is_contiguous() ? *this : clone();
+    device_to_host(out.data(), dense.data<float>(), out.size() * sizeof(float));
+    return out;
+  }
   if (is_contiguous()) {
     std::memcpy(out.data(), base + impl_->offset, out.size() * sizeof(float));
   } else {
@@ -199,6 +205,10 @@ void Tensor::copy_(const Tensor& src) {
                                 shape_str(shape()));
   }
   if (src.dtype() != dtype()) throw std::invalid_argument("tensor: copy_ between dtypes");
+  if (device().type != DeviceType::CPU || src.device().type != DeviceType::CPU) {
+    copy_across_devices(*this, src);
+    return;
+  }
   const size_t es = dtype_size(dtype());
   char* dst = static_cast<char*>(impl_->storage->data());
   const char* from = static_cast<const char*>(src.impl_->storage->data());
@@ -218,6 +228,10 @@ void Tensor::copy_(const Tensor& src) {
 void Tensor::fill_(float value) {
   float* base = static_cast<float*>(impl_->storage->data());
   if (impl_->dtype != DType::F32) throw std::runtime_error("tensor: fill_ needs F32");
+  if (device().type != DeviceType::CPU) {
+    fill_on_device(*this, value);
+    return;
+  }
   if (is_contiguous()) {
     float* p = base + impl_->offset;
     for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = value;
@@ -225,6 +239,22 @@ void Tensor::fill_(float value) {
     for_each_strided(shape(), strides(), impl_->offset,
                      [&](int64_t, int64_t off) { base[off] = value; });
   }
+}
+
+Tensor Tensor::to(Device device) const {
+  if (this->device() == device) return *this;
+  Tensor out = empty(shape(), dtype(), device);
+  out.copy_(*this);
+  return out;
+}
+
+void Tensor::move_to_(Device device) {
+  if (this->device() == device) return;
+  Tensor moved = to(device);
+  impl_->storage = moved.storage();
+  impl_->offset = 0;
+  impl_->strides = moved.strides();
+  if (impl_->grad) impl_->grad = Tensor(impl_->grad).to(device).impl_ptr();
 }
 
 Tensor& Tensor::set_requires_grad(bool on) {

@@ -94,7 +94,13 @@ class Tensor {
   Tensor detach() const;
   // A contiguous copy with its own storage, cut from the graph.
   Tensor clone() const;
-  // Copies values from `src` (same shape) into this tensor's storage; not recorded by autograd.
+  // A contiguous copy on `device` (this tensor itself when already there), cut from the graph.
+  Tensor to(Device device) const;
+  // Moves this tensor's values to `device` in place: every handle sharing this TensorImpl (a
+  // module's parameter, say) sees the new storage. Its gradient, if any, moves too.
+  void move_to_(Device device);
+  // Copies values from `src` (same shape, any device) into this tensor's storage; not recorded
+  // by autograd.
   void copy_(const Tensor& src);
   void fill_(float value);
   void zero_() { fill_(0.0f); }

@@ -59,6 +59,9 @@ def main():
     ap.add_argument("--no-gemm", action="store_true", help="skip the SGEMM comparison")
     ap.add_argument("--glassbox", default=os.path.join(ROOT, "build", "glassbox"))
     ap.add_argument("--json", help="write all results to this file")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda (both sides)")
+    ap.add_argument("--conv-backend", default="handwritten",
+                    help="glassbox's CUDA convolution: handwritten | cudnn")
     a = ap.parse_args()
 
     if not os.access(a.glassbox, os.X_OK):
@@ -72,13 +75,16 @@ def main():
 
     common = ["--threads", str(a.threads), "--batch-size", str(a.batch_size),
               "--infer-batch-size", str(a.infer_batch_size), "--warmup", str(a.warmup),
-              "--reps", str(a.reps)]
+              "--reps", str(a.reps), "--device", a.device]
+    glassbox_only = ["--conv-backend", a.conv_backend] if a.device != "cpu" else []
+    if a.device != "cpu":
+        a.no_gemm = True  # the SGEMM comparison is a CPU (OpenBLAS) one
     models = [m for m in a.models.split(",") if m]
     results = {"threads": a.threads, "models": {}, "gemm": None}
     with tempfile.TemporaryDirectory(prefix="bench_compare_") as tmp:
         for m in models:
             gj = os.path.join(tmp, f"glassbox-{m}.json")
-            run([a.glassbox, "bench", "--model", m, *common, "--json", gj])
+            run([a.glassbox, "bench", "--model", m, *common, *glassbox_only, "--json", gj])
             tj = os.path.join(tmp, f"torch-{m}.json")
             if have_torch:
                 run([sys.executable, os.path.join(ROOT, "tools", "bench_torch.py"), "--models", m,
@@ -96,7 +102,8 @@ def main():
 
     torch_version = next((r["torch"]["torch"] for r in results["models"].values() if r["torch"]),
                          None)
-    print(f"\nglassbox vs PyTorch {torch_version or '(not run)'}, {a.threads} threads, synthetic "
+    where = f"{a.threads} threads" if a.device == "cpu" else f"device {a.device}, fp32"
+    print(f"\nglassbox vs PyTorch {torch_version or '(not run)'}, {where}, synthetic "
           f"data, median of {a.reps} after {a.warmup} warm-up")
     print(f"{'model':<12} {'mode':<10} {'batch':>6} {'glassbox img/s':>15} {'PyTorch img/s':>14} "
           f"{'ratio':>6}")

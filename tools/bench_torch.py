@@ -4,6 +4,10 @@ ratio glassbox/PyTorch can be quoted from one run on one machine.
 
 Usage: tools/bench_torch.py [--models resnet20,resnet56,resnet18] [--threads 2]
                             [--batch-size 128] [--infer-batch-size 256] [--reps 5] [--json out.json]
+                            [--device cpu|cuda] [--tf32]
+On a GPU, every timed step ends with torch.cuda.synchronize(), cuDNN runs in its default
+(heuristic, non-benchmark) mode, and TF32 is off unless --tf32 is given, so both sides do fp32
+arithmetic as glassbox's hand-written kernels do.
 Needs Debian's python3-torch (run it with /usr/bin/python3); prints a clear message and exits 0
 when torch is missing, so benchmark scripts can go on without it.
 
@@ -95,13 +99,15 @@ def memory():
     return rss, hwm, maxrss
 
 
-def timed(fn, warmup, reps):
+def timed(fn, warmup, reps, sync=lambda: None):
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append((time.perf_counter() - t0) * 1000)
     return statistics.median(times), min(times), max(times)
 
@@ -115,17 +121,27 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (off: fp32)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    dev = torch.device(a.device)
+    sync = (lambda: None)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("bench_torch: --device cuda but torch sees no GPU")
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32
+        torch.backends.cudnn.allow_tf32 = a.tf32
+        sync = torch.cuda.synchronize
     rows = []
     for name in a.models.split(","):
         baseline, _, _ = memory()
-        model = build(name)
+        model = build(name).to(dev)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
                               weight_decay=5e-4)
-        x = torch.randn(a.batch_size, 3, 32, 32)
-        y = torch.arange(a.batch_size) % 10
+        x = torch.randn(a.batch_size, 3, 32, 32, device=dev)
+        y = torch.arange(a.batch_size, device=dev) % 10
         model.train()
 
         def step():
@@ -134,24 +150,26 @@ def main():
             loss.backward()
             opt.step()
 
-        med, lo, hi = timed(step, a.warmup, a.reps)
+        med, lo, hi = timed(step, a.warmup, a.reps, sync)
         _, hwm, maxrss = memory()
         rows.append(dict(model=name, mode="train", batch=a.batch_size, median_ms=med, min_ms=lo,
                          max_ms=hi, images_per_second=a.batch_size * 1000 / med,
                          rss_baseline_mb=baseline, peak_rss_mb=hwm, maxrss_mb=maxrss))
         model.eval()
-        xi = torch.randn(a.infer_batch_size, 3, 32, 32)
+        xi = torch.randn(a.infer_batch_size, 3, 32, 32, device=dev)
 
         def infer():
             with torch.no_grad():
                 model(xi)
 
-        med, lo, hi = timed(infer, a.warmup, a.reps)
+        med, lo, hi = timed(infer, a.warmup, a.reps, sync)
         _, hwm, maxrss = memory()
         rows.append(dict(model=name, mode="inference", batch=a.infer_batch_size, median_ms=med,
                          min_ms=lo, max_ms=hi, images_per_second=a.infer_batch_size * 1000 / med,
                          rss_baseline_mb=baseline, peak_rss_mb=hwm, maxrss_mb=maxrss))
-    print(f"PyTorch {torch.__version__}, {a.threads} threads")
+    where = (torch.cuda.get_device_name(dev) + (" (TF32)" if a.tf32 else " (fp32)")
+             if dev.type == "cuda" else f"{a.threads} threads")
+    print(f"PyTorch {torch.__version__}, {where}")
     print(f"{'model':<12} {'mode':<10} {'batch':>6} {'median ms':>11} {'img/s':>10} "
           f"{'RSS base MB':>12} {'peak RSS MB':>12}")
     for r in rows:
@@ -163,7 +181,8 @@ def main():
               "what earlier models used; one model per process gives per-model figures)")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(dict(torch=torch.__version__, threads=a.threads, rows=rows), f, indent=2)
+            json.dump(dict(torch=torch.__version__, threads=a.threads, device=a.device,
+                           tf32=a.tf32, rows=rows), f, indent=2)
 
 
 if __name__ == "__main__":

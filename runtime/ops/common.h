@@ -1,6 +1,9 @@
 // Internal helpers shared by the op implementations: input checks that name the op, contiguous
-// inputs for kernels, and the fast/reference CPU kernel switch.
+// inputs for kernels, the fast/reference CPU kernel switch, and the CUDA dispatch helpers.
+// GB_CUDA(call) is the call in a CUDA build and an error otherwise; it is only reached for CUDA
+// tensors, which check_input already refuses when the op has no CUDA kernel in this build.
 #pragma once
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -34,5 +37,37 @@ inline void check_dim(OpId op, const Tensor& t, int64_t dim, const char* what) {
 inline Tensor dense(const Tensor& x) { return x.is_contiguous() ? x : x.clone(); }
 
 inline bool fast_cpu() { return cpu_kernel_mode() == CpuKernelMode::Fast; }
+
+inline bool on_cuda(const Tensor& t) { return t.device().type == DeviceType::CUDA; }
+
+// An uninitialised F32 tensor of `shape` on `like`'s device.
+inline Tensor empty_like_device(const Shape& shape, const Tensor& like) {
+  return Tensor::empty(shape, DType::F32, like.device());
+}
+
+// requires: every defined tensor in ts is on `device`; otherwise names the op and both devices.
+inline void check_same_device(OpId op, const Tensor& first,
+                              std::initializer_list<const Tensor*> others) {
+  for (const Tensor* t : others) {
+    if (t->defined() && !(t->device() == first.device())) {
+      fail(op, "inputs on different devices: " + first.device().str() + " and " +
+                   t->device().str());
+    }
+  }
+}
+
+[[noreturn]] inline void no_cuda_in_build() {
+  throw std::logic_error("CUDA kernel reached in a build without CUDA");
+}
+
+}  // namespace gb::ops::detail
+
+#ifdef GB_WITH_CUDA
+#define GB_CUDA(call) call
+#else
+#define GB_CUDA(call) ::gb::ops::detail::no_cuda_in_build()
+#endif
+
+namespace gb::ops::detail {
 
 }  // namespace gb::ops::detail

@@ -2,6 +2,8 @@
 // Shape letters: N, C, H, W input; K output channels; R, S kernel; P, Q output; I/O features.
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cuda/conv.h"
+#include "kernels/cuda/linear.h"
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
 #include "runtime/profiler.h"
@@ -40,6 +42,7 @@ kernels::Conv2dShape conv_shape(OpId op, const Tensor& x, const Tensor& w, const
     check_input(op, bias, "bias");
     if (bias.dim() != 1 || bias.size(0) != s.K) fail(op, "bias must be [K]");
   }
+  check_same_device(op, x, {&w, &bias});
   return s;
 }
 
@@ -55,12 +58,15 @@ void check_channel_vector(OpId op, const Tensor& t, int64_t K, const char* what)
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt) {
   const kernels::Conv2dShape s = conv_shape(OpId::Conv2d, x, w, bias, opt);
   Tensor xc = dense(x), wc = dense(w), bc = bias.defined() ? dense(bias) : Tensor();
-  Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()});
+  Tensor y = empty_like_device({s.N, s.K, s.P(), s.Q()}, x);
   const float* bp = bc.defined() ? bc.f32() : nullptr;
   const bool fast = fast_cpu();  // backward uses the same kernels as forward
-  if (profile::enabled())
+  const bool cuda = on_cuda(x);
+  if (profile::enabled() && !cuda)
     profile::note_kernel(fast ? kernels::cpu::conv2d_kernel_name(s) : "reference");
-  if (fast) {
+  if (cuda) {
+    GB_CUDA(kernels::cuda::conv2d_forward(s, xc.f32(), wc.f32(), bp, y.f32()));
+  } else if (fast) {
     kernels::cpu::conv2d_forward(s, xc.f32(), wc.f32(), bp, y.f32());
   } else {
     kernels::ref::conv2d_forward(s, xc.f32(), wc.f32(), bp, y.f32());
@@ -68,8 +74,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   const bool need_x = x.requires_grad() || x.grad_fn();
   Tensor xs = xc.detach(), ws = wc.detach();
   const bool has_bias = bias.defined();
-  record("conv2d", {x, w, bias}, y, [s, xs, ws, has_bias, need_x, fast](const Tensor& gy) {
-    if (profile::enabled()) {
+  record("conv2d", {x, w, bias}, y, [s, xs, ws, has_bias, need_x, fast, cuda](const Tensor& gy) {
+    if (profile::enabled() && !cuda) {
       profile::note_kernel(fast ? kernels::cpu::conv2d_kernel_name(s) : "reference");
     }
     Tensor g = dense(gy);
@@ -78,15 +84,24 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
     const bool want_dw = input_grad_needed(1) || (has_bias && input_grad_needed(2));
     Tensor dx, dw, db;
     if (want_dx) {
-      dx = Tensor::empty(xs.shape());
-      (fast ? kernels::cpu::conv2d_backward_input : kernels::ref::conv2d_backward_input)(
-          s, g.f32(), ws.f32(), dx.f32());
+      dx = empty_like_device(xs.shape(), xs);
+      if (cuda) {
+        GB_CUDA(kernels::cuda::conv2d_backward_input(s, g.f32(), ws.f32(), dx.f32()));
+      } else {
+        (fast ? kernels::cpu::conv2d_backward_input : kernels::ref::conv2d_backward_input)(
+            s, g.f32(), ws.f32(), dx.f32());
+      }
     }
     if (want_dw) {
-      dw = Tensor::empty(ws.shape());
-      if (has_bias) db = Tensor::empty({s.K});
-      (fast ? kernels::cpu::conv2d_backward_weight : kernels::ref::conv2d_backward_weight)(
-          s, xs.f32(), g.f32(), dw.f32(), has_bias ? db.f32() : nullptr);
+      dw = empty_like_device(ws.shape(), ws);
+      if (has_bias) db = empty_like_device({s.K}, ws);
+      if (cuda) {
+        GB_CUDA(kernels::cuda::conv2d_backward_weight(s, xs.f32(), g.f32(), dw.f32(),
+                                                      has_bias ? db.f32() : nullptr));
+      } else {
+        (fast ? kernels::cpu::conv2d_backward_weight : kernels::ref::conv2d_backward_weight)(
+            s, xs.f32(), g.f32(), dw.f32(), has_bias ? db.f32() : nullptr);
+      }
     }
     return std::vector<Tensor>{dx, dw, db};
   });
@@ -161,11 +176,15 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     check_input(op, bias, "bias");
     if (bias.dim() != 1 || bias.size(0) != O) fail(op, "bias must be [O]");
   }
+  check_same_device(op, x, {&w, &bias});
   Tensor xc = dense(x), wc = dense(w), bc = bias.defined() ? dense(bias) : Tensor();
-  Tensor y = Tensor::empty({N, O});
+  Tensor y = empty_like_device({N, O}, x);
   const float* bp = bc.defined() ? bc.f32() : nullptr;
   const bool fast = fast_cpu();  // backward uses the same kernels as forward
-  if (fast) {
+  const bool cuda = on_cuda(x);
+  if (cuda) {
+    GB_CUDA(kernels::cuda::linear_forward(N, I, O, xc.f32(), wc.f32(), bp, y.f32()));
+  } else if (fast) {
     kernels::cpu::linear_forward(N, I, O, xc.f32(), wc.f32(), bp, y.f32());
   } else {
     kernels::ref::linear_forward(N, I, O, xc.f32(), wc.f32(), bp, y.f32());
@@ -175,11 +194,13 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   Tensor xs = xc.detach(), ws = wc.detach();
   record("linear", {x, w, bias}, y, [=](const Tensor& gy) {
     Tensor g = dense(gy);
-    Tensor dx = need_x ? Tensor::empty({N, I}) : Tensor();
-    Tensor dw = Tensor::empty({O, I});
-    Tensor db = has_bias ? Tensor::empty({O}) : Tensor();
+    const bool want_dx = need_x && input_grad_needed(0);
+    Tensor dx = want_dx ? empty_like_device({N, I}, xs) : Tensor();
+    Tensor dw = empty_like_device({O, I}, xs);
+    Tensor db = has_bias ? empty_like_device({O}, xs) : Tensor();
     auto fn = fast ? kernels::cpu::linear_backward : kernels::ref::linear_backward;
-    fn(N, I, O, xs.f32(), ws.f32(), g.f32(), need_x ? dx.f32() : nullptr, dw.f32(),
+    if (cuda) GB_CUDA(fn = kernels::cuda::linear_backward);
+    fn(N, I, O, xs.f32(), ws.f32(), g.f32(), want_dx ? dx.f32() : nullptr, dw.f32(),
        has_bias ? db.f32() : nullptr);
     return std::vector<Tensor>{dx, dw, db};
   });

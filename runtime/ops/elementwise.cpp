@@ -1,6 +1,8 @@
 // Broadcasting elementwise ops (add, sub, mul, scale), sum_to, and the sum/mean reductions.
 // Broadcasting follows NumPy: shapes align at the right, size-1 dimensions stretch.
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/reduce.h"
 
 #include <algorithm>
 
@@ -58,9 +60,44 @@ void for_each_broadcast(const Shape& out, const Shape& sa, const Shape& sb, Fn&&
 
 enum class Binary { Add, Sub, Mul };
 
+#ifdef GB_WITH_CUDA
+// The same op on the GPU: same shapes elementwise, otherwise the broadcasting kernel.
+void binary_forward_cuda(Binary kind, const Tensor& a, const Tensor& b, const Tensor& y) {
+  const float* pa = a.f32();
+  const float* pb = b.f32();
+  float* py = y.f32();
+  if (a.shape() == b.shape()) {
+    const int64_t n = y.numel();
+    switch (kind) {
+      case Binary::Add:
+        kernels::cuda::add(n, pa, pb, py);
+        break;
+      case Binary::Sub:
+        kernels::cuda::sub(n, pa, pb, py);
+        break;
+      case Binary::Mul:
+        kernels::cuda::mul(n, pa, pb, py);
+        break;
+    }
+    return;
+  }
+  const Shape sa = broadcast_strides(a.shape(), y.shape()),
+              sb = broadcast_strides(b.shape(), y.shape());
+  const auto op = kind == Binary::Add   ? kernels::cuda::BinaryOp::Add
+                  : kind == Binary::Sub ? kernels::cuda::BinaryOp::Sub
+                                        : kernels::cuda::BinaryOp::Mul;
+  kernels::cuda::broadcast_binary(op, static_cast<int>(y.dim()), y.shape().data(), pa, sa.data(),
+                                  pb, sb.data(), py);
+}
+#endif
+
 Tensor binary_forward(Binary kind, const Tensor& a, const Tensor& b, const Shape& out_shape) {
   Tensor ac = dense(a), bc = dense(b);
-  Tensor y = Tensor::empty(out_shape);
+  Tensor y = empty_like_device(out_shape, a);
+  if (on_cuda(a)) {
+    GB_CUDA(binary_forward_cuda(kind, ac, bc, y));
+    return y;
+  }
   const float* pa = ac.f32();
   const float* pb = bc.f32();
   float* py = y.f32();
@@ -114,6 +151,7 @@ Tensor binary_forward(Binary kind, const Tensor& a, const Tensor& b, const Shape
 Tensor binary(OpId op, Binary kind, const Tensor& a, const Tensor& b) {
   check_input(op, a, "lhs");
   check_input(op, b, "rhs");
+  check_same_device(op, a, {&b});
   const Shape out_shape = broadcast_shape(op, a.shape(), b.shape());
   Tensor y = binary_forward(kind, a, b, out_shape);
   const Shape shape_a = a.shape(), shape_b = b.shape();
@@ -140,6 +178,16 @@ Tensor reduce(const Tensor& x, const std::vector<int64_t>& dims, double divisor)
   Shape keep = x.shape();
   for (int64_t d : dims) keep[static_cast<size_t>(d)] = 1;
   Tensor xc = dense(x);
+  if (on_cuda(x)) {  // fixed-order device reduction, then the divisor
+    Tensor y = empty_like_device(keep, x);
+    GB_CUDA(kernels::cuda::reduce_sum_broadcast(static_cast<int>(x.dim()), x.shape().data(),
+                                                xc.f32(), keep.data(), y.f32()));
+    if (divisor != 1.0) {
+      GB_CUDA(kernels::cuda::scale(y.numel(), y.f32(), static_cast<float>(1.0 / divisor),
+                                   y.f32()));
+    }
+    return y;
+  }
   std::vector<double> acc(static_cast<size_t>(shape_numel(keep)), 0.0);
   const Shape so = broadcast_strides(keep, x.shape());
   const Shape sx = contiguous_strides(x.shape());
@@ -183,10 +231,15 @@ Tensor reduce_op(OpId op, const Tensor& x, std::vector<int64_t> dims, bool keepd
   record(op_info(op).name, {x}, y, [=](const Tensor& gy) {
     Tensor gd = dense(gy);
     Tensor g = make_view(gd, keep, contiguous_strides(keep), gd.offset());
-    Tensor dx = binary_forward(Binary::Add, Tensor::zeros(x_shape), g, x_shape);
+    Tensor dx = binary_forward(Binary::Add, Tensor::zeros(x_shape, DType::F32, g.device()), g,
+                               x_shape);
     if (factor != 1.0f) {
       float* p = dx.f32();
-      for (int64_t i = 0, n = dx.numel(); i < n; ++i) p[i] *= factor;
+      if (on_cuda(dx)) {
+        GB_CUDA(kernels::cuda::scale(dx.numel(), p, factor, p));
+      } else {
+        for (int64_t i = 0, n = dx.numel(); i < n; ++i) p[i] *= factor;
+      }
     }
     return std::vector<Tensor>{dx};
   });
@@ -208,10 +261,14 @@ Tensor mul(const Tensor& a, const Tensor& b) { return binary(OpId::Mul, Binary::
 Tensor scale(const Tensor& a, float factor) {
   check_input(OpId::Scale, a, "input");
   Tensor ac = dense(a);
-  Tensor y = Tensor::empty(a.shape());
+  Tensor y = empty_like_device(a.shape(), a);
   const float* pa = ac.f32();
   float* py = y.f32();
-  for (int64_t i = 0, n = y.numel(); i < n; ++i) py[i] = pa[i] * factor;
+  if (on_cuda(a)) {
+    GB_CUDA(kernels::cuda::scale(y.numel(), pa, factor, py));
+  } else {
+    for (int64_t i = 0, n = y.numel(); i < n; ++i) py[i] = pa[i] * factor;
+  }
   record("scale", {a}, y,
          [factor](const Tensor& gy) { return std::vector<Tensor>{scale(gy, factor)}; });
   return y;

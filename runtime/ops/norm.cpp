@@ -5,6 +5,8 @@
 
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/batchnorm.h"
+#include "kernels/cuda/batchnorm.h"
+#include "kernels/cuda/running_stats.h"
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
 
@@ -34,8 +36,24 @@ NormDims check_batch_norm_inputs(OpId op, const Tensor& x, const Tensor& gamma, 
       fail(op, std::string(what) + " must be contiguous [C] with C=" + std::to_string(C));
     }
   }
+  check_same_device(op, x, {&gamma, &beta, &running_mean, &running_var});
   return {N, C, L};
 }
+
+// running = (1 - momentum) * running + momentum * batch, on the statistics' device.
+void update_running(Tensor& running, const Tensor& batch, float momentum) {
+  const int64_t C = running.numel();
+  float* r = running.f32();
+  const float* b = batch.f32();
+  if (on_cuda(running)) {
+    GB_CUDA(kernels::cuda::update_running_stat(C, r, b, momentum));
+    return;
+  }
+  for (int64_t c = 0; c < C; ++c) r[c] = (1.0f - momentum) * r[c] + momentum * b[c];
+}
+
+// A weight of ones on x's device (a bias without a weight, see batch_norm).
+Tensor ones_like_channels(int64_t C, const Tensor& x) { return Tensor::ones({C}).to(x.device()); }
 
 }  // namespace
 
@@ -49,19 +67,24 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   }
   if (training && N * L < 2) fail(op, "training needs more than one value per channel");
   Tensor xc = dense(x);
-  Tensor y = Tensor::empty(x.shape());
+  Tensor y = empty_like_device(x.shape(), x);
   // The kernels write dbeta only together with dgamma, so a bias without a weight runs with a
   // weight of ones (its gradient is dropped: the undefined weight has no graph edge).
-  const Tensor gk = !gamma.defined() && beta.defined() ? Tensor::ones({C}) : gamma;
+  const Tensor gk = !gamma.defined() && beta.defined() ? ones_like_channels(C, x) : gamma;
   const float* g = gk.defined() ? gk.f32() : nullptr;
   const float* b = beta.defined() ? beta.f32() : nullptr;
   Tensor xs = xc.detach();
   const bool fast = fast_cpu();  // backward uses the same kernels as forward
+  const bool cuda = on_cuda(x);
   Tensor gs = gk.defined() ? gk.detach() : Tensor();
   const bool has_affine = gk.defined();
   if (training) {
-    Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C}), var = Tensor::empty({C});
-    if (fast) {
+    Tensor mean = empty_like_device({C}, x), invstd = empty_like_device({C}, x),
+           var = empty_like_device({C}, x);
+    if (cuda) {
+      GB_CUDA(kernels::cuda::batchnorm_forward_train(N, C, L, xc.f32(), g, b, eps, y.f32(),
+                                                     mean.f32(), invstd.f32(), var.f32()));
+    } else if (fast) {
       kernels::cpu::batchnorm_forward_train(N, C, L, xc.f32(), g, b, eps, y.f32(), mean.f32(),
                                             invstd.f32(), var.f32());
     } else {
@@ -69,37 +92,36 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
                                             invstd.f32(), var.f32());
     }
     if (running_mean.defined() && running_var.defined()) {
-      float* rm = running_mean.f32();
-      float* rv = running_var.f32();
-      const float* m = mean.f32();
-      const float* v = var.f32();
-      for (int64_t c = 0; c < C; ++c) {
-        rm[c] = (1.0f - momentum) * rm[c] + momentum * m[c];
-        rv[c] = (1.0f - momentum) * rv[c] + momentum * v[c];
-      }
+      update_running(running_mean, mean, momentum);
+      update_running(running_var, var, momentum);
     }
     record("batch_norm2d", {x, gamma, beta}, y, [=](const Tensor& gy) {
       Tensor gd = dense(gy);
-      Tensor dx = Tensor::empty(xs.shape());
-      Tensor dg = has_affine ? Tensor::empty({C}) : Tensor();
-      Tensor db = has_affine ? Tensor::empty({C}) : Tensor();
+      Tensor dx = empty_like_device(xs.shape(), xs);
+      Tensor dg = has_affine ? empty_like_device({C}, xs) : Tensor();
+      Tensor db = has_affine ? empty_like_device({C}, xs) : Tensor();
       auto fn =
           fast ? kernels::cpu::batchnorm_backward_train : kernels::ref::batchnorm_backward_train;
+      if (cuda) GB_CUDA(fn = kernels::cuda::batchnorm_backward_train);
       fn(N, C, L, xs.f32(), gd.f32(), has_affine ? gs.f32() : nullptr, mean.f32(), invstd.f32(),
          dx.f32(), has_affine ? dg.f32() : nullptr, has_affine ? db.f32() : nullptr);
       return std::vector<Tensor>{dx, dg, db};
     });
   } else {
-    (fast ? kernels::cpu::batchnorm_forward_eval : kernels::ref::batchnorm_forward_eval)(
-        N, C, L, xc.f32(), g, b, running_mean.f32(), running_var.f32(), eps, y.f32());
+    auto forward_eval =
+        fast ? kernels::cpu::batchnorm_forward_eval : kernels::ref::batchnorm_forward_eval;
+    if (cuda) GB_CUDA(forward_eval = kernels::cuda::batchnorm_forward_eval);
+    forward_eval(N, C, L, xc.f32(), g, b, running_mean.f32(), running_var.f32(), eps, y.f32());
     Tensor rm = running_mean.clone(), rv = running_var.clone();
     record("batch_norm2d", {x, gamma, beta}, y, [=](const Tensor& gy) {
       Tensor gd = dense(gy);
-      Tensor dx = Tensor::empty(xs.shape());
-      Tensor dg = has_affine ? Tensor::empty({C}) : Tensor();
-      Tensor db = has_affine ? Tensor::empty({C}) : Tensor();
-      (fast ? kernels::cpu::batchnorm_backward_eval : kernels::ref::batchnorm_backward_eval)(
-          N, C, L, xs.f32(), gd.f32(), has_affine ? gs.f32() : nullptr, rm.f32(), rv.f32(), eps,
+      Tensor dx = empty_like_device(xs.shape(), xs);
+      Tensor dg = has_affine ? empty_like_device({C}, xs) : Tensor();
+      Tensor db = has_affine ? empty_like_device({C}, xs) : Tensor();
+      auto backward_eval =
+          fast ? kernels::cpu::batchnorm_backward_eval : kernels::ref::batchnorm_backward_eval;
+      if (cuda) GB_CUDA(backward_eval = kernels::cuda::batchnorm_backward_eval);
+      backward_eval(N, C, L, xs.f32(), gd.f32(), has_affine ? gs.f32() : nullptr, rm.f32(), rv.f32(), eps,
           dx.f32(), has_affine ? dg.f32() : nullptr, has_affine ? db.f32() : nullptr);
       return std::vector<Tensor>{dx, dg, db};
     });
@@ -121,16 +143,23 @@ Tensor batch_norm_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
     }
   }
   if (N * L < 2) fail(op, "training needs more than one value per channel");
+  check_same_device(op, x, {&residual});
   Tensor xc = dense(x), rc = residual.defined() ? dense(residual) : Tensor();
-  Tensor y = Tensor::empty(x.shape());
-  const Tensor gk = !gamma.defined() && beta.defined() ? Tensor::ones({C}) : gamma;
+  Tensor y = empty_like_device(x.shape(), x);
+  const Tensor gk = !gamma.defined() && beta.defined() ? ones_like_channels(C, x) : gamma;
   const bool has_affine = gk.defined();
-  Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C}), var = Tensor::empty({C});
+  Tensor mean = empty_like_device({C}, x), invstd = empty_like_device({C}, x),
+         var = empty_like_device({C}, x);
   const float* g = has_affine ? gk.f32() : nullptr;
   const float* b = beta.defined() ? beta.f32() : nullptr;
   const float* r = rc.defined() ? rc.f32() : nullptr;
   const bool fast = fast_cpu();
-  if (fast) {
+  const bool cuda = on_cuda(x);
+  if (cuda) {
+    GB_CUDA(kernels::cuda::batchnorm_act_forward_train(N, C, L, xc.f32(), g, b, eps, r, relu,
+                                                       y.f32(), mean.f32(), invstd.f32(),
+                                                       var.f32()));
+  } else if (fast) {
     kernels::cpu::batchnorm_act_forward_train(N, C, L, xc.f32(), g, b, eps, r, relu, y.f32(),
                                               mean.f32(), invstd.f32(), var.f32());
   } else {  // the reference composition: batch norm, then + residual, then ReLU
@@ -141,20 +170,16 @@ Tensor batch_norm_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
     if (relu) kernels::ref::relu_forward(N * C * L, py, py);
   }
   if (running_mean.defined() && running_var.defined()) {
-    float* rm = running_mean.f32();
-    float* rv = running_var.f32();
-    for (int64_t c = 0; c < C; ++c) {
-      rm[c] = (1.0f - momentum) * rm[c] + momentum * mean.f32()[c];
-      rv[c] = (1.0f - momentum) * rv[c] + momentum * var.f32()[c];
-    }
+    update_running(running_mean, mean, momentum);
+    update_running(running_var, var, momentum);
   }
   Tensor xs = xc.detach(), ys = y.detach(), gs = has_affine ? gk.detach() : Tensor();
   const bool has_residual = residual.defined();
   record("batch_norm2d_act", {x, gamma, beta, residual}, y, [=](const Tensor& gy) {
     Tensor gd = dense(gy);
-    Tensor g_pre = Tensor::empty(xs.shape()), dx = Tensor::empty(xs.shape());
-    Tensor dg = has_affine ? Tensor::empty({C}) : Tensor();
-    Tensor db = has_affine ? Tensor::empty({C}) : Tensor();
+    Tensor g_pre = empty_like_device(xs.shape(), xs), dx = empty_like_device(xs.shape(), xs);
+    Tensor dg = has_affine ? empty_like_device({C}, xs) : Tensor();
+    Tensor db = has_affine ? empty_like_device({C}, xs) : Tensor();
     using kernels::cpu::ActGrad;
     ActGrad act = ActGrad::Identity;
     if (relu) {
@@ -171,7 +196,12 @@ Tensor batch_norm_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
       }
     }
     const float* gp = has_affine ? gs.f32() : nullptr;
-    if (fast) {
+    if (cuda) {
+      GB_CUDA(kernels::cuda::batchnorm_act_backward_train(
+          N, C, L, xs.f32(), ys.f32(), gd.f32(), static_cast<kernels::cuda::ActGrad>(static_cast<int>(act)), gp,
+          mean.f32(), invstd.f32(), g_pre.f32(), dx.f32(), has_affine ? dg.f32() : nullptr,
+          has_affine ? db.f32() : nullptr));
+    } else if (fast) {
       kernels::cpu::batchnorm_act_backward_train(
           N, C, L, xs.f32(), ys.f32(), gd.f32(), act, gp, mean.f32(), invstd.f32(), g_pre.f32(),
           dx.f32(), has_affine ? dg.f32() : nullptr, has_affine ? db.f32() : nullptr);

@@ -3,6 +3,8 @@
 
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/resize.h"
+#include "kernels/cuda/pool.h"
+#include "kernels/cuda/resize.h"
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
 
@@ -32,13 +34,18 @@ kernels::Pool2dShape pool_shape(OpId op, const Tensor& x, int64_t kernel, int64_
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   const auto s = pool_shape(OpId::MaxPool2d, x, kernel, stride, padding);
   Tensor xc = dense(x);
-  Tensor y = Tensor::empty({s.N, s.C, s.P(), s.Q()});
-  Tensor argmax = Tensor::empty({s.N, s.C, s.P(), s.Q()}, DType::I32);
-  kernels::ref::maxpool2d_forward(s, xc.f32(), y.f32(), argmax.data<int32_t>());
-  record("max_pool2d", {x}, y, [s, argmax](const Tensor& gy) {
+  Tensor y = empty_like_device({s.N, s.C, s.P(), s.Q()}, x);
+  Tensor argmax = Tensor::empty({s.N, s.C, s.P(), s.Q()}, DType::I32, x.device());
+  const bool cuda = on_cuda(x);
+  auto forward = kernels::ref::maxpool2d_forward;
+  if (cuda) GB_CUDA(forward = kernels::cuda::maxpool2d_forward);
+  forward(s, xc.f32(), y.f32(), argmax.data<int32_t>());
+  record("max_pool2d", {x}, y, [s, argmax, cuda](const Tensor& gy) {
     Tensor g = dense(gy);
-    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W});
-    kernels::ref::maxpool2d_backward(s, g.f32(), argmax.data<int32_t>(), dx.f32());
+    Tensor dx = empty_like_device({s.N, s.C, s.H, s.W}, g);
+    auto backward = kernels::ref::maxpool2d_backward;
+    if (cuda) GB_CUDA(backward = kernels::cuda::maxpool2d_backward);
+    backward(s, g.f32(), argmax.data<int32_t>(), dx.f32());
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -47,12 +54,17 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   const auto s = pool_shape(OpId::AvgPool2d, x, kernel, stride, padding);
   Tensor xc = dense(x);
-  Tensor y = Tensor::empty({s.N, s.C, s.P(), s.Q()});
-  kernels::ref::avgpool2d_forward(s, xc.f32(), y.f32());
-  record("avg_pool2d", {x}, y, [s](const Tensor& gy) {
+  Tensor y = empty_like_device({s.N, s.C, s.P(), s.Q()}, x);
+  const bool cuda = on_cuda(x);
+  auto forward = kernels::ref::avgpool2d_forward;
+  if (cuda) GB_CUDA(forward = kernels::cuda::avgpool2d_forward);
+  forward(s, xc.f32(), y.f32());
+  record("avg_pool2d", {x}, y, [s, cuda](const Tensor& gy) {
     Tensor g = dense(gy);
-    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W});
-    kernels::ref::avgpool2d_backward(s, g.f32(), dx.f32());
+    Tensor dx = empty_like_device({s.N, s.C, s.H, s.W}, g);
+    auto backward = kernels::ref::avgpool2d_backward;
+    if (cuda) GB_CUDA(backward = kernels::cuda::avgpool2d_backward);
+    backward(s, g.f32(), dx.f32());
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -64,12 +76,17 @@ Tensor global_avg_pool(const Tensor& x) {
   check_dim(op, x, 4, "input");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), L = H * W;
   Tensor xc = dense(x);
-  Tensor y = Tensor::empty({N, C});
-  kernels::ref::global_avgpool_forward(N, C, L, xc.f32(), y.f32());
+  Tensor y = empty_like_device({N, C}, x);
+  const bool cuda = on_cuda(x);
+  auto forward = kernels::ref::global_avgpool_forward;
+  if (cuda) GB_CUDA(forward = kernels::cuda::global_avgpool_forward);
+  forward(N, C, L, xc.f32(), y.f32());
   record("global_avg_pool", {x}, y, [=](const Tensor& gy) {
     Tensor g = dense(gy);
-    Tensor dx = Tensor::empty({N, C, H, W});
-    kernels::ref::global_avgpool_backward(N, C, L, g.f32(), dx.f32());
+    Tensor dx = empty_like_device({N, C, H, W}, g);
+    auto backward = kernels::ref::global_avgpool_backward;
+    if (cuda) GB_CUDA(backward = kernels::cuda::global_avgpool_backward);
+    backward(N, C, L, g.f32(), dx.f32());
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -82,12 +99,17 @@ Tensor bilinear_resize(const Tensor& x, int64_t out_h, int64_t out_w) {
   if (out_h < 1 || out_w < 1) fail(op, "output size must be positive");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   Tensor xc = dense(x);
-  Tensor y = Tensor::empty({N, C, out_h, out_w});
-  kernels::ref::bilinear_resize_forward(N, C, H, W, out_h, out_w, xc.f32(), y.f32());
+  Tensor y = empty_like_device({N, C, out_h, out_w}, x);
+  const bool cuda = on_cuda(x);
+  auto forward = kernels::ref::bilinear_resize_forward;
+  if (cuda) GB_CUDA(forward = kernels::cuda::bilinear_resize_forward);
+  forward(N, C, H, W, out_h, out_w, xc.f32(), y.f32());
   record("bilinear_resize", {x}, y, [=](const Tensor& gy) {
     Tensor g = dense(gy);
-    Tensor dx = Tensor::empty({N, C, H, W});
-    kernels::ref::bilinear_resize_backward(N, C, H, W, out_h, out_w, g.f32(), dx.f32());
+    Tensor dx = empty_like_device({N, C, H, W}, g);
+    auto backward = kernels::ref::bilinear_resize_backward;
+    if (cuda) GB_CUDA(backward = kernels::cuda::bilinear_resize_backward);
+    backward(N, C, H, W, out_h, out_w, g.f32(), dx.f32());
     return std::vector<Tensor>{dx};
   });
   return y;

@@ -108,7 +108,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   Tensor y = make_view(x, shape, strides, x.offset() + start * x.strides()[d]);
   const Shape in_shape = x.shape();
   record("slice", {x}, y, [=](const Tensor& gy) {
-    Tensor dx = Tensor::zeros(in_shape);
+    Tensor dx = Tensor::zeros(in_shape, DType::F32, gy.device());
     Shape view_strides = contiguous_strides(in_shape);
     Shape vshape = in_shape;
     vshape[d] = shape[d];
@@ -141,14 +141,25 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     sizes.push_back(x.size(dim));
     out[static_cast<size_t>(dim)] += x.size(dim);
   }
-  Tensor y = Tensor::empty(out);
+  for (const auto& x : xs) check_same_device(op, xs[0], {&x});
+  Tensor y = empty_like_device(out, xs[0]);
+  if (on_cuda(y)) {  // each input copied into its slice of y by the device's strided copy
+    int64_t begin = 0;
+    for (const auto& x : xs) {
+      Shape view_shape = out;
+      view_shape[static_cast<size_t>(dim)] = x.size(dim);
+      make_view(y, view_shape, y.strides(), begin * y.strides()[static_cast<size_t>(dim)])
+          .copy_(x);
+      begin += x.size(dim);
+    }
+  }
   // outer = product of sizes before dim; inner = product after dim.
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < dim; ++i) outer *= out[static_cast<size_t>(i)];
   for (int64_t i = dim + 1; i < nd; ++i) inner *= out[static_cast<size_t>(i)];
   const int64_t total = out[static_cast<size_t>(dim)];
   int64_t at = 0;
-  for (size_t k = 0; k < xs.size(); ++k) {
+  for (size_t k = 0; k < xs.size() && !on_cuda(y); ++k) {
     Tensor xc = dense(xs[k]);
     const float* src = xc.f32();
     float* dst = y.f32();

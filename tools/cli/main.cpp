@@ -16,15 +16,20 @@
 #include "runtime/op_table.h"
 #include "tools/cli/compress_commands.h"
 #include "tools/lib/bench.h"
+#include "tools/lib/bench_conv_cuda.h"
 #include "tools/lib/evaluate_explanations.h"
 #include "tools/lib/explain.h"
 #include "tools/lib/summary.h"
 #include "tools/lib/train.h"
+#ifdef GB_WITH_CUDA
+#include "kernels/cuda/conv.h"
+#endif
 
 namespace {
 using namespace gb;
 
-void add_train(CLI::App& app, app::TrainConfig& c, app::TrainOptions& o, int& threads) {
+void add_train(CLI::App& app, app::TrainConfig& c, app::TrainOptions& o, int& threads,
+               std::string& device) {
   app.add_option("--model", c.model, "model name from the zoo (see `glassbox summary --list`)");
   app.add_option("--width", c.width, "channel width multiplier");
   app.add_option("--data", c.data,
@@ -55,6 +60,7 @@ void add_train(CLI::App& app, app::TrainConfig& c, app::TrainOptions& o, int& th
   app.add_option("--stop-after-epoch", o.stop_after_epoch,
                  "stop after this epoch as if interrupted (resume later)");
   app.add_option("--threads", threads, "compute threads (default: all cores)");
+  app.add_option("--device", device, "cpu | cuda | cuda:N (a GPU needs a CUDA build)");
   app.add_flag("--quiet", o.quiet, "no progress output");
 }
 
@@ -78,6 +84,23 @@ void set_mem_budget(app::MethodOptions& m, int64_t mb) {
   m.batch.mem_budget_bytes = static_cast<size_t>(mb) << 20;
 }
 
+// Chooses the CUDA convolution backend by name (a CPU-only build accepts only the default).
+void set_conv_backend(const std::string& name) {
+  if (name == "handwritten") return;
+  if (name != "cudnn") {
+    throw std::invalid_argument("--conv-backend: expected handwritten or cudnn, got '" + name +
+                                "'");
+  }
+#ifdef GB_WITH_CUDA
+  if (!kernels::cuda::cudnn_available()) {
+    throw std::runtime_error("--conv-backend cudnn: glassbox was built without cuDNN");
+  }
+  kernels::cuda::set_conv_backend(kernels::cuda::ConvBackend::Cudnn);
+#else
+  throw std::runtime_error("--conv-backend cudnn: glassbox was built without CUDA");
+#endif
+}
+
 void set_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
 }
@@ -90,8 +113,11 @@ int main(int argc, char** argv) {
   app::TrainConfig tc;
   app::TrainOptions to;
   int threads = 0;
+  std::string device = "cpu", conv_backend = "handwritten";
   auto* train = cli.add_subcommand("train", "train a model and write a checkpoint");
-  add_train(*train, tc, to, threads);
+  add_train(*train, tc, to, threads, device);
+  train->add_option("--conv-backend", conv_backend,
+                    "CUDA convolution: handwritten (default) | cudnn (for comparison)");
 
   std::string eval_ck, eval_data, eval_json;
   int64_t eval_limit = 0, eval_batch = 256;
@@ -102,6 +128,7 @@ int main(int argc, char** argv) {
   eval->add_option("--batch-size", eval_batch, "batch size");
   eval->add_option("--json", eval_json, "write the result as JSON");
   eval->add_option("--threads", threads, "compute threads");
+  eval->add_option("--device", device, "cpu | cuda | cuda:N");
 
   std::string sum_model = "resnet20", sum_ck;
   models::ModelConfig sum_cfg;
@@ -133,6 +160,9 @@ int main(int argc, char** argv) {
   bench->add_option("--warmup", bc.warmup, "untimed warm-up repetitions");
   bench->add_option("--reps", bc.reps, "timed repetitions (the median is reported)");
   bench->add_option("--threads", bc.threads, "compute threads");
+  bench->add_option("--device", bc.device, "cpu | cuda | cuda:N (a GPU needs a CUDA build)");
+  bench->add_option("--conv-backend", conv_backend,
+                    "CUDA convolution: handwritten (default) | cudnn (for comparison)");
   bench->add_flag("--no-train", bench_no_train, "skip the training measurement");
   bench->add_flag("--no-inference", bench_no_infer, "skip the inference measurement");
   bench->add_flag("--per-layer", bc.per_layer,
@@ -145,6 +175,10 @@ int main(int argc, char** argv) {
                    "square SGEMM sizes (e.g. 256,512,1024,2048): glassbox vs OpenBLAS GFLOP/s; "
                    "without --model, only the GEMM is measured")
       ->delimiter(',');
+  bool bench_conv = false;
+  bench->add_flag("--conv-layers", bench_conv,
+                  "with --device cuda: time every conv layer shape of each model, hand-written "
+                  "kernels against cuDNN");
   bench->add_option("--json", bench_json, "write the results as JSON");
 
   const std::string method_help = "comma-separated methods: " + [] {
@@ -168,6 +202,7 @@ int main(int argc, char** argv) {
   explain->add_option("--out", xc.out, "output directory (must be empty or new)")->required();
   explain->add_flag("--overwrite", xc.overwrite, "replace the files in a non-empty --out");
   explain->add_option("--threads", threads, "compute threads");
+  explain->add_option("--device", xc.device, "where the model runs: cpu | cuda | cuda:N");
 
   app::EvaluateConfig ec;
   std::string ec_methods = "gradcam,gradcam++,scorecam,ig,smoothgrad,occlusion,lime,kernelshap";
@@ -189,6 +224,7 @@ int main(int argc, char** argv) {
   evalx->add_flag("--no-warmup", ec_no_warmup, "time each method's first run too");
   evalx->add_option("--json", ec_json, "write the table (and sanity check) as JSON");
   evalx->add_option("--threads", threads, "compute threads");
+  evalx->add_option("--device", ec.device, "where the model runs: cpu | cuda | cuda:N");
   evalx->add_flag("--quiet", ec.quiet, "no progress lines");
 
   // prune, distill, compress: options and dispatch in compress_commands.cpp.
@@ -202,6 +238,7 @@ int main(int argc, char** argv) {
 
   try {
     set_threads(threads);
+    set_conv_backend(conv_backend);
     if (gb::cli::run_compress_commands(*compress_cmds)) return 0;
     if (*train) {
       if (!to.resume.empty()) {
@@ -220,6 +257,7 @@ int main(int argc, char** argv) {
         }
         if (train->count("--epochs") > 0) to.epochs_override = tc.epochs;
       }
+      to.device = parse_device(device);
       auto result = app::train(tc, to);
       if (!to.quiet && !result.epochs.empty()) {
         const auto& last = result.epochs.back();
@@ -242,6 +280,7 @@ int main(int argc, char** argv) {
             fmt::format("{}: images are {}x{}x{} but the model in {} expects {}x{}x{}", ds.source,
                         ds.channels, ds.height, ds.width, eval_ck, shape[0], shape[1], shape[2]));
       }
+      lm.model->to(parse_device(device));
       auto r = app::evaluate(*lm.model, ds, lm.norm, eval_batch, false);
       r.classes = lm.classes;
       std::cout << "\n" << app::format_eval_report(r);
@@ -280,7 +319,17 @@ int main(int argc, char** argv) {
       bc.train = !bench_no_train;
       bc.inference = !bench_no_infer;
       if (bc.profile_steps < 1) throw std::invalid_argument("--profile-steps must be at least 1");
-      const bool run_models = bench_gemm.empty() || bench->count("--model") > 0;
+      const bool run_models =
+          (bench_gemm.empty() && !bench_conv) || (bench->count("--model") > 0 && !bench_conv);
+      nlohmann::json conv_json;
+      if (bench_conv) {
+        parse_device(bc.device);
+        for (const auto& m : bc.models) {
+          const auto t = app::bench_conv_layers(m, bc.train_batch, bc.warmup, bc.reps);
+          std::cout << app::format_conv_layers(m, t);
+          conv_json[m] = app::conv_layers_to_json(t);
+        }
+      }
       std::vector<app::BenchRow> rows;
       if (run_models) {
         rows = app::run_bench(bc, false);
@@ -298,8 +347,9 @@ int main(int argc, char** argv) {
         std::cout << app::format_gemm(*gemm);
       }
       if (!bench_json.empty()) {
-        app::write_json_file(bench_json, app::bench_to_json(bc, rows, gemm ? &*gemm : nullptr),
-                             true);
+        auto j = app::bench_to_json(bc, rows, gemm ? &*gemm : nullptr);
+        if (bench_conv) j["conv_layers"] = conv_json;
+        app::write_json_file(bench_json, j, true);
       }
     } else if (*explain) {
       xc.methods = app::parse_method_list(xc_methods);

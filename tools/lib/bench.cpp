@@ -19,6 +19,7 @@
 #include "kernels/cpu/gemm.h"
 #include "models/registry.h"
 #include "runtime/autograd.h"
+#include "runtime/device_copy.h"
 #include "runtime/ops.h"
 #include "runtime/optim.h"
 #include "runtime/rng.h"
@@ -38,13 +39,17 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Times `step` after warm-up; device work is waited for before each clock reading, so a GPU
+// step is timed from its first launch to the end of its last kernel.
 template <class Fn>
 BenchRow time_it(const BenchConfig& cfg, Fn&& step) {
   for (int64_t i = 0; i < cfg.warmup; ++i) step();
+  device_synchronize();
   std::vector<double> times;
   for (int64_t i = 0; i < std::max<int64_t>(cfg.reps, 1); ++i) {
     const double t0 = now_ms();
     step();
+    device_synchronize();
     times.push_back(now_ms() - t0);
   }
   std::sort(times.begin(), times.end());
@@ -65,6 +70,7 @@ LayerProfile profile_steps(int64_t steps, Fn&& step) {
   {
     profile::ProfileScope on;
     for (int64_t i = 0; i < p.steps; ++i) step();
+    device_synchronize();
   }
   p.step_ms = (now_ms() - t0) / static_cast<double>(p.steps);
   p.rows = profile::rows();
@@ -106,6 +112,11 @@ std::vector<BenchRow> run_bench(const BenchConfig& cfg, bool verbose) {
   if (cfg.sort != "order" && cfg.sort != "time") {
     throw std::invalid_argument("bench: --sort must be 'order' or 'time', got '" + cfg.sort + "'");
   }
+  const Device device = parse_device(cfg.device);
+  if (cfg.per_layer && device.type != DeviceType::CPU) {
+    throw std::invalid_argument("bench: --per-layer times host-side spans and runs on the CPU only");
+  }
+  const bool on_gpu = device.type != DeviceType::CPU;
   std::vector<BenchRow> rows;
   for (const auto& name : cfg.models) {
     const MemoryReading baseline = read_memory();
@@ -125,12 +136,14 @@ std::vector<BenchRow> run_bench(const BenchConfig& cfg, bool verbose) {
       mc.image_size = cfg.image_size;
       model = models::build_model(name, mc);
     }
+    model->to(device);
     Generator gen(1, 0);
     if (cfg.train) {
-      Tensor x = Tensor::randn({cfg.train_batch, c.channels, c.image_size, c.image_size}, gen);
+      Tensor x = Tensor::randn({cfg.train_batch, c.channels, c.image_size, c.image_size}, gen)
+                     .to(device);
       std::vector<int64_t> labels(static_cast<size_t>(cfg.train_batch));
       for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int64_t>(i % 10);
-      Tensor y = Tensor::from_labels(labels);
+      Tensor y = Tensor::from_labels(labels).to(device);
       optim::SgdOptions so;
       so.lr = 0.01f;
       so.momentum = 0.9f;
@@ -146,10 +159,14 @@ std::vector<BenchRow> run_bench(const BenchConfig& cfg, bool verbose) {
       };
       step();
       Storage::reset_peak();
+      Storage::reset_device_peak();
       step();
-      const double peak = static_cast<double>(Storage::peak_bytes());
+      device_synchronize();
+      const double peak = static_cast<double>(on_gpu ? Storage::device_peak_bytes()
+                                                     : Storage::peak_bytes());
       BenchRow r = time_it(cfg, step);
       r.model = name;
+      r.device = cfg.device;
       r.mode = "train";
       r.batch = cfg.train_batch;
       r.images_per_second = static_cast<double>(cfg.train_batch) * 1000.0 / r.median_ms;
@@ -160,7 +177,8 @@ std::vector<BenchRow> run_bench(const BenchConfig& cfg, bool verbose) {
       rows.push_back(std::move(r));
     }
     if (cfg.inference) {
-      Tensor x = Tensor::randn({cfg.infer_batch, c.channels, c.image_size, c.image_size}, gen);
+      Tensor x = Tensor::randn({cfg.infer_batch, c.channels, c.image_size, c.image_size}, gen)
+                     .to(device);
       model->eval();
       auto step = [&] {
         NoGradGuard ng;
@@ -168,6 +186,7 @@ std::vector<BenchRow> run_bench(const BenchConfig& cfg, bool verbose) {
       };
       BenchRow r = time_it(cfg, step);
       r.model = name;
+      r.device = cfg.device;
       r.mode = "inference";
       r.batch = cfg.infer_batch;
       r.images_per_second = static_cast<double>(cfg.infer_batch) * 1000.0 / r.median_ms;
@@ -473,6 +492,7 @@ nlohmann::json bench_to_json(const BenchConfig& cfg, const std::vector<BenchRow>
   for (const auto& r : rows) {
     nlohmann::json row{{"model", r.model},
                        {"mode", r.mode},
+                       {"device", r.device},
                        {"batch", r.batch},
                        {"median_ms", r.median_ms},
                        {"min_ms", r.min_ms},

@@ -31,6 +31,7 @@ struct BenchConfig {
   int64_t profile_steps = 3;
   std::string sort =
       "order";  // per-layer table order: "order" (execution) | "time" (slowest first)
+  std::string device = "cpu";  // cpu | cuda | cuda:N (parse_device)
 };
 
 // The process's resident memory now, in MB (10^6 bytes). All 0 where the source is unreadable.
@@ -54,6 +55,8 @@ struct BenchRow {
   double median_ms = 0, min_ms = 0, max_ms = 0;
   double images_per_second = 0;
   double peak_tensor_mb = 0;  // train only: peak bytes held by tensors during one step
+                              // (device memory when the model runs on a GPU)
+  std::string device = "cpu";
   // Process memory. Baseline: VmRSS just before the model was built. Peak: VmHWM / ru_maxrss
   // when this row's measurement (and its profile) finished; a process-wide high-water mark, so
   // with several models (or train then inference) in one process it includes what ran before.

@@ -81,6 +81,7 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
 
   LoadedModel lm = load_model(cfg.checkpoint);
   Module& model = *lm.model;
+  model.to(parse_device(cfg.device));  // inputs and maps stay on the host
   model.eval();
   std::string data = cfg.data;
   if (data.empty()) data = training_data(lm, cfg.checkpoint);

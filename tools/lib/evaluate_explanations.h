@@ -23,6 +23,7 @@ struct EvaluateConfig {
   std::vector<std::string> methods;  // "random" and "random-smooth" are appended when missing
   int64_t count = 20;                // first `count` test images, balanced over the classes
   MethodOptions method;              // layer, seed, samples, segments, mem budget
+  std::string device = "cpu";   // where the model runs: cpu | cuda | cuda:N
   bool warmup = true;                // one untimed run of each method on the first image
   bool sanity_check = false;         // cascading randomisation of Grad-CAM
   int64_t sanity_images = 4;         // images of the sanity check (at most count)

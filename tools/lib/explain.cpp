@@ -560,6 +560,7 @@ ExplainResult explain(const ExplainConfig& cfg) {
 
   LoadedModel lm = load_model(cfg.checkpoint);
   Module& model = *lm.model;
+  model.to(parse_device(cfg.device));  // inputs and maps stay on the host
   model.eval();
   const auto chw = lm.meta.at("input_shape").get<std::vector<int64_t>>();
   const Input in = load_input(cfg, lm, chw);

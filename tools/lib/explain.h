@@ -109,6 +109,7 @@ struct ExplainConfig {
   std::vector<std::string> methods;
   std::string target = "pred";  // "pred", a class index or a class name
   MethodOptions method;         // layer, seed, samples, segments, mem budget (norm is filled in)
+  std::string device = "cpu";   // where the model runs: cpu | cuda | cuda:N
   bool resize = false;          // resize/convert a file of the wrong size or channel count
   std::filesystem::path out;    // output directory
   bool overwrite = false;       // allow a non-empty `out`: the files written here are replaced

@@ -123,17 +123,19 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, Module& m
   throw std::runtime_error("unknown optimizer '" + c.optimizer + "'; known: sgd, adamw");
 }
 
-Tensor batch_images(const data::Batch& b) {
+// The batch's images as [N,C,H,W] on `device`.
+Tensor batch_images(const data::Batch& b, Device device) {
   Tensor x = Tensor::empty({static_cast<int64_t>(b.size()), b.channels, b.height, b.width});
   std::memcpy(x.f32(), b.images.data(), b.images.size() * sizeof(float));
-  return x;
+  return x.to(device);
 }
 
 // Number of correct argmax predictions in logits [N,K].
 int64_t count_correct(const Tensor& logits, const std::vector<int64_t>& labels,
                       std::vector<int64_t>* predictions = nullptr) {
   const int64_t N = logits.size(0), K = logits.size(1);
-  const float* p = logits.f32();
+  const Tensor host = logits.to(Device{});
+  const float* p = host.f32();
   int64_t correct = 0;
   for (int64_t i = 0; i < N; ++i) {
     int64_t best = 0;
@@ -202,8 +204,9 @@ EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normaliz
   double loss_sum = 0;
   int64_t correct = 0, step = 0;
   while (auto b = loader.next()) {
-    Tensor logits = model(batch_images(*b));
-    Tensor loss = ops::cross_entropy(logits, Tensor::from_labels(b->labels));
+    Tensor logits = model(batch_images(*b, model.device()));
+    Tensor loss =
+        ops::cross_entropy(logits, Tensor::from_labels(b->labels).to(model.device()));
     loss_sum += static_cast<double>(loss.item()) * static_cast<double>(b->size());
     std::vector<int64_t> pred;
     correct += count_correct(logits, b->labels, &pred);
@@ -369,6 +372,10 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
 
   manual_seed(cfg.seed);
   std::shared_ptr<Module> model = models::build_model(cfg.model, mc);
+  model->to(opt.device);  // before the optimizer, whose state lives beside the parameters
+  if (cfg.bn_l1 > 0 && opt.device.type != DeviceType::CPU) {
+    throw std::runtime_error("train: --bn-l1 runs on the CPU only");
+  }
   auto optimizer = make_optimizer(cfg, *model);
 
   data::LoaderConfig lc;
@@ -398,10 +405,10 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
   if (!opt.resume.empty() && resume_meta.contains("history")) history = resume_meta["history"];
   if (!opt.quiet) {
     fmt::print("training {} ({} parameters) on {} ({} train / {} test images, {}x{}x{}), "
-               "{} epochs of {} steps, batch {}, seed {}\n",
+               "{} epochs of {} steps, batch {}, seed {}, device {}\n",
                cfg.model, model->parameter_count(), train_ds->source, train_ds->size(),
                test_ds.size(), train_ds->channels, train_ds->height, train_ds->width, cfg.epochs,
-               steps_per_epoch, cfg.batch_size, cfg.seed);
+               steps_per_epoch, cfg.batch_size, cfg.seed, describe_device(opt.device));
   }
 
   for (int64_t epoch = start_epoch; epoch < cfg.epochs; ++epoch) {
@@ -411,9 +418,10 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
     int64_t correct = 0, seen = 0, step = 0;
     while (auto b = loader.next()) {
       optimizer->set_lr(schedule->lr(optimizer->steps()));
-      Tensor x = batch_images(*b);
+      Tensor x = batch_images(*b, opt.device);
       Tensor logits = (*model)(x);
-      Tensor loss = ops::cross_entropy(logits, Tensor::from_labels(b->labels), cfg.label_smoothing);
+      Tensor loss = ops::cross_entropy(logits, Tensor::from_labels(b->labels).to(opt.device),
+                                       cfg.label_smoothing);
       const float lv = loss.item();
       if (!std::isfinite(lv)) {
         throw std::runtime_error(fmt::format(

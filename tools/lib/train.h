@@ -58,6 +58,7 @@ struct TrainOptions {
   int64_t stop_after_epoch = 0;  // stop once this epoch is done (as if interrupted); 0: never
   int64_t epochs_override = 0;   // with resume: a new total epoch count (0: keep)
   bool quiet = false;
+  Device device;                 // where the model trains (parse_device("cuda") for the GPU)
 };
 
 struct TrainResult {

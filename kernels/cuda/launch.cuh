@@ -1,0 +1,29 @@
+// Shared by the .cu files of kernels/cuda (never included by host-only code): glassbox's
+// stream, error checks after every CUDA call and launch, and grid-size helpers.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace gb::kernels::cuda {
+
+// The one stream every glassbox kernel and copy runs on (created on first use).
+cudaStream_t stream();
+
+// Throws std::runtime_error("cuda: <what>: <CUDA's message>") when err is not cudaSuccess.
+void check(cudaError_t err, const char* what);
+// Checks the last launch; call right after every <<<...>>>.
+inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+// Blocks of `threads` covering n items, capped so the grid stays within limits (kernels use
+// grid-stride loops).
+inline unsigned blocks_for(int64_t n, int threads = 256) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b < 1) b = 1;
+  if (b > 65535LL * 16) b = 65535LL * 16;
+  return static_cast<unsigned>(b);
+}
+
+}  // namespace gb::kernels::cuda
