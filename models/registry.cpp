@@ -24,6 +24,8 @@ const std::vector<Entry>& registry() {
       {"vgg16", build_vgg16, "VGG-16 with BN, global pool + linear head, 14.7M params"},
       {"smallcnn", build_small_cnn, "small CNN (32/64/128 convs), 0.09M params, for quick runs"},
       {"inception", build_inception, "GoogLeNet-style inception net for 32x32, 6.2M params"},
+      {"airbench", build_airbench,
+       "fast-training net (whitened 2x2 stem, 64/256/256 conv groups, GELU), 1.97M params"},
   };
   return entries;
 }

@@ -8,12 +8,14 @@
 
 #include <cmath>
 #include <map>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "models/airbench.h"
 #include "models/inception.h"
 #include "models/registry.h"
 #include "models/resnet.h"
@@ -119,8 +121,9 @@ Tensor infer(Module& m, const Tensor& x) {
 }  // namespace
 
 TEST(Models, RegistryListsEveryModel) {
-  const std::vector<std::string> expected = {"resnet20", "resnet32", "resnet56", "resnet18",
-                                             "vgg11",    "vgg16",    "smallcnn", "inception"};
+  const std::vector<std::string> expected = {"resnet20", "resnet32", "resnet56",
+                                             "resnet18", "vgg11",    "vgg16",
+                                             "smallcnn", "inception", "airbench"};
   EXPECT_EQ(gb::models::model_names(), expected);
   for (const auto& name : expected) {
     EXPECT_TRUE(gb::models::has_model(name));
@@ -136,7 +139,7 @@ TEST(Models, UnknownNameThrowsWithTheKnownNames) {
   } catch (const std::invalid_argument& e) {
     EXPECT_EQ(std::string(e.what()),
               "unknown model 'resnet99'; known: resnet20, resnet32, resnet56, resnet18, vgg11, "
-              "vgg16, smallcnn, inception");
+              "vgg16, smallcnn, inception, airbench");
   }
 }
 
@@ -189,12 +192,18 @@ TEST(Models, ParameterCountsMatchTheArchitectures) {
       {"smallcnn", conv(3, 32, 3) + bn(32) + conv(32, 64, 3) + bn(64) + conv(64, 128, 3) + bn(128) +
                        linear(128, 10)},
       {"inception", inception_params()},
+      // Whitening stem (24 filters of 3x2x2, with bias), then conv-BN pairs 24->64->64,
+      // 64->256->256, 256->256->256 and the bias-free head.
+      {"airbench", conv(3, 24, 2) + 24 + conv(24, 64, 3) + bn(64) + conv(64, 64, 3) + bn(64) +
+                       conv(64, 256, 3) + bn(256) + conv(256, 256, 3) + bn(256) +
+                       conv(256, 256, 3) + bn(256) + conv(256, 256, 3) + bn(256) + 256 * 10},
   };
   // The same numbers written out, so a slip in the helpers above cannot hide one in the models.
   const std::map<std::string, int64_t> literal = {{"resnet20", 272'474}, {"resnet32", 466'906},
                                                   {"resnet56", 855'770}, {"resnet18", 11'173'962},
                                                   {"vgg11", 9'231'114},  {"vgg16", 14'728'266},
-                                                  {"smallcnn", 94'762},  {"inception", 6'166'250}};
+                                                  {"smallcnn", 94'762},  {"inception", 6'166'250},
+                                                  {"airbench", 1'972'792}};
   ASSERT_EQ(expected.size(), gb::models::model_names().size());
   for (const auto& [name, count] : expected) {
     SCOPED_TRACE(name);
@@ -511,7 +520,9 @@ TEST(Fusion, FusedInferenceMatchesTheModulesForEveryModel) {
     }
     EXPECT_LE(max_diff, 1e-4f * std::max(1.0f, max_abs)) << "max |logit| " << max_abs;
     EXPECT_GT(plain_bn_rows, 0);
-    if (name != "inception") {  // inception's blocks call their layers by name, unfused
+    // inception's blocks call their layers by name, unfused; airbench pools between its first
+    // conv and BN of each group, so only the second pair of each group can fuse.
+    if (name != "inception" && name != "airbench") {
       EXPECT_EQ(fused_bn_rows, 0) << "every conv+BN pair should have run fused";
     }
   }
@@ -556,4 +567,51 @@ TEST(Fusion, HooksTrainingModeGradModeAndReferenceKernelsTurnItOff) {
   w.set_requires_grad(true);
   EXPECT_THROW(gb::ops::conv2d_fused(x, w, Tensor(), Tensor(), Tensor(), true, {1, 1, 1}),
                std::invalid_argument);
+}
+
+// The airbench stem after init_patch_whitening: its first C*4 output channels, over every 2x2
+// patch of the images it was fitted on, have (centred) covariance close to the identity, and
+// the weight no longer requires grad (it stays frozen in training).
+TEST(Models, AirbenchStemWhitensPatches) {
+  gb::data::Dataset ds;
+  ds.channels = 3, ds.height = 8, ds.width = 8;
+  const int64_t N = 64, HW = 64;
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> pix(0, 255);
+  ds.images.resize(static_cast<size_t>(N * 3 * HW));
+  // Correlated channels and neighbours, so whitening has work to do.
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t p = 0; p < HW; ++p) {
+      const int base = pix(rng);
+      for (int64_t c = 0; c < 3; ++c)
+        ds.images[static_cast<size_t>((n * 3 + c) * HW + p)] =
+            static_cast<uint8_t>((base * 3 + pix(rng)) / 4);
+    }
+  ds.labels.assign(static_cast<size_t>(N), 0);
+  ds.classes = {"a"};
+  const auto norm = gb::data::Normalization::identity(3);
+  gb::models::ModelConfig cfg;
+  cfg.image_size = 8;
+  auto model = build_model("airbench", cfg);
+  gb::models::init_patch_whitening(*model, ds, norm, N, 1e-6);
+  const Tensor w = model->find("whiten")->local_tensor("weight");
+  EXPECT_FALSE(w.requires_grad());
+  std::vector<float> x(ds.images.size());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = ds.images[i] / 255.0f;
+  gb::NoGradGuard ng;
+  const Tensor y = gb::ops::conv2d(Tensor::from_vector({N, 3, 8, 8}, x), w, Tensor(), {});
+  const int64_t D = 12, P = 49;
+  std::vector<double> mean(D, 0.0), cov(D * D, 0.0);
+  const float* py = y.f32();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t i = 0; i < D; ++i) mean[i] += py[(n * 24 + i) * P + p] / double(N * P);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t i = 0; i < D; ++i)
+        for (int64_t j = 0; j < D; ++j)
+          cov[i * D + j] += (py[(n * 24 + i) * P + p] - mean[i]) *
+                            (py[(n * 24 + j) * P + p] - mean[j]) / double(N * P);
+  for (int64_t i = 0; i < D; ++i)
+    for (int64_t j = 0; j < D; ++j) EXPECT_NEAR(cov[i * D + j], i == j ? 1.0 : 0.0, 1e-3);
 }

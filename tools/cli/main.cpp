@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -50,6 +51,8 @@ void add_train(CLI::App& app, app::TrainConfig& c, app::TrainOptions& o, int& th
                  "L1 penalty on BN scales (network slimming, e.g. 1e-4; 0: off)");
   app.add_flag("!--no-augment", c.augment, "disable random crop and flip");
   app.add_option("--cutout", c.cutout, "cutout square size (0: off)");
+  app.add_option("--crop-pad", c.crop_pad, "random-crop translation range in pixels (4)");
+  app.add_flag("--tta", c.tta, "test-time augmentation: average with the mirrored image");
   app.add_option("--seed", c.seed, "random seed (weights, shuffling, augmentation)");
   app.add_option("--limit-train", c.limit_train, "use only this many training images (0: all)");
   app.add_option("--limit-test", c.limit_test, "use only this many test images (0: all)");
@@ -116,6 +119,10 @@ int main(int argc, char** argv) {
   std::string device = "cpu", conv_backend = "handwritten";
   auto* train = cli.add_subcommand("train", "train a model and write a checkpoint");
   add_train(*train, tc, to, threads, device);
+  std::string recipe;
+  train->add_option("--recipe", recipe,
+                    "fast: the airbench-style fast CIFAR-10 recipe (model airbench, batch 1024, 10 "
+                    "epochs, label smoothing 0.2, flip TTA); options given explicitly still apply");
   train->add_option("--conv-backend", conv_backend,
                     "CUDA convolution: handwritten (default) | cudnn (for comparison)");
 
@@ -246,7 +253,8 @@ int main(int argc, char** argv) {
         for (const char* flag :
              {"--model", "--width", "--data", "--batch-size", "--optimizer", "--lr", "--momentum",
               "--no-nesterov", "--weight-decay", "--schedule", "--warmup", "--label-smoothing",
-              "--clip-grad", "--bn-l1", "--no-augment", "--cutout", "--seed", "--limit-train",
+              "--clip-grad", "--bn-l1", "--no-augment", "--cutout", "--crop-pad", "--tta", "--seed",
+              "--limit-train",
               "--limit-test"}) {
           if (train->count(flag) > 0) {
             throw std::runtime_error(std::string(flag) +
@@ -256,6 +264,28 @@ int main(int argc, char** argv) {
           }
         }
         if (train->count("--epochs") > 0) to.epochs_override = tc.epochs;
+      }
+      if (!recipe.empty()) {
+        if (recipe != "fast") throw std::invalid_argument("--recipe: expected fast, got " + recipe);
+        if (!to.resume.empty()) throw std::invalid_argument("--recipe cannot go with --resume");
+        const app::TrainConfig given = tc;
+        app::apply_fast_recipe(tc);
+        // Options the user set on the command line win over the recipe's values.
+        const std::vector<std::pair<const char*, std::function<void()>>> keep = {
+            {"--model", [&] { tc.model = given.model; }},
+            {"--epochs", [&] { tc.epochs = given.epochs; }},
+            {"--batch-size", [&] { tc.batch_size = given.batch_size; }},
+            {"--lr", [&] { tc.lr = given.lr; }},
+            {"--momentum", [&] { tc.momentum = given.momentum; }},
+            {"--weight-decay", [&] { tc.weight_decay = given.weight_decay; }},
+            {"--schedule", [&] { tc.schedule = given.schedule; }},
+            {"--warmup", [&] { tc.warmup_fraction = given.warmup_fraction; }},
+            {"--label-smoothing", [&] { tc.label_smoothing = given.label_smoothing; }},
+            {"--crop-pad", [&] { tc.crop_pad = given.crop_pad; }},
+        };
+        for (const auto& [flag, restore] : keep) {
+          if (train->count(flag) > 0) restore();
+        }
       }
       to.device = parse_device(device);
       auto result = app::train(tc, to);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "data/loader.h"
+#include "models/airbench.h"
 #include "models/registry.h"
 #include "prune/finetune.h"
 #include "runtime/autograd.h"
@@ -42,6 +43,8 @@ json config_to_json(const TrainConfig& c) {
               {"clip_grad_norm", c.clip_grad_norm},
               {"bn_l1", c.bn_l1},
               {"augment", c.augment},
+              {"crop_pad", c.crop_pad},
+              {"tta", c.tta},
               {"cutout", c.cutout},
               {"seed", c.seed},
               {"limit_train", c.limit_train},
@@ -67,6 +70,8 @@ TrainConfig config_from_json(const json& j) {
   c.clip_grad_norm = j.at("clip_grad_norm").get<float>();
   c.bn_l1 = j.value("bn_l1", 0.0f);  // absent in checkpoints written before it existed
   c.augment = j.at("augment").get<bool>();
+  c.crop_pad = j.value("crop_pad", int64_t{4});  // absent before the fast recipe existed
+  c.tta = j.value("tta", false);
   c.cutout = j.at("cutout").get<int64_t>();
   c.seed = j.at("seed").get<uint64_t>();
   c.limit_train = j.at("limit_train").get<int64_t>();
@@ -123,10 +128,18 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, Module& m
   throw std::runtime_error("unknown optimizer '" + c.optimizer + "'; known: sgd, adamw");
 }
 
-// The batch's images as [N,C,H,W] on `device`.
-Tensor batch_images(const data::Batch& b, Device device) {
+// The batch's images as [N,C,H,W] on `device`, mirrored left-right when `mirror` is set.
+Tensor batch_images(const data::Batch& b, Device device, bool mirror = false) {
   Tensor x = Tensor::empty({static_cast<int64_t>(b.size()), b.channels, b.height, b.width});
-  std::memcpy(x.f32(), b.images.data(), b.images.size() * sizeof(float));
+  if (!mirror) {
+    std::memcpy(x.f32(), b.images.data(), b.images.size() * sizeof(float));
+  } else {
+    const int64_t W = b.width, rows = static_cast<int64_t>(b.images.size()) / W;
+    float* dst = x.f32();
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < W; ++c) dst[r * W + c] = b.images[static_cast<size_t>(r * W + W - 1 - c)];
+    }
+  }
   return x.to(device);
 }
 
@@ -188,7 +201,7 @@ data::Dataset load_split(const std::string& path, data::Split split, int64_t lim
 }
 
 EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normalization& norm,
-                    int64_t batch_size, bool quiet, const std::string& label) {
+                    int64_t batch_size, bool quiet, const std::string& label, bool tta) {
   NoGradGuard no_grad;
   model.eval();
   EvalResult r;
@@ -205,6 +218,9 @@ EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normaliz
   int64_t correct = 0, step = 0;
   while (auto b = loader.next()) {
     Tensor logits = model(batch_images(*b, model.device()));
+    if (tta) {
+      logits = ops::scale(ops::add(logits, model(batch_images(*b, model.device(), true))), 0.5f);
+    }
     Tensor loss =
         ops::cross_entropy(logits, Tensor::from_labels(b->labels).to(model.device()));
     loss_sum += static_cast<double>(loss.item()) * static_cast<double>(b->size());
@@ -279,6 +295,23 @@ LoadedModel load_model(const std::filesystem::path& checkpoint) {
   load_model_state(file, *lm.model, checkpoint);
   lm.model->eval();
   return lm;
+}
+
+void apply_fast_recipe(TrainConfig& c) {
+  c.model = "airbench";
+  c.epochs = 10;
+  c.batch_size = 1024;
+  c.optimizer = "sgd";
+  c.lr = 1.0f;
+  c.momentum = 0.85f;
+  c.nesterov = true;
+  c.weight_decay = 5e-5f;
+  c.schedule = "onecycle";
+  c.warmup_fraction = 0.2f;
+  c.label_smoothing = 0.2f;
+  c.augment = true;
+  c.crop_pad = 2;
+  c.tta = true;
 }
 
 TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
@@ -372,6 +405,9 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
 
   manual_seed(cfg.seed);
   std::shared_ptr<Module> model = models::build_model(cfg.model, mc);
+  if (cfg.model == "airbench" && opt.resume.empty()) {
+    models::init_patch_whitening(*model, *train_ds, norm);  // the frozen whitened stem
+  }
   model->to(opt.device);  // before the optimizer, whose state lives beside the parameters
   if (cfg.bn_l1 > 0 && opt.device.type != DeviceType::CPU) {
     throw std::runtime_error("train: --bn-l1 runs on the CPU only");
@@ -385,7 +421,7 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
   lc.start_epoch = static_cast<uint64_t>(start_epoch);
   lc.norm = norm;
   if (cfg.augment) {
-    lc.augment.crop_pad = 4;
+    lc.augment.crop_pad = static_cast<int>(cfg.crop_pad);
     lc.augment.flip = true;
   }
   lc.augment.cutout = static_cast<int>(cfg.cutout);
@@ -451,7 +487,7 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
                            100.0 * m.train_accuracy, m.images_per_second,
                            format_duration(m.seconds)));
     if (cfg.eval_each_epoch || epoch + 1 == cfg.epochs) {
-      EvalResult er = evaluate(*model, test_ds, norm, 256, opt.quiet, "  test");
+      EvalResult er = evaluate(*model, test_ds, norm, 256, opt.quiet, "  test", cfg.tta);
       m.test_loss = er.loss;
       m.test_accuracy = er.accuracy;
     }

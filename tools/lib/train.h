@@ -34,7 +34,9 @@ struct TrainConfig {
   float label_smoothing = 0.0f;
   float clip_grad_norm = 0.0f;  // 0: off
   float bn_l1 = 0.0f;           // network slimming: L1 penalty on BN scales (0: off)
-  bool augment = true;          // random crop (pad 4) + horizontal flip
+  bool augment = true;          // random crop (pad crop_pad) + horizontal flip
+  int64_t crop_pad = 4;         // translation range of the random crop, pixels per side
+  bool tta = false;             // test-time augmentation: average logits of x and its mirror
   int64_t cutout = 0;
   uint64_t seed = 0;
   int64_t limit_train = 0;  // 0: whole split
@@ -66,6 +68,11 @@ struct TrainResult {
   std::shared_ptr<Module> model;
 };
 
+// `glassbox train --recipe fast`: the airbench-style fast CIFAR-10 recipe (model airbench with
+// its whitened stem, batch 1024, 10 epochs, one-cycle Nesterov SGD, label smoothing 0.2, flip and
+// 2-pixel translate, flip test-time augmentation). Fields the user set explicitly are kept.
+void apply_fast_recipe(TrainConfig& cfg);
+
 // Runs training. throws std::runtime_error with a message naming the file or cause on bad input
 // (unreadable data, existing output without overwrite, checkpoint mismatch) or a NaN loss;
 // the output checkpoint is never left half-written.
@@ -80,9 +87,11 @@ struct EvalResult {
   double seconds = 0;
 };
 
-// Evaluates `model` (switched to eval mode) on `ds` with normalisation `norm`.
+// Evaluates `model` (switched to eval mode) on `ds` with normalisation `norm`; with `tta`, the
+// logits are the mean of the image's and its horizontal mirror's.
 EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normalization& norm,
-                    int64_t batch_size, bool quiet, const std::string& label = "eval");
+                    int64_t batch_size, bool quiet, const std::string& label = "eval",
+                    bool tta = false);
 
 // A model rebuilt from a checkpoint's metadata with its weights loaded.
 struct LoadedModel {
