@@ -3,6 +3,7 @@
 // so a non-contiguous view never goes element by element across the bus.
 #include "runtime/device_copy.h"
 
+#include <cstring>
 #include <stdexcept>
 
 #ifdef GB_WITH_CUDA
@@ -81,6 +82,19 @@ void add_on_device(int64_t n, const float* a, const float* b, float* c) {
   kernels::cuda::add(n, a, b, c);
 }
 
+void copy_to_device_staged(void* device_dst, const void* host_src, size_t bytes) {
+  static void* staging = nullptr;
+  static size_t capacity = 0;
+  if (bytes > capacity) {
+    kernels::cuda::synchronize();  // the old buffer may still feed a queued copy
+    kernels::cuda::free_pinned(staging);
+    staging = kernels::cuda::malloc_pinned(bytes);
+    capacity = bytes;
+  }
+  std::memcpy(staging, host_src, bytes);
+  kernels::cuda::copy_to_device(device_dst, staging, bytes);  // returns once the copy is done
+}
+
 void device_synchronize() {
   if (kernels::cuda::device_count() > 0) kernels::cuda::synchronize();
 }
@@ -101,6 +115,7 @@ void copy_across_devices(const Tensor&, const Tensor&) { no_cuda("copy"); }
 void fill_on_device(const Tensor&, float) { no_cuda("fill"); }
 void device_to_host(void*, const void*, size_t) { no_cuda("copy to host"); }
 void add_on_device(int64_t, const float*, const float*, float*) { no_cuda("add"); }
+void copy_to_device_staged(void*, const void*, size_t) { no_cuda("copy to device"); }
 void device_synchronize() {}
 bool cuda_available() { return false; }
 

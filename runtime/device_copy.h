@@ -16,6 +16,9 @@ void fill_on_device(const Tensor& t, float value);
 void device_to_host(void* host_dst, const void* device_src, size_t bytes);
 // c = a + b over n floats on the device (gradient accumulation; c may alias a or b).
 void add_on_device(int64_t n, const float* a, const float* b, float* c);
+// Copies `bytes` of pageable host memory to device memory through a page-locked staging buffer
+// (kept and grown as needed), the data loader's path to the GPU.
+void copy_to_device_staged(void* device_dst, const void* host_src, size_t bytes);
 // Waits for all queued device work (no-op without CUDA).
 void device_synchronize();
 // True when this build has CUDA and a GPU is present.

@@ -3,6 +3,8 @@
 // spans is harmless.
 #include "runtime/profiler.h"
 
+#include "runtime/device_copy.h"
+
 #include <unordered_map>
 
 namespace gb::profile {
@@ -66,7 +68,14 @@ void note_kernel(const std::string& kernel) {
   kernels.emplace_back(kernel, 1);
 }
 
+namespace {
+thread_local bool t_device_sync = false;
+}  // namespace
+
+void set_device_sync(bool on) { t_device_sync = on; }
+
 Span::Span(Pass pass, const std::string& module, const std::string& op_or_type) {
+  if (t_device_sync) device_synchronize();  // earlier spans' GPU work is theirs
   Records& r = records();
   const std::string k = key(pass, module, op_or_type);
   auto it = r.index.find(k);
@@ -83,6 +92,7 @@ Span::Span(Pass pass, const std::string& module, const std::string& op_or_type) 
 }
 
 Span::~Span() {
+  if (t_device_sync) device_synchronize();
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
   Records& r = records();

@@ -56,6 +56,11 @@ class ProfileScope {
   bool prev_;
 };
 
+// With `on`, every span waits for queued device (GPU) work when it opens and closes, so a GPU
+// op's kernel time lands in its own row rather than in whichever later call waits. Adds a
+// synchronisation per span: use for per-layer tables only, never for throughput figures.
+void set_device_sync(bool on);
+
 // Drops this thread's records. Spans open at the time record nothing when they close.
 void reset();
 

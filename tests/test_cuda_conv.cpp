@@ -104,6 +104,14 @@ std::vector<ConvCase> conv_cases() {
       {make_shape(32, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1), true},
       {make_shape(32, 16, 32, 32, 32, 3, 3, 2, 2, 1, 1, 1), false},
       {make_shape(32, 16, 32, 32, 32, 1, 1, 2, 2, 0, 0, 1), false},
+      // Shapes that select the large double-buffered tiles (128x128, 128x64, 64x128) on a
+      // 132-SM GPU, with ragged edges, odd kernels, strides and groups.
+      {make_shape(32, 128, 16, 16, 256, 3, 3, 1, 1, 1, 1, 1), false},
+      {make_shape(4, 130, 9, 11, 131, 5, 3, 1, 2, 2, 1, 1), true},
+      {make_shape(8, 64, 15, 13, 200, 3, 3, 2, 2, 1, 1, 1), true},
+      {make_shape(8, 256, 8, 8, 256, 1, 1, 1, 1, 0, 0, 2), false},
+      {make_shape(2, 8, 9, 9, 256, 3, 3, 1, 1, 1, 1, 1), true},
+      {make_shape(1, 400, 9, 9, 16, 3, 3, 1, 1, 1, 1, 1), false},
   };
 }
 
@@ -177,7 +185,8 @@ TEST(CudaConv, BackwardWeightIsBitwiseDeterministic) {
   // Split-K shapes (long N*P*Q, few tiles) and a grouped one.
   for (const Conv2dShape& s : {make_shape(32, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1),
                                make_shape(32, 16, 32, 32, 32, 3, 3, 2, 2, 1, 1, 1),
-                               make_shape(8, 6, 17, 15, 10, 3, 3, 1, 1, 1, 1, 2)}) {
+                               make_shape(8, 6, 17, 15, 10, 3, 3, 1, 1, 1, 1, 2),
+                               make_shape(32, 128, 16, 16, 256, 3, 3, 1, 1, 1, 1, 1)}) {
     SCOPED_TRACE(describe(s));
     const auto x = random_vector(x_size(s), 21);
     const auto dy = random_vector(y_size(s), 22);
@@ -289,6 +298,33 @@ TEST(CudaGemm, SgemmAllTransposesOddSizes) {
             }
           }
         }
+      }
+    }
+  }
+}
+
+// Sizes that select each large tile (128x128, 128x64, 64x128), every transpose combination.
+TEST(CudaGemm, SgemmLargeTiles) {
+  GB_REQUIRE_GPU();
+  struct Dims {
+    int64_t M, N, K;
+  };
+  uint32_t seed = 900;
+  for (const Dims d : {Dims{1200, 1500, 37}, Dims{1500, 100, 21}, Dims{70, 2900, 19}}) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        SCOPED_TRACE("ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
+                     " M=" + std::to_string(d.M) + " N=" + std::to_string(d.N));
+        const int64_t lda = ta ? d.M : d.K, ldb = tb ? d.K : d.N, ldc = d.N;
+        const auto A = random_vector(static_cast<size_t>((ta ? d.K : d.M) * lda), seed++);
+        const auto B = random_vector(static_cast<size_t>((tb ? d.N : d.K) * ldb), seed++);
+        const std::vector<float> C0(static_cast<size_t>(d.M * ldc), 0.0f);
+        const auto want = host_gemm(ta, tb, d.M, d.N, d.K, 1.0f, A, lda, B, ldb, 0.0f, C0, ldc);
+        DeviceVector<float> dA(A), dB(B), dC(C0.size());
+        dC.poison();
+        kernels::cuda::sgemm(ta, tb, d.M, d.N, d.K, 1.0f, dA.get(), lda, dB.get(), ldb, 0.0f,
+                             dC.get(), ldc);
+        EXPECT_LT(relative_error(dC.host(), want), kTol);
       }
     }
   }

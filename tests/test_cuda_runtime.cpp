@@ -99,7 +99,16 @@ TEST(CudaRuntime, MixedDevicesAreRefusedNamingTheOp) {
 }
 
 // Forward and backward of a zoo model on the GPU against the CPU, train and eval mode.
-void check_model(const std::string& name, int64_t batch, double tol) {
+// Tolerances: a parameter's gradient error is measured against max(|its CPU gradient|, 1e-3 x
+// the largest gradient norm of the model), since a conv bias followed by batch norm has a
+// gradient that is zero in exact arithmetic (its computed value is rounding noise on both
+// devices). Training-mode gradients at initialisation with a batch of 6 are ill-conditioned
+// (ReLU masks flip on values within rounding of zero, and batch statistics spread each flip over a
+// channel). The CPU's own fast and reference kernels differ there by up to 1.2e-2 over all
+// gradients and 1.8e-2 for one parameter (inception; resnet56 1.1e-2), and in eval mode by
+// 3.7e-3 (inception's stem). So train mode allows 5e-2 over all gradients and 1e-1 per
+// parameter, eval mode 5e-3 and 2e-2; a wrong kernel gives errors of order 1.
+void check_model(const std::string& name, int64_t batch) {
   models::ModelConfig mc;
   manual_seed(7);
   auto cpu = models::build_model(name, mc);
@@ -111,6 +120,7 @@ void check_model(const std::string& name, int64_t batch, double tol) {
   std::vector<int64_t> labels;
   for (int64_t i = 0; i < batch; ++i) labels.push_back(i % 10);
   for (bool training : {true, false}) {
+    const double per_param_tol = training ? 1e-1 : 2e-2, global_tol = training ? 5e-2 : 5e-3;
     cpu->train(training);
     gpu->train(training);
     // The same dropout masks on both sides (they are drawn from one global counter).
@@ -118,7 +128,7 @@ void check_model(const std::string& name, int64_t batch, double tol) {
     Tensor lc = ops::cross_entropy((*cpu)(x), Tensor::from_labels(labels));
     dropout_generator().set_counter(0);
     Tensor lg = ops::cross_entropy((*gpu)(x.to(kGpu)), Tensor::from_labels(labels).to(kGpu));
-    EXPECT_NEAR(lg.item(), lc.item(), tol * std::abs(lc.item()) + 1e-6) << name;
+    EXPECT_NEAR(lg.item(), lc.item(), 1e-3 * std::abs(lc.item()) + 1e-6) << name;
     for (auto& p : cpu->parameters()) p.zero_grad();
     for (auto& p : gpu->parameters()) p.zero_grad();
     lc.backward();
@@ -126,10 +136,33 @@ void check_model(const std::string& name, int64_t batch, double tol) {
     const auto pc = cpu->named_parameters();
     const auto pg = gpu->named_parameters();
     ASSERT_EQ(pc.size(), pg.size());
+    std::vector<std::vector<float>> gc, gg;
+    double max_norm = 0, diff2 = 0, ref2 = 0;
     for (size_t i = 0; i < pc.size(); ++i) {
       ASSERT_TRUE(pg[i].second.grad().defined()) << pg[i].first;
       EXPECT_EQ(pg[i].second.grad().device(), kGpu);
-      EXPECT_LT(rel_err(pg[i].second.grad().to_vector(), pc[i].second.grad().to_vector()), tol)
+      gc.push_back(pc[i].second.grad().to_vector());
+      gg.push_back(pg[i].second.grad().to_vector());
+      double n2 = 0;
+      for (size_t k = 0; k < gc[i].size(); ++k) {
+        const double d = static_cast<double>(gg[i][k]) - gc[i][k];
+        n2 += static_cast<double>(gc[i][k]) * gc[i][k];
+        diff2 += d * d;
+      }
+      ref2 += n2;
+      max_norm = std::max(max_norm, std::sqrt(n2));
+    }
+    EXPECT_LT(std::sqrt(diff2 / std::max(ref2, 1e-30)), global_tol)
+        << name << (training ? " (train)" : " (eval)") << ": all gradients";
+    for (size_t i = 0; i < pc.size(); ++i) {
+      double d2 = 0, n2 = 0;
+      for (size_t k = 0; k < gc[i].size(); ++k) {
+        const double d = static_cast<double>(gg[i][k]) - gc[i][k];
+        d2 += d * d;
+        n2 += static_cast<double>(gc[i][k]) * gc[i][k];
+      }
+      const double scale = std::max(std::sqrt(n2), 1e-3 * max_norm);
+      EXPECT_LT(std::sqrt(d2) / std::max(scale, 1e-30), per_param_tol)
           << name << " " << pg[i].first << (training ? " (train)" : " (eval)");
     }
   }
@@ -138,13 +171,13 @@ void check_model(const std::string& name, int64_t batch, double tol) {
   const auto bg = gpu->named_buffers();
   for (size_t i = 0; i < bc.size(); ++i) {
     if (bc[i].second.dtype() != DType::F32) continue;
-    EXPECT_LT(rel_err(bg[i].second.to_vector(), bc[i].second.to_vector()), tol) << bc[i].first;
+    EXPECT_LT(rel_err(bg[i].second.to_vector(), bc[i].second.to_vector()), 1e-3) << bc[i].first;
   }
 }
 
 TEST(CudaRuntime, ZooModelsMatchTheCpu) {
   REQUIRE_GPU();
-  for (const auto& name : models::model_names()) check_model(name, 6, 2e-3);
+  for (const auto& name : models::model_names()) check_model(name, 6);
 }
 
 // `steps` SGD steps of resnet20 on fixed random batches; returns the losses and final weights.

@@ -109,7 +109,7 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
   for (int64_t i = 0; i < N; ++i) {
     xs.push_back(image_tensor(ds, static_cast<size_t>(i), lm.norm));
     NoGradGuard no_grad;
-    const std::vector<float> logits = model(xs.back()).to_vector();
+    const std::vector<float> logits = model(xs.back().to(model.device())).to_vector();
     targets.push_back(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
 

@@ -570,7 +570,7 @@ ExplainResult explain(const ExplainConfig& cfg) {
   std::vector<float> prob;
   {
     NoGradGuard no_grad;
-    prob = ops::softmax(model(x)).to_vector();
+    prob = ops::softmax(model(x.to(model.device()))).to_vector();
   }
   const auto K = static_cast<int64_t>(prob.size());
   const auto pred = static_cast<int64_t>(std::max_element(prob.begin(), prob.end()) - prob.begin());

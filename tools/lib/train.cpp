@@ -12,6 +12,7 @@
 
 #include "data/loader.h"
 #include "models/airbench.h"
+#include "runtime/device_copy.h"
 #include "models/registry.h"
 #include "prune/finetune.h"
 #include "runtime/autograd.h"
@@ -130,7 +131,13 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, Module& m
 
 // The batch's images as [N,C,H,W] on `device`, mirrored left-right when `mirror` is set.
 Tensor batch_images(const data::Batch& b, Device device, bool mirror = false) {
-  Tensor x = Tensor::empty({static_cast<int64_t>(b.size()), b.channels, b.height, b.width});
+  const Shape shape{static_cast<int64_t>(b.size()), b.channels, b.height, b.width};
+  if (!mirror && device.type != DeviceType::CPU) {  // straight to the GPU, pinned staging
+    Tensor x = Tensor::empty(shape, DType::F32, device);
+    copy_to_device_staged(x.f32(), b.images.data(), b.images.size() * sizeof(float));
+    return x;
+  }
+  Tensor x = Tensor::empty(shape);
   if (!mirror) {
     std::memcpy(x.f32(), b.images.data(), b.images.size() * sizeof(float));
   } else {
