@@ -60,7 +60,8 @@ for p in "${phases[@]}"; do
         --data .devrun/cifar10-jpg.tar.gz --out /tmp/fast.safetensors --json "$LOG/fast.json" ;;
     explain)
       run_phase explain-gpu 150 $B/glassbox evaluate-explanations --device cuda \
-        --checkpoint /tmp/r20-gpu.safetensors --data .devrun/cifar10-jpg.tar.gz --count 100 \
+        --checkpoint "${GB_EXPLAIN_CHECKPOINT:-/tmp/r20-gpu.safetensors}" \
+        --data .devrun/cifar10-jpg.tar.gz --count 100 --sanity-check \
         --methods gradcam,gradcam++,scorecam,ig,smoothgrad,occlusion,lime,kernelshap \
         --json "$LOG/explain-gpu.json" --quiet ;;
     layers)
