@@ -5,14 +5,16 @@
 //
 // All three directions run the tiled GEMM of gemm_tile.cuh (64x64 block tile, BK 16, 256
 // threads, 4x4 per thread; or, on large problems, a double-buffered 128x128 / 128x64 / 64x128
-// variant with BK 8 and 8x8 / 8x4 / 4x8 per thread, picked by gemm::choose_tile from the shape
-// only) with loaders that gather through index arithmetic (the large variants walk the reduction
-// index with division-free cursors); no im2col buffer exists. blockIdx.z picks the group (and the split for backward-weight).
+// variant with BK 8 and 8x8 / 8x4 / 4x8 per thread, or for M <= 32 a 32x256 / 16x256 one with
+// 4x8 / 4x4 per thread, picked by gemm::choose_tile from the shape only) with loaders that
+// gather through index arithmetic (the large variants walk the reduction index with
+// division-free cursors); no im2col buffer exists. blockIdx.z picks the group (and the split for backward-weight).
 //   forward         out[k, (n,p,q)]   = sum over (c,r,s) of w[k,c,r,s] * x[n,c,p*sh-ph+r,q*sw-pw+s]
 //                   M = Kg, cols = N*P*Q, reduction Cg*R*S; y = out + bias[k].
 //   backward-input  out[c, (n,h,w)]   = sum over (k,r,s) of w[k,c,r,s] * dy[n,k,p,q] where
 //                   p = (h+ph-r)/sh, q = (w+pw-s)/sw divide exactly and lie inside P x Q.
-//                   M = Cg, cols = N*H*W, reduction Kg*R*S.
+//                   Run per output phase (h % sh, w % sw): one GEMM each with M = Cg,
+//                   cols = N * (pixels of the phase), reduction Kg * (taps of the phase).
 //   backward-weight out[k, (c,r,s)]   = sum over (n,p,q) of dy[n,k,p,q] * x[n,c,p*sh-ph+r,...]
 //                   M = Kg, cols = Cg*R*S, reduction N*P*Q (long): split-K into `splits`
 //                   contiguous reduction ranges, each writing its partial tile to a workspace
@@ -150,7 +152,15 @@ struct ForwardProblem {
   }
 };
 
-// ---- backward-input: out[c, (n,h,w)], reduction over (k,r,s) ----
+// ---- backward-input, one output phase: out[c, (n,i,j)], reduction over (k,t,u) ----
+// dx[n, c, h, w] receives w[k, c, r, s] * dy[n, k, p, q] only where h + ph - r = p * sh (and
+// w + pw - s = q * sw). Splitting dx by output phase (a, b) = (h % sh, w % sw) makes the valid
+// taps of every pixel of a phase the same: r = r0 + t * sh (t < Rt) with r0 = (a + ph) % sh, and
+// then p = (h + ph - r) / sh = i + pb - t exactly, where h = a + i * sh and pb = (a + ph - r0) / sh
+// (s, q, u, Wp, qb likewise). So each phase is a GEMM with M = Cg, cols = N * Hp * Wp (Hp the
+// number of rows h = a + i * sh < H), reduction Kg * Rt * St (the full Kg * R * S when the stride
+// is 1: one phase, r0 = s0 = 0), with no divisibility tests and no zero taps. The reduction runs
+// in ascending (k, t, u), i.e. ascending (k, r, s) over the contributing taps.
 struct BackwardInputProblem {
   int64_t M, cols;
   int splits = 1;
@@ -158,65 +168,71 @@ struct BackwardInputProblem {
   static constexpr bool kAKFast = true;    // w[k, c, :, :] contiguous along (r,s)
   static constexpr bool kBColFast = true;  // dy gathered along w -> q
   ConvDims d;
+  int a = 0, b = 0;    // the phase
+  int Rt = 1, St = 1;  // taps of the phase
+  int Wp = 1, HWp = 1; // columns of the phase sub-grid, Hp * Wp
+  int pb = 0, qb = 0;  // p = i + pb - t, q = j + qb - u
+  int r0S_s0 = 0;      // r0 * S + s0
   const float* __restrict__ dy;
   const float* __restrict__ w;
   float* __restrict__ dx;
 
   struct ACtx {
-    const float* base = nullptr;  // w[g*Kg, c, 0, 0]
+    const float* base = nullptr;  // w[g*Kg, c, r0, s0]
   };
   __device__ ACtx a_ctx(int g, int64_t m) const {
-    return {w + (static_cast<int64_t>(g) * d.Kg * d.Cg + m) * d.RS};
+    return {w + (static_cast<int64_t>(g) * d.Kg * d.Cg + m) * d.RS + r0S_s0};
   }
-  __device__ float load_a(const ACtx& a, int64_t kk64) const {
+  __device__ float load_a(const ACtx& ac, int64_t kk64) const {
     const int kk = static_cast<int>(kk64);
-    const int k = kk / d.RS, rs = kk - k * d.RS;
-    return __ldg(a.base + static_cast<int64_t>(k) * d.Cg * d.RS + rs);
+    const int tu = Rt * St;
+    const int k = kk / tu, rem = kk - k * tu;
+    const int t = rem / St, u = rem - t * St;
+    return __ldg(ac.base + static_cast<int64_t>(k) * d.Cg * d.RS + t * d.sh * d.S + u * d.sw);
   }
-  gemm::Radix3Step step;  // kBigBK in radices (R, S) of (k, r, s)
+  gemm::Radix3Step step;  // kBigBK in radices (Rt, St) of (k, t, u)
   using ACur = gemm::Radix3;
   __device__ ACur a_cur(int64_t kk) const { return step.decode(static_cast<int>(kk)); }
   __device__ void a_next(ACur& c) const { step.advance(c); }
-  __device__ float load_a(const ACtx& a, const ACur& c) const {
-    return __ldg(a.base + static_cast<int64_t>(c.hi) * d.Cg * d.RS + c.mid * d.S + c.lo);
+  __device__ float load_a(const ACtx& ac, const ACur& c) const {
+    return __ldg(ac.base + static_cast<int64_t>(c.hi) * d.Cg * d.RS + c.mid * d.sh * d.S +
+                 c.lo * d.sw);
   }
 
   struct BCtx {
     const float* img = nullptr;  // dy[n, g*Kg]
-    int hp = 0, wp = 0;          // h + ph, w + pw
+    int pi = 0, qj = 0;          // i + pb, j + qb
   };
   __device__ BCtx b_ctx(int g, int64_t col64) const {
     const int col = static_cast<int>(col64);
-    const int n = col / d.HW, hw = col - n * d.HW;
-    const int h = hw / d.W, wi = hw - h * d.W;
-    return {dy + n * d.KPQ + static_cast<int64_t>(g) * d.Kg * d.PQ, h + d.ph, wi + d.pw};
+    const int n = col / HWp, ij = col - n * HWp;
+    const int i = ij / Wp, j = ij - i * Wp;
+    return {dy + n * d.KPQ + static_cast<int64_t>(g) * d.Kg * d.PQ, i + pb, j + qb};
   }
-  __device__ float load_b(const BCtx& b, int64_t kk64) const {
+  __device__ float tap(const BCtx& bc, int k, int t, int u) const {
+    const int p = bc.pi - t, q = bc.qj - u;
+    if (static_cast<unsigned>(p) >= static_cast<unsigned>(d.P) ||
+        static_cast<unsigned>(q) >= static_cast<unsigned>(d.Q))
+      return 0.0f;
+    return __ldg(bc.img + static_cast<int64_t>(k) * d.PQ + p * d.Q + q);
+  }
+  __device__ float load_b(const BCtx& bc, int64_t kk64) const {
     const int kk = static_cast<int>(kk64);
-    const int k = kk / d.RS, rs = kk - k * d.RS;
-    const int r = rs / d.S, s = rs - r * d.S;
-    const int th = b.hp - r, tw = b.wp - s;
-    // Test >= 0 before dividing: C++ rounds negative quotients toward zero.
-    if (th < 0 || tw < 0) return 0.0f;
-    const int p = th / d.sh, q = tw / d.sw;
-    if (p * d.sh != th || q * d.sw != tw || p >= d.P || q >= d.Q) return 0.0f;
-    return __ldg(b.img + static_cast<int64_t>(k) * d.PQ + p * d.Q + q);
+    const int tu = Rt * St;
+    const int k = kk / tu, rem = kk - k * tu;
+    const int t = rem / St, u = rem - t * St;
+    return tap(bc, k, t, u);
   }
   using BCur = gemm::Radix3;
   __device__ BCur b_cur(int64_t kk) const { return step.decode(static_cast<int>(kk)); }
   __device__ void b_next(BCur& c) const { step.advance(c); }
-  __device__ float load_b(const BCtx& b, const BCur& c) const {
-    const int th = b.hp - c.mid, tw = b.wp - c.lo;
-    if (th < 0 || tw < 0) return 0.0f;
-    const int p = th / d.sh, q = tw / d.sw;
-    if (p * d.sh != th || q * d.sw != tw || p >= d.P || q >= d.Q) return 0.0f;
-    return __ldg(b.img + static_cast<int64_t>(c.hi) * d.PQ + p * d.Q + q);
-  }
+  __device__ float load_b(const BCtx& bc, const BCur& c) const { return tap(bc, c.hi, c.mid, c.lo); }
   __device__ void store(int g, int, int64_t m, int64_t col64, float v) const {
     const int col = static_cast<int>(col64);
-    const int n = col / d.HW, hw = col - n * d.HW;
+    const int n = col / HWp, ij = col - n * HWp;
+    const int i = ij / Wp, j = ij - i * Wp;
     const int64_t c = static_cast<int64_t>(g) * d.Cg + m;
-    dx[n * d.CHW + c * d.HW + hw] = v;
+    dx[n * d.CHW + c * d.HW + (a + i * d.sh) * d.W + b + j * d.sw] = v;
   }
 };
 
@@ -384,16 +400,37 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
   const ConvDims d = dims_of(s);
   BackwardInputProblem prob;
   prob.M = d.Cg;
-  prob.cols = s.N * d.HW;
-  prob.red = static_cast<int64_t>(d.Kg) * d.RS;
-  prob.chunk = prob.red > 0 ? prob.red : 1;
   prob.d = d;
   prob.dy = dy;
   prob.w = w;
   prob.dx = dx;
-  prob.step = gemm::Radix3Step::of(gemm::kBigBK, d.R, d.S);
-  gemm::launch_tiled_gemm(prob, s.groups, "conv2d_backward_input",
-                          gemm::choose_tile(prob.M, prob.cols, s.groups, false));
+  // One GEMM per output phase (a, b), launched back to back; each dx element belongs to exactly
+  // one phase. A phase without taps (Rt or St 0) runs an empty reduction and stores zeros.
+  for (int a = 0; a < d.sh && a < d.H; ++a) {
+    const int Hp = (d.H - a + d.sh - 1) / d.sh;
+    const int r0 = (a + d.ph) % d.sh;
+    const int Rt = r0 < d.R ? (d.R - r0 + d.sh - 1) / d.sh : 0;
+    for (int b = 0; b < d.sw && b < d.W; ++b) {
+      const int Wp = (d.W - b + d.sw - 1) / d.sw;
+      const int s0 = (b + d.pw) % d.sw;
+      const int St = s0 < d.S ? (d.S - s0 + d.sw - 1) / d.sw : 0;
+      prob.a = a;
+      prob.b = b;
+      prob.Rt = Rt;
+      prob.St = St;
+      prob.Wp = Wp;
+      prob.HWp = Hp * Wp;
+      prob.pb = (a + d.ph - r0) / d.sh;
+      prob.qb = (b + d.pw - s0) / d.sw;
+      prob.r0S_s0 = Rt > 0 && St > 0 ? r0 * d.S + s0 : 0;
+      prob.cols = s.N * Hp * Wp;
+      prob.red = static_cast<int64_t>(d.Kg) * Rt * St;
+      prob.chunk = prob.red > 0 ? prob.red : 1;
+      prob.step = gemm::Radix3Step::of(gemm::kBigBK, Rt, St);
+      gemm::launch_tiled_gemm(prob, s.groups, "conv2d_backward_input",
+                              gemm::choose_tile(prob.M, prob.cols, s.groups, false));
+    }
+  }
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw,
@@ -410,19 +447,39 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
   prob.step = gemm::Radix3Step::of(gemm::kBigBK, d.P, d.Q);
 
   // Split-K: enough (group, tile, split) blocks to cover the SMs twice, each split at least
-  // kMinStepsPerSplit reduction steps; chunk is a multiple of the tile's step. Depends on the
-  // shape only.
+  // kMinStepsPerSplit reduction steps; chunk is a multiple of the tile's step. Up to twice that
+  // many splits are then considered, and the fewest whose last wave of resident blocks is
+  // nearly as full as the best one's is taken (a 2.2-wave launch runs as 3 waves). Depends on
+  // the shape only.
   const gemm::Tile tile = gemm::choose_tile(prob.M, prob.cols, s.groups, true);
   const int64_t bk = gemm::tile_bk(tile);
   const int64_t tiles = gemm::tile_count(tile, prob.M, prob.cols, s.groups);
   const int64_t steps = (prob.red + bk - 1) / bk;
-  int64_t splits = tiles > 0 ? (2 * kAssumedSms + tiles - 1) / tiles : 1;
-  splits = std::min(splits, (steps + kMinStepsPerSplit - 1) / kMinStepsPerSplit);
-  splits = std::min(splits, 65535 / std::max<int64_t>(s.groups, 1));
-  splits = std::max<int64_t>(splits, 1);
-  const int64_t chunk_steps = std::max<int64_t>((steps + splits - 1) / splits, 1);
-  prob.chunk = chunk_steps * bk;
-  splits = std::max<int64_t>((prob.red + prob.chunk - 1) / prob.chunk, 1);
+  const int64_t max_splits = std::max<int64_t>(
+      std::min((steps + kMinStepsPerSplit - 1) / kMinStepsPerSplit,
+               65535 / std::max<int64_t>(s.groups, 1)),
+      1);
+  // The chunk (in steps) for a wanted split count, and the split count it really gives.
+  auto chunk_steps_for = [&](int64_t want) {
+    return std::max<int64_t>((steps + want - 1) / want, 1);
+  };
+  auto splits_for = [&](int64_t want) {
+    return std::max<int64_t>((steps + chunk_steps_for(want) - 1) / chunk_steps_for(want), 1);
+  };
+  int64_t base = tiles > 0 ? (2 * kAssumedSms + tiles - 1) / tiles : 1;
+  base = std::max<int64_t>(std::min(base, max_splits), 1);
+  const int64_t wave = kAssumedSms * gemm::tile_blocks_per_sm(tile);
+  auto fill = [&](int64_t sp) {  // fraction of the launched waves' slots that hold a block
+    const int64_t blocks = std::max<int64_t>(tiles * sp, 1);
+    return static_cast<double>(blocks) / static_cast<double>((blocks + wave - 1) / wave * wave);
+  };
+  const int64_t top = std::min(2 * base, max_splits);
+  double best = 0.0;
+  for (int64_t want = base; want <= top; ++want) best = std::max(best, fill(splits_for(want)));
+  int64_t want = base;
+  while (want < top && fill(splits_for(want)) < best - 0.02) ++want;
+  prob.chunk = chunk_steps_for(want) * bk;
+  int64_t splits = std::max<int64_t>((prob.red + prob.chunk - 1) / prob.chunk, 1);
   prob.splits = static_cast<int>(splits);
 
   const int64_t dw_size = s.K * prob.cols;

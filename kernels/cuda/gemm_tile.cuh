@@ -319,15 +319,162 @@ __global__ void __launch_bounds__(kThreads, MI * NJ == 4 ? 1 : 2) big_gemm_kerne
   }
 }
 
+// The narrow variant for problems with few rows (M <= 32: ResNet stems, depthwise-ish layers):
+// block tile BM x kNarrowBN (BM in {16, 32}, 256 columns), reduction step kBigBK, 256 threads as
+// (BM/4) row threads x (1024/BM) column threads, each owning 4 rows x (BM/4) columns (4 x 4 for
+// BM 16, 4 x 8 for BM 32: float4 column groups strided by 4 * column threads). Double-buffered
+// like big_gemm_kernel, with the same cursor interface. Loader geometry: A (BM * 8 elements, one
+// per thread for the first BM * 8 threads): kAKFast -> kk tid%8, row tid/8; else row tid%BM,
+// kk tid/BM. B (2048 elements, 8 per thread): kBColFast -> col tid, kk j (one context, 8
+// cursors); else col tid/8 + 32 j, kk tid%8 (8 contexts, one cursor).
+constexpr int kNarrowBN = 256;
+
+template <class Problem, int BM>
+__global__ void __launch_bounds__(kThreads, 2) narrow_gemm_kernel(const Problem prob) {
+  static_assert(BM == 16 || BM == 32, "narrow tile rows");
+  constexpr int BN = kNarrowBN, BK = kBigBK;
+  constexpr int TY = BM / 4, TX = kThreads / TY, NJ = BN / (4 * TX);
+  __shared__ __align__(16) float As[2][BK][BM + kBigPad];
+  __shared__ __align__(16) float Bs[2][BK][BN + kBigPad];
+
+  const int tid = threadIdx.x;
+  const int tx = tid % TX, ty = tid / TX;
+  const int g = static_cast<int>(blockIdx.z) / prob.splits;
+  const int split = static_cast<int>(blockIdx.z) % prob.splits;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM;
+  const int64_t col0 = static_cast<int64_t>(blockIdx.x) * BN;
+  const int64_t k_begin = split * prob.chunk;
+  const int64_t k_end = k_begin + prob.chunk < prob.red ? k_begin + prob.chunk : prob.red;
+
+  constexpr bool kAK = Problem::kAKFast, kBC = Problem::kBColFast;
+  constexpr int kBN8 = BN * BK / kThreads;  // 8 B elements per thread
+  constexpr int kBCtx = kBC ? 1 : kBN8, kBCur = kBC ? kBN8 : 1;
+
+  const bool a_active = tid < BM * BK;
+  const int a_row = kAK ? tid / BK : tid % BM;
+  const int a_kk = kAK ? tid % BK : tid / BM;
+  const bool a_ok = a_active && m0 + a_row < prob.M;
+  typename Problem::ACtx actx;
+  if (a_ok) actx = prob.a_ctx(g, m0 + a_row);
+  typename Problem::ACur acur = prob.a_cur(k_begin + (a_active ? a_kk : 0));
+
+  typename Problem::BCtx bctx[kBCtx];
+  bool b_ok[kBCtx];
+  int b_col[kBCtx];
+#pragma unroll
+  for (int j = 0; j < kBCtx; ++j) {
+    b_col[j] = kBC ? tid : tid / BK + (kThreads / BK) * j;
+    b_ok[j] = col0 + b_col[j] < prob.cols;
+    if (b_ok[j]) bctx[j] = prob.b_ctx(g, col0 + b_col[j]);
+  }
+  typename Problem::BCur bcur[kBCur];
+  int b_kk[kBCur];
+#pragma unroll
+  for (int j = 0; j < kBCur; ++j) {
+    b_kk[j] = kBC ? j : tid % BK;
+    bcur[j] = prob.b_cur(k_begin + b_kk[j]);
+  }
+
+  float ra, rb[kBN8];
+  auto load_slice = [&](int64_t k0) {
+    ra = a_ok && k0 + a_kk < k_end ? prob.load_a(actx, acur) : 0.0f;
+#pragma unroll
+    for (int j = 0; j < kBN8; ++j) {
+      const int cx = kBC ? 0 : j, cu = kBC ? j : 0;
+      const bool ok = b_ok[cx] && k0 + b_kk[cu] < k_end;
+      rb[j] = ok ? prob.load_b(bctx[cx], bcur[cu]) : 0.0f;
+    }
+    prob.a_next(acur);
+#pragma unroll
+    for (int j = 0; j < kBCur; ++j) prob.b_next(bcur[j]);
+  };
+  auto store_slice = [&](int buf) {
+    if (a_active) As[buf][a_kk][a_row] = ra;
+#pragma unroll
+    for (int j = 0; j < kBN8; ++j) Bs[buf][kBC ? b_kk[j] : b_kk[0]][kBC ? b_col[0] : b_col[j]] = rb[j];
+  };
+
+  float acc[4][4 * NJ];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4 * NJ; ++j) acc[i][j] = 0.0f;
+
+  load_slice(k_begin);
+  store_slice(0);
+  __syncthreads();
+  int buf = 0;
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += BK) {
+    const bool has_next = k0 + BK < k_end;
+    if (has_next) load_slice(k0 + BK);
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      float a[4], b[4 * NJ];
+      const float4 va = *reinterpret_cast<const float4*>(&As[buf][kk][ty * 4]);
+      a[0] = va.x;
+      a[1] = va.y;
+      a[2] = va.z;
+      a[3] = va.w;
+#pragma unroll
+      for (int j = 0; j < NJ; ++j) {
+        const float4 v = *reinterpret_cast<const float4*>(&Bs[buf][kk][tx * 4 + 4 * TX * j]);
+        b[4 * j] = v.x;
+        b[4 * j + 1] = v.y;
+        b[4 * j + 2] = v.z;
+        b[4 * j + 3] = v.w;
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4 * NJ; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    if (has_next) store_slice(buf ^ 1);
+    __syncthreads();
+    buf ^= 1;
+  }
+
+#pragma unroll
+  for (int j = 0; j < 4 * NJ; ++j) {
+    const int64_t col = col0 + tx * 4 + 4 * TX * (j / 4) + j % 4;
+    if (col >= prob.cols) continue;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int64_t m = m0 + ty * 4 + i;
+      if (m < prob.M) prob.store(g, split, m, col, acc[i][j]);
+    }
+  }
+}
+
 // Which tiled kernel runs a problem: the 64x64 BK-16 one, or a large-tile variant.
-enum class Tile { k64x64, k64x128, k128x64, k128x128 };
-inline int tile_rows(Tile t) { return t == Tile::k128x64 || t == Tile::k128x128 ? 128 : 64; }
-inline int tile_cols(Tile t) { return t == Tile::k64x128 || t == Tile::k128x128 ? 128 : 64; }
+enum class Tile { k64x64, k64x128, k128x64, k128x128, k32x256, k16x256 };
+inline int tile_rows(Tile t) {
+  switch (t) {
+    case Tile::k128x64:
+    case Tile::k128x128: return 128;
+    case Tile::k32x256: return 32;
+    case Tile::k16x256: return 16;
+    default: return 64;
+  }
+}
+inline int tile_cols(Tile t) {
+  switch (t) {
+    case Tile::k64x128:
+    case Tile::k128x128: return 128;
+    case Tile::k32x256:
+    case Tile::k16x256: return kNarrowBN;
+    default: return 64;
+  }
+}
 inline int64_t tile_count(Tile t, int64_t M, int64_t cols, int64_t groups) {
   return groups * ((M + tile_rows(t) - 1) / tile_rows(t)) *
          ((cols + tile_cols(t) - 1) / tile_cols(t));
 }
 inline int tile_bk(Tile t) { return t == Tile::k64x64 ? kBK : kBigBK; }
+// Blocks of the tile's kernel resident per SM (from its launch bounds and register use): the
+// wave size, in SMs, of a launch.
+inline int tile_blocks_per_sm(Tile t) {
+  return t == Tile::k128x128 ? 1 : t == Tile::k64x64 ? 4 : 2;
+}
 
 constexpr int64_t kAssumedSms = 132;  // H100
 
@@ -335,8 +482,13 @@ constexpr int64_t kAssumedSms = 132;  // H100
 // (128-col) tile needs M (cols) >= 128. Without split-K (fill_by_splits false) the first fitting
 // tile of 128x128, 128x64, 64x128 that still gives >= 3/4 of a block per SM is taken; with
 // split-K the splits fill the machine, so the first fitting one is. Otherwise the 64x64 BK-16
-// kernel runs (small problems).
+// kernel runs (small problems). M <= 32 with cols >= 256 takes the narrow 16x256 / 32x256 tile
+// first (a 64-row tile would waste half or more of its work), under the same fill rule.
 inline Tile choose_tile(int64_t M, int64_t cols, int64_t groups, bool fill_by_splits) {
+  if (M > 0 && M <= 32 && cols >= kNarrowBN) {
+    const Tile t = M <= 16 ? Tile::k16x256 : Tile::k32x256;
+    if (fill_by_splits || tile_count(t, M, cols, groups) * 4 >= kAssumedSms * 3) return t;
+  }
   const bool tall = M >= 128, wide = cols >= 128;
   const Tile order[3] = {Tile::k128x128, Tile::k128x64, Tile::k64x128};
   for (Tile t : order) {
@@ -371,6 +523,12 @@ void launch_tiled_gemm(const Problem& prob, int64_t groups, const char* name,
       break;
     case Tile::k128x128:
       big_gemm_kernel<Problem, 2, 2><<<grid, kThreads, 0, stream()>>>(prob);
+      break;
+    case Tile::k32x256:
+      narrow_gemm_kernel<Problem, 32><<<grid, kThreads, 0, stream()>>>(prob);
+      break;
+    case Tile::k16x256:
+      narrow_gemm_kernel<Problem, 16><<<grid, kThreads, 0, stream()>>>(prob);
       break;
   }
   check_launch(name);
