@@ -33,10 +33,10 @@ int device_count() {
 std::string device_description(int device) {
   cudaDeviceProp p{};
   check(cudaGetDeviceProperties(&p, device), "cudaGetDeviceProperties");
-  char line[256];
-  std::snprintf(line, sizeof line, "%s (sm_%d%d, %d SMs, %.1f GiB)", p.name, p.major, p.minor,
-                p.multiProcessorCount, static_cast<double>(p.totalGlobalMem) / (1 << 30));
-  return line;
+  char memory[32];
+  std::snprintf(memory, sizeof memory, "%.1f", static_cast<double>(p.totalGlobalMem) / (1 << 30));
+  return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " +
+         std::to_string(p.multiProcessorCount) + " SMs, " + memory + " GiB)";
 }
 
 void set_device(int device) { check(cudaSetDevice(device), "cudaSetDevice"); }
