@@ -105,8 +105,8 @@ void init_patch_whitening(Module& model, const data::Dataset& ds, const data::No
           for (int64_t r = 0; r < 2; ++r) {
             for (int64_t s = 0; s < 2; ++s) {
               const double v = img[(c * H + y + r) * W + x + s] / 255.0;
-              patch[c * 4 + r * 2 + s] = (v - norm.mean[static_cast<size_t>(c)]) /
-                                         norm.std[static_cast<size_t>(c)];
+              patch[c * 4 + r * 2 + s] =
+                  (v - norm.mean[static_cast<size_t>(c)]) / norm.std[static_cast<size_t>(c)];
             }
           }
         }

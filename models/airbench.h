@@ -1,10 +1,10 @@
 // "airbench": the fast-training CIFAR-10 network in the style of the public speed records
 // (airbench94): a 2x2 patch-whitening stem, then three conv groups of widths 64/256/256, each
-// conv3x3 - maxpool2 - BN - GELU - conv3x3 - BN - GELU, then a global max pool (3x3) and a bias-free linear head
-// whose logits are scaled by 1/9. The 3x3 convs start as partial identities (dirac init). The
-// stem's weights are set from the training images
-// (init_patch_whitening) and then frozen, as in the record runs.
-// Shape letters: N images, C channels, H/W image size, K stem filters (2 x C*2*2).
+// conv3x3 - maxpool2 - BN - GELU - conv3x3 - BN - GELU, then a global max pool (3x3) and a
+// bias-free linear head whose logits are scaled by 1/9. The 3x3 convs start as partial identities
+// (dirac init). The stem's weights are set from the training images (init_patch_whitening) and then
+// frozen, as in the record runs. Shape letters: N images, C channels, H/W image size, K stem
+// filters (2 x C*2*2).
 #pragma once
 #include <cstdint>
 

@@ -13,8 +13,8 @@
 namespace gb::testing {
 
 // Skips the current test with a message when no CUDA device is present.
-#define GB_REQUIRE_GPU()                                                          \
-  do {                                                                            \
+#define GB_REQUIRE_GPU()                                                         \
+  do {                                                                           \
     if (::gb::kernels::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA GPU"; \
   } while (0)
 

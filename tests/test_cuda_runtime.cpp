@@ -36,9 +36,9 @@ TEST(CudaRuntime, CpuOnlyBuildRefusesCuda) {
 }
 #else
 
-#define REQUIRE_GPU()                                         \
-  do {                                                        \
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU";     \
+#define REQUIRE_GPU()                                     \
+  do {                                                    \
+    if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU"; \
   } while (0)
 
 const Device kGpu{DeviceType::CUDA, 0};
@@ -136,7 +136,7 @@ void check_model(const std::string& name, int64_t batch) {
     const auto pc = cpu->named_parameters();
     const auto pg = gpu->named_parameters();
     ASSERT_EQ(pc.size(), pg.size());
-    std::vector<std::vector<float>> gc, gg;
+    std::vector<std::vector<float> > gc, gg;
     double max_norm = 0, diff2 = 0, ref2 = 0;
     for (size_t i = 0; i < pc.size(); ++i) {
       ASSERT_TRUE(pg[i].second.grad().defined()) << pg[i].first;

@@ -69,8 +69,7 @@ void free_pinned(void* p) {
 
 void copy_to_device(void* dst, const void* host_src, size_t bytes) {
   if (bytes == 0) return;
-  check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream()),
-        "copy to device");
+  check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream()), "copy to device");
   // Pageable source memory may be reused by the caller as soon as we return.
   check(cudaStreamSynchronize(stream()), "copy to device");
 }

@@ -25,8 +25,8 @@ namespace gb::app {
 namespace {
 
 // The conv shapes of one forward pass of `model_name`, in execution order, with their modules.
-std::vector<std::pair<kernels::Conv2dShape, std::string>> conv_shapes(
-    const std::string& model_name, int64_t batch) {
+std::vector<std::pair<kernels::Conv2dShape, std::string>> conv_shapes(const std::string& model_name,
+                                                                      int64_t batch) {
   auto model = models::build_model(model_name, {});
   model->eval();
   std::vector<std::pair<kernels::Conv2dShape, std::string>> out;
@@ -53,8 +53,8 @@ std::vector<std::pair<kernels::Conv2dShape, std::string>> conv_shapes(
 
 bool same_shape(const kernels::Conv2dShape& a, const kernels::Conv2dShape& b) {
   return a.N == b.N && a.C == b.C && a.H == b.H && a.W == b.W && a.K == b.K && a.R == b.R &&
-         a.S == b.S && a.stride_h == b.stride_h && a.stride_w == b.stride_w &&
-         a.pad_h == b.pad_h && a.pad_w == b.pad_w && a.groups == b.groups;
+         a.S == b.S && a.stride_h == b.stride_h && a.stride_w == b.stride_w && a.pad_h == b.pad_h &&
+         a.pad_w == b.pad_w && a.groups == b.groups;
 }
 
 struct DeviceBuffer {
@@ -117,15 +117,14 @@ std::vector<ConvLayerTiming> bench_conv_layers(const std::string& model, int64_t
     dy.upload(Tensor::randn({static_cast<int64_t>(ny)}, gen).to_vector());
     namespace hw = kernels::cuda::handwritten;
     r.ours_ms[0] = median_ms(warmup, reps, [&] { hw::conv2d_forward(s, x.p, w.p, nullptr, y.p); });
-    r.ours_ms[1] =
-        median_ms(warmup, reps, [&] { hw::conv2d_backward_input(s, dy.p, w.p, dx.p); });
+    r.ours_ms[1] = median_ms(warmup, reps, [&] { hw::conv2d_backward_input(s, dy.p, w.p, dx.p); });
     r.ours_ms[2] =
         median_ms(warmup, reps, [&] { hw::conv2d_backward_weight(s, x.p, dy.p, dw.p, nullptr); });
 #ifdef GB_WITH_CUDNN
     namespace cd = kernels::cuda::cudnn;
-    r.cudnn_ms[0] = median_ms(warmup, reps, [&] { cd::conv2d_forward(s, x.p, w.p, nullptr, y2.p); });
-    r.cudnn_ms[1] =
-        median_ms(warmup, reps, [&] { cd::conv2d_backward_input(s, dy.p, w.p, dx.p); });
+    r.cudnn_ms[0] =
+        median_ms(warmup, reps, [&] { cd::conv2d_forward(s, x.p, w.p, nullptr, y2.p); });
+    r.cudnn_ms[1] = median_ms(warmup, reps, [&] { cd::conv2d_backward_input(s, dy.p, w.p, dx.p); });
     r.cudnn_ms[2] =
         median_ms(warmup, reps, [&] { cd::conv2d_backward_weight(s, x.p, dy.p, dw.p, nullptr); });
     const auto a = y.download(ny), b = y2.download(ny);
@@ -159,18 +158,19 @@ std::string format_conv_layers(const std::string& model, const std::vector<ConvL
     const size_t uses = static_cast<size_t>(std::count(r.layers.begin(), r.layers.end(), ',')) + 1;
     ours += o * static_cast<double>(uses);
     theirs += c * static_cast<double>(uses);
-    out += fmt::format("{:<34} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>7} {:>9.1e}\n",
-                       fmt::format("{},{},{}x{}->{},{}x{}/{} (x{})", s.N, s.C, s.H, s.W, s.K, s.R,
-                                   s.S, s.stride_h, uses),
-                       r.ours_ms[0], r.cudnn_ms[0], r.ours_ms[1], r.cudnn_ms[1], r.ours_ms[2],
-                       r.cudnn_ms[2], c > 0 ? fmt::format("{:.2f}", o / c) : "-", r.max_rel_diff);
+    out +=
+        fmt::format("{:<34} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>8.3f} {:>7} {:>9.1e}\n",
+                    fmt::format("{},{},{}x{}->{},{}x{}/{} (x{})", s.N, s.C, s.H, s.W, s.K, s.R, s.S,
+                                s.stride_h, uses),
+                    r.ours_ms[0], r.cudnn_ms[0], r.ours_ms[1], r.cudnn_ms[1], r.ours_ms[2],
+                    r.cudnn_ms[2], c > 0 ? fmt::format("{:.2f}", o / c) : "-", r.max_rel_diff);
   }
-  out += fmt::format("all conv layers of one step (fwd+bwd): hand-written {:.3f} ms, cuDNN {:.3f} ms"
-                     "{}\n",
-                     ours, theirs,
-                     theirs > 0 ? fmt::format(", ratio {:.2f} (time, lower is better for us)",
-                                              ours / theirs)
-                                : "");
+  out += fmt::format(
+      "all conv layers of one step (fwd+bwd): hand-written {:.3f} ms, cuDNN {:.3f} ms"
+      "{}\n",
+      ours, theirs,
+      theirs > 0 ? fmt::format(", ratio {:.2f} (time, lower is better for us)", ours / theirs)
+                 : "");
   return out;
 }
 
@@ -179,8 +179,16 @@ nlohmann::json conv_layers_to_json(const std::vector<ConvLayerTiming>& t) {
   for (const auto& r : t) {
     const auto& s = r.shape;
     rows.push_back({{"layers", r.layers},
-                    {"N", s.N}, {"C", s.C}, {"H", s.H}, {"W", s.W}, {"K", s.K}, {"R", s.R},
-                    {"S", s.S}, {"stride", s.stride_h}, {"pad", s.pad_h}, {"groups", s.groups},
+                    {"N", s.N},
+                    {"C", s.C},
+                    {"H", s.H},
+                    {"W", s.W},
+                    {"K", s.K},
+                    {"R", s.R},
+                    {"S", s.S},
+                    {"stride", s.stride_h},
+                    {"pad", s.pad_h},
+                    {"groups", s.groups},
                     {"ours_ms", {r.ours_ms[0], r.ours_ms[1], r.ours_ms[2]}},
                     {"cudnn_ms", {r.cudnn_ms[0], r.cudnn_ms[1], r.cudnn_ms[2]}},
                     {"rel_diff_forward", r.max_rel_diff}});
