@@ -15,6 +15,8 @@
 #include <array>
 #include <climits>
 #include <initializer_list>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -207,16 +209,24 @@ Choice<Algo> choose(const std::vector<Perf>& perf, WorkspaceOf workspace_of,
     out = {true, algo, bytes};
     return true;
   };
+  // GB_CUDNN_VERBOSE=1 prints each choice, so runs can say which cuDNN algorithm they compared.
+  auto chosen = [&](const Choice<Algo>& c) {
+    if (std::getenv("GB_CUDNN_VERBOSE")) {
+      std::fprintf(stderr, "cudnn %s %s: algorithm %d, workspace %zu bytes\n", direction,
+                   shape_string(s).c_str(), static_cast<int>(c.algo), c.workspace);
+    }
+    return c;
+  };
   Choice<Algo> out;
   for (const Perf& p : perf) {
     if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC ||
         p.mathType != CUDNN_FMA_MATH) {
       continue;
     }
-    if (fits(p.algo, p.memory, out)) return out;
+    if (fits(p.algo, p.memory, out)) return chosen(out);
   }
   for (Algo algo : fallback) {
-    if (fits(algo, 0, out)) return out;
+    if (fits(algo, 0, out)) return chosen(out);
   }
   throw std::runtime_error(std::string("cudnn: no deterministic fp32 ") + direction +
                            " algorithm within the workspace limit for " + shape_string(s));
