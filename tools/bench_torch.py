@@ -74,7 +74,31 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+class AirBench(nn.Module):
+    """glassbox's `airbench` (models/airbench.cpp): 2x2 stem (24 filters), GELU, three groups of
+    conv3x3 - maxpool2 - BN - GELU - conv3x3 - BN - GELU (64/256/256), global max pool, bias-free
+    linear head scaled by 1/9."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.whiten = nn.Conv2d(3, 24, 2, 1, 0, bias=True)
+        groups, cin = [], 24
+        for w in (64, 256, 256):
+            groups.append(nn.Sequential(
+                nn.Conv2d(cin, w, 3, 1, 1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(w),
+                nn.GELU(), nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.GELU()))
+            cin = w
+        self.groups = nn.Sequential(*groups)
+        self.fc = nn.Linear(cin, classes, bias=False)
+
+    def forward(self, x):
+        x = self.groups(F.gelu(self.whiten(x)))
+        return self.fc(torch.flatten(F.adaptive_max_pool2d(x, 1), 1)) / 9.0
+
+
 def build(name):
+    if name == "airbench":
+        return AirBench()
     if name in ("resnet20", "resnet32", "resnet56"):
         n = {"resnet20": 3, "resnet32": 5, "resnet56": 9}[name]
         return ResNet([n] * 3, [16, 32, 64], [1, 2, 2], 16)
