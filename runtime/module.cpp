@@ -1,6 +1,8 @@
 // Module tree bookkeeping, naming, train/eval mode, hooks, and the seeded global generators.
 #include "runtime/module.h"
 
+#include <functional>
+
 #include <optional>
 #include <stdexcept>
 
@@ -205,8 +207,17 @@ void Module::to(Device device) {
 }
 
 Device Module::device() const {
-  const auto params = named_parameters();
-  return params.empty() ? Device{} : params.front().second.device();
+  // The first parameter in named_parameters() order, found without building the names (this is
+  // asked once per batch by evaluation and the explanation methods).
+  const std::function<const Tensor*(const Module&)> first = [&](const Module& m) -> const Tensor* {
+    if (!m.params_.empty()) return &m.params_.front().second;
+    for (const auto& [n, c] : m.children_) {
+      if (const Tensor* t = first(*c)) return t;
+    }
+    return nullptr;
+  };
+  const Tensor* t = first(*this);
+  return t ? t->device() : Device{};
 }
 
 }  // namespace gb

@@ -211,6 +211,7 @@ EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normaliz
                     int64_t batch_size, bool quiet, const std::string& label, bool tta) {
   NoGradGuard no_grad;
   model.eval();
+  const Device device = model.device();
   EvalResult r;
   r.classes = ds.classes;
   const size_t K = ds.num_classes();
@@ -224,12 +225,12 @@ EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normaliz
   double loss_sum = 0;
   int64_t correct = 0, step = 0;
   while (auto b = loader.next()) {
-    Tensor logits = model(batch_images(*b, model.device()));
+    Tensor logits = model(batch_images(*b, device));
     if (tta) {
-      logits = ops::scale(ops::add(logits, model(batch_images(*b, model.device(), true))), 0.5f);
+      logits = ops::scale(ops::add(logits, model(batch_images(*b, device, true))), 0.5f);
     }
     Tensor loss =
-        ops::cross_entropy(logits, Tensor::from_labels(b->labels).to(model.device()));
+        ops::cross_entropy(logits, Tensor::from_labels(b->labels).to(device));
     loss_sum += static_cast<double>(loss.item()) * static_cast<double>(b->size());
     std::vector<int64_t> pred;
     correct += count_correct(logits, b->labels, &pred);
