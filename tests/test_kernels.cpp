@@ -27,6 +27,7 @@
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/linear.h"
@@ -654,6 +655,124 @@ TEST(ConvDirect, EpilogueAppliesScaleShiftResidualAndRelu) {
       }
     }
   }
+}
+
+// Winograd F(4x4, 3x3): maps that are not multiples of the 4x4 tile, 1x1 maps, channel counts
+// that are not multiples of the 16-wide GEMM tile, groups of images that end mid-batch. The
+// transforms' constants (up to 8 and 1/24) cost a few float ulps of the tile's magnitude, hence a
+// looser relative bound than the direct kernels' 1e-5.
+constexpr double kWinogradRelTol = 3e-5;
+
+const std::vector<Conv2dShape>& winograd_cases() {
+  static const std::vector<Conv2dShape> cases = {
+      conv_shape(1, 8, 4, 4, 8, 3, 3, 1, 1, 1, 1, 1),      // one tile
+      conv_shape(3, 16, 7, 5, 24, 3, 3, 1, 1, 1, 1, 1),    // partial tiles, K % 16 != 0
+      conv_shape(2, 24, 13, 9, 8, 3, 3, 1, 1, 1, 1, 1),    // odd sizes, K = 8
+      conv_shape(5, 8, 1, 1, 16, 3, 3, 1, 1, 1, 1, 1),     // 1x1 map: only the centre tap
+      conv_shape(2, 40, 6, 11, 40, 3, 3, 1, 1, 1, 1, 1),   // wide and short
+      conv_shape(7, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1),  // ResNet stage 1, several groups
+      conv_shape(9, 64, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1),    // many images per group, C != K
+      conv_shape(2, 8, 2, 9, 64, 3, 3, 1, 1, 1, 1, 1),     // H < tile
+  };
+  return cases;
+}
+
+TEST(ConvWinograd, AppliesOnlyTo3x3Stride1Pad1WithChannelsInEights) {
+  EXPECT_TRUE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 3, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 12, 3, 3, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1)));
+  EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 16, 3, 3, 1, 1, 0, 0, 1)));
+  EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 2)));
+  EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 16, 5, 5, 1, 1, 2, 2, 1)));
+  const Conv2dShape s = conv_shape(1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1);
+  EXPECT_EQ(std::string(cpu::conv2d_kernel_name(s)).rfind("winograd", 0), 0u);
+  cpu::set_conv_algorithm(cpu::ConvAlgorithm::PaddedFlat);
+  EXPECT_EQ(std::string(cpu::conv2d_kernel_name(s)), "padded-flat");
+  cpu::set_conv_algorithm(cpu::ConvAlgorithm::Auto);
+  cpu::ConvAlgorithm parsed{};
+  EXPECT_TRUE(cpu::parse_conv_algorithm("winograd", &parsed));
+  EXPECT_EQ(parsed, cpu::ConvAlgorithm::Winograd);
+  EXPECT_FALSE(cpu::parse_conv_algorithm("fft", &parsed));
+}
+
+TEST(ConvWinograd, ForwardAndBackwardInputMatchReference) {
+  uint32_t seed = 900;
+  for (const Conv2dShape& s : winograd_cases()) {
+    SCOPED_TRACE(describe(s));
+    ASSERT_TRUE(cpu::conv2d_winograd_applicable(s));
+    const int64_t x_size = s.N * s.C * s.H * s.W, y_size = s.N * s.K * s.H * s.W;
+    const Vec x = random_vec(x_size, seed++), w = random_vec(s.K * s.C * 9, seed++);
+    const Vec dy = random_vec(y_size, seed++), b = random_vec(s.K, seed++);
+    const Vec ax = abs_vec(x), aw = abs_vec(w), ady = abs_vec(dy), ab = abs_vec(b);
+    Vec want(y_size), got(y_size, std::nanf("")), mag(y_size);
+    ref::conv2d_forward(s, x.data(), w.data(), b.data(), want.data());
+    ref::conv2d_forward(s, ax.data(), aw.data(), ab.data(), mag.data());
+    cpu::conv2d_forward(s, x.data(), w.data(), b.data(), got.data());
+    EXPECT_TRUE(all_close(got, want, mag, kAbsTol, kWinogradRelTol)) << "forward";
+    Vec dx_want(x_size), dx_got(x_size, std::nanf("")), dx_mag(x_size);
+    ref::conv2d_backward_input(s, dy.data(), w.data(), dx_want.data());
+    ref::conv2d_backward_input(s, ady.data(), aw.data(), dx_mag.data());
+    cpu::conv2d_backward_input(s, dy.data(), w.data(), dx_got.data());
+    EXPECT_TRUE(all_close(dx_got, dx_want, dx_mag, kAbsTol, kWinogradRelTol)) << "backward-input";
+  }
+}
+
+TEST(ConvWinograd, EpilogueAppliesScaleShiftResidualAndRelu) {
+  const Conv2dShape s = conv_shape(3, 16, 10, 7, 24, 3, 3, 1, 1, 1, 1, 1);
+  const int64_t y_size = s.N * s.K * s.H * s.W, plane = s.H * s.W;
+  const Vec x = random_vec(s.N * s.C * plane, 950), w = random_vec(s.K * s.C * 9, 951);
+  const Vec scale = random_vec(s.K, 952, 0.5f, 2.0f), shift = random_vec(s.K, 953);
+  const Vec residual = random_vec(y_size, 954);
+  Vec conv(y_size), mag(y_size);
+  ref::conv2d_forward(s, x.data(), w.data(), nullptr, conv.data());
+  const Vec ax = abs_vec(x), aw = abs_vec(w);
+  ref::conv2d_forward(s, ax.data(), aw.data(), nullptr, mag.data());
+  for (bool with_residual : {false, true}) {
+    for (bool relu : {false, true}) {
+      cpu::ConvEpilogue ep;
+      ep.scale = scale.data();
+      ep.shift = shift.data();
+      ep.residual = with_residual ? residual.data() : nullptr;
+      ep.relu = relu;
+      Vec got(y_size, std::nanf("")), want(y_size), m(y_size);
+      cpu::conv2d_winograd_forward(s, x.data(), w.data(), ep, got.data());
+      for (int64_t i = 0; i < y_size; ++i) {
+        const int64_t k = (i / plane) % s.K;
+        const float v = conv[i] * scale[k] + shift[k] + (with_residual ? residual[i] : 0.0f);
+        want[i] = relu ? std::max(v, 0.0f) : v;
+        m[i] = mag[i] * scale[k] + 2.0f;
+      }
+      EXPECT_TRUE(all_close(got, want, m, kAbsTol, kWinogradRelTol))
+          << "residual " << with_residual << " relu " << relu;
+    }
+  }
+}
+
+TEST(ConvWinograd, BitIdenticalForAnyThreadCountAndInsideParallelRegions) {
+  const Conv2dShape s = conv_shape(11, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1);
+  const int64_t x_size = s.N * s.C * s.H * s.W, y_size = s.N * s.K * s.H * s.W;
+  const Vec x = random_vec(x_size, 960), w = random_vec(s.K * s.C * 9, 961);
+  const Vec dy = random_vec(y_size, 962);
+  Vec y1(y_size), dx1(x_size);
+  with_threads(1, [&] {
+    cpu::conv2d_forward(s, x.data(), w.data(), nullptr, y1.data());
+    cpu::conv2d_backward_input(s, dy.data(), w.data(), dx1.data());
+  });
+  for (int threads : {2, 3}) {
+    Vec y(y_size), dx(x_size);
+    with_threads(threads, [&] {
+      cpu::conv2d_forward(s, x.data(), w.data(), nullptr, y.data());
+      cpu::conv2d_backward_input(s, dy.data(), w.data(), dx.data());
+    });
+    EXPECT_TRUE(bit_equal(y, y1)) << "threads " << threads;
+    EXPECT_TRUE(bit_equal(dx, dx1)) << "threads " << threads;
+  }
+  std::vector<Vec> ys(2, Vec(y_size));
+#pragma omp parallel for num_threads(2)
+  for (int t = 0; t < 2; ++t) cpu::conv2d_forward(s, x.data(), w.data(), nullptr, ys[t].data());
+  EXPECT_TRUE(bit_equal(ys[0], y1));
+  EXPECT_TRUE(bit_equal(ys[1], y1));
 }
 
 TEST(BatchNormRef, StatisticsAndEvalByHand) {

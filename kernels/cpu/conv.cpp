@@ -1,9 +1,11 @@
-// Fast 2-D convolution (cross-correlation) on the CPU. Ungrouped convolutions go to the
-// padded-flat implicit GEMM of conv_direct.h where it applies (see conv_direct_applicable; the
-// backward-input of strided ones stays here); every other shape runs here as per-image im2col +
-// packed SGEMM, with OpenMP over the batch. Shape letters: N batch, C input channels, H/W input
-// size, K output channels, R/S kernel size, P/Q output size, G groups, Cg = C/G, Kg = K/G, and CRS
-// = Cg*R*S (the GEMM depth). Per image n and group g, with col [CRS, P*Q] = im2col(x[n, g]):
+// Fast 2-D convolution (cross-correlation) on the CPU. 3x3 stride-1 pad-1 layers run their forward
+// and backward-input through Winograd F(4x4, 3x3) (conv_winograd.h); other ungrouped convolutions
+// and the 3x3 layers' backward-weight go to the padded-flat implicit GEMM of conv_direct.h where
+// it applies (see conv_direct_applicable; the backward-input of strided ones stays here); every
+// other shape runs here as per-image im2col + packed SGEMM, with OpenMP over the batch. Shape
+// letters: N batch, C input channels, H/W input size, K output channels, R/S kernel size, P/Q
+// output size, G groups, Cg = C/G, Kg = K/G, and CRS = Cg*R*S (the GEMM depth). Per image n and
+// group g, with col [CRS, P*Q] = im2col(x[n, g]):
 //   forward          y[n, g]  [Kg, PQ]  = w[g] [Kg, CRS] * col
 //   backward input   col                = w[g]^T * dy[n, g], then dx[n, g] = col2im(col)
 //   backward weight  dw[g]   [Kg, CRS] += dy[n, g] * col^T,  db[k] += sum dy[n, k]
@@ -20,9 +22,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/gemm.h"
 
 namespace gb::kernels::cpu {
@@ -199,12 +203,33 @@ bool use_padded_flat_backward_input(const Conv2dShape& s) {
   return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_backward_input_applicable(s);
 }
 
+bool use_winograd(const Conv2dShape& s) {
+  return (g_algorithm == ConvAlgorithm::Auto || g_algorithm == ConvAlgorithm::Winograd) &&
+         conv2d_winograd_applicable(s);
+}
+
 }  // namespace
 
 void set_conv_algorithm(ConvAlgorithm algorithm) { g_algorithm = algorithm; }
 ConvAlgorithm conv_algorithm() { return g_algorithm; }
 
+bool parse_conv_algorithm(const char* name, ConvAlgorithm* algorithm) {
+  const std::string n = name;
+  if (n == "auto")
+    *algorithm = ConvAlgorithm::Auto;
+  else if (n == "im2col")
+    *algorithm = ConvAlgorithm::Im2colGemm;
+  else if (n == "padded-flat")
+    *algorithm = ConvAlgorithm::PaddedFlat;
+  else if (n == "winograd")
+    *algorithm = ConvAlgorithm::Winograd;
+  else
+    return false;
+  return true;
+}
+
 const char* conv2d_kernel_name(const Conv2dShape& s) {
+  if (use_winograd(s)) return "winograd F(4x4,3x3); backward-weight padded-flat";
   if (use_padded_flat(s) && !use_padded_flat_backward_input(s)) {
     return "padded-flat (phases); backward-input im2col+gemm";
   }
@@ -214,6 +239,12 @@ const char* conv2d_kernel_name(const Conv2dShape& s) {
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y) {
+  if (use_winograd(s)) {
+    ConvEpilogue ep;
+    ep.shift = bias;
+    conv2d_winograd_forward(s, x, w, ep, y);
+    return;
+  }
   if (use_padded_flat(s)) {
     ConvEpilogue ep;
     ep.shift = bias;
@@ -232,6 +263,10 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
 
 void conv2d_forward_fused(const Conv2dShape& s, const float* x, const float* w,
                           const ConvEpilogue& ep, float* y) {
+  if (use_winograd(s)) {
+    conv2d_winograd_forward(s, x, w, ep, y);
+    return;
+  }
   if (use_padded_flat(s)) {
     conv2d_direct_forward(s, x, w, ep, y);
     return;
@@ -253,6 +288,10 @@ void conv2d_forward_fused(const Conv2dShape& s, const float* x, const float* w,
 }
 
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
+  if (use_winograd(s)) {
+    conv2d_winograd_backward_input(s, dy, w, dx);
+    return;
+  }
   if (use_padded_flat_backward_input(s)) {
     conv2d_direct_backward_input(s, dy, w, dx);
     return;

@@ -16,16 +16,21 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
                             float* db);
 }  // namespace ref
 namespace cpu {
-// Which algorithm cpu:: convolutions use. Auto: the padded-flat kernels of conv_direct.h where
-// they apply (one group; stride 1 with a kernel larger than 1x1, or any stride > 1, whose
-// backward-input stays on im2col + GEMM), im2col + GEMM elsewhere. The others
-// force one (where the padded-flat kernels do not apply, im2col + GEMM runs anyway). For kernel
-// research and benchmarks; process-wide, not thread-safe against concurrent convolutions.
-enum class ConvAlgorithm { Auto, Im2colGemm, PaddedFlat };
+// Which algorithm cpu:: convolutions use. Auto: Winograd F(4x4, 3x3) (conv_winograd.h) for the
+// forward and backward-input of 3x3, stride-1, pad-1 layers with C and K multiples of 8; the
+// padded-flat kernels of conv_direct.h for the other passes and shapes where they apply (one
+// group; stride 1 with a kernel larger than 1x1, or any stride > 1, whose backward-input stays on
+// im2col + GEMM); im2col + GEMM elsewhere. PaddedFlat turns Winograd off; Im2colGemm turns both
+// off; Winograd is Auto. For kernel research and benchmarks; process-wide, not thread-safe
+// against concurrent convolutions.
+enum class ConvAlgorithm { Auto, Im2colGemm, PaddedFlat, Winograd };
 void set_conv_algorithm(ConvAlgorithm algorithm);
 ConvAlgorithm conv_algorithm();
-// The kernel cpu:: convolutions run for shape s: "padded-flat", "padded-flat (phases);
-// backward-input im2col+gemm", "gemm-1x1" or "im2col+gemm".
+// Parses "auto", "im2col", "padded-flat" or "winograd"; returns false for anything else.
+bool parse_conv_algorithm(const char* name, ConvAlgorithm* algorithm);
+// The kernels cpu:: convolutions run for shape s, as "forward[; backward-input X][; backward-weight
+// Y]" where the backward passes differ from the forward: e.g. "winograd F(4x4,3x3);
+// backward-weight padded-flat", "padded-flat (phases); backward-input im2col+gemm", "gemm-1x1".
 const char* conv2d_kernel_name(const Conv2dShape& s);
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,

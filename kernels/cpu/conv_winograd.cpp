@@ -1,0 +1,377 @@
+// Winograd F(4x4, 3x3) convolution (see conv_winograd.h for the scheme).
+// Shape letters: N batch, Ci/Co the channels read and written by one call (C/K forward, K/C
+// backward-input), H/W the map size, Kp = Co rounded up to 16 (the GEMM's column tile), TH/TW
+// tiles per image, T tiles in a group of images (Tr rounded up to the GEMM's 6-row tile),
+// Hb/Wb = 4*TH + 2 / 4*TW + 2 the zero-bordered map of the channel-blocked input copy.
+// Buffers of one group: xb [g images][Ci/8][Hb][Wb][8], v [36][Tr][Ci] and m [36][Tr][Kp] (each
+// xi's slice padded by 64 bytes: slices a multiple of 4 KiB apart would put the 36 loads of one
+// tile transform into one L1 set); the transformed weights u [36][Ci][Kp] are shared by all
+// groups.
+#include "kernels/cpu/conv_winograd.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/aligned_buffer.h"
+
+namespace gb::kernels::cpu {
+namespace {
+
+constexpr int64_t kAlpha = 6;             // Winograd domain side
+constexpr int64_t kXi = kAlpha * kAlpha;  // 36 GEMMs
+constexpr int64_t kRows = 6;              // GEMM register tile: 6 tiles x 16 output channels
+constexpr int64_t kCols = 16;
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// ---- Transforms, on 8-channel vectors --------------------------------------------------------
+
+// out = B^T in (one column or row of a 6x6 patch).
+inline void input_1d(const __m256 in[6], __m256 out[6]) {
+  const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f);
+  const __m256 two = _mm256_set1_ps(2.0f);
+  out[0] = _mm256_fmadd_ps(four, in[0], _mm256_fnmadd_ps(five, in[2], in[4]));
+  const __m256 a = _mm256_fnmadd_ps(four, in[2], in[4]);  // in4 - 4 in2
+  const __m256 b = _mm256_fnmadd_ps(four, in[1], in[3]);  // in3 - 4 in1
+  out[1] = _mm256_add_ps(a, b);
+  out[2] = _mm256_sub_ps(a, b);
+  const __m256 c = _mm256_sub_ps(in[4], in[2]);
+  const __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(in[3], in[1]));
+  out[3] = _mm256_add_ps(c, e);
+  out[4] = _mm256_sub_ps(c, e);
+  out[5] = _mm256_fmadd_ps(four, in[1], _mm256_fnmadd_ps(five, in[3], in[5]));
+}
+
+// out = A^T in: 6 Winograd-domain values to 4 outputs.
+inline void output_1d(const __m256 in[6], __m256 out[4]) {
+  const __m256 s12 = _mm256_add_ps(in[1], in[2]), d12 = _mm256_sub_ps(in[1], in[2]);
+  const __m256 s34 = _mm256_add_ps(in[3], in[4]), d34 = _mm256_sub_ps(in[3], in[4]);
+  out[0] = _mm256_add_ps(_mm256_add_ps(in[0], s12), s34);
+  out[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), d34, d12);
+  out[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), s34, s12);
+  out[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), d34, d12), in[5]);
+}
+
+// out = G in: a filter column or row of 3 to 6 Winograd-domain values.
+inline void filter_1d(const __m256 in[3], __m256 out[6]) {
+  const __m256 sixth = _mm256_set1_ps(1.0f / 6), twelfth = _mm256_set1_ps(1.0f / 12);
+  const __m256 quarter = _mm256_set1_ps(1.0f / 4), twentyfourth = _mm256_set1_ps(1.0f / 24);
+  const __m256 s02 = _mm256_add_ps(in[0], in[2]);
+  out[0] = _mm256_mul_ps(quarter, in[0]);
+  out[1] = _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6), _mm256_add_ps(s02, in[1]));
+  out[2] = _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6), _mm256_sub_ps(s02, in[1]));
+  const __m256 even = _mm256_fmadd_ps(twentyfourth, in[0], _mm256_mul_ps(sixth, in[2]));
+  out[3] = _mm256_fmadd_ps(twelfth, in[1], even);
+  out[4] = _mm256_fnmadd_ps(twelfth, in[1], even);
+  out[5] = in[2];
+}
+
+// u [36][Ci][Kp] from w [K, C, 3, 3]. Forward: output channel o = k, input i = c, filter
+// w[k, c]. Backward-input (transposed): o = c, i = k, filter w[k, c] rotated by 180 degrees.
+// Vectorised over 8 output channels; columns o >= Co are zero.
+void transform_weights(const float* w, int64_t K, int64_t C, bool transposed, int64_t Kp,
+                       float* u) {
+  const int64_t Ci = transposed ? K : C, Co = transposed ? C : K;
+  for (int64_t i = 0; i < Ci; ++i) {
+    for (int64_t ob = 0; ob < Co; ob += 8) {
+      alignas(32) float taps[9][8];
+      for (int lane = 0; lane < 8; ++lane) {
+        const int64_t o = ob + lane;
+        const float* f = transposed ? w + (i * C + o) * 9 : w + (o * C + i) * 9;
+        for (int rs = 0; rs < 9; ++rs) taps[rs][lane] = transposed ? f[8 - rs] : f[rs];
+      }
+      __m256 gg[6][3];  // G g
+      for (int s = 0; s < 3; ++s) {
+        const __m256 col[3] = {_mm256_load_ps(taps[s]), _mm256_load_ps(taps[3 + s]),
+                               _mm256_load_ps(taps[6 + s])};
+        __m256 out[6];
+        filter_1d(col, out);
+        for (int r = 0; r < 6; ++r) gg[r][s] = out[r];
+      }
+      for (int r = 0; r < 6; ++r) {
+        __m256 out[6];
+        filter_1d(gg[r], out);
+        for (int j = 0; j < 6; ++j) _mm256_store_ps(u + ((r * 6 + j) * Ci + i) * Kp + ob, out[j]);
+      }
+    }
+    for (int64_t xi = 0; xi < kXi; ++xi)
+      std::fill(u + (xi * Ci + i) * Kp + Co, u + (xi * Ci + i + 1) * Kp, 0.0f);
+  }
+}
+
+// ---- Channel-blocked copy of a group's input -------------------------------------------------
+
+inline void transpose_8x8(__m256 r[8]) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
+    const __m256* a = t + 4 * h;
+    s[4 * h + 0] = _mm256_shuffle_ps(a[0], a[2], _MM_SHUFFLE(1, 0, 1, 0));
+    s[4 * h + 1] = _mm256_shuffle_ps(a[0], a[2], _MM_SHUFFLE(3, 2, 3, 2));
+    s[4 * h + 2] = _mm256_shuffle_ps(a[1], a[3], _MM_SHUFFLE(1, 0, 1, 0));
+    s[4 * h + 3] = _mm256_shuffle_ps(a[1], a[3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(s[i], s[4 + i], 0x20);
+    r[4 + i] = _mm256_permute2f128_ps(s[i], s[4 + i], 0x31);
+  }
+}
+
+struct Plan {
+  int64_t N, Ci, Co, H, W, Kp, TH, TW, tiles_per_image, Hb, Wb, group, T, Tr;
+  int64_t v_stride, m_stride;  // floats between the xi slices of v and of m
+};
+
+Plan make_plan(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, int threads) {
+  Plan p{};
+  p.N = N, p.Ci = Ci, p.Co = Co, p.H = H, p.W = W;
+  p.Kp = round_up(Co, kCols);
+  p.TH = (H + 3) / 4;
+  p.TW = (W + 3) / 4;
+  p.tiles_per_image = p.TH * p.TW;
+  p.Hb = 4 * p.TH + 2;
+  p.Wb = 4 * p.TW + 2;
+  // About 150 KB of v and m per 8 channels of Ci + Kp: L2-resident for narrow layers; wide
+  // layers still get at least 24 tiles per GEMM so that u is streamed rarely.
+  const int64_t target = std::clamp<int64_t>(6144 / (Ci + p.Kp), 24, 144);
+  p.group = std::max<int64_t>(1, (target + p.tiles_per_image / 2) / p.tiles_per_image);
+  p.group = std::min(p.group, std::max<int64_t>(1, (N + threads - 1) / threads));
+  p.T = p.group * p.tiles_per_image;
+  p.Tr = round_up(p.T, kRows);
+  p.v_stride = p.Tr * p.Ci + 16;
+  p.m_stride = p.Tr * p.Kp + 16;
+  return p;
+}
+
+// xb [g][Ci/8][Hb][Wb][8] <- images [n0, n0 + g) of x, with zeros in the border and past the map.
+void pack_group(const Plan& p, const float* x, int64_t n0, int64_t g, float* xb) {
+  const int64_t blocks = p.Ci / 8, row = p.Wb * 8, HW = p.H * p.W;
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t gi = 0; gi < g; ++gi) {
+    for (int64_t cb = 0; cb < blocks; ++cb) {
+      const float* src = x + ((n0 + gi) * p.Ci + cb * 8) * HW;
+      float* plane = xb + (gi * blocks + cb) * p.Hb * row;
+      std::fill(plane, plane + row, 0.0f);
+      std::fill(plane + (p.H + 1) * row, plane + p.Hb * row, 0.0f);
+      for (int64_t y = 0; y < p.H; ++y) {
+        float* dst = plane + (y + 1) * row;
+        _mm256_store_ps(dst, zero);
+        int64_t xx = 0;
+        for (; xx + 8 <= p.W; xx += 8) {
+          __m256 r[8];
+          for (int c = 0; c < 8; ++c) r[c] = _mm256_loadu_ps(src + c * HW + y * p.W + xx);
+          transpose_8x8(r);
+          for (int i = 0; i < 8; ++i) _mm256_store_ps(dst + (xx + 1 + i) * 8, r[i]);
+        }
+        for (; xx < p.W; ++xx)
+          for (int c = 0; c < 8; ++c) dst[(xx + 1) * 8 + c] = src[c * HW + y * p.W + xx];
+        for (int64_t col = p.W + 1; col < p.Wb; ++col) _mm256_store_ps(dst + col * 8, zero);
+      }
+    }
+  }
+}
+
+// v[xi][t][Ci] for the g images' tiles (t = image * tiles_per_image + ty * TW + tx).
+void input_transform(const Plan& p, const float* xb, int64_t g, float* v) {
+  const int64_t blocks = p.Ci / 8, row = p.Wb * 8, xi_stride = p.v_stride;
+  for (int64_t gi = 0; gi < g; ++gi) {
+    for (int64_t ty = 0; ty < p.TH; ++ty) {
+      for (int64_t tx = 0; tx < p.TW; ++tx) {
+        const int64_t t = (gi * p.TH + ty) * p.TW + tx;
+        for (int64_t cb = 0; cb < blocks; ++cb) {
+          const float* base = xb + (gi * blocks + cb) * p.Hb * row + (4 * ty) * row + 4 * tx * 8;
+          __m256 tmp[6][6];
+          for (int j = 0; j < 6; ++j) {
+            __m256 col[6], out[6];
+            for (int i = 0; i < 6; ++i) col[i] = _mm256_load_ps(base + i * row + j * 8);
+            input_1d(col, out);
+            for (int i = 0; i < 6; ++i) tmp[i][j] = out[i];
+          }
+          float* dst = v + t * p.Ci + cb * 8;
+          for (int i = 0; i < 6; ++i) {
+            __m256 out[6];
+            input_1d(tmp[i], out);
+            for (int j = 0; j < 6; ++j) _mm256_store_ps(dst + (i * 6 + j) * xi_stride, out[j]);
+          }
+        }
+      }
+    }
+  }
+  // Rows past the last tile feed the GEMM's last register tile; keep them finite.
+  for (int64_t xi = 0; xi < kXi; ++xi)
+    std::fill(v + xi * p.v_stride + g * p.tiles_per_image * p.Ci, v + xi * p.v_stride + p.Tr * p.Ci,
+              0.0f);
+}
+
+// m[rows 6][cols 16] = v[6 rows, Ci] * u[Ci, 16 cols]. The twelve accumulators are named
+// variables: with an array, GCC keeps them on the stack.
+inline void gemm_6x16(const float* v, int64_t ldv, const float* u, int64_t ldu, float* m,
+                      int64_t ldm, int64_t depth) {
+  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+  __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+  const float *v0 = v, *v1 = v + ldv, *v2 = v + 2 * ldv, *v3 = v + 3 * ldv, *v4 = v + 4 * ldv,
+              *v5 = v + 5 * ldv;
+  for (int64_t c = 0; c < depth; ++c) {
+    const __m256 u0 = _mm256_load_ps(u + c * ldu), u1 = _mm256_load_ps(u + c * ldu + 8);
+    __m256 b = _mm256_broadcast_ss(v0 + c);
+    a00 = _mm256_fmadd_ps(b, u0, a00);
+    a01 = _mm256_fmadd_ps(b, u1, a01);
+    b = _mm256_broadcast_ss(v1 + c);
+    a10 = _mm256_fmadd_ps(b, u0, a10);
+    a11 = _mm256_fmadd_ps(b, u1, a11);
+    b = _mm256_broadcast_ss(v2 + c);
+    a20 = _mm256_fmadd_ps(b, u0, a20);
+    a21 = _mm256_fmadd_ps(b, u1, a21);
+    b = _mm256_broadcast_ss(v3 + c);
+    a30 = _mm256_fmadd_ps(b, u0, a30);
+    a31 = _mm256_fmadd_ps(b, u1, a31);
+    b = _mm256_broadcast_ss(v4 + c);
+    a40 = _mm256_fmadd_ps(b, u0, a40);
+    a41 = _mm256_fmadd_ps(b, u1, a41);
+    b = _mm256_broadcast_ss(v5 + c);
+    a50 = _mm256_fmadd_ps(b, u0, a50);
+    a51 = _mm256_fmadd_ps(b, u1, a51);
+  }
+  _mm256_store_ps(m, a00);
+  _mm256_store_ps(m + 8, a01);
+  _mm256_store_ps(m + ldm, a10);
+  _mm256_store_ps(m + ldm + 8, a11);
+  _mm256_store_ps(m + 2 * ldm, a20);
+  _mm256_store_ps(m + 2 * ldm + 8, a21);
+  _mm256_store_ps(m + 3 * ldm, a30);
+  _mm256_store_ps(m + 3 * ldm + 8, a31);
+  _mm256_store_ps(m + 4 * ldm, a40);
+  _mm256_store_ps(m + 4 * ldm + 8, a41);
+  _mm256_store_ps(m + 5 * ldm, a50);
+  _mm256_store_ps(m + 5 * ldm + 8, a51);
+}
+
+void multiply(const Plan& p, int64_t tiles, const float* v, const float* u, float* m) {
+  const int64_t rows = round_up(tiles, kRows);
+  for (int64_t xi = 0; xi < kXi; ++xi) {
+    const float* vx = v + xi * p.v_stride;
+    const float* ux = u + xi * p.Ci * p.Kp;
+    float* mx = m + xi * p.m_stride;
+    for (int64_t kb = 0; kb < p.Kp; kb += kCols)
+      for (int64_t t = 0; t < rows; t += kRows)
+        gemm_6x16(vx + t * p.Ci, p.Ci, ux + kb, p.Kp, mx + t * p.Kp + kb, p.Kp, p.Ci);
+  }
+}
+
+// Stores one output row segment of 4 pixels for 8 channels: lanes[j] holds pixel j's 8 channel
+// values. y points at channel 0's first pixel; `plane` floats between channels; `count` <= 4
+// pixels are valid.
+inline void store_row(const __m256 lanes[4], float* y, const float* residual, int64_t plane,
+                      int64_t count, bool relu) {
+  __m128 lo[4], hi[4];
+  for (int j = 0; j < 4; ++j) {
+    lo[j] = _mm256_castps256_ps128(lanes[j]);
+    hi[j] = _mm256_extractf128_ps(lanes[j], 1);
+  }
+  _MM_TRANSPOSE4_PS(lo[0], lo[1], lo[2], lo[3]);
+  _MM_TRANSPOSE4_PS(hi[0], hi[1], hi[2], hi[3]);
+  const __m128 zero = _mm_setzero_ps();
+  for (int k = 0; k < 8; ++k) {
+    __m128 r = k < 4 ? lo[k] : hi[k - 4];
+    float* dst = y + k * plane;
+    if (count == 4) {
+      if (residual) r = _mm_add_ps(r, _mm_loadu_ps(residual + k * plane));
+      if (relu) r = _mm_max_ps(r, zero);
+      _mm_storeu_ps(dst, r);
+    } else {
+      alignas(16) float tmp[4];
+      _mm_store_ps(tmp, r);
+      for (int64_t j = 0; j < count; ++j) {
+        float val = tmp[j] + (residual ? residual[k * plane + j] : 0.0f);
+        dst[j] = relu ? std::max(val, 0.0f) : val;
+      }
+    }
+  }
+}
+
+// y[n0 + image] from m, through A^T . A and the epilogue. Both 8-channel halves of a 64-byte
+// line of m are used back to back.
+void output_transform(const Plan& p, const float* m, int64_t n0, int64_t g, const ConvEpilogue& ep,
+                      float* y) {
+  const int64_t HW = p.H * p.W, xi_stride = p.m_stride;
+  for (int64_t gi = 0; gi < g; ++gi) {
+    const int64_t n = n0 + gi;
+    for (int64_t ty = 0; ty < p.TH; ++ty) {
+      for (int64_t tx = 0; tx < p.TW; ++tx) {
+        const int64_t t = (gi * p.TH + ty) * p.TW + tx;
+        const int64_t count = std::min<int64_t>(4, p.W - 4 * tx);
+        for (int64_t kb = 0; kb < p.Co; kb += 8) {
+          const __m256 scale = ep.scale ? _mm256_loadu_ps(ep.scale + kb) : _mm256_set1_ps(1.0f);
+          const __m256 shift = ep.shift ? _mm256_loadu_ps(ep.shift + kb) : _mm256_setzero_ps();
+          const float* src = m + t * p.Kp + kb;
+          __m256 tmp[4][6];
+          for (int j = 0; j < 6; ++j) {
+            __m256 col[6], out[4];
+            for (int i = 0; i < 6; ++i) col[i] = _mm256_load_ps(src + (i * 6 + j) * xi_stride);
+            output_1d(col, out);
+            for (int i = 0; i < 4; ++i) tmp[i][j] = out[i];
+          }
+          for (int i = 0; i < 4 && 4 * ty + i < p.H; ++i) {
+            __m256 out[4];
+            output_1d(tmp[i], out);
+            for (int j = 0; j < 4; ++j) out[j] = _mm256_fmadd_ps(out[j], scale, shift);
+            const int64_t at = (n * p.Co + kb) * HW + (4 * ty + i) * p.W + 4 * tx;
+            store_row(out, y + at, ep.residual ? ep.residual + at : nullptr, HW, count, ep.relu);
+          }
+        }
+      }
+    }
+  }
+}
+
+// y = conv3x3(x) with the filters of w [K, C, 3, 3] (transposed and rotated for
+// backward-input); x [N, Ci, H, W], y [N, Co, H, W].
+void run(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, const float* x, const float* w,
+         bool transposed, const ConvEpilogue& ep, float* y) {
+  const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const Plan p = make_plan(N, Ci, Co, H, W, max_threads);
+  thread_local AlignedBuffer u_buffer;
+  float* u = u_buffer.get(kXi * p.Ci * p.Kp);
+  transform_weights(w, transposed ? Ci : Co, transposed ? Co : Ci, transposed, p.Kp, u);
+
+  const int64_t groups = (N + p.group - 1) / p.group;
+  const int threads = static_cast<int>(std::min<int64_t>(max_threads, groups));
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t gid = 0; gid < groups; ++gid) {
+    thread_local AlignedBuffer xb_buffer, v_buffer, m_buffer;
+    const int64_t n0 = gid * p.group, g = std::min(p.group, N - n0);
+    float* xb = xb_buffer.get(p.group * p.Ci * p.Hb * p.Wb);
+    float* v = v_buffer.get(kXi * p.v_stride);
+    float* m = m_buffer.get(kXi * p.m_stride);
+    pack_group(p, x, n0, g, xb);
+    input_transform(p, xb, g, v);
+    multiply(p, g * p.tiles_per_image, v, u, m);
+    output_transform(p, m, n0, g, ep, y);
+  }
+}
+
+}  // namespace
+
+bool conv2d_winograd_applicable(const Conv2dShape& s) {
+  return s.groups == 1 && s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 &&
+         s.pad_h == 1 && s.pad_w == 1 && s.C % 8 == 0 && s.K % 8 == 0 && s.C > 0 && s.K > 0 &&
+         s.H > 0 && s.W > 0;
+}
+
+void conv2d_winograd_forward(const Conv2dShape& s, const float* x, const float* w,
+                             const ConvEpilogue& epilogue, float* y) {
+  run(s.N, s.C, s.K, s.H, s.W, x, w, false, epilogue, y);
+}
+
+void conv2d_winograd_backward_input(const Conv2dShape& s, const float* dy, const float* w,
+                                    float* dx) {
+  run(s.N, s.K, s.C, s.H, s.W, dy, w, true, ConvEpilogue{}, dx);
+}
+
+}  // namespace gb::kernels::cpu

@@ -1,0 +1,34 @@
+// Winograd F(4x4, 3x3) convolution for 3x3, stride-1, pad-1 layers (the body of every CIFAR
+// ResNet), forward (with the fused epilogue of conv_direct.h) and backward-input.
+// Shape letters: N batch, C input channels, H/W input size (= output size), K output channels;
+// TH x TW tiles of 4x4 outputs per image, each read from a 6x6 input patch; xi in [0, 36) a
+// position of the 6x6 Winograd domain.
+//   Y = A^T [ (G g G^T) (.) (B^T d B) ] A        (Lavin & Gray 2016, points 0, +-1, +-2, inf)
+// computes a 4x4 output tile from a 6x6 input patch d and a 3x3 filter g with 36 instead of 144
+// multiplications; the channel sums become 36 independent GEMMs M[xi] = V[xi] * U[xi] of shape
+// [tiles, C] x [C, K]. Images are processed in groups that keep V and M in L2: each group's input
+// is repacked channel-blocked (8 channels per AVX2 vector), so that the transforms are plain
+// vector arithmetic for any map size, and the output transform writes NCHW directly.
+// Numerics: the transforms have constants up to 8 and 1/24, so the result differs from the direct
+// sum by a few float ulps of the tile's magnitude (measured up to about 1e-6 of the sum of
+// absolute terms; tests use 3e-5).
+// Determinism: every output element is computed by one thread, in an order independent of the
+// thread count, so results are bit-identical for any thread count.
+#pragma once
+#include "kernels/cpu/conv_direct.h"
+#include "kernels/shapes.h"
+
+namespace gb::kernels::cpu {
+
+// True for the shapes handled here: one group, a 3x3 kernel, stride 1, padding 1 on both axes,
+// and C and K multiples of 8.
+bool conv2d_winograd_applicable(const Conv2dShape& s);
+
+// requires: conv2d_winograd_applicable(s). x [N, C, H, W], w [K, C, 3, 3], y [N, K, H, W].
+void conv2d_winograd_forward(const Conv2dShape& s, const float* x, const float* w,
+                             const ConvEpilogue& epilogue, float* y);
+// requires: conv2d_winograd_applicable(s). dy [N, K, H, W], dx [N, C, H, W] overwritten.
+void conv2d_winograd_backward_input(const Conv2dShape& s, const float* dy, const float* w,
+                                    float* dx);
+
+}  // namespace gb::kernels::cpu
