@@ -696,7 +696,7 @@ TEST(ConvWinograd, AppliesOnlyTo3x3Stride1Pad1WithChannelsInEights) {
   EXPECT_FALSE(cpu::parse_conv_algorithm("fft", &parsed));
 }
 
-TEST(ConvWinograd, ForwardAndBackwardInputMatchReference) {
+TEST(ConvWinograd, ForwardAndBackwardsMatchReference) {
   uint32_t seed = 900;
   for (const Conv2dShape& s : winograd_cases()) {
     SCOPED_TRACE(describe(s));
@@ -715,7 +715,24 @@ TEST(ConvWinograd, ForwardAndBackwardInputMatchReference) {
     ref::conv2d_backward_input(s, ady.data(), aw.data(), dx_mag.data());
     cpu::conv2d_backward_input(s, dy.data(), w.data(), dx_got.data());
     EXPECT_TRUE(all_close(dx_got, dx_want, dx_mag, kAbsTol, kWinogradRelTol)) << "backward-input";
+    ASSERT_TRUE(cpu::conv2d_winograd_backward_weight_applicable(s));
+    const int64_t w_size = s.K * s.C * 9;
+    Vec dw_want(w_size), dw_got(w_size, std::nanf("")), dw_mag(w_size);
+    Vec db_want(s.K), db_got(s.K, std::nanf("")), db_mag(s.K);
+    ref::conv2d_backward_weight(s, x.data(), dy.data(), dw_want.data(), db_want.data());
+    ref::conv2d_backward_weight(s, ax.data(), ady.data(), dw_mag.data(), db_mag.data());
+    cpu::conv2d_winograd_backward_weight(s, x.data(), dy.data(), dw_got.data(), db_got.data());
+    EXPECT_TRUE(all_close(dw_got, dw_want, dw_mag, kAbsTol, kWinogradRelTol)) << "dw";
+    EXPECT_TRUE(all_close(db_got, db_want, db_mag)) << "db";
+    Vec dw_again(w_size);
+    cpu::conv2d_winograd_backward_weight(s, x.data(), dy.data(), dw_again.data(), nullptr);
+    EXPECT_TRUE(bit_equal(dw_got, dw_again)) << "dw without db, run again";
   }
+  // Wider layers than 512 x 512 keep their weight gradient on the padded-flat kernel.
+  EXPECT_TRUE(cpu::conv2d_winograd_backward_weight_applicable(
+      conv_shape(1, 512, 4, 4, 512, 3, 3, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::conv2d_winograd_backward_weight_applicable(
+      conv_shape(1, 1024, 4, 4, 512, 3, 3, 1, 1, 1, 1, 1)));
 }
 
 TEST(ConvWinograd, EpilogueAppliesScaleShiftResidualAndRelu) {

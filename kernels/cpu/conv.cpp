@@ -229,7 +229,11 @@ bool parse_conv_algorithm(const char* name, ConvAlgorithm* algorithm) {
 }
 
 const char* conv2d_kernel_name(const Conv2dShape& s) {
-  if (use_winograd(s)) return "winograd F(4x4,3x3); backward-weight padded-flat";
+  if (use_winograd(s)) {
+    return conv2d_winograd_backward_weight_applicable(s)
+               ? "winograd F(4x4,3x3)"
+               : "winograd F(4x4,3x3); backward-weight padded-flat";
+  }
   if (use_padded_flat(s) && !use_padded_flat_backward_input(s)) {
     return "padded-flat (phases); backward-input im2col+gemm";
   }
@@ -308,6 +312,10 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw,
                             float* db) {
+  if (use_winograd(s) && conv2d_winograd_backward_weight_applicable(s)) {
+    conv2d_winograd_backward_weight(s, x, dy, dw, db);
+    return;
+  }
   if (use_padded_flat(s)) {
     conv2d_direct_backward_weight(s, x, dy, dw, db);
     return;

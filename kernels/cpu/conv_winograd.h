@@ -30,5 +30,14 @@ void conv2d_winograd_forward(const Conv2dShape& s, const float* x, const float* 
 // requires: conv2d_winograd_applicable(s). dy [N, K, H, W], dx [N, C, H, W] overwritten.
 void conv2d_winograd_backward_input(const Conv2dShape& s, const float* dy, const float* w,
                                     float* dx);
+// conv2d_winograd_applicable and C * K no larger than 512 * 512 (each thread keeps a
+// [36, C, K] float partial gradient, 38 MB at that size).
+bool conv2d_winograd_backward_weight_applicable(const Conv2dShape& s);
+// requires: conv2d_winograd_backward_weight_applicable(s). dw [K, C, 3, 3] overwritten; db [K]
+// overwritten when not nullptr. dL/dU = sum over tiles of V (.) (A dY A^T), one partial per
+// thread over a contiguous range of image groups, summed in thread order: bit-identical run to
+// run for a fixed thread count (like the other backward-weight kernels).
+void conv2d_winograd_backward_weight(const Conv2dShape& s, const float* x, const float* dy,
+                                     float* dw, float* db);
 
 }  // namespace gb::kernels::cpu
