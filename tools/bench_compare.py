@@ -4,7 +4,14 @@ batches and thread count, as one table.
 
 Usage: tools/bench_compare.py [--models resnet20,resnet56] [--threads 2] [--batch-size 128]
            [--infer-batch-size 256] [--warmup 2] [--reps 5] [--gemm 256,512,1024,2048 | --no-gemm]
+           [--rounds R] [--baseline-conv-algorithm padded-flat]
            [--glassbox build/glassbox] [--json out.json]
+
+--rounds R repeats the whole series R times, alternating the sides (glassbox, its baseline,
+PyTorch, next model, next round), and prints the median images/s with the range of the per-round
+ratios, so that a busy moment shows up as a wide range instead of a false figure.
+--baseline-conv-algorithm NAME also runs glassbox with `--conv-algorithm NAME` (e.g. padded-flat,
+the kernels before Winograd) and prints new/baseline: the previous version, in the same run.
 
 Each model runs in a process of its own on each side (`glassbox bench --model M` and
 `tools/bench_torch.py --models M`), so peak RSS is that model's: the training step and then
@@ -62,7 +69,13 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu | cuda (both sides)")
     ap.add_argument("--conv-backend", default="handwritten",
                     help="glassbox's CUDA convolution: handwritten | cudnn")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the series, alternating sides; report medians and ratio ranges")
+    ap.add_argument("--baseline-conv-algorithm",
+                    help="also run glassbox with this --conv-algorithm (e.g. padded-flat)")
     a = ap.parse_args()
+    if a.rounds < 1:
+        sys.exit("bench_compare: --rounds must be at least 1")
 
     if not os.access(a.glassbox, os.X_OK):
         sys.exit(f"bench_compare: {a.glassbox} not found; build it first (tools/setup.sh) or "
@@ -80,19 +93,35 @@ def main():
     if a.device != "cpu":
         a.no_gemm = True  # the SGEMM comparison is a CPU (OpenBLAS) one
     models = [m for m in a.models.split(",") if m]
-    results = {"threads": a.threads, "models": {}, "gemm": None}
+    sides = ["glassbox"] + (["baseline"] if a.baseline_conv_algorithm else []) + ["torch"]
+    # results["models"][m][side] is the last round's JSON; rounds[m][side][mode] the img/s list.
+    results = {"threads": a.threads, "models": {}, "gemm": None, "rounds": {}}
     with tempfile.TemporaryDirectory(prefix="bench_compare_") as tmp:
-        for m in models:
-            gj = os.path.join(tmp, f"glassbox-{m}.json")
-            run([a.glassbox, "bench", "--model", m, *common, *glassbox_only, "--json", gj])
-            tj = os.path.join(tmp, f"torch-{m}.json")
-            if have_torch:
-                run([sys.executable, os.path.join(ROOT, "tools", "bench_torch.py"), "--models", m,
-                     *common, "--json", tj])
-            results["models"][m] = {"glassbox": load(gj), "torch": load(tj)}
-            if have_torch and results["models"][m]["torch"] is None:
-                print(f"bench_compare: no PyTorch figures for {m} (bench_torch.py builds "
-                      "resnet20/32/56 and resnet18)", file=sys.stderr)
+        for rnd in range(a.rounds):
+            for m in models:
+                r = results["models"].setdefault(m, {side: None for side in sides})
+                per = results["rounds"].setdefault(m, {side: {} for side in sides})
+                for side in sides:
+                    out = os.path.join(tmp, f"{side}-{m}-{rnd}.json")
+                    if side == "torch":
+                        if not have_torch:
+                            continue
+                        run([sys.executable, os.path.join(ROOT, "tools", "bench_torch.py"),
+                             "--models", m, *common, "--json", out])
+                    else:
+                        extra = (["--conv-algorithm", a.baseline_conv_algorithm]
+                                 if side == "baseline" else [])
+                        run([a.glassbox, "bench", "--model", m, *common, *glassbox_only, *extra,
+                             "--json", out])
+                    j = load(out)
+                    if j is None:
+                        continue
+                    r[side] = j
+                    for row in j.get("rows", []):
+                        per[side].setdefault(row["mode"], []).append(row["images_per_second"])
+                if have_torch and r["torch"] is None:
+                    print(f"bench_compare: no PyTorch figures for {m} (bench_torch.py builds "
+                          "resnet20/32/56 and resnet18)", file=sys.stderr)
         if not a.no_gemm:
             gj = os.path.join(tmp, "gemm.json")
             run([a.glassbox, "bench", "--gemm", a.gemm, "--threads", str(a.threads),
@@ -100,26 +129,44 @@ def main():
             j = load(gj)
             results["gemm"] = j.get("gemm") if j else None
 
+    def median(v):
+        v = sorted(v)
+        return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2 if v else None
+
+    def ratios(num, den):
+        return [x / y for x, y in zip(num, den) if x and y]
+
     torch_version = next((r["torch"]["torch"] for r in results["models"].values() if r["torch"]),
                          None)
     where = f"{a.threads} threads" if a.device == "cpu" else f"device {a.device}, fp32"
     print(f"\nglassbox vs PyTorch {torch_version or '(not run)'}, {where}, synthetic "
-          f"data, median of {a.reps} after {a.warmup} warm-up")
-    print(f"{'model':<12} {'mode':<10} {'batch':>6} {'glassbox img/s':>15} {'PyTorch img/s':>14} "
-          f"{'ratio':>6}")
-    for m, r in results["models"].items():
-        g_rows = {x["mode"]: x for x in (r["glassbox"] or {}).get("rows", [])}
-        t_rows = {x["mode"]: x for x in (r["torch"] or {}).get("rows", [])}
+          f"data, median of {a.reps} after {a.warmup} warm-up"
+          + (f"; {a.rounds} alternating rounds: medians, ratio range in brackets"
+             if a.rounds > 1 else ""))
+    base_head = (f" {'baseline img/s':>15} {'new/base':>9}" if a.baseline_conv_algorithm else "")
+    print(f"{'model':<12} {'mode':<10} {'batch':>6} {'glassbox img/s':>15}{base_head} "
+          f"{'PyTorch img/s':>14} {'ratio':>6}" + (f" {'range':>13}" if a.rounds > 1 else ""))
+    for m, per in results["rounds"].items():
+        r = results["models"][m]
         for mode in ("train", "inference"):
-            g, t = g_rows.get(mode), t_rows.get(mode)
+            g = per["glassbox"].get(mode, [])
+            t = per.get("torch", {}).get(mode, [])
+            b = per.get("baseline", {}).get(mode, [])
             if not g and not t:
                 continue
-            gi = g["images_per_second"] if g else None
-            ti = t["images_per_second"] if t else None
-            ratio = gi / ti if gi and ti else None
-            batch = (g or t)["batch"]
-            print(f"{m:<12} {mode:<10} {batch:>6} {fmt(gi):>15} {fmt(ti):>14} "
-                  f"{fmt(ratio, '.2f'):>6}")
+            rows = [x for side in ("glassbox", "torch") for x in (r[side] or {}).get("rows", [])
+                    if x["mode"] == mode]
+            batch = rows[0]["batch"] if rows else "-"
+            rt = ratios(g, t)
+            line = f"{m:<12} {mode:<10} {batch:>6} {fmt(median(g)):>15}"
+            if a.baseline_conv_algorithm:
+                line += f" {fmt(median(b)):>15} {fmt(median(ratios(g, b)), '.2f'):>9}"
+            line += f" {fmt(median(t)):>14} {fmt(median(rt), '.2f'):>6}"
+            if a.rounds > 1 and rt:
+                line += f" {'[' + format(min(rt), '.2f') + '-' + format(max(rt), '.2f') + ']':>13}"
+            print(line)
+    if a.baseline_conv_algorithm:
+        print(f"baseline: glassbox --conv-algorithm {a.baseline_conv_algorithm}")
 
     print("\npeak resident memory per model process (train then inference), MB")
     print(f"{'model':<12} {'glassbox base':>14} {'peak':>8} {'peak-base':>10} "

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <optional>
 
+#include "kernels/cpu/conv.h"
 #include "models/registry.h"
 #include "runtime/op_table.h"
 #include "tools/cli/compress_commands.h"
@@ -104,6 +105,16 @@ void set_conv_backend(const std::string& name) {
 #endif
 }
 
+// Chooses the CPU convolution algorithm by name (kernel research and before/after benchmarks).
+void set_conv_algorithm(const std::string& name) {
+  kernels::cpu::ConvAlgorithm algorithm{};
+  if (!kernels::cpu::parse_conv_algorithm(name.c_str(), &algorithm)) {
+    throw std::invalid_argument(
+        "--conv-algorithm: expected auto, winograd, padded-flat or im2col, got '" + name + "'");
+  }
+  kernels::cpu::set_conv_algorithm(algorithm);
+}
+
 void set_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
 }
@@ -116,7 +127,7 @@ int main(int argc, char** argv) {
   app::TrainConfig tc;
   app::TrainOptions to;
   int threads = 0;
-  std::string device = "cpu", conv_backend = "handwritten";
+  std::string device = "cpu", conv_backend = "handwritten", conv_algorithm = "auto";
   auto* train = cli.add_subcommand("train", "train a model and write a checkpoint");
   add_train(*train, tc, to, threads, device);
   std::string recipe;
@@ -125,6 +136,9 @@ int main(int argc, char** argv) {
                     "epochs, label smoothing 0.2, flip TTA); options given explicitly still apply");
   train->add_option("--conv-backend", conv_backend,
                     "CUDA convolution: handwritten (default) | cudnn (for comparison)");
+  train->add_option("--conv-algorithm", conv_algorithm,
+                    "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
+                    "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
 
   std::string eval_ck, eval_data, eval_json;
   int64_t eval_limit = 0, eval_batch = 256;
@@ -170,6 +184,9 @@ int main(int argc, char** argv) {
   bench->add_option("--device", bc.device, "cpu | cuda | cuda:N (a GPU needs a CUDA build)");
   bench->add_option("--conv-backend", conv_backend,
                     "CUDA convolution: handwritten (default) | cudnn (for comparison)");
+  bench->add_option("--conv-algorithm", conv_algorithm,
+                    "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
+                    "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
   bench->add_flag("--no-train", bench_no_train, "skip the training measurement");
   bench->add_flag("--no-inference", bench_no_infer, "skip the inference measurement");
   bench->add_flag("--per-layer", bc.per_layer,
@@ -246,6 +263,7 @@ int main(int argc, char** argv) {
   try {
     set_threads(threads);
     set_conv_backend(conv_backend);
+    set_conv_algorithm(conv_algorithm);
     if (gb::cli::run_compress_commands(*compress_cmds)) return 0;
     if (*train) {
       if (!to.resume.empty()) {
