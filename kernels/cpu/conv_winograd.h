@@ -1,5 +1,5 @@
 // Winograd F(4x4, 3x3) convolution for 3x3, stride-1, pad-1 layers (the body of every CIFAR
-// ResNet), forward (with the fused epilogue of conv_direct.h) and backward-input.
+// ResNet): forward (with the fused epilogue of conv_direct.h), backward-input and backward-weight.
 // Shape letters: N batch, C input channels, H/W input size (= output size), K output channels;
 // TH x TW tiles of 4x4 outputs per image, each read from a 6x6 input patch; xi in [0, 36) a
 // position of the 6x6 Winograd domain.
@@ -12,8 +12,9 @@
 // Numerics: the transforms have constants up to 8 and 1/24, so the result differs from the direct
 // sum by a few float ulps of the tile's magnitude (measured up to about 1e-6 of the sum of
 // absolute terms; tests use 3e-5).
-// Determinism: every output element is computed by one thread, in an order independent of the
-// thread count, so results are bit-identical for any thread count.
+// Determinism: in forward and backward-input every output element is computed by one thread, in
+// an order independent of the thread count, so results are bit-identical for any thread count;
+// backward-weight sums per-thread partials in thread order (bit-identical for a fixed count).
 #pragma once
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/shapes.h"
