@@ -854,7 +854,7 @@ TEST(BatchNormRef, TrainBackwardMatchesFiniteDifferences) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pooling (reference only)
+// Pooling
 
 Pool2dShape pool_shape(int64_t N, int64_t C, int64_t H, int64_t W, int64_t R, int64_t S,
                        int64_t stride, int64_t pad) {
@@ -933,6 +933,145 @@ TEST(PoolRef, GlobalAvgPool) {
   EXPECT_EQ(dx, (Vec{1, 1, 1, 1, 2, 2, 2, 2}));
 }
 
+// Fast pooling against the reference. Max pooling (values and argmax), average pooling and both
+// backward passes make the same comparisons and additions in the same order as ref::, so they
+// must match bit for bit; global average pooling sums in SIMD order (mag: the mean of |x|).
+
+// Values on a grid of quarters, so that windows hold ties (the first maximum must win).
+Vec quarter_grid(int64_t n, uint32_t seed) {
+  Vec v = random_vec(n, seed, -2.0f, 2.0f);
+  for (float& x : v) x = std::round(x * 4.0f) / 4.0f;
+  return v;
+}
+
+Pool2dShape pool_shape_rs(int64_t N, int64_t C, int64_t H, int64_t W, int64_t R, int64_t S,
+                          int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w) {
+  Pool2dShape s = pool_shape(N, C, H, W, R, S, stride_h, pad_h);
+  s.stride_w = stride_w;
+  s.pad_w = pad_w;
+  return s;
+}
+
+std::string describe(const Pool2dShape& s) {
+  std::ostringstream os;
+  os << "N=" << s.N << " C=" << s.C << " " << s.H << "x" << s.W << " window " << s.R << "x" << s.S
+     << " stride " << s.stride_h << "," << s.stride_w << " pad " << s.pad_h << "," << s.pad_w;
+  return os.str();
+}
+
+// Every valid combination of the awkward maps and windows (a window may not exceed the padded
+// map, and padding is at most half the window, as the runtime requires). Rows 17 and 33 wide
+// reach the 8-wide register path of the fast kernels for strides 1, 2 and 3 (gather), with a
+// last block that overlaps the previous one.
+std::vector<Pool2dShape> fast_pool_cases() {
+  const int64_t maps[][2] = {{7, 5}, {1, 1}, {33, 17}, {17, 33}, {8, 8}, {4, 9}};
+  // R, S, stride_h, stride_w, pad_h, pad_w
+  const int64_t windows[][6] = {{2, 2, 2, 2, 0, 0}, {3, 3, 2, 2, 1, 1}, {3, 3, 1, 1, 1, 1},
+                                {3, 2, 3, 1, 1, 1}, {2, 3, 1, 3, 0, 1}, {1, 1, 2, 2, 0, 0}};
+  std::vector<Pool2dShape> cases;
+  for (int64_t N : {1, 3}) {
+    for (int64_t C : {1, 5}) {
+      for (const auto& m : maps) {
+        for (const auto& w : windows) {
+          const Pool2dShape s = pool_shape_rs(N, C, m[0], m[1], w[0], w[1], w[2], w[3], w[4], w[5]);
+          if (s.H + 2 * s.pad_h < s.R || s.W + 2 * s.pad_w < s.S) continue;
+          cases.push_back(s);
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+TEST(Pool, MaxPoolForwardAndBackwardEqualReferenceBitForBit) {
+  uint32_t seed = 1200;
+  for (const Pool2dShape& s : fast_pool_cases()) {
+    SCOPED_TRACE(describe(s));
+    const int64_t xn = s.N * s.C * s.H * s.W, yn = s.N * s.C * s.P() * s.Q();
+    Vec x = quarter_grid(xn, seed++);
+    if (xn > 5) x[5] = std::nanf("");  // a NaN wins its windows
+    const Vec dy = random_vec(yn, seed++);
+    Vec y_w(yn), y_g(yn, 7.0f), dx_w(xn), dx_g(xn, 7.0f);
+    std::vector<int32_t> a_w(yn), a_g(yn, 7);
+    ref::maxpool2d_forward(s, x.data(), y_w.data(), a_w.data());
+    cpu::maxpool2d_forward(s, x.data(), y_g.data(), a_g.data());
+    EXPECT_TRUE(bit_equal(y_g, y_w)) << "y";
+    EXPECT_EQ(a_g, a_w) << "argmax";
+    ref::maxpool2d_backward(s, dy.data(), a_w.data(), dx_w.data());
+    cpu::maxpool2d_backward(s, dy.data(), a_w.data(), dx_g.data());
+    EXPECT_TRUE(bit_equal(dx_g, dx_w)) << "dx";
+  }
+}
+
+TEST(Pool, AvgPoolForwardAndBackwardEqualReferenceBitForBit) {
+  uint32_t seed = 1300;
+  for (const Pool2dShape& s : fast_pool_cases()) {
+    SCOPED_TRACE(describe(s));
+    const int64_t xn = s.N * s.C * s.H * s.W, yn = s.N * s.C * s.P() * s.Q();
+    const Vec x = random_vec(xn, seed++), dy = random_vec(yn, seed++);
+    Vec y_w(yn), y_g(yn, 7.0f), dx_w(xn), dx_g(xn, 7.0f);
+    ref::avgpool2d_forward(s, x.data(), y_w.data());
+    cpu::avgpool2d_forward(s, x.data(), y_g.data());
+    EXPECT_TRUE(bit_equal(y_g, y_w)) << "y";
+    ref::avgpool2d_backward(s, dy.data(), dx_w.data());
+    cpu::avgpool2d_backward(s, dy.data(), dx_g.data());
+    EXPECT_TRUE(bit_equal(dx_g, dx_w)) << "dx";
+  }
+}
+
+TEST(Pool, GlobalAvgPoolMatchesReference) {
+  uint32_t seed = 1400;
+  for (int64_t N : {1, 3}) {
+    for (int64_t C : {1, 5}) {
+      for (int64_t L : {1, 64, 1000}) {
+        SCOPED_TRACE("N=" + std::to_string(N) + " C=" + std::to_string(C) +
+                     " L=" + std::to_string(L));
+        const Vec x = random_vec(N * C * L, seed++, -1.0f, 3.0f), dy = random_vec(N * C, seed++);
+        Vec y_w(N * C), y_g(N * C, 7.0f), mag(N * C), dx_w(N * C * L), dx_g(N * C * L, 7.0f);
+        ref::global_avgpool_forward(N, C, L, x.data(), y_w.data());
+        cpu::global_avgpool_forward(N, C, L, x.data(), y_g.data());
+        ref::global_avgpool_forward(N, C, L, abs_vec(x).data(), mag.data());
+        EXPECT_TRUE(all_close(y_g, y_w, mag)) << "y";
+        ref::global_avgpool_backward(N, C, L, dy.data(), dx_w.data());
+        cpu::global_avgpool_backward(N, C, L, dy.data(), dx_g.data());
+        EXPECT_TRUE(bit_equal(dx_g, dx_w)) << "dx";
+      }
+    }
+  }
+}
+
+TEST(Pool, BitIdenticalForAnyThreadCount) {
+  // 4*16*33*17 floats: above the threading threshold.
+  const Pool2dShape s = pool_shape(4, 16, 33, 17, 3, 3, 2, 1);
+  const int64_t xn = s.N * s.C * s.H * s.W, yn = s.N * s.C * s.P() * s.Q(), L = s.H * s.W;
+  const Vec x = quarter_grid(xn, 1500), dy = random_vec(yn, 1501),
+            gdy = random_vec(s.N * s.C, 1502);
+  struct Out {
+    Vec ym, dxm, ya, dxa, yg, dxg;
+    std::vector<int32_t> arg;
+  };
+  auto run = [&](int threads) {
+    Out o{Vec(yn), Vec(xn), Vec(yn), Vec(xn), Vec(s.N * s.C), Vec(xn), std::vector<int32_t>(yn)};
+    with_threads(threads, [&] {
+      cpu::maxpool2d_forward(s, x.data(), o.ym.data(), o.arg.data());
+      cpu::maxpool2d_backward(s, dy.data(), o.arg.data(), o.dxm.data());
+      cpu::avgpool2d_forward(s, x.data(), o.ya.data());
+      cpu::avgpool2d_backward(s, dy.data(), o.dxa.data());
+      cpu::global_avgpool_forward(s.N, s.C, L, x.data(), o.yg.data());
+      cpu::global_avgpool_backward(s.N, s.C, L, gdy.data(), o.dxg.data());
+    });
+    return o;
+  };
+  const Out one = run(1), three = run(3);
+  EXPECT_TRUE(bit_equal(three.ym, one.ym));
+  EXPECT_EQ(three.arg, one.arg);
+  EXPECT_TRUE(bit_equal(three.dxm, one.dxm));
+  EXPECT_TRUE(bit_equal(three.ya, one.ya));
+  EXPECT_TRUE(bit_equal(three.dxa, one.dxa));
+  EXPECT_TRUE(bit_equal(three.yg, one.yg));
+  EXPECT_TRUE(bit_equal(three.dxg, one.dxg));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Activations (reference only)
 
@@ -973,7 +1112,7 @@ TEST(ActivationRef, GeluValuesAndDerivative) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Softmax family (reference only)
+// Softmax family
 
 TEST(SoftmaxRef, RowsSumToOneAndAreStable) {
   const int64_t N = 4, D = 7;
@@ -1073,6 +1212,167 @@ TEST(SoftmaxRef, CrossEntropyWithLabelSmoothing) {
                      ref::cross_entropy_forward(N, D, zm.data(), t.data(), eps, scratch.data())) /
                     (2 * h);
   EXPECT_NEAR(dot(dz, u), fd, 1e-4);
+}
+
+// Fast softmax family against the reference, N in {1, 7, 300}, D in {1, 10, 1000}, moderate and
+// large (+-80) logits. Magnitudes: softmax |y|; log-softmax |x - max| + |lse - max|, which is
+// |y| - max_d y over the row; softmax backward y * (|dy| + sum |dy * y|); log-softmax backward
+// |dy| + exp(y) * sum |dy|. Cross-entropy backward is ref's double formula: equal bit for bit.
+
+struct SoftmaxCase {
+  int64_t N, D;
+  float range;  // logits uniform in [-range, range]
+};
+
+std::vector<SoftmaxCase> softmax_cases() {
+  std::vector<SoftmaxCase> cases;
+  for (int64_t N : {1, 7, 300}) {
+    for (int64_t D : {1, 10, 1000}) {
+      for (float range : {5.0f, 80.0f}) cases.push_back({N, D, range});
+    }
+  }
+  return cases;
+}
+
+std::string describe(const SoftmaxCase& c) {
+  return "N=" + std::to_string(c.N) + " D=" + std::to_string(c.D) +
+         " range=" + std::to_string(static_cast<int>(c.range));
+}
+
+// Logits for a case; with the large range every row also holds a +80 and a -80 entry.
+Vec softmax_logits(const SoftmaxCase& c, uint32_t seed) {
+  Vec x = random_vec(c.N * c.D, seed, -c.range, c.range);
+  if (c.range > 10.0f && c.D > 1) {
+    for (int64_t n = 0; n < c.N; ++n) {
+      x[n * c.D + (n % c.D)] = 80.0f;
+      x[n * c.D + ((n + 1) % c.D)] = -80.0f;
+    }
+  }
+  return x;
+}
+
+TEST(Softmax, ForwardAndBackwardMatchReference) {
+  uint32_t seed = 1600;
+  for (const SoftmaxCase& c : softmax_cases()) {
+    SCOPED_TRACE(describe(c));
+    const int64_t N = c.N, D = c.D, n = N * D;
+    const Vec x = softmax_logits(c, seed++), dy = random_vec(n, seed++);
+    Vec y_w(n), y_g(n, 7.0f);
+    ref::softmax_forward(N, D, x.data(), y_w.data());
+    cpu::softmax_forward(N, D, x.data(), y_g.data());
+    EXPECT_TRUE(all_close(y_g, y_w, {})) << "softmax";
+    // Backward from the reference's output, so both see the same inputs.
+    Vec dx_w(n), dx_g(n, 7.0f), mag(n);
+    ref::softmax_backward(N, D, y_w.data(), dy.data(), dx_w.data());
+    cpu::softmax_backward(N, D, y_w.data(), dy.data(), dx_g.data());
+    for (int64_t r = 0; r < N; ++r) {
+      double dot_abs = 0.0;
+      for (int64_t d = 0; d < D; ++d) dot_abs += std::fabs(dy[r * D + d] * y_w[r * D + d]);
+      for (int64_t d = 0; d < D; ++d) {
+        const int64_t i = r * D + d;
+        mag[i] = static_cast<float>(std::fabs(y_w[i]) * (std::fabs(dy[i]) + dot_abs));
+      }
+    }
+    EXPECT_TRUE(all_close(dx_g, dx_w, mag)) << "softmax backward";
+  }
+}
+
+TEST(Softmax, LogSoftmaxForwardAndBackwardMatchReference) {
+  uint32_t seed = 1700;
+  for (const SoftmaxCase& c : softmax_cases()) {
+    SCOPED_TRACE(describe(c));
+    const int64_t N = c.N, D = c.D, n = N * D;
+    const Vec x = softmax_logits(c, seed++), dy = random_vec(n, seed++);
+    Vec y_w(n), y_g(n, 7.0f), mag(n), dx_w(n), dx_g(n, 7.0f), dmag(n);
+    ref::log_softmax_forward(N, D, x.data(), y_w.data());
+    cpu::log_softmax_forward(N, D, x.data(), y_g.data());
+    for (int64_t r = 0; r < N; ++r) {
+      const float top = *std::max_element(y_w.begin() + r * D, y_w.begin() + (r + 1) * D);
+      double dy_abs = 0.0;
+      for (int64_t d = 0; d < D; ++d) dy_abs += std::fabs(dy[r * D + d]);
+      for (int64_t d = 0; d < D; ++d) {
+        const int64_t i = r * D + d;
+        mag[i] = std::fabs(y_w[i]) - top;
+        dmag[i] = static_cast<float>(std::fabs(dy[i]) + std::exp(y_w[i]) * dy_abs);
+      }
+    }
+    EXPECT_TRUE(all_close(y_g, y_w, mag)) << "log_softmax";
+    ref::log_softmax_backward(N, D, y_w.data(), dy.data(), dx_w.data());
+    cpu::log_softmax_backward(N, D, y_w.data(), dy.data(), dx_g.data());
+    EXPECT_TRUE(all_close(dx_g, dx_w, dmag)) << "log_softmax backward";
+  }
+}
+
+TEST(Softmax, CrossEntropyMatchesReference) {
+  uint32_t seed = 1800;
+  for (const SoftmaxCase& c : softmax_cases()) {
+    for (float eps : {0.0f, 0.1f}) {
+      SCOPED_TRACE(describe(c) + " eps=" + std::to_string(eps));
+      const int64_t N = c.N, D = c.D, n = N * D;
+      const Vec x = softmax_logits(c, seed++);
+      std::vector<int64_t> t(static_cast<size_t>(N));
+      std::mt19937 gen(seed++);
+      for (int64_t& v : t) v = std::uniform_int_distribution<int64_t>(0, D - 1)(gen);
+      Vec p_w(n), p_g(n, 7.0f);
+      const float loss_w = ref::cross_entropy_forward(N, D, x.data(), t.data(), eps, p_w.data());
+      const float loss_g = cpu::cross_entropy_forward(N, D, x.data(), t.data(), eps, p_g.data());
+      EXPECT_TRUE(all_close({loss_g}, {loss_w}, {})) << "loss";
+      EXPECT_TRUE(all_close(p_g, p_w, {})) << "probs";
+      Vec dl_w(n), dl_g(n, 7.0f);
+      ref::cross_entropy_backward(N, D, p_w.data(), t.data(), eps, 0.7f, dl_w.data());
+      cpu::cross_entropy_backward(N, D, p_w.data(), t.data(), eps, 0.7f, dl_g.data());
+      EXPECT_TRUE(bit_equal(dl_g, dl_w)) << "dlogits";
+    }
+  }
+}
+
+TEST(Softmax, NanRowsStayNanAndOtherRowsAreUntouched) {
+  const int64_t N = 3, D = 11;
+  Vec x = random_vec(N * D, 1900);
+  x[1 * D + 9] = std::nanf("");  // row 1, in the vector tail
+  Vec y(N * D), lp(N * D), want(N * D);
+  cpu::softmax_forward(N, D, x.data(), y.data());
+  cpu::log_softmax_forward(N, D, x.data(), lp.data());
+  ref::softmax_forward(N, D, x.data(), want.data());
+  for (int64_t d = 0; d < D; ++d) {
+    EXPECT_TRUE(std::isnan(y[D + d])) << d;
+    EXPECT_TRUE(std::isnan(lp[D + d])) << d;
+    EXPECT_NEAR(y[d], want[d], 1e-6);
+    EXPECT_NEAR(y[2 * D + d], want[2 * D + d], 1e-6);
+  }
+  const std::vector<int64_t> t = {0, 1, 2};
+  EXPECT_TRUE(std::isnan(cpu::cross_entropy_forward(N, D, x.data(), t.data(), 0.1f, y.data())));
+}
+
+TEST(Softmax, BitIdenticalForAnyThreadCount) {
+  const int64_t N = 300, D = 1000, n = N * D;  // above the threading threshold
+  const Vec x = random_vec(n, 2000, -20.0f, 20.0f), dy = random_vec(n, 2001);
+  std::vector<int64_t> t(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) t[static_cast<size_t>(i)] = (i * 37) % D;
+  struct Out {
+    Vec y, dx, ly, ldx, probs, dl;
+    float loss = 0.0f;
+  };
+  auto run = [&](int threads) {
+    Out o{Vec(n), Vec(n), Vec(n), Vec(n), Vec(n), Vec(n)};
+    with_threads(threads, [&] {
+      cpu::softmax_forward(N, D, x.data(), o.y.data());
+      cpu::softmax_backward(N, D, o.y.data(), dy.data(), o.dx.data());
+      cpu::log_softmax_forward(N, D, x.data(), o.ly.data());
+      cpu::log_softmax_backward(N, D, o.ly.data(), dy.data(), o.ldx.data());
+      o.loss = cpu::cross_entropy_forward(N, D, x.data(), t.data(), 0.1f, o.probs.data());
+      cpu::cross_entropy_backward(N, D, o.probs.data(), t.data(), 0.1f, 0.7f, o.dl.data());
+    });
+    return o;
+  };
+  const Out one = run(1), three = run(3);
+  EXPECT_TRUE(bit_equal(three.y, one.y));
+  EXPECT_TRUE(bit_equal(three.dx, one.dx));
+  EXPECT_TRUE(bit_equal(three.ly, one.ly));
+  EXPECT_TRUE(bit_equal(three.ldx, one.ldx));
+  EXPECT_TRUE(bit_equal(three.probs, one.probs));
+  EXPECT_TRUE(bit_equal(three.dl, one.dl));
+  EXPECT_TRUE(bit_equal({three.loss}, {one.loss}));
 }
 
 // ---------------------------------------------------------------------------------------------

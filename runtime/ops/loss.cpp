@@ -1,5 +1,6 @@
 // softmax, log_softmax over the last dimension, and cross-entropy with label smoothing.
-// Shape letters: N rows, D classes/features (the last dimension).
+// Shape letters: N rows, D classes/features (the last dimension). On the CPU they run the fast
+// cpu:: kernels or the ref:: loops (fast_cpu()); the backward uses the forward's choice.
 #include "kernels/cpu/softmax.h"
 #include "kernels/cuda/softmax.h"
 #include "runtime/ops.h"
@@ -15,7 +16,9 @@ Tensor softmax_like(OpId op, const Tensor& x, bool log) {
   Tensor xc = dense(x);
   Tensor y = empty_like_device(x.shape(), x);
   const bool cuda = on_cuda(x);
+  const bool fast = fast_cpu();  // backward uses the same kernels as forward
   auto forward = log ? kernels::ref::log_softmax_forward : kernels::ref::softmax_forward;
+  if (fast) forward = log ? kernels::cpu::log_softmax_forward : kernels::cpu::softmax_forward;
   if (cuda) {
     GB_CUDA(forward = log ? kernels::cuda::log_softmax_forward : kernels::cuda::softmax_forward);
   }
@@ -25,6 +28,7 @@ Tensor softmax_like(OpId op, const Tensor& x, bool log) {
     Tensor g = dense(gy);
     Tensor dx = empty_like_device(ys.shape(), ys);
     auto backward = log ? kernels::ref::log_softmax_backward : kernels::ref::softmax_backward;
+    if (fast) backward = log ? kernels::cpu::log_softmax_backward : kernels::cpu::softmax_backward;
     if (cuda) {
       GB_CUDA(backward =
                   log ? kernels::cuda::log_softmax_backward : kernels::cuda::softmax_backward);
@@ -48,7 +52,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, float label_sm
       targets.size(0) != N) {
     fail(op, "targets must be I64 [N] with N=" + std::to_string(N));
   }
-  if (label_smoothing < 0.0f || label_smoothing >= 1.0f) fail(op, "label_smoothing must be in [0,1)");
+  if (label_smoothing < 0.0f || label_smoothing >= 1.0f)
+    fail(op, "label_smoothing must be in [0,1)");
   check_same_device(op, logits, {&targets});
   // Targets are checked on the host (a GPU kernel must never read out of range).
   Tensor tc = dense(targets);
@@ -56,7 +61,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, float label_sm
   const int64_t* t = t_host.i64();
   for (int64_t i = 0; i < N; ++i) {
     if (t[i] < 0 || t[i] >= D) {
-      fail(op, "target " + std::to_string(t[i]) + " out of range for " + std::to_string(D) + " classes");
+      fail(op, "target " + std::to_string(t[i]) + " out of range for " + std::to_string(D) +
+                   " classes");
     }
   }
   Tensor lc = dense(logits);
@@ -74,12 +80,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, float label_sm
     });
     return y;
   }
-  const float loss = kernels::ref::cross_entropy_forward(N, D, lc.f32(), t, label_smoothing, probs.f32());
+  const bool fast = fast_cpu();  // backward uses the same kernels as forward
+  const float loss =
+      (fast ? kernels::cpu::cross_entropy_forward : kernels::ref::cross_entropy_forward)(
+          N, D, lc.f32(), t, label_smoothing, probs.f32());
   Tensor y = Tensor::scalar(loss);
   record("cross_entropy", {logits}, y, [=](const Tensor& gy) {
     Tensor dl = Tensor::empty({N, D});
-    kernels::ref::cross_entropy_backward(N, D, probs.f32(), tc.i64(), label_smoothing, gy.item(),
-                                         dl.f32());
+    (fast ? kernels::cpu::cross_entropy_backward : kernels::ref::cross_entropy_backward)(
+        N, D, probs.f32(), tc.i64(), label_smoothing, gy.item(), dl.f32());
     return std::vector<Tensor>{dl};
   });
   return y;

@@ -1,4 +1,5 @@
-// Pooling (max, average, global average) and bilinear resize over [N,C,H,W].
+// Pooling (max, average, global average) and bilinear resize over [N,C,H,W]. Pooling runs the
+// fast cpu:: kernels or the ref:: loops on the CPU (fast_cpu()); resize has only ref:: so far.
 #include <limits>
 
 #include "kernels/cpu/pool.h"
@@ -37,13 +38,14 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   Tensor y = empty_like_device({s.N, s.C, s.P(), s.Q()}, x);
   Tensor argmax = Tensor::empty({s.N, s.C, s.P(), s.Q()}, DType::I32, x.device());
   const bool cuda = on_cuda(x);
-  auto forward = kernels::ref::maxpool2d_forward;
+  const bool fast = fast_cpu();  // backward uses the same kernels as forward
+  auto forward = fast ? kernels::cpu::maxpool2d_forward : kernels::ref::maxpool2d_forward;
   if (cuda) GB_CUDA(forward = kernels::cuda::maxpool2d_forward);
   forward(s, xc.f32(), y.f32(), argmax.data<int32_t>());
-  record("max_pool2d", {x}, y, [s, argmax, cuda](const Tensor& gy) {
+  record("max_pool2d", {x}, y, [s, argmax, cuda, fast](const Tensor& gy) {
     Tensor g = dense(gy);
     Tensor dx = empty_like_device({s.N, s.C, s.H, s.W}, g);
-    auto backward = kernels::ref::maxpool2d_backward;
+    auto backward = fast ? kernels::cpu::maxpool2d_backward : kernels::ref::maxpool2d_backward;
     if (cuda) GB_CUDA(backward = kernels::cuda::maxpool2d_backward);
     backward(s, g.f32(), argmax.data<int32_t>(), dx.f32());
     return std::vector<Tensor>{dx};
@@ -56,13 +58,14 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   Tensor xc = dense(x);
   Tensor y = empty_like_device({s.N, s.C, s.P(), s.Q()}, x);
   const bool cuda = on_cuda(x);
-  auto forward = kernels::ref::avgpool2d_forward;
+  const bool fast = fast_cpu();  // backward uses the same kernels as forward
+  auto forward = fast ? kernels::cpu::avgpool2d_forward : kernels::ref::avgpool2d_forward;
   if (cuda) GB_CUDA(forward = kernels::cuda::avgpool2d_forward);
   forward(s, xc.f32(), y.f32());
-  record("avg_pool2d", {x}, y, [s, cuda](const Tensor& gy) {
+  record("avg_pool2d", {x}, y, [s, cuda, fast](const Tensor& gy) {
     Tensor g = dense(gy);
     Tensor dx = empty_like_device({s.N, s.C, s.H, s.W}, g);
-    auto backward = kernels::ref::avgpool2d_backward;
+    auto backward = fast ? kernels::cpu::avgpool2d_backward : kernels::ref::avgpool2d_backward;
     if (cuda) GB_CUDA(backward = kernels::cuda::avgpool2d_backward);
     backward(s, g.f32(), dx.f32());
     return std::vector<Tensor>{dx};
@@ -78,13 +81,15 @@ Tensor global_avg_pool(const Tensor& x) {
   Tensor xc = dense(x);
   Tensor y = empty_like_device({N, C}, x);
   const bool cuda = on_cuda(x);
-  auto forward = kernels::ref::global_avgpool_forward;
+  const bool fast = fast_cpu();  // backward uses the same kernels as forward
+  auto forward = fast ? kernels::cpu::global_avgpool_forward : kernels::ref::global_avgpool_forward;
   if (cuda) GB_CUDA(forward = kernels::cuda::global_avgpool_forward);
   forward(N, C, L, xc.f32(), y.f32());
   record("global_avg_pool", {x}, y, [=](const Tensor& gy) {
     Tensor g = dense(gy);
     Tensor dx = empty_like_device({N, C, H, W}, g);
-    auto backward = kernels::ref::global_avgpool_backward;
+    auto backward =
+        fast ? kernels::cpu::global_avgpool_backward : kernels::ref::global_avgpool_backward;
     if (cuda) GB_CUDA(backward = kernels::cuda::global_avgpool_backward);
     backward(N, C, L, g.f32(), dx.f32());
     return std::vector<Tensor>{dx};
