@@ -2,16 +2,14 @@
 // or cause on stderr, a non-zero exit, and leaves existing files alone; summary and ops print
 // their tables.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
-
-#include <unistd.h>
 #include <fstream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "tests/test_util.h"
 
@@ -110,6 +108,25 @@ TEST(CliBadInput, BenchBadGemmSizeAndSort) {
   EXPECT_NE(r.output.find("--sort must be 'order' or 'time'"), std::string::npos) << r.output;
 }
 
+TEST(Cli, BenchConvAlgorithmChoosesTheKernelsShownPerLayer) {
+  const std::string args =
+      "bench --model resnet20 --batch-size 2 --warmup 0 --reps 1 --threads 1 --no-inference "
+      "--per-layer --profile-steps 1";
+  auto r = run(args);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("winograd F(4x4,3x3)"), std::string::npos) << r.output;
+  r = run(args + " --conv-algorithm padded-flat");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.find("winograd"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("padded-flat"), std::string::npos) << r.output;
+  r = run("bench --model resnet20 --conv-algorithm fft");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--conv-algorithm: expected auto, winograd, padded-flat or im2col, got "
+                          "'fft'"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST(CliBadInput, UnknownModel) {
   auto r = run("summary --model resnet21");
   EXPECT_NE(r.status, 0);
@@ -133,7 +150,8 @@ TEST(CliBadInput, TruncatedCheckpoint) {
 
 TEST(CliBadInput, MissingDataAndCorruptData) {
   auto dir = temp_dir("data");
-  auto r = run("train --data " + (dir / "nope").string() + " --out " + (dir / "o.safetensors").string());
+  auto r =
+      run("train --data " + (dir / "nope").string() + " --out " + (dir / "o.safetensors").string());
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("nope"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "o.safetensors"));
@@ -150,8 +168,10 @@ TEST(CliBadInput, WrongImageSizeForCheckpoint) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
   auto dir = temp_dir("size");
   auto ck = dir / "fm.safetensors";
-  auto r = run("train --model smallcnn --width 0.25 --epochs 1 --limit-train 64 --limit-test 32 "
-               "--batch-size 32 --quiet --out " + ck.string());
+  auto r =
+      run("train --model smallcnn --width 0.25 --epochs 1 --limit-train 64 --limit-test 32 "
+          "--batch-size 32 --quiet --out " +
+          ck.string());
   ASSERT_EQ(r.status, 0) << r.output;
   // An image tree of 8x8 RGB images: the wrong size and channel count for this model.
   const std::string cifar = std::string(GB_SOURCE_DIR) + "/../shared/data/cifar10-jpg.tar.gz";
@@ -180,8 +200,10 @@ TEST(Cli, ResumeTakesANewEpochTotalAndRejectsOtherFlags) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
   auto dir = temp_dir("resume");
   auto ck = dir / "r.safetensors";
-  auto r = run("train --model smallcnn --width 0.25 --epochs 1 --limit-train 64 --limit-test 32 "
-               "--batch-size 32 --quiet --out " + ck.string());
+  auto r =
+      run("train --model smallcnn --width 0.25 --epochs 1 --limit-train 64 --limit-test 32 "
+          "--batch-size 32 --quiet --out " +
+          ck.string());
   ASSERT_EQ(r.status, 0) << r.output;
   r = run("train --resume " + ck.string() + " --out " + ck.string() + " --quiet");
   EXPECT_NE(r.status, 0);

@@ -213,47 +213,58 @@ void input_transform(const Plan& p, const float* xb, int64_t g, float* v) {
               0.0f);
 }
 
-// m[rows 6][cols 16] = v[6 rows, Ci] * u[Ci, 16 cols]. The twelve accumulators are named
-// variables: with an array, GCC keeps them on the stack.
-inline void gemm_6x16(const float* v, int64_t ldv, const float* u, int64_t ldu, float* m,
-                      int64_t ldm, int64_t depth) {
+// d[6 rows][16 cols] (+)= sum over depth e of a[r * a_row + e * a_step] * b[e * ldb + col]:
+// the forward GEMM (a = v, rows are tiles, depth the input channels, d overwritten) and the
+// weight gradient's (a = v transposed, rows are input channels, depth the tiles, d accumulated).
+// The twelve accumulators are named variables: with an array, GCC keeps them on the stack.
+inline void gemm_6x16(const float* a, int64_t a_row, int64_t a_step, const float* b, int64_t ldb,
+                      float* d, int64_t ldd, int64_t depth, bool accumulate) {
   __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
   __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-  const float *v0 = v, *v1 = v + ldv, *v2 = v + 2 * ldv, *v3 = v + 3 * ldv, *v4 = v + 4 * ldv,
-              *v5 = v + 5 * ldv;
-  for (int64_t c = 0; c < depth; ++c) {
-    const __m256 u0 = _mm256_load_ps(u + c * ldu), u1 = _mm256_load_ps(u + c * ldu + 8);
-    __m256 b = _mm256_broadcast_ss(v0 + c);
-    a00 = _mm256_fmadd_ps(b, u0, a00);
-    a01 = _mm256_fmadd_ps(b, u1, a01);
-    b = _mm256_broadcast_ss(v1 + c);
-    a10 = _mm256_fmadd_ps(b, u0, a10);
-    a11 = _mm256_fmadd_ps(b, u1, a11);
-    b = _mm256_broadcast_ss(v2 + c);
-    a20 = _mm256_fmadd_ps(b, u0, a20);
-    a21 = _mm256_fmadd_ps(b, u1, a21);
-    b = _mm256_broadcast_ss(v3 + c);
-    a30 = _mm256_fmadd_ps(b, u0, a30);
-    a31 = _mm256_fmadd_ps(b, u1, a31);
-    b = _mm256_broadcast_ss(v4 + c);
-    a40 = _mm256_fmadd_ps(b, u0, a40);
-    a41 = _mm256_fmadd_ps(b, u1, a41);
-    b = _mm256_broadcast_ss(v5 + c);
-    a50 = _mm256_fmadd_ps(b, u0, a50);
-    a51 = _mm256_fmadd_ps(b, u1, a51);
+  if (accumulate) {
+    a00 = _mm256_load_ps(d), a01 = _mm256_load_ps(d + 8);
+    a10 = _mm256_load_ps(d + ldd), a11 = _mm256_load_ps(d + ldd + 8);
+    a20 = _mm256_load_ps(d + 2 * ldd), a21 = _mm256_load_ps(d + 2 * ldd + 8);
+    a30 = _mm256_load_ps(d + 3 * ldd), a31 = _mm256_load_ps(d + 3 * ldd + 8);
+    a40 = _mm256_load_ps(d + 4 * ldd), a41 = _mm256_load_ps(d + 4 * ldd + 8);
+    a50 = _mm256_load_ps(d + 5 * ldd), a51 = _mm256_load_ps(d + 5 * ldd + 8);
   }
-  _mm256_store_ps(m, a00);
-  _mm256_store_ps(m + 8, a01);
-  _mm256_store_ps(m + ldm, a10);
-  _mm256_store_ps(m + ldm + 8, a11);
-  _mm256_store_ps(m + 2 * ldm, a20);
-  _mm256_store_ps(m + 2 * ldm + 8, a21);
-  _mm256_store_ps(m + 3 * ldm, a30);
-  _mm256_store_ps(m + 3 * ldm + 8, a31);
-  _mm256_store_ps(m + 4 * ldm, a40);
-  _mm256_store_ps(m + 4 * ldm + 8, a41);
-  _mm256_store_ps(m + 5 * ldm, a50);
-  _mm256_store_ps(m + 5 * ldm + 8, a51);
+  const float *r0 = a, *r1 = a + a_row, *r2 = a + 2 * a_row, *r3 = a + 3 * a_row,
+              *r4 = a + 4 * a_row, *r5 = a + 5 * a_row;
+  for (int64_t e = 0; e < depth; ++e) {
+    const int64_t at = e * a_step;
+    const __m256 b0 = _mm256_load_ps(b + e * ldb), b1 = _mm256_load_ps(b + e * ldb + 8);
+    __m256 x = _mm256_broadcast_ss(r0 + at);
+    a00 = _mm256_fmadd_ps(x, b0, a00);
+    a01 = _mm256_fmadd_ps(x, b1, a01);
+    x = _mm256_broadcast_ss(r1 + at);
+    a10 = _mm256_fmadd_ps(x, b0, a10);
+    a11 = _mm256_fmadd_ps(x, b1, a11);
+    x = _mm256_broadcast_ss(r2 + at);
+    a20 = _mm256_fmadd_ps(x, b0, a20);
+    a21 = _mm256_fmadd_ps(x, b1, a21);
+    x = _mm256_broadcast_ss(r3 + at);
+    a30 = _mm256_fmadd_ps(x, b0, a30);
+    a31 = _mm256_fmadd_ps(x, b1, a31);
+    x = _mm256_broadcast_ss(r4 + at);
+    a40 = _mm256_fmadd_ps(x, b0, a40);
+    a41 = _mm256_fmadd_ps(x, b1, a41);
+    x = _mm256_broadcast_ss(r5 + at);
+    a50 = _mm256_fmadd_ps(x, b0, a50);
+    a51 = _mm256_fmadd_ps(x, b1, a51);
+  }
+  _mm256_store_ps(d, a00);
+  _mm256_store_ps(d + 8, a01);
+  _mm256_store_ps(d + ldd, a10);
+  _mm256_store_ps(d + ldd + 8, a11);
+  _mm256_store_ps(d + 2 * ldd, a20);
+  _mm256_store_ps(d + 2 * ldd + 8, a21);
+  _mm256_store_ps(d + 3 * ldd, a30);
+  _mm256_store_ps(d + 3 * ldd + 8, a31);
+  _mm256_store_ps(d + 4 * ldd, a40);
+  _mm256_store_ps(d + 4 * ldd + 8, a41);
+  _mm256_store_ps(d + 5 * ldd, a50);
+  _mm256_store_ps(d + 5 * ldd + 8, a51);
 }
 
 void multiply(const Plan& p, int64_t tiles, const float* v, const float* u, float* m) {
@@ -264,7 +275,7 @@ void multiply(const Plan& p, int64_t tiles, const float* v, const float* u, floa
     float* mx = m + xi * p.m_stride;
     for (int64_t kb = 0; kb < p.Kp; kb += kCols)
       for (int64_t t = 0; t < rows; t += kRows)
-        gemm_6x16(vx + t * p.Ci, p.Ci, ux + kb, p.Kp, mx + t * p.Kp + kb, p.Kp, p.Ci);
+        gemm_6x16(vx + t * p.Ci, p.Ci, 1, ux + kb, p.Kp, mx + t * p.Kp + kb, p.Kp, p.Ci, false);
   }
 }
 
@@ -425,52 +436,8 @@ void output_grad_transform(const Plan& p, const float* yb, int64_t g, float* z) 
   }
 }
 
-// d[6 rows][16 cols] += sum over depth t of a[t * lda + row] * b[t * ldb + col].
-inline void gemm_tn_6x16(const float* a, int64_t lda, const float* b, int64_t ldb, float* d,
-                         int64_t ldd, int64_t depth) {
-  __m256 a00 = _mm256_load_ps(d), a01 = _mm256_load_ps(d + 8);
-  __m256 a10 = _mm256_load_ps(d + ldd), a11 = _mm256_load_ps(d + ldd + 8);
-  __m256 a20 = _mm256_load_ps(d + 2 * ldd), a21 = _mm256_load_ps(d + 2 * ldd + 8);
-  __m256 a30 = _mm256_load_ps(d + 3 * ldd), a31 = _mm256_load_ps(d + 3 * ldd + 8);
-  __m256 a40 = _mm256_load_ps(d + 4 * ldd), a41 = _mm256_load_ps(d + 4 * ldd + 8);
-  __m256 a50 = _mm256_load_ps(d + 5 * ldd), a51 = _mm256_load_ps(d + 5 * ldd + 8);
-  for (int64_t t = 0; t < depth; ++t) {
-    const float* at = a + t * lda;
-    const __m256 b0 = _mm256_load_ps(b + t * ldb), b1 = _mm256_load_ps(b + t * ldb + 8);
-    __m256 x = _mm256_broadcast_ss(at);
-    a00 = _mm256_fmadd_ps(x, b0, a00);
-    a01 = _mm256_fmadd_ps(x, b1, a01);
-    x = _mm256_broadcast_ss(at + 1);
-    a10 = _mm256_fmadd_ps(x, b0, a10);
-    a11 = _mm256_fmadd_ps(x, b1, a11);
-    x = _mm256_broadcast_ss(at + 2);
-    a20 = _mm256_fmadd_ps(x, b0, a20);
-    a21 = _mm256_fmadd_ps(x, b1, a21);
-    x = _mm256_broadcast_ss(at + 3);
-    a30 = _mm256_fmadd_ps(x, b0, a30);
-    a31 = _mm256_fmadd_ps(x, b1, a31);
-    x = _mm256_broadcast_ss(at + 4);
-    a40 = _mm256_fmadd_ps(x, b0, a40);
-    a41 = _mm256_fmadd_ps(x, b1, a41);
-    x = _mm256_broadcast_ss(at + 5);
-    a50 = _mm256_fmadd_ps(x, b0, a50);
-    a51 = _mm256_fmadd_ps(x, b1, a51);
-  }
-  _mm256_store_ps(d, a00);
-  _mm256_store_ps(d + 8, a01);
-  _mm256_store_ps(d + ldd, a10);
-  _mm256_store_ps(d + ldd + 8, a11);
-  _mm256_store_ps(d + 2 * ldd, a20);
-  _mm256_store_ps(d + 2 * ldd + 8, a21);
-  _mm256_store_ps(d + 3 * ldd, a30);
-  _mm256_store_ps(d + 3 * ldd + 8, a31);
-  _mm256_store_ps(d + 4 * ldd, a40);
-  _mm256_store_ps(d + 4 * ldd + 8, a41);
-  _mm256_store_ps(d + 5 * ldd, a50);
-  _mm256_store_ps(d + 5 * ldd + 8, a51);
-}
-
-// The 2-row remainder of gemm_tn_6x16 (Ci is a multiple of 8, so Ci % 6 is 0, 2 or 4).
+// The 2-row remainder of the weight gradient's gemm_6x16 (Ci is a multiple of 8, so Ci % 6 is
+// 0, 2 or 4): d[2 rows][16 cols] += sum over t of a[t * lda + row] * b[t * ldb + col].
 inline void gemm_tn_2x16(const float* a, int64_t lda, const float* b, int64_t ldb, float* d,
                          int64_t ldd, int64_t depth) {
   __m256 a00 = _mm256_load_ps(d), a01 = _mm256_load_ps(d + 8);
@@ -499,7 +466,7 @@ void accumulate_filter_grad(const Plan& p, int64_t tiles, const float* v, const 
     for (int64_t kb = 0; kb < p.Kp; kb += kCols) {
       int64_t c = 0;
       for (; c + kRows <= p.Ci; c += kRows)
-        gemm_tn_6x16(vx + c, p.Ci, zx + kb, p.Kp, dx + c * p.Kp + kb, p.Kp, tiles);
+        gemm_6x16(vx + c, 1, p.Ci, zx + kb, p.Kp, dx + c * p.Kp + kb, p.Kp, tiles, true);
       for (; c < p.Ci; c += 2)
         gemm_tn_2x16(vx + c, p.Ci, zx + kb, p.Kp, dx + c * p.Kp + kb, p.Kp, tiles);
     }
