@@ -44,8 +44,10 @@ void maxpool2d_forward(const Pool2dShape& s, const float* x, float* y, int32_t* 
 void maxpool2d_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx) {
   const int64_t PQ = s.P() * s.Q(), HW = s.H * s.W;
   std::memset(dx, 0, sizeof(float) * static_cast<size_t>(s.N * s.C * HW));
+  // argmax < 0 marks a window with no input pixel (all padding): nothing flows back.
   for (int64_t nc = 0; nc < s.N * s.C; ++nc)
-    for (int64_t i = 0; i < PQ; ++i) dx[nc * HW + argmax[nc * PQ + i]] += dy[nc * PQ + i];
+    for (int64_t i = 0; i < PQ; ++i)
+      if (argmax[nc * PQ + i] >= 0) dx[nc * HW + argmax[nc * PQ + i]] += dy[nc * PQ + i];
 }
 
 namespace {
