@@ -673,14 +673,20 @@ const std::vector<Conv2dShape>& winograd_cases() {
       conv_shape(7, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1),  // ResNet stage 1, several groups
       conv_shape(9, 64, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1),    // many images per group, C != K
       conv_shape(2, 8, 2, 9, 64, 3, 3, 1, 1, 1, 1, 1),     // H < tile
+      // Channel counts that are not multiples of 8 (pruned networks): padded blocks inside.
+      conv_shape(3, 11, 9, 7, 13, 3, 3, 1, 1, 1, 1, 1),
+      conv_shape(2, 8, 6, 5, 9, 3, 3, 1, 1, 1, 1, 1),
+      conv_shape(5, 23, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1),
+      conv_shape(2, 45, 4, 4, 37, 3, 3, 1, 1, 1, 1, 1),
   };
   return cases;
 }
 
-TEST(ConvWinograd, AppliesOnlyTo3x3Stride1Pad1WithChannelsInEights) {
+TEST(ConvWinograd, AppliesOnlyTo3x3Stride1Pad1WithAtLeast8Channels) {
   EXPECT_TRUE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::conv2d_winograd_applicable(conv_shape(1, 11, 8, 8, 13, 3, 3, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 3, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1)));
-  EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 12, 3, 3, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 7, 3, 3, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1)));
   EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 16, 3, 3, 1, 1, 0, 0, 1)));
   EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 2)));
@@ -736,7 +742,7 @@ TEST(ConvWinograd, ForwardAndBackwardsMatchReference) {
 }
 
 TEST(ConvWinograd, EpilogueAppliesScaleShiftResidualAndRelu) {
-  const Conv2dShape s = conv_shape(3, 16, 10, 7, 24, 3, 3, 1, 1, 1, 1, 1);
+  const Conv2dShape s = conv_shape(3, 13, 10, 7, 21, 3, 3, 1, 1, 1, 1, 1);  // partial blocks
   const int64_t y_size = s.N * s.K * s.H * s.W, plane = s.H * s.W;
   const Vec x = random_vec(s.N * s.C * plane, 950), w = random_vec(s.K * s.C * 9, 951);
   const Vec scale = random_vec(s.K, 952, 0.5f, 2.0f), shift = random_vec(s.K, 953);

@@ -16,9 +16,10 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
                             float* db);
 }  // namespace ref
 namespace cpu {
-// Which algorithm cpu:: convolutions use. Auto: Winograd F(4x4, 3x3) (conv_winograd.h) for the
-// forward and backward-input of 3x3, stride-1, pad-1 layers with C and K multiples of 8; the
-// padded-flat kernels of conv_direct.h for the other passes and shapes where they apply (one
+// Which algorithm cpu:: convolutions use. Auto: Winograd F(4x4, 3x3) (conv_winograd.h) for all
+// passes of 3x3, stride-1, pad-1 layers with at least 8 input and output channels (the weight
+// gradient up to 512 x 512 channels); the padded-flat kernels of conv_direct.h for the other
+// passes and shapes where they apply (one
 // group; stride 1 with a kernel larger than 1x1, or any stride > 1, whose backward-input stays on
 // im2col + GEMM); im2col + GEMM elsewhere. PaddedFlat turns Winograd off; Im2colGemm turns both
 // off; Winograd is Auto. For kernel research and benchmarks; process-wide, not thread-safe

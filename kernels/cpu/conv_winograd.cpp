@@ -3,9 +3,10 @@
 // backward-input), H/W the map size, Kp = Co rounded up to 16 (the GEMM's column tile), TH/TW
 // tiles per image, T tiles in a group of images (Tr rounded up to the GEMM's 6-row tile),
 // Hb/Wb = 4*TH + 2 / 4*TW + 2 the zero-bordered map of the channel-blocked input copy.
-// Buffers of one group: xb [g images][Ci/8][Hb][Wb][8], v [36][Tr][Ci] and m [36][Tr][Kp] (each
+// Cp = Ci rounded up to 8 (the channel block; padded channels are zero in xb, v and u).
+// Buffers of one group: xb [g images][Cp/8][Hb][Wb][8], v [36][Tr][Cp] and m [36][Tr][Kp] (each
 // xi's slice padded by 64 bytes: slices a multiple of 4 KiB apart would put the 36 loads of one
-// tile transform into one L1 set); the transformed weights u [36][Ci][Kp] are shared by all
+// tile transform into one L1 set); the transformed weights u [36][Cp][Kp] are shared by all
 // groups.
 #include "kernels/cpu/conv_winograd.h"
 
@@ -24,6 +25,9 @@ constexpr int64_t kAlpha = 6;             // Winograd domain side
 constexpr int64_t kXi = kAlpha * kAlpha;  // 36 GEMMs
 constexpr int64_t kRows = 6;              // GEMM register tile: 6 tiles x 16 output channels
 constexpr int64_t kCols = 16;
+// Channels are padded to multiples of 8 inside; below this many the padding wastes more than
+// Winograd saves (a 3-channel stem would do 8 channels' work) and padded-flat runs instead.
+constexpr int64_t kMinChannels = 8;
 // Backward-weight keeps one [36][C][Kp] partial per thread: 38 MB for a 512 x 512 layer (still
 // 2.7x faster than padded-flat there); wider layers use padded-flat to bound that workspace.
 constexpr int64_t kMaxFilterGradFloats = 512 * 512;
@@ -72,16 +76,23 @@ inline void filter_1d(const __m256 in[3], __m256 out[6]) {
   out[5] = in[2];
 }
 
-// u [36][Ci][Kp] from w [K, C, 3, 3]. Forward: output channel o = k, input i = c, filter
+// u [36][Cp][Kp] from w [K, C, 3, 3]. Forward: output channel o = k, input i = c, filter
 // w[k, c]. Backward-input (transposed): o = c, i = k, filter w[k, c] rotated by 180 degrees.
-// Vectorised over 8 output channels; columns o >= Co are zero.
-void transform_weights(const float* w, int64_t K, int64_t C, bool transposed, int64_t Kp,
-                       float* u) {
+// Vectorised over 8 output channels; columns o >= Co and rows i >= Ci are zero.
+void transform_weights(const float* w, int64_t K, int64_t C, bool transposed, int64_t Cp,
+                       int64_t Kp, float* u) {
   const int64_t Ci = transposed ? K : C, Co = transposed ? C : K;
+  // Zero what the loop below does not write: columns past Co rounded up to 8, rows past Ci.
+  const int64_t Co8 = round_up(Co, 8);
+  for (int64_t xi = 0; xi < kXi; ++xi) {
+    for (int64_t i = 0; i < Ci; ++i)
+      std::fill(u + (xi * Cp + i) * Kp + Co8, u + (xi * Cp + i + 1) * Kp, 0.0f);
+    std::fill(u + (xi * Cp + Ci) * Kp, u + (xi + 1) * Cp * Kp, 0.0f);
+  }
   for (int64_t i = 0; i < Ci; ++i) {
     for (int64_t ob = 0; ob < Co; ob += 8) {
-      alignas(32) float taps[9][8];
-      for (int lane = 0; lane < 8; ++lane) {
+      alignas(32) float taps[9][8] = {};
+      for (int lane = 0; lane < 8 && ob + lane < Co; ++lane) {
         const int64_t o = ob + lane;
         const float* f = transposed ? w + (i * C + o) * 9 : w + (o * C + i) * 9;
         for (int rs = 0; rs < 9; ++rs) taps[rs][lane] = transposed ? f[8 - rs] : f[rs];
@@ -97,11 +108,9 @@ void transform_weights(const float* w, int64_t K, int64_t C, bool transposed, in
       for (int r = 0; r < 6; ++r) {
         __m256 out[6];
         filter_1d(gg[r], out);
-        for (int j = 0; j < 6; ++j) _mm256_store_ps(u + ((r * 6 + j) * Ci + i) * Kp + ob, out[j]);
+        for (int j = 0; j < 6; ++j) _mm256_store_ps(u + ((r * 6 + j) * Cp + i) * Kp + ob, out[j]);
       }
     }
-    for (int64_t xi = 0; xi < kXi; ++xi)
-      std::fill(u + (xi * Ci + i) * Kp + Co, u + (xi * Ci + i + 1) * Kp, 0.0f);
   }
 }
 
@@ -127,13 +136,14 @@ inline void transpose_8x8(__m256 r[8]) {
 }
 
 struct Plan {
-  int64_t N, Ci, Co, H, W, Kp, TH, TW, tiles_per_image, Hb, Wb, group, T, Tr;
+  int64_t N, Ci, Co, H, W, Cp, Kp, TH, TW, tiles_per_image, Hb, Wb, group, T, Tr;
   int64_t v_stride, m_stride;  // floats between the xi slices of v and of m
 };
 
 Plan make_plan(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, int threads) {
   Plan p{};
   p.N = N, p.Ci = Ci, p.Co = Co, p.H = H, p.W = W;
+  p.Cp = round_up(Ci, 8);
   p.Kp = round_up(Co, kCols);
   p.TH = (H + 3) / 4;
   p.TW = (W + 3) / 4;
@@ -142,24 +152,25 @@ Plan make_plan(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, int thre
   p.Wb = 4 * p.TW + 2;
   // About 150 KB of v and m per 8 channels of Ci + Kp: L2-resident for narrow layers; wide
   // layers still get at least 24 tiles per GEMM so that u is streamed rarely.
-  const int64_t target = std::clamp<int64_t>(6144 / (Ci + p.Kp), 24, 144);
+  const int64_t target = std::clamp<int64_t>(6144 / (p.Cp + p.Kp), 24, 144);
   p.group = std::max<int64_t>(1, (target + p.tiles_per_image / 2) / p.tiles_per_image);
   p.group = std::min(p.group, std::max<int64_t>(1, (N + threads - 1) / threads));
   p.T = p.group * p.tiles_per_image;
   p.Tr = round_up(p.T, kRows);
-  p.v_stride = p.Tr * p.Ci + 16;
+  p.v_stride = p.Tr * p.Cp + 16;
   p.m_stride = p.Tr * p.Kp + 16;
   return p;
 }
 
-// xb [g][channels/8][Hb][Wb][8] <- images [n0, n0 + g) of x [N, channels, H, W], with zeros in
-// the border and past the map.
+// xb [g][ceil(channels/8)][Hb][Wb][8] <- images [n0, n0 + g) of x [N, channels, H, W], with
+// zeros in the border, past the map and in the channels past `channels` of the last block.
 void pack_group(const Plan& p, const float* x, int64_t channels, int64_t n0, int64_t g, float* xb) {
-  const int64_t blocks = channels / 8, row = p.Wb * 8, HW = p.H * p.W;
+  const int64_t blocks = (channels + 7) / 8, row = p.Wb * 8, HW = p.H * p.W;
   const __m256 zero = _mm256_setzero_ps();
   for (int64_t gi = 0; gi < g; ++gi) {
     for (int64_t cb = 0; cb < blocks; ++cb) {
       const float* src = x + ((n0 + gi) * channels + cb * 8) * HW;
+      const int64_t valid = std::min<int64_t>(8, channels - cb * 8);
       float* plane = xb + (gi * blocks + cb) * p.Hb * row;
       std::fill(plane, plane + row, 0.0f);
       std::fill(plane + (p.H + 1) * row, plane + p.Hb * row, 0.0f);
@@ -169,21 +180,23 @@ void pack_group(const Plan& p, const float* x, int64_t channels, int64_t n0, int
         int64_t xx = 0;
         for (; xx + 8 <= p.W; xx += 8) {
           __m256 r[8];
-          for (int c = 0; c < 8; ++c) r[c] = _mm256_loadu_ps(src + c * HW + y * p.W + xx);
+          for (int c = 0; c < 8; ++c)
+            r[c] = c < valid ? _mm256_loadu_ps(src + c * HW + y * p.W + xx) : zero;
           transpose_8x8(r);
           for (int i = 0; i < 8; ++i) _mm256_store_ps(dst + (xx + 1 + i) * 8, r[i]);
         }
         for (; xx < p.W; ++xx)
-          for (int c = 0; c < 8; ++c) dst[(xx + 1) * 8 + c] = src[c * HW + y * p.W + xx];
+          for (int c = 0; c < 8; ++c)
+            dst[(xx + 1) * 8 + c] = c < valid ? src[c * HW + y * p.W + xx] : 0.0f;
         for (int64_t col = p.W + 1; col < p.Wb; ++col) _mm256_store_ps(dst + col * 8, zero);
       }
     }
   }
 }
 
-// v[xi][t][Ci] for the g images' tiles (t = image * tiles_per_image + ty * TW + tx).
+// v[xi][t][Cp] for the g images' tiles (t = image * tiles_per_image + ty * TW + tx).
 void input_transform(const Plan& p, const float* xb, int64_t g, float* v) {
-  const int64_t blocks = p.Ci / 8, row = p.Wb * 8, xi_stride = p.v_stride;
+  const int64_t blocks = p.Cp / 8, row = p.Wb * 8, xi_stride = p.v_stride;
   for (int64_t gi = 0; gi < g; ++gi) {
     for (int64_t ty = 0; ty < p.TH; ++ty) {
       for (int64_t tx = 0; tx < p.TW; ++tx) {
@@ -197,7 +210,7 @@ void input_transform(const Plan& p, const float* xb, int64_t g, float* v) {
             input_1d(col, out);
             for (int i = 0; i < 6; ++i) tmp[i][j] = out[i];
           }
-          float* dst = v + t * p.Ci + cb * 8;
+          float* dst = v + t * p.Cp + cb * 8;
           for (int i = 0; i < 6; ++i) {
             __m256 out[6];
             input_1d(tmp[i], out);
@@ -209,7 +222,7 @@ void input_transform(const Plan& p, const float* xb, int64_t g, float* v) {
   }
   // Rows past the last tile feed the GEMM's last register tile; keep them finite.
   for (int64_t xi = 0; xi < kXi; ++xi)
-    std::fill(v + xi * p.v_stride + g * p.tiles_per_image * p.Ci, v + xi * p.v_stride + p.Tr * p.Ci,
+    std::fill(v + xi * p.v_stride + g * p.tiles_per_image * p.Cp, v + xi * p.v_stride + p.Tr * p.Cp,
               0.0f);
 }
 
@@ -271,19 +284,19 @@ void multiply(const Plan& p, int64_t tiles, const float* v, const float* u, floa
   const int64_t rows = round_up(tiles, kRows);
   for (int64_t xi = 0; xi < kXi; ++xi) {
     const float* vx = v + xi * p.v_stride;
-    const float* ux = u + xi * p.Ci * p.Kp;
+    const float* ux = u + xi * p.Cp * p.Kp;
     float* mx = m + xi * p.m_stride;
     for (int64_t kb = 0; kb < p.Kp; kb += kCols)
       for (int64_t t = 0; t < rows; t += kRows)
-        gemm_6x16(vx + t * p.Ci, p.Ci, 1, ux + kb, p.Kp, mx + t * p.Kp + kb, p.Kp, p.Ci, false);
+        gemm_6x16(vx + t * p.Cp, p.Cp, 1, ux + kb, p.Kp, mx + t * p.Kp + kb, p.Kp, p.Cp, false);
   }
 }
 
-// Stores one output row segment of 4 pixels for 8 channels: lanes[j] holds pixel j's 8 channel
-// values. y points at channel 0's first pixel; `plane` floats between channels; `count` <= 4
-// pixels are valid.
+// Stores one output row segment of 4 pixels for up to 8 channels: lanes[j] holds pixel j's 8
+// channel values. y points at channel 0's first pixel; `plane` floats between channels; `count`
+// <= 4 pixels and `channels` <= 8 channels are valid.
 inline void store_row(const __m256 lanes[4], float* y, const float* residual, int64_t plane,
-                      int64_t count, bool relu) {
+                      int64_t count, int64_t channels, bool relu) {
   __m128 lo[4], hi[4];
   for (int j = 0; j < 4; ++j) {
     lo[j] = _mm256_castps256_ps128(lanes[j]);
@@ -292,7 +305,7 @@ inline void store_row(const __m256 lanes[4], float* y, const float* residual, in
   _MM_TRANSPOSE4_PS(lo[0], lo[1], lo[2], lo[3]);
   _MM_TRANSPOSE4_PS(hi[0], hi[1], hi[2], hi[3]);
   const __m128 zero = _mm_setzero_ps();
-  for (int k = 0; k < 8; ++k) {
+  for (int k = 0; k < channels; ++k) {
     __m128 r = k < 4 ? lo[k] : hi[k - 4];
     float* dst = y + k * plane;
     if (count == 4) {
@@ -310,6 +323,16 @@ inline void store_row(const __m256 lanes[4], float* y, const float* residual, in
   }
 }
 
+// values[kb .. kb + channels) as a vector (the other lanes `fill`); `fill` everywhere when values
+// is nullptr.
+inline __m256 per_channel(const float* values, int64_t kb, int64_t channels, float fill) {
+  if (!values) return _mm256_set1_ps(fill);
+  if (channels == 8) return _mm256_loadu_ps(values + kb);
+  alignas(32) float lanes[8];
+  for (int64_t k = 0; k < 8; ++k) lanes[k] = k < channels ? values[kb + k] : fill;
+  return _mm256_load_ps(lanes);
+}
+
 // y[n0 + image] from m, through A^T . A and the epilogue. Both 8-channel halves of a 64-byte
 // line of m are used back to back.
 void output_transform(const Plan& p, const float* m, int64_t n0, int64_t g, const ConvEpilogue& ep,
@@ -322,8 +345,9 @@ void output_transform(const Plan& p, const float* m, int64_t n0, int64_t g, cons
         const int64_t t = (gi * p.TH + ty) * p.TW + tx;
         const int64_t count = std::min<int64_t>(4, p.W - 4 * tx);
         for (int64_t kb = 0; kb < p.Co; kb += 8) {
-          const __m256 scale = ep.scale ? _mm256_loadu_ps(ep.scale + kb) : _mm256_set1_ps(1.0f);
-          const __m256 shift = ep.shift ? _mm256_loadu_ps(ep.shift + kb) : _mm256_setzero_ps();
+          const int64_t channels = std::min<int64_t>(8, p.Co - kb);
+          const __m256 scale = per_channel(ep.scale, kb, channels, 1.0f);
+          const __m256 shift = per_channel(ep.shift, kb, channels, 0.0f);
           const float* src = m + t * p.Kp + kb;
           __m256 tmp[4][6];
           for (int j = 0; j < 6; ++j) {
@@ -337,7 +361,8 @@ void output_transform(const Plan& p, const float* m, int64_t n0, int64_t g, cons
             output_1d(tmp[i], out);
             for (int j = 0; j < 4; ++j) out[j] = _mm256_fmadd_ps(out[j], scale, shift);
             const int64_t at = (n * p.Co + kb) * HW + (4 * ty + i) * p.W + 4 * tx;
-            store_row(out, y + at, ep.residual ? ep.residual + at : nullptr, HW, count, ep.relu);
+            store_row(out, y + at, ep.residual ? ep.residual + at : nullptr, HW, count, channels,
+                      ep.relu);
           }
         }
       }
@@ -352,8 +377,8 @@ void run(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, const float* x
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan p = make_plan(N, Ci, Co, H, W, max_threads);
   thread_local AlignedBuffer u_buffer;
-  float* u = u_buffer.get(kXi * p.Ci * p.Kp);
-  transform_weights(w, transposed ? Ci : Co, transposed ? Co : Ci, transposed, p.Kp, u);
+  float* u = u_buffer.get(kXi * p.Cp * p.Kp);
+  transform_weights(w, transposed ? Ci : Co, transposed ? Co : Ci, transposed, p.Cp, p.Kp, u);
 
   const int64_t groups = (N + p.group - 1) / p.group;
   const int threads = static_cast<int>(std::min<int64_t>(max_threads, groups));
@@ -361,7 +386,7 @@ void run(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, const float* x
   for (int64_t gid = 0; gid < groups; ++gid) {
     thread_local AlignedBuffer xb_buffer, v_buffer, m_buffer;
     const int64_t n0 = gid * p.group, g = std::min(p.group, N - n0);
-    float* xb = xb_buffer.get(p.group * p.Ci * p.Hb * p.Wb);
+    float* xb = xb_buffer.get(p.group * p.Cp * p.Hb * p.Wb);
     float* v = v_buffer.get(kXi * p.v_stride);
     float* m = m_buffer.get(kXi * p.m_stride);
     pack_group(p, x, p.Ci, n0, g, xb);
@@ -406,7 +431,7 @@ inline void filter_grad_1d(const __m256 in[6], __m256 out[3]) {
 // z[xi][t][Kp] (columns >= Co zero) from the channel-blocked output gradient yb, which pack_group
 // laid out with a one-pixel border: tile (ty, tx) covers rows 4ty+1..4ty+4, columns 4tx+1..4tx+4.
 void output_grad_transform(const Plan& p, const float* yb, int64_t g, float* z) {
-  const int64_t blocks = p.Co / 8, row = p.Wb * 8, xi_stride = p.m_stride;
+  const int64_t blocks = (p.Co + 7) / 8, row = p.Wb * 8, xi_stride = p.m_stride;
   for (int64_t gi = 0; gi < g; ++gi) {
     for (int64_t ty = 0; ty < p.TH; ++ty) {
       for (int64_t tx = 0; tx < p.TW; ++tx) {
@@ -429,14 +454,14 @@ void output_grad_transform(const Plan& p, const float* yb, int64_t g, float* z) 
               _mm256_store_ps(dst + (i * 6 + j) * xi_stride + cb * 8, out[j]);
           }
         }
-        for (int64_t xi = 0; p.Kp > p.Co && xi < kXi; ++xi)
-          std::fill(dst + xi * xi_stride + p.Co, dst + xi * xi_stride + p.Kp, 0.0f);
+        for (int64_t xi = 0; p.Kp > 8 * blocks && xi < kXi; ++xi)
+          std::fill(dst + xi * xi_stride + 8 * blocks, dst + xi * xi_stride + p.Kp, 0.0f);
       }
     }
   }
 }
 
-// The 2-row remainder of the weight gradient's gemm_6x16 (Ci is a multiple of 8, so Ci % 6 is
+// The 2-row remainder of the weight gradient's gemm_6x16 (Cp is a multiple of 8, so Cp % 6 is
 // 0, 2 or 4): d[2 rows][16 cols] += sum over t of a[t * lda + row] * b[t * ldb + col].
 inline void gemm_tn_2x16(const float* a, int64_t lda, const float* b, int64_t ldb, float* d,
                          int64_t ldd, int64_t depth) {
@@ -456,33 +481,34 @@ inline void gemm_tn_2x16(const float* a, int64_t lda, const float* b, int64_t ld
   _mm256_store_ps(d + ldd + 8, a11);
 }
 
-// du[xi][Ci][Kp] += v[xi]^T z[xi] over `tiles` tiles.
+// du[xi][Cp][Kp] += v[xi]^T z[xi] over `tiles` tiles.
 void accumulate_filter_grad(const Plan& p, int64_t tiles, const float* v, const float* z,
                             float* du) {
   for (int64_t xi = 0; xi < kXi; ++xi) {
     const float* vx = v + xi * p.v_stride;
     const float* zx = z + xi * p.m_stride;
-    float* dx = du + xi * p.Ci * p.Kp;
+    float* dx = du + xi * p.Cp * p.Kp;
     for (int64_t kb = 0; kb < p.Kp; kb += kCols) {
       int64_t c = 0;
-      for (; c + kRows <= p.Ci; c += kRows)
-        gemm_6x16(vx + c, 1, p.Ci, zx + kb, p.Kp, dx + c * p.Kp + kb, p.Kp, tiles, true);
-      for (; c < p.Ci; c += 2)
-        gemm_tn_2x16(vx + c, p.Ci, zx + kb, p.Kp, dx + c * p.Kp + kb, p.Kp, tiles);
+      for (; c + kRows <= p.Cp; c += kRows)
+        gemm_6x16(vx + c, 1, p.Cp, zx + kb, p.Kp, dx + c * p.Kp + kb, p.Kp, tiles, true);
+      for (; c < p.Cp; c += 2)
+        gemm_tn_2x16(vx + c, p.Cp, zx + kb, p.Kp, dx + c * p.Kp + kb, p.Kp, tiles);
     }
   }
 }
 
 // dw [K, C, 3, 3] = G^T du[., c, k] G, vectorised over 8 output channels k.
 void filter_grad_to_weights(const Plan& p, const float* du, float* dw) {
-  const int64_t C = p.Ci, K = p.Co;
+  const int64_t C = p.Ci, K = p.Co, Cp = p.Cp;
 #pragma omp parallel for schedule(static) num_threads(omp_in_parallel() ? 1 : omp_get_max_threads())
   for (int64_t c = 0; c < C; ++c) {
     for (int64_t kb = 0; kb < K; kb += 8) {
       __m256 tmp[3][6];
       for (int j = 0; j < 6; ++j) {
         __m256 col[6], out[3];
-        for (int i = 0; i < 6; ++i) col[i] = _mm256_load_ps(du + ((i * 6 + j) * C + c) * p.Kp + kb);
+        for (int i = 0; i < 6; ++i)
+          col[i] = _mm256_load_ps(du + ((i * 6 + j) * Cp + c) * p.Kp + kb);
         filter_grad_1d(col, out);
         for (int r = 0; r < 3; ++r) tmp[r][j] = out[r];
       }
@@ -492,7 +518,7 @@ void filter_grad_to_weights(const Plan& p, const float* du, float* dw) {
         filter_grad_1d(tmp[r], out);
         for (int s = 0; s < 3; ++s) _mm256_store_ps(taps[r * 3 + s], out[s]);
       }
-      for (int lane = 0; lane < 8; ++lane)
+      for (int64_t lane = 0; lane < 8 && kb + lane < K; ++lane)
         for (int rs = 0; rs < 9; ++rs) dw[((kb + lane) * C + c) * 9 + rs] = taps[rs][lane];
     }
   }
@@ -502,8 +528,8 @@ void filter_grad_to_weights(const Plan& p, const float* du, float* dw) {
 
 bool conv2d_winograd_applicable(const Conv2dShape& s) {
   return s.groups == 1 && s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 &&
-         s.pad_h == 1 && s.pad_w == 1 && s.C % 8 == 0 && s.K % 8 == 0 && s.C > 0 && s.K > 0 &&
-         s.H > 0 && s.W > 0;
+         s.pad_h == 1 && s.pad_w == 1 && s.C >= kMinChannels && s.K >= kMinChannels && s.H > 0 &&
+         s.W > 0;
 }
 
 void conv2d_winograd_forward(const Conv2dShape& s, const float* x, const float* w,
@@ -526,15 +552,15 @@ void conv2d_winograd_backward_weight(const Conv2dShape& s, const float* x, const
   const Plan p = make_plan(s.N, s.C, s.K, s.H, s.W, max_threads);
   const int64_t groups = (s.N + p.group - 1) / p.group;
   const int threads = static_cast<int>(std::min<int64_t>(max_threads, groups));
-  const int64_t du_size = kXi * p.Ci * p.Kp;
+  const int64_t du_size = kXi * p.Cp * p.Kp;
   thread_local AlignedBuffer du_buffer;
   float* du_all = du_buffer.get(std::max<int64_t>(1, threads) * du_size);
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     thread_local AlignedBuffer xb_buffer, yb_buffer, v_buffer, z_buffer;
-    float* xb = xb_buffer.get(p.group * p.Ci * p.Hb * p.Wb);
-    float* yb = yb_buffer.get(p.group * p.Co * p.Hb * p.Wb);
+    float* xb = xb_buffer.get(p.group * p.Cp * p.Hb * p.Wb);
+    float* yb = yb_buffer.get(p.group * round_up(p.Co, 8) * p.Hb * p.Wb);
     float* v = v_buffer.get(kXi * p.v_stride);
     float* z = z_buffer.get(kXi * p.m_stride);
     float* du = du_all + t * du_size;

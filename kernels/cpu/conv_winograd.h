@@ -7,8 +7,9 @@
 // computes a 4x4 output tile from a 6x6 input patch d and a 3x3 filter g with 36 instead of 144
 // multiplications; the channel sums become 36 independent GEMMs M[xi] = V[xi] * U[xi] of shape
 // [tiles, C] x [C, K]. Images are processed in groups that keep V and M in L2: each group's input
-// is repacked channel-blocked (8 channels per AVX2 vector), so that the transforms are plain
-// vector arithmetic for any map size, and the output transform writes NCHW directly.
+// is repacked channel-blocked (8 channels per AVX2 vector, the last block zero-padded), so that
+// the transforms are plain vector arithmetic for any map size, and the output transform writes
+// NCHW directly.
 // Numerics: the transforms have constants up to 8 and 1/24, so the result differs from the direct
 // sum by a few float ulps of the tile's magnitude (measured up to about 1e-6 of the sum of
 // absolute terms; tests use 3e-5).
@@ -22,7 +23,8 @@
 namespace gb::kernels::cpu {
 
 // True for the shapes handled here: one group, a 3x3 kernel, stride 1, padding 1 on both axes,
-// and C and K multiples of 8.
+// and C and K of at least 8 (any count: channels are padded to blocks of 8 inside, so pruned
+// networks with odd channel counts keep Winograd).
 bool conv2d_winograd_applicable(const Conv2dShape& s);
 
 // requires: conv2d_winograd_applicable(s). x [N, C, H, W], w [K, C, 3, 3], y [N, K, H, W].
