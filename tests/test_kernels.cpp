@@ -564,6 +564,51 @@ TEST(BatchNorm, TrainForwardAndBackwardMatchReference) {
   }
 }
 
+TEST(BatchNorm, FusedResidualActivationMatchesReferencePieces) {
+  // batchnorm_act_*: BN, + residual, ReLU forward; the ReLU rule (fused one-pass path) and the
+  // interpretability rules (three-pass path) backward, against ref BN composed by hand.
+  const int64_t shapes[][3] = {{2, 3, 1}, {4, 17, 33}, {8, 16, 1024}};
+  uint32_t seed = 680;
+  for (const auto& sh : shapes) {
+    const int64_t N = sh[0], C = sh[1], L = sh[2], n = N * C * L;
+    SCOPED_TRACE("N=" + std::to_string(N) + " C=" + std::to_string(C) + " L=" + std::to_string(L));
+    const Vec x = random_vec(n, seed++, -3.0f, 5.0f), r = random_vec(n, seed++);
+    const Vec dy = random_vec(n, seed++);
+    const Vec gamma = random_vec(C, seed++, 0.5f, 1.5f), beta = random_vec(C, seed++);
+    Vec bn(n), m_w(C), is_w(C), v_w(C);
+    ref::batchnorm_forward_train(N, C, L, x.data(), gamma.data(), beta.data(), 1e-5f, bn.data(),
+                                 m_w.data(), is_w.data(), v_w.data());
+    Vec y_w(n), y_g(n), m_g(C), is_g(C), v_g(C);
+    for (int64_t i = 0; i < n; ++i) y_w[i] = std::max(bn[i] + r[i], 0.0f);
+    cpu::batchnorm_act_forward_train(N, C, L, x.data(), gamma.data(), beta.data(), 1e-5f, r.data(),
+                                     true, y_g.data(), m_g.data(), is_g.data(), v_g.data());
+    EXPECT_TRUE(all_close(y_g, y_w, Vec(n, 8.0f), 1e-5, 1e-5)) << "y";
+    EXPECT_TRUE(all_close(v_g, v_w, {}, 1e-7, 1e-4)) << "batch_var";
+    for (cpu::ActGrad act : {cpu::ActGrad::Relu, cpu::ActGrad::Guided, cpu::ActGrad::Identity}) {
+      Vec g(n);
+      for (int64_t i = 0; i < n; ++i) {
+        const bool open = act == cpu::ActGrad::Identity ||
+                          (y_w[i] > 0.0f && (act == cpu::ActGrad::Relu || dy[i] > 0.0f));
+        g[i] = open ? dy[i] : 0.0f;
+      }
+      Vec dx_w(n), dg_w(C), db_w(C), dx_g(n), g_g(n), dg_g(C), db_g(C);
+      ref::batchnorm_backward_train(N, C, L, x.data(), g.data(), gamma.data(), m_w.data(),
+                                    is_w.data(), dx_w.data(), dg_w.data(), db_w.data());
+      cpu::batchnorm_act_backward_train(N, C, L, x.data(), y_g.data(), dy.data(), act, gamma.data(),
+                                        m_g.data(), is_g.data(), g_g.data(), dx_g.data(),
+                                        dg_g.data(), db_g.data());
+      const int a = static_cast<int>(act);
+      EXPECT_TRUE(bit_equal(g_g, g)) << "g_pre, act " << a;
+      float dx_max = 0.0f;
+      for (float v : dx_w) dx_max = std::max(dx_max, std::fabs(v));
+      EXPECT_TRUE(all_close(dx_g, dx_w, Vec(n, dx_max), 1e-6, 1e-4)) << "dx, act " << a;
+      EXPECT_TRUE(all_close(db_g, db_w, Vec(C, static_cast<float>(N * L)), 1e-6, 1e-5))
+          << "dbeta, act " << a;
+      EXPECT_TRUE(all_close(dg_g, dg_w, Vec(C, 8.0f * N * L), 1e-6, 1e-5)) << "dgamma, act " << a;
+    }
+  }
+}
+
 TEST(BatchNorm, EvalForwardAndBackwardMatchReference) {
   const int64_t shapes[][3] = {{2, 3, 1}, {1, 5, 7}, {4, 17, 33}, {8, 16, 1024}};
   uint32_t seed = 650;
