@@ -20,7 +20,8 @@ thread_local ReluRule t_relu_rule = ReluRule::Standard;
 const std::vector<OpInfo>& op_table() {
   static const std::vector<OpInfo> table = {
       {OpId::Conv2d, "conv2d",
-       "cpu::conv2d_* (padded-flat implicit GEMM for stride 1; im2col + packed GEMM otherwise)",
+       "cpu::conv2d_* (Winograd F(4x4,3x3) for 3x3 stride 1 pad 1; padded-flat implicit GEMM; "
+       "im2col + packed GEMM otherwise)",
        "ref::conv2d_*",
        GB_CUDA_KERNEL(
            "cuda::conv2d_* (implicit GEMM, split-K weight grad; cuDNN with --conv-backend cudnn)"),

@@ -708,6 +708,14 @@ TEST(ConvDirect, EpilogueAppliesScaleShiftResidualAndRelu) {
 // looser relative bound than the direct kernels' 1e-5.
 constexpr double kWinogradRelTol = 3e-5;
 
+// Forces a convolution algorithm for one scope (Auto skips Winograd on small batches).
+struct ForceConvAlgorithm {
+  explicit ForceConvAlgorithm(cpu::ConvAlgorithm a) { cpu::set_conv_algorithm(a); }
+  ~ForceConvAlgorithm() { cpu::set_conv_algorithm(cpu::ConvAlgorithm::Auto); }
+  ForceConvAlgorithm(const ForceConvAlgorithm&) = delete;
+  ForceConvAlgorithm& operator=(const ForceConvAlgorithm&) = delete;
+};
+
 const std::vector<Conv2dShape>& winograd_cases() {
   static const std::vector<Conv2dShape> cases = {
       conv_shape(1, 8, 4, 4, 8, 3, 3, 1, 1, 1, 1, 1),      // one tile
@@ -723,6 +731,8 @@ const std::vector<Conv2dShape>& winograd_cases() {
       conv_shape(2, 8, 6, 5, 9, 3, 3, 1, 1, 1, 1, 1),
       conv_shape(5, 23, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1),
       conv_shape(2, 45, 4, 4, 37, 3, 3, 1, 1, 1, 1, 1),
+      conv_shape(1, 16, 13, 10, 16, 3, 3, 1, 1, 1, 1,
+                 1),  // one image: tile rows split across threads
   };
   return cases;
 }
@@ -736,7 +746,7 @@ TEST(ConvWinograd, AppliesOnlyTo3x3Stride1Pad1WithAtLeast8Channels) {
   EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 16, 3, 3, 1, 1, 0, 0, 1)));
   EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 2)));
   EXPECT_FALSE(cpu::conv2d_winograd_applicable(conv_shape(1, 16, 8, 8, 16, 5, 5, 1, 1, 2, 2, 1)));
-  const Conv2dShape s = conv_shape(1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1);
+  const Conv2dShape s = conv_shape(8, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1);  // 32 tiles
   EXPECT_EQ(std::string(cpu::conv2d_kernel_name(s)).rfind("winograd", 0), 0u);
   cpu::set_conv_algorithm(cpu::ConvAlgorithm::PaddedFlat);
   EXPECT_EQ(std::string(cpu::conv2d_kernel_name(s)), "padded-flat");
@@ -745,9 +755,19 @@ TEST(ConvWinograd, AppliesOnlyTo3x3Stride1Pad1WithAtLeast8Channels) {
   EXPECT_TRUE(cpu::parse_conv_algorithm("winograd", &parsed));
   EXPECT_EQ(parsed, cpu::ConvAlgorithm::Winograd);
   EXPECT_FALSE(cpu::parse_conv_algorithm("fft", &parsed));
+  // Auto takes it only with 32 or more 4x4 tiles in the batch; forced, wherever it applies.
+  const Conv2dShape one_small = conv_shape(1, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1);    // 4 tiles
+  const Conv2dShape eight_small = conv_shape(8, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1);  // 32 tiles
+  EXPECT_FALSE(cpu::conv2d_winograd_worthwhile(one_small));
+  EXPECT_TRUE(cpu::conv2d_winograd_worthwhile(eight_small));
+  EXPECT_EQ(std::string(cpu::conv2d_kernel_name(one_small)), "padded-flat");
+  EXPECT_EQ(std::string(cpu::conv2d_kernel_name(eight_small)).rfind("winograd", 0), 0u);
+  ForceConvAlgorithm forced(cpu::ConvAlgorithm::Winograd);
+  EXPECT_EQ(std::string(cpu::conv2d_kernel_name(one_small)).rfind("winograd", 0), 0u);
 }
 
 TEST(ConvWinograd, ForwardAndBackwardsMatchReference) {
+  ForceConvAlgorithm forced(cpu::ConvAlgorithm::Winograd);
   uint32_t seed = 900;
   for (const Conv2dShape& s : winograd_cases()) {
     SCOPED_TRACE(describe(s));
@@ -818,29 +838,38 @@ TEST(ConvWinograd, EpilogueAppliesScaleShiftResidualAndRelu) {
 }
 
 TEST(ConvWinograd, BitIdenticalForAnyThreadCountAndInsideParallelRegions) {
-  const Conv2dShape s = conv_shape(11, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1);
-  const int64_t x_size = s.N * s.C * s.H * s.W, y_size = s.N * s.K * s.H * s.W;
-  const Vec x = random_vec(x_size, 960), w = random_vec(s.K * s.C * 9, 961);
-  const Vec dy = random_vec(y_size, 962);
-  Vec y1(y_size), dx1(x_size);
-  with_threads(1, [&] {
-    cpu::conv2d_forward(s, x.data(), w.data(), nullptr, y1.data());
-    cpu::conv2d_backward_input(s, dy.data(), w.data(), dx1.data());
-  });
-  for (int threads : {2, 3}) {
-    Vec y(y_size), dx(x_size);
-    with_threads(threads, [&] {
-      cpu::conv2d_forward(s, x.data(), w.data(), nullptr, y.data());
-      cpu::conv2d_backward_input(s, dy.data(), w.data(), dx.data());
+  // N = 11: threads take groups of images; N = 1 (one image explained): threads split its tile
+  // rows. Either way each output element comes from one thread in a fixed order.
+  ForceConvAlgorithm forced(cpu::ConvAlgorithm::Winograd);
+  for (int64_t N : {11, 1}) {
+    const Conv2dShape s = conv_shape(N, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1);
+    SCOPED_TRACE(describe(s));
+    const int64_t x_size = s.N * s.C * s.H * s.W, y_size = s.N * s.K * s.H * s.W;
+    const Vec x = random_vec(x_size, 960), w = random_vec(s.K * s.C * 9, 961);
+    const Vec dy = random_vec(y_size, 962);
+    Vec y1(y_size), dx1(x_size), dw1(s.K * s.C * 9);
+    with_threads(1, [&] {
+      cpu::conv2d_forward(s, x.data(), w.data(), nullptr, y1.data());
+      cpu::conv2d_backward_input(s, dy.data(), w.data(), dx1.data());
     });
-    EXPECT_TRUE(bit_equal(y, y1)) << "threads " << threads;
-    EXPECT_TRUE(bit_equal(dx, dx1)) << "threads " << threads;
-  }
-  std::vector<Vec> ys(2, Vec(y_size));
+    for (int threads : {2, 3}) {
+      Vec y(y_size), dx(x_size), dw(s.K * s.C * 9), dw_again(s.K * s.C * 9);
+      with_threads(threads, [&] {
+        cpu::conv2d_forward(s, x.data(), w.data(), nullptr, y.data());
+        cpu::conv2d_backward_input(s, dy.data(), w.data(), dx.data());
+        cpu::conv2d_backward_weight(s, x.data(), dy.data(), dw.data(), nullptr);
+        cpu::conv2d_backward_weight(s, x.data(), dy.data(), dw_again.data(), nullptr);
+      });
+      EXPECT_TRUE(bit_equal(y, y1)) << "threads " << threads;
+      EXPECT_TRUE(bit_equal(dx, dx1)) << "threads " << threads;
+      EXPECT_TRUE(bit_equal(dw, dw_again)) << "threads " << threads;  // fixed count: repeatable
+    }
+    std::vector<Vec> ys(2, Vec(y_size));
 #pragma omp parallel for num_threads(2)
-  for (int t = 0; t < 2; ++t) cpu::conv2d_forward(s, x.data(), w.data(), nullptr, ys[t].data());
-  EXPECT_TRUE(bit_equal(ys[0], y1));
-  EXPECT_TRUE(bit_equal(ys[1], y1));
+    for (int t = 0; t < 2; ++t) cpu::conv2d_forward(s, x.data(), w.data(), nullptr, ys[t].data());
+    EXPECT_TRUE(bit_equal(ys[0], y1));
+    EXPECT_TRUE(bit_equal(ys[1], y1));
+  }
 }
 
 TEST(BatchNormRef, StatisticsAndEvalByHand) {

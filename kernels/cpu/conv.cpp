@@ -203,9 +203,12 @@ bool use_padded_flat_backward_input(const Conv2dShape& s) {
   return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_backward_input_applicable(s);
 }
 
+// Winograd where it applies and, under Auto, where it pays (conv2d_winograd_worthwhile: enough
+// tiles in the batch to amortise the filter transform); forced, wherever it applies.
 bool use_winograd(const Conv2dShape& s) {
-  return (g_algorithm == ConvAlgorithm::Auto || g_algorithm == ConvAlgorithm::Winograd) &&
-         conv2d_winograd_applicable(s);
+  if (!conv2d_winograd_applicable(s)) return false;
+  if (g_algorithm == ConvAlgorithm::Winograd) return true;
+  return g_algorithm == ConvAlgorithm::Auto && conv2d_winograd_worthwhile(s);
 }
 
 }  // namespace

@@ -18,12 +18,12 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
 namespace cpu {
 // Which algorithm cpu:: convolutions use. Auto: Winograd F(4x4, 3x3) (conv_winograd.h) for all
 // passes of 3x3, stride-1, pad-1 layers with at least 8 input and output channels (the weight
-// gradient up to 512 x 512 channels); the padded-flat kernels of conv_direct.h for the other
-// passes and shapes where they apply (one
-// group; stride 1 with a kernel larger than 1x1, or any stride > 1, whose backward-input stays on
-// im2col + GEMM); im2col + GEMM elsewhere. PaddedFlat turns Winograd off; Im2colGemm turns both
-// off; Winograd is Auto. For kernel research and benchmarks; process-wide, not thread-safe
-// against concurrent convolutions.
+// gradient up to 512 x 512 channels) and at least 32 4x4 output tiles in the batch (so not for
+// one small image; conv2d_winograd_worthwhile); the padded-flat kernels of conv_direct.h for the
+// other passes and shapes where they apply (one group; stride 1 with a kernel larger than 1x1, or
+// any stride > 1, whose backward-input stays on im2col + GEMM); im2col + GEMM elsewhere. PaddedFlat
+// turns Winograd off; Im2colGemm turns both off; Winograd forces Winograd wherever it applies. For
+// kernel research and benchmarks; process-wide, not thread-safe against concurrent convolutions.
 enum class ConvAlgorithm { Auto, Im2colGemm, PaddedFlat, Winograd };
 void set_conv_algorithm(ConvAlgorithm algorithm);
 ConvAlgorithm conv_algorithm();

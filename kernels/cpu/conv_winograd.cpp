@@ -138,7 +138,26 @@ inline void transpose_8x8(__m256 r[8]) {
 struct Plan {
   int64_t N, Ci, Co, H, W, Cp, Kp, TH, TW, tiles_per_image, Hb, Wb, group, T, Tr;
   int64_t v_stride, m_stride;  // floats between the xi slices of v and of m
+  int64_t row_split;           // work items per image (tile-row ranges) when images are few
+  int64_t items;               // work items: groups of images, or row ranges of one image
 };
+
+// One work item: images [n0, n0 + g), tile rows [ty0, ty1) of each; tile t of the item is
+// (image - n0, ty - ty0, tx) in row-major order.
+struct Work {
+  int64_t n0, g, ty0, ty1;
+  int64_t rows() const { return ty1 - ty0; }
+};
+
+Work work_item(const Plan& p, int64_t id) {
+  const int64_t image_group = id / p.row_split, part = id % p.row_split;
+  Work w{};
+  w.n0 = image_group * p.group;
+  w.g = std::min(p.group, p.N - w.n0);
+  w.ty0 = p.TH * part / p.row_split;
+  w.ty1 = p.TH * (part + 1) / p.row_split;
+  return w;
+}
 
 Plan make_plan(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, int threads) {
   Plan p{};
@@ -155,6 +174,10 @@ Plan make_plan(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, int thre
   const int64_t target = std::clamp<int64_t>(6144 / (p.Cp + p.Kp), 24, 144);
   p.group = std::max<int64_t>(1, (target + p.tiles_per_image / 2) / p.tiles_per_image);
   p.group = std::min(p.group, std::max<int64_t>(1, (N + threads - 1) / threads));
+  // Fewer images than threads (one image explained at a time): split each image's tile rows.
+  p.row_split = N < threads ? std::min<int64_t>(p.TH, (threads + N - 1) / N) : 1;
+  if (p.row_split > 1) p.group = 1;
+  p.items = (N + p.group - 1) / p.group * p.row_split;
   p.T = p.group * p.tiles_per_image;
   p.Tr = round_up(p.T, kRows);
   p.v_stride = p.Tr * p.Cp + 16;
@@ -194,13 +217,14 @@ void pack_group(const Plan& p, const float* x, int64_t channels, int64_t n0, int
   }
 }
 
-// v[xi][t][Cp] for the g images' tiles (t = image * tiles_per_image + ty * TW + tx).
-void input_transform(const Plan& p, const float* xb, int64_t g, float* v) {
+// v[xi][t][Cp] for the work item's tiles (xb holds its g images).
+void input_transform(const Plan& p, const Work& w, const float* xb, float* v) {
+  const int64_t g = w.g;
   const int64_t blocks = p.Cp / 8, row = p.Wb * 8, xi_stride = p.v_stride;
   for (int64_t gi = 0; gi < g; ++gi) {
-    for (int64_t ty = 0; ty < p.TH; ++ty) {
+    for (int64_t ty = w.ty0; ty < w.ty1; ++ty) {
       for (int64_t tx = 0; tx < p.TW; ++tx) {
-        const int64_t t = (gi * p.TH + ty) * p.TW + tx;
+        const int64_t t = (gi * w.rows() + ty - w.ty0) * p.TW + tx;
         for (int64_t cb = 0; cb < blocks; ++cb) {
           const float* base = xb + (gi * blocks + cb) * p.Hb * row + (4 * ty) * row + 4 * tx * 8;
           __m256 tmp[6][6];
@@ -222,7 +246,7 @@ void input_transform(const Plan& p, const float* xb, int64_t g, float* v) {
   }
   // Rows past the last tile feed the GEMM's last register tile; keep them finite.
   for (int64_t xi = 0; xi < kXi; ++xi)
-    std::fill(v + xi * p.v_stride + g * p.tiles_per_image * p.Cp, v + xi * p.v_stride + p.Tr * p.Cp,
+    std::fill(v + xi * p.v_stride + g * w.rows() * p.TW * p.Cp, v + xi * p.v_stride + p.Tr * p.Cp,
               0.0f);
 }
 
@@ -335,14 +359,14 @@ inline __m256 per_channel(const float* values, int64_t kb, int64_t channels, flo
 
 // y[n0 + image] from m, through A^T . A and the epilogue. Both 8-channel halves of a 64-byte
 // line of m are used back to back.
-void output_transform(const Plan& p, const float* m, int64_t n0, int64_t g, const ConvEpilogue& ep,
+void output_transform(const Plan& p, const Work& w, const float* m, const ConvEpilogue& ep,
                       float* y) {
   const int64_t HW = p.H * p.W, xi_stride = p.m_stride;
-  for (int64_t gi = 0; gi < g; ++gi) {
-    const int64_t n = n0 + gi;
-    for (int64_t ty = 0; ty < p.TH; ++ty) {
+  for (int64_t gi = 0; gi < w.g; ++gi) {
+    const int64_t n = w.n0 + gi;
+    for (int64_t ty = w.ty0; ty < w.ty1; ++ty) {
       for (int64_t tx = 0; tx < p.TW; ++tx) {
-        const int64_t t = (gi * p.TH + ty) * p.TW + tx;
+        const int64_t t = (gi * w.rows() + ty - w.ty0) * p.TW + tx;
         const int64_t count = std::min<int64_t>(4, p.W - 4 * tx);
         for (int64_t kb = 0; kb < p.Co; kb += 8) {
           const int64_t channels = std::min<int64_t>(8, p.Co - kb);
@@ -380,19 +404,18 @@ void run(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, const float* x
   float* u = u_buffer.get(kXi * p.Cp * p.Kp);
   transform_weights(w, transposed ? Ci : Co, transposed ? Co : Ci, transposed, p.Cp, p.Kp, u);
 
-  const int64_t groups = (N + p.group - 1) / p.group;
-  const int threads = static_cast<int>(std::min<int64_t>(max_threads, groups));
+  const int threads = static_cast<int>(std::min<int64_t>(max_threads, p.items));
 #pragma omp parallel for schedule(static) num_threads(threads)
-  for (int64_t gid = 0; gid < groups; ++gid) {
+  for (int64_t id = 0; id < p.items; ++id) {
     thread_local AlignedBuffer xb_buffer, v_buffer, m_buffer;
-    const int64_t n0 = gid * p.group, g = std::min(p.group, N - n0);
+    const Work w = work_item(p, id);
     float* xb = xb_buffer.get(p.group * p.Cp * p.Hb * p.Wb);
     float* v = v_buffer.get(kXi * p.v_stride);
     float* m = m_buffer.get(kXi * p.m_stride);
-    pack_group(p, x, p.Ci, n0, g, xb);
-    input_transform(p, xb, g, v);
-    multiply(p, g * p.tiles_per_image, v, u, m);
-    output_transform(p, m, n0, g, ep, y);
+    pack_group(p, x, p.Ci, w.n0, w.g, xb);
+    input_transform(p, w, xb, v);
+    multiply(p, w.g * w.rows() * p.TW, v, u, m);
+    output_transform(p, w, m, ep, y);
   }
 }
 
@@ -430,12 +453,13 @@ inline void filter_grad_1d(const __m256 in[6], __m256 out[3]) {
 
 // z[xi][t][Kp] (columns >= Co zero) from the channel-blocked output gradient yb, which pack_group
 // laid out with a one-pixel border: tile (ty, tx) covers rows 4ty+1..4ty+4, columns 4tx+1..4tx+4.
-void output_grad_transform(const Plan& p, const float* yb, int64_t g, float* z) {
+void output_grad_transform(const Plan& p, const Work& w, const float* yb, float* z) {
+  const int64_t g = w.g;
   const int64_t blocks = (p.Co + 7) / 8, row = p.Wb * 8, xi_stride = p.m_stride;
   for (int64_t gi = 0; gi < g; ++gi) {
-    for (int64_t ty = 0; ty < p.TH; ++ty) {
+    for (int64_t ty = w.ty0; ty < w.ty1; ++ty) {
       for (int64_t tx = 0; tx < p.TW; ++tx) {
-        const int64_t t = (gi * p.TH + ty) * p.TW + tx;
+        const int64_t t = (gi * w.rows() + ty - w.ty0) * p.TW + tx;
         float* dst = z + t * p.Kp;
         for (int64_t cb = 0; cb < blocks; ++cb) {
           const float* base =
@@ -542,6 +566,10 @@ void conv2d_winograd_backward_input(const Conv2dShape& s, const float* dy, const
   run(s.N, s.K, s.C, s.H, s.W, dy, w, true, ConvEpilogue{}, dx);
 }
 
+bool conv2d_winograd_worthwhile(const Conv2dShape& s) {
+  return s.N * ((s.H + 3) / 4) * ((s.W + 3) / 4) >= 32;
+}
+
 bool conv2d_winograd_backward_weight_applicable(const Conv2dShape& s) {
   return conv2d_winograd_applicable(s) && s.C * round_up(s.K, kCols) <= kMaxFilterGradFloats;
 }
@@ -550,8 +578,7 @@ void conv2d_winograd_backward_weight(const Conv2dShape& s, const float* x, const
                                      float* dw, float* db) {
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan p = make_plan(s.N, s.C, s.K, s.H, s.W, max_threads);
-  const int64_t groups = (s.N + p.group - 1) / p.group;
-  const int threads = static_cast<int>(std::min<int64_t>(max_threads, groups));
+  const int threads = static_cast<int>(std::min<int64_t>(max_threads, p.items));
   const int64_t du_size = kXi * p.Cp * p.Kp;
   thread_local AlignedBuffer du_buffer;
   float* du_all = du_buffer.get(std::max<int64_t>(1, threads) * du_size);
@@ -565,14 +592,14 @@ void conv2d_winograd_backward_weight(const Conv2dShape& s, const float* x, const
     float* z = z_buffer.get(kXi * p.m_stride);
     float* du = du_all + t * du_size;
     std::fill(du, du + du_size, 0.0f);
-    // Thread t takes the contiguous groups [groups*t/nt, groups*(t+1)/nt).
-    for (int64_t gid = groups * t / nt; gid < groups * (t + 1) / nt; ++gid) {
-      const int64_t n0 = gid * p.group, g = std::min(p.group, s.N - n0);
-      pack_group(p, x, p.Ci, n0, g, xb);
-      input_transform(p, xb, g, v);
-      pack_group(p, dy, p.Co, n0, g, yb);
-      output_grad_transform(p, yb, g, z);
-      accumulate_filter_grad(p, g * p.tiles_per_image, v, z, du);
+    // Thread t takes the contiguous work items [items*t/nt, items*(t+1)/nt).
+    for (int64_t id = p.items * t / nt; id < p.items * (t + 1) / nt; ++id) {
+      const Work w = work_item(p, id);
+      pack_group(p, x, p.Ci, w.n0, w.g, xb);
+      input_transform(p, w, xb, v);
+      pack_group(p, dy, p.Co, w.n0, w.g, yb);
+      output_grad_transform(p, w, yb, z);
+      accumulate_filter_grad(p, w.g * w.rows() * p.TW, v, z, du);
     }
     // Fixed-order reduction of the partials: du_0 + du_1 + ...
 #pragma omp barrier

@@ -6,7 +6,8 @@
 //   Y = A^T [ (G g G^T) (.) (B^T d B) ] A        (Lavin & Gray 2016, points 0, +-1, +-2, inf)
 // computes a 4x4 output tile from a 6x6 input patch d and a 3x3 filter g with 36 instead of 144
 // multiplications; the channel sums become 36 independent GEMMs M[xi] = V[xi] * U[xi] of shape
-// [tiles, C] x [C, K]. Images are processed in groups that keep V and M in L2: each group's input
+// [tiles, C] x [C, K]. Images are processed in groups that keep V and M in L2 (with fewer images
+// than threads, each image's tile rows are split between the threads): each group's input
 // is repacked channel-blocked (8 channels per AVX2 vector, the last block zero-padded), so that
 // the transforms are plain vector arithmetic for any map size, and the output transform writes
 // NCHW directly.
@@ -26,6 +27,13 @@ namespace gb::kernels::cpu {
 // and C and K of at least 8 (any count: channels are padded to blocks of 8 inside, so pruned
 // networks with odd channel counts keep Winograd).
 bool conv2d_winograd_applicable(const Conv2dShape& s);
+
+// Whether Winograd pays for shape s: its filter transform (36 values per filter instead of 9)
+// must be amortised over at least 32 tiles of 4x4 outputs in the batch. Measured with 2 threads:
+// one 8x8 image with 64 channels (4 tiles) takes 0.15 ms against 0.07 on padded-flat, one
+// 16x16 image with 128 channels (16 tiles) 0.70 against 0.47, eight 8x8 images (32 tiles) 0.22
+// against 0.28. cpu::conv2d_* with ConvAlgorithm::Auto use Winograd only where this holds.
+bool conv2d_winograd_worthwhile(const Conv2dShape& s);
 
 // requires: conv2d_winograd_applicable(s). x [N, C, H, W], w [K, C, 3, 3], y [N, K, H, W].
 void conv2d_winograd_forward(const Conv2dShape& s, const float* x, const float* w,
