@@ -8,8 +8,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <optional>
 
@@ -136,9 +136,10 @@ int main(int argc, char** argv) {
                     "epochs, label smoothing 0.2, flip TTA); options given explicitly still apply");
   train->add_option("--conv-backend", conv_backend,
                     "CUDA convolution: handwritten (default) | cudnn (for comparison)");
-  train->add_option("--conv-algorithm", conv_algorithm,
-                    "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
-                    "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
+  train->add_option(
+      "--conv-algorithm", conv_algorithm,
+      "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
+      "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
 
   std::string eval_ck, eval_data, eval_json;
   int64_t eval_limit = 0, eval_batch = 256;
@@ -172,9 +173,10 @@ int main(int argc, char** argv) {
   auto* bench = cli.add_subcommand(
       "bench",
       "training and inference images/s on synthetic data, memory, per-layer profile, GEMM");
-  bench->add_option("--model", bc.models,
-                    "models to run (repeat or comma-separate): zoo names or checkpoint files "
-                    "(*.safetensors, e.g. a pruned model)")
+  bench
+      ->add_option("--model", bc.models,
+                   "models to run (repeat or comma-separate): zoo names or checkpoint files "
+                   "(*.safetensors, e.g. a pruned model)")
       ->delimiter(',');
   bench->add_option("--batch-size", bc.train_batch, "training batch size");
   bench->add_option("--infer-batch-size", bc.infer_batch, "inference batch size");
@@ -184,9 +186,10 @@ int main(int argc, char** argv) {
   bench->add_option("--device", bc.device, "cpu | cuda | cuda:N (a GPU needs a CUDA build)");
   bench->add_option("--conv-backend", conv_backend,
                     "CUDA convolution: handwritten (default) | cudnn (for comparison)");
-  bench->add_option("--conv-algorithm", conv_algorithm,
-                    "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
-                    "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
+  bench->add_option(
+      "--conv-algorithm", conv_algorithm,
+      "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
+      "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
   bench->add_flag("--no-train", bench_no_train, "skip the training measurement");
   bench->add_flag("--no-inference", bench_no_infer, "skip the inference measurement");
   bench->add_flag("--per-layer", bc.per_layer,
@@ -226,6 +229,10 @@ int main(int argc, char** argv) {
   explain->add_option("--out", xc.out, "output directory (must be empty or new)")->required();
   explain->add_flag("--overwrite", xc.overwrite, "replace the files in a non-empty --out");
   explain->add_option("--threads", threads, "compute threads");
+  explain->add_option(
+      "--conv-algorithm", conv_algorithm,
+      "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
+      "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
   explain->add_option("--device", xc.device, "where the model runs: cpu | cuda | cuda:N");
 
   app::EvaluateConfig ec;
@@ -248,6 +255,10 @@ int main(int argc, char** argv) {
   evalx->add_flag("--no-warmup", ec_no_warmup, "time each method's first run too");
   evalx->add_option("--json", ec_json, "write the table (and sanity check) as JSON");
   evalx->add_option("--threads", threads, "compute threads");
+  evalx->add_option(
+      "--conv-algorithm", conv_algorithm,
+      "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
+      "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
   evalx->add_option("--device", ec.device, "where the model runs: cpu | cuda | cuda:N");
   evalx->add_flag("--quiet", ec.quiet, "no progress lines");
 
@@ -269,10 +280,11 @@ int main(int argc, char** argv) {
       if (!to.resume.empty()) {
         // A resumed run continues with its saved configuration; only the length may change.
         for (const char* flag :
-             {"--model", "--width", "--data", "--batch-size", "--optimizer", "--lr", "--momentum",
-              "--no-nesterov", "--weight-decay", "--schedule", "--warmup", "--label-smoothing",
-              "--clip-grad", "--bn-l1", "--no-augment", "--cutout", "--crop-pad", "--tta", "--seed",
-              "--limit-train",
+             {"--model",        "--width",    "--data",       "--batch-size",
+              "--optimizer",    "--lr",       "--momentum",   "--no-nesterov",
+              "--weight-decay", "--schedule", "--warmup",     "--label-smoothing",
+              "--clip-grad",    "--bn-l1",    "--no-augment", "--cutout",
+              "--crop-pad",     "--tta",      "--seed",       "--limit-train",
               "--limit-test"}) {
           if (train->count(flag) > 0) {
             throw std::runtime_error(std::string(flag) +
