@@ -665,40 +665,48 @@ TEST(Elementwise, FastKernelsEqualTheLoopsBitForBit) {
   }
 }
 
-TEST(ConvDirect, EpilogueAppliesScaleShiftResidualAndRelu) {
-  const std::vector<Conv2dShape> shapes = {conv_shape(5, 6, 9, 9, 10, 3, 3, 1, 1, 1, 1, 1),
-                                           conv_shape(1, 4, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1)};
-  uint32_t seed = 800;
-  for (const Conv2dShape& s : shapes) {
-    SCOPED_TRACE(describe(s));
-    ASSERT_TRUE(cpu::conv2d_direct_applicable(s));
-    const Vec x = random_vec(s.N * s.C * s.H * s.W, seed++);
-    const Vec w = random_vec(s.K * s.C * s.R * s.S, seed++);
-    const Vec scale = random_vec(s.K, seed++, 0.5f, 2.0f), shift = random_vec(s.K, seed++);
-    const int64_t y_size = s.N * s.K * s.P() * s.Q(), plane = s.P() * s.Q();
-    const Vec residual = random_vec(y_size, seed++);
-    Vec conv(y_size), mag(y_size);
-    ref::conv2d_forward(s, x.data(), w.data(), nullptr, conv.data());
-    const Vec ax = abs_vec(x), aw = abs_vec(w);
-    ref::conv2d_forward(s, ax.data(), aw.data(), nullptr, mag.data());
-    for (bool with_residual : {false, true}) {
-      for (bool relu : {false, true}) {
-        cpu::ConvEpilogue ep;
-        ep.scale = scale.data();
-        ep.shift = shift.data();
-        ep.residual = with_residual ? residual.data() : nullptr;
-        ep.relu = relu;
-        Vec got(y_size, std::nanf("")), want(y_size), m(y_size);
-        cpu::conv2d_direct_forward(s, x.data(), w.data(), ep, got.data());
-        for (int64_t i = 0; i < y_size; ++i) {
-          const int64_t k = (i / plane) % s.K;
-          float v = conv[i] * scale[k] + shift[k] + (with_residual ? residual[i] : 0.0f);
-          want[i] = relu ? std::max(v, 0.0f) : v;
-          m[i] = mag[i] * scale[k] + 2.0f;
-        }
-        EXPECT_TRUE(all_close(got, want, m)) << "residual " << with_residual << " relu " << relu;
+// Checks forward(s, x, w, epilogue, y) against ref conv followed by the epilogue by hand, for
+// every combination of residual and ReLU (scale and shift always on).
+template <typename Forward>
+void check_epilogue(const Conv2dShape& s, uint32_t seed, double rel_tol, Forward forward) {
+  SCOPED_TRACE(describe(s));
+  const Vec x = random_vec(s.N * s.C * s.H * s.W, seed++);
+  const Vec w = random_vec(s.K * s.C * s.R * s.S, seed++);
+  const Vec scale = random_vec(s.K, seed++, 0.5f, 2.0f), shift = random_vec(s.K, seed++);
+  const int64_t y_size = s.N * s.K * s.P() * s.Q(), plane = s.P() * s.Q();
+  const Vec residual = random_vec(y_size, seed++);
+  Vec conv(y_size), mag(y_size);
+  ref::conv2d_forward(s, x.data(), w.data(), nullptr, conv.data());
+  const Vec ax = abs_vec(x), aw = abs_vec(w);
+  ref::conv2d_forward(s, ax.data(), aw.data(), nullptr, mag.data());
+  for (bool with_residual : {false, true}) {
+    for (bool relu : {false, true}) {
+      cpu::ConvEpilogue ep;
+      ep.scale = scale.data();
+      ep.shift = shift.data();
+      ep.residual = with_residual ? residual.data() : nullptr;
+      ep.relu = relu;
+      Vec got(y_size, std::nanf("")), want(y_size), m(y_size);
+      forward(s, x.data(), w.data(), ep, got.data());
+      for (int64_t i = 0; i < y_size; ++i) {
+        const int64_t k = (i / plane) % s.K;
+        const float v = conv[i] * scale[k] + shift[k] + (with_residual ? residual[i] : 0.0f);
+        want[i] = relu ? std::max(v, 0.0f) : v;
+        m[i] = mag[i] * scale[k] + 2.0f;
       }
+      EXPECT_TRUE(all_close(got, want, m, kAbsTol, rel_tol))
+          << "residual " << with_residual << " relu " << relu;
     }
+  }
+}
+
+TEST(ConvDirect, EpilogueAppliesScaleShiftResidualAndRelu) {
+  uint32_t seed = 800;
+  for (const Conv2dShape& s : {conv_shape(5, 6, 9, 9, 10, 3, 3, 1, 1, 1, 1, 1),
+                               conv_shape(1, 4, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1)}) {
+    ASSERT_TRUE(cpu::conv2d_direct_applicable(s));
+    check_epilogue(s, seed, kRelTol, cpu::conv2d_direct_forward);
+    seed += 5;
   }
 }
 
@@ -807,34 +815,9 @@ TEST(ConvWinograd, ForwardAndBackwardsMatchReference) {
 }
 
 TEST(ConvWinograd, EpilogueAppliesScaleShiftResidualAndRelu) {
-  const Conv2dShape s = conv_shape(3, 13, 10, 7, 21, 3, 3, 1, 1, 1, 1, 1);  // partial blocks
-  const int64_t y_size = s.N * s.K * s.H * s.W, plane = s.H * s.W;
-  const Vec x = random_vec(s.N * s.C * plane, 950), w = random_vec(s.K * s.C * 9, 951);
-  const Vec scale = random_vec(s.K, 952, 0.5f, 2.0f), shift = random_vec(s.K, 953);
-  const Vec residual = random_vec(y_size, 954);
-  Vec conv(y_size), mag(y_size);
-  ref::conv2d_forward(s, x.data(), w.data(), nullptr, conv.data());
-  const Vec ax = abs_vec(x), aw = abs_vec(w);
-  ref::conv2d_forward(s, ax.data(), aw.data(), nullptr, mag.data());
-  for (bool with_residual : {false, true}) {
-    for (bool relu : {false, true}) {
-      cpu::ConvEpilogue ep;
-      ep.scale = scale.data();
-      ep.shift = shift.data();
-      ep.residual = with_residual ? residual.data() : nullptr;
-      ep.relu = relu;
-      Vec got(y_size, std::nanf("")), want(y_size), m(y_size);
-      cpu::conv2d_winograd_forward(s, x.data(), w.data(), ep, got.data());
-      for (int64_t i = 0; i < y_size; ++i) {
-        const int64_t k = (i / plane) % s.K;
-        const float v = conv[i] * scale[k] + shift[k] + (with_residual ? residual[i] : 0.0f);
-        want[i] = relu ? std::max(v, 0.0f) : v;
-        m[i] = mag[i] * scale[k] + 2.0f;
-      }
-      EXPECT_TRUE(all_close(got, want, m, kAbsTol, kWinogradRelTol))
-          << "residual " << with_residual << " relu " << relu;
-    }
-  }
+  // 13 and 21 channels: partial channel blocks, per-channel scale/shift past a block's end.
+  check_epilogue(conv_shape(3, 13, 10, 7, 21, 3, 3, 1, 1, 1, 1, 1), 950, kWinogradRelTol,
+                 cpu::conv2d_winograd_forward);
 }
 
 TEST(ConvWinograd, BitIdenticalForAnyThreadCountAndInsideParallelRegions) {
