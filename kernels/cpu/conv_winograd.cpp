@@ -169,8 +169,9 @@ Plan make_plan(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, int thre
   p.tiles_per_image = p.TH * p.TW;
   p.Hb = 4 * p.TH + 2;
   p.Wb = 4 * p.TW + 2;
-  // About 150 KB of v and m per 8 channels of Ci + Kp: L2-resident for narrow layers; wide
-  // layers still get at least 24 tiles per GEMM so that u is streamed rarely.
+  // v and m hold 36 * T * (Cp + Kp) floats: T near 6144 / (Cp + Kp) keeps them under 0.9 MB
+  // (L2 is 1 MB per core here) for narrow layers; wide layers still get at least 24 tiles per
+  // GEMM so that u is streamed rarely.
   const int64_t target = std::clamp<int64_t>(6144 / (p.Cp + p.Kp), 24, 144);
   p.group = std::max<int64_t>(1, (target + p.tiles_per_image / 2) / p.tiles_per_image);
   p.group = std::min(p.group, std::max<int64_t>(1, (N + threads - 1) / threads));
