@@ -38,7 +38,16 @@ size_t dtype_size_or_zero(std::string_view dtype) {
   return 0;
 }
 
-std::string squote(std::string_view s) { return "'" + std::string(s) + "'"; }
+// Appends instead of "'" + std::string(s) + "'": GCC 12 warns on that operator+ chain at -O3
+// (-Wrestrict inside std::string, a known false positive).
+std::string squote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '\'';
+  out += s;
+  out += '\'';
+  return out;
+}
 
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string s = "[";
