@@ -105,6 +105,10 @@ void set_conv_backend(const std::string& name) {
 #endif
 }
 
+constexpr const char* kConvAlgorithmHelp =
+    "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
+    "padded-flat (no Winograd) | im2col (neither), for before/after comparisons";
+
 // Chooses the CPU convolution algorithm by name (kernel research and before/after benchmarks).
 void set_conv_algorithm(const std::string& name) {
   kernels::cpu::ConvAlgorithm algorithm{};
@@ -136,10 +140,7 @@ int main(int argc, char** argv) {
                     "epochs, label smoothing 0.2, flip TTA); options given explicitly still apply");
   train->add_option("--conv-backend", conv_backend,
                     "CUDA convolution: handwritten (default) | cudnn (for comparison)");
-  train->add_option(
-      "--conv-algorithm", conv_algorithm,
-      "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
-      "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
+  train->add_option("--conv-algorithm", conv_algorithm, kConvAlgorithmHelp);
 
   std::string eval_ck, eval_data, eval_json;
   int64_t eval_limit = 0, eval_batch = 256;
@@ -186,10 +187,7 @@ int main(int argc, char** argv) {
   bench->add_option("--device", bc.device, "cpu | cuda | cuda:N (a GPU needs a CUDA build)");
   bench->add_option("--conv-backend", conv_backend,
                     "CUDA convolution: handwritten (default) | cudnn (for comparison)");
-  bench->add_option(
-      "--conv-algorithm", conv_algorithm,
-      "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
-      "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
+  bench->add_option("--conv-algorithm", conv_algorithm, kConvAlgorithmHelp);
   bench->add_flag("--no-train", bench_no_train, "skip the training measurement");
   bench->add_flag("--no-inference", bench_no_infer, "skip the inference measurement");
   bench->add_flag("--per-layer", bc.per_layer,
@@ -229,10 +227,7 @@ int main(int argc, char** argv) {
   explain->add_option("--out", xc.out, "output directory (must be empty or new)")->required();
   explain->add_flag("--overwrite", xc.overwrite, "replace the files in a non-empty --out");
   explain->add_option("--threads", threads, "compute threads");
-  explain->add_option(
-      "--conv-algorithm", conv_algorithm,
-      "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
-      "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
+  explain->add_option("--conv-algorithm", conv_algorithm, kConvAlgorithmHelp);
   explain->add_option("--device", xc.device, "where the model runs: cpu | cuda | cuda:N");
 
   app::EvaluateConfig ec;
@@ -255,10 +250,7 @@ int main(int argc, char** argv) {
   evalx->add_flag("--no-warmup", ec_no_warmup, "time each method's first run too");
   evalx->add_option("--json", ec_json, "write the table (and sanity check) as JSON");
   evalx->add_option("--threads", threads, "compute threads");
-  evalx->add_option(
-      "--conv-algorithm", conv_algorithm,
-      "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
-      "padded-flat (no Winograd) | im2col (neither), for before/after comparisons");
+  evalx->add_option("--conv-algorithm", conv_algorithm, kConvAlgorithmHelp);
   evalx->add_option("--device", ec.device, "where the model runs: cpu | cuda | cuda:N");
   evalx->add_flag("--quiet", ec.quiet, "no progress lines");
 
