@@ -16,6 +16,7 @@
 #include "kernels/cpu/conv.h"
 #include "models/registry.h"
 #include "runtime/op_table.h"
+#include "runtime/output_path.h"
 #include "tools/cli/compress_commands.h"
 #include "tools/lib/bench.h"
 #include "tools/lib/bench_conv_cuda.h"
@@ -346,7 +347,7 @@ int main(int argc, char** argv) {
                          {"per_class_accuracy", r.per_class_accuracy},
                          {"confusion", r.confusion},
                          {"seconds", r.seconds}};
-        app::write_json_file(eval_json, j, true);
+        write_json_file(eval_json, j, true);
       }
     } else if (*summary) {
       if (sum_list) {
@@ -401,7 +402,7 @@ int main(int argc, char** argv) {
       if (!bench_json.empty()) {
         auto j = app::bench_to_json(bc, rows, gemm ? &*gemm : nullptr);
         if (bench_conv) j["conv_layers"] = conv_json;
-        app::write_json_file(bench_json, j, true);
+        write_json_file(bench_json, j, true);
       }
     } else if (*explain) {
       xc.methods = app::parse_method_list(xc_methods);
@@ -420,18 +421,12 @@ int main(int argc, char** argv) {
       ec.warmup = !ec_no_warmup;
       set_mem_budget(ec.method, ec_mem);
       if (!ec_json.empty()) {  // fail before the long run, not after it
-        const std::filesystem::path jp(ec_json);
-        if (std::filesystem::is_directory(jp)) {
-          throw std::runtime_error(ec_json + ": is a directory");
-        }
-        if (jp.has_parent_path() && !std::filesystem::is_directory(jp.parent_path())) {
-          throw std::runtime_error(ec_json + ": directory " + jp.parent_path().string() +
-                                   " does not exist");
-        }
+        refuse_directory(ec_json);
+        require_parent_directory(ec_json);
       }
       const auto r = app::evaluate_explanations(ec);
       std::cout << app::format_evaluation(r);
-      if (!ec_json.empty()) app::write_json_file(ec_json, app::evaluation_to_json(r), true);
+      if (!ec_json.empty()) write_json_file(ec_json, app::evaluation_to_json(r), true);
     } else if (*ops_cmd) {
       fmt::print("{:<16} {:<42} {:<6} {}\n", "op", "cpu kernel", "cuda", "backward");
       for (const auto& op : op_table()) {

@@ -16,6 +16,7 @@
 #include "models/registry.h"
 #include "prune/channel_graph.h"
 #include "runtime/checkpoint.h"
+#include "runtime/output_path.h"
 #include "tools/lib/progress.h"
 #include "tools/lib/train.h"
 
@@ -26,14 +27,9 @@ namespace {
 // Refuses an existing output without overwrite and a missing directory, before any work.
 void check_output(const std::filesystem::path& p, bool overwrite, const char* flag) {
   if (p.empty()) return;
-  if (std::filesystem::is_directory(p)) throw std::runtime_error(p.string() + ": is a directory");
-  if (std::filesystem::exists(p) && !overwrite) {
-    throw std::runtime_error(p.string() + ": already exists; pass --overwrite to replace it");
-  }
-  if (p.has_parent_path() && !std::filesystem::is_directory(p.parent_path())) {
-    throw std::runtime_error(p.string() + ": directory " + p.parent_path().string() +
-                             " does not exist (" + flag + ")");
-  }
+  refuse_directory(p);
+  refuse_existing(p, overwrite);
+  require_parent_directory(p, flag);
 }
 
 void check_outputs(const std::filesystem::path& out, const std::filesystem::path& js,

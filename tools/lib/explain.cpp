@@ -25,6 +25,7 @@
 #include "interp/visualize.h"
 #include "runtime/autograd.h"
 #include "runtime/ops.h"
+#include "runtime/output_path.h"
 #include "runtime/rng.h"
 #include "tools/lib/train.h"
 
@@ -479,11 +480,7 @@ void check_out_dir(const fs::path& out, bool overwrite) {
   if (!fs::is_directory(out)) {
     throw std::runtime_error(out.string() + ": exists and is not a directory");
   }
-  if (!overwrite && !fs::is_empty(out)) {
-    throw std::runtime_error(out.string() +
-                             ": exists and is not empty; pass --overwrite to replace the files "
-                             "explain writes there");
-  }
+  refuse_nonempty_directory(out, overwrite, "the files explain writes there");
 }
 
 interp::Image heat_overlay(const interp::Image& base, const MethodOutput& m, int64_t factor) {

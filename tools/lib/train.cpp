@@ -19,6 +19,7 @@
 #include "runtime/checkpoint.h"
 #include "runtime/ops.h"
 #include "runtime/optim.h"
+#include "runtime/output_path.h"
 #include "runtime/rng.h"
 #include "tools/lib/progress.h"
 
@@ -181,24 +182,6 @@ models::ModelConfig model_config_for(const TrainConfig& c, const data::Dataset& 
 
 }  // namespace
 
-void write_json_file(const std::filesystem::path& path, const json& j, bool overwrite) {
-  if (!overwrite && std::filesystem::exists(path)) {
-    throw std::runtime_error(path.string() + ": already exists; pass --overwrite to replace it");
-  }
-  const auto tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp);
-    if (!f) throw std::runtime_error(path.string() + ": cannot open for writing");
-    f << j.dump(2) << "\n";
-    f.close();
-    if (!f) {
-      std::filesystem::remove(tmp);
-      throw std::runtime_error(path.string() + ": write failed");
-    }
-  }
-  std::filesystem::rename(tmp, path);
-}
-
 data::Dataset load_split(const std::string& path, data::Split split, int64_t limit) {
   data::LoadOptions lo;
   lo.limit = static_cast<size_t>(std::max<int64_t>(limit, 0));
@@ -360,14 +343,8 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
   const bool out_is_resume =
       !opt.resume.empty() && std::filesystem::exists(opt.out) &&
       std::filesystem::equivalent(opt.out, opt.resume);
-  if (std::filesystem::exists(opt.out) && !opt.overwrite && !out_is_resume) {
-    throw std::runtime_error(opt.out.string() +
-                             ": already exists; pass --overwrite to replace it");
-  }
-  if (opt.out.has_parent_path() && !std::filesystem::is_directory(opt.out.parent_path())) {
-    throw std::runtime_error(opt.out.string() + ": directory " + opt.out.parent_path().string() +
-                             " does not exist");
-  }
+  if (!out_is_resume) refuse_existing(opt.out, opt.overwrite);
+  require_parent_directory(opt.out);
   if (!opt.json.empty()) {
     for (const auto& other : {opt.out, opt.resume}) {
       if (!other.empty() && std::filesystem::exists(other) && std::filesystem::exists(opt.json) &&
@@ -378,10 +355,7 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
     if (opt.json == opt.out || opt.json == opt.resume) {
       throw std::runtime_error(opt.json.string() + ": --json must not name the checkpoint");
     }
-    if (std::filesystem::exists(opt.json) && !opt.overwrite && opt.resume.empty()) {
-      throw std::runtime_error(opt.json.string() +
-                               ": already exists; pass --overwrite to replace it");
-    }
+    refuse_existing(opt.json, opt.overwrite || !opt.resume.empty());
   }
   if (cfg.batch_size < 1 || cfg.epochs < 1) {
     throw std::runtime_error("train: batch size and epochs must be positive");

@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "data/normalize.h"
 #include "runtime/module.h"
+#include "runtime/output_path.h"
 #include "runtime/safetensors.h"
 
 namespace gb::app {
@@ -107,9 +108,5 @@ LoadedModel load_model(const std::filesystem::path& checkpoint);
 data::Dataset load_split(const std::string& data, data::Split split, int64_t limit);
 
 std::string format_eval_report(const EvalResult& r);
-
-// Writes `j` to `path` through a temporary file renamed into place. Without `overwrite`, an
-// existing file is an error naming it. throws std::runtime_error naming the file on failure.
-void write_json_file(const std::filesystem::path& path, const nlohmann::json& j, bool overwrite);
 
 }  // namespace gb::app
