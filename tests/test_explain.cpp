@@ -18,7 +18,7 @@
 #include "tests/test_util.h"
 #include "tools/lib/evaluate_explanations.h"
 #include "tools/lib/explain.h"
-#include "tools/lib/train.h"
+#include "models/training/trainer.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -54,7 +54,7 @@ class Explain : public ::testing::Test {
     if (!have_fashion_mnist()) return;
     dir_ = temp_dir("suite");
     checkpoint_ = dir_ / "fm.safetensors";
-    app::TrainConfig c;
+    training::TrainConfig c;
     c.model = "smallcnn";
     c.width = 0.25f;
     c.epochs = 1;
@@ -63,10 +63,10 @@ class Explain : public ::testing::Test {
     c.limit_train = 64;
     c.limit_test = 16;
     c.eval_each_epoch = false;
-    app::TrainOptions o;
+    training::TrainOptions o;
     o.out = checkpoint_;
     o.quiet = true;
-    app::train(c, o);
+    training::train(c, o);
   }
   void SetUp() override {
     if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
@@ -169,7 +169,7 @@ TEST_F(Explain, SameSeedGivesIdenticalAttributions) {
   EXPECT_EQ(read_all(base / "a" / "lime.png"), read_all(base / "b" / "lime.png"));
   EXPECT_EQ(read_all(base / "a" / "smoothgrad.png"), read_all(base / "b" / "smoothgrad.png"));
   // The maps themselves, bit for bit, through the library.
-  const app::LoadedModel lm = app::load_model(checkpoint_);
+  const training::LoadedModel lm = training::load_model(checkpoint_);
   const auto shape = lm.meta.at("input_shape").get<std::vector<int64_t>>();
   const Tensor x = Tensor::full({1, shape[0], shape[1], shape[2]}, 0.3f);
   app::MethodOptions mo;

@@ -16,7 +16,7 @@
 #include "interp/channel_importance.h"
 #include "models/registry.h"
 #include "prune/channel_graph.h"
-#include "prune/finetune.h"
+#include "models/training/finetune.h"
 #include "prune/magnitude.h"
 #include "prune/structured.h"
 #include "prune/weight_sharing.h"
@@ -400,22 +400,22 @@ TEST(PruneUnstructured, MasksStayZeroThroughFineTuning) {
   }
   // Without re-masking, an optimizer step revives pruned weights...
   auto train = tiny_dataset(24, 1, 12);
-  prune::FinetuneConfig fc;
+  training::FinetuneConfig fc;
   fc.epochs = 1;
   fc.batch_size = 8;
   fc.lr = 0.05f;
   fc.augment = false;
-  prune::finetune(*model, train, data::Normalization::identity(1), fc);
+  training::finetune(*model, train, data::Normalization::identity(1), fc);
   EXPECT_LT(prune::weight_sparsity(*model)[1].zeros, 10);
   // ...with the mask applied after every step they stay zero.
   masks.apply();
   int64_t steps = 0;
-  prune::FinetuneHooks hooks;
+  training::FinetuneHooks hooks;
   hooks.after_step = [&] {
     masks.apply();
     ++steps;
   };
-  const auto r = prune::finetune(*model, train, data::Normalization::identity(1), fc, hooks);
+  const auto r = training::finetune(*model, train, data::Normalization::identity(1), fc, hooks);
   EXPECT_EQ(r.steps, 3);
   EXPECT_EQ(steps, 3);
   const auto w = masks.masks[0].weight.to_vector();
@@ -501,13 +501,13 @@ TEST(PruneWeightSharing, AtMostKValuesPerLayerAndRetieKeepsThem) {
     EXPECT_LT(L.rel_error, 0.5);
   }
   EXPECT_LT(shared.bits_shared * 10, shared.bits_dense * 2);  // 2 bits + codebook vs 32 bits
-  prune::FinetuneConfig fc;
+  training::FinetuneConfig fc;
   fc.epochs = 1;
   fc.batch_size = 8;
   fc.augment = false;
-  prune::FinetuneHooks hooks;
+  training::FinetuneHooks hooks;
   hooks.after_step = [&] { prune::retie(shared); };
-  prune::finetune(*model, tiny_dataset(16, 1, 12), data::Normalization::identity(1), fc, hooks);
+  training::finetune(*model, tiny_dataset(16, 1, 12), data::Normalization::identity(1), fc, hooks);
   for (const auto& L : shared.layers) EXPECT_LE(prune::distinct_values(L.weight), 4) << L.param;
 }
 
@@ -539,7 +539,7 @@ TEST(PruneDistill, LossValueAndGradient) {
     return alpha * T * T * kl / 3.0 + (1 - alpha) * ce / 3.0;
   };
   Tensor leaf = s.clone().set_requires_grad(true);
-  Tensor loss = prune::distillation_loss(leaf, t, y, T, alpha);
+  Tensor loss = training::distillation_loss(leaf, t, y, T, alpha);
   EXPECT_NEAR(loss.item(), value(s.to_vector()), 1e-5);
   loss.backward();
   const auto g = leaf.grad().to_vector();
@@ -553,9 +553,9 @@ TEST(PruneDistill, LossValueAndGradient) {
     EXPECT_NEAR(g[i], num, 1e-3 + 1e-2 * std::abs(num)) << i;
   }
   // Student equal to the teacher: the KL term vanishes.
-  EXPECT_NEAR(prune::distillation_loss(t, t, y, T, 1.0f).item(), 0.0, 1e-6);
-  EXPECT_THROW(prune::distillation_loss(s, t, y, 0.0f, 0.5f), std::invalid_argument);
-  EXPECT_THROW(prune::distillation_loss(s, t, y, 2.0f, 1.5f), std::invalid_argument);
+  EXPECT_NEAR(training::distillation_loss(t, t, y, T, 1.0f).item(), 0.0, 1e-6);
+  EXPECT_THROW(training::distillation_loss(s, t, y, 0.0f, 0.5f), std::invalid_argument);
+  EXPECT_THROW(training::distillation_loss(s, t, y, 2.0f, 1.5f), std::invalid_argument);
 }
 
 TEST(PruneDistill, TinyDistillationRunLowersTheLoss) {
@@ -569,25 +569,25 @@ TEST(PruneDistill, TinyDistillationRunLowersTheLoss) {
   cfg.width = 0.5f;
   auto student = models::build_model("smallcnn", cfg);
   auto ds = tiny_dataset(32, 1, 12);
-  prune::FinetuneConfig fc;
+  training::FinetuneConfig fc;
   fc.epochs = 6;
   fc.batch_size = 16;
   fc.lr = 0.05f;
   fc.schedule = "constant";
   fc.augment = false;
   std::vector<float> per_step;
-  prune::FinetuneHooks hooks;
+  training::FinetuneHooks hooks;
   hooks.loss = [&](const Tensor& x, const Tensor& logits, const std::vector<int64_t>& labels) {
     Tensor t;
     {
       NoGradGuard ng;
       t = (*teacher)(x);
     }
-    Tensor loss = prune::distillation_loss(logits, t, Tensor::from_labels(labels), 4.0f, 1.0f);
+    Tensor loss = training::distillation_loss(logits, t, Tensor::from_labels(labels), 4.0f, 1.0f);
     per_step.push_back(loss.item());
     return loss;
   };
-  prune::finetune(*student, ds, data::Normalization::identity(1), fc, hooks);
+  training::finetune(*student, ds, data::Normalization::identity(1), fc, hooks);
   ASSERT_EQ(per_step.size(), 12u);
   EXPECT_LT(per_step[10] + per_step[11], 0.8f * (per_step[0] + per_step[1]));
 }
@@ -598,7 +598,7 @@ TEST(PruneSlimming, BnL1AddsSignOfGamma) {
   Tensor gamma = bn.local_tensor("weight");
   gamma.copy_(Tensor::from_vector({3}, {0.5f, -0.25f, 0.0f}));
   gamma.set_grad(Tensor::from_vector({3}, {1.0f, 1.0f, 1.0f}));
-  prune::add_bn_l1_subgradient(bn, 0.1f);
+  training::add_bn_l1_subgradient(bn, 0.1f);
   const auto g = gamma.grad().to_vector();
   EXPECT_FLOAT_EQ(g[0], 1.1f);
   EXPECT_FLOAT_EQ(g[1], 0.9f);

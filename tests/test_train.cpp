@@ -12,7 +12,7 @@
 #include "models/registry.h"
 #include "runtime/checkpoint.h"
 #include "tests/test_util.h"
-#include "tools/lib/train.h"
+#include "models/training/trainer.h"
 
 namespace fs = std::filesystem;
 using namespace gb;
@@ -21,8 +21,8 @@ namespace {
 using gb::testing::have_fashion_mnist;
 fs::path temp_dir(const std::string& name) { return gb::testing::temp_dir("train", name); }
 
-app::TrainConfig tiny_config() {
-  app::TrainConfig c;
+training::TrainConfig tiny_config() {
+  training::TrainConfig c;
   c.model = "smallcnn";
   c.width = 0.25f;
   c.epochs = 2;
@@ -54,18 +54,18 @@ std::string read_all(const fs::path& p) {
 TEST(Train, SameSeedGivesBitIdenticalCheckpoints) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
   auto dir = temp_dir("determinism");
-  app::TrainOptions o;
+  training::TrainOptions o;
   o.quiet = true;
   o.out = dir / "a.safetensors";
-  app::train(tiny_config(), o);
+  training::train(tiny_config(), o);
   o.out = dir / "b.safetensors";
-  app::train(tiny_config(), o);
+  training::train(tiny_config(), o);
   expect_same_tensors(dir / "a.safetensors", dir / "b.safetensors");
 
   auto other = tiny_config();
   other.seed = 8;
   o.out = dir / "c.safetensors";
-  app::train(other, o);
+  training::train(other, o);
   auto fa = read_safetensors(dir / "a.safetensors"), fc = read_safetensors(dir / "c.safetensors");
   EXPECT_FALSE(fa.find("fc.weight")->bytes == fc.find("fc.weight")->bytes);
 }
@@ -73,22 +73,22 @@ TEST(Train, SameSeedGivesBitIdenticalCheckpoints) {
 TEST(Train, ResumeEndsWithTheSameWeightsAsAnUninterruptedRun) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
   auto dir = temp_dir("resume");
-  app::TrainOptions o;
+  training::TrainOptions o;
   o.quiet = true;
   o.out = dir / "full.safetensors";
-  auto full = app::train(tiny_config(), o);
+  auto full = training::train(tiny_config(), o);
   ASSERT_EQ(full.epochs.size(), 2u);
 
   o.out = dir / "part.safetensors";
   o.stop_after_epoch = 1;
-  auto part = app::train(tiny_config(), o);
+  auto part = training::train(tiny_config(), o);
   ASSERT_EQ(part.epochs.size(), 1u);
 
-  app::TrainOptions r;
+  training::TrainOptions r;
   r.quiet = true;
   r.resume = dir / "part.safetensors";
   r.out = dir / "resumed.safetensors";
-  auto resumed = app::train(app::TrainConfig{}, r);  // configuration comes from the checkpoint
+  auto resumed = training::train(training::TrainConfig{}, r);  // configuration comes from the checkpoint
   ASSERT_EQ(resumed.epochs.size(), 1u);
   EXPECT_EQ(resumed.epochs[0].epoch, 2);
   expect_same_tensors(dir / "full.safetensors", dir / "resumed.safetensors");
@@ -97,15 +97,15 @@ TEST(Train, ResumeEndsWithTheSameWeightsAsAnUninterruptedRun) {
 TEST(Train, EvaluateReportsAccuracyAndConfusion) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
   auto dir = temp_dir("eval");
-  app::TrainOptions o;
+  training::TrainOptions o;
   o.quiet = true;
   o.out = dir / "m.safetensors";
-  app::train(tiny_config(), o);
-  auto lm = app::load_model(o.out);
+  training::train(tiny_config(), o);
+  auto lm = training::load_model(o.out);
   EXPECT_EQ(lm.model_name, "smallcnn");
   EXPECT_EQ(lm.classes.size(), 10u);
-  auto ds = app::load_split("", data::Split::kTest, 50);
-  auto r = app::evaluate(*lm.model, ds, lm.norm, 16, true);
+  auto ds = training::load_split("", data::Split::kTest, 50);
+  auto r = training::evaluate(*lm.model, ds, lm.norm, 16, true);
   EXPECT_EQ(r.samples, 50);
   int64_t total = 0;
   for (auto& row : r.confusion) {
@@ -114,18 +114,18 @@ TEST(Train, EvaluateReportsAccuracyAndConfusion) {
   EXPECT_EQ(total, 50);
   EXPECT_GE(r.accuracy, 0.0);
   EXPECT_LE(r.accuracy, 1.0);
-  EXPECT_NE(app::format_eval_report(r).find("confusion matrix"), std::string::npos);
+  EXPECT_NE(training::format_eval_report(r).find("confusion matrix"), std::string::npos);
 }
 
 TEST(TrainBadInput, MissingDataNamesThePath) {
   auto dir = temp_dir("missing");
   auto c = tiny_config();
   c.data = (dir / "no_such_data.tar.gz").string();
-  app::TrainOptions o;
+  training::TrainOptions o;
   o.quiet = true;
   o.out = dir / "x.safetensors";
   try {
-    app::train(c, o);
+    training::train(c, o);
     FAIL() << "expected an error";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("no_such_data.tar.gz"), std::string::npos) << e.what();
@@ -137,11 +137,11 @@ TEST(TrainBadInput, ExistingOutputIsNotOverwrittenWithoutConsent) {
   auto dir = temp_dir("exists");
   fs::path out = dir / "keep.safetensors";
   std::ofstream(out) << "precious";
-  app::TrainOptions o;
+  training::TrainOptions o;
   o.quiet = true;
   o.out = out;
   try {
-    app::train(tiny_config(), o);
+    training::train(tiny_config(), o);
     FAIL() << "expected an error";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos) << e.what();
@@ -156,11 +156,11 @@ TEST(TrainBadInput, NanLossStopsWithoutWritingACheckpoint) {
   c.lr = 1e30f;
   c.schedule = "constant";
   c.optimizer = "sgd";
-  app::TrainOptions o;
+  training::TrainOptions o;
   o.quiet = true;
   o.out = dir / "nan.safetensors";
   try {
-    app::train(c, o);
+    training::train(c, o);
     FAIL() << "expected an error";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("loss became"), std::string::npos) << e.what();
@@ -173,7 +173,7 @@ TEST(TrainBadInput, CorruptAndForeignCheckpointsNameTheFile) {
   fs::path bad = dir / "truncated.safetensors";
   std::ofstream(bad) << "abc";
   try {
-    app::load_model(bad);
+    training::load_model(bad);
     FAIL();
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("truncated.safetensors"), std::string::npos) << e.what();

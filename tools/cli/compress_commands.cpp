@@ -30,7 +30,7 @@ struct CompressCommands {
 
 namespace {
 
-void add_finetune_options(CLI::App& c, prune::FinetuneConfig& f, bool& no_augment,
+void add_finetune_options(CLI::App& c, training::FinetuneConfig& f, bool& no_augment,
                           const std::string& what) {
   c.add_option("--batch-size", f.batch_size, what + " batch size");
   c.add_option("--lr", f.lr, what + " peak learning rate");

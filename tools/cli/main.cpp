@@ -23,7 +23,7 @@
 #include "tools/lib/evaluate_explanations.h"
 #include "tools/lib/explain.h"
 #include "tools/lib/summary.h"
-#include "tools/lib/train.h"
+#include "models/training/trainer.h"
 #ifdef GB_WITH_CUDA
 #include "kernels/cuda/conv.h"
 #endif
@@ -31,7 +31,7 @@
 namespace {
 using namespace gb;
 
-void add_train(CLI::App& app, app::TrainConfig& c, app::TrainOptions& o, int& threads,
+void add_train(CLI::App& app, training::TrainConfig& c, training::TrainOptions& o, int& threads,
                std::string& device) {
   app.add_option("--model", c.model, "model name from the zoo (see `glassbox summary --list`)");
   app.add_option("--width", c.width, "channel width multiplier");
@@ -129,8 +129,8 @@ int main(int argc, char** argv) {
   CLI::App cli{"glassbox: train and explain CIFAR-style CNNs with one binary"};
   cli.require_subcommand(1);
 
-  app::TrainConfig tc;
-  app::TrainOptions to;
+  training::TrainConfig tc;
+  training::TrainOptions to;
   int threads = 0;
   std::string device = "cpu", conv_backend = "handwritten", conv_algorithm = "auto";
   auto* train = cli.add_subcommand("train", "train a model and write a checkpoint");
@@ -291,8 +291,8 @@ int main(int argc, char** argv) {
       if (!recipe.empty()) {
         if (recipe != "fast") throw std::invalid_argument("--recipe: expected fast, got " + recipe);
         if (!to.resume.empty()) throw std::invalid_argument("--recipe cannot go with --resume");
-        const app::TrainConfig given = tc;
-        app::apply_fast_recipe(tc);
+        const training::TrainConfig given = tc;
+        training::apply_fast_recipe(tc);
         // Options the user set on the command line win over the recipe's values.
         const std::vector<std::pair<const char*, std::function<void()>>> keep = {
             {"--model", [&] { tc.model = given.model; }},
@@ -311,17 +311,17 @@ int main(int argc, char** argv) {
         }
       }
       to.device = parse_device(device);
-      auto result = app::train(tc, to);
+      auto result = training::train(tc, to);
       if (!to.quiet && !result.epochs.empty()) {
         const auto& last = result.epochs.back();
         fmt::print("done: test accuracy {:.2f}%, checkpoint {}\n", 100.0 * last.test_accuracy,
                    to.out.string());
       }
     } else if (*eval) {
-      auto lm = app::load_model(eval_ck);
+      auto lm = training::load_model(eval_ck);
       std::string data = eval_data;
       if (data.empty()) data = lm.meta.at("train_config").at("data").get<std::string>();
-      auto ds = app::load_split(data, data::Split::kTest, eval_limit);
+      auto ds = training::load_split(data, data::Split::kTest, eval_limit);
       if (ds.classes.size() != lm.classes.size()) {
         throw std::runtime_error(ds.source + ": has " + std::to_string(ds.classes.size()) +
                                  " classes, the checkpoint's model has " +
@@ -334,9 +334,9 @@ int main(int argc, char** argv) {
                         ds.channels, ds.height, ds.width, eval_ck, shape[0], shape[1], shape[2]));
       }
       lm.model->to(parse_device(device));
-      auto r = app::evaluate(*lm.model, ds, lm.norm, eval_batch, false);
+      auto r = training::evaluate(*lm.model, ds, lm.norm, eval_batch, false);
       r.classes = lm.classes;
-      std::cout << "\n" << app::format_eval_report(r);
+      std::cout << "\n" << training::format_eval_report(r);
       if (!eval_json.empty()) {
         nlohmann::json j{{"checkpoint", eval_ck},
                          {"data", ds.source},
@@ -358,7 +358,7 @@ int main(int argc, char** argv) {
       std::string title;
       Shape input;
       if (!sum_ck.empty()) {
-        auto lm = app::load_model(sum_ck);
+        auto lm = training::load_model(sum_ck);
         model = lm.model;
         input = lm.meta.at("input_shape").get<std::vector<int64_t>>();
         title = lm.model_name + " from " + sum_ck;

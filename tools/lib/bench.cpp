@@ -24,9 +24,10 @@
 #include "runtime/optim.h"
 #include "runtime/rng.h"
 #include "runtime/storage.h"
-#include "tools/lib/train.h"
+#include "models/training/trainer.h"
 
 namespace gb::app {
+using namespace gb::training;  // transitional: the jobs move out of tools/lib
 namespace {
 double now_ms() {
   return std::chrono::duration<double, std::milli>(

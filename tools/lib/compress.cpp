@@ -17,10 +17,11 @@
 #include "prune/channel_graph.h"
 #include "runtime/checkpoint.h"
 #include "runtime/output_path.h"
-#include "tools/lib/progress.h"
-#include "tools/lib/train.h"
+#include "models/training/progress.h"
+#include "models/training/trainer.h"
 
 namespace gb::app {
+using namespace gb::training;  // transitional: the jobs move out of tools/lib
 using json = nlohmann::json;
 namespace {
 
@@ -119,7 +120,7 @@ int64_t nonzero(const Module& m) {
 // Parameters, MACs (dense and with zero weights skipped) and, optionally, measured speed on a
 // freshly built model of the same architecture.
 ModelStats stats_of(Module& model, const std::string& name, const models::ModelConfig& cfg,
-                    const Shape& chw, bool timing, const prune::ThroughputOptions& topt) {
+                    const Shape& chw, bool timing, const training::ThroughputOptions& topt) {
   ModelStats s;
   s.params = model.parameter_count();
   s.nonzero_params = nonzero(model);
@@ -140,7 +141,7 @@ ModelStats stats_of(Module& model, const std::string& name, const models::ModelC
   s.effective_macs = static_cast<int64_t>(std::llround(eff));
   if (timing) {
     auto copy = models::build_model(name, cfg);
-    const auto t = prune::measure_throughput(*copy, chw, cfg.num_classes, topt);
+    const auto t = training::measure_throughput(*copy, chw, cfg.num_classes, topt);
     s.inference_ips = t.inference_ips;
     s.train_ips = t.train_ips;
   }
@@ -187,14 +188,14 @@ CamCompare cam_correlation(Module& a, Module& b, const std::vector<interp::Calib
 
 // Fine-tunes with a progress bar; returns the seconds spent.
 double run_finetune(Module& model, std::shared_ptr<const data::Dataset> train,
-                    const data::Normalization& norm, const prune::FinetuneConfig& fc,
-                    prune::FinetuneHooks hooks, bool quiet, const std::string& label) {
+                    const data::Normalization& norm, const training::FinetuneConfig& fc,
+                    training::FinetuneHooks hooks, bool quiet, const std::string& label) {
   std::unique_ptr<ProgressBar> bar;
   hooks.on_step = [&](int64_t step, int64_t total, double loss, double acc) {
     if (!bar) bar = std::make_unique<ProgressBar>(label, total, quiet);
     bar->update(step, loss, acc, step * fc.batch_size);
   };
-  const auto r = prune::finetune(model, std::move(train), norm, fc, hooks);
+  const auto r = training::finetune(model, std::move(train), norm, fc, hooks);
   if (bar) {
     bar->finish(fmt::format("train loss {:.4f}  acc {:.2f}%  {:.1f} img/s  {}", r.loss,
                             100.0 * r.accuracy, r.images_per_second, format_duration(r.seconds)));
@@ -294,7 +295,7 @@ PruneReport run_prune(const PruneConfig& cfg) {
     if (prune::needs_calibration(cfg.criterion)) {
       calib = image_batches(*train, lm.norm, cfg.calib_images, 64);
     }
-    prune::FinetuneConfig step_ft = cfg.finetune;
+    training::FinetuneConfig step_ft = cfg.finetune;
     step_ft.epochs = cfg.finetune.epochs / static_cast<double>(cfg.iterative);
     std::map<std::string, int64_t> original_width;  // per group name, at step 1
     for (int64_t step = 1; step <= cfg.iterative; ++step) {
@@ -386,7 +387,7 @@ PruneReport run_prune(const PruneConfig& cfg) {
       r.cam_corr_pruned_std = c.std;
     }
     if (cfg.finetune.epochs > 0) {
-      prune::FinetuneHooks hooks;
+      training::FinetuneHooks hooks;
       hooks.after_step = [&masks] { masks.apply(); };
       r.finetune_seconds +=
           run_finetune(*model, train, lm.norm, cfg.finetune, hooks, cfg.quiet, "fine-tune");
@@ -583,7 +584,7 @@ DistillReport run_distill(const DistillConfig& cfg) {
   r.teacher_accuracy = accuracy(*teacher.model, test, teacher.norm, cfg.quiet, "teacher");
 
   Module& tm = *teacher.model;
-  prune::FinetuneHooks hooks;
+  training::FinetuneHooks hooks;
   hooks.loss = [&](const Tensor& x, const Tensor& logits, const std::vector<int64_t>& labels) {
     Tensor t;
     if (cfg.alpha > 0) {
@@ -593,7 +594,7 @@ DistillReport run_distill(const DistillConfig& cfg) {
     } else {
       t = logits.detach();
     }
-    return prune::distillation_loss(logits, t, Tensor::from_labels(labels), cfg.temperature,
+    return training::distillation_loss(logits, t, Tensor::from_labels(labels), cfg.temperature,
                                     cfg.alpha);
   };
   manual_seed(cfg.train.seed);
@@ -606,12 +607,12 @@ DistillReport run_distill(const DistillConfig& cfg) {
   const auto t0 = std::chrono::steady_clock::now();
   {
     std::unique_ptr<ProgressBar> bar;
-    prune::FinetuneHooks h = hooks;
+    training::FinetuneHooks h = hooks;
     h.on_step = [&](int64_t step, int64_t total, double loss, double acc) {
       if (!bar) bar = std::make_unique<ProgressBar>("student (distilled)", total, cfg.quiet);
       bar->update(step, loss, acc, step * cfg.train.batch_size);
     };
-    const auto res = prune::finetune(*student, train, teacher.norm, cfg.train, h);
+    const auto res = training::finetune(*student, train, teacher.norm, cfg.train, h);
     if (bar) bar->finish(fmt::format("loss {:.4f}  {}", res.loss, format_duration(res.seconds)));
     r.student_train_loss = res.loss;
   }
@@ -622,12 +623,12 @@ DistillReport run_distill(const DistillConfig& cfg) {
     manual_seed(cfg.train.seed);
     auto alone = models::build_model(cfg.student, scfg);
     std::unique_ptr<ProgressBar> bar;
-    prune::FinetuneHooks h;
+    training::FinetuneHooks h;
     h.on_step = [&](int64_t step, int64_t total, double loss, double acc) {
       if (!bar) bar = std::make_unique<ProgressBar>("student alone", total, cfg.quiet);
       bar->update(step, loss, acc, step * cfg.train.batch_size);
     };
-    const auto res = prune::finetune(*alone, train, teacher.norm, cfg.train, h);
+    const auto res = training::finetune(*alone, train, teacher.norm, cfg.train, h);
     if (bar) bar->finish(fmt::format("loss {:.4f}  {}", res.loss, format_duration(res.seconds)));
     r.baseline_train_loss = res.loss;
     r.baseline_accuracy = accuracy(*alone, test, teacher.norm, cfg.quiet, "student alone");
@@ -735,7 +736,7 @@ CompressReport run_compress(const CompressConfig& cfg) {
   if (cfg.finetune.epochs > 0) {
     auto train = std::make_shared<const data::Dataset>(
         load_checked(data, data::Split::kTrain, cfg.limit_train, lm, chw, cfg.checkpoint));
-    prune::FinetuneHooks hooks;
+    training::FinetuneHooks hooks;
     hooks.after_step = [&shared] { prune::retie(shared); };
     run_finetune(*lm.model, train, lm.norm, cfg.finetune, hooks, cfg.quiet, "fine-tune");
     r.accuracy_finetuned = accuracy(*lm.model, test, lm.norm, cfg.quiet, "fine-tuned");

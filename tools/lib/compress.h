@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "prune/finetune.h"
+#include "models/training/finetune.h"
 #include "prune/magnitude.h"
-#include "prune/measure.h"
+#include "models/training/throughput.h"
 #include "prune/structured.h"
 #include "prune/weight_sharing.h"
 
@@ -29,9 +29,9 @@ struct CompressCommon {
   std::filesystem::path out;       // checkpoint to write (required)
   bool overwrite = false;          // allow replacing an existing `out` / `json`
   std::filesystem::path json;      // optional machine-readable report
-  prune::FinetuneConfig finetune;  // finetune.epochs = total fine-tuning epochs (0: none)
+  training::FinetuneConfig finetune;  // finetune.epochs = total fine-tuning epochs (0: none)
   bool timing = true;              // measure images/s before and after
-  prune::ThroughputOptions timing_options;
+  training::ThroughputOptions timing_options;
   int64_t cam_images = 100;  // Grad-CAM rank correlation over this many test images (0: off)
   bool quiet = false;
 };
@@ -107,12 +107,12 @@ struct DistillConfig {
   bool baseline = false;  // also train the student alone (alpha 0, same seed) to compare
   std::string data;       // default: the teacher's data set
   int64_t limit_train = 0, limit_test = 0;
-  prune::FinetuneConfig train;  // the student's training recipe (train.epochs epochs)
+  training::FinetuneConfig train;  // the student's training recipe (train.epochs epochs)
   std::filesystem::path out;
   bool overwrite = false;
   std::filesystem::path json;
   bool timing = true;
-  prune::ThroughputOptions timing_options;
+  training::ThroughputOptions timing_options;
   bool quiet = false;
 };
 

@@ -14,9 +14,10 @@
 #include "interp/metrics.h"
 #include "runtime/autograd.h"
 #include "runtime/ops.h"
-#include "tools/lib/train.h"
+#include "models/training/trainer.h"
 
 namespace gb::app {
+using namespace gb::training;  // transitional: the jobs move out of tools/lib
 using json = nlohmann::json;
 
 Stats stats_of(const std::vector<double>& v) {

@@ -27,9 +27,10 @@
 #include "runtime/ops.h"
 #include "runtime/output_path.h"
 #include "runtime/rng.h"
-#include "tools/lib/train.h"
+#include "models/training/trainer.h"
 
 namespace gb::app {
+using namespace gb::training;  // transitional: the jobs move out of tools/lib
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 

@@ -15,6 +15,7 @@
 
 #include "data/normalize.h"
 #include "interp/batch.h"
+#include "models/training/trainer.h"
 #include "runtime/module.h"
 #include "runtime/tensor.h"
 
@@ -94,12 +95,11 @@ MapAucs map_aucs(Module& model, const Tensor& x, const Tensor& map, int64_t targ
 // The k largest entries of map [H,W] as [{"y","x","value"}], ties by increasing index.
 nlohmann::json top_pixels(const Tensor& map, int64_t k);
 
-struct LoadedModel;
 
 // The data set `lm` was trained on (its metadata's train_config.data; "" = Fashion-MNIST).
 // throws: std::runtime_error naming the checkpoint and suggesting --data when the recorded path
 // does not exist from here (it was recorded relative to the training run's directory).
-std::string training_data(const LoadedModel& lm, const std::filesystem::path& checkpoint);
+std::string training_data(const training::LoadedModel& lm, const std::filesystem::path& checkpoint);
 
 struct ExplainConfig {
   std::filesystem::path checkpoint;

@@ -16,7 +16,7 @@
 #include "data/normalize.h"
 #include "runtime/module.h"
 
-namespace gb::prune {
+namespace gb::training {
 
 struct FinetuneConfig {
   double epochs = 1.0;  // may be fractional: round(epochs * batches per epoch) steps
@@ -67,4 +67,4 @@ void add_bn_l1_subgradient(Module& model, float lambda);
 Tensor distillation_loss(const Tensor& student, const Tensor& teacher, const Tensor& labels,
                          float temperature, float alpha);
 
-}  // namespace gb::prune
+}  // namespace gb::training

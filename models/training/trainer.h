@@ -6,10 +6,9 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
 #include "data/normalize.h"
@@ -17,12 +16,12 @@
 #include "runtime/output_path.h"
 #include "runtime/safetensors.h"
 
-namespace gb::app {
+namespace gb::training {
 
 struct TrainConfig {
   std::string model = "resnet20";
   float width = 1.0f;
-  std::string data;            // empty: Fashion-MNIST from Debian's package
+  std::string data;  // empty: Fashion-MNIST from Debian's package
   int64_t epochs = 10;
   int64_t batch_size = 128;
   std::string optimizer = "sgd";  // sgd | adamw
@@ -61,7 +60,7 @@ struct TrainOptions {
   int64_t stop_after_epoch = 0;  // stop once this epoch is done (as if interrupted); 0: never
   int64_t epochs_override = 0;   // with resume: a new total epoch count (0: keep)
   bool quiet = false;
-  Device device;                 // where the model trains (parse_device("cuda") for the GPU)
+  Device device;  // where the model trains (parse_device("cuda") for the GPU)
 };
 
 struct TrainResult {
@@ -109,4 +108,4 @@ data::Dataset load_split(const std::string& data, data::Split split, int64_t lim
 
 std::string format_eval_report(const EvalResult& r);
 
-}  // namespace gb::app
+}  // namespace gb::training

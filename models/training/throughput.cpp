@@ -1,5 +1,5 @@
 // Throughput timing: warm-up, timed repetitions, median and spread.
-#include "prune/measure.h"
+#include "models/training/throughput.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 #include "runtime/optim.h"
 #include "runtime/rng.h"
 
-namespace gb::prune {
+namespace gb::training {
 namespace {
 
 template <class Fn>
@@ -76,4 +76,4 @@ Throughput measure_throughput(Module& model, const Shape& chw, int64_t classes,
   return t;
 }
 
-}  // namespace gb::prune
+}  // namespace gb::training

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <string>
 
-namespace gb::app {
+namespace gb::training {
 
 class ProgressBar {
  public:
@@ -31,4 +31,4 @@ class ProgressBar {
 // Human-readable duration "1m23s".
 std::string format_duration(double seconds);
 
-}  // namespace gb::app
+}  // namespace gb::training

@@ -1,6 +1,6 @@
 // The fine-tuning loop, the BN L1 subgradient and the distillation loss (see finetune.h).
 // Shape letters: N batch, C channels, H/W image size, K classes.
-#include "prune/finetune.h"
+#include "models/training/finetune.h"
 
 #include <chrono>
 #include <cmath>
@@ -13,7 +13,7 @@
 #include "runtime/ops.h"
 #include "runtime/optim.h"
 
-namespace gb::prune {
+namespace gb::training {
 
 FinetuneResult finetune(Module& model, std::shared_ptr<const data::Dataset> train,
                         const data::Normalization& norm, const FinetuneConfig& cfg,
@@ -155,4 +155,4 @@ Tensor distillation_loss(const Tensor& student, const Tensor& teacher, const Ten
   return ops::add(ops::scale(kl, alpha * temperature * temperature), ops::scale(ce, 1.0f - alpha));
 }
 
-}  // namespace gb::prune
+}  // namespace gb::training

@@ -1,10 +1,10 @@
 // Terminal progress bar with a plain-line fallback for logs and CI.
-#include "tools/lib/progress.h"
+#include "models/training/progress.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
 
-namespace gb::app {
+namespace gb::training {
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool quiet)
     : label_(std::move(label)),
@@ -30,7 +30,8 @@ void ProgressBar::update(int64_t done, double loss, double accuracy, int64_t sam
   if (quiet_) return;
   const double t = elapsed_seconds();
   const double rate = t > 0 ? static_cast<double>(samples) / t : 0.0;
-  const double eta = done > 0 ? t / static_cast<double>(done) * static_cast<double>(total_ - done) : 0;
+  const double eta =
+      done > 0 ? t / static_cast<double>(done) * static_cast<double>(total_ - done) : 0;
   const std::string stats = fmt::format("loss {:.4f}  acc {:5.2f}%  {:7.1f} img/s  ETA {}", loss,
                                         100.0 * accuracy, rate, format_duration(eta));
   if (tty_) {
@@ -62,4 +63,4 @@ void ProgressBar::finish(const std::string& summary) {
   std::fflush(stdout);
 }
 
-}  // namespace gb::app
+}  // namespace gb::training

@@ -1,29 +1,28 @@
 // The training loop, evaluation, checkpoint metadata and resume.
-#include "tools/lib/train.h"
+#include "models/training/trainer.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
 
-#include <unistd.h>
-
 #include "data/loader.h"
 #include "models/airbench.h"
-#include "runtime/device_copy.h"
 #include "models/registry.h"
-#include "prune/finetune.h"
+#include "models/training/finetune.h"
+#include "models/training/progress.h"
 #include "runtime/autograd.h"
 #include "runtime/checkpoint.h"
+#include "runtime/device_copy.h"
 #include "runtime/ops.h"
 #include "runtime/optim.h"
 #include "runtime/output_path.h"
 #include "runtime/rng.h"
-#include "tools/lib/progress.h"
 
-namespace gb::app {
+namespace gb::training {
 namespace {
 using nlohmann::json;
 constexpr const char* kFormat = "glassbox-checkpoint/1";
@@ -102,7 +101,8 @@ std::unique_ptr<optim::LrSchedule> make_schedule(const TrainConfig& c, int64_t t
   }
   if (c.schedule == "cosine") {
     return std::make_unique<optim::CosineSchedule>(
-        c.lr, total_steps, static_cast<int64_t>(c.warmup_fraction * static_cast<float>(total_steps)));
+        c.lr, total_steps,
+        static_cast<int64_t>(c.warmup_fraction * static_cast<float>(total_steps)));
   }
   if (c.schedule == "step") {
     return std::make_unique<optim::StepSchedule>(c.lr, std::max<int64_t>(total_steps / 3, 1), 0.1f);
@@ -145,7 +145,8 @@ Tensor batch_images(const data::Batch& b, Device device, bool mirror = false) {
     const int64_t W = b.width, rows = static_cast<int64_t>(b.images.size()) / W;
     float* dst = x.f32();
     for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t c = 0; c < W; ++c) dst[r * W + c] = b.images[static_cast<size_t>(r * W + W - 1 - c)];
+      for (int64_t c = 0; c < W; ++c)
+        dst[r * W + c] = b.images[static_cast<size_t>(r * W + W - 1 - c)];
     }
   }
   return x.to(device);
@@ -212,8 +213,7 @@ EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normaliz
     if (tta) {
       logits = ops::scale(ops::add(logits, model(batch_images(*b, device, true))), 0.5f);
     }
-    Tensor loss =
-        ops::cross_entropy(logits, Tensor::from_labels(b->labels).to(device));
+    Tensor loss = ops::cross_entropy(logits, Tensor::from_labels(b->labels).to(device));
     loss_sum += static_cast<double>(loss.item()) * static_cast<double>(b->size());
     std::vector<int64_t> pred;
     correct += count_correct(logits, b->labels, &pred);
@@ -230,9 +230,8 @@ EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normaliz
   for (size_t k = 0; k < K; ++k) {
     int64_t total = 0;
     for (size_t j = 0; j < K; ++j) total += r.confusion[k][j];
-    r.per_class_accuracy.push_back(total ? static_cast<double>(r.confusion[k][k]) /
-                                               static_cast<double>(total)
-                                         : 0.0);
+    r.per_class_accuracy.push_back(
+        total ? static_cast<double>(r.confusion[k][k]) / static_cast<double>(total) : 0.0);
   }
   bar.finish(fmt::format("loss {:.4f}  accuracy {:.2f}%  ({} images, {})", r.loss,
                          100.0 * r.accuracy, r.samples, format_duration(r.seconds)));
@@ -340,9 +339,8 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
     cfg.data = std::filesystem::absolute(cfg.data).lexically_normal().string();
   }
   if (opt.out.empty()) throw std::runtime_error("train: no output checkpoint path given");
-  const bool out_is_resume =
-      !opt.resume.empty() && std::filesystem::exists(opt.out) &&
-      std::filesystem::equivalent(opt.out, opt.resume);
+  const bool out_is_resume = !opt.resume.empty() && std::filesystem::exists(opt.out) &&
+                             std::filesystem::equivalent(opt.out, opt.resume);
   if (!out_is_resume) refuse_existing(opt.out, opt.overwrite);
   require_parent_directory(opt.out);
   if (!opt.json.empty()) {
@@ -422,11 +420,12 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
   json history = json::array();
   if (!opt.resume.empty() && resume_meta.contains("history")) history = resume_meta["history"];
   if (!opt.quiet) {
-    fmt::print("training {} ({} parameters) on {} ({} train / {} test images, {}x{}x{}), "
-               "{} epochs of {} steps, batch {}, seed {}, device {}\n",
-               cfg.model, model->parameter_count(), train_ds->source, train_ds->size(),
-               test_ds.size(), train_ds->channels, train_ds->height, train_ds->width, cfg.epochs,
-               steps_per_epoch, cfg.batch_size, cfg.seed, describe_device(opt.device));
+    fmt::print(
+        "training {} ({} parameters) on {} ({} train / {} test images, {}x{}x{}), "
+        "{} epochs of {} steps, batch {}, seed {}, device {}\n",
+        cfg.model, model->parameter_count(), train_ds->source, train_ds->size(), test_ds.size(),
+        train_ds->channels, train_ds->height, train_ds->width, cfg.epochs, steps_per_epoch,
+        cfg.batch_size, cfg.seed, describe_device(opt.device));
   }
 
   for (int64_t epoch = start_epoch; epoch < cfg.epochs; ++epoch) {
@@ -449,7 +448,7 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
       }
       optimizer->zero_grad();
       loss.backward();
-      if (cfg.bn_l1 > 0) prune::add_bn_l1_subgradient(*model, cfg.bn_l1);
+      if (cfg.bn_l1 > 0) add_bn_l1_subgradient(*model, cfg.bn_l1);
       if (cfg.clip_grad_norm > 0) optim::clip_grad_norm(optimizer->params(), cfg.clip_grad_norm);
       optimizer->step();
       loss_sum += static_cast<double>(lv) * static_cast<double>(b->size());
@@ -490,14 +489,14 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
               {"history", history}};
     save_checkpoint(opt.out, *model, optimizer.get(), {{"glassbox", meta.dump()}});
     if (!opt.json.empty()) {
-      write_json_file(opt.json,
-                      json{{"model", cfg.model}, {"train_config", config_to_json(cfg)},
-                           {"epochs", history}},
-                      /*overwrite=*/true);  // checked before training started
+      write_json_file(
+          opt.json,
+          json{{"model", cfg.model}, {"train_config", config_to_json(cfg)}, {"epochs", history}},
+          /*overwrite=*/true);  // checked before training started
     }
     if (opt.stop_after_epoch > 0 && epoch + 1 >= opt.stop_after_epoch) break;
   }
   return result;
 }
 
-}  // namespace gb::app
+}  // namespace gb::training

@@ -7,7 +7,7 @@
 
 #include "runtime/module.h"
 
-namespace gb::prune {
+namespace gb::training {
 
 struct ThroughputOptions {
   int64_t infer_batch = 256;
@@ -29,4 +29,4 @@ struct Throughput {
 Throughput measure_throughput(Module& model, const Shape& chw, int64_t classes,
                               const ThroughputOptions& opt = {});
 
-}  // namespace gb::prune
+}  // namespace gb::training
