@@ -14,11 +14,12 @@
 
 #include "data/dataset.h"
 #include "data/image.h"
+#include "interp/explain/evaluate_job.h"
+#include "interp/explain/explain_job.h"
 #include "interp/visualize.h"
-#include "tests/test_util.h"
-#include "tools/lib/evaluate_explanations.h"
-#include "tools/lib/explain.h"
+#include "models/training/checkpoint_meta.h"
 #include "models/training/trainer.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -72,11 +73,11 @@ class Explain : public ::testing::Test {
     if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
   }
 
-  app::ExplainConfig config(const fs::path& out, const std::string& methods) const {
-    app::ExplainConfig c;
+  interp::ExplainConfig config(const fs::path& out, const std::string& methods) const {
+    interp::ExplainConfig c;
     c.checkpoint = checkpoint_;
     c.index = 0;
-    c.methods = app::parse_method_list(methods);
+    c.methods = interp::parse_method_list(methods);
     c.method.seed = 3;
     c.method.samples = 64;
     c.method.segments = 8;
@@ -93,7 +94,7 @@ fs::path Explain::dir_, Explain::checkpoint_;
 
 TEST_F(Explain, WritesPngsAndJsonWithScores) {
   const fs::path out = temp_dir("files") / "out";
-  const app::ExplainResult r = app::explain(config(out, "gradcam,ig,lime,occlusion"));
+  const interp::ExplainResult r = interp::explain(config(out, "gradcam,ig,lime,occlusion"));
   for (const char* f : {"input.png", "gradcam.png", "ig.png", "lime.png", "occlusion.png",
                         "sheet.png", "explanation.json"}) {
     EXPECT_TRUE(fs::exists(out / f)) << f;
@@ -147,37 +148,37 @@ TEST_F(Explain, WritesPngsAndJsonWithScores) {
 }
 
 TEST_F(Explain, GridSegmentationGivesExactlyTheRequestedCells) {
-  app::ExplainConfig c = config(temp_dir("grid") / "out", "exact-shapley,lime");
+  interp::ExplainConfig c = config(temp_dir("grid") / "out", "exact-shapley,lime");
   c.method.segmentation = "grid";
   c.method.segments = 6;  // 2 x 3 cells, 2^6 coalitions
-  const app::ExplainResult r = app::explain(c);
+  const interp::ExplainResult r = interp::explain(c);
   const json& shap = r.json["methods"][0];
   EXPECT_EQ(shap["segments"], 6);
   EXPECT_EQ(shap["evaluations"], 64);
   EXPECT_EQ(r.json["methods"][1]["segments"], 6);
   EXPECT_EQ(r.json["segmentation"], "grid");
-  app::ExplainConfig bad = c;
+  interp::ExplainConfig bad = c;
   bad.method.segmentation = "hexagons";
-  EXPECT_THROW(app::explain(bad), std::invalid_argument);
+  EXPECT_THROW(interp::explain(bad), std::invalid_argument);
 }
 
 TEST_F(Explain, SameSeedGivesIdenticalAttributions) {
   const fs::path base = temp_dir("seed");
-  const auto a = app::explain(config(base / "a", "lime,kernelshap,smoothgrad"));
-  const auto b = app::explain(config(base / "b", "lime,kernelshap,smoothgrad"));
+  const auto a = interp::explain(config(base / "a", "lime,kernelshap,smoothgrad"));
+  const auto b = interp::explain(config(base / "b", "lime,kernelshap,smoothgrad"));
   EXPECT_EQ(without_times(a.json), without_times(b.json));
   EXPECT_EQ(read_all(base / "a" / "lime.png"), read_all(base / "b" / "lime.png"));
   EXPECT_EQ(read_all(base / "a" / "smoothgrad.png"), read_all(base / "b" / "smoothgrad.png"));
   // The maps themselves, bit for bit, through the library.
   const training::LoadedModel lm = training::load_model(checkpoint_);
-  const auto shape = lm.meta.at("input_shape").get<std::vector<int64_t>>();
+  const Shape& shape = lm.meta.input_shape;
   const Tensor x = Tensor::full({1, shape[0], shape[1], shape[2]}, 0.3f);
-  app::MethodOptions mo;
+  interp::MethodOptions mo;
   mo.seed = 11;
   mo.samples = 32;
-  mo.norm = lm.norm;
-  const auto m1 = app::run_method(*lm.model, "kernelshap", x, 0, mo);
-  const auto m2 = app::run_method(*lm.model, "kernelshap", x, 0, mo);
+  mo.norm = lm.meta.norm;
+  const auto m1 = interp::run_method(*lm.model, "kernelshap", x, 0, mo);
+  const auto m2 = interp::run_method(*lm.model, "kernelshap", x, 0, mo);
   EXPECT_EQ(m1.map.to_vector(), m2.map.to_vector());
 }
 
@@ -206,11 +207,11 @@ TEST_F(Explain, WrongSizeImageNeedsResize) {
   const fs::path dir = temp_dir("size");
   const fs::path png = dir / "big.png";
   interp::write_png(png.string(), interp::Image(40, 30, {200, 100, 50}));
-  app::ExplainConfig c = config(dir / "out", "gradcam");
+  interp::ExplainConfig c = config(dir / "out", "gradcam");
   c.index = -1;
   c.image = png;
   try {
-    app::explain(c);
+    interp::explain(c);
     FAIL() << "expected an error";
   } catch (const std::exception& e) {
     const std::string msg = e.what();
@@ -220,20 +221,20 @@ TEST_F(Explain, WrongSizeImageNeedsResize) {
   }
   EXPECT_FALSE(fs::exists(dir / "out"));
   c.resize = true;
-  const auto r = app::explain(c);
+  const auto r = interp::explain(c);
   EXPECT_EQ(r.json["image"]["resized"], true);
   EXPECT_EQ(r.json["image"]["original_shape"], json({3, 30, 40}));
   EXPECT_EQ(data::load_image((dir / "out" / "gradcam.png").string(), 3).width, 252);
 }
 
 TEST_F(Explain, UnknownMethodListsTheKnownOnes) {
-  EXPECT_THROW(app::parse_method_list("gradcam,foo"), std::invalid_argument);
+  EXPECT_THROW(interp::parse_method_list("gradcam,foo"), std::invalid_argument);
   try {
-    app::parse_method_list("gradcam,foo");
+    interp::parse_method_list("gradcam,foo");
   } catch (const std::invalid_argument& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("'foo'"), std::string::npos) << msg;
-    for (const auto& m : app::explain_method_names()) {
+    for (const auto& m : interp::method_names()) {
       EXPECT_NE(msg.find(m), std::string::npos) << m;
     }
   }
@@ -252,7 +253,7 @@ TEST_F(Explain, NonEmptyOutputNeedsOverwriteAndIsLeftAlone) {
   std::ofstream(out / "gradcam.png") << "precious";
   std::ofstream(out / "notes.txt") << "mine";
   try {
-    app::explain(config(out, "gradcam"));
+    interp::explain(config(out, "gradcam"));
     FAIL() << "expected an error";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos) << e.what();
@@ -262,21 +263,21 @@ TEST_F(Explain, NonEmptyOutputNeedsOverwriteAndIsLeftAlone) {
   EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator{}), 2);
 
   // A bad layer fails after the model is loaded: still nothing is written.
-  app::ExplainConfig bad = config(out, "gradcam");
+  interp::ExplainConfig bad = config(out, "gradcam");
   bad.overwrite = true;
   bad.method.layer = "no.such.layer";
-  EXPECT_ANY_THROW(app::explain(bad));
+  EXPECT_ANY_THROW(interp::explain(bad));
   EXPECT_EQ(read_all(out / "gradcam.png"), "precious");
 
-  app::ExplainConfig c = config(out, "gradcam");
+  interp::ExplainConfig c = config(out, "gradcam");
   c.overwrite = true;
-  app::explain(c);
+  interp::explain(c);
   EXPECT_NE(read_all(out / "gradcam.png"), "precious");
   EXPECT_EQ(read_all(out / "notes.txt"), "mine");  // files explain does not write are kept
 }
 
 TEST_F(Explain, EvaluateGivesMethodAndRandomRows) {
-  app::EvaluateConfig c;
+  interp::EvaluateConfig c;
   c.checkpoint = checkpoint_;
   c.methods = {"gradcam"};
   c.count = 3;
@@ -284,7 +285,7 @@ TEST_F(Explain, EvaluateGivesMethodAndRandomRows) {
   c.sanity_check = true;
   c.sanity_images = 2;
   c.quiet = true;
-  const app::EvaluateResult r = app::evaluate_explanations(c);
+  const interp::EvaluateResult r = interp::evaluate_explanations(c);
   EXPECT_EQ(r.images, 3);
   ASSERT_EQ(r.rows.size(), 3u);
   EXPECT_EQ(r.rows[0].method, "gradcam");
@@ -298,12 +299,12 @@ TEST_F(Explain, EvaluateGivesMethodAndRandomRows) {
   }
   ASSERT_FALSE(r.sanity.empty());
   EXPECT_EQ(r.sanity.front().per_image.size(), 2u);
-  const std::string table = app::format_evaluation(r);
+  const std::string table = interp::format_evaluation(r);
   EXPECT_NE(table.find("gradcam"), std::string::npos) << table;
   EXPECT_NE(table.find("random"), std::string::npos) << table;
   EXPECT_NE(table.find("deletion AUC"), std::string::npos) << table;
   EXPECT_NE(table.find("sanity check"), std::string::npos) << table;
-  const json j = app::evaluation_to_json(r);
+  const json j = interp::evaluation_to_json(r);
   EXPECT_EQ(j["methods"].size(), 3u);
   EXPECT_TRUE(j["methods"][0]["deletion_auc"].contains("std"));
   EXPECT_TRUE(j.contains("sanity_check"));

@@ -13,13 +13,14 @@
 #include <set>
 #include <string>
 
-#include "interp/channel_importance.h"
+#include "interp/prune/channel_graph.h"
+#include "interp/prune/channel_importance.h"
+#include "interp/prune/magnitude.h"
+#include "interp/prune/structured.h"
+#include "interp/prune/weight_sharing.h"
 #include "models/registry.h"
-#include "prune/channel_graph.h"
 #include "models/training/finetune.h"
-#include "prune/magnitude.h"
-#include "prune/structured.h"
-#include "prune/weight_sharing.h"
+#include "models/training/losses.h"
 #include "runtime/autograd.h"
 #include "runtime/checkpoint.h"
 #include "runtime/layers.h"

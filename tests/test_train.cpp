@@ -2,17 +2,19 @@
 // ends with the same weights as an uninterrupted run, and bad input that fails with a clear
 // message and leaves existing files untouched.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
-
-#include <unistd.h>
 #include <fstream>
 
 #include "data/dataset.h"
 #include "models/registry.h"
+#include "models/training/checkpoint_meta.h"
+#include "models/training/datasets.h"
+#include "models/training/evaluate.h"
+#include "models/training/trainer.h"
 #include "runtime/checkpoint.h"
 #include "tests/test_util.h"
-#include "models/training/trainer.h"
 
 namespace fs = std::filesystem;
 using namespace gb;
@@ -88,7 +90,8 @@ TEST(Train, ResumeEndsWithTheSameWeightsAsAnUninterruptedRun) {
   r.quiet = true;
   r.resume = dir / "part.safetensors";
   r.out = dir / "resumed.safetensors";
-  auto resumed = training::train(training::TrainConfig{}, r);  // configuration comes from the checkpoint
+  auto resumed =
+      training::train(training::TrainConfig{}, r);  // configuration comes from the checkpoint
   ASSERT_EQ(resumed.epochs.size(), 1u);
   EXPECT_EQ(resumed.epochs[0].epoch, 2);
   expect_same_tensors(dir / "full.safetensors", dir / "resumed.safetensors");
@@ -102,10 +105,10 @@ TEST(Train, EvaluateReportsAccuracyAndConfusion) {
   o.out = dir / "m.safetensors";
   training::train(tiny_config(), o);
   auto lm = training::load_model(o.out);
-  EXPECT_EQ(lm.model_name, "smallcnn");
-  EXPECT_EQ(lm.classes.size(), 10u);
+  EXPECT_EQ(lm.meta.model_name, "smallcnn");
+  EXPECT_EQ(lm.meta.classes.size(), 10u);
   auto ds = training::load_split("", data::Split::kTest, 50);
-  auto r = training::evaluate(*lm.model, ds, lm.norm, 16, true);
+  auto r = training::evaluate(*lm.model, ds, lm.meta.norm, 16, true);
   EXPECT_EQ(r.samples, 50);
   int64_t total = 0;
   for (auto& row : r.confusion) {

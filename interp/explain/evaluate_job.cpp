@@ -1,0 +1,246 @@
+// `glassbox evaluate-explanations`: registry methods over N test images, summarised as mean and
+// spread of deletion/insertion AUC, time per image and each method's own check, against random
+// baselines; plus the cascading randomisation sanity check of Grad-CAM (see evaluate_job.h).
+// Shape letters: N images, C channels, H/W image size.
+#include "interp/explain/evaluate_job.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "data/dataset.h"
+#include "interp/cam.h"
+#include "interp/metrics.h"
+#include "interp/target.h"
+#include "models/training/checkpoint_meta.h"
+#include "models/training/datasets.h"
+#include "runtime/autograd.h"
+#include "runtime/ops.h"
+
+namespace gb::interp {
+using json = nlohmann::json;
+
+Stats stats_of(const std::vector<double>& v) {
+  Stats s;
+  s.n = static_cast<int64_t>(v.size());
+  if (v.empty()) return s;
+  double sum = 0;
+  for (double e : v) sum += e;
+  s.mean = sum / static_cast<double>(v.size());
+  if (v.size() >= 2) {
+    double ss = 0;
+    for (double e : v) ss += (e - s.mean) * (e - s.mean);
+    s.std = std::sqrt(ss / static_cast<double>(v.size() - 1));
+  }
+  return s;
+}
+
+namespace {
+
+struct Series {
+  std::vector<double> deletion, insertion, time_ms;
+  std::map<std::string, std::vector<double>> scores;
+};
+
+// Image i of ds, normalised, as [1,C,H,W].
+Tensor image_tensor(const data::Dataset& ds, size_t i, const data::Normalization& norm) {
+  std::vector<float> v(ds.image_size());
+  data::normalize_image(ds.image(i), ds.channels, ds.height, ds.width, norm, v.data());
+  return Tensor::from_vector({1, ds.channels, ds.height, ds.width}, v);
+}
+
+// Spearman rho of image n's map in two [N,1,H,W] batches of maps.
+double image_spearman(const Tensor& a, const Tensor& b, int64_t n) {
+  const int64_t P = a.numel() / a.size(0);
+  const std::vector<float> va = a.to_vector(), vb = b.to_vector();
+  const auto off = static_cast<ptrdiff_t>(n * P);
+  const std::vector<float> sa(va.begin() + off, va.begin() + off + P);
+  const std::vector<float> sb(vb.begin() + off, vb.begin() + off + P);
+  return spearman(sa, sb);
+}
+
+std::string stats_cell(const Stats& s, int precision) {
+  return fmt::format("{:.{}f} +- {:.{}f}", s.mean, precision, s.std, precision);
+}
+
+// cfg.methods (each may be a comma-separated list), then the random baselines not listed.
+std::vector<std::string> methods_with_baselines(const EvaluateConfig& cfg) {
+  std::vector<std::string> methods;
+  for (const auto& m : cfg.methods) {
+    for (const auto& p : parse_method_list(m)) {
+      if (std::find(methods.begin(), methods.end(), p) == methods.end()) methods.push_back(p);
+    }
+  }
+  for (const char* baseline : {"random", "random-smooth"}) {
+    if (std::find(methods.begin(), methods.end(), baseline) == methods.end()) {
+      methods.push_back(baseline);
+    }
+  }
+  return methods;
+}
+
+// The test images, normalised, and the class the model predicts for each (the one explained).
+struct Images {
+  std::vector<Tensor> xs;  // [1,C,H,W] each
+  std::vector<int64_t> targets;
+};
+
+Images predicted_images(Module& model, const data::Dataset& ds, const data::Normalization& norm) {
+  Images im;
+  for (size_t i = 0; i < ds.size(); ++i) {
+    im.xs.push_back(image_tensor(ds, i, norm));
+    NoGradGuard no_grad;
+    const std::vector<float> logits = model(im.xs.back().to(model.device())).to_vector();
+    im.targets.push_back(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  return im;
+}
+
+// One method over every image: mean and spread of its AUCs, time and checks.
+MethodSummary evaluate_method(Module& model, const std::string& name, const Images& im,
+                              const MethodOptions& mo, const EvaluateConfig& cfg) {
+  Series s;
+  if (cfg.warmup) run_method(model, name, im.xs[0], im.targets[0], mo);
+  Stopwatch sw;
+  for (size_t k = 0; k < im.xs.size(); ++k) {
+    MethodOptions o = mo;
+    o.stream = static_cast<uint64_t>(k);
+    const MethodOutput m = run_method(model, name, im.xs[k], im.targets[k], o);
+    const MapAucs auc = map_aucs(model, im.xs[k], m.map, im.targets[k], mo.batch);
+    s.deletion.push_back(auc.deletion);
+    s.insertion.push_back(auc.insertion);
+    s.time_ms.push_back(m.ms);
+    for (const auto& [key, v] : m.scores) s.scores[key].push_back(v);
+  }
+  MethodSummary row;
+  row.method = name;
+  row.deletion_auc = stats_of(s.deletion);
+  row.insertion_auc = stats_of(s.insertion);
+  row.time_ms = stats_of(s.time_ms);
+  for (const auto& [key, v] : s.scores) row.scores[key] = stats_of(v);
+  if (!cfg.quiet) {
+    fmt::print(stderr, "  {:<16} {} images in {:.1f}s\n", name, im.xs.size(),
+               sw.elapsed_ms() / 1000.0);
+  }
+  return row;
+}
+
+// Cascading randomisation of Grad-CAM on the first cfg.sanity_images images.
+void sanity_check(Module& model, const Images& im, const MethodOptions& mo,
+                  const EvaluateConfig& cfg, EvaluateResult& r) {
+  const auto N = static_cast<int64_t>(im.xs.size());
+  const int64_t n = std::clamp<int64_t>(cfg.sanity_images, 1, N);
+  const std::vector<Tensor> batch(im.xs.begin(), im.xs.begin() + n);
+  const Tensor x = ops::concat(batch, 0).detach();
+  CamOptions co;
+  co.layer = mo.layer.empty() ? default_cam_layer(model, x) : mo.layer;
+  co.target = Target::per_input(std::vector<int64_t>(im.targets.begin(), im.targets.begin() + n));
+  co.batch = mo.batch;
+  r.sanity_layer = co.layer;
+  RandomizationOptions ro;
+  ro.seed = mo.seed;
+  const RandomizationReport rep = cascading_randomization(
+      model, [&](Module& m) { return grad_cam(m, x, co).map; }, ro);
+  for (const auto& step : rep.steps) {
+    SanityStep ss;
+    ss.layer = step.layer;
+    for (int64_t i = 0; i < n; ++i)
+      ss.per_image.push_back(image_spearman(rep.original, step.map, i));
+    ss.spearman = stats_of(ss.per_image);
+    r.sanity.push_back(std::move(ss));
+  }
+}
+
+}  // namespace
+
+EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
+  if (cfg.count < 1) throw std::invalid_argument("--count must be at least 1");
+  check_method_options(cfg.method);
+  const std::vector<std::string> methods = methods_with_baselines(cfg);
+  training::LoadedModel lm = training::load_model(cfg.checkpoint);
+  Module& model = *lm.model;
+  model.to(parse_device(cfg.device));  // inputs and maps stay on the host
+  model.eval();
+  const std::string data =
+      cfg.data.empty() ? training::existing_training_data(lm.meta, cfg.checkpoint) : cfg.data;
+  const data::Dataset ds = training::load_split(data, data::Split::kTest, cfg.count);
+  training::check_dataset_fits(ds, lm.meta, cfg.checkpoint);
+  MethodOptions mo = cfg.method;
+  mo.norm = lm.meta.norm;
+  const Images im = predicted_images(model, ds, lm.meta.norm);
+
+  EvaluateResult r;
+  r.checkpoint = cfg.checkpoint.string();
+  r.data = ds.source;
+  r.model = lm.meta.model_name;
+  r.images = static_cast<int64_t>(ds.size());
+  r.seed = mo.seed;
+  for (const auto& name : methods) r.rows.push_back(evaluate_method(model, name, im, mo, cfg));
+  if (cfg.sanity_check) sanity_check(model, im, mo, cfg, r);
+  return r;
+}
+
+std::string format_evaluation(const EvaluateResult& r) {
+  std::string s = fmt::format(
+      "{} on {} test images of {} (each explained for its predicted "
+      "class; seed {})\n",
+      r.model, r.images, r.data, r.seed);
+  s += fmt::format("{:<17} {:>18} {:>18} {:>16}  {}\n", "method", "deletion AUC (lo)",
+                   "insertion AUC (hi)", "ms / image", "check");
+  for (const auto& row : r.rows) {
+    std::string check;
+    for (const auto& [key, st] : row.scores) {
+      const std::string label = key == "completeness_error" ? "completeness err"
+                                : key == "efficiency_error" ? "efficiency err"
+                                : key == "r2"               ? "R^2"
+                                                            : key;
+      check += fmt::format("{} {:.4g} +- {:.2g}  ", label, st.mean, st.std);
+    }
+    s += fmt::format("{:<17} {:>18} {:>18} {:>16}  {}\n", row.method,
+                     stats_cell(row.deletion_auc, 3), stats_cell(row.insertion_auc, 3),
+                     stats_cell(row.time_ms, row.time_ms.mean < 10 ? 2 : 1), check);
+  }
+  if (!r.sanity.empty()) {
+    s += fmt::format(
+        "\nsanity check: cascading randomisation of Grad-CAM at {} ({} images); "
+        "Spearman rho of each map with the trained model's map\n",
+        r.sanity_layer, r.sanity.front().per_image.size());
+    s += fmt::format("{:>4}  {:<28} {:>16} {:>8} {:>8}\n", "step", "randomised down to",
+                     "rho mean +- std", "min", "max");
+    for (size_t i = 0; i < r.sanity.size(); ++i) {
+      const auto& st = r.sanity[i];
+      const auto [mn, mx] = std::minmax_element(st.per_image.begin(), st.per_image.end());
+      s += fmt::format("{:>4}  {:<28} {:>16} {:>8.3f} {:>8.3f}\n", i + 1, st.layer,
+                       stats_cell(st.spearman, 3), *mn, *mx);
+    }
+  }
+  return s;
+}
+
+json evaluation_to_json(const EvaluateResult& r) {
+  auto st = [](const Stats& s) { return json{{"mean", s.mean}, {"std", s.std}, {"n", s.n}}; };
+  json rows = json::array();
+  for (const auto& row : r.rows) {
+    json j = {{"method", row.method},
+              {"deletion_auc", st(row.deletion_auc)},
+              {"insertion_auc", st(row.insertion_auc)},
+              {"time_ms", st(row.time_ms)}};
+    for (const auto& [key, s] : row.scores) j[key] = st(s);
+    rows.push_back(j);
+  }
+  json out = {{"checkpoint", r.checkpoint}, {"data", r.data}, {"model", r.model},
+              {"images", r.images},         {"seed", r.seed}, {"methods", rows}};
+  if (!r.sanity.empty()) {
+    json steps = json::array();
+    for (const auto& s : r.sanity) {
+      steps.push_back(
+          {{"layer", s.layer}, {"spearman", st(s.spearman)}, {"per_image", s.per_image}});
+    }
+    out["sanity_check"] = {{"method", "gradcam"}, {"layer", r.sanity_layer}, {"steps", steps}};
+  }
+  return out;
+}
+
+}  // namespace gb::interp

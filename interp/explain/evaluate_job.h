@@ -1,0 +1,74 @@
+// The job behind `glassbox evaluate-explanations`: run chosen registry methods over the first N
+// test images (a class-balanced subset) of a checkpoint's data set and summarise, per method, the
+// mean and spread of the deletion AUC, insertion AUC, time per image and the method's own check
+// (IG completeness error, Shapley efficiency error, LIME R^2), next to two seeded random-map
+// baselines (per pixel, and smooth); optionally the cascading model-parameter randomisation
+// sanity check of Grad-CAM.
+// Shape letters: C channels, H/W image size.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "interp/registry.h"
+
+namespace gb::interp {
+
+struct EvaluateConfig {
+  std::filesystem::path checkpoint;
+  std::string data;                  // "": the data set the checkpoint was trained on
+  std::vector<std::string> methods;  // "random" and "random-smooth" are appended when missing
+  int64_t count = 20;                // first `count` test images, balanced over the classes
+  MethodOptions method;              // layer, seed, samples, segments, mem budget
+  std::string device = "cpu";        // where the model runs: cpu | cuda | cuda:N
+  bool warmup = true;                // one untimed run of each method on the first image
+  bool sanity_check = false;         // cascading randomisation of Grad-CAM
+  int64_t sanity_images = 4;         // images of the sanity check (at most count)
+  bool quiet = false;                // no progress lines on stderr
+};
+
+// Mean and sample standard deviation (n - 1; 0 when n < 2) of a series.
+struct Stats {
+  double mean = 0, std = 0;
+  int64_t n = 0;
+};
+Stats stats_of(const std::vector<double>& v);
+
+struct MethodSummary {
+  std::string method;
+  Stats deletion_auc;                   // lower is more faithful
+  Stats insertion_auc;                  // higher is more faithful
+  Stats time_ms;                        // per image, attribution only
+  std::map<std::string, Stats> scores;  // completeness_error / efficiency_error / r2
+};
+
+struct SanityStep {
+  std::string layer;              // randomised at this step (with every layer before it)
+  Stats spearman;                 // over the images: rank correlation with the trained map
+  std::vector<double> per_image;  // one rho per image
+};
+
+struct EvaluateResult {
+  std::string checkpoint, data, model;
+  int64_t images = 0;
+  uint64_t seed = 0;
+  std::vector<MethodSummary> rows;  // cfg.methods order, then the baselines not listed
+  std::vector<SanityStep> sanity;   // empty without sanity_check
+  std::string sanity_layer;         // the Grad-CAM layer of the sanity check
+};
+
+// Runs the evaluation. Each image is explained for its predicted class, one image at a time.
+// requires: cfg.count >= 1; every method in method_names().
+// throws: std::invalid_argument / std::runtime_error naming the file or option on bad input
+// (unknown method, data set whose images or classes do not match the checkpoint).
+EvaluateResult evaluate_explanations(const EvaluateConfig& cfg);
+
+// The table: one row per method with mean +- std of each metric, then the sanity-check table.
+std::string format_evaluation(const EvaluateResult& r);
+
+nlohmann::json evaluation_to_json(const EvaluateResult& r);
+
+}  // namespace gb::interp

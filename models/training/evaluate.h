@@ -1,0 +1,35 @@
+// Evaluation of a model on a data set (`glassbox eval`, the test pass after each training epoch,
+// the accuracies of prune / distill / compress): loss, accuracy, per-class accuracy and the
+// confusion matrix, optionally with flip test-time augmentation; and the text report.
+// Shape letters: N batch, C channels, H/W image size, K classes.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/normalize.h"
+#include "runtime/module.h"
+
+namespace gb::training {
+
+struct EvalResult {
+  double loss = 0, accuracy = 0;
+  int64_t samples = 0;
+  std::vector<std::string> classes;
+  std::vector<double> per_class_accuracy;
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  double seconds = 0;
+};
+
+// Evaluates `model` (switched to eval mode, on its own device) on `ds` with normalisation `norm`
+// in batches of `batch_size`, with a progress bar labelled `label` unless `quiet`; with `tta`,
+// the logits are the mean of the image's and its horizontal mirror's.
+EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normalization& norm,
+                    int64_t batch_size, bool quiet, const std::string& label = "eval",
+                    bool tta = false);
+
+// Accuracy, per-class accuracy and the confusion matrix as text.
+std::string format_eval_report(const EvalResult& r);
+
+}  // namespace gb::training

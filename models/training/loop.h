@@ -1,0 +1,87 @@
+// The one training loop of glassbox. `glassbox train` (trainer.h), fine-tuning after pruning and
+// weight sharing, and distillation (finetune.h) all run their steps through train_steps: set the
+// scheduled learning rate, forward, loss, stop on a NaN/infinite loss, zero the gradients,
+// backward, optional BN-L1 subgradient and gradient clipping, optimizer step, after-step hook,
+// running loss/accuracy, progress callback. The callers differ only in how they bound a run
+// (one epoch at a time, or a fixed number of steps across epochs) and in their hooks.
+// Also the loader settings of a training run and the two batch helpers evaluation shares.
+// Shape letters: N batch, C channels, H/W image size, K classes.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "data/loader.h"
+#include "data/normalize.h"
+#include "runtime/module.h"
+#include "runtime/optim.h"
+
+namespace gb::training {
+
+// Loss of one batch: images [N,C,H,W] and labels as given to the model, its logits [N,K].
+using LossFn = std::function<Tensor(const Tensor& images, const Tensor& logits,
+                                    const std::vector<int64_t>& labels)>;
+
+// Running totals of one run of train_steps (or of several, when the caller keeps them).
+struct RunningMetrics {
+  int64_t steps = 0;        // optimizer steps taken
+  int64_t seen = 0;         // images trained on
+  int64_t correct = 0;      // of those, predicted right (argmax of the logits before the step)
+  double loss_sum = 0;      // sum over images of the batch mean loss
+  double loss() const;      // mean loss per image (0 before the first step)
+  double accuracy() const;  // correct / seen (0 before the first step)
+};
+
+// What a step does besides the fixed sequence above.
+struct StepSettings {
+  float label_smoothing = 0.0f;  // of the default cross-entropy loss
+  float bn_l1 = 0.0f;            // network slimming: L1 subgradient on BN scales (0: off)
+  float clip_grad_norm = 0.0f;   // clip gradients to this global norm (0: off)
+};
+
+struct LoopHooks {
+  LossFn loss;                       // default: cross-entropy with StepSettings::label_smoothing
+  std::function<void()> after_step;  // runs after every optimizer step (re-apply masks, ...)
+  // Runs after every step with the totals so far.
+  std::function<void(const RunningMetrics&)> on_step;
+  // The message of the error thrown when the loss of step `step` (1-based, counted in the
+  // RunningMetrics) is NaN or infinite at learning rate `lr`. Default: a generic one.
+  std::function<std::string(float loss, int64_t step, float lr)> nonfinite_loss_message;
+};
+
+// Everything a step needs. The optimizer holds the model's parameters (and lives on its device).
+struct TrainingLoop {
+  Module& model;
+  optim::Optimizer& optimizer;
+  const optim::LrSchedule& schedule;  // lr of optimizer step s is schedule.lr(s)
+  Device device;                      // where the model runs: batches are moved there
+  StepSettings settings;
+  LoopHooks hooks;
+};
+
+// Trains on batches from `loader` until its epoch ends (next() returns nullopt, so the following
+// call starts the next epoch) or metrics.steps reaches `step_limit`, adding to `metrics`.
+// requires: the model is in training mode. throws: std::runtime_error with the hook's message
+// (nothing stepped) when a loss is not finite; whatever the loader or the loss throws.
+void train_steps(const TrainingLoop& loop, data::Loader& loader, RunningMetrics& metrics,
+                 int64_t step_limit = std::numeric_limits<int64_t>::max());
+
+// Loader settings of a training run: shuffled from `seed`, normalised with `norm`, random crop
+// (translation up to `crop_pad` pixels) and horizontal flip when `augment`, cutout squares of
+// `cutout` pixels (0: off), starting at epoch `start_epoch` (a resumed run).
+data::LoaderConfig training_loader_config(int64_t batch_size, uint64_t seed,
+                                          const data::Normalization& norm, bool augment,
+                                          int64_t crop_pad, int64_t cutout = 0,
+                                          uint64_t start_epoch = 0);
+
+// The batch's images as [N,C,H,W] on `device`, mirrored left-right when `mirror` is set.
+Tensor batch_images(const data::Batch& b, Device device, bool mirror = false);
+
+// Number of rows of logits [N,K] (any device) whose argmax is the label; appends each row's
+// argmax to `predictions` when given. requires: labels.size() == N.
+int64_t count_correct(const Tensor& logits, const std::vector<int64_t>& labels,
+                      std::vector<int64_t>* predictions = nullptr);
+
+}  // namespace gb::training

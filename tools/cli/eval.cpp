@@ -1,0 +1,64 @@
+// `glassbox eval`: a checkpoint on a test split (its own data set by default): the report and,
+// with --json, the figures as JSON.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "models/training/checkpoint_meta.h"
+#include "models/training/datasets.h"
+#include "models/training/evaluate.h"
+#include "runtime/output_path.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/shared_options.h"
+
+namespace gb::cli {
+namespace {
+
+struct EvalCommand {
+  std::string checkpoint, data, json;
+  int64_t limit = 0, batch_size = 256;
+  std::string device = "cpu";
+};
+
+nlohmann::json eval_json(const EvalCommand& e, const std::string& data,
+                         const training::EvalResult& r) {
+  return {{"checkpoint", e.checkpoint},
+          {"data", data},
+          {"accuracy", r.accuracy},
+          {"loss", r.loss},
+          {"samples", r.samples},
+          {"classes", r.classes},
+          {"per_class_accuracy", r.per_class_accuracy},
+          {"confusion", r.confusion},
+          {"seconds", r.seconds}};
+}
+
+void run(const EvalCommand& e) {
+  training::LoadedModel lm = training::load_model(e.checkpoint);
+  const std::string data = e.data.empty() ? lm.meta.training_data : e.data;
+  const data::Dataset ds = training::load_split(data, data::Split::kTest, e.limit);
+  training::check_dataset_fits(ds, lm.meta, e.checkpoint);
+  lm.model->to(parse_device(e.device));
+  training::EvalResult r = training::evaluate(*lm.model, ds, lm.meta.norm, e.batch_size, false);
+  r.classes = lm.meta.classes;
+  std::cout << "\n" << training::format_eval_report(r);
+  if (!e.json.empty()) write_json_file(e.json, eval_json(e, ds.source, r), true);
+}
+
+}  // namespace
+
+Command add_eval(CLI::App& cli, SharedOptions& shared) {
+  auto e = std::make_shared<EvalCommand>();
+  auto* app = cli.add_subcommand("eval", "evaluate a checkpoint on a test split");
+  app->add_option("--checkpoint", e->checkpoint, "checkpoint file")->required();
+  app->add_option("--data", e->data, "data set (default: the one it was trained on)");
+  app->add_option("--limit", e->limit, "use only this many test images");
+  app->add_option("--batch-size", e->batch_size, "batch size");
+  app->add_option("--json", e->json, "write the result as JSON");
+  add_threads_option(*app, shared, "compute threads");
+  app->add_option("--device", e->device, "cpu | cuda | cuda:N");
+  return {app, [e] { run(*e); }};
+}
+
+}  // namespace gb::cli

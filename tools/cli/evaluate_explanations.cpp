@@ -1,0 +1,66 @@
+// `glassbox evaluate-explanations`: registry methods over N test images against random maps
+// (interp/explain/evaluate_job.h): the table and, with --json, the figures as JSON.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+
+#include "interp/explain/evaluate_job.h"
+#include "runtime/output_path.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/shared_options.h"
+
+namespace gb::cli {
+namespace {
+
+struct EvaluateCommand {
+  interp::EvaluateConfig config;
+  std::string methods = "gradcam,gradcam++,scorecam,ig,smoothgrad,occlusion,lime,kernelshap";
+  std::string json;
+  int64_t mem_budget_mb = 512;
+  bool no_warmup = false;
+};
+
+void add_options(CLI::App& app, EvaluateCommand& e, SharedOptions& shared) {
+  interp::EvaluateConfig& ec = e.config;
+  app.add_option("--checkpoint", ec.checkpoint, "checkpoint file")->required();
+  app.add_option("--methods", e.methods,
+                 method_help() + " (random and random-smooth are always added)");
+  app.add_option("--count", ec.count, "number of test images (class-balanced subset)");
+  app.add_option("--data", ec.data, "data set (default: the one it was trained on)");
+  add_method_options(app, ec.method, e.mem_budget_mb);
+  app.add_flag("--sanity-check", ec.sanity_check,
+               "cascading parameter randomisation check of Grad-CAM");
+  app.add_option("--sanity-images", ec.sanity_images, "images of the sanity check (4)");
+  app.add_flag("--no-warmup", e.no_warmup, "time each method's first run too");
+  app.add_option("--json", e.json, "write the table (and sanity check) as JSON");
+  add_threads_option(app, shared, "compute threads");
+  add_conv_algorithm_option(app, shared);
+  app.add_option("--device", ec.device, "where the model runs: cpu | cuda | cuda:N");
+  app.add_flag("--quiet", ec.quiet, "no progress lines");
+}
+
+void run(EvaluateCommand& e) {
+  e.config.methods = interp::parse_method_list(e.methods);
+  e.config.warmup = !e.no_warmup;
+  set_mem_budget(e.config.method, e.mem_budget_mb);
+  if (!e.json.empty()) {  // fail before the long run, not after it
+    refuse_directory(e.json);
+    require_parent_directory(e.json);
+  }
+  const auto r = interp::evaluate_explanations(e.config);
+  std::cout << interp::format_evaluation(r);
+  if (!e.json.empty()) write_json_file(e.json, interp::evaluation_to_json(r), true);
+}
+
+}  // namespace
+
+Command add_evaluate_explanations(CLI::App& cli, SharedOptions& shared) {
+  auto e = std::make_shared<EvaluateCommand>();
+  auto* app = cli.add_subcommand(
+      "evaluate-explanations",
+      "deletion/insertion AUC, time and checks of methods over N test images, vs random maps");
+  add_options(*app, *e, shared);
+  return {app, [e] { run(*e); }};
+}
+
+}  // namespace gb::cli

@@ -1,0 +1,118 @@
+// The shared options and their application (see shared_options.h).
+#include "tools/cli/shared_options.h"
+
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <stdexcept>
+
+#include "kernels/cpu/conv.h"
+#ifdef GB_WITH_CUDA
+#include "kernels/cuda/conv.h"
+#endif
+
+namespace gb::cli {
+namespace {
+
+constexpr const char* kConvAlgorithmHelp =
+    "CPU convolution: auto (Winograd for 3x3 stride 1, padded-flat, im2col) | winograd | "
+    "padded-flat (no Winograd) | im2col (neither), for before/after comparisons";
+
+// Chooses the CUDA convolution backend by name (a CPU-only build accepts only the default).
+void set_conv_backend(const std::string& name) {
+  if (name == "handwritten") return;
+  if (name != "cudnn") {
+    throw std::invalid_argument("--conv-backend: expected handwritten or cudnn, got '" + name +
+                                "'");
+  }
+#ifdef GB_WITH_CUDA
+  if (!kernels::cuda::cudnn_available()) {
+    throw std::runtime_error("--conv-backend cudnn: glassbox was built without cuDNN");
+  }
+  kernels::cuda::set_conv_backend(kernels::cuda::ConvBackend::Cudnn);
+#else
+  throw std::runtime_error("--conv-backend cudnn: glassbox was built without CUDA");
+#endif
+}
+
+// Chooses the CPU convolution algorithm by name (kernel research and before/after benchmarks).
+void set_conv_algorithm(const std::string& name) {
+  kernels::cpu::ConvAlgorithm algorithm{};
+  if (!kernels::cpu::parse_conv_algorithm(name.c_str(), &algorithm)) {
+    throw std::invalid_argument(
+        "--conv-algorithm: expected auto, winograd, padded-flat or im2col, got '" + name + "'");
+  }
+  kernels::cpu::set_conv_algorithm(algorithm);
+}
+
+}  // namespace
+
+void add_threads_option(CLI::App& app, SharedOptions& s, const std::string& help) {
+  app.add_option("--threads", s.threads, help);
+}
+
+void add_conv_backend_option(CLI::App& app, SharedOptions& s) {
+  app.add_option("--conv-backend", s.conv_backend,
+                 "CUDA convolution: handwritten (default) | cudnn (for comparison)");
+}
+
+void add_conv_algorithm_option(CLI::App& app, SharedOptions& s) {
+  app.add_option("--conv-algorithm", s.conv_algorithm, kConvAlgorithmHelp);
+}
+
+void apply_shared_options(const SharedOptions& s) {
+  if (s.threads > 0) omp_set_num_threads(s.threads);
+  set_conv_backend(s.conv_backend);
+  set_conv_algorithm(s.conv_algorithm);
+}
+
+void add_method_options(CLI::App& app, interp::MethodOptions& m, int64_t& mem_budget_mb) {
+  app.add_option("--layer", m.layer, "layer the CAM methods explain (default: last 4-D output)");
+  app.add_option("--seed", m.seed, "seed of the sampling methods: same seed, same attributions");
+  app.add_option("--samples", m.samples,
+                 "samples per explanation: LIME/KernelSHAP coalitions (1000), shapley-sampling "
+                 "permutations (32), SmoothGrad copies (25)");
+  app.add_option("--segments", m.segments, "SLIC superpixels for lime/kernelshap/shapley (16)");
+  app.add_option("--segmentation", m.segmentation,
+                 "slic (superpixels, about --segments of them) or grid (exactly --segments cells)");
+  app.add_option("--ig-steps", m.ig_steps, "Integrated Gradients steps (Gauss-Legendre, 32)");
+  app.add_option("--mem-budget", mem_budget_mb,
+                 "memory budget in MB of each batched forward of perturbed inputs (512)");
+}
+
+void set_mem_budget(interp::MethodOptions& m, int64_t mb) {
+  if (mb < 1) throw std::invalid_argument("--mem-budget must be at least 1 (MB)");
+  m.batch.mem_budget_bytes = static_cast<size_t>(mb) << 20;
+}
+
+std::string method_help() { return "comma-separated methods: " + interp::method_list_text(","); }
+
+void add_finetune_options(CLI::App& app, training::FinetuneConfig& f, bool& no_augment,
+                          const std::string& what) {
+  app.add_option("--batch-size", f.batch_size, what + " batch size");
+  app.add_option("--lr", f.lr, what + " peak learning rate");
+  app.add_option("--momentum", f.momentum, "SGD momentum (Nesterov)");
+  app.add_option("--weight-decay", f.weight_decay, "weight decay");
+  app.add_option("--schedule", f.schedule, "onecycle | cosine | step | constant");
+  app.add_option("--warmup", f.warmup_fraction, "fraction of the steps for linear warm-up");
+  app.add_option("--bn-l1", f.bn_l1, "L1 penalty on BN scales during " + what + " (0: off)");
+  app.add_flag("--no-augment", no_augment, "no random crop and flip");
+}
+
+void add_compress_common(CLI::App& app, prune::CompressCommon& o, SharedOptions& shared) {
+  app.add_option("--checkpoint", o.checkpoint, "checkpoint to compress")->required();
+  app.add_option("--data", o.data, "data set (default: the one the checkpoint was trained on)");
+  app.add_option("--limit-train", o.limit_train, "use only this many training images (0: all)");
+  app.add_option("--limit-test", o.limit_test, "evaluate on this many test images (0: all)");
+  app.add_option("--finetune-epochs", o.finetune.epochs,
+                 "epochs of fine-tuning after pruning (fractions allowed; 0: none; iterative: "
+                 "split over the steps)");
+  app.add_option("--seed", o.finetune.seed, "seed of fine-tuning (loader order, augmentation)");
+  app.add_option("--out", o.out, "checkpoint to write")->required();
+  app.add_flag("--overwrite", o.overwrite, "replace an existing --out / --json");
+  app.add_option("--json", o.json, "write the report as JSON");
+  add_threads_option(app, shared, "compute threads (default: all cores)");
+  app.add_flag("--quiet", o.quiet, "no progress output");
+}
+
+}  // namespace gb::cli

@@ -1,0 +1,48 @@
+// Options that several glassbox subcommands share: compute threads, the CUDA convolution backend
+// and the CPU convolution algorithm (applied once before a command runs), the explanation-method
+// options of explain and evaluate-explanations, and the fine-tuning and common options of prune,
+// distill and compress.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "interp/prune/job_common.h"
+#include "interp/registry.h"
+#include "models/training/finetune.h"
+
+namespace CLI {
+class App;
+}
+
+namespace gb::cli {
+
+struct SharedOptions {
+  int threads = 0;  // 0: all cores (OpenMP's default)
+  std::string conv_backend = "handwritten";
+  std::string conv_algorithm = "auto";
+};
+
+void add_threads_option(CLI::App& app, SharedOptions& s, const std::string& help);
+void add_conv_backend_option(CLI::App& app, SharedOptions& s);
+void add_conv_algorithm_option(CLI::App& app, SharedOptions& s);
+
+// Sets the thread count, the convolution backend and the convolution algorithm.
+// throws: std::invalid_argument / std::runtime_error naming the option and the accepted values.
+void apply_shared_options(const SharedOptions& s);
+
+// explain and evaluate-explanations: --layer, --seed, --samples, --segments, --segmentation,
+// --ig-steps, --mem-budget (MB, applied by set_mem_budget after parsing).
+void add_method_options(CLI::App& app, interp::MethodOptions& m, int64_t& mem_budget_mb);
+// throws: std::invalid_argument when mb < 1.
+void set_mem_budget(interp::MethodOptions& m, int64_t mb);
+// "comma-separated methods: gradcam,gradcam++,..."
+std::string method_help();
+
+// prune, distill and compress: the fine-tuning (distill: training) recipe; `what` names it in the
+// help texts ("fine-tuning", "training").
+void add_finetune_options(CLI::App& app, training::FinetuneConfig& f, bool& no_augment,
+                          const std::string& what);
+// prune and compress: checkpoint, data, limits, fine-tuning epochs, seed, output, threads, quiet.
+void add_compress_common(CLI::App& app, prune::CompressCommon& o, SharedOptions& shared);
+
+}  // namespace gb::cli

@@ -1,0 +1,136 @@
+// `glassbox train`: the recipe options, --recipe fast, the resume rules, and the run
+// (models/training/trainer.h).
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "models/training/trainer.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/shared_options.h"
+
+namespace gb::cli {
+namespace {
+
+struct TrainCommand {
+  CLI::App* app = nullptr;
+  training::TrainConfig config;
+  training::TrainOptions options;
+  std::string device = "cpu";
+  std::string recipe;
+};
+
+void add_recipe_options(CLI::App& app, training::TrainConfig& c) {
+  app.add_option("--model", c.model, "model name from the zoo (see `glassbox summary --list`)");
+  app.add_option("--width", c.width, "channel width multiplier");
+  app.add_option("--data", c.data,
+                 "data set: a .tar.gz image tree, CIFAR binary dir, IDX dir or image tree "
+                 "(default: Fashion-MNIST from Debian's dataset-fashion-mnist)");
+  app.add_option("--epochs", c.epochs, "number of epochs (with --resume: new total)");
+  app.add_option("--batch-size", c.batch_size, "batch size");
+  app.add_option("--optimizer", c.optimizer, "sgd | adamw");
+  app.add_option("--lr", c.lr, "peak learning rate");
+  app.add_option("--momentum", c.momentum, "SGD momentum");
+  app.add_flag("!--no-nesterov", c.nesterov, "plain momentum instead of Nesterov");
+  app.add_option("--weight-decay", c.weight_decay, "weight decay");
+  app.add_option("--schedule", c.schedule, "onecycle | cosine | step | constant");
+  app.add_option("--warmup", c.warmup_fraction, "fraction of steps for linear warm-up");
+  app.add_option("--label-smoothing", c.label_smoothing, "label smoothing in [0,1)");
+  app.add_option("--clip-grad", c.clip_grad_norm, "clip gradients to this global norm (0: off)");
+  app.add_option("--bn-l1", c.bn_l1,
+                 "L1 penalty on BN scales (network slimming, e.g. 1e-4; 0: off)");
+  app.add_flag("!--no-augment", c.augment, "disable random crop and flip");
+  app.add_option("--cutout", c.cutout, "cutout square size (0: off)");
+  app.add_option("--crop-pad", c.crop_pad, "random-crop translation range in pixels (4)");
+  app.add_flag("--tta", c.tta, "test-time augmentation: average with the mirrored image");
+  app.add_option("--seed", c.seed, "random seed (weights, shuffling, augmentation)");
+  app.add_option("--limit-train", c.limit_train, "use only this many training images (0: all)");
+  app.add_option("--limit-test", c.limit_test, "use only this many test images (0: all)");
+}
+
+void add_run_options(CLI::App& app, TrainCommand& t, SharedOptions& shared) {
+  training::TrainOptions& o = t.options;
+  app.add_option("--out", o.out, "checkpoint to write after each epoch")->required();
+  app.add_option("--resume", o.resume, "continue training from this checkpoint");
+  app.add_option("--json", o.json, "write per-epoch metrics to this JSON file");
+  app.add_flag("--overwrite", o.overwrite, "replace an existing --out file");
+  app.add_option("--stop-after-epoch", o.stop_after_epoch,
+                 "stop after this epoch as if interrupted (resume later)");
+  add_threads_option(app, shared, "compute threads (default: all cores)");
+  app.add_option("--device", t.device, "cpu | cuda | cuda:N (a GPU needs a CUDA build)");
+  app.add_flag("--quiet", o.quiet, "no progress output");
+  app.add_option("--recipe", t.recipe,
+                 "fast: the airbench-style fast CIFAR-10 recipe (model airbench, batch 1024, 10 "
+                 "epochs, label smoothing 0.2, flip TTA); options given explicitly still apply");
+  add_conv_backend_option(app, shared);
+  add_conv_algorithm_option(app, shared);
+}
+
+// A resumed run continues with its saved configuration; only the length may change.
+void apply_resume_rules(TrainCommand& t) {
+  for (const char* flag :
+       {"--model",     "--width",           "--data",        "--batch-size",   "--optimizer",
+        "--lr",        "--momentum",        "--no-nesterov", "--weight-decay", "--schedule",
+        "--warmup",    "--label-smoothing", "--clip-grad",   "--bn-l1",        "--no-augment",
+        "--cutout",    "--crop-pad",        "--tta",         "--seed",         "--limit-train",
+        "--limit-test"}) {
+    if (t.app->count(flag) > 0) {
+      throw std::runtime_error(std::string(flag) +
+                               " cannot be combined with --resume: the run continues with the "
+                               "configuration saved in " +
+                               t.options.resume.string() + " (only --epochs may change)");
+    }
+  }
+  if (t.app->count("--epochs") > 0) t.options.epochs_override = t.config.epochs;
+}
+
+// --recipe fast, with the options the user set on the command line winning over its values.
+void apply_recipe(TrainCommand& t) {
+  if (t.recipe != "fast") throw std::invalid_argument("--recipe: expected fast, got " + t.recipe);
+  if (!t.options.resume.empty()) throw std::invalid_argument("--recipe cannot go with --resume");
+  training::TrainConfig& tc = t.config;
+  const training::TrainConfig given = tc;
+  training::apply_fast_recipe(tc);
+  const std::vector<std::pair<const char*, std::function<void()>>> keep = {
+      {"--model", [&] { tc.model = given.model; }},
+      {"--epochs", [&] { tc.epochs = given.epochs; }},
+      {"--batch-size", [&] { tc.batch_size = given.batch_size; }},
+      {"--lr", [&] { tc.lr = given.lr; }},
+      {"--momentum", [&] { tc.momentum = given.momentum; }},
+      {"--weight-decay", [&] { tc.weight_decay = given.weight_decay; }},
+      {"--schedule", [&] { tc.schedule = given.schedule; }},
+      {"--warmup", [&] { tc.warmup_fraction = given.warmup_fraction; }},
+      {"--label-smoothing", [&] { tc.label_smoothing = given.label_smoothing; }},
+      {"--crop-pad", [&] { tc.crop_pad = given.crop_pad; }},
+  };
+  for (const auto& [flag, restore] : keep) {
+    if (t.app->count(flag) > 0) restore();
+  }
+}
+
+void run(TrainCommand& t) {
+  if (!t.options.resume.empty()) apply_resume_rules(t);
+  if (!t.recipe.empty()) apply_recipe(t);
+  t.options.device = parse_device(t.device);
+  const auto result = training::train(t.config, t.options);
+  if (!t.options.quiet && !result.epochs.empty()) {
+    fmt::print("done: test accuracy {:.2f}%, checkpoint {}\n",
+               100.0 * result.epochs.back().test_accuracy, t.options.out.string());
+  }
+}
+
+}  // namespace
+
+Command add_train(CLI::App& cli, SharedOptions& shared) {
+  auto t = std::make_shared<TrainCommand>();
+  t->app = cli.add_subcommand("train", "train a model and write a checkpoint");
+  add_recipe_options(*t->app, t->config);
+  add_run_options(*t->app, *t, shared);
+  return {t->app, [t] { run(*t); }};
+}
+
+}  // namespace gb::cli
