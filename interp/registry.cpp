@@ -9,6 +9,7 @@
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
+#include <utility>
 
 #include "interp/cam.h"
 #include "interp/gradients.h"
@@ -88,6 +89,24 @@ Tensor pixel_image(const Tensor& x, const data::Normalization& norm) {
   return Tensor::from_vector({C, H, W}, v);
 }
 
+// The mean (y, x) of every segment's pixels.
+std::vector<std::pair<double, double>> segment_centers(const Segments& seg, size_t count) {
+  std::vector<std::pair<double, double>> sum(count, {0.0, 0.0});
+  for (int64_t y = 0; y < seg.height; ++y) {
+    for (int64_t x = 0; x < seg.width; ++x) {
+      auto& c = sum[static_cast<size_t>(seg.at(y, x))];
+      c.first += static_cast<double>(y);
+      c.second += static_cast<double>(x);
+    }
+  }
+  const std::vector<int64_t> sizes = seg.sizes();
+  for (size_t s = 0; s < count; ++s) {
+    const double n = static_cast<double>(std::max<int64_t>(sizes[s], 1));
+    sum[s] = {sum[s].first / n, sum[s].second / n};
+  }
+  return sum;
+}
+
 // The k best segments by score: [{"segment","score","pixels","center":[y,x]}].
 json top_segments(const Segments& seg, const std::vector<double>& score, size_t k) {
   std::vector<size_t> order(score.size());
@@ -95,23 +114,15 @@ json top_segments(const Segments& seg, const std::vector<double>& score, size_t 
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return score[a] > score[b] || (score[a] == score[b] && a < b);
   });
-  std::vector<double> cy(score.size(), 0), cx(score.size(), 0);
+  const auto centers = segment_centers(seg, score.size());
   const std::vector<int64_t> sizes = seg.sizes();
-  for (int64_t y = 0; y < seg.height; ++y) {
-    for (int64_t x = 0; x < seg.width; ++x) {
-      const auto s = static_cast<size_t>(seg.at(y, x));
-      cy[s] += static_cast<double>(y);
-      cx[s] += static_cast<double>(x);
-    }
-  }
   json out = json::array();
   for (size_t i = 0; i < std::min(k, order.size()); ++i) {
     const size_t s = order[i];
-    const double n = static_cast<double>(std::max<int64_t>(sizes[s], 1));
     out.push_back({{"segment", s},
                    {"score", score[s]},
                    {"pixels", sizes[s]},
-                   {"center", {cy[s] / n, cx[s] / n}}});
+                   {"center", {centers[s].first, centers[s].second}}});
   }
   return out;
 }

@@ -1,9 +1,11 @@
 // Training jobs end to end on small subsets: bit-identical determinism from a seed, resume that
-// ends with the same weights as an uninterrupted run, and bad input that fails with a clear
+// ends with the same weights as an uninterrupted run, evaluation, the training losses
+// (distillation value and gradient, the BN-L1 subgradient), and bad input that fails with a clear
 // message and leaves existing files untouched.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -12,8 +14,11 @@
 #include "models/training/checkpoint_meta.h"
 #include "models/training/datasets.h"
 #include "models/training/evaluate.h"
+#include "models/training/losses.h"
 #include "models/training/trainer.h"
 #include "runtime/checkpoint.h"
+#include "runtime/layers.h"
+#include "runtime/rng.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;
@@ -118,6 +123,69 @@ TEST(Train, EvaluateReportsAccuracyAndConfusion) {
   EXPECT_GE(r.accuracy, 0.0);
   EXPECT_LE(r.accuracy, 1.0);
   EXPECT_NE(training::format_eval_report(r).find("confusion matrix"), std::string::npos);
+}
+
+// The distillation loss against its formula in double, and its gradient against central
+// differences.
+TEST(TrainLosses, DistillationValueAndGradient) {
+  Generator gen(2, 0);
+  Tensor s = Tensor::randn({3, 5}, gen);
+  Tensor t = Tensor::randn({3, 5}, gen, 2.0f);
+  Tensor y = Tensor::from_labels({0, 3, 4});
+  const float T = 3.0f, alpha = 0.7f;
+  const auto value = [&](const std::vector<float>& sv) {
+    // alpha T^2 mean_n KL(p_t || q_s) + (1 - alpha) mean_n CE, in double.
+    const auto tv = t.to_vector();
+    double kl = 0, ce = 0;
+    for (int n = 0; n < 3; ++n) {
+      double zt = 0, zs = 0, z1 = 0;
+      for (int k = 0; k < 5; ++k) {
+        zt += std::exp(tv[n * 5 + k] / T);
+        zs += std::exp(sv[n * 5 + k] / T);
+        z1 += std::exp(sv[n * 5 + k]);
+      }
+      for (int k = 0; k < 5; ++k) {
+        const double p = std::exp(tv[n * 5 + k] / T) / zt;
+        const double q = std::exp(sv[n * 5 + k] / T) / zs;
+        kl += p * std::log(p / q);
+      }
+      const int64_t label = y.i64()[n];
+      ce -= sv[static_cast<size_t>(n * 5 + label)] - std::log(z1);
+    }
+    return alpha * T * T * kl / 3.0 + (1 - alpha) * ce / 3.0;
+  };
+  Tensor leaf = s.clone().set_requires_grad(true);
+  Tensor loss = training::distillation_loss(leaf, t, y, T, alpha);
+  EXPECT_NEAR(loss.item(), value(s.to_vector()), 1e-5);
+  loss.backward();
+  const auto g = leaf.grad().to_vector();
+  const auto sv = s.to_vector();
+  for (size_t i = 0; i < sv.size(); ++i) {
+    auto plus = sv, minus = sv;
+    const float h = 1e-2f;
+    plus[i] += h;
+    minus[i] -= h;
+    const double num = (value(plus) - value(minus)) / (2.0 * h);
+    EXPECT_NEAR(g[i], num, 1e-3 + 1e-2 * std::abs(num)) << i;
+  }
+  // Student equal to the teacher: the KL term vanishes.
+  EXPECT_NEAR(training::distillation_loss(t, t, y, T, 1.0f).item(), 0.0, 1e-6);
+  EXPECT_THROW(training::distillation_loss(s, t, y, 0.0f, 0.5f), std::invalid_argument);
+  EXPECT_THROW(training::distillation_loss(s, t, y, 2.0f, 1.5f), std::invalid_argument);
+}
+
+// Network slimming adds lambda * sign(gamma) to every BN scale's gradient.
+TEST(TrainLosses, BnL1AddsSignOfGamma) {
+  manual_seed(0);
+  nn::BatchNorm2d bn(3);
+  Tensor gamma = bn.local_tensor("weight");
+  gamma.copy_(Tensor::from_vector({3}, {0.5f, -0.25f, 0.0f}));
+  gamma.set_grad(Tensor::from_vector({3}, {1.0f, 1.0f, 1.0f}));
+  training::add_bn_l1_subgradient(bn, 0.1f);
+  const auto g = gamma.grad().to_vector();
+  EXPECT_FLOAT_EQ(g[0], 1.1f);
+  EXPECT_FLOAT_EQ(g[1], 0.9f);
+  EXPECT_FLOAT_EQ(g[2], 1.0f);
 }
 
 TEST(TrainBadInput, MissingDataNamesThePath) {

@@ -172,31 +172,40 @@ std::vector<ThroughputRow> measure_throughput(Module& model, const Shape& chw, i
   return rows;
 }
 
-std::string format_per_layer(const ThroughputRow& row, const std::string& sort) {
-  if (!row.per_layer) return "";
-  const LayerProfile& p = *row.per_layer;
-  const double steps = static_cast<double>(p.steps);
-  // One line per module path: its forward self time and the backward time of the nodes its ops
-  // recorded, per step.
-  struct Line {
-    std::string module, type;
-    double fwd_ms = 0, bwd_ms = 0;
-    std::vector<std::string> bwd_ops, fwd_kernels, bwd_kernels;
-  };
-  std::vector<Line> lines;
+namespace {
+
+// One line of the per-layer table: a module path's forward self time and the backward time of
+// the nodes its ops recorded, per step.
+struct ModuleLine {
+  std::string module, type;
+  double fwd_ms = 0, bwd_ms = 0;
+  std::vector<std::string> bwd_ops, fwd_kernels, bwd_kernels;
+};
+
+void add_unique(std::vector<std::string>& v, const std::string& s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+std::string join_commas(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+// The profile's rows merged per module path, in first-seen (execution) order; `attributed` gets
+// the per-step milliseconds of all rows.
+std::vector<ModuleLine> module_lines(const LayerProfile& p, double& attributed) {
+  std::vector<ModuleLine> lines;
   std::map<std::string, size_t> index;
-  const auto add_unique = [](std::vector<std::string>& v, const std::string& s) {
-    if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
-  };
-  double attributed = 0;
+  attributed = 0;
   for (const auto& r : p.rows) {
     auto it = index.find(r.module);
     if (it == index.end()) {
       it = index.emplace(r.module, lines.size()).first;
       lines.push_back({r.module, "", 0, 0, {}, {}, {}});
     }
-    Line& l = lines[it->second];
-    const double ms = r.total_ms / steps;
+    ModuleLine& l = lines[it->second];
+    const double ms = r.total_ms / static_cast<double>(p.steps);
     attributed += ms;
     if (r.pass == profile::Pass::kForward) {
       l.type = l.type.empty() ? r.op_or_type : l.type + "/" + r.op_or_type;
@@ -208,22 +217,77 @@ std::string format_per_layer(const ThroughputRow& row, const std::string& sort) 
       for (const auto& [k, n] : r.kernels) add_unique(l.bwd_kernels, k);
     }
   }
+  return lines;
+}
+
+// The table's columns: module, type, [fwd ms, bwd ms,] total ms, share, [backward ops,] kernels
+// (the bracketed ones in training rows only).
+struct TableCells {
+  std::string module, type, fwd, bwd, total, share, ops, kernels;
+};
+
+class PerLayerTable {
+ public:
+  PerLayerTable(const std::vector<ModuleLine>& lines, bool train) : train_(train) {
+    for (const auto& l : lines) {
+      module_width_ = std::max(module_width_, l.module.empty() ? size_t{11} : l.module.size());
+      type_width_ = std::max(type_width_, l.type.size());
+    }
+  }
+
+  std::string header() const {
+    return line({"module", "type", "fwd ms", "bwd ms", train_ ? "total ms" : "fwd ms", "share",
+                 "backward ops", "kernels"});
+  }
+
+  // The line of `l`, or "" for a container that only calls children (counted in hidden()).
+  std::string row(const ModuleLine& l, double share_base) {
+    std::string kernels = join_commas(l.fwd_kernels);
+    if (!l.bwd_kernels.empty()) {
+      kernels += (kernels.empty() ? "" : "; ") + std::string("bwd: ") + join_commas(l.bwd_kernels);
+    }
+    const double total = l.fwd_ms + l.bwd_ms;
+    if (total < 0.005 && kernels.empty()) {
+      ++hidden_;
+      return "";
+    }
+    return line({l.module.empty() ? "(top level)" : l.module, l.type.empty() ? "-" : l.type,
+                 fmt::format("{:.2f}", l.fwd_ms), fmt::format("{:.2f}", l.bwd_ms),
+                 fmt::format("{:.2f}", total), fmt::format("{:.1f}%", 100.0 * total / share_base),
+                 join_commas(l.bwd_ops), kernels});
+  }
+
+  int64_t hidden() const { return hidden_; }
+
+ private:
+  std::string line(const TableCells& c) const {
+    std::string s = fmt::format("{:<{}} {:<{}} ", c.module, module_width_, c.type, type_width_);
+    if (train_) s += fmt::format("{:>9} {:>9} ", c.fwd, c.bwd);
+    s += fmt::format("{:>9} {:>6}  ", c.total, c.share);
+    if (train_) s += fmt::format("{:<16} ", c.ops);
+    s += c.kernels;
+    s.erase(s.find_last_not_of(' ') + 1);
+    return s + "\n";
+  }
+
+  bool train_;
+  size_t module_width_ = 18, type_width_ = 11;
+  int64_t hidden_ = 0;
+};
+
+}  // namespace
+
+std::string format_per_layer(const ThroughputRow& row, const std::string& sort) {
+  if (!row.per_layer) return "";
+  const LayerProfile& p = *row.per_layer;
+  double attributed = 0;
+  std::vector<ModuleLine> lines = module_lines(p, attributed);
   if (sort == "time") {
-    std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
+    std::stable_sort(lines.begin(), lines.end(), [](const ModuleLine& a, const ModuleLine& b) {
       return a.fwd_ms + a.bwd_ms > b.fwd_ms + b.bwd_ms;
     });
   }
-  const auto join = [](const std::vector<std::string>& v) {
-    std::string s;
-    for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
-    return s;
-  };
   const bool train = row.mode == "train";
-  size_t mw = 18, tw = 11;
-  for (const auto& l : lines) {
-    mw = std::max(mw, l.module.empty() ? size_t{11} : l.module.size());
-    tw = std::max(tw, l.type.size());
-  }
   const double share_base = p.step_ms > 0 ? p.step_ms : 1;
   std::string out = fmt::format(
       "\nper-layer profile: {} {}, batch {}: {} step{} with profiling on, {:.1f} ms per step "
@@ -231,39 +295,14 @@ std::string format_per_layer(const ThroughputRow& row, const std::string& sort) 
       row.model, row.mode, row.batch, p.steps, p.steps == 1 ? "" : "s", p.step_ms, row.median_ms,
       train ? "forward = module self time (children excluded), backward = its ops' nodes"
             : "forward = module self time (children excluded)");
-  // Columns: module, type, [fwd ms, bwd ms,] total ms, share, [backward ops,] kernels.
-  const auto line = [&](const std::string& module, const std::string& type, const std::string& fwd,
-                        const std::string& bwd, const std::string& total, const std::string& share,
-                        const std::string& ops, const std::string& kernels) {
-    std::string s = fmt::format("{:<{}} {:<{}} ", module, mw, type, tw);
-    if (train) s += fmt::format("{:>9} {:>9} ", fwd, bwd);
-    s += fmt::format("{:>9} {:>6}  ", total, share);
-    if (train) s += fmt::format("{:<16} ", ops);
-    s += kernels;
-    s.erase(s.find_last_not_of(' ') + 1);
-    return s + "\n";
-  };
-  out += line("module", "type", "fwd ms", "bwd ms", train ? "total ms" : "fwd ms", "share",
-              "backward ops", "kernels");
-  int64_t hidden = 0;
-  for (const auto& l : lines) {
-    std::string kernels = join(l.fwd_kernels);
-    if (!l.bwd_kernels.empty()) {
-      kernels += (kernels.empty() ? "" : "; ") + std::string("bwd: ") + join(l.bwd_kernels);
-    }
-    const double total = l.fwd_ms + l.bwd_ms;
-    if (total < 0.005 && kernels.empty()) {  // containers that only call children
-      ++hidden;
-      continue;
-    }
-    out += line(l.module.empty() ? "(top level)" : l.module, l.type.empty() ? "-" : l.type,
-                fmt::format("{:.2f}", l.fwd_ms), fmt::format("{:.2f}", l.bwd_ms),
-                fmt::format("{:.2f}", total), fmt::format("{:.1f}%", 100.0 * total / share_base),
-                join(l.bwd_ops), kernels);
-  }
-  if (hidden > 0)
+  PerLayerTable table(lines, train);
+  out += table.header();
+  for (const auto& l : lines) out += table.row(l, share_base);
+  const int64_t hidden = table.hidden();
+  if (hidden > 0) {
     out += fmt::format("({} module{} under 0.005 ms per step not shown)\n", hidden,
                        hidden == 1 ? "" : "s");
+  }
   const double rest = p.step_ms - attributed;
   out += fmt::format(
       "rows above: {:.2f} ms per step ({:.1f}%); not in any row: {:.2f} ms ({:.1f}%, {})\n",
