@@ -54,7 +54,7 @@ training::LossFn distillation_loss_fn(const DistillConfig& cfg, Module& teacher)
       };
 }
 
-// A student built from the seed and trained with `hooks`; returns the final training loss.
+// Trains `student` with the recipe cfg.train and `hooks`; returns the mean training loss.
 double train_student(Module& student, const DistillConfig& cfg,
                      const std::shared_ptr<const data::Dataset>& train,
                      const data::Normalization& norm, const training::FinetuneHooks& hooks,
