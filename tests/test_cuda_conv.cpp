@@ -21,11 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/conv.h"
-#include "kernels/cpu/linear.h"
-#include "kernels/cuda/conv.h"
+#include "kernels/conv2d.h"
 #include "kernels/cuda/device_api.h"
-#include "kernels/cuda/linear.h"
+#include "kernels/linear.h"
 #include "tests/cuda_test_util.h"
 
 namespace gb {

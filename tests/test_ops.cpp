@@ -869,48 +869,6 @@ TEST(Ops, ShapeErrorsNameTheOp) {
   expect_error_naming([&] { ops::mean(randn({2, 3}, 1), {-3}); }, "mean");
 }
 
-TEST(Ops, OpTableRowsAreCompleteAndInOrder) {
-  const auto& table = op_table();
-  ASSERT_EQ(table.size(), static_cast<size_t>(OpId::kCount));
-  for (size_t i = 0; i < table.size(); ++i) {
-    const OpInfo& info = table[i];
-    EXPECT_EQ(static_cast<size_t>(info.id), i);
-    ASSERT_NE(info.name, nullptr);
-    EXPECT_NE(info.cpu_kernel, nullptr) << info.name;
-    EXPECT_NE(info.cpu_reference, nullptr) << info.name;
-    EXPECT_NE(info.backward, nullptr) << info.name;
-    EXPECT_EQ(&op_info(info.id), &info);
-  }
-}
-
-// In a CPU-only build no op claims a CUDA kernel and asking for one names the op and the device;
-// in a CUDA build every op but the inference-only conv2d_fused has one (the GPU parity suites in
-// test_cuda_*.cpp check them against the references).
-TEST(Ops, EveryOpSupportsCpuAndNoOpSilentlyClaimsCuda) {
-  for (size_t i = 0; i < static_cast<size_t>(OpId::kCount); ++i) {
-    const OpId op = static_cast<OpId>(i);
-    const std::string name = op_info(op).name;
-    SCOPED_TRACE(name);
-    EXPECT_TRUE(supports(op, DeviceType::CPU));
-    EXPECT_NO_THROW(require_kernel(op, DeviceType::CPU));
-#ifdef GB_WITH_CUDA
-    if (op != OpId::Conv2dFused) {
-      EXPECT_TRUE(supports(op, DeviceType::CUDA));
-      continue;
-    }
-#endif
-    EXPECT_FALSE(supports(op, DeviceType::CUDA));
-    try {
-      require_kernel(op, DeviceType::CUDA);
-      ADD_FAILURE() << "require_kernel(" << name << ", CUDA) did not throw";
-    } catch (const std::exception& e) {
-      const std::string msg = e.what();
-      EXPECT_NE(msg.find("'" + name + "'"), std::string::npos) << msg;
-      EXPECT_NE(msg.find("cuda"), std::string::npos) << msg;
-    }
-  }
-}
-
 #ifndef GB_WITH_CUDA
 TEST(Ops, CudaTensorsAreRefusedInACpuBuild) {
   EXPECT_THROW(Tensor::empty({2}, DType::F32, Device{DeviceType::CUDA, 0}), std::runtime_error);

@@ -1,5 +1,5 @@
 // cuDNN as the optional second convolution backend (kept for comparison with the hand-written
-// kernels). Same contracts as kernels/cuda/conv.h. Built only when cuDNN is found
+// kernels). Same contracts as cuda::conv2d_* in kernels/conv2d.h. Built only when cuDNN is found
 // (GB_WITH_CUDNN); cuDNN chooses its algorithm by its heuristics, in deterministic mode.
 #pragma once
 #include "kernels/shapes.h"

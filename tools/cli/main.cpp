@@ -13,7 +13,7 @@
 #include <iostream>
 #include <optional>
 
-#include "kernels/cpu/conv.h"
+#include "kernels/conv2d.h"
 #include "models/registry.h"
 #include "runtime/op_table.h"
 #include "tools/cli/compress_commands.h"
@@ -24,7 +24,6 @@
 #include "tools/lib/summary.h"
 #include "tools/lib/train.h"
 #ifdef GB_WITH_CUDA
-#include "kernels/cuda/conv.h"
 #endif
 
 namespace {
@@ -433,11 +432,7 @@ int main(int argc, char** argv) {
       std::cout << app::format_evaluation(r);
       if (!ec_json.empty()) app::write_json_file(ec_json, app::evaluation_to_json(r), true);
     } else if (*ops_cmd) {
-      fmt::print("{:<16} {:<42} {:<6} {}\n", "op", "cpu kernel", "cuda", "backward");
-      for (const auto& op : op_table()) {
-        fmt::print("{:<16} {:<42} {:<6} {}\n", op.name, op.cpu_kernel,
-                   op.cuda_kernel ? op.cuda_kernel : "none", op.backward);
-      }
+      fmt::print("{}", format_op_table());
     }
   } catch (const std::exception& e) {
     std::fflush(stdout);

@@ -16,7 +16,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "kernels/cpu/gemm.h"
+#include "kernels/gemm.h"
 #include "models/registry.h"
 #include "runtime/autograd.h"
 #include "runtime/device_copy.h"
@@ -138,8 +138,8 @@ std::vector<BenchRow> run_bench(const BenchConfig& cfg, bool verbose) {
     model->to(device);
     Generator gen(1, 0);
     if (cfg.train) {
-      Tensor x = Tensor::randn({cfg.train_batch, c.channels, c.image_size, c.image_size}, gen)
-                     .to(device);
+      Tensor x =
+          Tensor::randn({cfg.train_batch, c.channels, c.image_size, c.image_size}, gen).to(device);
       std::vector<int64_t> labels(static_cast<size_t>(cfg.train_batch));
       for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int64_t>(i % 10);
       Tensor y = Tensor::from_labels(labels).to(device);
@@ -161,8 +161,8 @@ std::vector<BenchRow> run_bench(const BenchConfig& cfg, bool verbose) {
       Storage::reset_device_peak();
       step();
       device_synchronize();
-      const double peak = static_cast<double>(on_gpu ? Storage::device_peak_bytes()
-                                                     : Storage::peak_bytes());
+      const double peak =
+          static_cast<double>(on_gpu ? Storage::device_peak_bytes() : Storage::peak_bytes());
       BenchRow r = time_it(cfg, step);
       r.model = name;
       r.device = cfg.device;
@@ -176,8 +176,8 @@ std::vector<BenchRow> run_bench(const BenchConfig& cfg, bool verbose) {
       rows.push_back(std::move(r));
     }
     if (cfg.inference) {
-      Tensor x = Tensor::randn({cfg.infer_batch, c.channels, c.image_size, c.image_size}, gen)
-                     .to(device);
+      Tensor x =
+          Tensor::randn({cfg.infer_batch, c.channels, c.image_size, c.image_size}, gen).to(device);
       model->eval();
       auto step = [&] {
         NoGradGuard ng;
@@ -239,7 +239,7 @@ std::string format_per_layer(const BenchRow& row, const std::string& sort) {
     Line& l = lines[it->second];
     const double ms = r.total_ms / steps;
     attributed += ms;
-    if (r.pass == profile::Pass::kForward) {
+    if (r.pass == profile::Pass::Forward) {
       l.type = l.type.empty() ? r.op_or_type : l.type + "/" + r.op_or_type;
       l.fwd_ms += ms;
       for (const auto& [k, n] : r.kernels) add_unique(l.fwd_kernels, k);
