@@ -23,6 +23,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda/device_api.h"
+#include "kernels/gemm.h"
 #include "kernels/linear.h"
 #include "tests/cuda_test_util.h"
 

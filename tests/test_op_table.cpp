@@ -41,17 +41,21 @@ TEST(OpTable, EveryKernelSetIsComplete) {
     if (r.is_view) continue;
     for (size_t b = 0; b < kBackendCount; ++b) {
       const void* set = r.kernel_sets[b];
-      if (static_cast<Backend>(b) != Backend::Cuda)
+      if (static_cast<Backend>(b) != Backend::Cuda) {
         ASSERT_NE(set, nullptr) << backend_name(static_cast<Backend>(b));
+      }
       if (!set) continue;
       const auto passes = r.list_kernels(set);
       EXPECT_FALSE(passes.empty());
       for (const auto& k : passes) {
         ASSERT_NE(k.function, nullptr) << k.pass;
         const std::string fn = k.function;
-        if (static_cast<Backend>(b) == Backend::Reference)
+        if (static_cast<Backend>(b) == Backend::Reference) {
           EXPECT_EQ(fn.rfind("ref::", 0), 0u) << fn;
-        if (static_cast<Backend>(b) == Backend::Cuda) EXPECT_EQ(fn.rfind("cuda::", 0), 0u) << fn;
+        }
+        if (static_cast<Backend>(b) == Backend::Cuda) {
+          EXPECT_EQ(fn.rfind("cuda::", 0), 0u) << fn;
+        }
       }
     }
   }

@@ -12,6 +12,17 @@ namespace {
 Tensor zeros_on(const Shape& shape, const Tensor& like) {
   return Tensor::zeros(shape, DType::F32, like.device());
 }
+// "k3 s2 p1", built by appending (GCC 12 warns falsely on the operator+ chain).
+std::string pool_label(int64_t kernel, int64_t stride, int64_t padding) {
+  std::string s = "k";
+  s += std::to_string(kernel);
+  s += " s";
+  s += std::to_string(stride);
+  s += " p";
+  s += std::to_string(padding);
+  return s;
+}
+
 Tensor ones_on(const Shape& shape, const Tensor& like) {
   return Tensor::ones(shape).to(like.device());
 }
@@ -24,8 +35,10 @@ struct ConvShape {
 };
 
 Case conv_case(const ConvShape& c, uint64_t seed) {
-  Ts in = {randn({c.N, c.C, c.H, c.W}, seed),
-           randn({c.K, c.C / c.groups, c.R, c.R}, seed + 1, 0.5f)};
+  Ts in;
+  in.reserve(3);
+  in.push_back(randn({c.N, c.C, c.H, c.W}, seed));
+  in.push_back(randn({c.K, c.C / c.groups, c.R, c.R}, seed + 1, 0.5f));
   if (c.bias) in.push_back(randn({c.K}, seed + 2));
   const ops::Conv2dOptions opt{c.stride, c.pad, c.groups};
   Case k{c.label, in, [opt](const Ts& v) {
@@ -196,11 +209,9 @@ std::vector<Case> max_pool_cases() {
   // Values 0.05 apart (> 2h), so no perturbation changes which element wins a window.
   const Tensor x = test::distinct_values({2, 3, 5, 7}, gen, 0.05f);
   for (P p : {P{2, 0, 0}, P{3, 2, 1}, P{3, 1, 1}, P{2, 1, 0}, P{3, 3, 0}, P{2, 2, 1}}) {
-    out.push_back(
-        {"k" + std::to_string(p.kernel) + " s" + std::to_string(p.stride) + " p" +
-             std::to_string(p.padding),
-         {x},
-         [p](const Ts& v) { return ops::max_pool2d(v[0], p.kernel, p.stride, p.padding); }});
+    out.push_back({pool_label(p.kernel, p.stride, p.padding), {x}, [p](const Ts& v) {
+                     return ops::max_pool2d(v[0], p.kernel, p.stride, p.padding);
+                   }});
   }
   Case big{"k3 s2 p1 threads 4x16x33x31", {randn({4, 16, 33, 31}, 2)}, [](const Ts& v) {
              return ops::max_pool2d(v[0], 3, 2, 1);
@@ -217,10 +228,9 @@ std::vector<Case> avg_pool_cases() {
   std::vector<Case> out;
   for (P p : {P{2, 0, 0}, P{3, 2, 1}, P{3, 1, 1}, P{2, 1, 1}}) {
     out.push_back(
-        {"k" + std::to_string(p.kernel) + " s" + std::to_string(p.stride) + " p" +
-             std::to_string(p.padding),
-         {randn({2, 3, 5, 7}, 1)},
-         [p](const Ts& v) { return ops::avg_pool2d(v[0], p.kernel, p.stride, p.padding); }});
+        {pool_label(p.kernel, p.stride, p.padding), {randn({2, 3, 5, 7}, 1)}, [p](const Ts& v) {
+           return ops::avg_pool2d(v[0], p.kernel, p.stride, p.padding);
+         }});
   }
   Case big{"k2 threads 4x16x32x32", {randn({4, 16, 32, 32}, 2)}, [](const Ts& v) {
              return ops::avg_pool2d(v[0], 2);
