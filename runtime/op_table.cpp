@@ -5,6 +5,8 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 // A CUDA kernel set in a CUDA build; nullptr (no kernels) otherwise.
 #ifdef GB_WITH_CUDA
@@ -59,7 +61,8 @@ OpRow view_row(const char* name, RowText text) {
 namespace ref = kernels::ref;
 namespace cpu = kernels::cpu;
 
-std::array<OpRow, kOpCount> build_table() {
+// Convolution, linear and batch norm.
+std::vector<OpRow> layer_rows() {
   return {
       row<OpId::Conv2d>(
           "conv2d", &ref::conv2d_kernels, &cpu::conv2d_kernels, GB_CUDA_SET(conv2d_kernels),
@@ -92,6 +95,12 @@ std::array<OpRow, kOpCount> build_table() {
           {"the ReLU rule (table-selected) then backward_train; the residual gets the masked grad",
            "kernels/batchnorm.h kernels/ref/batchnorm.cpp kernels/cpu/batchnorm.cpp "
            "kernels/cuda/batchnorm.cu runtime/ops/batchnorm.cpp runtime/fusion.cpp"}),
+  };
+}
+
+// Activations and pooling.
+std::vector<OpRow> activation_and_pool_rows() {
+  return {
       row<OpId::Relu>("relu", &ref::relu_kernels, &cpu::relu_kernels, GB_CUDA_SET(relu_kernels),
                       {"backward, or backward_guided / backward_deconv under a ReluRuleGuard",
                        "kernels/activation.h kernels/ref/activation.cpp "
@@ -116,6 +125,12 @@ std::array<OpRow, kOpCount> build_table() {
                                {"backward (dy / L)",
                                 "kernels/pool.h kernels/ref/pool.cpp kernels/cpu/pool.cpp "
                                 "kernels/cuda/pool.cu runtime/ops/pool.cpp"}),
+  };
+}
+
+// Elementwise arithmetic, concat, the views and copies, dropout.
+std::vector<OpRow> elementwise_and_shape_rows() {
+  return {
       row<OpId::Add>("add", &ref::binary_kernels, &cpu::binary_kernels, GB_CUDA_SET(binary_kernels),
                      {"ops: the gradient summed to each input's shape (sum_to)",
                       "kernels/elementwise.h kernels/ref/elementwise.cpp "
@@ -160,6 +175,12 @@ std::array<OpRow, kOpCount> build_table() {
                           "kernels/elementwise.h kernels/ref/elementwise.cpp "
                           "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
                           "runtime/ops/activation.cpp"}),
+  };
+}
+
+// The softmax family, resize and the reductions.
+std::vector<OpRow> loss_resize_reduce_rows() {
+  return {
       row<OpId::Softmax>("softmax", &ref::softmax_kernels, &cpu::softmax_kernels,
                          GB_CUDA_SET(softmax_kernels),
                          {"backward (from the forward output)",
@@ -189,6 +210,12 @@ std::array<OpRow, kOpCount> build_table() {
                       {"kernels: the gradient broadcast back (add's broadcast), then scaled",
                        "kernels/reduce.h kernels/ref/reduce.cpp kernels/cuda/reduce.cu "
                        "runtime/ops/reduce.cpp"}),
+  };
+}
+
+// Optimizer updates and gradient clipping (not differentiable).
+std::vector<OpRow> optimizer_rows() {
+  return {
       row<OpId::SgdUpdate>("sgd_update", &ref::sgd_kernels, &ref::sgd_kernels,
                            GB_CUDA_SET(sgd_kernels),
                            {"none: an optimizer step",
@@ -205,6 +232,18 @@ std::array<OpRow, kOpCount> build_table() {
                                "kernels/reduce.h kernels/ref/reduce.cpp kernels/cuda/reduce.cu "
                                "runtime/optim.cpp"}),
   };
+}
+
+std::array<OpRow, kOpCount> build_table() {
+  std::vector<OpRow> rows;
+  for (auto group : {layer_rows, activation_and_pool_rows, elementwise_and_shape_rows,
+                     loss_resize_reduce_rows, optimizer_rows}) {
+    for (OpRow& r : group()) rows.push_back(std::move(r));
+  }
+  if (rows.size() != kOpCount) throw std::logic_error("op table: a row is missing");
+  std::array<OpRow, kOpCount> table{};
+  for (size_t i = 0; i < kOpCount; ++i) table[i] = rows[i];
+  return table;
 }
 
 [[noreturn]] void throw_no_kernel(OpId op, DeviceType device, DType dtype) {
