@@ -289,7 +289,14 @@ const OpRow& op_row(OpId id) {
 const char* op_name(OpId id) { return op_row(id).name; }
 
 std::string format_op_table() {
-  std::string out;
+#ifdef GB_WITH_CUDA
+  const char* build = "this build has the CUDA backend";
+#else
+  const char* build = "this build has no CUDA backend: every cuda entry is none";
+#endif
+  std::string out = std::to_string(kOpCount) +
+                    " ops; kernels per backend: reference (kernels/ref), " +
+                    "cpu (kernels/cpu), cuda (kernels/cuda); " + build + "\n";
   for (const OpRow& r : op_table()) {
     out += std::string(r.name) + (r.is_view ? "  (view: no kernels)" : "") + "\n";
     out += std::string("  backward   ") + r.backward + "\n";
