@@ -3,8 +3,10 @@
 // entry (nullptr) means the op has no kernel there, and dispatching to it is an error.
 #include "runtime/op_table.h"
 
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -246,6 +248,18 @@ std::array<OpRow, kOpCount> build_table() {
   return table;
 }
 
+// "F32" or "F32 F16 ..." for a row's dtype set.
+std::string dtype_list(DTypeSet set) {
+  if (set == kAllDTypes) return "any";
+  std::string out;
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8}) {
+    if (!(set & dtype_bit(t))) continue;
+    if (!out.empty()) out += ' ';
+    out += dtype_name(t);
+  }
+  return out;
+}
+
 [[noreturn]] void throw_no_kernel(OpId op, DeviceType device, DType dtype) {
   const OpRow& r = op_row(op);
   std::string msg =
@@ -288,34 +302,50 @@ const OpRow& op_row(OpId id) {
 
 const char* op_name(OpId id) { return op_row(id).name; }
 
+namespace {
+// Appends each piece to out (plain appends: GCC 12 warns falsely on long operator+ chains).
+void append(std::string& out, std::initializer_list<std::string_view> pieces) {
+  for (std::string_view p : pieces) out.append(p);
+}
+
+// "  cpu        forward cpu::conv2d_forward, backward_input ..." for one backend of a row.
+std::string backend_line(const OpRow& r, size_t backend) {
+  std::string line = "  ";
+  line += backend_name(static_cast<Backend>(backend));
+  line.resize(13, ' ');
+  const void* set = r.kernel_sets[backend];
+  if (!set) return line + "none\n";
+  bool first = true;
+  for (const auto& k : r.list_kernels(set)) {
+    append(line, {first ? "" : ", ", k.pass, " ", k.function});
+    first = false;
+  }
+  return line + "\n";
+}
+}  // namespace
+
 std::string format_op_table() {
 #ifdef GB_WITH_CUDA
   const char* build = "this build has the CUDA backend";
 #else
   const char* build = "this build has no CUDA backend: every cuda entry is none";
 #endif
-  std::string out = std::to_string(kOpCount) +
-                    " ops; kernels per backend: reference (kernels/ref), " +
-                    "cpu (kernels/cpu), cuda (kernels/cuda); " + build + "\n";
+  std::string out = std::to_string(kOpCount);
+  append(out, {" ops; kernels per backend: reference (kernels/ref), cpu (kernels/cpu), cuda "
+               "(kernels/cuda); ",
+               build, "\n"});
   for (const OpRow& r : op_table()) {
-    out += std::string(r.name) + (r.is_view ? "  (view: no kernels)" : "") + "\n";
-    out += std::string("  backward   ") + r.backward + "\n";
-    out += std::string("  files      ") + r.files + "\n";
-    if (r.is_view) continue;
-    for (size_t b = 0; b < kBackendCount; ++b) {
-      std::string line = std::string("  ") + backend_name(static_cast<Backend>(b));
-      line.resize(13, ' ');
-      const void* set = r.kernel_sets[b];
-      if (!set) {
-        out += line + "none\n";
-        continue;
+    append(out, {r.name, r.is_view ? "  (view: no kernels)" : "", "\n  backward   ", r.backward,
+                 "\n  files      ", r.files, "\n  dtypes     ", dtype_list(r.dtypes)});
+    if (r.thread_dependent_grads) {
+      out += "; fast CPU gradients that may change with the thread count: inputs";
+      for (uint32_t i = 0; i < 32; ++i) {
+        if ((r.thread_dependent_grads >> i) & 1u) append(out, {" ", std::to_string(i)});
       }
-      std::string passes;
-      for (const auto& k : r.list_kernels(set)) {
-        passes += (passes.empty() ? "" : ", ") + std::string(k.pass) + " " + k.function;
-      }
-      out += line + passes + "\n";
     }
+    out += "\n";
+    if (r.is_view) continue;
+    for (size_t b = 0; b < kBackendCount; ++b) out += backend_line(r, b);
   }
   return out;
 }

@@ -133,7 +133,9 @@ struct OpRow {
   // (per-thread partial sums); every other output is bit-identical for any thread count.
   uint32_t thread_dependent_grads;
   const char* backward;  // how the gradient is computed
-  const char* files;     // contract header, kernels, the op and its backward, tests
+  // The contract header, the kernels and the op with its backward. Tests: the op's cases in
+  // tests/conformance/ (conformance_cases), plus algorithm edge cases in tests/test_kernels.cpp.
+  const char* files;
 };
 
 // All rows, in OpId order.

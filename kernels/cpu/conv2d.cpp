@@ -1,7 +1,8 @@
-// Fast 2-D convolution (cross-correlation) on the CPU. 3x3 stride-1 pad-1 layers run their forward
-// and backward-input through Winograd F(4x4, 3x3) (conv_winograd.h); other ungrouped convolutions
-// and the 3x3 layers' backward-weight go to the padded-flat implicit GEMM of conv_direct.h where
-// it applies (see conv_direct_applicable; the backward-input of strided ones stays here); every
+// Fast 2-D convolution (cross-correlation) on the CPU (contract: kernels/conv2d.h). 3x3 stride-1
+// pad-1 layers with at least 8 channels and 32 output tiles run all three passes through Winograd
+// F(4x4, 3x3) (conv_winograd.h; the weight gradient up to 512 x 512 channels, padded-flat above);
+// other ungrouped convolutions go to the padded-flat implicit GEMM of conv_direct.h where it
+// applies (see conv_direct_applicable; the backward-input of strided ones stays here); every
 // other shape runs here as per-image im2col + packed SGEMM, with OpenMP over the batch. Shape
 // letters: N batch, C input channels, H/W input size, K output channels, R/S kernel size, P/Q
 // output size, G groups, Cg = C/G, Kg = K/G, and CRS = Cg*R*S (the GEMM depth). Per image n and

@@ -51,12 +51,12 @@ void check_channel_vector(OpId op, const Tensor& t, int64_t K, const char* what)
     fail(op, std::string(what) + " must be [K] with K=" + std::to_string(K));
 }
 
-// Tells the profiler which CPU algorithm runs shape s (the GPU kernels report nothing).
-void note_conv_kernel(Device device, const kernels::Conv2dShape& s, const char* prefix = "") {
-  if (!profile::enabled() || device.type != DeviceType::CPU) return;
-  const bool fast = backend_for(device.type) == Backend::CpuFast;
-  profile::note_kernel(std::string(prefix) +
-                       (fast ? kernels::cpu::conv2d_kernel_name(s) : "reference"));
+// Tells the profiler which CPU algorithm runs shape s on `backend` (the GPU reports nothing).
+void note_conv_kernel(Backend backend, const kernels::Conv2dShape& s, const char* prefix = "") {
+  if (!profile::enabled() || backend == Backend::Cuda) return;
+  profile::note_kernel(std::string(prefix) + (backend == Backend::CpuFast
+                                                  ? kernels::cpu::conv2d_kernel_name(s)
+                                                  : "reference"));
 }
 
 void refuse_grad(OpId op, std::initializer_list<const Tensor*> inputs) {
@@ -74,31 +74,33 @@ void refuse_grad(OpId op, std::initializer_list<const Tensor*> inputs) {
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt) {
   const kernels::Conv2dShape s = conv_shape(OpId::Conv2d, x, w, bias, opt);
   const auto& k = kernels_for<OpId::Conv2d>(x.device());
+  const Backend backend = backend_for(x.device().type);  // the backward uses the same kernels
   Tensor xc = dense(x), wc = dense(w), bc = bias.defined() ? dense(bias) : Tensor();
   Tensor y = empty_like_device({s.N, s.K, s.P(), s.Q()}, x);
-  note_conv_kernel(x.device(), s);
+  note_conv_kernel(backend, s);
   k.forward(s, xc.f32(), wc.f32(), f32_or_null(bc), y.f32());
   const bool need_x = x.requires_grad() || x.grad_fn();
   Tensor xs = xc.detach(), ws = wc.detach();
   const bool has_bias = bias.defined();
-  record(OpId::Conv2d, {x, w, bias}, y, [s, xs, ws, has_bias, need_x, &k](const Tensor& gy) {
-    note_conv_kernel(xs.device(), s);
-    Tensor g = dense(gy);
-    // Only the gradients this backward pass uses (e.g. no dW for a saliency map).
-    const bool want_dx = need_x && input_grad_needed(0);
-    const bool want_dw = input_grad_needed(1) || (has_bias && input_grad_needed(2));
-    Tensor dx, dw, db;
-    if (want_dx) {
-      dx = empty_like_device(xs.shape(), xs);
-      k.backward_input(s, g.f32(), ws.f32(), dx.f32());
-    }
-    if (want_dw) {
-      dw = empty_like_device(ws.shape(), ws);
-      if (has_bias) db = empty_like_device({s.K}, ws);
-      k.backward_weight(s, xs.f32(), g.f32(), dw.f32(), f32_or_null(db));
-    }
-    return std::vector<Tensor>{dx, dw, db};
-  });
+  record(OpId::Conv2d, {x, w, bias}, y,
+         [s, xs, ws, has_bias, need_x, backend, &k](const Tensor& gy) {
+           note_conv_kernel(backend, s);
+           Tensor g = dense(gy);
+           // Only the gradients this backward pass uses (e.g. no dW for a saliency map).
+           const bool want_dx = need_x && input_grad_needed(0);
+           const bool want_dw = input_grad_needed(1) || (has_bias && input_grad_needed(2));
+           Tensor dx, dw, db;
+           if (want_dx) {
+             dx = empty_like_device(xs.shape(), xs);
+             k.backward_input(s, g.f32(), ws.f32(), dx.f32());
+           }
+           if (want_dw) {
+             dw = empty_like_device(ws.shape(), ws);
+             if (has_bias) db = empty_like_device({s.K}, ws);
+             k.backward_weight(s, xs.f32(), g.f32(), dw.f32(), f32_or_null(db));
+           }
+           return std::vector<Tensor>{dx, dw, db};
+         });
   return y;
 }
 
@@ -128,7 +130,7 @@ Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& scale, const
   ep.shift = f32_or_null(sh);
   ep.residual = f32_or_null(rc);
   ep.relu = relu;
-  note_conv_kernel(x.device(), s, "fused ");
+  note_conv_kernel(backend_for(x.device().type), s, "fused ");
   k.forward(s, xc.f32(), wc.f32(), ep, y.f32());
   return y;
 }
