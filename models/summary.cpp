@@ -12,11 +12,11 @@ namespace gb::models {
 namespace {
 // Multiply-accumulates of one recorded node.
 int64_t node_macs(const Node& n) {
-  if (n.op == "conv2d" && n.input_shapes.size() >= 2) {
+  if (n.op == OpId::Conv2d && n.input_shapes.size() >= 2) {
     const Shape& w = n.input_shapes[1];  // [K, C/G, R, S]
     return shape_numel(n.output_shape) * w[1] * w[2] * w[3];
   }
-  if (n.op == "linear" && n.input_shapes.size() >= 2) {
+  if (n.op == OpId::Linear && n.input_shapes.size() >= 2) {
     return shape_numel(n.output_shape) * n.input_shapes[1][1];
   }
   return 0;

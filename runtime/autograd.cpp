@@ -8,8 +8,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "kernels/cpu/elementwise.h"
-#include "runtime/device_copy.h"
 #include "runtime/profiler.h"
 
 namespace gb {
@@ -45,11 +43,7 @@ Tensor sum_of(const Tensor& a, const Tensor& b) {
   const float* pa = ac.f32();
   const float* pb = bc.f32();
   float* po = out.f32();
-  if (a.device().type != DeviceType::CPU) {
-    add_on_device(out.numel(), pa, pb, po);
-  } else {
-    kernels::cpu::add(out.numel(), pa, pb, po);
-  }
+  kernels_for<OpId::Add>(a.device()).same_shape(kernels::BinaryOp::Add, out.numel(), pa, pb, po);
   return out;
 }
 
@@ -69,9 +63,9 @@ void apply_hooks(const std::vector<GradHook>& hooks, const Node& n, Tensor& g) {
     Tensor replaced = hook(g);
     if (!replaced.defined()) continue;
     if (replaced.shape() != g.shape()) {
-      throw std::logic_error("autograd: a gradient hook on the output of '" + n.op +
-                             "' returned shape " + shape_str(replaced.shape()) + " instead of " +
-                             shape_str(g.shape()));
+      throw std::logic_error("autograd: a gradient hook on the output of '" +
+                             std::string(n.name()) + "' returned shape " +
+                             shape_str(replaced.shape()) + " instead of " + shape_str(g.shape()));
     }
     g = replaced;
   }
@@ -182,11 +176,8 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
           float* pa = acc.f32();
           Tensor gc = g.is_contiguous() ? g : g.clone();
           const float* pg = gc.f32();
-          if (acc.device().type != DeviceType::CPU) {
-            add_on_device(acc.numel(), pa, pg, pa);
-          } else {
-            for (int64_t i = 0, m = acc.numel(); i < m; ++i) pa[i] += pg[i];
-          }
+          kernels_for<OpId::Add>(acc.device())
+              .same_shape(kernels::BinaryOp::Add, acc.numel(), pa, pg, pa);
         }
       }
       continue;
@@ -197,13 +188,13 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
       if (!leads_on) continue;  // a target whose inputs lead to no other target: stop here
     }
     if (!n->backward) {
-      throw std::logic_error("autograd: backward through op '" + n->op +
+      throw std::logic_error("autograd: backward through op '" + std::string(n->name()) +
                              "' a second time; its saved tensors were freed (use retain_graph)");
     }
     std::vector<Tensor> in_grads;
     {
       std::optional<profile::Span> span;  // per-layer backward time, when profiling is on
-      if (profile::enabled()) span.emplace(profile::Pass::kBackward, n->module, n->op);
+      if (profile::enabled()) span.emplace(profile::Pass::Backward, n->module, n->name());
       std::vector<bool> needed(n->next.size());
       for (size_t i = 0; i < n->next.size(); ++i)
         needed[i] = n->next[i] && active.count(n->next[i].get()) > 0;
@@ -213,7 +204,7 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
     if (!retain_graph) n->backward = nullptr;
     for (size_t i = 0; i < in_grads.size() && i < n->input_shapes.size(); ++i) {
       if (n->next[i] && in_grads[i].defined() && in_grads[i].shape() != n->input_shapes[i]) {
-        throw std::logic_error("autograd: backward of '" + n->op +
+        throw std::logic_error("autograd: backward of '" + std::string(n->name()) +
                                "' returned a gradient of shape " + shape_str(in_grads[i].shape()) +
                                " for input " + std::to_string(i) + " of shape " +
                                shape_str(n->input_shapes[i]));
@@ -250,15 +241,16 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
   if (!impl->requires_grad) return nullptr;
   if (auto acc = impl->grad_accumulator.lock()) return acc;
   auto acc = std::make_shared<Node>();
-  acc->op = "accumulate_grad";
+  acc->label = "accumulate_grad";
   acc->leaf = t.impl_ptr();
   acc->output_shape = t.shape();
   impl->grad_accumulator = acc;
   return acc;
 }
 
-void record(const std::string& op, const std::vector<Tensor>& inputs, Tensor& out,
-            BackwardFn backward) {
+namespace {
+void record_node(std::optional<OpId> op, const char* label, const std::vector<Tensor>& inputs,
+                 Tensor& out, BackwardFn backward) {
   if (!t_grad_mode) return;
   bool any = false;
   for (const auto& in : inputs) {
@@ -267,6 +259,7 @@ void record(const std::string& op, const std::vector<Tensor>& inputs, Tensor& ou
   if (!any) return;
   auto node = std::make_shared<Node>();
   node->op = op;
+  node->label = label;
   node->module = t_module_path;
   node->output_shape = out.shape();
   node->next.reserve(inputs.size());
@@ -278,6 +271,16 @@ void record(const std::string& op, const std::vector<Tensor>& inputs, Tensor& ou
   node->backward = std::move(backward);
   out.impl()->grad_fn = std::move(node);
   out.impl()->requires_grad = true;
+}
+}  // namespace
+
+void record(OpId op, const std::vector<Tensor>& inputs, Tensor& out, BackwardFn backward) {
+  record_node(op, nullptr, inputs, out, std::move(backward));
+}
+
+void record_custom(const char* label, const std::vector<Tensor>& inputs, Tensor& out,
+                   BackwardFn backward) {
+  record_node(std::nullopt, label, inputs, out, std::move(backward));
 }
 
 void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
@@ -297,8 +300,9 @@ std::vector<Tensor> grad(const Tensor& root, const std::vector<Tensor>& inputs, 
   std::vector<Tensor> out;
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto it = captured.find(targets[i]);
-    out.push_back(it != captured.end() ? it->second : Tensor::zeros(inputs[i].shape(), DType::F32,
-                                                                    inputs[i].device()));
+    out.push_back(it != captured.end()
+                      ? it->second
+                      : Tensor::zeros(inputs[i].shape(), DType::F32, inputs[i].device()));
   }
   return out;
 }

@@ -1,15 +1,17 @@
-// Autograd: a dynamic tape. Every differentiable op creates a Node that records its name, the
-// module that was running, the producers of its inputs (`next`) and a backward closure. Each Node
-// has exactly one output tensor. Backward walks the graph in reverse topological order,
-// accumulating gradients where a tensor fans out. Leaves that require grad get an AccumulateGrad
-// node. The recorded graph can be walked (ops, inputs, producing module): pruning, the model
-// graph and the summary are built on that.
+// Autograd: a dynamic tape. Every differentiable op creates a Node that records its OpId (the op
+// table's row), the module that was running, the producers of its inputs (`next`) and a backward
+// closure. Each Node has exactly one output tensor. Backward walks the graph in reverse topological
+// order, accumulating gradients where a tensor fans out. Leaves that require grad get an
+// AccumulateGrad node. The recorded graph can be walked (ops, inputs, producing module): pruning,
+// the model graph and the summary are built on that.
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "runtime/op_table.h"
 #include "runtime/tensor.h"
 
 namespace gb {
@@ -19,7 +21,8 @@ namespace gb {
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
 struct Node {
-  std::string op;                           // op table name, e.g. "conv2d"
+  std::optional<OpId> op;                   // the op table row that recorded it
+  const char* label = nullptr;              // otherwise: "accumulate_grad" or a custom node's name
   std::string module;                       // module path that created it, e.g. "layer1.0.conv1"
   std::vector<std::shared_ptr<Node>> next;  // producer of each input; nullptr if none needs grad
   std::vector<Shape> input_shapes;
@@ -30,6 +33,8 @@ struct Node {
   std::shared_ptr<TensorImpl> leaf;      // AccumulateGrad: the leaf it writes into
   std::weak_ptr<TensorImpl> retained;    // non-leaf tensor whose grad is kept (retain_grad)
   bool is_accumulator() const { return leaf != nullptr; }
+  // The op's table name ("conv2d"), or the label of a node that is not a table op.
+  const char* name() const { return op ? op_name(*op) : label; }
 };
 
 // True when ops record the graph (not inside a NoGradGuard).
@@ -66,8 +71,12 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t);
 
 // Records `out` as produced by op `op` from `inputs`, when grad mode is on and any input requires
 // grad. `backward` gets the output gradient and returns one gradient per input.
-void record(const std::string& op, const std::vector<Tensor>& inputs, Tensor& out,
-            BackwardFn backward);
+void record(OpId op, const std::vector<Tensor>& inputs, Tensor& out, BackwardFn backward);
+// The same for a differentiable function that is not an op of the table (tests, extensions):
+// the node carries `label` (a string with static lifetime) instead of an OpId, so pruning and the
+// summary treat it as an op they do not understand.
+void record_custom(const char* label, const std::vector<Tensor>& inputs, Tensor& out,
+                   BackwardFn backward);
 
 // Inside a backward closure: whether the gradient of the node's input i is used by this backward
 // pass (its producer takes part: it leads to a leaf or, for grad(), to a requested tensor). A

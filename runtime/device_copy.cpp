@@ -7,9 +7,9 @@
 #include <stdexcept>
 
 #ifdef GB_WITH_CUDA
-#include "kernels/cuda/copy.h"
+#include "kernels/copy.h"
 #include "kernels/cuda/device_api.h"
-#include "kernels/cuda/elementwise.h"
+#include "kernels/elementwise.h"
 #endif
 
 namespace gb {
@@ -78,10 +78,6 @@ void device_to_host(void* host_dst, const void* device_src, size_t bytes) {
   kernels::cuda::copy_to_host(host_dst, device_src, bytes);
 }
 
-void add_on_device(int64_t n, const float* a, const float* b, float* c) {
-  kernels::cuda::add(n, a, b, c);
-}
-
 void copy_to_device_staged(void* device_dst, const void* host_src, size_t bytes) {
   static void* staging = nullptr;
   static size_t capacity = 0;
@@ -114,7 +110,6 @@ namespace {
 void copy_across_devices(const Tensor&, const Tensor&) { no_cuda("copy"); }
 void fill_on_device(const Tensor&, float) { no_cuda("fill"); }
 void device_to_host(void*, const void*, size_t) { no_cuda("copy to host"); }
-void add_on_device(int64_t, const float*, const float*, float*) { no_cuda("add"); }
 void copy_to_device_staged(void*, const void*, size_t) { no_cuda("copy to device"); }
 void device_synchronize() {}
 bool cuda_available() { return false; }

@@ -14,8 +14,6 @@ void copy_across_devices(const Tensor& dst, const Tensor& src);
 void fill_on_device(const Tensor& t, float value);
 // Raw bytes from device memory to host memory (waits for queued work).
 void device_to_host(void* host_dst, const void* device_src, size_t bytes);
-// c = a + b over n floats on the device (gradient accumulation; c may alias a or b).
-void add_on_device(int64_t n, const float* a, const float* b, float* c);
 // Copies `bytes` of pageable host memory to device memory through a page-locked staging buffer
 // (kept and grown as needed), the data loader's path to the GPU.
 void copy_to_device_staged(void* device_dst, const void* host_src, size_t bytes);

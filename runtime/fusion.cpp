@@ -57,7 +57,7 @@ Tensor fused_conv_bn(const Module& conv, const Module& bn, const Tensor& x, cons
   ModuleScope scope(conv.path());
   std::optional<profile::Span> span;
   if (profile::enabled()) {
-    span.emplace(profile::Pass::kForward, conv.path(),
+    span.emplace(profile::Pass::Forward, conv.path(),
                  std::string("Conv2d+BatchNorm2d") + (residual.defined() ? "+add" : "") +
                      (relu ? "+ReLU" : ""));
   }
@@ -80,7 +80,7 @@ Tensor fused_bn_act(const Module& bn, const Tensor& x, const Tensor& residual, b
   std::optional<profile::Span> span;
   if (profile::enabled()) {
     span.emplace(
-        profile::Pass::kForward, bn.path(),
+        profile::Pass::Forward, bn.path(),
         std::string("BatchNorm2d") + (residual.defined() ? "+add" : "") + (relu ? "+ReLU" : ""));
   }
   return ops::batch_norm_act(x, bn.local_tensor("weight"), bn.local_tensor("bias"),

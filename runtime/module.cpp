@@ -2,7 +2,6 @@
 #include "runtime/module.h"
 
 #include <functional>
-
 #include <optional>
 #include <stdexcept>
 
@@ -21,7 +20,7 @@ Tensor Module::operator()(const Tensor& input) {
   {
     ModuleScope scope(path_);
     std::optional<profile::Span> span;  // forward self time, when profiling is on
-    if (profile::enabled()) span.emplace(profile::Pass::kForward, path_, type_name());
+    if (profile::enabled()) span.emplace(profile::Pass::Forward, path_, type_name());
     out = forward(input);
   }
   for (auto& [id, hook] : forward_hooks_) {

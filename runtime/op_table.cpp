@@ -1,117 +1,353 @@
-// The op table's rows and the dispatch switches (CPU kernel mode, ReLU backward rule).
+// The op table's rows, the dispatch helper and the table's switches (CPU kernel mode, ReLU
+// backward rule, the dispatch log). Each row names the kernel set of every backend: a missing
+// entry (nullptr) means the op has no kernel there, and dispatching to it is an error.
 #include "runtime/op_table.h"
 
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
-// A CUDA kernel's name in a CUDA build; nullptr (no kernel) otherwise.
+// A CUDA kernel set in a CUDA build; nullptr (no kernels) otherwise.
 #ifdef GB_WITH_CUDA
-#define GB_CUDA_KERNEL(name) name
+#define GB_CUDA_SET(set) &kernels::cuda::set
 #else
-#define GB_CUDA_KERNEL(name) nullptr
+#define GB_CUDA_SET(set) nullptr
 #endif
 
 namespace gb {
 namespace {
 thread_local CpuKernelMode t_cpu_mode = CpuKernelMode::Fast;
 thread_local ReluRule t_relu_rule = ReluRule::Standard;
-}  // namespace
+thread_local DispatchLog* t_dispatch_log = nullptr;
 
-const std::vector<OpInfo>& op_table() {
-  static const std::vector<OpInfo> table = {
-      {OpId::Conv2d, "conv2d",
-       "cpu::conv2d_* (Winograd F(4x4,3x3) for 3x3 stride 1 pad 1; padded-flat implicit GEMM; "
-       "im2col + packed GEMM otherwise)",
-       "ref::conv2d_*",
-       GB_CUDA_KERNEL(
-           "cuda::conv2d_* (implicit GEMM, split-K weight grad; cuDNN with --conv-backend cudnn)"),
-       "conv2d_backward_input + conv2d_backward_weight"},
-      {OpId::Conv2dFused, "conv2d_fused",
-       "cpu::conv2d_forward_fused (conv + scale/shift/residual/ReLU epilogue)",
-       "ref::conv2d_forward + epilogue loop", nullptr,
-       "none: inference only (refuses inputs that require grad)"},
-      {OpId::Linear, "linear", "cpu::linear_* (packed GEMM)", "ref::linear_*",
-       GB_CUDA_KERNEL("cuda::linear_* (tiled SGEMM)"), "linear_backward"},
-      {OpId::BatchNorm2d, "batch_norm2d", "cpu::batchnorm_*", "ref::batchnorm_*",
-       GB_CUDA_KERNEL("cuda::batchnorm_*"), "batchnorm_backward_train / _eval"},
-      {OpId::BatchNormAct, "batch_norm2d_act", "cpu::batchnorm_act_* (train BN + residual + ReLU)",
-       "ref::batchnorm_*_train, + residual, ref::relu_*", GB_CUDA_KERNEL("cuda::batchnorm_act_*"),
-       "ReLU rule (table-selected) then batchnorm_backward_train; residual gets the masked grad"},
-      {OpId::Relu, "relu", "cpu::relu_forward", "ref::relu_forward", GB_CUDA_KERNEL("cuda::relu_*"),
-       "relu_backward (rule overridable: guided, deconv)"},
-      {OpId::Gelu, "gelu", "ref::gelu_forward", "ref::gelu_forward", GB_CUDA_KERNEL("cuda::gelu_*"),
-       "gelu_backward"},
-      {OpId::MaxPool2d, "max_pool2d", "cpu::maxpool2d_* (planes in parallel)",
-       "ref::maxpool2d_forward", GB_CUDA_KERNEL("cuda::maxpool2d_*"),
-       "maxpool2d_backward (argmax scatter)"},
-      {OpId::AvgPool2d, "avg_pool2d", "cpu::avgpool2d_* (planes in parallel)",
-       "ref::avgpool2d_forward", GB_CUDA_KERNEL("cuda::avgpool2d_*"), "avgpool2d_backward"},
-      {OpId::GlobalAvgPool, "global_avg_pool", "cpu::global_avgpool_*",
-       "ref::global_avgpool_forward", GB_CUDA_KERNEL("cuda::global_avgpool_*"),
-       "global_avgpool_backward"},
-      {OpId::Add, "add", "cpu::add (same shapes; broadcast loop otherwise)", "broadcast loop",
-       GB_CUDA_KERNEL("cuda::add / broadcast_binary"), "grad summed to each input's shape"},
-      {OpId::Sub, "sub", "cpu::sub (same shapes; broadcast loop otherwise)", "broadcast loop",
-       GB_CUDA_KERNEL("cuda::sub / broadcast_binary"),
-       "grad and -grad summed to each input's shape"},
-      {OpId::Mul, "mul", "cpu::mul (same shapes; broadcast loop otherwise)", "broadcast loop",
-       GB_CUDA_KERNEL("cuda::mul / broadcast_binary"),
-       "grad * other, summed to each input's shape"},
-      {OpId::Scale, "scale", "loop", "loop", GB_CUDA_KERNEL("cuda::scale"), "grad * factor"},
-      {OpId::Concat, "concat", "strided copy", "strided copy",
-       GB_CUDA_KERNEL("cuda::strided_copy into slices"), "slices of grad"},
-      {OpId::Reshape, "reshape", "view (copies only a non-contiguous input)", "view",
-       GB_CUDA_KERNEL("view (cuda::strided_copy for a non-contiguous input)"),
-       "grad reshaped back"},
-      {OpId::Permute, "permute", "view (strides permuted)", "view", GB_CUDA_KERNEL("view"),
-       "grad permuted back"},
-      {OpId::Slice, "slice", "view (offset and stride)", "view", GB_CUDA_KERNEL("view"),
-       "grad scattered into zeros"},
-      {OpId::Copy, "contiguous", "strided copy", "strided copy",
-       GB_CUDA_KERNEL("cuda::strided_copy"), "identity"},
-      {OpId::Dropout, "dropout", "Philox mask", "Philox mask",
-       GB_CUDA_KERNEL("host Philox mask, cuda::mul"), "grad * mask"},
-      {OpId::Softmax, "softmax", "cpu::softmax_* (rows in parallel)", "ref::softmax_forward",
-       GB_CUDA_KERNEL("cuda::softmax_*"), "softmax_backward"},
-      {OpId::LogSoftmax, "log_softmax", "cpu::log_softmax_* (rows in parallel)",
-       "ref::log_softmax_forward", GB_CUDA_KERNEL("cuda::log_softmax_*"), "log_softmax_backward"},
-      {OpId::CrossEntropy, "cross_entropy", "cpu::cross_entropy_* (rows in parallel)",
-       "ref::cross_entropy_forward", GB_CUDA_KERNEL("cuda::cross_entropy_*_device"),
-       "cross_entropy_backward"},
-      {OpId::BilinearResize, "bilinear_resize", "ref::bilinear_resize_forward",
-       "ref::bilinear_resize_forward", GB_CUDA_KERNEL("cuda::bilinear_resize_*"),
-       "bilinear_resize_backward"},
-      {OpId::Sum, "sum", "loop (double accumulator)", "loop",
-       GB_CUDA_KERNEL("cuda::reduce_sum (fixed-order)"), "grad broadcast"},
-      {OpId::Mean, "mean", "loop (double accumulator)", "loop",
-       GB_CUDA_KERNEL("cuda::reduce_sum (fixed-order) then scale"), "grad / count broadcast"},
+constexpr DTypeSet kF32 = dtype_bit(DType::F32);
+
+struct RowText {
+  const char* backward;
+  const char* files;
+};
+
+// A row whose kernel sets have the type the op's OpKernels names (checked at compile time).
+template <OpId op>
+OpRow row(const char* name, const OpKernels<op>* ref, const OpKernels<op>* cpu,
+          const OpKernels<op>* cuda, RowText text, uint32_t thread_dependent_grads = 0,
+          DTypeSet dtypes = kF32) {
+  return OpRow{op,
+               name,
+               {ref, cpu, cuda},
+               [](const void* set) { return static_cast<const OpKernels<op>*>(set)->names(); },
+               dtypes,
+               false,
+               thread_dependent_grads,
+               text.backward,
+               text.files};
+}
+
+template <OpId op>
+OpRow view_row(const char* name, RowText text) {
+  static const NoKernels none;
+  return OpRow{op,
+               name,
+               {&none, &none, &none},
+               [](const void*) { return none.names(); },
+               kAllDTypes,
+               true,
+               0,
+               text.backward,
+               text.files};
+}
+
+namespace ref = kernels::ref;
+namespace cpu = kernels::cpu;
+
+// Convolution, linear and batch norm.
+std::vector<OpRow> layer_rows() {
+  return {
+      row<OpId::Conv2d>(
+          "conv2d", &ref::conv2d_kernels, &cpu::conv2d_kernels, GB_CUDA_SET(conv2d_kernels),
+          {"backward_input for the input, backward_weight for weight and bias (skipped when "
+           "not needed)",
+           "kernels/conv2d.h kernels/ref/conv2d.cpp kernels/cpu/conv2d.cpp "
+           "kernels/cpu/conv_winograd.cpp kernels/cpu/conv_direct.cpp kernels/cpu/gemm.cpp "
+           "kernels/cuda/conv2d.cu kernels/cuda/conv_cudnn.cu runtime/ops/conv2d.cpp"},
+          /*thread_dependent_grads=*/0b110),
+      row<OpId::Conv2dFused>(
+          "conv2d_fused", &ref::conv2d_fused_kernels, &cpu::conv2d_fused_kernels, nullptr,
+          {"none: inference only (refuses inputs that require grad)",
+           "kernels/conv2d.h kernels/ref/conv2d.cpp kernels/cpu/conv2d.cpp "
+           "kernels/cpu/conv_winograd.cpp kernels/cpu/conv_direct.cpp runtime/ops/conv2d.cpp "
+           "runtime/fusion.cpp"}),
+      row<OpId::Linear>("linear", &ref::linear_kernels, &cpu::linear_kernels,
+                        GB_CUDA_SET(linear_kernels),
+                        {"backward (dx skipped when not needed)",
+                         "kernels/linear.h kernels/ref/linear.cpp kernels/cpu/linear.cpp "
+                         "kernels/cuda/linear.cu runtime/ops/linear.cpp"}),
+      row<OpId::BatchNorm2d>(
+          "batch_norm2d", &ref::batchnorm_kernels, &cpu::batchnorm_kernels,
+          GB_CUDA_SET(batchnorm_kernels),
+          {"backward_train (batch statistics) or backward_eval (running statistics)",
+           "kernels/batchnorm.h kernels/ref/batchnorm.cpp kernels/cpu/batchnorm.cpp "
+           "kernels/cuda/batchnorm.cu runtime/ops/batchnorm.cpp"}),
+      row<OpId::BatchNormAct>(
+          "batch_norm2d_act", &ref::batchnorm_act_kernels, &cpu::batchnorm_act_kernels,
+          GB_CUDA_SET(batchnorm_act_kernels),
+          {"the ReLU rule (table-selected) then backward_train; the residual gets the masked grad",
+           "kernels/batchnorm.h kernels/ref/batchnorm.cpp kernels/cpu/batchnorm.cpp "
+           "kernels/cuda/batchnorm.cu runtime/ops/batchnorm.cpp runtime/fusion.cpp"}),
   };
+}
+
+// Activations and pooling.
+std::vector<OpRow> activation_and_pool_rows() {
+  return {
+      row<OpId::Relu>("relu", &ref::relu_kernels, &cpu::relu_kernels, GB_CUDA_SET(relu_kernels),
+                      {"backward, or backward_guided / backward_deconv under a ReluRuleGuard",
+                       "kernels/activation.h kernels/ref/activation.cpp "
+                       "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
+                       "runtime/ops/activation.cpp"}),
+      row<OpId::Gelu>("gelu", &ref::gelu_kernels, &ref::gelu_kernels, GB_CUDA_SET(gelu_kernels),
+                      {"backward (from the forward input)",
+                       "kernels/activation.h kernels/ref/activation.cpp "
+                       "kernels/cuda/elementwise.cu runtime/ops/activation.cpp"}),
+      row<OpId::MaxPool2d>("max_pool2d", &ref::maxpool2d_kernels, &cpu::maxpool2d_kernels,
+                           GB_CUDA_SET(maxpool2d_kernels),
+                           {"backward (argmax scatter)",
+                            "kernels/pool.h kernels/ref/pool.cpp kernels/cpu/pool.cpp "
+                            "kernels/cuda/pool.cu runtime/ops/pool.cpp"}),
+      row<OpId::AvgPool2d>("avg_pool2d", &ref::avgpool2d_kernels, &cpu::avgpool2d_kernels,
+                           GB_CUDA_SET(avgpool2d_kernels),
+                           {"backward",
+                            "kernels/pool.h kernels/ref/pool.cpp kernels/cpu/pool.cpp "
+                            "kernels/cuda/pool.cu runtime/ops/pool.cpp"}),
+      row<OpId::GlobalAvgPool>("global_avg_pool", &ref::global_avgpool_kernels,
+                               &cpu::global_avgpool_kernels, GB_CUDA_SET(global_avgpool_kernels),
+                               {"backward (dy / L)",
+                                "kernels/pool.h kernels/ref/pool.cpp kernels/cpu/pool.cpp "
+                                "kernels/cuda/pool.cu runtime/ops/pool.cpp"}),
+  };
+}
+
+// Elementwise arithmetic, concat, the views and copies, dropout.
+std::vector<OpRow> elementwise_and_shape_rows() {
+  return {
+      row<OpId::Add>("add", &ref::binary_kernels, &cpu::binary_kernels, GB_CUDA_SET(binary_kernels),
+                     {"ops: the gradient summed to each input's shape (sum_to)",
+                      "kernels/elementwise.h kernels/ref/elementwise.cpp "
+                      "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
+                      "runtime/ops/elementwise.cpp"}),
+      row<OpId::Sub>("sub", &ref::binary_kernels, &cpu::binary_kernels, GB_CUDA_SET(binary_kernels),
+                     {"ops: grad and scale(grad, -1), summed to each input's shape",
+                      "kernels/elementwise.h kernels/ref/elementwise.cpp "
+                      "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
+                      "runtime/ops/elementwise.cpp"}),
+      row<OpId::Mul>(
+          "mul", &ref::binary_kernels, &cpu::binary_kernels, GB_CUDA_SET(binary_kernels),
+          {"kernels: grad * other (same_shape / broadcast), summed to each input's shape",
+           "kernels/elementwise.h kernels/ref/elementwise.cpp "
+           "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
+           "runtime/ops/elementwise.cpp"}),
+      row<OpId::Scale>("scale", &ref::scale_kernels, &ref::scale_kernels,
+                       GB_CUDA_SET(scale_kernels),
+                       {"ops: scale(grad, factor)",
+                        "kernels/elementwise.h kernels/ref/elementwise.cpp "
+                        "kernels/cuda/elementwise.cu runtime/ops/elementwise.cpp"}),
+      row<OpId::Concat>("concat", &ref::strided_copy_kernels, &cpu::strided_copy_kernels,
+                        GB_CUDA_SET(strided_copy_kernels),
+                        {"ops: slices of the gradient",
+                         "kernels/copy.h kernels/ref/copy.cpp kernels/cpu/copy.cpp "
+                         "kernels/cuda/copy.cu runtime/ops/shape.cpp"}),
+      view_row<OpId::Reshape>(
+          "reshape", {"the gradient viewed with the input's shape", "runtime/ops/shape.cpp"}),
+      view_row<OpId::Permute>(
+          "permute", {"ops: the gradient permuted back (contiguous)", "runtime/ops/shape.cpp"}),
+      view_row<OpId::Slice>(
+          "slice", {"the gradient copied into zeros at the slice", "runtime/ops/shape.cpp"}),
+      row<OpId::Copy>("contiguous", &ref::strided_copy_kernels, &cpu::strided_copy_kernels,
+                      GB_CUDA_SET(strided_copy_kernels),
+                      {"identity",
+                       "kernels/copy.h kernels/ref/copy.cpp kernels/cpu/copy.cpp "
+                       "kernels/cuda/copy.cu runtime/ops/shape.cpp"},
+                      0, kAllDTypes),
+      row<OpId::Dropout>("dropout", &ref::binary_kernels, &cpu::binary_kernels,
+                         GB_CUDA_SET(binary_kernels),
+                         {"grad * mask (same_shape); the mask is drawn on the host (Philox)",
+                          "kernels/elementwise.h kernels/ref/elementwise.cpp "
+                          "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
+                          "runtime/ops/activation.cpp"}),
+  };
+}
+
+// The softmax family, resize and the reductions.
+std::vector<OpRow> loss_resize_reduce_rows() {
+  return {
+      row<OpId::Softmax>("softmax", &ref::softmax_kernels, &cpu::softmax_kernels,
+                         GB_CUDA_SET(softmax_kernels),
+                         {"backward (from the forward output)",
+                          "kernels/softmax.h kernels/ref/softmax.cpp kernels/cpu/softmax.cpp "
+                          "kernels/cuda/softmax.cu runtime/ops/softmax.cpp"}),
+      row<OpId::LogSoftmax>("log_softmax", &ref::log_softmax_kernels, &cpu::log_softmax_kernels,
+                            GB_CUDA_SET(log_softmax_kernels),
+                            {"backward (from the forward output)",
+                             "kernels/softmax.h kernels/ref/softmax.cpp kernels/cpu/softmax.cpp "
+                             "kernels/cuda/softmax.cu runtime/ops/softmax.cpp"}),
+      row<OpId::CrossEntropy>("cross_entropy", &ref::cross_entropy_kernels,
+                              &cpu::cross_entropy_kernels, GB_CUDA_SET(cross_entropy_kernels),
+                              {"backward (from the saved probabilities; dloss read on the device)",
+                               "kernels/softmax.h kernels/ref/softmax.cpp kernels/cpu/softmax.cpp "
+                               "kernels/cuda/softmax.cu runtime/ops/softmax.cpp"}),
+      row<OpId::BilinearResize>("bilinear_resize", &ref::bilinear_resize_kernels,
+                                &ref::bilinear_resize_kernels, GB_CUDA_SET(bilinear_resize_kernels),
+                                {"backward",
+                                 "kernels/resize.h kernels/ref/resize.cpp "
+                                 "kernels/cuda/resize.cu runtime/ops/resize.cpp"}),
+      row<OpId::Sum>("sum", &ref::reduce_kernels, &ref::reduce_kernels, GB_CUDA_SET(reduce_kernels),
+                     {"kernels: the gradient broadcast back (add's broadcast)",
+                      "kernels/reduce.h kernels/ref/reduce.cpp kernels/cuda/reduce.cu "
+                      "runtime/ops/reduce.cpp"}),
+      row<OpId::Mean>("mean", &ref::reduce_kernels, &ref::reduce_kernels,
+                      GB_CUDA_SET(reduce_kernels),
+                      {"kernels: the gradient broadcast back (add's broadcast), then scaled",
+                       "kernels/reduce.h kernels/ref/reduce.cpp kernels/cuda/reduce.cu "
+                       "runtime/ops/reduce.cpp"}),
+  };
+}
+
+// Optimizer updates and gradient clipping (not differentiable).
+std::vector<OpRow> optimizer_rows() {
+  return {
+      row<OpId::SgdUpdate>("sgd_update", &ref::sgd_kernels, &ref::sgd_kernels,
+                           GB_CUDA_SET(sgd_kernels),
+                           {"none: an optimizer step",
+                            "kernels/optim.h kernels/ref/optim.cpp kernels/cuda/optim.cu "
+                            "runtime/optim.cpp"}),
+      row<OpId::AdamWUpdate>("adamw_update", &ref::adamw_kernels, &ref::adamw_kernels,
+                             GB_CUDA_SET(adamw_kernels),
+                             {"none: an optimizer step",
+                              "kernels/optim.h kernels/ref/optim.cpp kernels/cuda/optim.cu "
+                              "runtime/optim.cpp"}),
+      row<OpId::ClipGradNorm>("clip_grad_norm", &ref::sum_squares_kernels,
+                              &ref::sum_squares_kernels, GB_CUDA_SET(sum_squares_kernels),
+                              {"none: scales gradients (scale's kernels) after the norm",
+                               "kernels/reduce.h kernels/ref/reduce.cpp kernels/cuda/reduce.cu "
+                               "runtime/optim.cpp"}),
+  };
+}
+
+std::array<OpRow, kOpCount> build_table() {
+  std::vector<OpRow> rows;
+  for (auto group : {layer_rows, activation_and_pool_rows, elementwise_and_shape_rows,
+                     loss_resize_reduce_rows, optimizer_rows}) {
+    for (OpRow& r : group()) rows.push_back(std::move(r));
+  }
+  if (rows.size() != kOpCount) throw std::logic_error("op table: a row is missing");
+  std::array<OpRow, kOpCount> table{};
+  for (size_t i = 0; i < kOpCount; ++i) table[i] = rows[i];
   return table;
 }
 
-const OpInfo& op_info(OpId id) {
-  const auto& t = op_table();
+// "F32" or "F32 F16 ..." for a row's dtype set.
+std::string dtype_list(DTypeSet set) {
+  if (set == kAllDTypes) return "any";
+  std::string out;
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8}) {
+    if (!(set & dtype_bit(t))) continue;
+    if (!out.empty()) out += ' ';
+    out += dtype_name(t);
+  }
+  return out;
+}
+
+[[noreturn]] void throw_no_kernel(OpId op, DeviceType device, DType dtype) {
+  const OpRow& r = op_row(op);
+  std::string msg =
+      std::string("op '") + r.name + "' has no kernel for device " + device_type_name(device);
+  if (!(r.dtypes & dtype_bit(dtype))) {
+    msg = std::string("op '") + r.name + "' has no kernel for dtype " + dtype_name(dtype);
+  } else if (device == DeviceType::CPU) {
+    msg += std::string(" (") + backend_name(backend_for(device)) + ")";
+  }
+  throw std::runtime_error(msg);
+}
+}  // namespace
+
+const char* backend_name(Backend backend) {
+  switch (backend) {
+    case Backend::Reference:
+      return "reference";
+    case Backend::CpuFast:
+      return "cpu";
+    case Backend::Cuda:
+      return "cuda";
+    case Backend::Count:
+      break;
+  }
+  return "?";
+}
+
+const std::array<OpRow, kOpCount>& op_table() {
+  static const std::array<OpRow, kOpCount> table = build_table();
+  return table;
+}
+
+const OpRow& op_row(OpId id) {
   const auto i = static_cast<size_t>(id);
-  if (i >= t.size() || t[i].id != id) throw std::logic_error("op table: row out of order");
-  return t[i];
+  if (i >= kOpCount) throw std::logic_error("op table: no row for op id " + std::to_string(i));
+  const OpRow& r = op_table()[i];
+  if (r.id != id) throw std::logic_error("op table: row out of order");
+  return r;
 }
 
-bool supports(OpId op, DeviceType device) {
-  const OpInfo& info = op_info(op);
-  switch (device) {
-    case DeviceType::CPU:
-      return info.cpu_kernel != nullptr;
-    case DeviceType::CUDA:
-      return info.cuda_kernel != nullptr;
-  }
-  return false;
+const char* op_name(OpId id) { return op_row(id).name; }
+
+namespace {
+// Appends each piece to out (plain appends: GCC 12 warns falsely on long operator+ chains).
+void append(std::string& out, std::initializer_list<std::string_view> pieces) {
+  for (std::string_view p : pieces) out.append(p);
 }
 
-void require_kernel(OpId op, DeviceType device) {
-  if (!supports(op, device)) {
-    throw std::runtime_error(std::string("op '") + op_info(op).name +
-                             "' has no kernel for device " + device_type_name(device));
+// "  cpu        forward cpu::conv2d_forward, backward_input ..." for one backend of a row.
+std::string backend_line(const OpRow& r, size_t backend) {
+  std::string line = "  ";
+  line += backend_name(static_cast<Backend>(backend));
+  line.resize(13, ' ');
+  const void* set = r.kernel_sets[backend];
+  if (!set) return line + "none\n";
+  bool first = true;
+  for (const auto& k : r.list_kernels(set)) {
+    append(line, {first ? "" : ", ", k.pass, " ", k.function});
+    first = false;
   }
+  return line + "\n";
+}
+}  // namespace
+
+std::string format_op_table() {
+#ifdef GB_WITH_CUDA
+  const char* build = "this build has the CUDA backend";
+#else
+  const char* build = "this build has no CUDA backend: every cuda entry is none";
+#endif
+  std::string out = std::to_string(kOpCount);
+  append(out, {" ops; kernels per backend: reference (kernels/ref), cpu (kernels/cpu), cuda "
+               "(kernels/cuda); ",
+               build, "\n"});
+  for (const OpRow& r : op_table()) {
+    append(out, {r.name, r.is_view ? "  (view: no kernels)" : "", "\n  backward   ", r.backward,
+                 "\n  files      ", r.files, "\n  dtypes     ", dtype_list(r.dtypes)});
+    if (r.thread_dependent_grads) {
+      out += "; fast CPU gradients that may change with the thread count: inputs";
+      for (uint32_t i = 0; i < 32; ++i) {
+        if ((r.thread_dependent_grads >> i) & 1u) append(out, {" ", std::to_string(i)});
+      }
+    }
+    out += "\n";
+    if (r.is_view) continue;
+    for (size_t b = 0; b < kBackendCount; ++b) out += backend_line(r, b);
+  }
+  return out;
 }
 
 CpuKernelMode cpu_kernel_mode() { return t_cpu_mode; }
@@ -120,8 +356,55 @@ CpuKernelModeGuard::CpuKernelModeGuard(CpuKernelMode mode) : prev_(t_cpu_mode) {
 }
 CpuKernelModeGuard::~CpuKernelModeGuard() { t_cpu_mode = prev_; }
 
+Backend backend_for(DeviceType device) {
+  if (device == DeviceType::CUDA) return Backend::Cuda;
+  return t_cpu_mode == CpuKernelMode::Fast ? Backend::CpuFast : Backend::Reference;
+}
+
+bool supports(OpId op, DeviceType device, DType dtype) {
+  const OpRow& r = op_row(op);
+  if (!(r.dtypes & dtype_bit(dtype))) return false;
+  return r.is_view || r.kernel_sets[static_cast<size_t>(backend_for(device))] != nullptr;
+}
+
+void require_kernel(OpId op, DeviceType device, DType dtype) {
+  if (!supports(op, device, dtype)) throw_no_kernel(op, device, dtype);
+}
+
+namespace detail {
+const void* kernel_set(OpId op, DeviceType device) {
+  const Backend backend = backend_for(device);
+  const void* set = op_row(op).kernel_sets[static_cast<size_t>(backend)];
+  if (!set) throw_no_kernel(op, device, DType::F32);
+  if (t_dispatch_log) t_dispatch_log->note(op, backend);
+  return set;
+}
+}  // namespace detail
+
+DispatchLog::DispatchLog() : prev_(t_dispatch_log) { t_dispatch_log = this; }
+DispatchLog::~DispatchLog() { t_dispatch_log = prev_; }
+bool DispatchLog::saw(OpId op, Backend backend) const {
+  for (const auto& r : records_) {
+    if (r.op == op && r.backend == backend) return true;
+  }
+  return false;
+}
+
 ReluRule relu_backward_rule() { return t_relu_rule; }
 ReluRuleGuard::ReluRuleGuard(ReluRule rule) : prev_(t_relu_rule) { t_relu_rule = rule; }
 ReluRuleGuard::~ReluRuleGuard() { t_relu_rule = prev_; }
+
+kernels::ActGrad act_grad_rule(bool relu) {
+  if (!relu) return kernels::ActGrad::Identity;
+  switch (t_relu_rule) {
+    case ReluRule::Standard:
+      return kernels::ActGrad::Relu;
+    case ReluRule::Guided:
+      return kernels::ActGrad::Guided;
+    case ReluRule::Deconv:
+      return kernels::ActGrad::Deconv;
+  }
+  return kernels::ActGrad::Relu;
+}
 
 }  // namespace gb

@@ -5,12 +5,8 @@
 #include <cmath>
 #include <stdexcept>
 
-#ifdef GB_WITH_CUDA
-#include "kernels/cuda/device_api.h"
-#include "kernels/cuda/elementwise.h"
-#include "kernels/cuda/optim.h"
-#include "kernels/cuda/reduce.h"
-#endif
+#include "runtime/device_copy.h"
+#include "runtime/op_table.h"
 
 namespace gb::optim {
 namespace {
@@ -48,33 +44,12 @@ void SGD::step() {
     Tensor& p = params_[i].second;
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    float* pp = p.f32();
-    const float* pg = g.f32();
-    const int64_t n = p.numel();
-    const float wd = opt_.weight_decay, mom = opt_.momentum, lr = lr_;
-    if (p.device().type == DeviceType::CUDA) {
-#ifdef GB_WITH_CUDA
-      const bool first = mom != 0.0f && !momentum_[i].defined();
-      if (first) momentum_[i] = Tensor::empty(p.shape(), DType::F32, p.device());
-      kernels::cuda::sgd_update(n, pp, pg, mom != 0.0f ? momentum_[i].f32() : nullptr, lr, wd,
-                                mom, opt_.dampening, opt_.nesterov, first);
-#endif
-      continue;
-    }
-    if (mom == 0.0f) {
-      for (int64_t k = 0; k < n; ++k) pp[k] -= lr * (pg[k] + wd * pp[k]);
-      continue;
-    }
-    const bool first = !momentum_[i].defined();
-    if (first) momentum_[i] = Tensor::empty(p.shape());
-    float* buf = momentum_[i].f32();
-    const float damp = 1.0f - opt_.dampening;
-    for (int64_t k = 0; k < n; ++k) {
-      const float d = pg[k] + wd * pp[k];
-      buf[k] = first ? d : mom * buf[k] + damp * d;
-      const float update = opt_.nesterov ? d + mom * buf[k] : buf[k];
-      pp[k] -= lr * update;
-    }
+    const auto& k = kernels_for<OpId::SgdUpdate>(p.device());
+    const float mom = opt_.momentum;
+    const bool first = mom != 0.0f && !momentum_[i].defined();
+    if (first) momentum_[i] = Tensor::empty(p.shape(), DType::F32, p.device());
+    k.update(p.numel(), p.f32(), g.f32(), mom != 0.0f ? momentum_[i].f32() : nullptr, lr_,
+             opt_.weight_decay, mom, opt_.dampening, opt_.nesterov, first);
   }
   ++steps_;
 }
@@ -111,27 +86,9 @@ void AdamW::step() {
       m_[i] = Tensor::zeros(p.shape(), DType::F32, p.device());
       v_[i] = Tensor::zeros(p.shape(), DType::F32, p.device());
     }
-    if (p.device().type == DeviceType::CUDA) {
-#ifdef GB_WITH_CUDA
-      kernels::cuda::adamw_update(p.numel(), p.f32(), g.f32(), m_[i].f32(), v_[i].f32(), lr_,
-                                  opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay, step_size,
-                                  bc2_sqrt);
-#endif
-      continue;
-    }
-    float* pp = p.f32();
-    const float* pg = g.f32();
-    float* m = m_[i].f32();
-    float* v = v_[i].f32();
-    const float b1 = opt_.beta1, b2 = opt_.beta2;
-    const float decay = 1.0f - lr_ * opt_.weight_decay;
-    for (int64_t k = 0, n = p.numel(); k < n; ++k) {
-      pp[k] *= decay;
-      m[k] = b1 * m[k] + (1.0f - b1) * pg[k];
-      v[k] = b2 * v[k] + (1.0f - b2) * pg[k] * pg[k];
-      const float denom = std::sqrt(v[k]) / bc2_sqrt + opt_.eps;
-      pp[k] -= step_size * m[k] / denom;
-    }
+    kernels_for<OpId::AdamWUpdate>(p.device())
+        .update(p.numel(), p.f32(), g.f32(), m_[i].f32(), v_[i].f32(), lr_, opt_.beta1, opt_.beta2,
+                opt_.eps, opt_.weight_decay, step_size, bc2_sqrt);
   }
 }
 
@@ -154,50 +111,43 @@ void AdamW::load_state(const NamedTensors& state, int64_t steps) {
   steps_ = steps;
 }
 
-float clip_grad_norm(const NamedTensors& params, float max_norm) {
-  double total = 0.0;
-#ifdef GB_WITH_CUDA
-  // GPU gradients add into one device double in a fixed order, read back once.
-  double* device_total = nullptr;
-#endif
+namespace {
+// The sum of squares of every gradient, in parameter order, in double: host gradients add into
+// one host double, GPU gradients into one device double read back once (no sync per tensor).
+double squared_grad_norm(const NamedTensors& params) {
+  double host_total = 0.0;
+  bool host_started = false;
+  Tensor device_total;  // one double on the GPU, as 2 floats of storage
   for (const auto& [n, p] : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    const float* pg = g.f32();
-    if (g.device().type == DeviceType::CUDA) {
-#ifdef GB_WITH_CUDA
-      const bool accumulate = device_total != nullptr;
-      if (!device_total) {
-        device_total = static_cast<double*>(kernels::cuda::malloc_device(sizeof(double)));
-      }
-      kernels::cuda::sum_squares_all(g.numel(), pg, device_total, accumulate);
-#endif
+    const auto& k = kernels_for<OpId::ClipGradNorm>(g.device());
+    if (g.device().type == DeviceType::CPU) {
+      k.sum_squares(g.numel(), g.f32(), &host_total, host_started);
+      host_started = true;
       continue;
     }
-    for (int64_t k = 0, m = g.numel(); k < m; ++k) total += static_cast<double>(pg[k]) * pg[k];
+    const bool accumulate = device_total.defined();
+    if (!accumulate) device_total = Tensor::empty({2}, DType::F32, g.device());
+    k.sum_squares(g.numel(), g.f32(), reinterpret_cast<double*>(device_total.f32()), accumulate);
   }
-#ifdef GB_WITH_CUDA
-  if (device_total) {
+  if (device_total.defined()) {
     double gpu = 0.0;
-    kernels::cuda::copy_to_host(&gpu, device_total, sizeof(double));
-    kernels::cuda::free_device(device_total);
-    total += gpu;
+    device_to_host(&gpu, device_total.f32(), sizeof(double));
+    host_total += gpu;
   }
-#endif
-  const float norm = static_cast<float>(std::sqrt(total));
+  return host_total;
+}
+}  // namespace
+
+float clip_grad_norm(const NamedTensors& params, float max_norm) {
+  const float norm = static_cast<float>(std::sqrt(squared_grad_norm(params)));
   if (norm > max_norm && norm > 0.0f) {
     const float factor = max_norm / (norm + 1e-6f);
     for (const auto& [n, p] : params) {
       Tensor g = p.grad();
       if (!g.defined()) continue;
-      float* pg = g.f32();
-      if (g.device().type == DeviceType::CUDA) {
-#ifdef GB_WITH_CUDA
-        kernels::cuda::scale(g.numel(), pg, factor, pg);
-#endif
-        continue;
-      }
-      for (int64_t k = 0, m = g.numel(); k < m; ++k) pg[k] *= factor;
+      kernels_for<OpId::Scale>(g.device()).scale(g.numel(), g.f32(), factor, g.f32());
     }
   }
   return norm;

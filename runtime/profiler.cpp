@@ -3,9 +3,9 @@
 // spans is harmless.
 #include "runtime/profiler.h"
 
-#include "runtime/device_copy.h"
-
 #include <unordered_map>
+
+#include "runtime/device_copy.h"
 
 namespace gb::profile {
 namespace detail {
@@ -32,7 +32,7 @@ Records& records() {
 }
 
 std::string key(Pass pass, const std::string& module, const std::string& op_or_type) {
-  std::string k(1, pass == Pass::kForward ? 'f' : 'b');
+  std::string k(1, pass == Pass::Forward ? 'f' : 'b');
   k += module;
   k += '\x1f';
   k += op_or_type;
@@ -40,7 +40,7 @@ std::string key(Pass pass, const std::string& module, const std::string& op_or_t
 }
 }  // namespace
 
-const char* pass_name(Pass p) { return p == Pass::kForward ? "forward" : "backward"; }
+const char* pass_name(Pass p) { return p == Pass::Forward ? "forward" : "backward"; }
 
 ProfileScope::ProfileScope() : prev_(detail::t_enabled) { detail::t_enabled = true; }
 ProfileScope::~ProfileScope() { detail::t_enabled = prev_; }

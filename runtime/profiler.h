@@ -22,13 +22,13 @@
 
 namespace gb::profile {
 
-enum class Pass { kForward, kBackward };
+enum class Pass { Forward, Backward };
 const char* pass_name(Pass p);  // "forward" | "backward"
 
 struct ProfileRow {
   std::string module;      // module path ("" for the root module / ops outside any module)
   std::string op_or_type;  // forward: module type name ("Conv2d"); backward: op name ("conv2d")
-  Pass pass = Pass::kForward;
+  Pass pass = Pass::Forward;
   double total_ms = 0;  // summed over calls; forward: self time (children excluded)
   int64_t calls = 0;
   // Distinct note_kernel texts seen during this row's calls, in first-seen order, each with the

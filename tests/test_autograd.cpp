@@ -46,9 +46,9 @@ Tensor randn(const Shape& shape, uint64_t seed, float stddev = 1.0f) {
 using test::values_near;
 
 // y = x (a copy) recorded with a caller-chosen backward rule, for engine-level tests.
-Tensor custom_op(const std::string& name, const Ts& inputs, BackwardFn backward) {
+Tensor custom_op(const char* name, const Ts& inputs, BackwardFn backward) {
   Tensor y = inputs[0].clone();
-  record(name, inputs, y, std::move(backward));
+  record_custom(name, inputs, y, std::move(backward));
   return y;
 }
 
@@ -153,7 +153,7 @@ TEST(Autograd, NoGradGuardRecordsNothing) {
   EXPECT_TRUE(grad_mode_enabled());
   const Tensor z = ops::mul(x, x);
   ASSERT_NE(z.grad_fn(), nullptr);
-  EXPECT_EQ(z.grad_fn()->op, "mul");
+  EXPECT_EQ(z.grad_fn()->op, OpId::Mul);
   // Inputs that need no grad record nothing either.
   EXPECT_EQ(ops::mul(x.detach(), x.detach()).grad_fn(), nullptr);
 }
@@ -459,8 +459,8 @@ TEST(Modules, WalkGraphIsTopologicalAndAttributesModules) {
   for (size_t i = 0; i < nodes.size(); ++i) {
     for (const auto& nx : nodes[i]->next) {
       if (!nx) continue;
-      ASSERT_TRUE(pos.count(nx.get())) << nodes[i]->op << " has an input outside the walk";
-      EXPECT_LT(pos[nx.get()], i) << nodes[i]->op << " listed before its input " << nx->op;
+      ASSERT_TRUE(pos.count(nx.get())) << nodes[i]->name() << " has an input outside the walk";
+      EXPECT_LT(pos[nx.get()], i) << nodes[i]->name() << " listed before its input " << nx->name();
     }
   }
   std::vector<std::pair<std::string, std::string>> ops_and_modules;
@@ -469,7 +469,7 @@ TEST(Modules, WalkGraphIsTopologicalAndAttributesModules) {
     if (n->is_accumulator()) {
       leaves.insert(n->leaf->name);
     } else {
-      ops_and_modules.emplace_back(n->op, n->module);
+      ops_and_modules.emplace_back(n->name(), n->module);
     }
   }
   EXPECT_EQ(leaves,
@@ -486,14 +486,14 @@ TEST(Modules, WalkGraphIsTopologicalAndAttributesModules) {
     nn::set_op_fusion(true);
     std::vector<std::pair<std::string, std::string>> plain_ops;
     for (const auto& n : walk_graph(plain))
-      if (!n->is_accumulator()) plain_ops.emplace_back(n->op, n->module);
+      if (!n->is_accumulator()) plain_ops.emplace_back(n->name(), n->module);
     const std::vector<std::pair<std::string, std::string>> want_plain = {
         {"conv2d", "0.0"}, {"batch_norm2d", "0.1"}, {"relu", "0.2"},      {"max_pool2d", "1"},
         {"reshape", "2"},  {"linear", "3"},         {"cross_entropy", ""}};
     EXPECT_EQ(plain_ops, want_plain);
   }
   for (const auto& n : nodes) {
-    if (n->op == "conv2d") {
+    if (n->op == OpId::Conv2d) {
       EXPECT_EQ(n->input_names[1], "0.0.weight");
       EXPECT_EQ(n->input_shapes[0], (Shape{2, 1, 4, 4}));
       EXPECT_EQ(n->output_shape, (Shape{2, 2, 4, 4}));

@@ -1,7 +1,7 @@
-// Parity of the CUDA convolution (kernels/cuda/conv.h) and GEMM / linear (kernels/cuda/linear.h)
-// kernels against the double-accumulating references (kernels::ref::, or a double host loop for
-// sgemm), on awkward shapes: odd sizes, strides with odd inputs, large and asymmetric padding,
-// 1x1 / 3x3 / 7x7 / non-square kernels, groups and depthwise, channel counts that are not
+// Parity of the CUDA convolution (kernels/conv2d.h) and GEMM / linear (kernels/gemm.h,
+// kernels/linear.h) kernels against the double-accumulating references (kernels::ref::, or a double
+// host loop for sgemm), on awkward shapes: odd sizes, strides with odd inputs, large and asymmetric
+// padding, 1x1 / 3x3 / 7x7 / non-square kernels, groups and depthwise, channel counts that are not
 // multiples of the 64 x 64 x 16 tiles, and ResNet-20-sized layers. Also: bitwise determinism of
 // backward-weight (split-K) and the cuDNN backend when glassbox was built with it.
 // Shape letters: N batch, C/K input/output channels, H/W input, P/Q output, R/S kernel, G groups.
@@ -21,11 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/conv.h"
-#include "kernels/cpu/linear.h"
-#include "kernels/cuda/conv.h"
+#include "kernels/conv2d.h"
 #include "kernels/cuda/device_api.h"
-#include "kernels/cuda/linear.h"
+#include "kernels/gemm.h"
+#include "kernels/linear.h"
 #include "tests/cuda_test_util.h"
 
 namespace gb {

@@ -1,9 +1,10 @@
-// Tests for the differentiable op API (runtime/ops.h): a central-difference gradient check for
-// every op (tests/gradcheck.h holds the tolerance model), forward values against hand-computed
-// numbers, errors that name the op, and the op table's device queries.
-// Ops with fast CPU kernels (conv2d, linear, batch_norm) are checked with both the reference and
-// the fast kernels. Shape letters: N batch, C channels, H/W height/width, K output channels,
-// R kernel size, I/O linear features, D last-dimension features.
+// Tests for the differentiable op API (runtime/ops.h): forward values against hand-computed
+// numbers (under both the reference and the fast CPU kernels where they differ), semantics the
+// harness cannot see (fused forms equal the composed ops, running statistics, dropout's mask and
+// stream, sum_to's graph), and errors that name the op. Gradients by central differences, fast
+// against reference kernels and determinism are the conformance harness's
+// (tests/test_op_conformance.cpp). Shape letters: N batch, C channels, H/W height/width, K output
+// channels, R kernel size, I/O linear features, D last-dimension features.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -23,12 +24,7 @@
 namespace gb {
 namespace {
 
-using test::away_from_zero;
-using test::distinct_values;
 using test::for_each_cpu_mode;
-using test::gradcheck;
-using test::GradCheckOptions;
-using test::projection_check;
 using Ts = std::vector<Tensor>;
 using Vec = std::vector<float>;
 
@@ -62,61 +58,6 @@ void expect_error_naming(const std::function<void()>& fn, const std::string& nam
 // ---------------------------------------------------------------------------------------------
 // conv2d
 
-struct ConvCase {
-  const char* name;
-  int64_t N, C, H, W, K, R, stride, pad, groups;
-  bool bias;
-};
-
-class Conv2dGrad : public ::testing::TestWithParam<ConvCase> {};
-
-TEST_P(Conv2dGrad, MatchesCentralDifferences) {
-  const ConvCase c = GetParam();
-  const Tensor x = randn({c.N, c.C, c.H, c.W}, 1);
-  const Tensor w = randn({c.K, c.C / c.groups, c.R, c.R}, 2, 0.5f);
-  const Tensor b = randn({c.K}, 3);
-  const ops::Conv2dOptions opt{c.stride, c.pad, c.groups};
-  for_each_cpu_mode([&] {
-    if (c.bias) {
-      EXPECT_TRUE(
-          gradcheck([&](const Ts& v) { return ops::conv2d(v[0], v[1], v[2], opt); }, {x, w, b}));
-    } else {
-      EXPECT_TRUE(
-          gradcheck([&](const Ts& v) { return ops::conv2d(v[0], v[1], Tensor(), opt); }, {x, w}));
-    }
-  });
-}
-
-INSTANTIATE_TEST_SUITE_P(
-    Ops, Conv2dGrad,
-    ::testing::Values(ConvCase{"b1_s1_p0_bias_5x7", 1, 2, 5, 7, 3, 3, 1, 0, 1, true},
-                      ConvCase{"b2_s2_p1_nobias", 2, 2, 5, 7, 4, 3, 2, 1, 1, false},
-                      ConvCase{"b2_s2_p0_bias", 2, 3, 7, 5, 2, 3, 2, 0, 1, true},
-                      ConvCase{"groups2_s1_p1", 2, 4, 5, 7, 6, 3, 1, 1, 2, true},
-                      ConvCase{"groups2_even_kernel_s2", 2, 2, 6, 5, 4, 2, 2, 0, 2, false},
-                      ConvCase{"depthwise_s2_p1", 2, 3, 7, 5, 3, 3, 2, 1, 3, true},
-                      ConvCase{"depthwise_b1_s1_p1", 1, 4, 5, 7, 4, 3, 1, 1, 4, false},
-                      ConvCase{"pointwise", 1, 3, 4, 4, 2, 1, 1, 0, 1, false}),
-    [](const ::testing::TestParamInfo<ConvCase>& info) { return std::string(info.param.name); });
-
-TEST(Ops, Conv2dProjectionCheckLargerShape) {
-  const Tensor x = randn({2, 8, 12, 11}, 4);
-  const Tensor w = randn({16, 8, 3, 3}, 5, 0.2f);
-  const Tensor b = randn({16}, 6);
-  for_each_cpu_mode([&] {
-    EXPECT_TRUE(projection_check(
-        [](const Ts& v) {
-          return ops::conv2d(v[0], v[1], v[2], {2, 1, 1});
-        },
-        {x, w, b}));
-    EXPECT_TRUE(projection_check(
-        [](const Ts& v) {
-          return ops::conv2d(v[0], v[1], Tensor(), {1, 1, 2});
-        },
-        {x, randn({16, 4, 3, 3}, 7, 0.2f)}));
-  });
-}
-
 TEST(Ops, Conv2dForwardValues) {
   // 3x3 input 1..9, all-ones 3x3 kernel, stride 2, padding 1: each output sums a 2x2 corner.
   const Tensor x = iota({1, 1, 3, 3}, 1.0f);
@@ -140,24 +81,6 @@ TEST(Ops, Conv2dForwardValues) {
 // ---------------------------------------------------------------------------------------------
 // linear
 
-TEST(Ops, LinearGrad) {
-  const Tensor x = randn({3, 5}, 1), w = randn({4, 5}, 2), b = randn({4}, 3);
-  for_each_cpu_mode([&] {
-    EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::linear(v[0], v[1], v[2]); }, {x, w, b}));
-    EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::linear(v[0], v[1], Tensor()); }, {x, w}));
-    EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::linear(v[0], v[1], v[2]); },
-                          {randn({1, 7}, 4), randn({2, 7}, 5), randn({2}, 6)}));
-  });
-}
-
-TEST(Ops, LinearProjectionCheckLargerShape) {
-  const Tensor x = randn({9, 70}, 1), w = randn({33, 70}, 2, 0.2f), b = randn({33}, 3);
-  for_each_cpu_mode([&] {
-    EXPECT_TRUE(
-        projection_check([](const Ts& v) { return ops::linear(v[0], v[1], v[2]); }, {x, w, b}));
-  });
-}
-
 TEST(Ops, LinearForwardValues) {
   // y = x w^T + b
   const Tensor x = Tensor::from_vector({2, 3}, {1, 2, 3, -1, 0, 1});
@@ -171,45 +94,6 @@ TEST(Ops, LinearForwardValues) {
 
 // ---------------------------------------------------------------------------------------------
 // batch_norm
-
-TEST(Ops, BatchNormTrainingGrad) {
-  const Tensor x = randn({3, 2, 3, 4}, 1, 2.0f);
-  Tensor gamma = randn({2}, 2, 0.3f), beta = randn({2}, 3);
-  gamma = ops::add(gamma, Tensor::scalar(1.0f)).detach();
-  for_each_cpu_mode([&] {
-    // dx, dgamma, dbeta.
-    EXPECT_TRUE(
-        gradcheck([](const Ts& v) { return ops::batch_norm(v[0], v[1], v[2], {}, {}, true); },
-                  {x, gamma, beta}));
-    // No affine; bias without weight.
-    EXPECT_TRUE(
-        gradcheck([](const Ts& v) { return ops::batch_norm(v[0], {}, {}, {}, {}, true); }, {x}));
-    EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::batch_norm(v[0], {}, v[1], {}, {}, true); },
-                          {x, beta}));
-    // [N,C] input, with running statistics being updated (fresh each call).
-    EXPECT_TRUE(gradcheck(
-        [](const Ts& v) {
-          return ops::batch_norm(v[0], v[1], v[2], Tensor::zeros({3}), Tensor::ones({3}), true);
-        },
-        {randn({6, 3}, 4), randn({3}, 5), randn({3}, 6)}));
-    EXPECT_TRUE(projection_check(
-        [](const Ts& v) { return ops::batch_norm(v[0], v[1], v[2], {}, {}, true); },
-        {randn({4, 6, 7, 5}, 7), randn({6}, 8), randn({6}, 9)}));
-  });
-}
-
-TEST(Ops, BatchNormActGradWithoutReluMatchesCentralDifferences) {
-  const Tensor x = randn({3, 2, 3, 4}, 31, 2.0f), res = randn({3, 2, 3, 4}, 32);
-  Tensor gamma = randn({2}, 33, 0.3f), beta = randn({2}, 34);
-  gamma = ops::add(gamma, Tensor::scalar(1.0f)).detach();
-  for_each_cpu_mode([&] {
-    EXPECT_TRUE(gradcheck(
-        [](const Ts& v) { return ops::batch_norm_act(v[0], v[1], v[2], {}, {}, v[3], false); },
-        {x, gamma, beta, res}));
-    EXPECT_TRUE(gradcheck(
-        [](const Ts& v) { return ops::batch_norm_act(v[0], {}, {}, {}, {}, {}, false); }, {x}));
-  });
-}
 
 // batch_norm_act with ReLU equals relu(batch_norm(x) + residual) in values, gradients of every
 // input, running statistics, and under each ReLU backward rule of the op table.
@@ -277,19 +161,6 @@ TEST(Ops, Conv2dFusedEqualsConvBatchNormAddRelu) {
   }
 }
 
-TEST(Ops, BatchNormEvalGrad) {
-  const Tensor x = randn({2, 3, 2, 3}, 1);
-  const Tensor gamma = randn({3}, 2), beta = randn({3}, 3);
-  const Tensor rm = randn({3}, 4), rv = Tensor::from_vector({3}, {0.5f, 1.5f, 2.0f});
-  for_each_cpu_mode([&] {
-    EXPECT_TRUE(
-        gradcheck([&](const Ts& v) { return ops::batch_norm(v[0], v[1], v[2], rm, rv, false); },
-                  {x, gamma, beta}));
-    EXPECT_TRUE(gradcheck(
-        [&](const Ts& v) { return ops::batch_norm(v[0], {}, v[1], rm, rv, false); }, {x, beta}));
-  });
-}
-
 TEST(Ops, BatchNormTrainingValuesAndRunningStats) {
   const int64_t N = 3, C = 2, L = 4;
   const Tensor x = randn({N, C, 2, 2}, 11, 3.0f);
@@ -349,12 +220,6 @@ TEST(Ops, BatchNormEvalValuesUseRunningStats) {
 // ---------------------------------------------------------------------------------------------
 // Activations
 
-TEST(Ops, ReluGradAwayFromTheKink) {
-  Generator gen(1);
-  const Tensor x = away_from_zero({2, 3, 4, 5}, gen);
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::relu(v[0]); }, {x}));
-}
-
 TEST(Ops, ReluValuesAndZeroGradAtZero) {
   Tensor x = Tensor::from_vector({4}, {-1.0f, 0.0f, 2.0f, -0.0f});
   EXPECT_TRUE(values_near(ops::relu(x), {0.0f, 0.0f, 2.0f, 0.0f}, 0.0));
@@ -363,8 +228,7 @@ TEST(Ops, ReluValuesAndZeroGradAtZero) {
   EXPECT_TRUE(values_near(x.grad(), {0.0f, 0.0f, 1.0f, 0.0f}, 0.0));  // PyTorch: 0 at 0
 }
 
-TEST(Ops, GeluGradAndValues) {
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::gelu(v[0]); }, {randn({3, 7}, 1, 2.0f)}));
+TEST(Ops, GeluValues) {
   // Exact (erf) GELU: x * Phi(x).
   EXPECT_TRUE(values_near(ops::gelu(Tensor::from_vector({4}, {0.0f, 1.0f, -1.0f, 2.0f})),
                           {0.0f, 0.8413447f, -0.1586553f, 1.9544997f}, 1e-6));
@@ -376,19 +240,6 @@ TEST(Ops, GeluGradAndValues) {
 struct PoolCase {
   int64_t kernel, stride, padding;
 };
-
-TEST(Ops, MaxPoolGradWithDistinctValues) {
-  Generator gen(1);
-  // Values 0.05 apart (> 2h), so no perturbation changes which element wins a window.
-  const Tensor x = distinct_values({2, 3, 5, 7}, gen, 0.05f);
-  for (PoolCase p : {PoolCase{2, 0, 0}, PoolCase{3, 2, 1}, PoolCase{3, 1, 1}, PoolCase{2, 1, 0},
-                     PoolCase{3, 3, 0}, PoolCase{2, 2, 1}}) {
-    SCOPED_TRACE("kernel " + std::to_string(p.kernel) + " stride " + std::to_string(p.stride) +
-                 " padding " + std::to_string(p.padding));
-    EXPECT_TRUE(gradcheck(
-        [p](const Ts& v) { return ops::max_pool2d(v[0], p.kernel, p.stride, p.padding); }, {x}));
-  }
-}
 
 TEST(Ops, MaxPoolForwardValues) {
   const Tensor x = iota({1, 1, 4, 4});  // 0..15
@@ -406,16 +257,6 @@ TEST(Ops, MaxPoolForwardValues) {
   EXPECT_TRUE(values_near(x2.grad(), {0, 2, 0, 0, 0, 0}, 0.0));
 }
 
-TEST(Ops, AvgPoolGrad) {
-  const Tensor x = randn({2, 3, 5, 7}, 1);
-  for (PoolCase p : {PoolCase{2, 0, 0}, PoolCase{3, 2, 1}, PoolCase{3, 1, 1}, PoolCase{2, 1, 1}}) {
-    SCOPED_TRACE("kernel " + std::to_string(p.kernel) + " stride " + std::to_string(p.stride) +
-                 " padding " + std::to_string(p.padding));
-    EXPECT_TRUE(gradcheck(
-        [p](const Ts& v) { return ops::avg_pool2d(v[0], p.kernel, p.stride, p.padding); }, {x}));
-  }
-}
-
 TEST(Ops, AvgPoolForwardValuesCountPadding) {
   const Tensor x = iota({1, 1, 4, 4});
   EXPECT_TRUE(values_near(ops::avg_pool2d(x, 2), {2.5f, 4.5f, 10.5f, 12.5f}));
@@ -424,9 +265,7 @@ TEST(Ops, AvgPoolForwardValuesCountPadding) {
       values_near(ops::avg_pool2d(x, 3, 2, 1), {10.0f / 9, 24.0f / 9, 51.0f / 9, 90.0f / 9}));
 }
 
-TEST(Ops, GlobalAvgPoolGradAndValues) {
-  EXPECT_TRUE(
-      gradcheck([](const Ts& v) { return ops::global_avg_pool(v[0]); }, {randn({2, 3, 5, 7}, 1)}));
+TEST(Ops, GlobalAvgPoolValues) {
   const Tensor y = ops::global_avg_pool(iota({1, 2, 2, 2}));
   EXPECT_EQ(y.shape(), (Shape{1, 2}));
   EXPECT_TRUE(values_near(y, {1.5f, 5.5f}));
@@ -464,7 +303,7 @@ Vec broadcast_reference(const Tensor& a, const Tensor& b, const Shape& out,
   return r;
 }
 
-TEST(Ops, BroadcastingAddSubMulGradAndValues) {
+TEST(Ops, BroadcastingAddSubMulValues) {
   const Shape big{2, 3, 4, 5};
   const Tensor a = randn(big, 1);
   struct Binop {
@@ -482,9 +321,6 @@ TEST(Ops, BroadcastingAddSubMulGradAndValues) {
     const Tensor b = randn(small, 2);
     for (const Binop& op : binops) {
       SCOPED_TRACE(std::string(op.name) + " with " + shape_str(small));
-      auto fn = op.fn;
-      EXPECT_TRUE(gradcheck([fn](const Ts& v) { return fn(v[0], v[1]); }, {a, b}));
-      EXPECT_TRUE(gradcheck([fn](const Ts& v) { return fn(v[0], v[1]); }, {b, a}));
       const Tensor y = op.fn(a, b), y2 = op.fn(b, a);
       EXPECT_EQ(y.shape(), big);
       EXPECT_EQ(y2.shape(), big);
@@ -494,14 +330,12 @@ TEST(Ops, BroadcastingAddSubMulGradAndValues) {
   }
   // Both sides broadcast: [3,1] (op) [1,4] -> [3,4].
   const Tensor c = randn({3, 1}, 3), d = randn({1, 4}, 4);
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::mul(v[0], v[1]); }, {c, d}));
   EXPECT_TRUE(values_near(ops::sub(c, d),
                           broadcast_reference(c, d, {3, 4}, [](float p, float q) { return p - q; }),
                           0.0));
 }
 
-TEST(Ops, ScaleGradAndValues) {
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::scale(v[0], -2.5f); }, {randn({3, 4}, 1)}));
+TEST(Ops, ScaleValues) {
   EXPECT_TRUE(
       values_near(ops::scale(Tensor::from_vector({3}, {1, -2, 0.5f}), 3.0f), {3, -6, 1.5f}));
 }
@@ -509,13 +343,8 @@ TEST(Ops, ScaleGradAndValues) {
 // ---------------------------------------------------------------------------------------------
 // concat and views
 
-TEST(Ops, ConcatGradAndValues) {
+TEST(Ops, ConcatValues) {
   const Tensor a = randn({2, 3, 4}, 1), b = randn({2, 1, 4}, 2), c = randn({2, 2, 4}, 3);
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::concat(v, 1); }, {a, b, c}));
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::concat(v, 0); },
-                        {randn({1, 3, 2}, 4), randn({2, 3, 2}, 5)}));
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::concat(v, -1); },
-                        {randn({2, 3}, 6), randn({2, 2}, 7)}));
   // Values: [[0,1],[2,3]] ++ [[4],[5]] along dim 1; and along dim 0.
   const Tensor p = iota({2, 2}), q = iota({2, 1}, 4.0f);
   const Tensor y = ops::concat({p, q}, 1);
@@ -526,18 +355,9 @@ TEST(Ops, ConcatGradAndValues) {
   EXPECT_TRUE(values_near(ops::concat({ops::transpose(p, 0, 1), q}, 1), {0, 2, 4, 1, 3, 5}, 0.0));
 }
 
-TEST(Ops, ReshapeAndFlattenGradAndValues) {
+TEST(Ops, ReshapeAndFlattenValues) {
   const Tensor x = randn({2, 3, 4}, 1);
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::reshape(v[0], {4, -1}); }, {x}));
   // A non-contiguous input is copied first.
-  EXPECT_TRUE(gradcheck(
-      [](const Ts& v) {
-        return ops::reshape(ops::permute(v[0], {2, 0, 1}), {-1, 6});
-      },
-      {x}));
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::flatten(v[0]); }, {randn({2, 3, 2, 2}, 2)}));
-  EXPECT_TRUE(
-      gradcheck([](const Ts& v) { return ops::flatten(v[0], 2); }, {randn({2, 3, 2, 2}, 3)}));
   const Tensor r = ops::reshape(iota({2, 3}), {3, -1});
   EXPECT_EQ(r.shape(), (Shape{3, 2}));
   EXPECT_TRUE(values_near(r, {0, 1, 2, 3, 4, 5}, 0.0));
@@ -550,11 +370,8 @@ TEST(Ops, ReshapeAndFlattenGradAndValues) {
       values_near(ops::reshape(ops::transpose(iota({2, 3}), 0, 1), {6}), {0, 3, 1, 4, 2, 5}, 0.0));
 }
 
-TEST(Ops, PermuteTransposeGradAndValues) {
+TEST(Ops, PermuteTransposeValues) {
   const Tensor x = randn({2, 3, 4}, 1);
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::permute(v[0], {2, 0, 1}); }, {x}));
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::transpose(v[0], 0, 2); }, {x}));
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::transpose(v[0], -1, -2); }, {x}));
   // permute: y[i,j,k] = x[j,k,i] for dims {2,0,1}.
   const Tensor t = iota({2, 3, 4});
   const Tensor y = ops::permute(t, {2, 0, 1});
@@ -569,14 +386,7 @@ TEST(Ops, PermuteTransposeGradAndValues) {
   EXPECT_TRUE(values_near(ops::transpose(iota({2, 3}), 0, 1), {0, 3, 1, 4, 2, 5}, 0.0));
 }
 
-TEST(Ops, SliceGradAndValues) {
-  EXPECT_TRUE(
-      gradcheck([](const Ts& v) { return ops::slice(v[0], 1, 0, 5, 2); }, {randn({2, 5, 3}, 1)}));
-  EXPECT_TRUE(
-      gradcheck([](const Ts& v) { return ops::slice(v[0], -1, 1, 5, 2); }, {randn({2, 3, 5}, 2)}));
-  EXPECT_TRUE(
-      gradcheck([](const Ts& v) { return ops::slice(ops::slice(v[0], 0, 1, 3), 1, -3, 100, 2); },
-                {randn({4, 6}, 3)}));
+TEST(Ops, SliceValues) {
   const Tensor t = iota({2, 5});
   EXPECT_TRUE(values_near(ops::slice(t, 1, 0, 5, 2), {0, 2, 4, 5, 7, 9}, 0.0));
   EXPECT_TRUE(values_near(ops::slice(t, 1, 1, 4, 2), {1, 3, 6, 8}, 0.0));
@@ -584,9 +394,7 @@ TEST(Ops, SliceGradAndValues) {
   EXPECT_EQ(ops::slice(t, 1, 1, 4, 2).storage(), t.storage());
 }
 
-TEST(Ops, ContiguousGradAndValues) {
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::contiguous(ops::transpose(v[0], 0, 1)); },
-                        {randn({3, 4}, 1)}));
+TEST(Ops, ContiguousValues) {
   const Tensor t = ops::transpose(iota({2, 3}), 0, 1);
   EXPECT_FALSE(t.is_contiguous());
   const Tensor c = ops::contiguous(t);
@@ -620,15 +428,6 @@ TEST(Ops, DropoutMaskScaleAndGrad) {
   EXPECT_EQ(gen.counter(), 200u);
 }
 
-TEST(Ops, DropoutGradcheckWithFixedMask) {
-  EXPECT_TRUE(gradcheck(
-      [](const Ts& v) {
-        Generator gen(11);  // same stream every call -> same mask
-        return ops::dropout(v[0], 0.4f, true, gen);
-      },
-      {randn({3, 8}, 1)}));
-}
-
 TEST(Ops, DropoutIsReproducibleFromASeededGenerator) {
   const Tensor x = randn({5, 40}, 2);
   Generator g1(99), g2(99), g3(100);
@@ -657,15 +456,6 @@ TEST(Ops, DropoutIdentityWhenPZeroOrEval) {
 // ---------------------------------------------------------------------------------------------
 // softmax, log_softmax, cross_entropy
 
-TEST(Ops, SoftmaxAndLogSoftmaxGrad) {
-  for (const Shape& s : {Shape{3, 5}, Shape{2, 3, 4}, Shape{1, 1}}) {
-    SCOPED_TRACE(shape_str(s));
-    const Tensor x = randn(s, 1, 2.0f);
-    EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::softmax(v[0]); }, {x}));
-    EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::log_softmax(v[0]); }, {x}));
-  }
-}
-
 TEST(Ops, SoftmaxValues) {
   const Tensor x = Tensor::from_vector({2, 3}, {1, 2, 3, 1000, 1000, 1000});
   EXPECT_TRUE(values_near(ops::softmax(x),
@@ -690,14 +480,12 @@ double cross_entropy_by_hand(const Tensor& logits, const std::vector<int64_t>& t
   return total / N;
 }
 
-TEST(Ops, CrossEntropyGradAndValues) {
+TEST(Ops, CrossEntropyValues) {
   const Tensor logits = randn({4, 5}, 1, 1.5f);
   const std::vector<int64_t> labels = {1, 0, 4, 2};
   const Tensor targets = Tensor::from_labels(labels);
   for (float eps : {0.0f, 0.1f}) {
     SCOPED_TRACE("label_smoothing " + std::to_string(eps));
-    EXPECT_TRUE(
-        gradcheck([&](const Ts& v) { return ops::cross_entropy(v[0], targets, eps); }, {logits}));
     const Tensor loss = ops::cross_entropy(logits, targets, eps);
     EXPECT_EQ(loss.numel(), 1);
     EXPECT_NEAR(loss.item(), cross_entropy_by_hand(logits, labels, eps), 1e-5);
@@ -709,15 +497,6 @@ TEST(Ops, CrossEntropyGradAndValues) {
 
 // ---------------------------------------------------------------------------------------------
 // bilinear_resize
-
-TEST(Ops, BilinearResizeGrad) {
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::bilinear_resize(v[0], 5, 7); },
-                        {randn({1, 2, 3, 4}, 1)}));
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::bilinear_resize(v[0], 3, 2); },
-                        {randn({2, 1, 6, 5}, 2)}));
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::bilinear_resize(v[0], 2, 9); },
-                        {randn({1, 1, 5, 4}, 3)}));
-}
 
 TEST(Ops, BilinearResizeValues) {
   // PyTorch F.interpolate([[1,2],[3,4]], size=4, mode="bilinear", align_corners=False).
@@ -737,20 +516,6 @@ TEST(Ops, BilinearResizeValues) {
 // ---------------------------------------------------------------------------------------------
 // Reductions
 
-TEST(Ops, SumMeanGrad) {
-  const Tensor x = randn({2, 3, 4}, 1);
-  using Dims = std::vector<int64_t>;
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::sum(v[0]); }, {x}));
-  EXPECT_TRUE(gradcheck([](const Ts& v) { return ops::mean(v[0]); }, {x}));
-  for (const Dims& dims : {Dims{1}, Dims{0, 2}, Dims{-1}, Dims{0, 1, 2}}) {
-    for (bool keep : {false, true}) {
-      SCOPED_TRACE("dims size " + std::to_string(dims.size()) + " keepdim " + std::to_string(keep));
-      EXPECT_TRUE(gradcheck([&](const Ts& v) { return ops::sum(v[0], dims, keep); }, {x}));
-      EXPECT_TRUE(gradcheck([&](const Ts& v) { return ops::mean(v[0], dims, keep); }, {x}));
-    }
-  }
-}
-
 TEST(Ops, SumMeanValues) {
   const Tensor x = iota({2, 3});  // [[0,1,2],[3,4,5]]
   EXPECT_FLOAT_EQ(ops::sum(x).item(), 15.0f);
@@ -765,7 +530,7 @@ TEST(Ops, SumMeanValues) {
   EXPECT_TRUE(values_near(ops::mean(iota({2, 2, 2}), {0, 2}), {2.5f, 4.5f}));
 }
 
-TEST(Ops, SumToValuesAndGrad) {
+TEST(Ops, SumToValues) {
   const Tensor g = iota({2, 3});
   EXPECT_TRUE(values_near(ops::sum_to(g, {3}), {3, 5, 7}, 0.0));
   EXPECT_TRUE(values_near(ops::sum_to(g, {2, 1}), {3, 12}, 0.0));
@@ -773,11 +538,6 @@ TEST(Ops, SumToValuesAndGrad) {
   EXPECT_EQ(ops::sum_to(g, {1, 3}).shape(), (Shape{1, 3}));
   EXPECT_TRUE(ops::sum_to(g, {2, 3}).same(g));
   // Public and therefore differentiable: it must not silently cut the graph.
-  EXPECT_TRUE(gradcheck(
-      [](const Ts& v) {
-        return ops::sum_to(v[0], {3, 1, 1});
-      },
-      {randn({2, 3, 4, 5}, 1)}));
   EXPECT_THROW(ops::sum_to(g, {4}), std::invalid_argument);
   EXPECT_THROW(ops::sum_to(g, {1, 2, 3}), std::invalid_argument);
 }
@@ -867,48 +627,6 @@ TEST(Ops, ShapeErrorsNameTheOp) {
   expect_error_naming([&] { ops::bilinear_resize(x3, 2, 3); }, "bilinear_resize");
   expect_error_naming([&] { ops::sum(randn({2, 3}, 1), {2}); }, "sum");
   expect_error_naming([&] { ops::mean(randn({2, 3}, 1), {-3}); }, "mean");
-}
-
-TEST(Ops, OpTableRowsAreCompleteAndInOrder) {
-  const auto& table = op_table();
-  ASSERT_EQ(table.size(), static_cast<size_t>(OpId::kCount));
-  for (size_t i = 0; i < table.size(); ++i) {
-    const OpInfo& info = table[i];
-    EXPECT_EQ(static_cast<size_t>(info.id), i);
-    ASSERT_NE(info.name, nullptr);
-    EXPECT_NE(info.cpu_kernel, nullptr) << info.name;
-    EXPECT_NE(info.cpu_reference, nullptr) << info.name;
-    EXPECT_NE(info.backward, nullptr) << info.name;
-    EXPECT_EQ(&op_info(info.id), &info);
-  }
-}
-
-// In a CPU-only build no op claims a CUDA kernel and asking for one names the op and the device;
-// in a CUDA build every op but the inference-only conv2d_fused has one (the GPU parity suites in
-// test_cuda_*.cpp check them against the references).
-TEST(Ops, EveryOpSupportsCpuAndNoOpSilentlyClaimsCuda) {
-  for (size_t i = 0; i < static_cast<size_t>(OpId::kCount); ++i) {
-    const OpId op = static_cast<OpId>(i);
-    const std::string name = op_info(op).name;
-    SCOPED_TRACE(name);
-    EXPECT_TRUE(supports(op, DeviceType::CPU));
-    EXPECT_NO_THROW(require_kernel(op, DeviceType::CPU));
-#ifdef GB_WITH_CUDA
-    if (op != OpId::Conv2dFused) {
-      EXPECT_TRUE(supports(op, DeviceType::CUDA));
-      continue;
-    }
-#endif
-    EXPECT_FALSE(supports(op, DeviceType::CUDA));
-    try {
-      require_kernel(op, DeviceType::CUDA);
-      ADD_FAILURE() << "require_kernel(" << name << ", CUDA) did not throw";
-    } catch (const std::exception& e) {
-      const std::string msg = e.what();
-      EXPECT_NE(msg.find("'" + name + "'"), std::string::npos) << msg;
-      EXPECT_NE(msg.find("cuda"), std::string::npos) << msg;
-    }
-  }
 }
 
 #ifndef GB_WITH_CUDA

@@ -79,7 +79,7 @@ TEST(Profiler, ForwardAndBackwardRowsNameModulesTypesAndOps) {
                                                         {"layer2.0.shortcut.0", "Conv2d"},
                                                         {"layer3.2.bn2", "BatchNorm2d+add+ReLU"},
                                                         {"fc", "Linear"}}) {
-    const ProfileRow* r = find_row(rows, path, type, Pass::kForward);
+    const ProfileRow* r = find_row(rows, path, type, Pass::Forward);
     ASSERT_NE(r, nullptr) << "no forward row for '" << path << "' " << type;
     EXPECT_EQ(r->calls, 1) << path;
     EXPECT_GE(r->total_ms, 0.0) << path;
@@ -87,7 +87,7 @@ TEST(Profiler, ForwardAndBackwardRowsNameModulesTypesAndOps) {
   // Forward rows follow the execution order: the stem before the blocks, fc last of the leaves.
   auto pos = [&](const std::string& path) {
     for (size_t i = 0; i < rows.size(); ++i) {
-      if (rows[i].module == path && rows[i].pass == Pass::kForward) return i;
+      if (rows[i].module == path && rows[i].pass == Pass::Forward) return i;
     }
     return rows.size();
   };
@@ -99,18 +99,18 @@ TEST(Profiler, ForwardAndBackwardRowsNameModulesTypesAndOps) {
   // block's residual add and relu (runtime/fusion.h), under the batch norm modules.
   for (const char* conv :
        {"conv1", "layer1.0.conv1", "layer1.0.conv2", "layer2.0.shortcut.0", "layer3.2.conv2"}) {
-    const ProfileRow* r = find_row(rows, conv, "conv2d", Pass::kBackward);
+    const ProfileRow* r = find_row(rows, conv, "conv2d", Pass::Backward);
     ASSERT_NE(r, nullptr) << "no backward conv2d row for " << conv;
     EXPECT_EQ(r->calls, 1) << conv;
   }
-  EXPECT_NE(find_row(rows, "layer1.0.bn2", "batch_norm2d_act", Pass::kBackward), nullptr);
-  EXPECT_NE(find_row(rows, "layer2.1.bn1", "batch_norm2d_act", Pass::kBackward), nullptr);
-  EXPECT_NE(find_row(rows, "fc", "linear", Pass::kBackward), nullptr);
+  EXPECT_NE(find_row(rows, "layer1.0.bn2", "batch_norm2d_act", Pass::Backward), nullptr);
+  EXPECT_NE(find_row(rows, "layer2.1.bn1", "batch_norm2d_act", Pass::Backward), nullptr);
+  EXPECT_NE(find_row(rows, "fc", "linear", Pass::Backward), nullptr);
   // The loss ran outside any module: its backward row has an empty module path.
-  EXPECT_NE(find_row(rows, "", "cross_entropy", Pass::kBackward), nullptr);
+  EXPECT_NE(find_row(rows, "", "cross_entropy", Pass::Backward), nullptr);
   // No backward row is keyed by a module type, and no forward row by an op name.
-  EXPECT_EQ(find_row(rows, "layer1.0.conv1", "Conv2d", Pass::kBackward), nullptr);
-  EXPECT_EQ(find_row(rows, "layer1.0.conv1", "conv2d", Pass::kForward), nullptr);
+  EXPECT_EQ(find_row(rows, "layer1.0.conv1", "Conv2d", Pass::Backward), nullptr);
+  EXPECT_EQ(find_row(rows, "layer1.0.conv1", "conv2d", Pass::Forward), nullptr);
 }
 
 TEST(Profiler, SelfTimesPartitionTheForwardCall) {
@@ -131,7 +131,7 @@ TEST(Profiler, SelfTimesPartitionTheForwardCall) {
   // inside the outer measurement; no row is negative. No backward ran, so no backward rows.
   double sum = 0;
   for (const auto& r : profile::rows()) {
-    EXPECT_EQ(r.pass, Pass::kForward);
+    EXPECT_EQ(r.pass, Pass::Forward);
     EXPECT_GE(r.total_ms, -1e-9) << r.module;
     sum += r.total_ms;
   }
@@ -148,8 +148,8 @@ TEST(Profiler, AggregatesOverSteps) {
     train_step(*model);
   }
   const auto rows = profile::rows();
-  const ProfileRow* f = find_row(rows, "layer2.1.conv2", "Conv2d", Pass::kForward);
-  const ProfileRow* b = find_row(rows, "layer2.1.conv2", "conv2d", Pass::kBackward);
+  const ProfileRow* f = find_row(rows, "layer2.1.conv2", "Conv2d", Pass::Forward);
+  const ProfileRow* b = find_row(rows, "layer2.1.conv2", "conv2d", Pass::Backward);
   ASSERT_NE(f, nullptr);
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(f->calls, 3);
@@ -170,7 +170,7 @@ class NotingModule : public Module {
   Tensor forward(const Tensor& x) override {
     profile::note_kernel("test-forward-kernel");
     Tensor y = x.clone();
-    record("noting_op", {x}, y, [](const Tensor& g) {
+    record_custom("noting_op", {x}, y, [](const Tensor& g) {
       profile::note_kernel("test-backward-kernel");
       return std::vector<Tensor>{g};
     });
@@ -211,10 +211,10 @@ TEST(Profiler, NoteKernelAttachesToInnermostSpan) {
     profile::note_kernel("outside-any-span");  // no open span: dropped
   }
   const auto rows = profile::rows();
-  const ProfileRow* parent = find_row(rows, "", "Parent", Pass::kForward);
-  const ProfileRow* child = find_row(rows, "child", "Noting", Pass::kForward);
-  const ProfileRow* act = find_row(rows, "act", "ReLU", Pass::kForward);
-  const ProfileRow* node = find_row(rows, "child", "noting_op", Pass::kBackward);
+  const ProfileRow* parent = find_row(rows, "", "Parent", Pass::Forward);
+  const ProfileRow* child = find_row(rows, "child", "Noting", Pass::Forward);
+  const ProfileRow* act = find_row(rows, "act", "ReLU", Pass::Forward);
+  const ProfileRow* node = find_row(rows, "child", "noting_op", Pass::Backward);
   ASSERT_NE(parent, nullptr);
   ASSERT_NE(child, nullptr);
   ASSERT_NE(act, nullptr);
@@ -312,14 +312,14 @@ TEST(Profiler, BenchTableShowsKernelNotesPerModule) {
     r.kernels = std::move(kernels);
     p.rows.push_back(r);
   };
-  add("", "Net", Pass::kForward, 0.0, {});
-  add("body", "Sequential", Pass::kForward, 0.001, {});
-  add("body.conv", "Conv2d", Pass::kForward, 6.0, {{"conv3x3-direct", 2}});
-  add("body.conv", "conv2d", Pass::kBackward, 8.0, {{"im2col+gemm", 2}});
-  add("block", "Block", Pass::kForward, 1.0, {});
-  add("block", "add", Pass::kBackward, 0.5, {});
-  add("block", "relu", Pass::kBackward, 0.5, {});
-  add("", "cross_entropy", Pass::kBackward, 0.2, {});
+  add("", "Net", Pass::Forward, 0.0, {});
+  add("body", "Sequential", Pass::Forward, 0.001, {});
+  add("body.conv", "Conv2d", Pass::Forward, 6.0, {{"conv3x3-direct", 2}});
+  add("body.conv", "conv2d", Pass::Backward, 8.0, {{"im2col+gemm", 2}});
+  add("block", "Block", Pass::Forward, 1.0, {});
+  add("block", "add", Pass::Backward, 0.5, {});
+  add("block", "relu", Pass::Backward, 0.5, {});
+  add("", "cross_entropy", Pass::Backward, 0.2, {});
   row.per_layer = p;
   const std::string t = app::format_per_layer(row, "order");
   EXPECT_NE(t.find("conv3x3-direct; bwd: im2col+gemm"), std::string::npos) << t;

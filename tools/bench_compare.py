@@ -5,13 +5,16 @@ batches and thread count, as one table.
 Usage: tools/bench_compare.py [--models resnet20,resnet56] [--threads 2] [--batch-size 128]
            [--infer-batch-size 256] [--warmup 2] [--reps 5] [--gemm 256,512,1024,2048 | --no-gemm]
            [--rounds R] [--baseline-conv-algorithm padded-flat]
-           [--glassbox build/glassbox] [--json out.json]
+           [--baseline-glassbox OLD/glassbox] [--glassbox build/glassbox] [--json out.json]
 
 --rounds R repeats the whole series R times, alternating the sides (glassbox, its baseline,
 PyTorch, next model, next round), and prints the median images/s with the range of the per-round
 ratios, so that a busy moment shows up as a wide range instead of a false figure.
 --baseline-conv-algorithm NAME also runs glassbox with `--conv-algorithm NAME` (e.g. padded-flat,
 the kernels before Winograd) and prints new/baseline: the previous version, in the same run.
+--baseline-glassbox PATH runs another glassbox binary (a build of the previous commit) as the
+baseline side instead, in the same alternating rounds (with --baseline-conv-algorithm, that
+binary runs with that algorithm).
 
 Each model runs in a process of its own on each side (`glassbox bench --model M` and
 `tools/bench_torch.py --models M`), so peak RSS is that model's: the training step and then
@@ -73,13 +76,17 @@ def main():
                     help="repeat the series, alternating sides; report medians and ratio ranges")
     ap.add_argument("--baseline-conv-algorithm",
                     help="also run glassbox with this --conv-algorithm (e.g. padded-flat)")
+    ap.add_argument("--baseline-glassbox",
+                    help="a previous glassbox binary to run as the baseline side")
     a = ap.parse_args()
     if a.rounds < 1:
         sys.exit("bench_compare: --rounds must be at least 1")
 
-    if not os.access(a.glassbox, os.X_OK):
-        sys.exit(f"bench_compare: {a.glassbox} not found; build it first (tools/setup.sh) or "
-                 "pass --glassbox")
+    for binary in [a.glassbox] + ([a.baseline_glassbox] if a.baseline_glassbox else []):
+        if not os.access(binary, os.X_OK):
+            sys.exit(f"bench_compare: {binary} not found; build it first (tools/setup.sh) or "
+                     "pass --glassbox / --baseline-glassbox")
+    has_baseline = bool(a.baseline_conv_algorithm or a.baseline_glassbox)
     have_torch = importlib.util.find_spec("torch") is not None
     if not have_torch:
         print(f"bench_compare: PyTorch is not installed for {sys.executable} "
@@ -93,7 +100,7 @@ def main():
     if a.device != "cpu":
         a.no_gemm = True  # the SGEMM comparison is a CPU (OpenBLAS) one
     models = [m for m in a.models.split(",") if m]
-    sides = ["glassbox"] + (["baseline"] if a.baseline_conv_algorithm else []) + ["torch"]
+    sides = ["glassbox"] + (["baseline"] if has_baseline else []) + ["torch"]
     # results["models"][m][side] is the last round's JSON; rounds[m][side][mode] the img/s list.
     results = {"threads": a.threads, "models": {}, "gemm": None, "rounds": {}}
     with tempfile.TemporaryDirectory(prefix="bench_compare_") as tmp:
@@ -109,9 +116,11 @@ def main():
                         run([sys.executable, os.path.join(ROOT, "tools", "bench_torch.py"),
                              "--models", m, *common, "--json", out])
                     else:
+                        base = side == "baseline"
                         extra = (["--conv-algorithm", a.baseline_conv_algorithm]
-                                 if side == "baseline" else [])
-                        run([a.glassbox, "bench", "--model", m, *common, *glassbox_only, *extra,
+                                 if base and a.baseline_conv_algorithm else [])
+                        binary = a.baseline_glassbox if base and a.baseline_glassbox else a.glassbox
+                        run([binary, "bench", "--model", m, *common, *glassbox_only, *extra,
                              "--json", out])
                     j = load(out)
                     if j is None:
@@ -143,7 +152,7 @@ def main():
           f"data, median of {a.reps} after {a.warmup} warm-up"
           + (f"; {a.rounds} alternating rounds: medians, ratio range in brackets"
              if a.rounds > 1 else ""))
-    base_head = (f" {'baseline img/s':>15} {'new/base':>9}" if a.baseline_conv_algorithm else "")
+    base_head = (f" {'baseline img/s':>15} {'new/base':>9}" if has_baseline else "")
     print(f"{'model':<12} {'mode':<10} {'batch':>6} {'glassbox img/s':>15}{base_head} "
           f"{'PyTorch img/s':>14} {'ratio':>6}" + (f" {'range':>13}" if a.rounds > 1 else ""))
     for m, per in results["rounds"].items():
@@ -159,14 +168,17 @@ def main():
             batch = rows[0]["batch"] if rows else "-"
             rt = ratios(g, t)
             line = f"{m:<12} {mode:<10} {batch:>6} {fmt(median(g)):>15}"
-            if a.baseline_conv_algorithm:
-                line += f" {fmt(median(b)):>15} {fmt(median(ratios(g, b)), '.2f'):>9}"
+            if has_baseline:
+                rb = ratios(g, b)
+                line += f" {fmt(median(b)):>15} {fmt(median(rb), '.2f'):>9}"
             line += f" {fmt(median(t)):>14} {fmt(median(rt), '.2f'):>6}"
             if a.rounds > 1 and rt:
                 line += f" {'[' + format(min(rt), '.2f') + '-' + format(max(rt), '.2f') + ']':>13}"
             print(line)
-    if a.baseline_conv_algorithm:
-        print(f"baseline: glassbox --conv-algorithm {a.baseline_conv_algorithm}")
+    if has_baseline:
+        print("baseline: " + (a.baseline_glassbox or "glassbox")
+              + (f" --conv-algorithm {a.baseline_conv_algorithm}"
+                 if a.baseline_conv_algorithm else ""))
 
     print("\npeak resident memory per model process (train then inference), MB")
     print(f"{'model':<12} {'glassbox base':>14} {'peak':>8} {'peak-base':>10} "

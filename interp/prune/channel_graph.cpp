@@ -43,14 +43,27 @@ class UnionFind {
 using Slots = std::vector<int>;
 
 // Ops whose output channel c is a function of input channel c only.
-bool channelwise(const std::string& op) {
-  static const std::set<std::string> ops = {"relu",       "gelu",       "dropout",
-                                            "max_pool2d", "avg_pool2d", "global_avg_pool",
-                                            "contiguous", "scale",      "bilinear_resize"};
-  return ops.count(op) > 0;
+bool channelwise(std::optional<OpId> op) {
+  if (!op) return false;
+  switch (*op) {
+    case OpId::Relu:
+    case OpId::Gelu:
+    case OpId::Dropout:
+    case OpId::MaxPool2d:
+    case OpId::AvgPool2d:
+    case OpId::GlobalAvgPool:
+    case OpId::Copy:
+    case OpId::Scale:
+    case OpId::BilinearResize:
+      return true;
+    default:
+      return false;
+  }
 }
 
-bool elementwise_binary(const std::string& op) { return op == "add" || op == "sub" || op == "mul"; }
+bool elementwise_binary(std::optional<OpId> op) {
+  return op == OpId::Add || op == OpId::Sub || op == OpId::Mul;
+}
 
 // Conv and linear layers as analysed, with their slots before ids are assigned.
 struct RawLayer {
@@ -220,11 +233,11 @@ void Analyzer::visit_norm(const Node& n) {
 }
 
 void Analyzer::visit(const Node& n) {
-  const std::string& op = n.op;
-  if (op == "conv2d") return visit_layer(n, true);
-  if (op == "linear") return visit_layer(n, false);
-  if (op == "batch_norm2d") return visit_norm(n);
-  if (op == "batch_norm2d_act") {  // training-mode fusion: act(bn(x) + residual)
+  const std::optional<OpId> op = n.op;
+  if (op == OpId::Conv2d) return visit_layer(n, true);
+  if (op == OpId::Linear) return visit_layer(n, false);
+  if (op == OpId::BatchNorm2d) return visit_norm(n);
+  if (op == OpId::BatchNormAct) {  // training-mode fusion: act(bn(x) + residual)
     visit_norm(n);
     if (n.input_shapes.size() > 3 && is_data(n, 3) && n.input_shapes[3] == n.input_shapes[0]) {
       Slots x = input(n, 0), res = input(n, 3);
@@ -238,7 +251,7 @@ void Analyzer::visit(const Node& n) {
     if (in.size() >= 2 && out.size() >= 2 && in[1] == out[1]) return set_out(n, input(n, 0));
     return opaque(n);
   }
-  if (op == "reshape") {  // only a reshape that keeps dims 0 and 1 (e.g. [N,K,1,1] -> [N,K])
+  if (op == OpId::Reshape) {  // only a reshape that keeps dims 0 and 1 (e.g. [N,K,1,1] -> [N,K])
     const Shape& in = n.input_shapes.at(0);
     if (in.size() >= 2 && out.size() >= 2 && in[0] == out[0] && in[1] == out[1]) {
       return set_out(n, input(n, 0));
@@ -267,7 +280,7 @@ void Analyzer::visit(const Node& n) {
     }
     return opaque(n);
   }
-  if (op == "concat" && !n.input_shapes.empty() && out.size() >= 2) {
+  if (op == OpId::Concat && !n.input_shapes.empty() && out.size() >= 2) {
     int64_t sum_c = 0, sum_n = 0;
     bool same_rank = true;
     for (const auto& s : n.input_shapes) {
@@ -306,8 +319,8 @@ void Analyzer::mark_output_layer(const Node* root) {
       layers_[it->second].info.is_output = true;
       return;
     }
-    if (!(channelwise(n->op) || n->op == "reshape" || n->op == "batch_norm2d" ||
-          n->op == "batch_norm2d_act") ||
+    if (!(channelwise(n->op) || n->op == OpId::Reshape || n->op == OpId::BatchNorm2d ||
+          n->op == OpId::BatchNormAct) ||
         !is_data(*n, 0)) {
       return;
     }
@@ -462,10 +475,10 @@ MacCount count_macs(Module& model, const Shape& chw) {
   if (!y.grad_fn()) return mc;
   for (const auto& n : walk_graph(y)) {
     int64_t m = 0;
-    if (n->op == "conv2d" && n->input_shapes.size() >= 2) {
+    if (n->op == OpId::Conv2d && n->input_shapes.size() >= 2) {
       const Shape& w = n->input_shapes[1];  // [K, C/groups, R, S]
       m = shape_numel(n->output_shape) * w[1] * w[2] * w[3];
-    } else if (n->op == "linear" && n->input_shapes.size() >= 2) {
+    } else if (n->op == OpId::Linear && n->input_shapes.size() >= 2) {
       m = shape_numel(n->output_shape) * n->input_shapes[1][1];
     }
     if (m == 0) continue;

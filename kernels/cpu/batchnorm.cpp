@@ -5,7 +5,7 @@
 // Each plane is reduced in float (SIMD), planes are accumulated in double; the variance is the
 // two-pass sum of (x - mean)^2. A channel is handled by one thread, so results do not depend on
 // the thread count. As in the reference, batch_var with M == 1 is the biased value (0).
-#include "kernels/cpu/batchnorm.h"
+#include "kernels/batchnorm.h"
 
 #include <algorithm>
 #include <cmath>
@@ -242,5 +242,12 @@ void batchnorm_backward_eval(int64_t N, int64_t C, int64_t L, const float* x, co
     if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
   }
 }
+
+const BatchNormKernels batchnorm_kernels{
+    GB_KERNEL(cpu::batchnorm_forward_train), GB_KERNEL(cpu::batchnorm_backward_train),
+    GB_KERNEL(cpu::batchnorm_forward_eval), GB_KERNEL(cpu::batchnorm_backward_eval),
+    GB_KERNEL(ref::batchnorm_update_running)};
+const BatchNormActKernels batchnorm_act_kernels{GB_KERNEL(cpu::batchnorm_act_forward_train),
+                                                GB_KERNEL(cpu::batchnorm_act_backward_train)};
 
 }  // namespace gb::kernels::cpu

@@ -14,22 +14,9 @@
 // time. Determinism: forward and backward-input give each output element to one thread
 // (bit-identical for any thread count); backward-weight sums per-thread partials in thread order.
 #pragma once
-#include "kernels/shapes.h"
+#include "kernels/conv2d.h"
 
 namespace gb::kernels::cpu {
-
-// What the forward kernel applies to each output before storing it:
-//   y[n, k, p, q] = act(acc * scale[k] + shift[k] + residual[n, k, p, q]); scale == nullptr
-// means 1, shift == nullptr means 0, residual == nullptr means 0, act is ReLU when relu is
-// true. A conv bias is shift alone; an inference-mode batch norm folds into scale and shift, so
-// conv+BN+ReLU (and a ResNet block's conv+BN+add+ReLU) is one pass over the output.
-// residual must not alias y.
-struct ConvEpilogue {
-  const float* scale = nullptr;     // [K] or nullptr
-  const float* shift = nullptr;     // [K] or nullptr
-  const float* residual = nullptr;  // [N, K, P, Q] or nullptr
-  bool relu = false;
-};
 
 // True for the shapes forward and backward-weight handle: one group, a kernel larger than 1x1,
 // and either stride 1 with padding no larger than the kernel minus one, or any stride > 1
@@ -40,7 +27,7 @@ bool conv2d_direct_applicable(const Conv2dShape& s);
 // is again such a convolution).
 bool conv2d_direct_backward_input_applicable(const Conv2dShape& s);
 
-// requires: conv2d_direct_applicable(s). Layouts as in kernels/cpu/conv.h.
+// requires: conv2d_direct_applicable(s). Layouts as in kernels/conv2d.h.
 void conv2d_direct_forward(const Conv2dShape& s, const float* x, const float* w,
                            const ConvEpilogue& epilogue, float* y);
 // requires: conv2d_direct_backward_input_applicable(s). dx [N, C, H, W] overwritten.

@@ -1,10 +1,13 @@
-// Fast elementwise kernels: contiguous per-thread ranges of vectorised loops (see elementwise.h).
-#include "kernels/cpu/elementwise.h"
+// Fast elementwise kernels: ReLU forward and its standard backward (contract: kernels/activation.h)
+// and same-shape add/sub/mul (kernels/elementwise.h), as contiguous per-thread ranges of
+// vectorised loops; and the CPU kernel sets of both families.
+#include "kernels/elementwise.h"
 
 #include <omp.h>
 
 #include <algorithm>
 
+#include "kernels/activation.h"
 #include "kernels/cpu/parallel.h"
 
 namespace gb::kernels::cpu {
@@ -37,8 +40,6 @@ void relu_backward_range(int64_t b, int64_t e, const float* y, const float* dy, 
   for (int64_t i = b; i < e; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-enum class BinaryOp { Add, Sub, Mul };
-
 template <BinaryOp op>
 void binary_range(int64_t lo, int64_t hi, const float* a, const float* b, float* c) {
 #pragma omp simd
@@ -70,5 +71,25 @@ void sub(int64_t n, const float* a, const float* b, float* c) {
 void mul(int64_t n, const float* a, const float* b, float* c) {
   split(n, [=](int64_t lo, int64_t hi) { binary_range<BinaryOp::Mul>(lo, hi, a, b, c); });
 }
+
+void elementwise_binary(BinaryOp op, int64_t n, const float* a, const float* b, float* c) {
+  switch (op) {
+    case BinaryOp::Add:
+      add(n, a, b, c);
+      break;
+    case BinaryOp::Sub:
+      sub(n, a, b, c);
+      break;
+    case BinaryOp::Mul:
+      mul(n, a, b, c);
+      break;
+  }
+}
+
+const ReluKernels relu_kernels{GB_KERNEL(cpu::relu_forward), GB_KERNEL(cpu::relu_backward),
+                               GB_KERNEL(ref::relu_backward_guided),
+                               GB_KERNEL(ref::relu_backward_deconv)};
+const BinaryKernels binary_kernels{GB_KERNEL(cpu::elementwise_binary),
+                                   GB_KERNEL(ref::broadcast_binary)};
 
 }  // namespace gb::kernels::cpu

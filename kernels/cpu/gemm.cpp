@@ -19,7 +19,7 @@
 // slice by slice, so an element's value does not depend on where M or N is split or which
 // thread computes it: sgemm_parallel is bit-identical to sgemm for any thread count.
 // beta == 0 writes C without reading it (BLAS convention); K == 0 or alpha == 0 only scales C.
-#include "kernels/cpu/gemm.h"
+#include "kernels/gemm.h"
 
 #include <omp.h>
 
@@ -38,7 +38,7 @@ using gemm_detail::GemmKernel;
 thread_local AlignedBuffer tl_packed_a;
 thread_local AlignedBuffer tl_packed_b;
 
-std::atomic<GemmIsa> g_isa{GemmIsa::kAuto};
+std::atomic<GemmIsa> g_isa{GemmIsa::Auto};
 
 bool cpu_has_avx512() {
   static const bool has = [] {
@@ -50,7 +50,7 @@ bool cpu_has_avx512() {
 }
 
 const GemmKernel& active_kernel() {
-  return gemm_isa() == GemmIsa::kAvx512 ? gemm_detail::kAvx512Kernel : gemm_detail::kAvx2Kernel;
+  return gemm_isa() == GemmIsa::Avx512 ? gemm_detail::kAvx512Kernel : gemm_detail::kAvx2Kernel;
 }
 
 // C[M x N] = beta * C (beta == 0: zero without reading).
@@ -115,7 +115,7 @@ double busiest_cost(int64_t cut, int64_t tile, int64_t whole, int64_t K, int64_t
 
 }  // namespace
 
-bool gemm_isa_supported(GemmIsa isa) { return isa != GemmIsa::kAvx512 || cpu_has_avx512(); }
+bool gemm_isa_supported(GemmIsa isa) { return isa != GemmIsa::Avx512 || cpu_has_avx512(); }
 
 bool set_gemm_isa(GemmIsa isa) {
   if (!gemm_isa_supported(isa)) return false;
@@ -125,15 +125,15 @@ bool set_gemm_isa(GemmIsa isa) {
 
 GemmIsa gemm_isa() {
   const GemmIsa isa = g_isa.load(std::memory_order_relaxed);
-  if (isa != GemmIsa::kAuto) return isa;
-  return cpu_has_avx512() ? GemmIsa::kAvx512 : GemmIsa::kAvx2;
+  if (isa != GemmIsa::Auto) return isa;
+  return cpu_has_avx512() ? GemmIsa::Avx512 : GemmIsa::Avx2;
 }
 
 const char* gemm_isa_name(GemmIsa isa) {
   switch (isa) {
-    case GemmIsa::kAvx2:
+    case GemmIsa::Avx2:
       return "avx2";
-    case GemmIsa::kAvx512:
+    case GemmIsa::Avx512:
       return "avx512";
     default:
       return "auto";

@@ -4,13 +4,13 @@
 //   y  [N,O] = x * w^T + b    dx [N,I] = dy * w    dw [O,I] = dy^T * x    db [O] = sum_n dy
 // Every output element is owned by one thread (sgemm_parallel), so results do not depend on the
 // thread count; db sums rows in order, in double.
-#include "kernels/cpu/linear.h"
+#include "kernels/linear.h"
 
 #include <algorithm>
 #include <cstddef>
 #include <vector>
 
-#include "kernels/cpu/gemm.h"
+#include "kernels/gemm.h"
 
 namespace gb::kernels::cpu {
 
@@ -35,5 +35,7 @@ void linear_backward(int64_t N, int64_t I, int64_t O, const float* x, const floa
     for (int64_t o = 0; o < O; ++o) db[o] = static_cast<float>(acc[static_cast<size_t>(o)]);
   }
 }
+
+const LinearKernels linear_kernels{GB_KERNEL(cpu::linear_forward), GB_KERNEL(cpu::linear_backward)};
 
 }  // namespace gb::kernels::cpu

@@ -10,7 +10,7 @@
 // Average backward zeroes each plane and scatters g = dy / divisor tap by tap across output rows:
 // p ascending, then t descending, which for a fixed input column is q ascending, so each dx
 // element receives ref's additions in ref's order (bit-identical too).
-#include "kernels/cpu/pool.h"
+#include "kernels/pool.h"
 
 #include <immintrin.h>
 
@@ -334,5 +334,12 @@ void global_avgpool_backward(int64_t N, int64_t C, int64_t L, const float* dy, f
     for (int64_t l = 0; l < L; ++l) dxp[l] = g;
   }
 }
+
+const MaxPoolKernels maxpool2d_kernels{GB_KERNEL(cpu::maxpool2d_forward),
+                                       GB_KERNEL(cpu::maxpool2d_backward)};
+const AvgPoolKernels avgpool2d_kernels{GB_KERNEL(cpu::avgpool2d_forward),
+                                       GB_KERNEL(cpu::avgpool2d_backward)};
+const GlobalAvgPoolKernels global_avgpool_kernels{GB_KERNEL(cpu::global_avgpool_forward),
+                                                  GB_KERNEL(cpu::global_avgpool_backward)};
 
 }  // namespace gb::kernels::cpu

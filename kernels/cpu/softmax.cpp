@@ -6,7 +6,7 @@
 // accumulators, a fixed order), then lse = max + log(sum) in double; softmax = e * (1 / sum),
 // log-softmax = x - lse, both rounded once from double. The backward passes use double dot
 // products and, except log-softmax's (float, with the same exp), ref's double formulas.
-#include "kernels/cpu/softmax.h"
+#include "kernels/softmax.h"
 
 #include <immintrin.h>
 
@@ -210,8 +210,8 @@ void log_softmax_backward(int64_t N, int64_t D, const float* y, const float* dy,
   for (int64_t n = 0; n < N; ++n) log_softmax_backward_row(D, y + n * D, dy + n * D, dx + n * D);
 }
 
-float cross_entropy_forward(int64_t N, int64_t D, const float* logits, const int64_t* targets,
-                            float label_smoothing, float* probs) {
+void cross_entropy_forward(int64_t N, int64_t D, const float* logits, const int64_t* targets,
+                           float label_smoothing, float* probs, float* loss) {
   const double eps = label_smoothing;
   std::vector<double> losses(static_cast<size_t>(N));
 #pragma omp parallel for schedule(static) num_threads(threads_for(N* D))
@@ -222,13 +222,13 @@ float cross_entropy_forward(int64_t N, int64_t D, const float* logits, const int
   }
   double total = 0.0;  // row order, whatever the thread count
   for (const double l : losses) total += l;
-  return static_cast<float>(total / static_cast<double>(N));
+  *loss = static_cast<float>(total / static_cast<double>(N));
 }
 
 void cross_entropy_backward(int64_t N, int64_t D, const float* probs, const int64_t* targets,
-                            float label_smoothing, float dloss, float* dlogits) {
+                            float label_smoothing, const float* dloss, float* dlogits) {
   const double eps = label_smoothing;
-  const double scale = static_cast<double>(dloss) / static_cast<double>(N);
+  const double scale = static_cast<double>(*dloss) / static_cast<double>(N);
   const double off = eps / static_cast<double>(D);  // every class's target share
   const double on = (1.0 - eps) + off;              // the target class's (ref's expression)
 #pragma omp parallel for schedule(static) num_threads(threads_for(N* D))
@@ -243,5 +243,12 @@ void cross_entropy_backward(int64_t N, int64_t D, const float* probs, const int6
     g[t] = static_cast<float>((static_cast<double>(p[t]) - on) * scale);
   }
 }
+
+const SoftmaxKernels softmax_kernels{GB_KERNEL(cpu::softmax_forward),
+                                     GB_KERNEL(cpu::softmax_backward)};
+const SoftmaxKernels log_softmax_kernels{GB_KERNEL(cpu::log_softmax_forward),
+                                         GB_KERNEL(cpu::log_softmax_backward)};
+const CrossEntropyKernels cross_entropy_kernels{GB_KERNEL(cpu::cross_entropy_forward),
+                                                GB_KERNEL(cpu::cross_entropy_backward)};
 
 }  // namespace gb::kernels::cpu

@@ -1,21 +1,19 @@
-// CUDA batch normalisation (see batchnorm.h). Shape letters: N batch, C channels, L positions;
-// M = N*L values per channel, walked as m = n*L + l.
-// Per-channel sums: block b = c*S + s of channel_partials sums m in [s*chunk, (s+1)*chunk) of
-// channel c (threads strided by 256, double accumulators, a fixed tree), and one thread per
-// channel adds the S partials in order. S depends on C and M only, so the order of every sum is
-// fixed by the shape. Training forward: sum -> mean; sum of (x - mean)^2 -> variance; then an
-// elementwise pass. Backward: one pass for sum g and sum g * (x - mean) (writing g_pre when an
-// activation is fused), then an elementwise pass dx = k1 * g - k2 * (x - mean) - k3 with the
-// per-channel constants of cpu/batchnorm.cpp.
+// CUDA batch normalisation (contract: kernels/batchnorm.h). Shape letters: N batch, C channels, L
+// positions; M = N*L values per channel, walked as m = n*L + l. Per-channel sums: block b = c*S + s
+// of channel_partials sums m in [s*chunk, (s+1)*chunk) of channel c (threads strided by 256, double
+// accumulators, a fixed tree), and one thread per channel adds the S partials in order. S depends
+// on C and M only, so the order of every sum is fixed by the shape. Training forward: sum -> mean;
+// sum of (x - mean)^2 -> variance; then an elementwise pass. Backward: one pass for sum g and sum g
+// * (x - mean) (writing g_pre when an activation is fused), then an elementwise pass dx = k1 * g -
+// k2 * (x - mean) - k3 with the per-channel constants of cpu/batchnorm.cpp.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
-#include "kernels/cuda/batchnorm.h"
+#include "kernels/batchnorm.h"
 #include "kernels/cuda/device_api.h"
 #include "kernels/cuda/launch.cuh"
-#include "kernels/cuda/reduce.h"
 
 namespace gb::kernels::cuda {
 namespace {
@@ -288,6 +286,14 @@ void backward_impl(int64_t N, int64_t C, int64_t L, const float* x, const float*
   check_launch(name);
 }
 
+__global__ void update_running_kernel(int64_t C, float* running, const float* batch,
+                                      float momentum) {
+  for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < C;
+       c += int64_t{gridDim.x} * blockDim.x) {
+    running[c] = (1.0f - momentum) * running[c] + momentum * batch[c];
+  }
+}
+
 }  // namespace
 
 void batchnorm_act_forward_train(int64_t N, int64_t C, int64_t L, const float* x,
@@ -397,5 +403,18 @@ void batchnorm_backward_eval(int64_t N, int64_t C, int64_t L, const float* x, co
                                                                  eps, dgamma, dbeta);
   check_launch("batchnorm_backward_eval params");
 }
+
+void batchnorm_update_running(int64_t C, float* running, const float* batch, float momentum) {
+  if (C <= 0) return;
+  update_running_kernel<<<blocks_for(C), 256, 0, stream()>>>(C, running, batch, momentum);
+  check_launch("batchnorm_update_running");
+}
+
+const BatchNormKernels batchnorm_kernels{
+    GB_KERNEL(cuda::batchnorm_forward_train), GB_KERNEL(cuda::batchnorm_backward_train),
+    GB_KERNEL(cuda::batchnorm_forward_eval), GB_KERNEL(cuda::batchnorm_backward_eval),
+    GB_KERNEL(cuda::batchnorm_update_running)};
+const BatchNormActKernels batchnorm_act_kernels{GB_KERNEL(cuda::batchnorm_act_forward_train),
+                                                GB_KERNEL(cuda::batchnorm_act_backward_train)};
 
 }  // namespace gb::kernels::cuda

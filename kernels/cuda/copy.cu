@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/cuda/copy.h"
+#include "kernels/copy.h"
 #include "kernels/cuda/device_api.h"
 #include "kernels/cuda/launch.cuh"
 
@@ -124,5 +124,7 @@ void strided_copy(int ndim, const int64_t* shape, const float* src, const int64_
   strided_copy(ndim, shape, static_cast<const void*>(src), src_strides, static_cast<void*>(dst),
                dst_strides, sizeof(float));
 }
+
+const StridedCopyKernels strided_copy_kernels{GB_KERNEL(cuda::strided_copy)};
 
 }  // namespace gb::kernels::cuda

@@ -7,8 +7,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/cuda/elementwise.h"
+#include "kernels/activation.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/elementwise.h"
 
 namespace gb::kernels::cuda {
 namespace {
@@ -267,5 +268,27 @@ void broadcast_binary(BinaryOp op, int ndim, const int64_t* out_shape, const flo
       break;
   }
 }
+
+void elementwise_binary(BinaryOp op, int64_t n, const float* a, const float* b, float* c) {
+  switch (op) {
+    case BinaryOp::Add:
+      add(n, a, b, c);
+      break;
+    case BinaryOp::Sub:
+      sub(n, a, b, c);
+      break;
+    case BinaryOp::Mul:
+      mul(n, a, b, c);
+      break;
+  }
+}
+
+const ReluKernels relu_kernels{GB_KERNEL(cuda::relu_forward), GB_KERNEL(cuda::relu_backward),
+                               GB_KERNEL(cuda::relu_backward_guided),
+                               GB_KERNEL(cuda::relu_backward_deconv)};
+const GeluKernels gelu_kernels{GB_KERNEL(cuda::gelu_forward), GB_KERNEL(cuda::gelu_backward)};
+const BinaryKernels binary_kernels{GB_KERNEL(cuda::elementwise_binary),
+                                   GB_KERNEL(cuda::broadcast_binary)};
+const ScaleKernels scale_kernels{GB_KERNEL(cuda::scale)};
 
 }  // namespace gb::kernels::cuda

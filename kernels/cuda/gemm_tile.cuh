@@ -179,7 +179,8 @@ __global__ void __launch_bounds__(kThreads) tiled_gemm_kernel(const Problem prob
 }
 
 template <class Problem, int MI, int NJ>
-__global__ void __launch_bounds__(kThreads, MI * NJ == 4 ? 1 : 2) big_gemm_kernel(const Problem prob) {
+__global__ void __launch_bounds__(kThreads, MI* NJ == 4 ? 1 : 2)
+    big_gemm_kernel(const Problem prob) {
   constexpr int BM = 64 * MI, BN = 64 * NJ, BK = kBigBK;
   __shared__ __align__(16) float As[2][BK][BM + kBigPad];
   __shared__ __align__(16) float Bs[2][BK][BN + kBigPad];
@@ -257,11 +258,9 @@ __global__ void __launch_bounds__(kThreads, MI * NJ == 4 ? 1 : 2) big_gemm_kerne
   };
   auto store_slice = [&](int buf) {
 #pragma unroll
-    for (int j = 0; j < kAN; ++j)
-      As[buf][a_kk[kAK ? 0 : j]][a_row[kAK ? j : 0]] = ra[j];
+    for (int j = 0; j < kAN; ++j) As[buf][a_kk[kAK ? 0 : j]][a_row[kAK ? j : 0]] = ra[j];
 #pragma unroll
-    for (int j = 0; j < kBN; ++j)
-      Bs[buf][b_kk[kBC ? j : 0]][b_col[kBC ? 0 : j]] = rb[j];
+    for (int j = 0; j < kBN; ++j) Bs[buf][b_kk[kBC ? j : 0]][b_col[kBC ? 0 : j]] = rb[j];
   };
 
   float acc[4 * MI][4 * NJ];
@@ -391,7 +390,8 @@ __global__ void __launch_bounds__(kThreads, 2) narrow_gemm_kernel(const Problem 
   auto store_slice = [&](int buf) {
     if (a_active) As[buf][a_kk][a_row] = ra;
 #pragma unroll
-    for (int j = 0; j < kBN8; ++j) Bs[buf][kBC ? b_kk[j] : b_kk[0]][kBC ? b_col[0] : b_col[j]] = rb[j];
+    for (int j = 0; j < kBN8; ++j)
+      Bs[buf][kBC ? b_kk[j] : b_kk[0]][kBC ? b_col[0] : b_col[j]] = rb[j];
   };
 
   float acc[4][4 * NJ];
@@ -446,34 +446,48 @@ __global__ void __launch_bounds__(kThreads, 2) narrow_gemm_kernel(const Problem 
 }
 
 // Which tiled kernel runs a problem: the 64x64 BK-16 one, or a large-tile variant.
-enum class Tile { k64x64, k64x128, k128x64, k128x128, k32x256, k16x256 };
+enum class Tile {
+  Rows64Cols64,
+  Rows64Cols128,
+  Rows128Cols64,
+  Rows128Cols128,
+  Rows32Cols256,
+  Rows16Cols256
+};
 inline int tile_rows(Tile t) {
   switch (t) {
-    case Tile::k128x64:
-    case Tile::k128x128: return 128;
-    case Tile::k32x256: return 32;
-    case Tile::k16x256: return 16;
-    default: return 64;
+    case Tile::Rows128Cols64:
+    case Tile::Rows128Cols128:
+      return 128;
+    case Tile::Rows32Cols256:
+      return 32;
+    case Tile::Rows16Cols256:
+      return 16;
+    default:
+      return 64;
   }
 }
 inline int tile_cols(Tile t) {
   switch (t) {
-    case Tile::k64x128:
-    case Tile::k128x128: return 128;
-    case Tile::k32x256:
-    case Tile::k16x256: return kNarrowBN;
-    default: return 64;
+    case Tile::Rows64Cols128:
+    case Tile::Rows128Cols128:
+      return 128;
+    case Tile::Rows32Cols256:
+    case Tile::Rows16Cols256:
+      return kNarrowBN;
+    default:
+      return 64;
   }
 }
 inline int64_t tile_count(Tile t, int64_t M, int64_t cols, int64_t groups) {
   return groups * ((M + tile_rows(t) - 1) / tile_rows(t)) *
          ((cols + tile_cols(t) - 1) / tile_cols(t));
 }
-inline int tile_bk(Tile t) { return t == Tile::k64x64 ? kBK : kBigBK; }
+inline int tile_bk(Tile t) { return t == Tile::Rows64Cols64 ? kBK : kBigBK; }
 // Blocks of the tile's kernel resident per SM (from its launch bounds and register use): the
 // wave size, in SMs, of a launch.
 inline int tile_blocks_per_sm(Tile t) {
-  return t == Tile::k128x128 ? 1 : t == Tile::k64x64 ? 4 : 2;
+  return t == Tile::Rows128Cols128 ? 1 : t == Tile::Rows64Cols64 ? 4 : 2;
 }
 
 constexpr int64_t kAssumedSms = 132;  // H100
@@ -486,24 +500,24 @@ constexpr int64_t kAssumedSms = 132;  // H100
 // first (a 64-row tile would waste half or more of its work), under the same fill rule.
 inline Tile choose_tile(int64_t M, int64_t cols, int64_t groups, bool fill_by_splits) {
   if (M > 0 && M <= 32 && cols >= kNarrowBN) {
-    const Tile t = M <= 16 ? Tile::k16x256 : Tile::k32x256;
+    const Tile t = M <= 16 ? Tile::Rows16Cols256 : Tile::Rows32Cols256;
     if (fill_by_splits || tile_count(t, M, cols, groups) * 4 >= kAssumedSms * 3) return t;
   }
   const bool tall = M >= 128, wide = cols >= 128;
-  const Tile order[3] = {Tile::k128x128, Tile::k128x64, Tile::k64x128};
+  const Tile order[3] = {Tile::Rows128Cols128, Tile::Rows128Cols64, Tile::Rows64Cols128};
   for (Tile t : order) {
     if (tile_rows(t) == 128 && !tall) continue;
     if (tile_cols(t) == 128 && !wide) continue;
     if (fill_by_splits || tile_count(t, M, cols, groups) * 4 >= kAssumedSms * 3) return t;
   }
-  return Tile::k64x64;
+  return Tile::Rows64Cols64;
 }
 
 // Launches the tiled GEMM (the `tile` variant) over groups * prob.splits z-slices on glassbox's
 // stream.
 template <class Problem>
 void launch_tiled_gemm(const Problem& prob, int64_t groups, const char* name,
-                       Tile tile = Tile::k64x64) {
+                       Tile tile = Tile::Rows64Cols64) {
   if (prob.M <= 0 || prob.cols <= 0 || groups <= 0) return;
   const int64_t bm = tile_rows(tile), bn = tile_cols(tile);
   const int64_t gx = (prob.cols + bn - 1) / bn, gy = (prob.M + bm - 1) / bm;
@@ -512,22 +526,22 @@ void launch_tiled_gemm(const Problem& prob, int64_t groups, const char* name,
     throw std::runtime_error(std::string("cuda: ") + name + ": problem too large for the grid");
   dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(gz));
   switch (tile) {
-    case Tile::k64x64:
+    case Tile::Rows64Cols64:
       tiled_gemm_kernel<Problem><<<grid, kThreads, 0, stream()>>>(prob);
       break;
-    case Tile::k64x128:
+    case Tile::Rows64Cols128:
       big_gemm_kernel<Problem, 1, 2><<<grid, kThreads, 0, stream()>>>(prob);
       break;
-    case Tile::k128x64:
+    case Tile::Rows128Cols64:
       big_gemm_kernel<Problem, 2, 1><<<grid, kThreads, 0, stream()>>>(prob);
       break;
-    case Tile::k128x128:
+    case Tile::Rows128Cols128:
       big_gemm_kernel<Problem, 2, 2><<<grid, kThreads, 0, stream()>>>(prob);
       break;
-    case Tile::k32x256:
+    case Tile::Rows32Cols256:
       narrow_gemm_kernel<Problem, 32><<<grid, kThreads, 0, stream()>>>(prob);
       break;
-    case Tile::k16x256:
+    case Tile::Rows16Cols256:
       narrow_gemm_kernel<Problem, 16><<<grid, kThreads, 0, stream()>>>(prob);
       break;
   }

@@ -3,6 +3,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -25,5 +26,13 @@ inline unsigned blocks_for(int64_t n, int threads = 256) {
   if (b > 65535LL * 16) b = 65535LL * 16;
   return static_cast<unsigned>(b);
 }
+
+namespace detail {
+// Device scratch shared by the multi-stage kernels (batchnorm, softmax, reduce, optim): at least
+// `bytes`, 256-byte aligned, valid until the next call. Safe because every kernel runs on
+// glassbox's one stream in launch order; growing it waits for the stream first. For a single
+// host thread driving the device (as the runtime does). Defined in reduce.cu.
+void* scratch(size_t bytes);
+}  // namespace detail
 
 }  // namespace gb::kernels::cuda

@@ -14,7 +14,8 @@
 
 #include "kernels/cuda/gemm_tile.cuh"
 #include "kernels/cuda/launch.cuh"
-#include "kernels/cuda/linear.h"
+#include "kernels/gemm.h"
+#include "kernels/linear.h"
 
 namespace gb::kernels::cuda {
 namespace {
@@ -145,5 +146,8 @@ void linear_backward(int64_t N, int64_t I, int64_t O, const float* x, const floa
     check_launch("linear_backward: db");
   }
 }
+
+const LinearKernels linear_kernels{GB_KERNEL(cuda::linear_forward),
+                                   GB_KERNEL(cuda::linear_backward)};
 
 }  // namespace gb::kernels::cuda

@@ -1,12 +1,13 @@
-// CUDA optimizer updates (see optim.h): one thread per element, grid-stride. Every rounding step
-// is spelled out (__fmaf_rn where runtime/optim.cpp's compiled loop fuses, __fmul_rn / __fadd_rn
-// / __fdiv_rn / __fsqrt_rn elsewhere) so nvcc's own contraction cannot change the results.
+// CUDA optimizer updates (contract: kernels/optim.h): one thread per element, grid-stride. Every
+// rounding step is spelled out (__fmaf_rn where kernels/ref/optim.cpp's compiled loop fuses,
+// __fmul_rn / __fadd_rn / __fdiv_rn / __fsqrt_rn elsewhere) so nvcc's own contraction cannot change
+// the results.
 #include <cmath>
 
 #include "kernels/cuda/device_api.h"
 #include "kernels/cuda/launch.cuh"
-#include "kernels/cuda/optim.h"
-#include "kernels/cuda/reduce.h"
+#include "kernels/optim.h"
+#include "kernels/reduce.h"
 
 namespace gb::kernels::cuda {
 namespace {
@@ -85,14 +86,17 @@ void adamw_update(int64_t n, float* p, const float* g, float* m, float* v, float
 double sum_of_squares(int64_t n, const float* x) {
   // A device double of our own (the reduction itself uses the shared scratch), kept for reuse.
   static double* slot = static_cast<double*>(malloc_device(sizeof(double)));
-  sum_squares_all(n, x, slot, false);
+  sum_squares(n, x, slot, false);
   double out = 0.0;
   copy_to_host(&out, slot, sizeof(double));
   return out;
 }
 
 void sum_of_squares_accumulate(int64_t n, const float* x, double* acc) {
-  sum_squares_all(n, x, acc, true);
+  sum_squares(n, x, acc, true);
 }
+
+const SgdKernels sgd_kernels{GB_KERNEL(cuda::sgd_update)};
+const AdamWKernels adamw_kernels{GB_KERNEL(cuda::adamw_update)};
 
 }  // namespace gb::kernels::cuda

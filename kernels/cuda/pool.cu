@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "kernels/cuda/launch.cuh"
-#include "kernels/cuda/pool.h"
+#include "kernels/pool.h"
 
 namespace gb::kernels::cuda {
 namespace {
@@ -208,5 +208,12 @@ void global_avgpool_backward(int64_t N, int64_t C, int64_t L, const float* dy, f
                                                                                          dy, dx);
   check_launch("global_avgpool_backward");
 }
+
+const MaxPoolKernels maxpool2d_kernels{GB_KERNEL(cuda::maxpool2d_forward),
+                                       GB_KERNEL(cuda::maxpool2d_backward)};
+const AvgPoolKernels avgpool2d_kernels{GB_KERNEL(cuda::avgpool2d_forward),
+                                       GB_KERNEL(cuda::avgpool2d_backward)};
+const GlobalAvgPoolKernels global_avgpool_kernels{GB_KERNEL(cuda::global_avgpool_forward),
+                                                  GB_KERNEL(cuda::global_avgpool_backward)};
 
 }  // namespace gb::kernels::cuda

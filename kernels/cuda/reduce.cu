@@ -10,7 +10,8 @@
 
 #include "kernels/cuda/device_api.h"
 #include "kernels/cuda/launch.cuh"
-#include "kernels/cuda/reduce.h"
+#include "kernels/elementwise.h"
+#include "kernels/reduce.h"
 
 namespace gb::kernels::cuda {
 
@@ -187,7 +188,7 @@ void mean_all(int64_t n, const float* x, float* out) {
   sum_two_stage<false>(n, x, 1.0 / static_cast<double>(n), out, nullptr, false);
 }
 
-void sum_squares_all(int64_t n, const float* x, double* acc, bool accumulate) {
+void sum_squares(int64_t n, const float* x, double* acc, bool accumulate) {
   sum_two_stage<true>(n, x, 1.0, nullptr, acc, accumulate);
 }
 
@@ -254,5 +255,17 @@ void channel_sum(int64_t N, int64_t C, int64_t L, const float* x, float* out) {
   const int64_t in_shape[3] = {N, C, L}, out_shape[3] = {1, C, 1};
   reduce_sum_broadcast(3, in_shape, x, out_shape, out);
 }
+
+void sum_to_shape(int ndim, const int64_t* in_shape, const float* x, const int64_t* out_shape,
+                  double divisor, float* y) {
+  reduce_sum_broadcast(ndim, in_shape, x, out_shape, y);
+  if (divisor == 1.0) return;
+  int64_t out_count = 1;
+  for (int d = 0; d < ndim; ++d) out_count *= out_shape[d];
+  scale(out_count, y, static_cast<float>(1.0 / divisor), y);
+}
+
+const ReduceKernels reduce_kernels{GB_KERNEL(cuda::sum_to_shape)};
+const SumSquaresKernels sum_squares_kernels{GB_KERNEL(cuda::sum_squares)};
 
 }  // namespace gb::kernels::cuda

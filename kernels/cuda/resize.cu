@@ -5,7 +5,7 @@
 // range found by binary search (likewise for columns); the thread sums dy over that rectangle
 // weighted by the row and column weights that land on (ih, iw).
 #include "kernels/cuda/launch.cuh"
-#include "kernels/cuda/resize.h"
+#include "kernels/resize.h"
 
 namespace gb::kernels::cuda {
 namespace {
@@ -122,5 +122,8 @@ void bilinear_resize_backward(int64_t N, int64_t C, int64_t H, int64_t W, int64_
   }
   check_launch("bilinear_resize_backward");
 }
+
+const ResizeKernels bilinear_resize_kernels{GB_KERNEL(cuda::bilinear_resize_forward),
+                                            GB_KERNEL(cuda::bilinear_resize_backward)};
 
 }  // namespace gb::kernels::cuda

@@ -8,8 +8,7 @@
 
 #include "kernels/cuda/device_api.h"
 #include "kernels/cuda/launch.cuh"
-#include "kernels/cuda/reduce.h"
-#include "kernels/cuda/softmax.h"
+#include "kernels/softmax.h"
 
 namespace gb::kernels::cuda {
 namespace {
@@ -178,39 +177,26 @@ void log_softmax_backward(int64_t N, int64_t D, const float* y, const float* dy,
   check_launch("log_softmax_backward");
 }
 
-float cross_entropy_forward(int64_t N, int64_t D, const float* logits, const int64_t* targets,
-                            float label_smoothing, float* probs) {
-  const size_t rows_bytes = (sizeof(double) * static_cast<size_t>(N > 0 ? N : 0) + 255) / 256 * 256;
-  char* base = static_cast<char*>(detail::scratch(rows_bytes + sizeof(float)));
-  auto* loss_dev = reinterpret_cast<float*>(base + rows_bytes);
-  cross_entropy_forward_impl(N, D, logits, targets, label_smoothing, probs,
-                             reinterpret_cast<double*>(base), loss_dev);
-  float loss = 0.0f;
-  copy_to_host(&loss, loss_dev, sizeof(float));
-  return loss;
-}
-
-void cross_entropy_forward_device(int64_t N, int64_t D, const float* logits, const int64_t* targets,
-                                  float label_smoothing, float* probs, float* loss_out) {
+void cross_entropy_forward(int64_t N, int64_t D, const float* logits, const int64_t* targets,
+                           float label_smoothing, float* probs, float* loss_out) {
   auto* row_loss =
       static_cast<double*>(detail::scratch(sizeof(double) * static_cast<size_t>(N > 0 ? N : 1)));
   cross_entropy_forward_impl(N, D, logits, targets, label_smoothing, probs, row_loss, loss_out);
 }
 
 void cross_entropy_backward(int64_t N, int64_t D, const float* probs, const int64_t* targets,
-                            float label_smoothing, float dloss, float* dlogits) {
-  if (N <= 0 || D <= 0) return;
-  cross_entropy_backward_kernel<<<row_grid(N), kThreads, 0, stream()>>>(
-      N, D, probs, targets, label_smoothing, dloss, nullptr, dlogits);
-  check_launch("cross_entropy_backward");
-}
-
-void cross_entropy_backward_device(int64_t N, int64_t D, const float* probs, const int64_t* targets,
-                                   float label_smoothing, const float* dloss, float* dlogits) {
+                            float label_smoothing, const float* dloss, float* dlogits) {
   if (N <= 0 || D <= 0) return;
   cross_entropy_backward_kernel<<<row_grid(N), kThreads, 0, stream()>>>(
       N, D, probs, targets, label_smoothing, 0.0f, dloss, dlogits);
   check_launch("cross_entropy_backward");
 }
+
+const SoftmaxKernels softmax_kernels{GB_KERNEL(cuda::softmax_forward),
+                                     GB_KERNEL(cuda::softmax_backward)};
+const SoftmaxKernels log_softmax_kernels{GB_KERNEL(cuda::log_softmax_forward),
+                                         GB_KERNEL(cuda::log_softmax_backward)};
+const CrossEntropyKernels cross_entropy_kernels{GB_KERNEL(cuda::cross_entropy_forward),
+                                                GB_KERNEL(cuda::cross_entropy_backward)};
 
 }  // namespace gb::kernels::cuda

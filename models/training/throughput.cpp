@@ -207,7 +207,7 @@ std::vector<ModuleLine> module_lines(const LayerProfile& p, double& attributed) 
     ModuleLine& l = lines[it->second];
     const double ms = r.total_ms / static_cast<double>(p.steps);
     attributed += ms;
-    if (r.pass == profile::Pass::kForward) {
+    if (r.pass == profile::Pass::Forward) {
       l.type = l.type.empty() ? r.op_or_type : l.type + "/" + r.op_or_type;
       l.fwd_ms += ms;
       for (const auto& [k, n] : r.kernels) add_unique(l.fwd_kernels, k);

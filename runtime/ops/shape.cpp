@@ -1,7 +1,8 @@
-// View ops (reshape, flatten, permute, transpose, slice), contiguous copies and concat.
-// Views share storage with their input; their backward maps the gradient back to the input shape.
+// View ops (reshape, flatten, permute, transpose, slice), contiguous copies and concat. Views
+// share storage with their input (their op-table rows hold no kernels); their backward maps the
+// gradient back to the input shape. contiguous and concat run the strided-copy kernels
+// (kernels/copy.h) found through the op table.
 #include <algorithm>
-#include <cstring>
 
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
@@ -9,10 +10,27 @@
 namespace gb::ops {
 using namespace detail;
 
+namespace {
+// The first element of t's view, as bytes (any dtype).
+unsigned char* first_byte(const Tensor& t) {
+  return static_cast<unsigned char*>(t.storage()->data()) +
+         t.offset() * static_cast<int64_t>(dtype_size(t.dtype()));
+}
+
+// dst (any strides) = src (any strides, same shape and dtype) through a strided-copy kernel set.
+void copy_strided(const kernels::StridedCopyKernels& k, const Tensor& src, const Tensor& dst) {
+  k.strided_copy(static_cast<int>(src.dim()), src.shape().data(), first_byte(src),
+                 src.strides().data(), first_byte(dst), dst.strides().data(),
+                 dtype_size(src.dtype()));
+}
+}  // namespace
+
 Tensor contiguous(const Tensor& x) {
   if (x.is_contiguous()) return x;
-  Tensor y = x.clone();
-  record("contiguous", {x}, y, [](const Tensor& gy) { return std::vector<Tensor>{gy}; });
+  check_input(OpId::Copy, x, "input");
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  copy_strided(kernels_for<OpId::Copy>(x.device()), x, y);
+  record(OpId::Copy, {x}, y, [](const Tensor& gy) { return std::vector<Tensor>{gy}; });
   return y;
 }
 
@@ -36,7 +54,7 @@ Tensor reshape(const Tensor& x, const Shape& shape_in) {
   Tensor base = contiguous(x);
   Tensor y = make_view(base, shape, contiguous_strides(shape), base.offset());
   const Shape in_shape = x.shape();
-  record("reshape", {base}, y, [in_shape](const Tensor& gy) {
+  record(OpId::Reshape, {base}, y, [in_shape](const Tensor& gy) {
     Tensor g = dense(gy);
     return std::vector<Tensor>{make_view(g, in_shape, contiguous_strides(in_shape), g.offset())};
   });
@@ -71,7 +89,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     strides[i] = x.strides()[static_cast<size_t>(d)];
   }
   Tensor y = make_view(x, shape, strides, x.offset());
-  record("permute", {x}, y, [inverse](const Tensor& gy) {
+  record(OpId::Permute, {x}, y, [inverse](const Tensor& gy) {
     return std::vector<Tensor>{contiguous(permute(gy, inverse))};
   });
   return y;
@@ -107,7 +125,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   strides[d] *= step;
   Tensor y = make_view(x, shape, strides, x.offset() + start * x.strides()[d]);
   const Shape in_shape = x.shape();
-  record("slice", {x}, y, [=](const Tensor& gy) {
+  record(OpId::Slice, {x}, y, [=](const Tensor& gy) {
     Tensor dx = Tensor::zeros(in_shape, DType::F32, gy.device());
     Shape view_strides = contiguous_strides(in_shape);
     Shape vshape = in_shape;
@@ -142,34 +160,17 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     out[static_cast<size_t>(dim)] += x.size(dim);
   }
   for (const auto& x : xs) check_same_device(op, xs[0], {&x});
+  const auto& k = kernels_for<OpId::Concat>(xs[0].device());
   Tensor y = empty_like_device(out, xs[0]);
-  if (on_cuda(y)) {  // each input copied into its slice of y by the device's strided copy
-    int64_t begin = 0;
-    for (const auto& x : xs) {
-      Shape view_shape = out;
-      view_shape[static_cast<size_t>(dim)] = x.size(dim);
-      make_view(y, view_shape, y.strides(), begin * y.strides()[static_cast<size_t>(dim)])
-          .copy_(x);
-      begin += x.size(dim);
-    }
+  int64_t begin = 0;
+  for (const auto& x : xs) {  // each input into its slice of y
+    Shape view_shape = out;
+    view_shape[static_cast<size_t>(dim)] = x.size(dim);
+    copy_strided(
+        k, x, make_view(y, view_shape, y.strides(), begin * y.strides()[static_cast<size_t>(dim)]));
+    begin += x.size(dim);
   }
-  // outer = product of sizes before dim; inner = product after dim.
-  int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < dim; ++i) outer *= out[static_cast<size_t>(i)];
-  for (int64_t i = dim + 1; i < nd; ++i) inner *= out[static_cast<size_t>(i)];
-  const int64_t total = out[static_cast<size_t>(dim)];
-  int64_t at = 0;
-  for (size_t k = 0; k < xs.size() && !on_cuda(y); ++k) {
-    Tensor xc = dense(xs[k]);
-    const float* src = xc.f32();
-    float* dst = y.f32();
-    const int64_t chunk = sizes[k] * inner;
-    for (int64_t o = 0; o < outer; ++o) {
-      std::memcpy(dst + (o * total + at) * inner, src + o * chunk, static_cast<size_t>(chunk) * 4);
-    }
-    at += sizes[k];
-  }
-  record("concat", xs, y, [sizes, dim](const Tensor& gy) {
+  record(OpId::Concat, xs, y, [sizes, dim](const Tensor& gy) {
     std::vector<Tensor> grads;
     int64_t begin = 0;
     for (int64_t s : sizes) {

@@ -15,7 +15,7 @@
 #include "runtime/rng.h"
 
 #ifdef GB_WITH_CUDA
-#include "kernels/cuda/conv.h"
+#include "kernels/conv2d.h"
 #include "kernels/cuda/conv_cudnn.h"
 #include "kernels/cuda/device_api.h"
 #endif

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "kernels/cpu/gemm.h"
+#include "kernels/gemm.h"
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
 

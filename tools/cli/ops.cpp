@@ -1,4 +1,4 @@
-// `glassbox ops`: the op table, one line per op with its CPU kernel, CUDA kernel and backward.
+// `glassbox ops`: the op table as runtime/op_table.h formats it.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -9,13 +9,7 @@
 namespace gb::cli {
 namespace {
 
-void run() {
-  fmt::print("{:<16} {:<42} {:<6} {}\n", "op", "cpu kernel", "cuda", "backward");
-  for (const auto& op : op_table()) {
-    fmt::print("{:<16} {:<42} {:<6} {}\n", op.name, op.cpu_kernel,
-               op.cuda_kernel ? op.cuda_kernel : "none", op.backward);
-  }
-}
+void run() { fmt::print("{}", format_op_table()); }
 
 }  // namespace
 

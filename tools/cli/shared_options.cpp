@@ -6,10 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <stdexcept>
 
-#include "kernels/cpu/conv.h"
-#ifdef GB_WITH_CUDA
-#include "kernels/cuda/conv.h"
-#endif
+#include "kernels/conv2d.h"
 
 namespace gb::cli {
 namespace {

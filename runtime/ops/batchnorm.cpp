@@ -1,0 +1,165 @@
+// batch_norm: training (batch statistics, running-statistics update) and eval, with backward;
+// batch_norm_act: training batch norm fused with a residual add and a ReLU. Dispatch through the
+// op table; kernels: kernels/batchnorm.h. Shape letters: N batch, C channels, L = H*W positions
+// per channel.
+#include "runtime/ops.h"
+#include "runtime/ops/common.h"
+
+namespace gb::ops {
+using namespace detail;
+namespace {
+
+struct NormDims {
+  int64_t N, C, L;
+};
+
+// Checks the input [N,C,H,W] or [N,C] and the per-channel vectors (each may be undefined) of a
+// batch-norm op; returns N, C and L = H*W (1 for [N,C]).
+NormDims check_batch_norm_inputs(OpId op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                 const Tensor& running_mean, const Tensor& running_var) {
+  check_input(op, x, "input");
+  if (x.dim() != 4 && x.dim() != 2) {
+    fail(op, "input must be [N,C,H,W] or [N,C], got " + shape_str(x.shape()));
+  }
+  const int64_t N = x.size(0), C = x.size(1), L = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
+  for (const auto& [t, what] :
+       {std::pair{&gamma, "weight"}, std::pair{&beta, "bias"},
+        std::pair{&running_mean, "running_mean"}, std::pair{&running_var, "running_var"}}) {
+    if (!t->defined()) continue;
+    check_input(op, *t, what);
+    if (t->dim() != 1 || t->size(0) != C || !t->is_contiguous()) {
+      fail(op, std::string(what) + " must be contiguous [C] with C=" + std::to_string(C));
+    }
+  }
+  check_same_device(op, x, {&gamma, &beta, &running_mean, &running_var});
+  return {N, C, L};
+}
+
+// The batch statistics a training forward writes and its backward reads.
+struct BatchStats {
+  Tensor mean, invstd, var;
+};
+BatchStats empty_stats(int64_t C, const Tensor& x) {
+  return {empty_like_device({C}, x), empty_like_device({C}, x), empty_like_device({C}, x)};
+}
+
+// running = (1 - momentum) * running + momentum * batch for both statistics, when defined.
+void update_running(Tensor& running_mean, Tensor& running_var, const BatchStats& st,
+                    float momentum) {
+  if (!running_mean.defined() || !running_var.defined()) return;
+  const auto& k = kernels_for<OpId::BatchNorm2d>(running_mean.device());
+  k.update_running(running_mean.numel(), running_mean.f32(), st.mean.f32(), momentum);
+  k.update_running(running_var.numel(), running_var.f32(), st.var.f32(), momentum);
+}
+
+// The kernels write dbeta only together with dgamma, so a bias without a weight runs with a
+// weight of ones (its gradient is dropped: the undefined weight has no graph edge).
+Tensor affine_weight(const Tensor& gamma, const Tensor& beta, int64_t C, const Tensor& x) {
+  if (!gamma.defined() && beta.defined()) return Tensor::ones({C}).to(x.device());
+  return gamma;
+}
+
+// dx, dgamma, dbeta for the backward closures (dgamma/dbeta undefined without affine).
+struct NormGrads {
+  Tensor dx, dg, db;
+};
+NormGrads empty_grads(const Tensor& xs, int64_t C, bool has_affine) {
+  return {empty_like_device(xs.shape(), xs), has_affine ? empty_like_device({C}, xs) : Tensor(),
+          has_affine ? empty_like_device({C}, xs) : Tensor()};
+}
+
+Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                        Tensor running_mean, Tensor running_var, float momentum, float eps,
+                        const NormDims& d) {
+  const auto& k = kernels_for<OpId::BatchNorm2d>(x.device());
+  const Tensor gk = affine_weight(gamma, beta, d.C, x);
+  Tensor xc = dense(x);
+  Tensor y = empty_like_device(x.shape(), x);
+  const BatchStats st = empty_stats(d.C, x);
+  k.forward_train(d.N, d.C, d.L, xc.f32(), f32_or_null(gk), f32_or_null(beta), eps, y.f32(),
+                  st.mean.f32(), st.invstd.f32(), st.var.f32());
+  update_running(running_mean, running_var, st, momentum);
+  Tensor xs = xc.detach(), gs = gk.defined() ? gk.detach() : Tensor();
+  record(OpId::BatchNorm2d, {x, gamma, beta}, y, [=, &k](const Tensor& gy) {
+    Tensor gd = dense(gy);
+    NormGrads g = empty_grads(xs, d.C, gs.defined());
+    k.backward_train(d.N, d.C, d.L, xs.f32(), gd.f32(), f32_or_null(gs), st.mean.f32(),
+                     st.invstd.f32(), g.dx.f32(), f32_or_null(g.dg), f32_or_null(g.db));
+    return std::vector<Tensor>{g.dx, g.dg, g.db};
+  });
+  return y;
+}
+
+Tensor batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                       const Tensor& running_mean, const Tensor& running_var, float eps,
+                       const NormDims& d) {
+  const auto& k = kernels_for<OpId::BatchNorm2d>(x.device());
+  const Tensor gk = affine_weight(gamma, beta, d.C, x);
+  Tensor xc = dense(x);
+  Tensor y = empty_like_device(x.shape(), x);
+  k.forward_eval(d.N, d.C, d.L, xc.f32(), f32_or_null(gk), f32_or_null(beta), running_mean.f32(),
+                 running_var.f32(), eps, y.f32());
+  Tensor xs = xc.detach(), gs = gk.defined() ? gk.detach() : Tensor();
+  Tensor rm = running_mean.clone(), rv = running_var.clone();
+  record(OpId::BatchNorm2d, {x, gamma, beta}, y, [=, &k](const Tensor& gy) {
+    Tensor gd = dense(gy);
+    NormGrads g = empty_grads(xs, d.C, gs.defined());
+    k.backward_eval(d.N, d.C, d.L, xs.f32(), gd.f32(), f32_or_null(gs), rm.f32(), rv.f32(), eps,
+                    g.dx.f32(), f32_or_null(g.dg), f32_or_null(g.db));
+    return std::vector<Tensor>{g.dx, g.dg, g.db};
+  });
+  return y;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                  Tensor running_var, bool training, float momentum, float eps) {
+  const OpId op = OpId::BatchNorm2d;
+  const NormDims d = check_batch_norm_inputs(op, x, gamma, beta, running_mean, running_var);
+  if (!training && (!running_mean.defined() || !running_var.defined())) {
+    fail(op, "eval mode needs running statistics");
+  }
+  if (training && d.N * d.L < 2) fail(op, "training needs more than one value per channel");
+  if (training)
+    return batch_norm_train(x, gamma, beta, running_mean, running_var, momentum, eps, d);
+  return batch_norm_eval(x, gamma, beta, running_mean, running_var, eps, d);
+}
+
+Tensor batch_norm_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                      Tensor running_var, const Tensor& residual, bool relu, float momentum,
+                      float eps) {
+  const OpId op = OpId::BatchNormAct;
+  const NormDims d = check_batch_norm_inputs(op, x, gamma, beta, running_mean, running_var);
+  if (residual.defined()) {
+    check_input(op, residual, "residual");
+    if (residual.shape() != x.shape()) {
+      fail(op, "residual " + shape_str(residual.shape()) + " must match the input " +
+                   shape_str(x.shape()));
+    }
+  }
+  if (d.N * d.L < 2) fail(op, "training needs more than one value per channel");
+  check_same_device(op, x, {&residual});
+  const auto& k = kernels_for<OpId::BatchNormAct>(x.device());
+  Tensor xc = dense(x), rc = residual.defined() ? dense(residual) : Tensor();
+  Tensor y = empty_like_device(x.shape(), x);
+  const Tensor gk = affine_weight(gamma, beta, d.C, x);
+  const BatchStats st = empty_stats(d.C, x);
+  k.forward_train(d.N, d.C, d.L, xc.f32(), f32_or_null(gk), f32_or_null(beta), eps, f32_or_null(rc),
+                  relu, y.f32(), st.mean.f32(), st.invstd.f32(), st.var.f32());
+  update_running(running_mean, running_var, st, momentum);
+  Tensor xs = xc.detach(), ys = y.detach(), gs = gk.defined() ? gk.detach() : Tensor();
+  const bool has_residual = residual.defined();
+  record(op, {x, gamma, beta, residual}, y, [=, &k](const Tensor& gy) {
+    Tensor gd = dense(gy);
+    Tensor g_pre = empty_like_device(xs.shape(), xs);
+    NormGrads g = empty_grads(xs, d.C, gs.defined());
+    k.backward_train(d.N, d.C, d.L, xs.f32(), ys.f32(), gd.f32(), act_grad_rule(relu),
+                     f32_or_null(gs), st.mean.f32(), st.invstd.f32(), g_pre.f32(), g.dx.f32(),
+                     f32_or_null(g.dg), f32_or_null(g.db));
+    return std::vector<Tensor>{g.dx, g.dg, g.db, has_residual ? g_pre : Tensor()};
+  });
+  return y;
+}
+
+}  // namespace gb::ops

@@ -1,0 +1,262 @@
+// Conformance cases of the layer ops: conv2d (every CPU algorithm: Winograd, padded-flat,
+// strided phases, im2col + GEMM, grouped, depthwise, 1x1), conv2d_fused, linear, batch norm
+// (training, eval, no affine, [N,C] inputs) and its fused form, the pools and bilinear resize.
+// Shapes are odd on purpose (7, 5, 17; batch 1); the larger cases cross the kernels' threading
+// thresholds so the determinism check sees several threads at work.
+// Shape letters: N batch, C channels, H/W height/width, K output channels, R kernel size.
+#include "runtime/ops.h"
+#include "tests/conformance/case.h"
+
+namespace gb::conformance {
+namespace {
+Tensor zeros_on(const Shape& shape, const Tensor& like) {
+  return Tensor::zeros(shape, DType::F32, like.device());
+}
+// "k3 s2 p1", built by appending (GCC 12 warns falsely on the operator+ chain).
+std::string pool_label(int64_t kernel, int64_t stride, int64_t padding) {
+  std::string s = "k";
+  s += std::to_string(kernel);
+  s += " s";
+  s += std::to_string(stride);
+  s += " p";
+  s += std::to_string(padding);
+  return s;
+}
+
+Tensor ones_on(const Shape& shape, const Tensor& like) {
+  return Tensor::ones(shape).to(like.device());
+}
+
+struct ConvShape {
+  const char* label;
+  int64_t N, C, H, W, K, R, stride, pad, groups;
+  bool bias;
+  GradCheck grad;
+};
+
+Case conv_case(const ConvShape& c, uint64_t seed) {
+  Ts in;
+  in.reserve(3);
+  in.push_back(randn({c.N, c.C, c.H, c.W}, seed));
+  in.push_back(randn({c.K, c.C / c.groups, c.R, c.R}, seed + 1, 0.5f));
+  if (c.bias) in.push_back(randn({c.K}, seed + 2));
+  const ops::Conv2dOptions opt{c.stride, c.pad, c.groups};
+  Case k{c.label, in, [opt](const Ts& v) {
+           return ops::conv2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), opt);
+         }};
+  k.grad = c.grad;
+  k.rtol = 1e-4;  // Winograd and blocked sums round differently from the double reference
+  return k;
+}
+}  // namespace
+
+std::vector<Case> conv2d_cases() {
+  const GradCheck E = GradCheck::Elementwise, P = GradCheck::Projection;
+  const ConvShape shapes[] = {
+      {"b1 s1 p0 bias 5x7", 1, 2, 5, 7, 3, 3, 1, 0, 1, true, E},
+      {"b2 s2 p1 nobias", 2, 2, 5, 7, 4, 3, 2, 1, 1, false, E},
+      {"b2 s2 p0 bias", 2, 3, 7, 5, 2, 3, 2, 0, 1, true, E},
+      {"groups2 s1 p1", 2, 4, 5, 7, 6, 3, 1, 1, 2, true, E},
+      {"groups2 even kernel s2", 2, 2, 6, 5, 4, 2, 2, 0, 2, false, E},
+      {"depthwise s2 p1", 2, 3, 7, 5, 3, 3, 2, 1, 3, true, E},
+      {"depthwise b1 s1 p1", 1, 4, 5, 7, 4, 3, 1, 1, 4, false, E},
+      {"pointwise", 1, 3, 4, 4, 2, 1, 1, 0, 1, false, E},
+      {"5x5 s3 p2", 2, 3, 11, 9, 4, 5, 3, 2, 1, true, P},
+      {"winograd 9->11 ch 17x17", 2, 9, 17, 17, 11, 3, 1, 1, 1, true, P},
+      {"winograd threads 8->16 ch 16x16", 4, 8, 16, 16, 16, 3, 1, 1, 1, false, P},
+      {"padded-flat s1 3->8 33x31", 3, 3, 33, 31, 8, 3, 1, 1, 1, true, P},
+      {"phases s2 8->16 12x11", 2, 8, 12, 11, 16, 3, 2, 1, 1, true, P},
+      {"im2col 1x1 s2 16->8", 4, 16, 9, 9, 8, 1, 2, 0, 1, false, P},
+  };
+  std::vector<Case> out;
+  uint64_t seed = 100;
+  for (const ConvShape& s : shapes) out.push_back(conv_case(s, seed += 3));
+  return out;
+}
+
+std::vector<Case> conv2d_fused_cases() {
+  struct Shape4 {
+    const char* label;
+    Shape x, w;
+    ops::Conv2dOptions opt;
+  };
+  const Shape4 shapes[] = {{"padded-flat", {3, 4, 9, 9}, {6, 4, 3, 3}, {1, 1, 1}},
+                           {"phases", {2, 4, 9, 8}, {6, 4, 3, 3}, {2, 1, 1}},
+                           {"im2col", {2, 4, 8, 8}, {6, 4, 1, 1}, {2, 0, 1}},
+                           {"grouped", {2, 4, 8, 8}, {6, 2, 3, 3}, {1, 1, 2}},
+                           {"winograd", {2, 8, 17, 17}, {8, 8, 3, 3}, {1, 1, 1}}};
+  std::vector<Case> out;
+  uint64_t seed = 200;
+  for (const Shape4& s : shapes) {
+    const int64_t K = s.w[0];
+    const Tensor x = randn(s.x, seed++), w = randn(s.w, seed++, 0.5f);
+    const Shape y_shape = ops::conv2d(x, w, Tensor(), s.opt).shape();
+    for (int variant = 0; variant < 2; ++variant) {  // scale/shift/ReLU; + residual, no ReLU
+      const bool residual = variant == 1;
+      Ts in = {x, w, randn({K}, seed++), randn({K}, seed++)};
+      if (residual) in.push_back(randn(y_shape, seed++));
+      Case c{std::string(s.label) + (residual ? " +residual" : " relu"), in,
+             [opt = s.opt, residual](const Ts& v) {
+               NoGradGuard inference;
+               return ops::conv2d_fused(v[0], v[1], v[2], v[3], residual ? v[4] : Tensor(),
+                                        !residual, opt);
+             }};
+      c.grad = GradCheck::None;
+      c.backward = false;
+      c.rtol = 1e-4;
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::vector<Case> linear_cases() {
+  auto with_bias = [](const Ts& v) { return ops::linear(v[0], v[1], v[2]); };
+  auto no_bias = [](const Ts& v) { return ops::linear(v[0], v[1], Tensor()); };
+  std::vector<Case> out = {
+      {"3x5 -> 4 bias", {randn({3, 5}, 1), randn({4, 5}, 2), randn({4}, 3)}, with_bias},
+      {"3x5 -> 4", {randn({3, 5}, 4), randn({4, 5}, 5)}, no_bias},
+      {"1x7 -> 2", {randn({1, 7}, 6), randn({2, 7}, 7), randn({2}, 8)}, with_bias},
+      {"1x1 -> 1", {randn({1, 1}, 9), randn({1, 1}, 10), randn({1}, 11)}, with_bias},
+      {"9x70 -> 33", {randn({9, 70}, 12), randn({33, 70}, 13, 0.2f), randn({33}, 14)}, with_bias},
+      {"130x257 -> 65", {randn({130, 257}, 15), randn({65, 257}, 16, 0.1f)}, no_bias},
+  };
+  for (size_t i = 4; i < out.size(); ++i) out[i].grad = GradCheck::Projection;
+  for (auto& c : out) c.rtol = 1e-4;
+  return out;
+}
+
+std::vector<Case> batch_norm_cases() {
+  const Tensor gamma = ops::add(randn({2}, 2, 0.3f), Tensor::scalar(1.0f)).detach();
+  std::vector<Case> out = {
+      {"train affine",
+       {randn({3, 2, 3, 4}, 1, 2.0f), gamma, randn({2}, 3)},
+       [](const Ts& v) { return ops::batch_norm(v[0], v[1], v[2], {}, {}, true); }},
+      {"train no affine",
+       {randn({3, 2, 3, 4}, 4, 2.0f)},
+       [](const Ts& v) { return ops::batch_norm(v[0], {}, {}, {}, {}, true); }},
+      {"train bias only",
+       {randn({3, 2, 3, 4}, 5, 2.0f), randn({2}, 6)},
+       [](const Ts& v) { return ops::batch_norm(v[0], {}, v[1], {}, {}, true); }},
+      {"train [N,C] running stats",
+       {randn({6, 3}, 7), randn({3}, 8), randn({3}, 9)},
+       [](const Ts& v) {
+         return ops::batch_norm(v[0], v[1], v[2], zeros_on({3}, v[0]), ones_on({3}, v[0]), true);
+       }},
+      {"eval",
+       {randn({2, 3, 2, 3}, 10), randn({3}, 11), randn({3}, 12)},
+       [](const Ts& v) {
+         const Tensor rm = ops::scale(ones_on({3}, v[0]), 0.3f), rv = ones_on({3}, v[0]);
+         return ops::batch_norm(v[0], v[1], v[2], rm, ops::scale(rv, 1.5f), false);
+       }},
+      {"eval bias only",
+       {randn({2, 3, 2, 3}, 13), randn({3}, 14)},
+       [](const Ts& v) {
+         return ops::batch_norm(v[0], {}, v[1], zeros_on({3}, v[0]), ones_on({3}, v[0]), false);
+       }},
+      {"train threads 8x16x16x16",
+       {randn({8, 16, 16, 16}, 15), randn({16}, 16), randn({16}, 17)},
+       [](const Ts& v) { return ops::batch_norm(v[0], v[1], v[2], {}, {}, true); }},
+      {"eval threads 8x16x16x16",
+       {randn({8, 16, 16, 16}, 18), randn({16}, 19), randn({16}, 20)},
+       [](const Ts& v) {
+         return ops::batch_norm(v[0], v[1], v[2], zeros_on({16}, v[0]), ones_on({16}, v[0]), false);
+       }},
+  };
+  for (size_t i = 6; i < out.size(); ++i) out[i].grad = GradCheck::Projection;
+  for (auto& c : out) c.rtol = 1e-4;
+  return out;
+}
+
+std::vector<Case> batch_norm_act_cases() {
+  const Tensor gamma = ops::add(randn({2}, 33, 0.3f), Tensor::scalar(1.0f)).detach();
+  auto fused = [](bool relu) {
+    return [relu](const Ts& v) {
+      return ops::batch_norm_act(v[0], v[1], v[2], zeros_on({v[0].size(1)}, v[0]),
+                                 ones_on({v[0].size(1)}, v[0]), v.size() > 3 ? v[3] : Tensor(),
+                                 relu);
+    };
+  };
+  std::vector<Case> out = {
+      {"residual, no relu",
+       {randn({3, 2, 3, 4}, 31, 2.0f), gamma, randn({2}, 34), randn({3, 2, 3, 4}, 32)},
+       fused(false)},
+      {"relu", {randn({3, 2, 3, 4}, 35, 2.0f), gamma, randn({2}, 36)}, fused(true)},
+      {"relu + residual threads",
+       {randn({8, 16, 16, 16}, 37), randn({16}, 38), randn({16}, 39), randn({8, 16, 16, 16}, 40)},
+       fused(true)},
+  };
+  out[1].grad = GradCheck::Projection;  // ReLU kinks: directions, not elements
+  out[2].grad = GradCheck::Projection;
+  for (ReluRule rule : {ReluRule::Guided, ReluRule::Deconv}) {  // the rules are not gradients
+    Case c{rule == ReluRule::Guided ? "relu + residual, guided rule" : "relu, deconv rule",
+           {randn({4, 3, 5, 6}, 41, 2.0f), randn({3}, 43), randn({3}, 44), randn({4, 3, 5, 6}, 42)},
+           fused(true)};
+    c.relu_rule = rule;
+    c.grad = GradCheck::None;
+    out.push_back(c);
+  }
+  for (auto& c : out) c.rtol = 1e-4;
+  return out;
+}
+
+std::vector<Case> max_pool_cases() {
+  struct P {
+    int64_t kernel, stride, padding;
+  };
+  std::vector<Case> out;
+  Generator gen(1);
+  // Values 0.05 apart (> 2h), so no perturbation changes which element wins a window.
+  const Tensor x = test::distinct_values({2, 3, 5, 7}, gen, 0.05f);
+  for (P p : {P{2, 0, 0}, P{3, 2, 1}, P{3, 1, 1}, P{2, 1, 0}, P{3, 3, 0}, P{2, 2, 1}}) {
+    out.push_back({pool_label(p.kernel, p.stride, p.padding), {x}, [p](const Ts& v) {
+                     return ops::max_pool2d(v[0], p.kernel, p.stride, p.padding);
+                   }});
+  }
+  Case big{"k3 s2 p1 threads 4x16x33x31", {randn({4, 16, 33, 31}, 2)}, [](const Ts& v) {
+             return ops::max_pool2d(v[0], 3, 2, 1);
+           }};
+  big.grad = GradCheck::None;  // ties and kinks at this size; the small cases check the rule
+  out.push_back(big);
+  return out;
+}
+
+std::vector<Case> avg_pool_cases() {
+  struct P {
+    int64_t kernel, stride, padding;
+  };
+  std::vector<Case> out;
+  for (P p : {P{2, 0, 0}, P{3, 2, 1}, P{3, 1, 1}, P{2, 1, 1}}) {
+    out.push_back(
+        {pool_label(p.kernel, p.stride, p.padding), {randn({2, 3, 5, 7}, 1)}, [p](const Ts& v) {
+           return ops::avg_pool2d(v[0], p.kernel, p.stride, p.padding);
+         }});
+  }
+  Case big{"k2 threads 4x16x32x32", {randn({4, 16, 32, 32}, 2)}, [](const Ts& v) {
+             return ops::avg_pool2d(v[0], 2);
+           }};
+  big.grad = GradCheck::Projection;
+  out.push_back(big);
+  return out;
+}
+
+std::vector<Case> global_avg_pool_cases() {
+  auto fn = [](const Ts& v) { return ops::global_avg_pool(v[0]); };
+  std::vector<Case> out = {{"2x3x5x7", {randn({2, 3, 5, 7}, 1)}, fn},
+                           {"1x1x1x1", {randn({1, 1, 1, 1}, 2)}, fn},
+                           {"threads 8x64x8x8", {randn({8, 64, 8, 8}, 3)}, fn}};
+  out[2].grad = GradCheck::Projection;
+  return out;
+}
+
+std::vector<Case> bilinear_resize_cases() {
+  auto resize = [](int64_t h, int64_t w) {
+    return [h, w](const Ts& v) { return ops::bilinear_resize(v[0], h, w); };
+  };
+  return {{"3x4 -> 5x7", {randn({1, 2, 3, 4}, 1)}, resize(5, 7)},
+          {"6x5 -> 3x2", {randn({2, 1, 6, 5}, 2)}, resize(3, 2)},
+          {"5x4 -> 2x9", {randn({1, 1, 5, 4}, 3)}, resize(2, 9)},
+          {"same size", {randn({1, 2, 3, 5}, 4)}, resize(3, 5)}};
+}
+
+}  // namespace gb::conformance
