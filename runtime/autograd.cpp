@@ -89,6 +89,78 @@ std::vector<Node*> reachable(Node* root) {
 
 // Runs backward from root. When `targets` is non-empty, only nodes that lead to a target run,
 // target gradients are returned through `captured`, and leaf .grad is untouched.
+// The nodes from which a target is reachable (post-order over the nodes reachable from root).
+std::unordered_set<Node*> nodes_leading_to(Node* root, const std::vector<Node*>& targets) {
+  std::unordered_set<Node*> target_set(targets.begin(), targets.end());
+  std::unordered_map<Node*, bool> leads;
+  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+  leads[root] = target_set.count(root) > 0;
+  while (!stack.empty()) {
+    auto& [n, i] = stack.back();
+    if (i < n->next.size()) {
+      Node* c = n->next[i++].get();
+      if (c && !leads.count(c)) {
+        leads[c] = target_set.count(c) > 0;
+        stack.push_back({c, 0});
+      }
+      continue;
+    }
+    bool any = leads[n];
+    for (const auto& c : n->next) {
+      if (c && leads[c.get()]) any = true;
+    }
+    leads[n] = any;
+    stack.pop_back();
+  }
+  std::unordered_set<Node*> active;
+  for (auto& [n, l] : leads) {
+    if (l) active.insert(n);
+  }
+  return active;
+}
+
+// leaf.grad += g (a copy of g when the leaf has no gradient yet).
+void accumulate_into_leaf(TensorImpl& leaf, const Tensor& g) {
+  if (!leaf.grad) {
+    leaf.grad = g.clone().impl_ptr();
+    return;
+  }
+  Tensor acc(leaf.grad);
+  Tensor gc = g.is_contiguous() ? g : g.clone();
+  kernels_for<OpId::Add>(acc.device())
+      .same_shape(kernels::BinaryOp::Add, acc.numel(), acc.f32(), gc.f32(), acc.f32());
+}
+
+// Runs n's backward closure on g (timed when profiling), telling it which inputs take part, and
+// checks the shapes of the gradients it returns.
+std::vector<Tensor> call_backward(Node& n, const Tensor& g, const std::unordered_set<Node*>& active,
+                                  bool retain_graph) {
+  if (!n.backward) {
+    throw std::logic_error("autograd: backward through op '" + std::string(n.name()) +
+                           "' a second time; its saved tensors were freed (use retain_graph)");
+  }
+  std::vector<Tensor> in_grads;
+  {
+    std::optional<profile::Span> span;  // per-layer backward time, when profiling is on
+    if (profile::enabled()) span.emplace(profile::Pass::Backward, n.module, n.name());
+    std::vector<bool> needed(n.next.size());
+    for (size_t i = 0; i < n.next.size(); ++i)
+      needed[i] = n.next[i] && active.count(n.next[i].get()) > 0;
+    NeededInputsScope needed_scope(&needed);
+    in_grads = n.backward(g);
+  }
+  if (!retain_graph) n.backward = nullptr;
+  for (size_t i = 0; i < in_grads.size() && i < n.input_shapes.size(); ++i) {
+    if (n.next[i] && in_grads[i].defined() && in_grads[i].shape() != n.input_shapes[i]) {
+      throw std::logic_error("autograd: backward of '" + std::string(n.name()) +
+                             "' returned a gradient of shape " + shape_str(in_grads[i].shape()) +
+                             " for input " + std::to_string(i) + " of shape " +
+                             shape_str(n.input_shapes[i]));
+    }
+  }
+  return in_grads;
+}
+
 void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
                   const std::vector<Node*>& targets, std::unordered_map<Node*, Tensor>* captured) {
   auto root_node = gradient_edge(root);
@@ -103,36 +175,9 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
   const bool capture_mode = !targets.empty();
   NoGradGuard no_grad;  // backward closures and hooks never record a graph of their own
   std::vector<Node*> nodes = reachable(root_node.get());
-
-  std::unordered_set<Node*> active(nodes.begin(), nodes.end());
-  if (capture_mode) {
-    // Keep only nodes from which a target is reachable (post-order over the reachable set).
-    std::unordered_set<Node*> target_set(targets.begin(), targets.end());
-    std::unordered_map<Node*, bool> leads;
-    std::vector<std::pair<Node*, size_t>> stack{{root_node.get(), 0}};
-    leads[root_node.get()] = target_set.count(root_node.get()) > 0;
-    while (!stack.empty()) {
-      auto& [n, i] = stack.back();
-      if (i < n->next.size()) {
-        Node* c = n->next[i++].get();
-        if (c && !leads.count(c)) {
-          leads[c] = target_set.count(c) > 0;
-          stack.push_back({c, 0});
-        }
-        continue;
-      }
-      bool any = leads[n];
-      for (const auto& c : n->next) {
-        if (c && leads[c.get()]) any = true;
-      }
-      leads[n] = any;
-      stack.pop_back();
-    }
-    active.clear();
-    for (auto& [n, l] : leads) {
-      if (l) active.insert(n);
-    }
-  }
+  const std::unordered_set<Node*> active =
+      capture_mode ? nodes_leading_to(root_node.get(), targets)
+                   : std::unordered_set<Node*>(nodes.begin(), nodes.end());
 
   std::unordered_map<Node*, int> deps;
   for (Node* n : nodes) {
@@ -167,19 +212,7 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
       (*captured)[n] = g;
     }
     if (n->is_accumulator()) {
-      if (!capture_mode) {
-        auto& leaf = n->leaf;
-        if (!leaf->grad) {
-          leaf->grad = g.clone().impl_ptr();
-        } else {
-          Tensor acc(leaf->grad);
-          float* pa = acc.f32();
-          Tensor gc = g.is_contiguous() ? g : g.clone();
-          const float* pg = gc.f32();
-          kernels_for<OpId::Add>(acc.device())
-              .same_shape(kernels::BinaryOp::Add, acc.numel(), pa, pg, pa);
-        }
-      }
+      if (!capture_mode) accumulate_into_leaf(*n->leaf, g);
       continue;
     }
     if (capture_mode) {
@@ -187,29 +220,7 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
       for (const auto& nx : n->next) leads_on = leads_on || (nx && active.count(nx.get()));
       if (!leads_on) continue;  // a target whose inputs lead to no other target: stop here
     }
-    if (!n->backward) {
-      throw std::logic_error("autograd: backward through op '" + std::string(n->name()) +
-                             "' a second time; its saved tensors were freed (use retain_graph)");
-    }
-    std::vector<Tensor> in_grads;
-    {
-      std::optional<profile::Span> span;  // per-layer backward time, when profiling is on
-      if (profile::enabled()) span.emplace(profile::Pass::Backward, n->module, n->name());
-      std::vector<bool> needed(n->next.size());
-      for (size_t i = 0; i < n->next.size(); ++i)
-        needed[i] = n->next[i] && active.count(n->next[i].get()) > 0;
-      NeededInputsScope needed_scope(&needed);
-      in_grads = n->backward(g);
-    }
-    if (!retain_graph) n->backward = nullptr;
-    for (size_t i = 0; i < in_grads.size() && i < n->input_shapes.size(); ++i) {
-      if (n->next[i] && in_grads[i].defined() && in_grads[i].shape() != n->input_shapes[i]) {
-        throw std::logic_error("autograd: backward of '" + std::string(n->name()) +
-                               "' returned a gradient of shape " + shape_str(in_grads[i].shape()) +
-                               " for input " + std::to_string(i) + " of shape " +
-                               shape_str(n->input_shapes[i]));
-      }
-    }
+    const std::vector<Tensor> in_grads = call_backward(*n, g, active, retain_graph);
     for (size_t i = 0; i < n->next.size(); ++i) {
       Node* nx = n->next[i].get();
       if (!nx || !active.count(nx)) continue;

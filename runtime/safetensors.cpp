@@ -91,8 +91,8 @@ void write_all(int fd, const uint8_t* p, size_t n, const std::filesystem::path& 
 
 void pread_all(int fd, uint8_t* p, size_t n, uint64_t offset, const std::filesystem::path& path) {
   while (n > 0) {
-    const ssize_t r = ::pread(fd, p, std::min<size_t>(n, size_t{1} << 30),
-                              static_cast<off_t>(offset));
+    const ssize_t r =
+        ::pread(fd, p, std::min<size_t>(n, size_t{1} << 30), static_cast<off_t>(offset));
     if (r < 0) {
       if (errno == EINTR) continue;
       fail(path, "read failed: " + errno_str());
@@ -189,9 +189,8 @@ void write_safetensors(const std::filesystem::path& path, const SafetensorsFile&
   // 1. Check everything before touching the file system.
   std::vector<size_t> order(file.entries.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return file.entries[a].name < file.entries[b].name;
-  });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return file.entries[a].name < file.entries[b].name; });
   for (size_t k = 0; k < order.size(); ++k) {
     const auto& e = file.entries[order[k]];
     if (e.name == kMetadataKey) fail(path, "a tensor may not be called " + squote(kMetadataKey));
@@ -212,8 +211,8 @@ void write_safetensors(const std::filesystem::path& path, const SafetensorsFile&
   try {
     header = header_json(file, order);
   } catch (const nlohmann::json::exception& ex) {
-    fail(path, std::string("cannot encode header (names and metadata must be UTF-8): ") +
-                   ex.what());
+    fail(path,
+         std::string("cannot encode header (names and metadata must be UTF-8): ") + ex.what());
   }
   header.append((8 - header.size() % 8) % 8, ' ');
   uint8_t len[8];
@@ -254,6 +253,35 @@ void write_safetensors(const std::filesystem::path& path, const SafetensorsFile&
   }
 }
 
+namespace {
+// requires: the tensors' byte ranges tile [0, data_size) exactly (no overlap, gap or overrun);
+// otherwise fails naming the file and the tensor. Sorts `located` by offset.
+void check_tiling(const std::filesystem::path& path, std::vector<Located>& located,
+                  const std::vector<SafetensorsEntry>& entries, uint64_t data_size) {
+  std::sort(located.begin(), located.end(), [](const Located& a, const Located& b) {
+    return std::pair(a.begin, a.end) < std::pair(b.begin, b.end);
+  });
+  uint64_t expect = 0;
+  for (size_t k = 0; k < located.size(); ++k) {
+    const Located& l = located[k];
+    const std::string what = "tensor " + squote(entries[l.index].name) + ": data_offsets [" +
+                             std::to_string(l.begin) + ", " + std::to_string(l.end) + "]";
+    if (l.begin < expect)
+      fail(path, what + " overlap tensor " + squote(entries[located[k - 1].index].name));
+    if (l.begin > expect)
+      fail(path,
+           what + " leave a gap of " + std::to_string(l.begin - expect) + " bytes before them");
+    if (l.end > data_size)
+      fail(path, what + " run past the end of the data area (" + std::to_string(data_size) +
+                     " bytes): data truncated or offsets out of range");
+    expect = l.end;
+  }
+  if (expect != data_size)
+    fail(path,
+         std::to_string(data_size - expect) + " bytes of trailing data after the last tensor");
+}
+}  // namespace
+
 SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   Fd fd;
   fd.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -263,8 +291,7 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
   const auto size = static_cast<uint64_t>(st.st_size);
   if (size < 8)
-    fail(path, "file is " + std::to_string(size) +
-                   " bytes, shorter than the 8-byte header length");
+    fail(path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
 
   uint8_t len[8];
   pread_all(fd.fd, len, 8, 0, path);
@@ -317,8 +344,8 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
     e.dtype = v["dtype"].get<std::string>();
     const size_t elem = dtype_size_or_zero(e.dtype);
     if (elem == 0)
-      fail(path, what + ": unknown dtype " + squote(e.dtype) +
-                     " (known: F32, F16, BF16, I64, I32, U8)");
+      fail(path,
+           what + ": unknown dtype " + squote(e.dtype) + " (known: F32, F16, BF16, I64, I32, U8)");
     for (const auto& d : v["shape"]) {
       const uint64_t u = read_u64(d, path, what + ": shape dimension");
       if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
@@ -345,29 +372,7 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   }
 
   // The tensors must tile the data area exactly, as the reference implementation requires.
-  const uint64_t data_size = size - 8 - n;
-  std::sort(located.begin(), located.end(), [](const Located& a, const Located& b) {
-    return std::pair(a.begin, a.end) < std::pair(b.begin, b.end);
-  });
-  uint64_t expect = 0;
-  for (size_t k = 0; k < located.size(); ++k) {
-    const Located& l = located[k];
-    const std::string what = "tensor " + squote(out.entries[l.index].name) + ": data_offsets [" +
-                             std::to_string(l.begin) + ", " + std::to_string(l.end) + "]";
-    if (l.begin < expect)
-      fail(path, what + " overlap tensor " + squote(out.entries[located[k - 1].index].name));
-    if (l.begin > expect)
-      fail(path, what + " leave a gap of " + std::to_string(l.begin - expect) +
-                     " bytes before them");
-    if (l.end > data_size)
-      fail(path, what + " run past the end of the data area (" + std::to_string(data_size) +
-                     " bytes): data truncated or offsets out of range");
-    expect = l.end;
-  }
-  if (expect != data_size)
-    fail(path, std::to_string(data_size - expect) +
-                   " bytes of trailing data after the last tensor");
-
+  check_tiling(path, located, out.entries, size - 8 - n);
   for (const Located& l : located) {
     auto& bytes = out.entries[l.index].bytes;
     bytes.resize(l.end - l.begin);

@@ -11,13 +11,13 @@
 #include <vector>
 
 #include "models/registry.h"
+#include "models/training/throughput.h"
 #include "runtime/autograd.h"
 #include "runtime/layers.h"
 #include "runtime/module.h"
 #include "runtime/ops.h"
 #include "runtime/profiler.h"
 #include "runtime/rng.h"
-#include "tools/lib/bench.h"
 
 namespace gb {
 namespace {
@@ -293,12 +293,12 @@ TEST(Profiler, ResetDuringOpenSpansIsHarmless) {
 // The bench table built from profiler rows: one line per module with forward and backward time
 // per step, the backward ops, the kernel notes of both passes, tiny containers hidden.
 TEST(Profiler, BenchTableShowsKernelNotesPerModule) {
-  app::BenchRow row;
+  training::ThroughputRow row;
   row.model = "m";
   row.mode = "train";
   row.batch = 8;
   row.median_ms = 10;
-  app::LayerProfile p;
+  training::LayerProfile p;
   p.steps = 2;
   p.step_ms = 10;
   auto add = [&](const std::string& module, const std::string& op, Pass pass, double ms,
@@ -321,7 +321,7 @@ TEST(Profiler, BenchTableShowsKernelNotesPerModule) {
   add("block", "relu", Pass::Backward, 0.5, {});
   add("", "cross_entropy", Pass::Backward, 0.2, {});
   row.per_layer = p;
-  const std::string t = app::format_per_layer(row, "order");
+  const std::string t = training::format_per_layer(row, "order");
   EXPECT_NE(t.find("conv3x3-direct; bwd: im2col+gemm"), std::string::npos) << t;
   EXPECT_NE(t.find("add,relu"), std::string::npos) << t;
   EXPECT_NE(t.find("(top level)"), std::string::npos) << t;
@@ -330,7 +330,7 @@ TEST(Profiler, BenchTableShowsKernelNotesPerModule) {
   EXPECT_NE(t.find("1 module under 0.005 ms per step not shown"), std::string::npos) << t;
   // Execution order by default; slowest first with "time".
   EXPECT_LT(t.find("body.conv"), t.find("block"));
-  const std::string by_time = app::format_per_layer(row, "time");
+  const std::string by_time = training::format_per_layer(row, "time");
   EXPECT_LT(by_time.find("body.conv"), by_time.find("block"));
   EXPECT_LT(by_time.find("block"), by_time.find("(top level)"));
 }

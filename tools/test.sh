@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds glassbox and runs the whole test suite: once in the optimised build, then again under
-# AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on). Installs what it needs.
+# AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on), after the size budget
+# (tools/check_size.py: files <= 700 lines, functions <= 120 outside kernels/). Installs what it
+# needs.
 # Usage: tools/test.sh            (both passes)
 #        tools/test.sh --fast     (optimised build only)
 set -euo pipefail
@@ -8,6 +10,8 @@ cd "$(dirname "$0")/.."
 export GB_CIFAR10=${GB_CIFAR10:-$(cd .. && pwd)/shared/data/cifar10-jpg.tar.gz}
 
 tools/setup.sh build
+echo "== size budget"
+python3 tools/check_size.py
 echo "== tests (release build)"
 ctest --test-dir build --output-on-failure -j 2
 
