@@ -28,7 +28,7 @@ std::vector<std::string> read_names(const std::filesystem::path& file) {
 
 std::vector<std::string> class_names(const std::string& first_file, CifarKind kind) {
   const auto dir = std::filesystem::path(first_file).parent_path();
-  const bool c10 = kind == CifarKind::kCifar10;
+  const bool c10 = kind == CifarKind::Cifar10;
   std::vector<std::string> names =
       read_names(dir / (c10 ? "batches.meta.txt" : "fine_label_names.txt"));
   const auto& builtin = c10 ? cifar10_classes() : cifar100_classes();
@@ -40,7 +40,7 @@ std::vector<std::string> class_names(const std::string& first_file, CifarKind ki
 Dataset load_cifar_batches(const std::vector<std::string>& files, CifarKind kind, Split split,
                            const LoadOptions& options) {
   if (files.empty()) throw DataError("(no files)", "no CIFAR batch files given");
-  const size_t label_bytes = kind == CifarKind::kCifar10 ? 1 : 2;
+  const size_t label_bytes = kind == CifarKind::Cifar10 ? 1 : 2;
   const size_t record = label_bytes + kPixels;
   Dataset ds;
   ds.source = files.size() == 1 ? files[0] : std::filesystem::path(files[0]).parent_path().string();
@@ -84,9 +84,9 @@ Dataset load_cifar_batches(const std::vector<std::string>& files, CifarKind kind
 Dataset load_cifar_dir(const std::string& dir, Split split, const LoadOptions& options) {
   auto in = [&](const std::string& name) { return dir + "/" + name; };
   std::vector<std::string> files;
-  CifarKind kind = CifarKind::kCifar10;
+  CifarKind kind = CifarKind::Cifar10;
   if (is_file(in("test_batch.bin")) || is_file(in("data_batch_1.bin"))) {
-    if (split == Split::kTest) {
+    if (split == Split::Test) {
       files.push_back(in("test_batch.bin"));
     } else {
       for (int k = 1; k <= 5; ++k) {
@@ -96,8 +96,8 @@ Dataset load_cifar_dir(const std::string& dir, Split split, const LoadOptions& o
       if (files.empty()) files.push_back(in("data_batch_1.bin"));  // reported as missing
     }
   } else if (is_file(in("train.bin")) || is_file(in("test.bin"))) {
-    kind = CifarKind::kCifar100;
-    files.push_back(in(split == Split::kTrain ? "train.bin" : "test.bin"));
+    kind = CifarKind::Cifar100;
+    files.push_back(in(split == Split::Train ? "train.bin" : "test.bin"));
   } else {
     throw DataError(dir,
                     "no CIFAR batches (data_batch_N.bin, test_batch.bin, train.bin, test.bin)");

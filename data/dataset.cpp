@@ -29,11 +29,11 @@ bool is_idx_dir(const std::string& d) {
 
 }  // namespace
 
-const char* split_name(Split split) { return split == Split::kTrain ? "train" : "test"; }
+const char* split_name(Split split) { return split == Split::Train ? "train" : "test"; }
 
 Split parse_split(const std::string& name) {
-  if (name == "train") return Split::kTrain;
-  if (name == "test") return Split::kTest;
+  if (name == "train") return Split::Train;
+  if (name == "test") return Split::Test;
   throw DataError(name, "unknown split (expected 'train' or 'test')");
 }
 
@@ -64,7 +64,7 @@ Dataset load_dataset(const std::string& path, Split split, const LoadOptions& op
       ds.split = split;
     } else if (file.size() > 4 && file.compare(file.size() - 4, 4, ".bin") == 0) {
       const bool c100 = file == "train.bin" || file == "test.bin";
-      ds = load_cifar_batches({path}, c100 ? CifarKind::kCifar100 : CifarKind::kCifar10, split,
+      ds = load_cifar_batches({path}, c100 ? CifarKind::Cifar100 : CifarKind::Cifar10, split,
                               options);
     } else {
       ds = load_image_archive(path, split, options);

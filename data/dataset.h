@@ -12,7 +12,7 @@
 
 namespace gb::data {
 
-enum class Split { kTrain, kTest };
+enum class Split { Train, Test };
 
 // "train" / "test".
 const char* split_name(Split split);
@@ -21,7 +21,7 @@ Split parse_split(const std::string& name);
 
 struct Dataset {
   std::string source;  // where it came from (path), for messages
-  Split split = Split::kTrain;
+  Split split = Split::Train;
   int channels = 0, height = 0, width = 0;
   std::vector<uint8_t> images;       // N x C x H x W, values 0..255
   std::vector<int64_t> labels;       // N, each in [0, classes.size())

@@ -18,7 +18,7 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
 Dataset load_idx_dir(const std::string& dir, Split split, const LoadOptions& options = {});
 
 // CIFAR binary batches: records of <label byte(s)><3072 bytes: 1024 R, 1024 G, 1024 B>, 32x32.
-enum class CifarKind { kCifar10, kCifar100 };
+enum class CifarKind { Cifar10, Cifar100 };
 // `files` are read in order; CIFAR-100 records carry <coarse><fine> labels and the fine one is
 // used. Class names come from batches.meta.txt / fine_label_names.txt next to the first file
 // when present, else the built-in lists.

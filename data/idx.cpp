@@ -116,7 +116,7 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
 }
 
 Dataset load_idx_dir(const std::string& dir, Split split, const LoadOptions& options) {
-  const std::string prefix = split == Split::kTrain ? "train" : "t10k";
+  const std::string prefix = split == Split::Train ? "train" : "t10k";
   const std::string images = find_idx_file(dir, prefix + "-images-idx3-ubyte");
   const std::string labels = find_idx_file(dir, prefix + "-labels-idx1-ubyte");
   if (images.empty() || labels.empty()) {

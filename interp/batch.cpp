@@ -17,7 +17,7 @@ int64_t chunk_size_for(Module& model, const Shape& chw, const BatchOptions& opt)
   Shape one{1};
   one.insert(one.end(), chw.begin(), chw.end());
   // Measured on the model's device (host memory, or GPU memory for a model moved to CUDA).
-  const bool gpu = model.device().type != DeviceType::CPU;
+  const bool gpu = model.device().type != DeviceType::Cpu;
   Tensor x = Tensor::zeros(one, DType::F32, model.device());
   const size_t before = gpu ? Storage::device_live_bytes() : Storage::live_bytes();
   if (gpu) {

@@ -22,7 +22,7 @@ namespace {
 
 void check_images(const Tensor& x, const char* who) {
   if (!x.defined() || x.dim() != 4 || x.dtype() != DType::F32 ||
-      x.device().type != DeviceType::CPU) {
+      x.device().type != DeviceType::Cpu) {
     throw std::invalid_argument(std::string(who) + ": input must be a CPU float tensor [N,C,H,W]" +
                                 (x.defined() ? ", got " + shape_str(x.shape()) : ""));
   }

@@ -83,7 +83,7 @@ void load_model_state(const SafetensorsFile& file, Module& model, const std::fil
   for (const auto& [n, t] : tensors) entries.push_back(checked_entry(n, t));
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i].second;
-    if (t.device().type != DeviceType::CPU) {  // a model already moved to a GPU
+    if (t.device().type != DeviceType::Cpu) {  // a model already moved to a GPU
       if (!entries[i]->bytes.empty()) Tensor(t).copy_(from_entry(*entries[i]));
       continue;
     }

@@ -30,7 +30,7 @@ Device parse_device(const std::string& name) {
                              " CUDA device(s) present");
   }
   kernels::cuda::set_device(index);
-  return Device{DeviceType::CUDA, index};
+  return Device{DeviceType::Cuda, index};
 #else
   throw std::runtime_error("device '" + name +
                            "': glassbox was built without CUDA (configure with "
@@ -39,7 +39,7 @@ Device parse_device(const std::string& name) {
 }
 
 std::string describe_device(Device device) {
-  if (device.type == DeviceType::CPU) return "cpu";
+  if (device.type == DeviceType::Cpu) return "cpu";
 #ifdef GB_WITH_CUDA
   return device.str() + ": " + kernels::cuda::device_description(device.index);
 #else

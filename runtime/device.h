@@ -8,17 +8,17 @@
 
 namespace gb {
 
-enum class DeviceType : uint8_t { CPU = 0, CUDA = 1 };
+enum class DeviceType : uint8_t { Cpu = 0, Cuda = 1 };
 inline constexpr int kDeviceTypeCount = 2;
 
 struct Device {
-  DeviceType type = DeviceType::CPU;
+  DeviceType type = DeviceType::Cpu;
   int index = 0;
   bool operator==(const Device&) const = default;
-  std::string str() const { return type == DeviceType::CPU ? "cpu" : "cuda:" + std::to_string(index); }
+  std::string str() const { return type == DeviceType::Cpu ? "cpu" : "cuda:" + std::to_string(index); }
 };
 
-inline const char* device_type_name(DeviceType t) { return t == DeviceType::CPU ? "cpu" : "cuda"; }
+inline const char* device_type_name(DeviceType t) { return t == DeviceType::Cpu ? "cpu" : "cuda"; }
 
 // "cpu", "cuda" or "cuda:N". throws std::invalid_argument for another name, and
 // std::runtime_error naming the cause when CUDA is asked for but this build has no CUDA or

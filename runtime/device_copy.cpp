@@ -37,8 +37,8 @@ void copy_on_device(const Tensor& dst, const Tensor& src) {
 }  // namespace
 
 void copy_across_devices(const Tensor& dst, const Tensor& src) {
-  const bool dst_gpu = dst.device().type == DeviceType::CUDA;
-  const bool src_gpu = src.device().type == DeviceType::CUDA;
+  const bool dst_gpu = dst.device().type == DeviceType::Cuda;
+  const bool src_gpu = src.device().type == DeviceType::Cuda;
   const size_t bytes = static_cast<size_t>(dst.numel()) * dtype_size(dst.dtype());
   if (dst_gpu && src_gpu) {
     copy_on_device(dst, src);

@@ -266,7 +266,7 @@ std::string dtype_list(DTypeSet set) {
       std::string("op '") + r.name + "' has no kernel for device " + device_type_name(device);
   if (!(r.dtypes & dtype_bit(dtype))) {
     msg = std::string("op '") + r.name + "' has no kernel for dtype " + dtype_name(dtype);
-  } else if (device == DeviceType::CPU) {
+  } else if (device == DeviceType::Cpu) {
     msg += std::string(" (") + backend_name(backend_for(device)) + ")";
   }
   throw std::runtime_error(msg);
@@ -357,7 +357,7 @@ CpuKernelModeGuard::CpuKernelModeGuard(CpuKernelMode mode) : prev_(t_cpu_mode) {
 CpuKernelModeGuard::~CpuKernelModeGuard() { t_cpu_mode = prev_; }
 
 Backend backend_for(DeviceType device) {
-  if (device == DeviceType::CUDA) return Backend::Cuda;
+  if (device == DeviceType::Cuda) return Backend::Cuda;
   return t_cpu_mode == CpuKernelMode::Fast ? Backend::CpuFast : Backend::Reference;
 }
 

@@ -122,7 +122,7 @@ double squared_grad_norm(const NamedTensors& params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
     const auto& k = kernels_for<OpId::ClipGradNorm>(g.device());
-    if (g.device().type == DeviceType::CPU) {
+    if (g.device().type == DeviceType::Cpu) {
       k.sum_squares(g.numel(), g.f32(), &host_total, host_started);
       host_started = true;
       continue;

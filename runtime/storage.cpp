@@ -149,7 +149,7 @@ void deallocate_device(void* p, size_t rounded) {
 }  // namespace
 
 Storage::Storage(size_t bytes, Device device, bool zero) : bytes_(bytes), device_(device) {
-  if (device.type == DeviceType::CUDA) {
+  if (device.type == DeviceType::Cuda) {
 #ifdef GB_WITH_CUDA
     const size_t rounded = rounded_size(bytes);
     data_ = allocate_device(rounded);
@@ -165,7 +165,7 @@ Storage::Storage(size_t bytes, Device device, bool zero) : bytes_(bytes), device
                              "(configure with -DGLASSBOX_CUDA=ON)");
 #endif
   }
-  if (device.type != DeviceType::CPU) {
+  if (device.type != DeviceType::Cpu) {
     throw std::runtime_error("storage: device " + device.str() + " is not available in this build");
   }
   const size_t rounded = rounded_size(bytes);
@@ -179,7 +179,7 @@ Storage::Storage(size_t bytes, Device device, bool zero) : bytes_(bytes), device
 
 Storage::~Storage() {
 #ifdef GB_WITH_CUDA
-  if (device_.type == DeviceType::CUDA) {
+  if (device_.type == DeviceType::Cuda) {
     deallocate_device(data_, rounded_size(bytes_));
     g_device_live.fetch_sub(bytes_);
     return;

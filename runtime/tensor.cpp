@@ -162,7 +162,7 @@ std::vector<float> Tensor::to_vector() const {
     throw std::runtime_error("tensor: to_vector needs F32");
   }
   std::vector<float> out(static_cast<size_t>(numel()));
-  if (device().type != DeviceType::CPU) {
+  if (device().type != DeviceType::Cpu) {
     const Tensor dense = is_contiguous() ? *this : clone();
     device_to_host(out.data(), dense.data<float>(), out.size() * sizeof(float));
     return out;
@@ -205,7 +205,7 @@ void Tensor::copy_(const Tensor& src) {
                                 shape_str(shape()));
   }
   if (src.dtype() != dtype()) throw std::invalid_argument("tensor: copy_ between dtypes");
-  if (device().type != DeviceType::CPU || src.device().type != DeviceType::CPU) {
+  if (device().type != DeviceType::Cpu || src.device().type != DeviceType::Cpu) {
     copy_across_devices(*this, src);
     return;
   }
@@ -228,7 +228,7 @@ void Tensor::copy_(const Tensor& src) {
 void Tensor::fill_(float value) {
   float* base = static_cast<float*>(impl_->storage->data());
   if (impl_->dtype != DType::F32) throw std::runtime_error("tensor: fill_ needs F32");
-  if (device().type != DeviceType::CPU) {
+  if (device().type != DeviceType::Cpu) {
     fill_on_device(*this, value);
     return;
   }

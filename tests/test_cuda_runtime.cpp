@@ -30,8 +30,8 @@ TEST(CudaRuntime, CpuOnlyBuildRefusesCuda) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("without CUDA"), std::string::npos) << e.what();
   }
-  EXPECT_FALSE(supports(OpId::Conv2d, DeviceType::CUDA));
-  EXPECT_THROW(Tensor::empty({2}, DType::F32, Device{DeviceType::CUDA, 0}), std::runtime_error);
+  EXPECT_FALSE(supports(OpId::Conv2d, DeviceType::Cuda));
+  EXPECT_THROW(Tensor::empty({2}, DType::F32, Device{DeviceType::Cuda, 0}), std::runtime_error);
   EXPECT_THROW(parse_device("gpu"), std::invalid_argument);
 }
 #else
@@ -41,7 +41,7 @@ TEST(CudaRuntime, CpuOnlyBuildRefusesCuda) {
     if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU"; \
   } while (0)
 
-const Device kGpu{DeviceType::CUDA, 0};
+const Device kGpu{DeviceType::Cuda, 0};
 
 double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
   double num = 0, den = 0;
@@ -296,7 +296,7 @@ TEST(CudaRuntime, ExplanationsOnTheGpuMatchTheCpu) {
     const auto mc = interp::cam(*cpu, x, o);
     const auto mg = interp::cam(*gpu, x, o);
     EXPECT_EQ(mg.classes, mc.classes);
-    EXPECT_EQ(mg.map.device().type, DeviceType::CPU);
+    EXPECT_EQ(mg.map.device().type, DeviceType::Cpu);
     EXPECT_LT(rel_err(mg.map.to_vector(), mc.map.to_vector()), 5e-3)
         << interp::cam_method_name(method);
   }

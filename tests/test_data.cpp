@@ -272,22 +272,22 @@ std::string cifar10_archive() {
 TEST(DataIdx, RoundTripPlain) {
   TempDir dir;
   write_idx_dir(dir.str(), false);
-  expect_idx_content(load_dataset(dir.str(), Split::kTrain), 12);
-  const Dataset test = load_dataset(dir.str(), Split::kTest);
-  EXPECT_EQ(test.split, Split::kTest);
+  expect_idx_content(load_dataset(dir.str(), Split::Train), 12);
+  const Dataset test = load_dataset(dir.str(), Split::Test);
+  EXPECT_EQ(test.split, Split::Test);
   expect_idx_content(test, 5);
 }
 
 TEST(DataIdx, RoundTripGzippedAndFilePair) {
   TempDir dir;
   write_idx_dir(dir.str(), true);
-  expect_idx_content(load_dataset(dir.str(), Split::kTrain), 12);
+  expect_idx_content(load_dataset(dir.str(), Split::Train), 12);
   // A single images file: the labels file is found by name.
-  expect_idx_content(load_dataset(dir / "t10k-images-idx3-ubyte.gz", Split::kTest), 5);
+  expect_idx_content(load_dataset(dir / "t10k-images-idx3-ubyte.gz", Split::Test), 5);
   // Limit keeps the first samples.
   LoadOptions opt;
   opt.limit = 3;
-  expect_idx_content(load_dataset(dir.str(), Split::kTrain, opt), 3);
+  expect_idx_content(load_dataset(dir.str(), Split::Train, opt), 3);
 }
 
 TEST(DataIdx, BadMagicNamesFile) {
@@ -296,7 +296,7 @@ TEST(DataIdx, BadMagicNamesFile) {
   std::vector<uint8_t> b = idx_images(12, 4, 3);
   b[0] = 0x12;
   write_bytes(dir / "train-images-idx3-ubyte", b);
-  const std::string msg = error_of([&] { load_dataset(dir.str(), Split::kTrain); });
+  const std::string msg = error_of([&] { load_dataset(dir.str(), Split::Train); });
   EXPECT_HAS(msg, dir / "train-images-idx3-ubyte");
   EXPECT_HAS(msg, "magic");
 }
@@ -307,12 +307,12 @@ TEST(DataIdx, TruncatedAndMismatchedCounts) {
   std::vector<uint8_t> b = idx_images(12, 4, 3);
   b.resize(b.size() - 5);
   write_bytes(dir / "train-images-idx3-ubyte", b);
-  std::string msg = error_of([&] { load_dataset(dir.str(), Split::kTrain); });
+  std::string msg = error_of([&] { load_dataset(dir.str(), Split::Train); });
   EXPECT_HAS(msg, dir / "train-images-idx3-ubyte");
   EXPECT_HAS(msg, "truncated");
 
   write_bytes(dir / "t10k-labels-idx1-ubyte", idx_labels(4, 4));  // 4 labels for 5 images
-  msg = error_of([&] { load_dataset(dir.str(), Split::kTest); });
+  msg = error_of([&] { load_dataset(dir.str(), Split::Test); });
   EXPECT_HAS(msg, dir / "t10k-labels-idx1-ubyte");
   EXPECT_HAS(msg, "5 images");
 }
@@ -326,13 +326,13 @@ TEST(DataIdx, CorruptAndTruncatedGzip) {
   std::vector<uint8_t> bad = good;
   for (size_t i = 12; i < bad.size() - 8; ++i) bad[i] ^= 0x5a;
   write_bytes(path, bad);
-  std::string msg = error_of([&] { load_dataset(dir.str(), Split::kTrain); });
+  std::string msg = error_of([&] { load_dataset(dir.str(), Split::Train); });
   EXPECT_HAS(msg, path);
   EXPECT_HAS(msg, "gzip");
 
   std::vector<uint8_t> cut(good.begin(), good.begin() + static_cast<long>(good.size() / 2));
   write_bytes(path, cut);
-  msg = error_of([&] { load_dataset(dir.str(), Split::kTrain); });
+  msg = error_of([&] { load_dataset(dir.str(), Split::Train); });
   EXPECT_HAS(msg, path);
   EXPECT_HAS(msg, "truncated gzip");
 }
@@ -340,17 +340,17 @@ TEST(DataIdx, CorruptAndTruncatedGzip) {
 TEST(DataLoad, MissingPathAndUnknownFormat) {
   TempDir dir;
   const std::string missing = dir / "nothing-here";
-  std::string msg = error_of([&] { load_dataset(missing, Split::kTrain); });
+  std::string msg = error_of([&] { load_dataset(missing, Split::Train); });
   EXPECT_HAS(msg, missing);
   EXPECT_HAS(msg, "no such file");
 
   write_bytes(dir / "junk.tar.gz", {1, 2, 3, 4, 5, 6, 7, 8});
-  msg = error_of([&] { load_dataset(dir / "junk.tar.gz", Split::kTrain); });
+  msg = error_of([&] { load_dataset(dir / "junk.tar.gz", Split::Train); });
   EXPECT_HAS(msg, dir / "junk.tar.gz");
   EXPECT_HAS(msg, "not a data set");
 
   EXPECT_THROW(parse_split("valid"), DataError);
-  EXPECT_EQ(parse_split("test"), Split::kTest);
+  EXPECT_EQ(parse_split("test"), Split::Test);
 }
 
 // ---- CIFAR binary ------------------------------------------------------------------------------
@@ -365,7 +365,7 @@ TEST(DataCifar, Cifar10Batches) {
   write_bytes(dir / "data_batch_2.bin", b2);
   write_bytes(dir / "test_batch.bin", t);
 
-  const Dataset train = load_dataset(dir.str(), Split::kTrain);
+  const Dataset train = load_dataset(dir.str(), Split::Train);
   ASSERT_EQ(train.size(), 5u);
   EXPECT_EQ(train.labels, (std::vector<int64_t>{0, 1, 2, 9, 8}));
   EXPECT_EQ(train.classes, cifar10_classes());
@@ -376,16 +376,16 @@ TEST(DataCifar, Cifar10Batches) {
   EXPECT_EQ(train.image(3)[1024], static_cast<uint8_t>(9 + 3 * 1024 + 1));
   EXPECT_EQ(train.image(1)[3071], static_cast<uint8_t>(1 + 3 * 3071));
 
-  const Dataset test = load_dataset(dir.str(), Split::kTest);
+  const Dataset test = load_dataset(dir.str(), Split::Test);
   ASSERT_EQ(test.size(), 1u);
   EXPECT_EQ(test.labels[0], 4);
 
   // One batch file on its own.
-  EXPECT_EQ(load_dataset(dir / "data_batch_2.bin", Split::kTrain).labels,
+  EXPECT_EQ(load_dataset(dir / "data_batch_2.bin", Split::Train).labels,
             (std::vector<int64_t>{9, 8}));
   LoadOptions opt;
   opt.limit = 4;
-  EXPECT_EQ(load_dataset(dir.str(), Split::kTrain, opt).labels, (std::vector<int64_t>{0, 1, 2, 9}));
+  EXPECT_EQ(load_dataset(dir.str(), Split::Train, opt).labels, (std::vector<int64_t>{0, 1, 2, 9}));
 }
 
 TEST(DataCifar, Cifar100UsesFineLabel) {
@@ -394,7 +394,7 @@ TEST(DataCifar, Cifar100UsesFineLabel) {
   add_cifar_record(b, {3, 77}, 0);
   add_cifar_record(b, {19, 99}, 0);
   write_bytes(dir / "cifar-100-binary/train.bin", b);
-  const Dataset ds = load_dataset(dir.str(), Split::kTrain);
+  const Dataset ds = load_dataset(dir.str(), Split::Train);
   EXPECT_EQ(ds.labels, (std::vector<int64_t>{77, 99}));
   ASSERT_EQ(ds.classes.size(), 100u);
   EXPECT_EQ(ds.classes[99], "worm");
@@ -408,11 +408,11 @@ TEST(DataCifar, TruncatedBatchNamesFile) {
   add_cifar_record(t, {2}, 0);
   t.resize(t.size() - 100);
   write_bytes(dir / "test_batch.bin", t);
-  const std::string msg = error_of([&] { load_dataset(dir.str(), Split::kTest); });
+  const std::string msg = error_of([&] { load_dataset(dir.str(), Split::Test); });
   EXPECT_HAS(msg, dir / "test_batch.bin");
   EXPECT_HAS(msg, "truncated");
   // The train split is simply missing here.
-  EXPECT_HAS(error_of([&] { load_dataset(dir.str(), Split::kTrain); }), "data_batch_1.bin");
+  EXPECT_HAS(error_of([&] { load_dataset(dir.str(), Split::Train); }), "data_batch_1.bin");
 }
 
 // ---- image trees and archives ------------------------------------------------------------------
@@ -420,15 +420,15 @@ TEST(DataCifar, TruncatedBatchNamesFile) {
 TEST(DataImageTree, LoadsSortedClassesAndPixels) {
   TempDir dir;
   write_tree(dir / "tree");
-  const Dataset ds = load_dataset(dir / "tree", Split::kTrain);
+  const Dataset ds = load_dataset(dir / "tree", Split::Train);
   expect_tree_train(ds);
-  const Dataset test = load_dataset(dir / "tree", Split::kTest);
+  const Dataset test = load_dataset(dir / "tree", Split::Test);
   EXPECT_EQ(test.labels, (std::vector<int64_t>{0, 1, 2}));
   // Single decode thread gives the same result; a single top folder is skipped over.
   write_tree(dir / "outer/top");
   LoadOptions one;
   one.threads = 1;
-  expect_tree_train(load_dataset(dir / "outer", Split::kTrain, one));
+  expect_tree_train(load_dataset(dir / "outer", Split::Train, one));
 }
 
 TEST(DataImageTree, BalancedLimit) {
@@ -437,7 +437,7 @@ TEST(DataImageTree, BalancedLimit) {
   LoadOptions opt;
   opt.limit = 5;
   opt.balanced = true;
-  const Dataset ds = load_dataset(dir.str(), Split::kTrain, opt);
+  const Dataset ds = load_dataset(dir.str(), Split::Train, opt);
   // Round-robin: ant0 cat0 dog0 ant1 dog1.
   EXPECT_EQ(ds.labels, (std::vector<int64_t>{0, 1, 2, 0, 2}));
   EXPECT_EQ(ds.image(4)[0], 21);
@@ -448,22 +448,22 @@ TEST(DataImageTree, WrongSizeUndecodableAndEmpty) {
   TempDir dir;
   write_tree(dir.str());
   write_png(dir / "train/dog/img9.png", 5, 7, 0);
-  std::string msg = error_of([&] { load_dataset(dir.str(), Split::kTrain); });
+  std::string msg = error_of([&] { load_dataset(dir.str(), Split::Train); });
   EXPECT_HAS(msg, dir / "train/dog/img9.png");
   EXPECT_HAS(msg, "7x5");
   fs::remove(dir / "train/dog/img9.png");
 
   write_bytes(dir / "train/cat/broken.jpg", {0xff, 0xd8, 0xff, 0xe0, 1, 2, 3});
-  msg = error_of([&] { load_dataset(dir.str(), Split::kTrain); });
+  msg = error_of([&] { load_dataset(dir.str(), Split::Train); });
   EXPECT_HAS(msg, dir / "train/cat/broken.jpg");
   EXPECT_HAS(msg, "decode");
 
   TempDir empty;
   fs::create_directories(empty / "train/cat");
-  msg = error_of([&] { load_dataset(empty.str(), Split::kTrain); });
+  msg = error_of([&] { load_dataset(empty.str(), Split::Train); });
   EXPECT_HAS(msg, empty / "train");
   EXPECT_HAS(msg, "no images");
-  EXPECT_HAS(error_of([&] { load_dataset(empty.str(), Split::kTest); }), "no 'test' folder");
+  EXPECT_HAS(error_of([&] { load_dataset(empty.str(), Split::Test); }), "no 'test' folder");
 }
 
 TEST(DataArchive, TarGzMatchesFolder) {
@@ -471,9 +471,9 @@ TEST(DataArchive, TarGzMatchesFolder) {
   write_tree(dir / "tree");
   write_tar_gz(dir / "tree", dir / "plain.tar.gz", "");
   write_tar_gz(dir / "tree", dir / "topped.tar.gz", "cifar/");
-  expect_tree_train(load_dataset(dir / "plain.tar.gz", Split::kTrain));
-  expect_tree_train(load_dataset(dir / "topped.tar.gz", Split::kTrain));
-  EXPECT_EQ(load_dataset(dir / "topped.tar.gz", Split::kTest).size(), 3u);
+  expect_tree_train(load_dataset(dir / "plain.tar.gz", Split::Train));
+  expect_tree_train(load_dataset(dir / "topped.tar.gz", Split::Train));
+  EXPECT_EQ(load_dataset(dir / "topped.tar.gz", Split::Test).size(), 3u);
 }
 
 TEST(DataArchive, ErrorsNameArchiveAndEntry) {
@@ -481,19 +481,19 @@ TEST(DataArchive, ErrorsNameArchiveAndEntry) {
   write_tree(dir / "tree");
   write_bytes(dir / "tree/test/cat/bad.png", {0x89, 'P', 'N', 'G', 0, 0});
   write_tar_gz(dir / "tree", dir / "a.tar.gz", "");
-  const std::string msg = error_of([&] { load_dataset(dir / "a.tar.gz", Split::kTest); });
+  const std::string msg = error_of([&] { load_dataset(dir / "a.tar.gz", Split::Test); });
   EXPECT_HAS(msg, dir / "a.tar.gz" + ":test/cat/bad.png");
 
   // A truncated archive.
   std::vector<uint8_t> bytes = read_file(dir / "a.tar.gz");
   bytes.resize(bytes.size() / 2);
   write_bytes(dir / "cut.tar.gz", bytes);
-  EXPECT_HAS(error_of([&] { load_dataset(dir / "cut.tar.gz", Split::kTest); }), dir / "cut.tar.gz");
+  EXPECT_HAS(error_of([&] { load_dataset(dir / "cut.tar.gz", Split::Test); }), dir / "cut.tar.gz");
 
   // An archive without the split.
   fs::remove_all(dir / "tree/test");
   write_tar_gz(dir / "tree", dir / "b.tar.gz", "");
-  EXPECT_HAS(error_of([&] { load_dataset(dir / "b.tar.gz", Split::kTest); }), "no images");
+  EXPECT_HAS(error_of([&] { load_dataset(dir / "b.tar.gz", Split::Test); }), "no images");
 }
 
 // ---- single images -----------------------------------------------------------------------------
@@ -747,15 +747,15 @@ TEST(DataLoader, CleanShutdownAndBadConfig) {
 
 TEST(DataReal, FashionMnist) {
   if (!is_directory(default_fashion_mnist_dir())) GTEST_SKIP() << "no Fashion-MNIST installed";
-  const Dataset train = load_fashion_mnist(Split::kTrain);
-  const Dataset test = load_fashion_mnist(Split::kTest);
+  const Dataset train = load_fashion_mnist(Split::Train);
+  const Dataset test = load_fashion_mnist(Split::Test);
   EXPECT_EQ(train.size(), 60000u);
   EXPECT_EQ(test.size(), 10000u);
   EXPECT_EQ(train.channels, 1);
   EXPECT_EQ(train.height, 28);
   EXPECT_EQ(train.width, 28);
   EXPECT_EQ(train.classes[9], "Ankle boot");
-  const Dataset again = load_dataset(default_fashion_mnist_dir(), Split::kTest);
+  const Dataset again = load_dataset(default_fashion_mnist_dir(), Split::Test);
   EXPECT_EQ(again.images, test.images);
   EXPECT_EQ(again.classes, fashion_mnist_classes());
   const Normalization n = channel_stats(train);
@@ -770,7 +770,7 @@ TEST(DataReal, Cifar10ArchiveTestSubset) {
   opt.limit = 1000;
   opt.balanced = true;
   const auto t0 = std::chrono::steady_clock::now();
-  const Dataset ds = load_dataset(path, Split::kTest, opt);
+  const Dataset ds = load_dataset(path, Split::Test, opt);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("[ info ] CIFAR-10 test, 1000 balanced images from %s: %.3f s\n", path.c_str(), s);
   ASSERT_EQ(ds.size(), 1000u);
@@ -796,7 +796,7 @@ TEST(DataReal, DISABLED_Cifar10ArchiveFullTrain) {
     LoadOptions opt;
     opt.threads = threads;
     const auto t0 = std::chrono::steady_clock::now();
-    const Dataset ds = load_dataset(path, Split::kTrain, opt);
+    const Dataset ds = load_dataset(path, Split::Train, opt);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("[ info ] CIFAR-10 train, all %zu images, %d thread(s): %.3f s\n", ds.size(),
                 threads, s);

@@ -166,7 +166,7 @@ TEST_P(Conformance, DeterministicAcrossThreadCounts) {
 
 TEST_P(Conformance, CudaMatchesReference) {
   if (!cuda_available()) GTEST_SKIP() << "no GPU here (or a build without CUDA)";
-  const Device gpu{DeviceType::CUDA, 0};
+  const Device gpu{DeviceType::Cuda, 0};
   for (const Case& c : cases()) {
     SCOPED_TRACE(c.label);
     if (!row().is_view && !row().kernel_sets[static_cast<size_t>(Backend::Cuda)]) {

@@ -83,25 +83,25 @@ TEST(OpTable, EveryOpSupportsCpuAndNoOpSilentlyClaimsCuda) {
   for (const OpRow& r : op_table()) {
     const std::string name = r.name;
     SCOPED_TRACE(name);
-    EXPECT_TRUE(supports(r.id, DeviceType::CPU));
-    EXPECT_NO_THROW(require_kernel(r.id, DeviceType::CPU));
+    EXPECT_TRUE(supports(r.id, DeviceType::Cpu));
+    EXPECT_NO_THROW(require_kernel(r.id, DeviceType::Cpu));
     {
       CpuKernelModeGuard reference(CpuKernelMode::Reference);
-      EXPECT_TRUE(supports(r.id, DeviceType::CPU));
+      EXPECT_TRUE(supports(r.id, DeviceType::Cpu));
     }
 #ifdef GB_WITH_CUDA
     if (r.id != OpId::Conv2dFused) {
-      EXPECT_TRUE(supports(r.id, DeviceType::CUDA));
+      EXPECT_TRUE(supports(r.id, DeviceType::Cuda));
       continue;
     }
 #endif
     if (r.is_view) {  // views need no kernel: any device
-      EXPECT_TRUE(supports(r.id, DeviceType::CUDA));
+      EXPECT_TRUE(supports(r.id, DeviceType::Cuda));
       continue;
     }
-    EXPECT_FALSE(supports(r.id, DeviceType::CUDA));
+    EXPECT_FALSE(supports(r.id, DeviceType::Cuda));
     try {
-      require_kernel(r.id, DeviceType::CUDA);
+      require_kernel(r.id, DeviceType::Cuda);
       ADD_FAILURE() << "require_kernel(" << name << ", CUDA) did not throw";
     } catch (const std::exception& e) {
       const std::string msg = e.what();
@@ -112,12 +112,12 @@ TEST(OpTable, EveryOpSupportsCpuAndNoOpSilentlyClaimsCuda) {
 }
 
 TEST(OpTable, SupportsChecksTheDtype) {
-  EXPECT_TRUE(supports(OpId::Conv2d, DeviceType::CPU, DType::F32));
-  EXPECT_FALSE(supports(OpId::Conv2d, DeviceType::CPU, DType::I64));
-  EXPECT_TRUE(supports(OpId::Reshape, DeviceType::CPU, DType::I64));
-  EXPECT_TRUE(supports(OpId::Copy, DeviceType::CPU, DType::I32));
+  EXPECT_TRUE(supports(OpId::Conv2d, DeviceType::Cpu, DType::F32));
+  EXPECT_FALSE(supports(OpId::Conv2d, DeviceType::Cpu, DType::I64));
+  EXPECT_TRUE(supports(OpId::Reshape, DeviceType::Cpu, DType::I64));
+  EXPECT_TRUE(supports(OpId::Copy, DeviceType::Cpu, DType::I32));
   try {
-    require_kernel(OpId::Linear, DeviceType::CPU, DType::BF16);
+    require_kernel(OpId::Linear, DeviceType::Cpu, DType::BF16);
     ADD_FAILURE() << "no throw";
   } catch (const std::runtime_error& e) {
     const std::string msg = e.what();
@@ -129,14 +129,14 @@ TEST(OpTable, SupportsChecksTheDtype) {
 // kernels_for picks the backend from the device and the CPU kernel mode, and the dispatch log
 // records it: the reference mode really runs the ref:: set.
 TEST(OpTable, DispatchFollowsTheCpuKernelMode) {
-  EXPECT_EQ(backend_for(DeviceType::CPU), Backend::CpuFast);
+  EXPECT_EQ(backend_for(DeviceType::Cpu), Backend::CpuFast);
   EXPECT_EQ(&kernels_for<OpId::Conv2d>(Device{}), &kernels::cpu::conv2d_kernels);
   {
     CpuKernelModeGuard reference(CpuKernelMode::Reference);
-    EXPECT_EQ(backend_for(DeviceType::CPU), Backend::Reference);
+    EXPECT_EQ(backend_for(DeviceType::Cpu), Backend::Reference);
     EXPECT_EQ(&kernels_for<OpId::Conv2d>(Device{}), &kernels::ref::conv2d_kernels);
   }
-  EXPECT_EQ(backend_for(DeviceType::CUDA), Backend::Cuda);
+  EXPECT_EQ(backend_for(DeviceType::Cuda), Backend::Cuda);
   DispatchLog log;
   const Tensor x = Tensor::full({1, 2, 3, 3}, 0.5f), w = Tensor::full({2, 2, 3, 3}, 0.25f);
   ops::relu(ops::conv2d(x, w, Tensor(), {1, 1, 1}));

@@ -631,7 +631,7 @@ TEST(Ops, ShapeErrorsNameTheOp) {
 
 #ifndef GB_WITH_CUDA
 TEST(Ops, CudaTensorsAreRefusedInACpuBuild) {
-  EXPECT_THROW(Tensor::empty({2}, DType::F32, Device{DeviceType::CUDA, 0}), std::runtime_error);
+  EXPECT_THROW(Tensor::empty({2}, DType::F32, Device{DeviceType::Cuda, 0}), std::runtime_error);
 }
 #endif
 

@@ -112,7 +112,7 @@ TEST(Train, EvaluateReportsAccuracyAndConfusion) {
   auto lm = training::load_model(o.out);
   EXPECT_EQ(lm.meta.model_name, "smallcnn");
   EXPECT_EQ(lm.meta.classes.size(), 10u);
-  auto ds = training::load_split("", data::Split::kTest, 50);
+  auto ds = training::load_split("", data::Split::Test, 50);
   auto r = training::evaluate(*lm.model, ds, lm.meta.norm, 16, true);
   EXPECT_EQ(r.samples, 50);
   int64_t total = 0;

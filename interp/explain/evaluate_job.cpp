@@ -165,7 +165,7 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
   model.eval();
   const std::string data =
       cfg.data.empty() ? training::existing_training_data(lm.meta, cfg.checkpoint) : cfg.data;
-  const data::Dataset ds = training::load_split(data, data::Split::kTest, cfg.count);
+  const data::Dataset ds = training::load_split(data, data::Split::Test, cfg.count);
   training::check_dataset_fits(ds, lm.meta, cfg.checkpoint);
   MethodOptions mo = cfg.method;
   mo.norm = lm.meta.norm;

@@ -117,8 +117,8 @@ Input load_test_image(const ExplainConfig& cfg, const training::LoadedModel& lm)
       cfg.data.empty() ? training::existing_training_data(lm.meta, cfg.checkpoint) : cfg.data;
   data::LoadOptions lo;
   lo.limit = static_cast<size_t>(cfg.index) + 1;
-  const data::Dataset ds = data.empty() ? data::load_fashion_mnist(data::Split::kTest, lo)
-                                        : data::load_dataset(data, data::Split::kTest, lo);
+  const data::Dataset ds = data.empty() ? data::load_fashion_mnist(data::Split::Test, lo)
+                                        : data::load_dataset(data, data::Split::Test, lo);
   if (static_cast<int64_t>(ds.size()) <= cfg.index) {
     throw std::invalid_argument(
         fmt::format("--index {}: {} has only {} test images", cfg.index, ds.source, ds.size()));

@@ -59,7 +59,7 @@ CompressReport run_compress(const CompressConfig& cfg) {
   const SourceCheckpoint source = load_source(cfg.checkpoint, cfg.data);
   Module& model = *source.loaded.model;
   const data::Normalization& norm = source.loaded.meta.norm;
-  const data::Dataset test = source.split(data::Split::kTest, cfg.limit_test);
+  const data::Dataset test = source.split(data::Split::Test, cfg.limit_test);
   CompressReport r;
   r.model_name = source.loaded.meta.model_name;
   r.checkpoint = cfg.checkpoint;
@@ -71,7 +71,7 @@ CompressReport run_compress(const CompressConfig& cfg) {
   r.accuracy_shared = accuracy(model, test, norm, cfg.quiet, "shared");
   if (cfg.finetune.epochs > 0) {
     const auto train =
-        std::make_shared<const data::Dataset>(source.split(data::Split::kTrain, cfg.limit_train));
+        std::make_shared<const data::Dataset>(source.split(data::Split::Train, cfg.limit_train));
     training::FinetuneHooks hooks;
     hooks.after_step = [&shared] { retie(shared); };
     finetune_with_progress(model, train, norm, cfg.finetune, hooks, cfg.quiet, "fine-tune");

@@ -95,9 +95,9 @@ DistillReport run_distill(const DistillConfig& cfg) {
   const SourceCheckpoint teacher = load_source(cfg.teacher, cfg.data);
   const training::CheckpointMeta& tmeta = teacher.loaded.meta;
   const Shape& chw = tmeta.input_shape;
-  const data::Dataset test = teacher.split(data::Split::kTest, cfg.limit_test);
+  const data::Dataset test = teacher.split(data::Split::Test, cfg.limit_test);
   const auto train =
-      std::make_shared<const data::Dataset>(teacher.split(data::Split::kTrain, cfg.limit_train));
+      std::make_shared<const data::Dataset>(teacher.split(data::Split::Train, cfg.limit_train));
   const models::ModelConfig scfg = student_config(cfg, tmeta);
   Module& tm = *teacher.loaded.model;
 

@@ -59,10 +59,10 @@ struct PruneJob {
 PruneJob open_job(const PruneConfig& cfg) {
   PruneJob job{cfg, load_source(cfg.checkpoint, cfg.data)};
   job.original = training::load_model(cfg.checkpoint);
-  job.test = job.source.split(data::Split::kTest, cfg.limit_test);
+  job.test = job.source.split(data::Split::Test, cfg.limit_test);
   if (cfg.finetune.epochs > 0 || (cfg.structured && needs_calibration(cfg.criterion))) {
     job.train = std::make_shared<const data::Dataset>(
-        job.source.split(data::Split::kTrain, cfg.limit_train));
+        job.source.split(data::Split::Train, cfg.limit_train));
   }
   job.cam_set = image_batches(job.test, job.norm(), cfg.cam_images, 50);
   job.model = job.source.loaded.model;

@@ -87,7 +87,7 @@ data::LoaderConfig training_loader_config(int64_t batch_size, uint64_t seed,
 
 Tensor batch_images(const data::Batch& b, Device device, bool mirror) {
   const Shape shape{static_cast<int64_t>(b.size()), b.channels, b.height, b.width};
-  if (!mirror && device.type != DeviceType::CPU) {  // straight to the GPU, pinned staging
+  if (!mirror && device.type != DeviceType::Cpu) {  // straight to the GPU, pinned staging
     Tensor x = Tensor::empty(shape, DType::F32, device);
     copy_to_device_staged(x.f32(), b.images.data(), b.images.size() * sizeof(float));
     return x;

@@ -108,7 +108,7 @@ ThroughputRow measure_training(Module& model, const Shape& chw, int64_t classes,
     loss.backward();
     sgd.step();
   };
-  const double peak = opt.peak_memory ? peak_tensor_mb(step, device.type != DeviceType::CPU) : 0;
+  const double peak = opt.peak_memory ? peak_tensor_mb(step, device.type != DeviceType::Cpu) : 0;
   ThroughputRow r = time_steps(opt, opt.train_batch, step);
   r.mode = "train";
   r.peak_tensor_mb = peak;

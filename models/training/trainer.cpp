@@ -75,8 +75,8 @@ struct RunData {
 RunData load_run_data(const TrainConfig& cfg, const Resume* resume) {
   RunData d;
   d.train = std::make_shared<const data::Dataset>(
-      load_split(cfg.data, data::Split::kTrain, cfg.limit_train));
-  d.test = load_split(cfg.data, data::Split::kTest, cfg.limit_test);
+      load_split(cfg.data, data::Split::Train, cfg.limit_train));
+  d.test = load_split(cfg.data, data::Split::Test, cfg.limit_test);
   const data::Dataset& tr = *d.train;
   if (tr.height != tr.width) {
     throw std::runtime_error(tr.source + ": images must be square, got " +
@@ -106,7 +106,7 @@ std::shared_ptr<Module> build_run_model(const TrainConfig& cfg, const models::Mo
   std::shared_ptr<Module> model = models::build_model(cfg.model, mc);
   if (cfg.model == "airbench" && fresh) models::init_patch_whitening(*model, *d.train, d.norm);
   model->to(device);  // before the optimizer, whose state lives beside the parameters
-  if (cfg.bn_l1 > 0 && device.type != DeviceType::CPU) {
+  if (cfg.bn_l1 > 0 && device.type != DeviceType::Cpu) {
     throw std::runtime_error("train: --bn-l1 runs on the CPU only");
   }
   return model;

@@ -84,7 +84,7 @@ std::vector<training::ThroughputRow> run_bench(const BenchConfig& cfg) {
   }
   const Device device = parse_device(cfg.device);
   // On a GPU the per-layer spans wait for the device, so each row holds its own kernels' time.
-  profile::set_device_sync(device.type != DeviceType::CPU);
+  profile::set_device_sync(device.type != DeviceType::Cpu);
   training::ThroughputOptions opt;
   opt.train_batch = cfg.train_batch;
   opt.infer_batch = cfg.infer_batch;

@@ -37,7 +37,7 @@ nlohmann::json eval_json(const EvalCommand& e, const std::string& data,
 void run(const EvalCommand& e) {
   training::LoadedModel lm = training::load_model(e.checkpoint);
   const std::string data = e.data.empty() ? lm.meta.training_data : e.data;
-  const data::Dataset ds = training::load_split(data, data::Split::kTest, e.limit);
+  const data::Dataset ds = training::load_split(data, data::Split::Test, e.limit);
   training::check_dataset_fits(ds, lm.meta, e.checkpoint);
   lm.model->to(parse_device(e.device));
   training::EvalResult r = training::evaluate(*lm.model, ds, lm.meta.norm, e.batch_size, false);
