@@ -3,7 +3,8 @@
 # .devrun/ here: unpacks the binaries and libraries, then runs the phases named on the command
 # line (default: all), each logged under /tmp/gb-logs (archived to $OUT/results.tgz after every
 # phase, so a run cut short still returns what it finished), with a summary at the end.
-#   tests  the CUDA parity suites (kernels against the CPU references, runtime, determinism)
+#   tests  the CUDA parity suites (kernels against the CPU references, runtime, determinism) and
+#          the op-conformance harness (every op-table row's CUDA kernels against the reference)
 #   bench  glassbox vs PyTorch on the GPU (resnet20, resnet18), both conv backends
 #   conv   hand-written convolution against cuDNN per layer shape (resnet20, resnet18)
 #   train  the core ResNet-20 recipe (10 epochs, CIFAR-10) on the GPU
@@ -39,7 +40,7 @@ run_phase() {  # name, seconds allowed, command...
 for p in "${phases[@]}"; do
   case $p in
     tests)
-      for t in test_cuda_conv test_cuda_ops test_cuda_runtime; do
+      for t in test_cuda_conv test_cuda_ops test_cuda_runtime test_op_conformance test_op_table; do
         [ -x $B/$t ] && run_phase "$t" 120 $B/$t --gtest_brief=1
       done ;;
     bench)

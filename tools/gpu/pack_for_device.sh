@@ -12,7 +12,7 @@ data=${2:-../shared/data/cifar10-jpg.tar.gz}
 out=.devrun
 mkdir -p .git/info && { grep -qx '/.devrun/' .git/info/exclude 2>/dev/null || echo '/.devrun/' >>.git/info/exclude; }
 rm -rf "$out" && mkdir -p "$out/stage/bin" "$out/stage/lib"
-bins=(glassbox test_cuda_conv test_cuda_ops test_cuda_runtime)
+bins=(glassbox test_cuda_conv test_cuda_ops test_cuda_runtime test_op_conformance test_op_table)
 for b in "${bins[@]}"; do
   [ -x "$build/$b" ] && cp "$build/$b" "$out/stage/bin/"
 done
