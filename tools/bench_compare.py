@@ -152,7 +152,8 @@ def main():
           f"data, median of {a.reps} after {a.warmup} warm-up"
           + (f"; {a.rounds} alternating rounds: medians, ratio range in brackets"
              if a.rounds > 1 else ""))
-    base_head = (f" {'baseline img/s':>15} {'new/base':>9}" if has_baseline else "")
+    base_head = (f" {'baseline img/s':>15} {'new/base':>9}"
+                 + (f" {'range':>13}" if a.rounds > 1 else "") if has_baseline else "")
     print(f"{'model':<12} {'mode':<10} {'batch':>6} {'glassbox img/s':>15}{base_head} "
           f"{'PyTorch img/s':>14} {'ratio':>6}" + (f" {'range':>13}" if a.rounds > 1 else ""))
     for m, per in results["rounds"].items():
@@ -171,6 +172,9 @@ def main():
             if has_baseline:
                 rb = ratios(g, b)
                 line += f" {fmt(median(b)):>15} {fmt(median(rb), '.2f'):>9}"
+                if a.rounds > 1:
+                    span = f"[{min(rb):.2f}-{max(rb):.2f}]" if rb else "-"
+                    line += f" {span:>13}"
             line += f" {fmt(median(t)):>14} {fmt(median(rt), '.2f'):>6}"
             if a.rounds > 1 and rt:
                 line += f" {'[' + format(min(rt), '.2f') + '-' + format(max(rt), '.2f') + ']':>13}"
