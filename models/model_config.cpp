@@ -42,13 +42,14 @@ void to_json(nlohmann::json& j, const ModelConfig& cfg) {
                      {"image_size", cfg.image_size},
                      {"width", std::isfinite(cfg.width) ? shortest(cfg.width) : 0.0},
                      {"channels", cfg.channels}};
+  if (cfg.graph) j["graph"] = *cfg.graph;
 }
 
 void from_json(const nlohmann::json& j, ModelConfig& cfg) {
   if (!j.is_object()) throw std::invalid_argument("ModelConfig JSON must be an object");
   for (const auto& [key, value] : j.items()) {
     if (key != "num_classes" && key != "in_channels" && key != "image_size" && key != "width" &&
-        key != "channels") {
+        key != "channels" && key != "graph") {
       throw std::invalid_argument("ModelConfig JSON: unknown field '" + key + "'");
     }
   }
@@ -61,6 +62,7 @@ void from_json(const nlohmann::json& j, ModelConfig& cfg) {
     if (j.contains("channels")) {
       out.channels = j.at("channels").get<std::map<std::string, int64_t>>();
     }
+    if (j.contains("graph")) out.graph = j.at("graph").get<GraphSpec>();
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument(std::string("ModelConfig JSON: ") + e.what());
   }

@@ -5,8 +5,11 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+
+#include "models/graph/graph_spec.h"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -23,13 +26,17 @@ struct ModelConfig {
   // does not apply to it); the BN after that conv and the layers reading it follow. A key that
   // names no conv of the model is an error, and so is an override that breaks a residual add.
   std::map<std::string, int64_t> channels;
+  // The graph of model "graph" (an imported model, models/graph/): its nodes and their
+  // attributes; empty for the zoo's models.
+  std::optional<GraphSpec> graph;
 
   // Throws std::invalid_argument naming the field when a value is out of range.
   void validate() const;
   bool operator==(const ModelConfig&) const = default;
 };
 
-// JSON: {"num_classes":10,"in_channels":3,"image_size":32,"width":1.0,"channels":{...}}.
+// JSON: {"num_classes":10,"in_channels":3,"image_size":32,"width":1.0,"channels":{...}}, plus
+// "graph":{...} (graph_spec.h) for model "graph".
 // from_json takes missing fields from the defaults and throws std::invalid_argument for unknown
 // fields or wrong types. (This header only forward-declares nlohmann::json: include
 // <nlohmann/json.hpp> to convert.) `width` is written in its shortest exact form (0.3, not

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "models/builders.h"
+#include "models/graph/graph_module.h"
 
 namespace gb::models {
 namespace {
@@ -30,7 +31,12 @@ const std::vector<Entry>& registry() {
   return entries;
 }
 
+// Not in the zoo's list: a model imported from ONNX, rebuilt from the graph its config holds.
+const Entry kGraph = {"graph", build_graph_model,
+                      "a graph of runtime ops imported from ONNX (the graph is in the checkpoint)"};
+
 const Entry* lookup(const std::string& name) {
+  if (name == kGraph.name) return &kGraph;
   for (const auto& e : registry()) {
     if (name == e.name) return &e;
   }

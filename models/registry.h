@@ -11,8 +11,9 @@
 
 namespace gb::models {
 
-// The registered names in registry order: resnet20, resnet32, resnet56, resnet18, vgg11, vgg16,
-// smallcnn, inception.
+// The zoo's names in registry order: resnet20, resnet32, resnet56, resnet18, vgg11, vgg16,
+// smallcnn, inception, airbench. build_model also takes "graph", a model imported from ONNX whose
+// nodes are in cfg.graph (models/graph/graph_module.h); it is not in this list.
 std::vector<std::string> model_names();
 bool has_model(const std::string& name);
 // One line about the model (architecture and nominal parameter count).

@@ -16,12 +16,16 @@ std::string join(const std::string& a, const std::string& b) { return a.empty() 
 }  // namespace
 
 Tensor Module::operator()(const Tensor& input) {
+  return call(input, [&] { return forward(input); });
+}
+
+Tensor Module::call(const Tensor& input, const std::function<Tensor()>& compute) {
   Tensor out;
   {
     ModuleScope scope(path_);
     std::optional<profile::Span> span;  // forward self time, when profiling is on
     if (profile::enabled()) span.emplace(profile::Pass::Forward, path_, type_name());
-    out = forward(input);
+    out = compute();
   }
   for (auto& [id, hook] : forward_hooks_) {
     Tensor replaced = hook(*this, input, out);

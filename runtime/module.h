@@ -31,6 +31,9 @@ class Module {
   // Runs forward() inside this module's scope, then the forward hooks, and arranges the backward
   // hooks on the output.
   Tensor operator()(const Tensor& input);
+  // The same around `compute` instead of forward(): for a module that reads several tensors (a
+  // graph node adding two values); the hooks see `hook_input` as the input.
+  Tensor call(const Tensor& hook_input, const std::function<Tensor()>& compute);
   virtual Tensor forward(const Tensor& input) = 0;
   // Short type name for tables ("Conv2d", "BasicBlock").
   virtual std::string type_name() const = 0;

@@ -165,6 +165,17 @@ json trained_meta(const models::ModelConfig& model_config, const std::vector<std
               {"history", state.history}};
 }
 
+json imported_meta(const models::ModelConfig& model_config, const std::vector<std::string>& classes,
+                   const data::Normalization& norm, const Shape& input_shape, const json& import) {
+  return json{{"format", kFormat},
+              {"model", "graph"},
+              {"model_config", model_config},
+              {"classes", classes},
+              {"normalization", norm_json(norm)},
+              {"input_shape", input_shape},
+              {"import", import}};
+}
+
 json train_config_json(const TrainConfig& c) {
   return json{{"model", c.model},
               {"width", c.width},

@@ -81,6 +81,13 @@ nlohmann::json trained_meta(const models::ModelConfig& model_config,
                             const data::Normalization& norm, const Shape& input_shape,
                             const TrainingState& state);
 
+// The metadata entry of a model imported from another format (`glassbox import`): model "graph"
+// whose config holds the graph, and an "import" section (source file, opset, producer).
+nlohmann::json imported_meta(const models::ModelConfig& model_config,
+                             const std::vector<std::string>& classes,
+                             const data::Normalization& norm, const Shape& input_shape,
+                             const nlohmann::json& import);
+
 // TrainConfig as recorded under "train_config" (and in the --json metrics file).
 nlohmann::json train_config_json(const TrainConfig& c);
 // One epoch's entry of "history" (and of the --json metrics file).

@@ -27,6 +27,8 @@ Command add_evaluate_explanations(CLI::App& cli, SharedOptions& shared);
 Command add_prune(CLI::App& cli, SharedOptions& shared);
 Command add_distill(CLI::App& cli, SharedOptions& shared);
 Command add_compress(CLI::App& cli, SharedOptions& shared);
+Command add_import(CLI::App& cli);
+Command add_probe(CLI::App& cli);
 
 // Every subcommand, in the order `glassbox --help` lists them.
 std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared);

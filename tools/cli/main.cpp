@@ -45,7 +45,9 @@ std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared) {
           add_evaluate_explanations(cli, shared),
           add_prune(cli, shared),
           add_distill(cli, shared),
-          add_compress(cli, shared)};
+          add_compress(cli, shared),
+          add_import(cli),
+          add_probe(cli)};
 }
 
 }  // namespace gb::cli

@@ -1,0 +1,151 @@
+// The ONNX import driver: parses the ModelProto, checks the opset and the one image input, reads
+// the initializers as constants, converts the nodes in order through the converter table
+// (onnx_layers.cpp, onnx_shape_ops.cpp) and returns the graph with its weights.
+// Shape letters: N batch, C channels, H/W height/width.
+#include "models/onnx/onnx_import.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "models/onnx/onnx_converters.h"
+
+namespace gb::models {
+namespace onnx_import {
+
+const ConverterTable& converters() {
+  static const ConverterTable table = [] {
+    ConverterTable t;
+    add_layer_converters(t);
+    add_shape_converters(t);
+    return t;
+  }();
+  return table;
+}
+
+bool convert_node(ImportContext& ctx, const onnx::NodeProto& node) {
+  const auto it = converters().find(node.op_type());
+  if (it == converters().end()) return false;
+  it->second(ctx, node);
+  return true;
+}
+
+namespace {
+
+std::string supported_list() {
+  std::string out;
+  for (const auto& [op, fn] : converters()) out += (out.empty() ? "" : ", ") + op;
+  return out;
+}
+
+int64_t default_opset(const onnx::ModelProto& model) {
+  for (const auto& o : model.opset_import()) {
+    if (o.domain().empty() || o.domain() == "ai.onnx") return o.version();
+  }
+  return -1;
+}
+
+// [C, H, W] of the image input from its declared type and the options.
+std::vector<int64_t> input_chw(ImportContext& ctx, const onnx::ValueInfoProto& in,
+                               const OnnxImportOptions& options) {
+  const auto& type = in.type();
+  if (!type.has_tensor_type() || type.tensor_type().elem_type() != onnx::TensorProto::FLOAT) {
+    ctx.fail("input '" + in.name() + "' must be a float tensor");
+  }
+  const auto& shape = type.tensor_type().shape();
+  if (type.tensor_type().has_shape() && shape.dim_size() != 4) {
+    ctx.fail("input '" + in.name() + "' has rank " + std::to_string(shape.dim_size()) +
+             "; glassbox imports image models with one [N, C, H, W] input");
+  }
+  std::vector<int64_t> chw(3, -1);
+  for (int i = 1; i < shape.dim_size(); ++i) {
+    if (shape.dim(i).has_dim_value() && shape.dim(i).dim_value() > 0) {
+      chw[static_cast<size_t>(i - 1)] = shape.dim(i).dim_value();
+    }
+  }
+  if (options.input_chw) {
+    const auto& want = *options.input_chw;
+    if (want.size() != 3) ctx.fail("--input-size must be CxHxW");
+    for (size_t i = 0; i < 3; ++i) {
+      if (chw[i] > 0 && chw[i] != want[i]) {
+        ctx.fail("--input-size " + shape_str(want) + " disagrees with the file's input '" +
+                 in.name() + "' " + shape_str(chw) + " (-1: symbolic)");
+      }
+    }
+    return want;
+  }
+  for (int64_t d : chw) {
+    if (d <= 0) {
+      ctx.fail("input '" + in.name() + "' has a symbolic size " + shape_str(chw) +
+               " (-1: symbolic); give it with --input-size CxHxW");
+    }
+  }
+  return chw;
+}
+
+}  // namespace
+}  // namespace onnx_import
+
+ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& label,
+                                const OnnxImportOptions& options) {
+  using namespace onnx_import;
+  onnx::ModelProto model;
+  if (bytes.empty() || !model.ParseFromString(bytes) || !model.has_graph()) {
+    throw std::runtime_error(label + ": not a readable ONNX model (truncated or corrupt file?)");
+  }
+  const int64_t opset = default_opset(model);
+  ImportContext ctx(label, opset);
+  if (opset < 11 || opset > 18) {
+    ctx.fail("opset " + std::to_string(opset) + " (glassbox imports opsets 11 to 18; convert " +
+             "with onnx.version_converter)");
+  }
+  const onnx::GraphProto& g = model.graph();
+  std::set<std::string> initializer_names;
+  for (const auto& t : g.initializer()) {
+    try {
+      ctx.set_const(t.name(), read_tensor(t));
+    } catch (const std::runtime_error& e) {
+      ctx.fail(e.what());
+    }
+    initializer_names.insert(t.name());
+  }
+  std::vector<const onnx::ValueInfoProto*> inputs;
+  for (const auto& in : g.input()) {
+    if (!initializer_names.count(in.name())) inputs.push_back(&in);
+  }
+  if (inputs.size() != 1) {
+    ctx.fail("the graph has " + std::to_string(inputs.size()) +
+             " inputs besides its initializers; glassbox imports models with one image input");
+  }
+  if (g.output_size() != 1) {
+    ctx.fail("the graph has " + std::to_string(g.output_size()) + " outputs; want one (logits)");
+  }
+  const std::vector<int64_t> chw = input_chw(ctx, *inputs[0], options);
+  ctx.set_input(inputs[0]->name(), Tensor::full({1, chw[0], chw[1], chw[2]}, 0.5f));
+  for (const auto& node : g.node()) {
+    if (!node.domain().empty() && node.domain() != "ai.onnx") {
+      ctx.fail(node, "operator domain '" + node.domain() + "' is not supported");
+    }
+    if (!convert_node(ctx, node)) {
+      ctx.fail(node, "operator " + node.op_type() + " is not supported; glassbox imports " +
+                         supported_list());
+    }
+  }
+  ImportedModel m = ctx.finish(inputs[0]->name(), g.output(0).name());
+  m.graph.input_chw = chw;
+  m.opset = opset;
+  m.producer = model.producer_name() +
+               (model.producer_version().empty() ? "" : " " + model.producer_version());
+  validate(m.graph);
+  return m;
+}
+
+ImportedModel import_onnx(const std::filesystem::path& path, const OnnxImportOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path.string() + ": cannot open the file");
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return import_onnx_bytes(bytes.str(), path.string(), options);
+}
+
+}  // namespace gb::models

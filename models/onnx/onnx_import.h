@@ -1,0 +1,50 @@
+// ONNX import: an .onnx file (opset 11 to 18, the operators torch.onnx and tf2onnx emit for image
+// classifiers that glassbox supports so far) into a GraphSpec of runtime ops with its weights, so
+// that `glassbox import` can write an ordinary checkpoint of model "graph".
+// Supported now: Conv (square kernel, equal strides, symmetric pads, dilation 1, groups),
+// BatchNormalization (inference), Relu, MaxPool / AveragePool (square, symmetric, ceil_mode only
+// where it changes nothing, AveragePool counting padding unless the pads are 0),
+// GlobalAveragePool, Gemm, MatMul with a constant right side, Flatten, Reshape, Transpose (batch
+// kept first), Squeeze, Add / Sub / Mul, Concat, Softmax / LogSoftmax over the last dim,
+// ReduceMean, Dropout / Identity (dropped), and the constant chains exporters build shapes from
+// (Constant, Shape, Gather, Unsqueeze, Concat, Cast, folded at import).
+// Everything else is an error naming the operator and the node: never a silent approximation.
+// Shape letters: N batch, C channels, H/W height/width, K classes.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/graph/graph_spec.h"
+#include "runtime/tensor.h"
+
+namespace gb::models {
+
+struct OnnxImportOptions {
+  // [C, H, W] of the input, required when the file leaves one of them symbolic (the batch may
+  // always be symbolic); when the file fixes them, they must agree.
+  std::optional<std::vector<int64_t>> input_chw;
+};
+
+struct ImportedModel {
+  GraphSpec graph;
+  // Parameters and buffers of the graph module ("layer1.0.conv1.weight", "const_0", ...).
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  int64_t num_classes = 0;  // K of the [N, K] output
+  int64_t opset = 0;
+  std::string producer;  // "pytorch 1.13.0", from the file
+};
+
+// throws std::runtime_error "<path>: ..." naming the cause: unreadable, truncated or not ONNX, an
+// opset outside 11..18, an unsupported operator or attribute (with the node's name), a symbolic
+// input dimension without input_chw, a tensor stored in external data.
+ImportedModel import_onnx(const std::filesystem::path& path, const OnnxImportOptions& options = {});
+
+// The same from the bytes of an .onnx file; `label` names it in errors.
+ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& label,
+                                const OnnxImportOptions& options = {});
+
+}  // namespace gb::models

@@ -1,0 +1,197 @@
+// ONNX converters for the layers: Conv, BatchNormalization, Gemm, MatMul, MaxPool, AveragePool,
+// GlobalAveragePool, Relu. Each checks every attribute it is given against what the runtime op
+// computes and names the attribute when glassbox cannot follow it.
+// Shape letters: N batch, C input channels, H/W size, K output channels, R/S kernel, I/O features.
+#include "models/onnx/onnx_converters.h"
+#include "runtime/ops.h"
+
+namespace gb::models::onnx_import {
+namespace {
+
+// One number for a 2-D attribute that must be the same along H and W.
+int64_t same_hw(ImportContext& ctx, const onnx::NodeProto& node, const char* name,
+                const std::vector<int64_t>& v, int64_t fallback) {
+  if (v.empty()) return fallback;
+  if (v.size() != 2 || v[0] != v[1]) {
+    ctx.fail(node, std::string("attribute ") + name + " must hold two equal values (square " +
+                       "kernels and equal strides only, so far)");
+  }
+  return v[0];
+}
+
+// Symmetric padding p from `pads` [top, left, bottom, right] or auto_pad, for an input of size
+// `size`, kernel `r` and stride `s`.
+int64_t symmetric_pad(ImportContext& ctx, const onnx::NodeProto& node, int64_t size, int64_t r,
+                      int64_t s) {
+  const std::string auto_pad = attr_string(node, "auto_pad", "NOTSET");
+  if (auto_pad == "VALID") return 0;
+  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    const int64_t out = (size + s - 1) / s;
+    const int64_t total = std::max<int64_t>((out - 1) * s + r - size, 0);
+    if (total % 2 != 0) ctx.fail(node, "auto_pad " + auto_pad + " needs uneven padding here");
+    return total / 2;
+  }
+  if (auto_pad != "NOTSET") ctx.fail(node, "unknown auto_pad '" + auto_pad + "'");
+  const std::vector<int64_t> pads = attr_ints(node, "pads");
+  if (pads.empty()) return 0;
+  if (pads.size() != 4 || pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3]) {
+    ctx.fail(node, "attribute pads must be the same on all four sides (symmetric padding only, "
+                   "so far)");
+  }
+  return pads[0];
+}
+
+void require_unit_dilation(ImportContext& ctx, const onnx::NodeProto& node) {
+  for (int64_t d : attr_ints(node, "dilations")) {
+    if (d != 1) ctx.fail(node, "attribute dilations other than 1 is not supported yet");
+  }
+}
+
+Tensor optional_const(ImportContext& ctx, const onnx::NodeProto& node, int input) {
+  if (node.input_size() <= input || node.input(input).empty()) return Tensor();
+  return ctx.constant(node, input).as_tensor();
+}
+
+void conv(ImportContext& ctx, const onnx::NodeProto& node) {
+  const Tensor& x = ctx.sample(node, 0);
+  if (x.dim() != 4) ctx.fail(node, "input must be [N,C,H,W], got " + shape_str(x.shape()));
+  const Tensor w = ctx.constant(node, 1).as_tensor();
+  if (w.dim() != 4) ctx.fail(node, "weight must be [K,C/groups,R,S]");
+  require_unit_dilation(ctx, node);
+  const int64_t r = same_hw(ctx, node, "kernel_shape", attr_ints(node, "kernel_shape"), w.size(2));
+  if (w.size(2) != r || w.size(3) != r) ctx.fail(node, "kernel_shape disagrees with the weight");
+  const int64_t s = same_hw(ctx, node, "strides", attr_ints(node, "strides"), 1);
+  const int64_t p = symmetric_pad(ctx, node, x.size(2), r, s);
+  if (x.size(2) != x.size(3) && attr_string(node, "auto_pad", "NOTSET").rfind("SAME", 0) == 0) {
+    ctx.fail(node, "auto_pad SAME on a non-square input is not supported yet");
+  }
+  const int64_t groups = attr_int(node, "group", 1);
+  const Tensor b = optional_const(ctx, node, 2);
+  const ops::Conv2dOptions opt{s, p, groups};
+  GraphAttrs a{{"in_channels", {double(x.size(1))}}, {"out_channels", {double(w.size(0))}},
+               {"kernel", {double(r)}},   {"stride", {double(s)}},
+               {"padding", {double(p)}},  {"groups", {double(groups)}},
+               {"bias", {b.defined() ? 1.0 : 0.0}}};
+  std::vector<std::pair<std::string, Tensor>> weights{{"weight", w}};
+  std::map<std::string, std::string> sources{{"weight", node.input(1)}};
+  if (b.defined()) {
+    weights.emplace_back("bias", b);
+    sources["bias"] = node.input(2);
+  }
+  ctx.add_node(node, "conv2d", a, {ctx.value_name(node, 0)}, weights,
+               [w, b, opt](const std::vector<Tensor>& in) { return ops::conv2d(in[0], w, b, opt); },
+               node.input(1));
+  ctx.set_sources(sources);
+}
+
+void batch_norm(ImportContext& ctx, const onnx::NodeProto& node) {
+  if (attr_int(node, "training_mode", 0) != 0) ctx.fail(node, "training_mode=1 is not supported");
+  const Tensor& x = ctx.sample(node, 0);
+  const Tensor scale = ctx.constant(node, 1).as_tensor(), bias = ctx.constant(node, 2).as_tensor();
+  const Tensor mean = ctx.constant(node, 3).as_tensor(), var = ctx.constant(node, 4).as_tensor();
+  const int64_t c = x.dim() >= 2 ? x.size(1) : 0;
+  for (const Tensor* t : {&scale, &bias, &mean, &var}) {
+    if (t->dim() != 1 || t->size(0) != c) ctx.fail(node, "scale, B, mean and var must be [C]");
+  }
+  const float eps = attr_float(node, "epsilon", 1e-5f);
+  // ONNX: running = running * momentum + batch * (1 - momentum); glassbox follows PyTorch.
+  const float momentum = 1.0f - attr_float(node, "momentum", 0.9f);
+  GraphAttrs a{{"channels", {double(c)}}, {"eps", {eps}}, {"momentum", {momentum}}};
+  std::vector<std::pair<std::string, Tensor>> weights{
+      {"weight", scale},        {"bias", bias},
+      {"running_mean", mean},   {"running_var", var},
+      {"num_batches_tracked", Tensor::zeros({}, DType::I64)}};
+  ctx.add_node(node, "batch_norm2d", a, {ctx.value_name(node, 0)}, weights,
+               [=](const std::vector<Tensor>& in) {
+                 return ops::batch_norm(in[0], scale, bias, mean, var, false, momentum, eps);
+               },
+               node.input(1));
+  ctx.set_sources({{"weight", node.input(1)},
+                   {"bias", node.input(2)},
+                   {"running_mean", node.input(3)},
+                   {"running_var", node.input(4)}});
+}
+
+// A linear layer y = x w^T + b from Gemm (with transA 0) or MatMul with a constant right side.
+void linear(ImportContext& ctx, const onnx::NodeProto& node) {
+  const Tensor& x = ctx.sample(node, 0);
+  if (x.dim() != 2) ctx.fail(node, "input must be [N, I], got " + shape_str(x.shape()));
+  const bool gemm = node.op_type() == "Gemm";
+  if (gemm && attr_int(node, "transA", 0) != 0) ctx.fail(node, "transA=1 is not supported");
+  const Tensor b_in = ctx.constant(node, 1).as_tensor();
+  const bool trans_b = gemm && attr_int(node, "transB", 0) != 0;
+  Tensor w = trans_b ? b_in : ops::contiguous(ops::transpose(b_in, 0, 1));
+  const float alpha = gemm ? attr_float(node, "alpha", 1.0f) : 1.0f;
+  if (alpha != 1.0f) w = ops::scale(w, alpha);
+  if (w.dim() != 2 || w.size(1) != x.size(1)) ctx.fail(node, "weight does not match the input");
+  Tensor b = gemm ? optional_const(ctx, node, 2) : Tensor();
+  if (b.defined()) {
+    if (b.numel() != w.size(0)) ctx.fail(node, "C must hold one value per output");
+    b = ops::scale(ops::reshape(b, {w.size(0)}), attr_float(node, "beta", 1.0f));
+  }
+  GraphAttrs a{{"in_features", {double(w.size(1))}}, {"out_features", {double(w.size(0))}},
+               {"bias", {b.defined() ? 1.0 : 0.0}}};
+  std::vector<std::pair<std::string, Tensor>> weights{{"weight", w.detach()}};
+  if (b.defined()) weights.emplace_back("bias", b.detach());
+  ctx.add_node(node, "linear", a, {ctx.value_name(node, 0)}, weights,
+               [w, b](const std::vector<Tensor>& in) { return ops::linear(in[0], w, b); },
+               node.input(1));
+  if (alpha == 1.0f && trans_b) ctx.set_sources({{"weight", node.input(1)}});
+}
+
+void pool(ImportContext& ctx, const onnx::NodeProto& node) {
+  const Tensor& x = ctx.sample(node, 0);
+  if (x.dim() != 4) ctx.fail(node, "input must be [N,C,H,W]");
+  require_unit_dilation(ctx, node);
+  if (attr_int(node, "storage_order", 0) != 0) ctx.fail(node, "storage_order=1 is not supported");
+  const int64_t r = same_hw(ctx, node, "kernel_shape", attr_ints(node, "kernel_shape"), 0);
+  if (r < 1) ctx.fail(node, "missing kernel_shape");
+  const int64_t s = same_hw(ctx, node, "strides", attr_ints(node, "strides"), 1);
+  const int64_t p = symmetric_pad(ctx, node, x.size(2), r, s);
+  for (int64_t size : {x.size(2), x.size(3)}) {
+    const int64_t floor_out = (size + 2 * p - r) / s + 1;
+    const int64_t ceil_out = (size + 2 * p - r + s - 1) / s + 1;
+    if (attr_int(node, "ceil_mode", 0) != 0 && ceil_out != floor_out) {
+      ctx.fail(node, "ceil_mode=1 that adds an output row or column is not supported yet");
+    }
+  }
+  const bool max = node.op_type() == "MaxPool";
+  if (!max && p > 0 && attr_int(node, "count_include_pad", 0) == 0) {
+    ctx.fail(node, "count_include_pad=0 with padding is not supported yet (glassbox's average "
+                   "pool counts the padding)");
+  }
+  ctx.add_node(node, max ? "max_pool2d" : "avg_pool2d",
+               {{"kernel", {double(r)}}, {"stride", {double(s)}}, {"padding", {double(p)}}},
+               {ctx.value_name(node, 0)}, {}, [=](const std::vector<Tensor>& in) {
+                 return max ? ops::max_pool2d(in[0], r, s, p) : ops::avg_pool2d(in[0], r, s, p);
+               });
+}
+
+void global_avg_pool(ImportContext& ctx, const onnx::NodeProto& node) {
+  if (ctx.sample(node, 0).dim() != 4) ctx.fail(node, "input must be [N,C,H,W]");
+  ctx.add_node(node, "global_avg_pool", {{"keepdims", {1.0}}}, {ctx.value_name(node, 0)}, {},
+               [](const std::vector<Tensor>& in) {
+                 const Tensor y = ops::global_avg_pool(in[0]);
+                 return ops::reshape(y, {y.size(0), y.size(1), 1, 1});
+               });
+}
+
+void relu(ImportContext& ctx, const onnx::NodeProto& node) {
+  ctx.add_node(node, "relu", {}, {ctx.value_name(node, 0)}, {},
+               [](const std::vector<Tensor>& in) { return ops::relu(in[0]); });
+}
+
+}  // namespace
+
+void add_layer_converters(ConverterTable& table) {
+  table["Conv"] = conv;
+  table["BatchNormalization"] = batch_norm;
+  table["Gemm"] = linear;
+  table["MatMul"] = linear;
+  table["MaxPool"] = pool;
+  table["AveragePool"] = pool;
+  table["GlobalAveragePool"] = global_avg_pool;
+  table["Relu"] = relu;
+}
+
+}  // namespace gb::models::onnx_import
