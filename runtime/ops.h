@@ -47,7 +47,20 @@ Tensor batch_norm_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x);
 
-// Pooling over [N,C,H,W]; stride 0 means stride = kernel.
+// Pooling windows over [N,C,H,W], as PyTorch's max_pool2d / avg_pool2d (dilation 1):
+// P = floor((H + 2*pad_h - kernel_h) / stride_h) + 1 (ceil_mode: rounded up, minus one when the
+// last window would start at or past H + pad_h), likewise Q; windows that overhang are clipped.
+// Average pooling divides by the window clipped to the padded input (count_include_pad) or by
+// the number of input pixels in it. requires: kernel >= 1, stride >= 1, 0 <= 2*pad <= kernel,
+// H + 2*pad_h >= kernel_h and W + 2*pad_w >= kernel_w (errors name the op).
+struct Pool2dOptions {
+  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+  bool ceil_mode = false;
+  bool count_include_pad = true;
+};
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt);
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt);
+// Square windows; stride 0 means stride = kernel.
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 // [N,C,H,W] -> [N,C]
