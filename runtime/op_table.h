@@ -38,6 +38,12 @@ enum class OpId : uint16_t {
   BatchNormAct,
   Relu,
   Gelu,
+  Clamp,
+  LeakyRelu,
+  Sigmoid,
+  Tanh,
+  HardSigmoid,
+  HardSwish,
   MaxPool2d,
   AvgPool2d,
   GlobalAvgPool,
@@ -89,6 +95,12 @@ GB_OP_KERNELS(BatchNorm2d, kernels::BatchNormKernels)
 GB_OP_KERNELS(BatchNormAct, kernels::BatchNormActKernels)
 GB_OP_KERNELS(Relu, kernels::ReluKernels)
 GB_OP_KERNELS(Gelu, kernels::GeluKernels)
+GB_OP_KERNELS(Clamp, kernels::ClampKernels)
+GB_OP_KERNELS(LeakyRelu, kernels::LeakyReluKernels)
+GB_OP_KERNELS(Sigmoid, kernels::PointwiseKernels)
+GB_OP_KERNELS(Tanh, kernels::PointwiseKernels)
+GB_OP_KERNELS(HardSigmoid, kernels::HardSigmoidKernels)
+GB_OP_KERNELS(HardSwish, kernels::PointwiseKernels)
 GB_OP_KERNELS(MaxPool2d, kernels::MaxPoolKernels)
 GB_OP_KERNELS(AvgPool2d, kernels::AvgPoolKernels)
 GB_OP_KERNELS(GlobalAvgPool, kernels::GlobalAvgPoolKernels)

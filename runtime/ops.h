@@ -47,6 +47,23 @@ Tensor batch_norm_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x);
 
+// Pointwise activations (any shape; one op-table row each; PyTorch's gradients, kernels and
+// their exact formulas in kernels/activation.h). NaN inputs give NaN outputs.
+// clamp: min(max(x, lo), hi) (lo > hi gives hi, as torch.clamp); pass +-infinity for a missing
+// bound (ONNX Clip). Gradient dy where lo <= x <= hi, else 0. requires: lo, hi not NaN.
+Tensor clamp(const Tensor& x, float lo, float hi);
+Tensor relu6(const Tensor& x);  // clamp(x, 0, 6)
+// x > 0 ? x : alpha * x; gradient alpha at x <= 0. requires: alpha not NaN.
+Tensor leaky_relu(const Tensor& x, float alpha = 0.01f);
+Tensor sigmoid(const Tensor& x);  // 1 / (1 + exp(-x))
+Tensor tanh(const Tensor& x);
+// max(0, min(1, alpha * x + beta)), as ONNX HardSigmoid (its defaults: alpha 0.2, beta 0.5;
+// PyTorch's Hardsigmoid is alpha 1/6, beta 0.5); gradient alpha strictly inside (0, 1).
+// requires: alpha, beta not NaN.
+Tensor hardsigmoid(const Tensor& x, float alpha, float beta);
+// x * hardsigmoid(x; 1/6, 0.5) (ONNX HardSwish = PyTorch's Hardswish, computed as PyTorch does).
+Tensor hardswish(const Tensor& x);
+
 // Pooling windows over [N,C,H,W], as PyTorch's max_pool2d / avg_pool2d (dilation 1):
 // P = floor((H + 2*pad_h - kernel_h) / stride_h) + 1 (ceil_mode: rounded up, minus one when the
 // last window would start at or past H + pad_h), likewise Q; windows that overhang are clipped.

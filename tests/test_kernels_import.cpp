@@ -1,17 +1,23 @@
 // Kernel tests of the ops and options added for model import: pooling's ceil_mode and
 // count_include_pad (output sizes and divisors against PyTorch's numbers by hand; the fast CPU
-// kernels bit for bit against ref:: over a sweep of maps, windows and both options).
-// Shape letters: N batch, C channels, H/W input, R/S window, P/Q output.
+// kernels bit for bit against ref:: over a sweep of maps, windows and both options); the
+// pointwise activations (ref:: against PyTorch's values and rules at the kinks, the fast CPU
+// kernels bit for bit against ref:: on special values and sizes that end mid-vector and cross
+// the threading threshold, fast sigmoid within 4 ulp).
+// Shape letters: N batch, C channels, H/W input, R/S window, P/Q output; n elements.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "kernels/activation.h"
 #include "kernels/pool.h"
 #include "kernels/shapes.h"
 
@@ -169,6 +175,182 @@ TEST(PoolOptions, ReferenceAvgBackwardIsTheAdjoint) {
     for (int64_t i = 0; i < xn; ++i) b += static_cast<double>(x[i]) * dx[i];
     EXPECT_NEAR(a, b, 1e-4);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pointwise activations
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+template <class Fn>
+Vec apply(int64_t n, const Vec& x, Fn fn) {
+  Vec y(static_cast<size_t>(n), 7.0f);
+  fn(n, x.data(), y.data());
+  return y;
+}
+
+TEST(PointwiseRef, ValuesAndRulesAtTheKinks) {
+  const Vec x = {-7.0f, -3.0f, -1.5f, 0.0f, 1.0f, 3.0f, 6.0f, 7.0f, kNaN};
+  const int64_t n = static_cast<int64_t>(x.size());
+  const Vec ones(x.size(), 1.0f);
+  Vec y = apply(n, x, [](int64_t k, const float* in, float* out) {
+    ref::clamp_forward(k, in, 0.0f, 6.0f, out);
+  });
+  EXPECT_EQ(Vec(y.begin(), y.end() - 1), (Vec{0, 0, 0, 0, 1, 3, 6, 6}));
+  EXPECT_TRUE(std::isnan(y.back()));
+  Vec dx(x.size());
+  ref::clamp_backward(n, x.data(), 0.0f, 6.0f, ones.data(), dx.data());
+  EXPECT_EQ(dx, (Vec{0, 0, 0, 1, 1, 1, 1, 0, 0}));  // torch: 1 at both bounds, 0 for NaN
+  ref::leaky_relu_backward(n, x.data(), 0.1f, ones.data(), dx.data());
+  EXPECT_FLOAT_EQ(dx[3], 0.1f);  // torch: the negative slope at 0
+  y = apply(n, x,
+            [](int64_t k, const float* in, float* out) { ref::hardswish_forward(k, in, out); });
+  EXPECT_EQ(Vec(y.begin(), y.end() - 1), (Vec{0, 0, -0.375f, 0, 2.0f / 3, 3, 6, 7}));
+  ref::hardswish_backward(n, x.data(), ones.data(), dx.data());
+  // torch's hardswish_backward: 0 below -3, x / 3 + 0.5 on [-3, 3], 1 above.
+  EXPECT_EQ(Vec(dx.begin(), dx.end() - 1), (Vec{0, -0.5f, 0, 0.5f, 0.5f + 1.0f / 3, 1.5f, 1, 1}));
+  y = apply(n, x, [](int64_t k, const float* in, float* out) {
+    ref::hardsigmoid_forward(k, in, 0.2f, 0.5f, out);
+  });
+  EXPECT_EQ(Vec(y.begin(), y.end() - 1),
+            (Vec{0, 0, std::fma(0.2f, -1.5f, 0.5f), 0.5f, std::fma(0.2f, 1.0f, 0.5f), 1, 1, 1}));
+  ref::hardsigmoid_backward(n, x.data(), 1.0f / 6, 0.5f, ones.data(), dx.data());
+  EXPECT_EQ(dx[1], 0.0f);  // torch's Hardsigmoid: 0 at -3 and 3 (open interval)
+  EXPECT_EQ(dx[5], 0.0f);
+  EXPECT_FLOAT_EQ(dx[4], 1.0f / 6);
+  const Vec s = {0.0f, kInf, -kInf, 2.0f, kNaN};
+  y = apply(5, s, [](int64_t k, const float* in, float* out) { ref::sigmoid_forward(k, in, out); });
+  EXPECT_EQ(Vec(y.begin(), y.begin() + 3), (Vec{0.5f, 1.0f, 0.0f}));
+  EXPECT_FLOAT_EQ(y[3], 0.88079708f);
+  EXPECT_TRUE(std::isnan(y[4]));
+  y = apply(5, s, [](int64_t k, const float* in, float* out) { ref::tanh_forward(k, in, out); });
+  EXPECT_EQ(Vec(y.begin(), y.begin() + 3), (Vec{0.0f, 1.0f, -1.0f}));
+  EXPECT_FLOAT_EQ(y[3], 0.96402758f);
+}
+
+// Random values over several binades with the special values spread through them.
+Vec awkward_values(int64_t n, uint32_t seed) {
+  Vec v = random_vec(n, seed, -8.0f, 8.0f);
+  const float specials[] = {kNaN,   kInf,   -kInf, 0.0f,  -0.0f, 1e-40f, -1e-40f,
+                            1e30f,  -1e30f, -3.0f, 3.0f,  6.0f,  -2.5f,  2.5f,
+                            -87.5f, -90.0f, 88.7f, -1.5f, 2.0f,  -1e-3f, 1e-3f};
+  size_t k = 0;
+  for (size_t i = 0; i < v.size(); i += 5) v[i] = specials[k++ % std::size(specials)];
+  for (size_t i = 3; i < v.size(); i += 7) v[i] *= 1e-3f;
+  return v;
+}
+
+// ulp distance of two finite floats of the same sign (or both zero).
+int64_t ulps(float a, float b) {
+  int32_t ia, ib;
+  std::memcpy(&ia, &a, 4);
+  std::memcpy(&ib, &b, 4);
+  return std::abs(static_cast<int64_t>(ia) - ib);
+}
+
+struct Sizes {
+  int64_t n;
+  int threads;
+};
+// Odd sizes, one vector, tails, and sizes past the threading threshold split at odd offsets.
+const Sizes kSizes[] = {{1, 1},  {7, 1},     {8, 1},     {9, 1},
+                        {33, 2}, {40001, 2}, {40001, 3}, {65537, 2}};
+
+TEST(Pointwise, FastEqualsReferenceBitForBit) {
+  using P2 = void (*)(int64_t, const float*, float, float, float*);
+  using P2B = void (*)(int64_t, const float*, float, float, const float*, float*);
+  struct Two {
+    const char* name;
+    P2 ref_f, cpu_f;
+    P2B ref_b, cpu_b;
+    float a, b;
+  };
+  const Two two[] = {
+      {"clamp", ref::clamp_forward, cpu::clamp_forward, ref::clamp_backward, cpu::clamp_backward,
+       -1.5f, 2.0f},
+      {"relu6", ref::clamp_forward, cpu::clamp_forward, ref::clamp_backward, cpu::clamp_backward,
+       0.0f, 6.0f},
+      {"clamp lo > hi", ref::clamp_forward, cpu::clamp_forward, ref::clamp_backward,
+       cpu::clamp_backward, 1.0f, -1.0f},
+      {"hardsigmoid", ref::hardsigmoid_forward, cpu::hardsigmoid_forward, ref::hardsigmoid_backward,
+       cpu::hardsigmoid_backward, 0.2f, 0.5f},
+      {"hardsigmoid torch", ref::hardsigmoid_forward, cpu::hardsigmoid_forward,
+       ref::hardsigmoid_backward, cpu::hardsigmoid_backward, 1.0f / 6, 0.5f},
+  };
+  const int saved = omp_get_max_threads();
+  uint32_t seed = 2000;
+  for (const Sizes& z : kSizes) {
+    omp_set_num_threads(z.threads);
+    SCOPED_TRACE("n " + std::to_string(z.n) + " threads " + std::to_string(z.threads));
+    const Vec x = awkward_values(z.n, seed++), dy = random_vec(z.n, seed++);
+    const Vec y_sig = apply(z.n, x, ref::sigmoid_forward);
+    const Vec y_tanh = apply(z.n, x, ref::tanh_forward);
+    Vec w(x.size()), g(x.size(), 7.0f);
+    for (const Two& t : two) {
+      SCOPED_TRACE(t.name);
+      t.ref_f(z.n, x.data(), t.a, t.b, w.data());
+      t.cpu_f(z.n, x.data(), t.a, t.b, g.data());
+      EXPECT_TRUE(bit_equal(g, w)) << "forward";
+      t.ref_b(z.n, x.data(), t.a, t.b, dy.data(), w.data());
+      t.cpu_b(z.n, x.data(), t.a, t.b, dy.data(), g.data());
+      EXPECT_TRUE(bit_equal(g, w)) << "backward";
+    }
+    for (float alpha : {0.01f, -0.5f}) {
+      ref::leaky_relu_forward(z.n, x.data(), alpha, w.data());
+      cpu::leaky_relu_forward(z.n, x.data(), alpha, g.data());
+      EXPECT_TRUE(bit_equal(g, w)) << "leaky_relu";
+      ref::leaky_relu_backward(z.n, x.data(), alpha, dy.data(), w.data());
+      cpu::leaky_relu_backward(z.n, x.data(), alpha, dy.data(), g.data());
+      EXPECT_TRUE(bit_equal(g, w)) << "leaky_relu backward";
+    }
+    EXPECT_TRUE(
+        bit_equal(apply(z.n, x, cpu::hardswish_forward), apply(z.n, x, ref::hardswish_forward)));
+    ref::hardswish_backward(z.n, x.data(), dy.data(), w.data());
+    cpu::hardswish_backward(z.n, x.data(), dy.data(), g.data());
+    EXPECT_TRUE(bit_equal(g, w)) << "hardswish backward";
+    ref::sigmoid_backward(z.n, y_sig.data(), dy.data(), w.data());
+    cpu::sigmoid_backward(z.n, y_sig.data(), dy.data(), g.data());
+    EXPECT_TRUE(bit_equal(g, w)) << "sigmoid backward";
+    ref::tanh_backward(z.n, y_tanh.data(), dy.data(), w.data());
+    cpu::tanh_backward(z.n, y_tanh.data(), dy.data(), g.data());
+    EXPECT_TRUE(bit_equal(g, w)) << "tanh backward";
+  }
+  omp_set_num_threads(saved);
+}
+
+// The fast sigmoid: within 4 ulp of ref's double formula; exactly 0 where ref's value is below
+// 2e-38 (x < -87); NaN, +-inf and the saturated ends exact; independent of the thread count.
+TEST(Pointwise, FastSigmoidWithinFourUlp) {
+  const int saved = omp_get_max_threads();
+  uint32_t seed = 3000;
+  for (const Sizes& z : kSizes) {
+    omp_set_num_threads(z.threads);
+    Vec x = awkward_values(z.n, seed++);
+    for (size_t i = 1; i < x.size(); i += 5) x[i] *= 12.0f;  // into the saturated ends
+    const Vec want = apply(z.n, x, ref::sigmoid_forward), got = apply(z.n, x, cpu::sigmoid_forward);
+    int64_t worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (std::isnan(want[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << x[i];
+        continue;
+      }
+      if (x[i] < -87.0f) {
+        EXPECT_EQ(got[i], 0.0f) << x[i];
+        EXPECT_LT(want[i], 2e-38f) << x[i];
+        continue;
+      }
+      ASSERT_GE(got[i], 0.0f) << x[i];
+      worst = std::max(worst, ulps(got[i], want[i]));
+      EXPECT_LE(ulps(got[i], want[i]), 4)
+          << "x " << x[i] << " got " << got[i] << " want " << want[i];
+    }
+    RecordProperty("worst_ulp_n" + std::to_string(z.n), static_cast<int>(worst));
+    omp_set_num_threads(1);
+    EXPECT_TRUE(bit_equal(apply(z.n, x, cpu::sigmoid_forward), got)) << "thread count";
+    omp_set_num_threads(z.threads);
+  }
+  omp_set_num_threads(saved);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Tests for the ops and options added for model import (runtime/ops.h): pooling with
-// Pool2dOptions (ceil_mode, count_include_pad, non-square windows). Forward values against
+// Pool2dOptions (ceil_mode, count_include_pad, non-square windows), the pointwise activations
+// (clamp / relu6, leaky_relu, sigmoid, tanh, hardsigmoid, hardswish). Forward values against
 // hand-computed (PyTorch's) numbers under both CPU kernel sets, gradients at the points the
 // options change, and errors that name the op. The conformance harness
 // (tests/test_op_conformance.cpp) checks fast against reference kernels, gradients by central
@@ -111,6 +112,88 @@ TEST(OpsImport, PoolOptionErrorsNameTheOp) {
   expect_error_naming([&] { ops::avg_pool2d(x, {6, 3, 1, 1, 0, 0}); }, "avg_pool2d");
   expect_error_naming([&] { ops::avg_pool2d(x, {3, 0, 1, 1, 0, 0}); }, "avg_pool2d");
   expect_error_naming([&] { ops::avg_pool2d(x, 2, -1); }, "avg_pool2d");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pointwise activations
+
+// The values of f(x) and the gradient of sum(f(x)) at x.
+struct ValueAndGrad {
+  std::vector<float> y, dx;
+};
+ValueAndGrad run(const std::function<Tensor(const Tensor&)>& f, const std::vector<float>& x) {
+  Tensor t = Tensor::from_vector({static_cast<int64_t>(x.size())}, x);
+  t.set_requires_grad(true);
+  Tensor y = f(t);
+  ops::sum(y).backward();
+  return {y.to_vector(), t.grad().to_vector()};
+}
+
+TEST(OpsImport, ClampAndRelu6PassTheGradientAtTheBounds) {
+  for_each_cpu_mode([&] {
+    const auto r = run([](const Tensor& t) { return ops::relu6(t); }, {-1, 0, 3, 6, 7});
+    EXPECT_EQ(r.y, (std::vector<float>{0, 0, 3, 6, 6}));
+    EXPECT_EQ(r.dx, (std::vector<float>{0, 1, 1, 1, 0}));  // torch: (x >= min) & (x <= max)
+    const float inf = std::numeric_limits<float>::infinity();
+    const auto one_sided =
+        run([inf](const Tensor& t) { return ops::clamp(t, -inf, 0.5f); }, {-100, 0.5f, 2});
+    EXPECT_EQ(one_sided.y, (std::vector<float>{-100, 0.5f, 0.5f}));
+    EXPECT_EQ(one_sided.dx, (std::vector<float>{1, 1, 0}));
+    // lo > hi: every value is hi (torch.clamp).
+    EXPECT_TRUE(values_near(ops::clamp(Tensor::from_vector({3}, {-5, 0, 5}), 1.0f, -1.0f),
+                            {-1, -1, -1}, 0.0));
+  });
+}
+
+TEST(OpsImport, LeakyReluSigmoidTanh) {
+  for_each_cpu_mode([&] {
+    const auto l = run([](const Tensor& t) { return ops::leaky_relu(t, 0.1f); }, {-2, 0, 3});
+    EXPECT_TRUE(values_near(Tensor::from_vector({3}, l.y), {-0.2f, 0, 3}, 1e-7));
+    EXPECT_TRUE(values_near(Tensor::from_vector({3}, l.dx), {0.1f, 0.1f, 1}, 1e-7));
+    EXPECT_TRUE(values_near(ops::leaky_relu(Tensor::from_vector({1}, {-1})), {-0.01f}, 1e-7));
+    const auto s = run([](const Tensor& t) { return ops::sigmoid(t); }, {0, 2, -2});
+    EXPECT_TRUE(values_near(Tensor::from_vector({3}, s.y), {0.5f, 0.88079708f, 0.11920292f}, 1e-6));
+    EXPECT_TRUE(
+        values_near(Tensor::from_vector({3}, s.dx), {0.25f, 0.10499359f, 0.10499359f}, 1e-6));
+    const auto t = run([](const Tensor& v) { return ops::tanh(v); }, {0, 1, -0.5f});
+    EXPECT_TRUE(values_near(Tensor::from_vector({3}, t.y), {0, 0.76159416f, -0.46211716f}, 1e-6));
+    EXPECT_TRUE(values_near(Tensor::from_vector({3}, t.dx), {1, 0.41997434f, 0.78644773f}, 1e-6));
+  });
+}
+
+TEST(OpsImport, HardSigmoidAndHardSwishFollowTorch) {
+  for_each_cpu_mode([&] {
+    // PyTorch's Hardsigmoid (alpha 1/6, beta 0.5): relu6(x + 3) / 6, gradient 1/6 on (-3, 3).
+    const auto h = run([](const Tensor& t) { return ops::hardsigmoid(t, 1.0f / 6, 0.5f); },
+                       {-4, -3, 0, 1.5f, 3, 4});
+    EXPECT_TRUE(values_near(Tensor::from_vector({6}, h.y), {0, 0, 0.5f, 0.75f, 1, 1}, 1e-6));
+    EXPECT_TRUE(
+        values_near(Tensor::from_vector({6}, h.dx), {0, 0, 1.0f / 6, 1.0f / 6, 0, 0}, 1e-7));
+    // ONNX's defaults (alpha 0.2, beta 0.5).
+    EXPECT_TRUE(values_near(ops::hardsigmoid(Tensor::from_vector({3}, {-3, 1, 3}), 0.2f, 0.5f),
+                            {0, 0.7f, 1}, 1e-6));
+    const auto w = run([](const Tensor& t) { return ops::hardswish(t); }, {-4, -3, -1, 0, 1, 3, 4});
+    EXPECT_TRUE(
+        values_near(Tensor::from_vector({7}, w.y), {0, 0, -1.0f / 3, 0, 2.0f / 3, 3, 4}, 1e-6));
+    // torch: 0 below -3, x / 3 + 0.5 on [-3, 3] (so -0.5 at -3 and 1.5 at 3), 1 above.
+    EXPECT_TRUE(values_near(Tensor::from_vector({7}, w.dx),
+                            {0, -0.5f, 1.0f / 6, 0.5f, 5.0f / 6, 1.5f, 1}, 1e-6));
+  });
+}
+
+TEST(OpsImport, PointwiseErrorsNameTheOp) {
+  const Tensor ints = Tensor::zeros({2, 3}, DType::I64);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor x = Tensor::from_vector({2}, {1, 2});
+  expect_error_naming([&] { ops::clamp(ints, 0, 1); }, "clamp");
+  expect_error_naming([&] { ops::clamp(x, nan, 1); }, "clamp");
+  expect_error_naming([&] { ops::relu6(Tensor()); }, "clamp");
+  expect_error_naming([&] { ops::leaky_relu(ints); }, "leaky_relu");
+  expect_error_naming([&] { ops::leaky_relu(x, nan); }, "leaky_relu");
+  expect_error_naming([&] { ops::sigmoid(Tensor()); }, "sigmoid");
+  expect_error_naming([&] { ops::tanh(ints); }, "tanh");
+  expect_error_naming([&] { ops::hardsigmoid(x, 0.2f, nan); }, "hardsigmoid");
+  expect_error_naming([&] { ops::hardswish(ints); }, "hardswish");
 }
 
 }  // namespace

@@ -49,6 +49,12 @@ bool channelwise(std::optional<OpId> op) {
   switch (*op) {
     case OpId::Relu:
     case OpId::Gelu:
+    case OpId::Clamp:
+    case OpId::LeakyRelu:
+    case OpId::Sigmoid:
+    case OpId::Tanh:
+    case OpId::HardSigmoid:
+    case OpId::HardSwish:
     case OpId::Dropout:
     case OpId::MaxPool2d:
     case OpId::AvgPool2d:

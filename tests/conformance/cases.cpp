@@ -20,6 +20,18 @@ std::vector<Case> conformance_cases(OpId op) {
       return relu_cases();
     case OpId::Gelu:
       return gelu_cases();
+    case OpId::Clamp:
+      return clamp_cases();
+    case OpId::LeakyRelu:
+      return leaky_relu_cases();
+    case OpId::Sigmoid:
+      return sigmoid_cases();
+    case OpId::Tanh:
+      return tanh_cases();
+    case OpId::HardSigmoid:
+      return hardsigmoid_cases();
+    case OpId::HardSwish:
+      return hardswish_cases();
     case OpId::MaxPool2d:
       return max_pool_cases();
     case OpId::AvgPool2d:
