@@ -133,6 +133,12 @@ std::vector<OpRow> activation_rows() {
       row<OpId::HardSwish>("hardswish", &ref::hardswish_kernels, &cpu::hardswish_kernels,
                            GB_CUDA_SET(hardswish_kernels),
                            {"backward (from the forward input)", files_import}),
+      row<OpId::PRelu>("prelu", &ref::prelu_kernels, &ref::prelu_kernels,
+                       GB_CUDA_SET(prelu_kernels),
+                       {"backward (from the forward input; dx and dslope, each skipped when not "
+                        "needed)",
+                        "kernels/prelu.h kernels/ref/prelu.cpp kernels/cuda/prelu.cu "
+                        "runtime/ops/pointwise.cpp"}),
   };
 }
 

@@ -23,6 +23,7 @@
 #include "kernels/linear.h"
 #include "kernels/optim.h"
 #include "kernels/pool.h"
+#include "kernels/prelu.h"
 #include "kernels/reduce.h"
 #include "kernels/resize.h"
 #include "kernels/softmax.h"
@@ -44,6 +45,7 @@ enum class OpId : uint16_t {
   Tanh,
   HardSigmoid,
   HardSwish,
+  PRelu,
   MaxPool2d,
   AvgPool2d,
   GlobalAvgPool,
@@ -101,6 +103,7 @@ GB_OP_KERNELS(Sigmoid, kernels::PointwiseKernels)
 GB_OP_KERNELS(Tanh, kernels::PointwiseKernels)
 GB_OP_KERNELS(HardSigmoid, kernels::HardSigmoidKernels)
 GB_OP_KERNELS(HardSwish, kernels::PointwiseKernels)
+GB_OP_KERNELS(PRelu, kernels::PreluKernels)
 GB_OP_KERNELS(MaxPool2d, kernels::MaxPoolKernels)
 GB_OP_KERNELS(AvgPool2d, kernels::AvgPoolKernels)
 GB_OP_KERNELS(GlobalAvgPool, kernels::GlobalAvgPoolKernels)

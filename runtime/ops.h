@@ -63,6 +63,10 @@ Tensor tanh(const Tensor& x);
 Tensor hardsigmoid(const Tensor& x, float alpha, float beta);
 // x * hardsigmoid(x; 1/6, 0.5) (ONNX HardSwish = PyTorch's Hardswish, computed as PyTorch does).
 Tensor hardswish(const Tensor& x);
+// PReLU (PyTorch's nn.PReLU, ONNX PRelu with the slope reshaped to [C] or [1]): x [N,C,...] and
+// slope [C], or any x with slope [1]; y = x > 0 ? x : slope[c] * x. Gradients to x and to the
+// slope (dslope[c] = sum of x * dy where x <= 0). requires: same device, F32.
+Tensor prelu(const Tensor& x, const Tensor& slope);
 
 // Pooling windows over [N,C,H,W], as PyTorch's max_pool2d / avg_pool2d (dilation 1):
 // P = floor((H + 2*pad_h - kernel_h) / stride_h) + 1 (ceil_mode: rounded up, minus one when the

@@ -1,6 +1,6 @@
 // Tests for the ops and options added for model import (runtime/ops.h): pooling with
 // Pool2dOptions (ceil_mode, count_include_pad, non-square windows), the pointwise activations
-// (clamp / relu6, leaky_relu, sigmoid, tanh, hardsigmoid, hardswish). Forward values against
+// (clamp / relu6, leaky_relu, sigmoid, tanh, hardsigmoid, hardswish), prelu. Forward values against
 // hand-computed (PyTorch's) numbers under both CPU kernel sets, gradients at the points the
 // options change, and errors that name the op. The conformance harness
 // (tests/test_op_conformance.cpp) checks fast against reference kernels, gradients by central
@@ -194,6 +194,43 @@ TEST(OpsImport, PointwiseErrorsNameTheOp) {
   expect_error_naming([&] { ops::tanh(ints); }, "tanh");
   expect_error_naming([&] { ops::hardsigmoid(x, 0.2f, nan); }, "hardsigmoid");
   expect_error_naming([&] { ops::hardswish(ints); }, "hardswish");
+}
+
+// ---------------------------------------------------------------------------------------------
+// prelu
+
+TEST(OpsImport, PreluPerChannelAndSharedSlope) {
+  for_each_cpu_mode([&] {
+    Tensor x = Tensor::from_vector({1, 2, 2}, {-1, 2, -3, 4});
+    Tensor slope = Tensor::from_vector({2}, {0.1f, 0.5f});
+    x.set_requires_grad(true);
+    slope.set_requires_grad(true);
+    Tensor y = ops::prelu(x, slope);
+    EXPECT_TRUE(values_near(y, {-0.1f, 2, -1.5f, 4}, 1e-7));
+    ops::sum(y).backward();
+    EXPECT_TRUE(values_near(x.grad(), {0.1f, 1, 0.5f, 1}, 1e-7));
+    EXPECT_TRUE(values_near(slope.grad(), {-1, -3}, 0.0));  // sum of x where x <= 0
+    // One slope for every channel; x = 0 takes the slope's side (torch).
+    Tensor x2 = Tensor::from_vector({2, 3}, {-2, 0, 1, -1, 3, -4});
+    Tensor s2 = Tensor::from_vector({1}, {0.25f});
+    s2.set_requires_grad(true);
+    ops::sum(ops::prelu(x2, s2)).backward();
+    EXPECT_TRUE(values_near(ops::prelu(x2, s2), {-0.5f, 0, 1, -0.25f, 3, -1}, 1e-7));
+    EXPECT_TRUE(values_near(s2.grad(), {-7}, 0.0));
+  });
+}
+
+TEST(OpsImport, PreluErrorsNameTheOp) {
+  const Tensor x = Tensor::zeros({2, 3, 4});
+  expect_error_naming([&] { ops::prelu(x, Tensor::zeros({2})); }, "prelu");
+  expect_error_naming([&] { ops::prelu(x, Tensor::zeros({3, 1})); }, "prelu");
+  expect_error_naming([&] { ops::prelu(Tensor::zeros({3}), Tensor::zeros({3})); }, "prelu");
+  expect_error_naming([&] { ops::prelu(x, Tensor()); }, "prelu");
+  expect_error_naming(
+      [&] {
+        ops::prelu(Tensor::zeros({2, 3}, DType::I64), Tensor::zeros({3}));
+      },
+      "prelu");
 }
 
 }  // namespace

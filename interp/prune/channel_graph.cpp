@@ -63,6 +63,7 @@ bool channelwise(std::optional<OpId> op) {
     case OpId::Scale:
     case OpId::BilinearResize:
       return true;
+    case OpId::PRelu:   // channelwise, but its per-channel slope is a parameter pruning keeps whole
     case OpId::Conv2d:  // layers, norms, residual adds, views, concat: visited on their own
     case OpId::Conv2dFused:
     case OpId::Linear:

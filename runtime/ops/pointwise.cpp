@@ -1,7 +1,9 @@
 // The pointwise activations of model import: clamp, leaky_relu, sigmoid, tanh, hardsigmoid and
-// hardswish (kernels/activation.h), each dispatched through its own op-table row. Any shape; the
-// backward reads the forward input (clamp, leaky_relu, hardsigmoid, hardswish) or output
-// (sigmoid, tanh), as the contract of each says.
+// hardswish (kernels/activation.h), and prelu with its learnable per-channel slope
+// (kernels/prelu.h), each dispatched through its own op-table row. Any shape; the backward reads
+// the forward input (clamp, leaky_relu, hardsigmoid, hardswish, prelu) or output (sigmoid, tanh),
+// as the contract of each says. Shape letters (prelu): N batch, C channels, L = the product of
+// the dimensions after C.
 #include <cmath>
 
 #include "runtime/ops.h"
@@ -94,6 +96,34 @@ Tensor hardswish(const Tensor& x) {
   check_input(OpId::HardSwish, x, "input");
   const auto& k = kernels_for<OpId::HardSwish>(x.device());
   return pointwise(OpId::HardSwish, x, false, k.forward, k.backward);
+}
+
+Tensor prelu(const Tensor& x, const Tensor& slope) {
+  const OpId op = OpId::PRelu;
+  check_input(op, x, "input");
+  check_input(op, slope, "slope");
+  check_same_device(op, x, {&slope});
+  const int64_t S = slope.numel();
+  if (slope.dim() != 1 || (S != 1 && (x.dim() < 2 || x.size(1) != S))) {
+    fail(op, "slope must be [1] or [C] for input [N,C,...]; got slope " + shape_str(slope.shape()) +
+                 " for input " + shape_str(x.shape()));
+  }
+  // A single slope is the one-channel case: x viewed as [1, 1, numel].
+  const int64_t N = S == 1 ? 1 : x.size(0), C = S;
+  const int64_t L = N * C == 0 ? 0 : x.numel() / (N * C);
+  const auto& k = kernels_for<OpId::PRelu>(x.device());
+  Tensor xc = dense(x), sc = dense(slope);
+  Tensor y = empty_like_device(x.shape(), x);
+  k.forward(N, C, L, xc.f32(), sc.f32(), y.f32());
+  Tensor xs = xc.detach(), ss = sc.detach();
+  record(op, {x, slope}, y, [=, &k](const Tensor& gy) {
+    Tensor g = dense(gy);
+    Tensor dx = input_grad_needed(0) ? empty_like_device(xs.shape(), xs) : Tensor();
+    Tensor ds = input_grad_needed(1) ? empty_like_device(ss.shape(), ss) : Tensor();
+    k.backward(N, C, L, xs.f32(), ss.f32(), g.f32(), f32_or_null(dx), f32_or_null(ds));
+    return std::vector<Tensor>{dx, ds};
+  });
+  return y;
 }
 
 }  // namespace gb::ops

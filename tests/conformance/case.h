@@ -63,6 +63,7 @@ std::vector<Case> sigmoid_cases();
 std::vector<Case> tanh_cases();
 std::vector<Case> hardsigmoid_cases();
 std::vector<Case> hardswish_cases();
+std::vector<Case> prelu_cases();
 std::vector<Case> binary_cases(OpId op);
 std::vector<Case> scale_cases();
 std::vector<Case> concat_cases();

@@ -32,6 +32,8 @@ std::vector<Case> conformance_cases(OpId op) {
       return hardsigmoid_cases();
     case OpId::HardSwish:
       return hardswish_cases();
+    case OpId::PRelu:
+      return prelu_cases();
     case OpId::MaxPool2d:
       return max_pool_cases();
     case OpId::AvgPool2d:

@@ -1,10 +1,11 @@
 // Conformance cases of the pointwise activations of model import: clamp, leaky_relu, sigmoid,
-// tanh, hardsigmoid and hardswish. Per op: small odd shapes with inputs kept away from the kinks
+// tanh, hardsigmoid, hardswish, and prelu (per-channel and shared slopes, gradients to input and
+// slope). Per op: small odd shapes with inputs kept away from the kinks
 // (gradients elementwise), a case of special values (NaN, +-inf, -0, the kinks and bounds
 // exactly, huge and tiny magnitudes; no gradient check, but fast and CUDA against reference
 // forward and backward), and a size past the threading threshold whose per-thread ranges end
 // mid-vector (gradients by projection).
-// Shape letters: none (any shape).
+// Shape letters: N batch, C channels, H/W height/width (prelu); the others take any shape.
 #include <cmath>
 #include <limits>
 
@@ -145,6 +146,23 @@ std::vector<Case> hardsigmoid_cases() {
 std::vector<Case> hardswish_cases() {
   auto fn = [](const Ts& v) { return ops::hardswish(v[0]); };
   return pointwise_cases(fn, {-3.0f, 3.0f}, 110);
+}
+
+std::vector<Case> prelu_cases() {
+  auto prelu = [](const Ts& v) { return ops::prelu(v[0], v[1]); };
+  return {
+      {"[2,3,4,5] slope [3]", {avoiding({2, 3, 4, 5}, 120, {0.0f}), randn({3}, 121, 0.5f)}, prelu},
+      {"[3,5] slope [5]", {avoiding({3, 5}, 122, {0.0f}), randn({5}, 123, 0.5f)}, prelu},
+      {"[1,1,7] slope [1]", {avoiding({1, 1, 7}, 124, {0.0f}), randn({1}, 125, 0.5f)}, prelu},
+      {"[2,4,3,3] shared slope [1]", {avoiding({2, 4, 3, 3}, 126, {0.0f}), randn({1}, 127)}, prelu},
+      {"[5] shared slope [1]", {avoiding({5}, 128, {0.0f}), randn({1}, 129)}, prelu},
+      no_gradcheck({"special values, slope [1]",
+                    {ops::reshape(special({0.0f}), {1, 1, -1}), randn({1}, 130)},
+                    prelu}),
+      by_projection({"threads 3x16x32x33 slope [16]",
+                     {avoiding({3, 16, 32, 33}, 131, {0.0f}), randn({16}, 132, 0.5f)},
+                     prelu}),
+  };
 }
 
 }  // namespace gb::conformance
