@@ -1,6 +1,7 @@
 // Shape descriptors shared by the reference and fast kernels.
 // Shape letters: N batch, C input channels, H/W input height/width, K output channels,
 // R/S kernel height/width, P/Q output height/width, G groups. All tensors are dense NCHW float32.
+// Pad2dShape: constant padding of [N,C,H,W] to [N,C,P,Q].
 // Pool2dShape's output size and options follow PyTorch (ceil_mode, count_include_pad).
 #pragma once
 #include <cstdint>
@@ -42,6 +43,15 @@ struct Pool2dShape {
     if (ceil && (out - 1) * stride >= in + pad) --out;
     return out;
   }
+};
+
+// Constant padding: [N,C,H,W] -> [N,C,P,Q], P = top + H + bottom, Q = left + W + right; every pad
+// >= 0.
+struct Pad2dShape {
+  int64_t N = 1, C = 1, H = 1, W = 1;
+  int64_t top = 0, left = 0, bottom = 0, right = 0;
+  int64_t P() const { return top + H + bottom; }
+  int64_t Q() const { return left + W + right; }
 };
 
 }  // namespace gb::kernels

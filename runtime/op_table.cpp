@@ -163,7 +163,7 @@ std::vector<OpRow> pool_rows() {
   };
 }
 
-// Elementwise arithmetic, concat, the views and copies, dropout.
+// Elementwise arithmetic, concat, constant padding, the views and copies, dropout.
 std::vector<OpRow> elementwise_and_shape_rows() {
   return {
       row<OpId::Add>("add", &ref::binary_kernels, &cpu::binary_kernels, GB_CUDA_SET(binary_kernels),
@@ -192,6 +192,11 @@ std::vector<OpRow> elementwise_and_shape_rows() {
                         {"ops: slices of the gradient",
                          "kernels/copy.h kernels/ref/copy.cpp kernels/cpu/copy.cpp "
                          "kernels/cuda/copy.cu runtime/ops/shape.cpp"}),
+      row<OpId::Pad2d>("pad2d", &ref::pad2d_kernels, &ref::pad2d_kernels,
+                       GB_CUDA_SET(pad2d_kernels),
+                       {"backward (the slice of the gradient at the input)",
+                        "kernels/pad.h kernels/shapes.h kernels/ref/pad.cpp kernels/cuda/pad.cu "
+                        "runtime/ops/pad.cpp"}),
       view_row<OpId::Reshape>(
           "reshape", {"the gradient viewed with the input's shape", "runtime/ops/shape.cpp"}),
       view_row<OpId::Permute>(

@@ -22,6 +22,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
 #include "kernels/optim.h"
+#include "kernels/pad.h"
 #include "kernels/pool.h"
 #include "kernels/prelu.h"
 #include "kernels/reduce.h"
@@ -54,6 +55,7 @@ enum class OpId : uint16_t {
   Mul,
   Scale,
   Concat,
+  Pad2d,
   Reshape,
   Permute,
   Slice,
@@ -112,6 +114,7 @@ GB_OP_KERNELS(Sub, kernels::BinaryKernels)
 GB_OP_KERNELS(Mul, kernels::BinaryKernels)
 GB_OP_KERNELS(Scale, kernels::ScaleKernels)
 GB_OP_KERNELS(Concat, kernels::StridedCopyKernels)
+GB_OP_KERNELS(Pad2d, kernels::Pad2dKernels)
 GB_OP_KERNELS(Reshape, NoKernels)
 GB_OP_KERNELS(Permute, NoKernels)
 GB_OP_KERNELS(Slice, NoKernels)

@@ -96,6 +96,12 @@ Tensor scale(const Tensor& a, float factor);
 // Concatenation along `dim` (all other sizes equal).
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 
+// Constant padding of [N,C,H,W] -> [N,C,top+H+bottom,left+W+right] with `value` (ONNX Pad
+// mode=constant on the last two dims; F.pad(x, {left, right, top, bottom}, value)). Gradient: the
+// slice of dy at the input's position. requires: 4-D F32 input, every pad >= 0.
+Tensor pad2d(const Tensor& x, int64_t top, int64_t left, int64_t bottom, int64_t right,
+             float value = 0.0f);
+
 // Views (share storage when possible; reshape copies a non-contiguous input).
 Tensor reshape(const Tensor& x, const Shape& shape);     // one -1 allowed
 Tensor flatten(const Tensor& x, int64_t start_dim = 1);  // [N,...] -> [N, prod(...)]

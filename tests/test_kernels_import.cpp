@@ -3,7 +3,8 @@
 // kernels bit for bit against ref:: over a sweep of maps, windows and both options); the
 // pointwise activations (ref:: against PyTorch's values and rules at the kinks, the fast CPU
 // kernels bit for bit against ref:: on special values and sizes that end mid-vector and cross
-// the threading threshold, fast sigmoid within 4 ulp).
+// the threading threshold, fast sigmoid within 4 ulp); prelu's reference backward (aliasing,
+// skipped outputs) and pad2d's reference passes as adjoints.
 // Shape letters: N batch, C channels, H/W input, R/S window, P/Q output; n elements.
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -18,7 +19,9 @@
 #include <vector>
 
 #include "kernels/activation.h"
+#include "kernels/pad.h"
 #include "kernels/pool.h"
+#include "kernels/prelu.h"
 #include "kernels/shapes.h"
 
 namespace gb::kernels {
@@ -351,6 +354,54 @@ TEST(Pointwise, FastSigmoidWithinFourUlp) {
     omp_set_num_threads(z.threads);
   }
   omp_set_num_threads(saved);
+}
+
+// ---------------------------------------------------------------------------------------------
+// prelu and pad2d references
+
+TEST(PreluRef, BackwardMayAliasAndSkipOutputs) {
+  const int64_t N = 3, C = 4, L = 5, n = N * C * L;
+  Vec x = random_vec(n, 4000);
+  x[0] = 0.0f;  // the slope's side
+  const Vec slope = random_vec(C, 4001), dy = random_vec(n, 4002);
+  Vec dx(n), ds(C);
+  ref::prelu_backward(N, C, L, x.data(), slope.data(), dy.data(), dx.data(), ds.data());
+  for (int64_t c = 0; c < C; ++c) {
+    double want = 0.0;
+    for (int64_t b = 0; b < N; ++b)
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t i = (b * C + c) * L + l;
+        if (x[i] <= 0.0f) want += static_cast<double>(x[i]) * dy[i];
+        EXPECT_EQ(dx[i], x[i] > 0.0f ? dy[i] : slope[c] * dy[i]);
+      }
+    EXPECT_FLOAT_EQ(ds[c], static_cast<float>(want));
+  }
+  Vec inplace = dy, ds2(C), dx2(n);
+  ref::prelu_backward(N, C, L, x.data(), slope.data(), inplace.data(), inplace.data(), ds2.data());
+  EXPECT_TRUE(bit_equal(inplace, dx));
+  EXPECT_TRUE(bit_equal(ds2, ds));
+  ref::prelu_backward(N, C, L, x.data(), slope.data(), dy.data(), dx2.data(), nullptr);
+  EXPECT_TRUE(bit_equal(dx2, dx));
+  ref::prelu_backward(N, C, L, x.data(), slope.data(), dy.data(), nullptr, ds2.data());
+  EXPECT_TRUE(bit_equal(ds2, ds));
+}
+
+TEST(PadRef, BackwardIsTheAdjointAndTheBorderHoldsTheValue) {
+  Pad2dShape s;
+  s.N = 2, s.C = 3, s.H = 4, s.W = 5, s.top = 1, s.left = 3, s.bottom = 2, s.right = 0;
+  const int64_t xn = s.N * s.C * s.H * s.W, yn = s.N * s.C * s.P() * s.Q();
+  const Vec x = random_vec(xn, 4100), dy = random_vec(yn, 4101);
+  Vec y(yn), dx(xn);
+  ref::pad2d_forward(s, x.data(), 0.0f, y.data());
+  ref::pad2d_backward(s, dy.data(), dx.data());
+  double a = 0.0, b = 0.0;
+  for (int64_t i = 0; i < yn; ++i) a += static_cast<double>(y[i]) * dy[i];
+  for (int64_t i = 0; i < xn; ++i) b += static_cast<double>(x[i]) * dx[i];
+  EXPECT_NEAR(a, b, 1e-9);
+  ref::pad2d_forward(s, x.data(), 2.5f, y.data());
+  int64_t border = 0;
+  for (float v : y) border += v == 2.5f;
+  EXPECT_EQ(border, yn - xn);
 }
 
 }  // namespace

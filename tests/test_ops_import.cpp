@@ -1,7 +1,7 @@
 // Tests for the ops and options added for model import (runtime/ops.h): pooling with
 // Pool2dOptions (ceil_mode, count_include_pad, non-square windows), the pointwise activations
-// (clamp / relu6, leaky_relu, sigmoid, tanh, hardsigmoid, hardswish), prelu. Forward values against
-// hand-computed (PyTorch's) numbers under both CPU kernel sets, gradients at the points the
+// (clamp / relu6, leaky_relu, sigmoid, tanh, hardsigmoid, hardswish), prelu, pad2d. Forward values
+// against hand-computed (PyTorch's) numbers under both CPU kernel sets, gradients at the points the
 // options change, and errors that name the op. The conformance harness
 // (tests/test_op_conformance.cpp) checks fast against reference kernels, gradients by central
 // differences and determinism. Shape letters: N batch, C channels, H/W height/width.
@@ -231,6 +231,34 @@ TEST(OpsImport, PreluErrorsNameTheOp) {
         ops::prelu(Tensor::zeros({2, 3}, DType::I64), Tensor::zeros({3}));
       },
       "prelu");
+}
+
+// ---------------------------------------------------------------------------------------------
+// pad2d
+
+TEST(OpsImport, Pad2dPlacesTheInputAndSlicesTheGradient) {
+  for_each_cpu_mode([&] {
+    Tensor x = iota({1, 1, 2, 2}, 1.0f);  // [[1, 2], [3, 4]]
+    x.set_requires_grad(true);
+    Tensor y = ops::pad2d(x, 1, 0, 0, 2, -1.0f);  // one row on top, two columns on the right
+    EXPECT_EQ(y.shape(), (Shape{1, 1, 3, 4}));
+    EXPECT_TRUE(values_near(y, {-1, -1, -1, -1, 1, 2, -1, -1, 3, 4, -1, -1}, 0.0));
+    gb::backward(y, iota({1, 1, 3, 4}));
+    EXPECT_TRUE(values_near(x.grad(), {4, 5, 8, 9}, 0.0));
+    EXPECT_TRUE(values_near(ops::pad2d(iota({1, 1, 1, 1}, 5.0f), 0, 1, 1, 0), {0, 5, 0, 0}, 0.0));
+  });
+}
+
+TEST(OpsImport, Pad2dErrorsNameTheOp) {
+  const Tensor x = Tensor::zeros({1, 2, 3, 3});
+  expect_error_naming([&] { ops::pad2d(x, -1, 0, 0, 0); }, "pad2d");
+  expect_error_naming([&] { ops::pad2d(x, 0, 0, 0, -2); }, "pad2d");
+  expect_error_naming([&] { ops::pad2d(Tensor::zeros({2, 3, 3}), 1, 1, 1, 1); }, "pad2d");
+  expect_error_naming(
+      [&] {
+        ops::pad2d(Tensor::zeros({1, 1, 2, 2}, DType::I64), 1, 1, 1, 1);
+      },
+      "pad2d");
 }
 
 }  // namespace

@@ -62,6 +62,7 @@ bool channelwise(std::optional<OpId> op) {
     case OpId::Copy:
     case OpId::Scale:
     case OpId::BilinearResize:
+    case OpId::Pad2d:
       return true;
     case OpId::PRelu:   // channelwise, but its per-channel slope is a parameter pruning keeps whole
     case OpId::Conv2d:  // layers, norms, residual adds, views, concat: visited on their own

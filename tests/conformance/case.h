@@ -67,6 +67,7 @@ std::vector<Case> prelu_cases();
 std::vector<Case> binary_cases(OpId op);
 std::vector<Case> scale_cases();
 std::vector<Case> concat_cases();
+std::vector<Case> pad2d_cases();
 std::vector<Case> reshape_cases();
 std::vector<Case> permute_cases();
 std::vector<Case> slice_cases();

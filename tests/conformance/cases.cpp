@@ -48,6 +48,8 @@ std::vector<Case> conformance_cases(OpId op) {
       return scale_cases();
     case OpId::Concat:
       return concat_cases();
+    case OpId::Pad2d:
+      return pad2d_cases();
     case OpId::Reshape:
       return reshape_cases();
     case OpId::Permute:
