@@ -3,8 +3,10 @@
 // kernels/cpu/pool.cpp) and CUDA (cuda::, kernels/cuda/pool.cu) kernels.
 // Shape letters: N batch, C channels, H/W input, R/S window, P/Q output, L = H*W (global pooling).
 // Max pooling records argmax [N,C,P,Q] = ih*W + iw of each window's first maximum in row-major
-// window order (strict >, a NaN wins, padded positions never win) for the backward pass. Average
-// pooling counts padded positions in the divisor (PyTorch's count_include_pad=True). Global
+// window order (strict >, a NaN wins, padded positions never win) for the backward pass. Output
+// sizes follow Pool2dShape (kernels/shapes.h: PyTorch's ceil_mode; overhanging windows clipped).
+// Average pooling divides by the window clipped to the padded input (count_include_pad, PyTorch's
+// default) or by the number of input pixels in it (!count_include_pad). Global
 // average pooling: x [N,C,L] -> y [N,C] (mean over L, double accumulation); its backward is
 // dx = dy / L. Backward kernels overwrite dx.
 // cpu:: splits planes (n, c) across threads, each plane written by one thread, so no result

@@ -100,18 +100,51 @@ std::vector<OpRow> layer_rows() {
   };
 }
 
-// Activations and pooling.
-std::vector<OpRow> activation_and_pool_rows() {
+// Activations.
+std::vector<OpRow> activation_rows() {
+  const char* files_fast =
+      "kernels/activation.h kernels/ref/activation.cpp kernels/cpu/elementwise.cpp "
+      "kernels/cuda/elementwise.cu runtime/ops/activation.cpp";
+  const char* files_import =
+      "kernels/activation.h kernels/ref/activation.cpp kernels/cpu/elementwise.cpp "
+      "kernels/cpu/exp_avx2.h kernels/cuda/elementwise.cu runtime/ops/pointwise.cpp";
   return {
-      row<OpId::Relu>("relu", &ref::relu_kernels, &cpu::relu_kernels, GB_CUDA_SET(relu_kernels),
-                      {"backward, or backward_guided / backward_deconv under a ReluRuleGuard",
-                       "kernels/activation.h kernels/ref/activation.cpp "
-                       "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
-                       "runtime/ops/activation.cpp"}),
+      row<OpId::Relu>(
+          "relu", &ref::relu_kernels, &cpu::relu_kernels, GB_CUDA_SET(relu_kernels),
+          {"backward, or backward_guided / backward_deconv under a ReluRuleGuard", files_fast}),
       row<OpId::Gelu>("gelu", &ref::gelu_kernels, &ref::gelu_kernels, GB_CUDA_SET(gelu_kernels),
                       {"backward (from the forward input)",
                        "kernels/activation.h kernels/ref/activation.cpp "
                        "kernels/cuda/elementwise.cu runtime/ops/activation.cpp"}),
+      row<OpId::Clamp>("clamp", &ref::clamp_kernels, &cpu::clamp_kernels,
+                       GB_CUDA_SET(clamp_kernels),
+                       {"backward (from the forward input: dy where lo <= x <= hi)", files_import}),
+      row<OpId::LeakyRelu>("leaky_relu", &ref::leaky_relu_kernels, &cpu::leaky_relu_kernels,
+                           GB_CUDA_SET(leaky_relu_kernels),
+                           {"backward (from the forward input)", files_import}),
+      row<OpId::Sigmoid>("sigmoid", &ref::sigmoid_kernels, &cpu::sigmoid_kernels,
+                         GB_CUDA_SET(sigmoid_kernels),
+                         {"backward (from the forward output)", files_import}),
+      row<OpId::Tanh>("tanh", &ref::tanh_kernels, &cpu::tanh_kernels, GB_CUDA_SET(tanh_kernels),
+                      {"backward (from the forward output)", files_import}),
+      row<OpId::HardSigmoid>("hardsigmoid", &ref::hardsigmoid_kernels, &cpu::hardsigmoid_kernels,
+                             GB_CUDA_SET(hardsigmoid_kernels),
+                             {"backward (from the forward input)", files_import}),
+      row<OpId::HardSwish>("hardswish", &ref::hardswish_kernels, &cpu::hardswish_kernels,
+                           GB_CUDA_SET(hardswish_kernels),
+                           {"backward (from the forward input)", files_import}),
+      row<OpId::PRelu>("prelu", &ref::prelu_kernels, &ref::prelu_kernels,
+                       GB_CUDA_SET(prelu_kernels),
+                       {"backward (from the forward input; dx and dslope, each skipped when not "
+                        "needed)",
+                        "kernels/prelu.h kernels/ref/prelu.cpp kernels/cuda/prelu.cu "
+                        "runtime/ops/pointwise.cpp"}),
+  };
+}
+
+// Pooling.
+std::vector<OpRow> pool_rows() {
+  return {
       row<OpId::MaxPool2d>("max_pool2d", &ref::maxpool2d_kernels, &cpu::maxpool2d_kernels,
                            GB_CUDA_SET(maxpool2d_kernels),
                            {"backward (argmax scatter)",
@@ -130,7 +163,7 @@ std::vector<OpRow> activation_and_pool_rows() {
   };
 }
 
-// Elementwise arithmetic, concat, the views and copies, dropout.
+// Elementwise arithmetic, concat, constant padding, the views and copies, dropout.
 std::vector<OpRow> elementwise_and_shape_rows() {
   return {
       row<OpId::Add>("add", &ref::binary_kernels, &cpu::binary_kernels, GB_CUDA_SET(binary_kernels),
@@ -159,6 +192,11 @@ std::vector<OpRow> elementwise_and_shape_rows() {
                         {"ops: slices of the gradient",
                          "kernels/copy.h kernels/ref/copy.cpp kernels/cpu/copy.cpp "
                          "kernels/cuda/copy.cu runtime/ops/shape.cpp"}),
+      row<OpId::Pad2d>("pad2d", &ref::pad2d_kernels, &ref::pad2d_kernels,
+                       GB_CUDA_SET(pad2d_kernels),
+                       {"backward (the slice of the gradient at the input)",
+                        "kernels/pad.h kernels/shapes.h kernels/ref/pad.cpp kernels/cuda/pad.cu "
+                        "runtime/ops/pad.cpp"}),
       view_row<OpId::Reshape>(
           "reshape", {"the gradient viewed with the input's shape", "runtime/ops/shape.cpp"}),
       view_row<OpId::Permute>(
@@ -238,7 +276,7 @@ std::vector<OpRow> optimizer_rows() {
 
 std::array<OpRow, kOpCount> build_table() {
   std::vector<OpRow> rows;
-  for (auto group : {layer_rows, activation_and_pool_rows, elementwise_and_shape_rows,
+  for (auto group : {layer_rows, activation_rows, pool_rows, elementwise_and_shape_rows,
                      loss_resize_reduce_rows, optimizer_rows}) {
     for (OpRow& r : group()) rows.push_back(std::move(r));
   }

@@ -22,7 +22,9 @@
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
 #include "kernels/optim.h"
+#include "kernels/pad.h"
 #include "kernels/pool.h"
+#include "kernels/prelu.h"
 #include "kernels/reduce.h"
 #include "kernels/resize.h"
 #include "kernels/softmax.h"
@@ -38,6 +40,13 @@ enum class OpId : uint16_t {
   BatchNormAct,
   Relu,
   Gelu,
+  Clamp,
+  LeakyRelu,
+  Sigmoid,
+  Tanh,
+  HardSigmoid,
+  HardSwish,
+  PRelu,
   MaxPool2d,
   AvgPool2d,
   GlobalAvgPool,
@@ -46,6 +55,7 @@ enum class OpId : uint16_t {
   Mul,
   Scale,
   Concat,
+  Pad2d,
   Reshape,
   Permute,
   Slice,
@@ -89,6 +99,13 @@ GB_OP_KERNELS(BatchNorm2d, kernels::BatchNormKernels)
 GB_OP_KERNELS(BatchNormAct, kernels::BatchNormActKernels)
 GB_OP_KERNELS(Relu, kernels::ReluKernels)
 GB_OP_KERNELS(Gelu, kernels::GeluKernels)
+GB_OP_KERNELS(Clamp, kernels::ClampKernels)
+GB_OP_KERNELS(LeakyRelu, kernels::LeakyReluKernels)
+GB_OP_KERNELS(Sigmoid, kernels::PointwiseKernels)
+GB_OP_KERNELS(Tanh, kernels::PointwiseKernels)
+GB_OP_KERNELS(HardSigmoid, kernels::HardSigmoidKernels)
+GB_OP_KERNELS(HardSwish, kernels::PointwiseKernels)
+GB_OP_KERNELS(PRelu, kernels::PreluKernels)
 GB_OP_KERNELS(MaxPool2d, kernels::MaxPoolKernels)
 GB_OP_KERNELS(AvgPool2d, kernels::AvgPoolKernels)
 GB_OP_KERNELS(GlobalAvgPool, kernels::GlobalAvgPoolKernels)
@@ -97,6 +114,7 @@ GB_OP_KERNELS(Sub, kernels::BinaryKernels)
 GB_OP_KERNELS(Mul, kernels::BinaryKernels)
 GB_OP_KERNELS(Scale, kernels::ScaleKernels)
 GB_OP_KERNELS(Concat, kernels::StridedCopyKernels)
+GB_OP_KERNELS(Pad2d, kernels::Pad2dKernels)
 GB_OP_KERNELS(Reshape, NoKernels)
 GB_OP_KERNELS(Permute, NoKernels)
 GB_OP_KERNELS(Slice, NoKernels)

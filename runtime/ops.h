@@ -47,7 +47,41 @@ Tensor batch_norm_act(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x);
 
-// Pooling over [N,C,H,W]; stride 0 means stride = kernel.
+// Pointwise activations (any shape; one op-table row each; PyTorch's gradients, kernels and
+// their exact formulas in kernels/activation.h). NaN inputs give NaN outputs.
+// clamp: min(max(x, lo), hi) (lo > hi gives hi, as torch.clamp); pass +-infinity for a missing
+// bound (ONNX Clip). Gradient dy where lo <= x <= hi, else 0. requires: lo, hi not NaN.
+Tensor clamp(const Tensor& x, float lo, float hi);
+Tensor relu6(const Tensor& x);  // clamp(x, 0, 6)
+// x > 0 ? x : alpha * x; gradient alpha at x <= 0. requires: alpha not NaN.
+Tensor leaky_relu(const Tensor& x, float alpha = 0.01f);
+Tensor sigmoid(const Tensor& x);  // 1 / (1 + exp(-x))
+Tensor tanh(const Tensor& x);
+// max(0, min(1, alpha * x + beta)), as ONNX HardSigmoid (its defaults: alpha 0.2, beta 0.5;
+// PyTorch's Hardsigmoid is alpha 1/6, beta 0.5); gradient alpha strictly inside (0, 1).
+// requires: alpha, beta not NaN.
+Tensor hardsigmoid(const Tensor& x, float alpha, float beta);
+// x * hardsigmoid(x; 1/6, 0.5) (ONNX HardSwish = PyTorch's Hardswish, computed as PyTorch does).
+Tensor hardswish(const Tensor& x);
+// PReLU (PyTorch's nn.PReLU, ONNX PRelu with the slope reshaped to [C] or [1]): x [N,C,...] and
+// slope [C], or any x with slope [1]; y = x > 0 ? x : slope[c] * x. Gradients to x and to the
+// slope (dslope[c] = sum of x * dy where x <= 0). requires: same device, F32.
+Tensor prelu(const Tensor& x, const Tensor& slope);
+
+// Pooling windows over [N,C,H,W], as PyTorch's max_pool2d / avg_pool2d (dilation 1):
+// P = floor((H + 2*pad_h - kernel_h) / stride_h) + 1 (ceil_mode: rounded up, minus one when the
+// last window would start at or past H + pad_h), likewise Q; windows that overhang are clipped.
+// Average pooling divides by the window clipped to the padded input (count_include_pad) or by
+// the number of input pixels in it. requires: kernel >= 1, stride >= 1, 0 <= 2*pad <= kernel,
+// H + 2*pad_h >= kernel_h and W + 2*pad_w >= kernel_w (errors name the op).
+struct Pool2dOptions {
+  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+  bool ceil_mode = false;
+  bool count_include_pad = true;
+};
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt);
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt);
+// Square windows; stride 0 means stride = kernel.
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 // [N,C,H,W] -> [N,C]
@@ -61,6 +95,12 @@ Tensor scale(const Tensor& a, float factor);
 
 // Concatenation along `dim` (all other sizes equal).
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+
+// Constant padding of [N,C,H,W] -> [N,C,top+H+bottom,left+W+right] with `value` (ONNX Pad
+// mode=constant on the last two dims; F.pad(x, {left, right, top, bottom}, value)). Gradient: the
+// slice of dy at the input's position. requires: 4-D F32 input, every pad >= 0.
+Tensor pad2d(const Tensor& x, int64_t top, int64_t left, int64_t bottom, int64_t right,
+             float value = 0.0f);
 
 // Views (share storage when possible; reshape copies a non-contiguous input).
 Tensor reshape(const Tensor& x, const Shape& shape);     // one -1 allowed

@@ -49,6 +49,12 @@ bool channelwise(std::optional<OpId> op) {
   switch (*op) {
     case OpId::Relu:
     case OpId::Gelu:
+    case OpId::Clamp:
+    case OpId::LeakyRelu:
+    case OpId::Sigmoid:
+    case OpId::Tanh:
+    case OpId::HardSigmoid:
+    case OpId::HardSwish:
     case OpId::Dropout:
     case OpId::MaxPool2d:
     case OpId::AvgPool2d:
@@ -56,7 +62,9 @@ bool channelwise(std::optional<OpId> op) {
     case OpId::Copy:
     case OpId::Scale:
     case OpId::BilinearResize:
+    case OpId::Pad2d:
       return true;
+    case OpId::PRelu:   // channelwise, but its per-channel slope is a parameter pruning keeps whole
     case OpId::Conv2d:  // layers, norms, residual adds, views, concat: visited on their own
     case OpId::Conv2dFused:
     case OpId::Linear:

@@ -6,7 +6,10 @@
 // for stride 1, two loads and a deinterleave for stride 2, a gather otherwise), the border
 // columns run ref's clipped loop. Every output sees ref's taps in ref's row-major order, with
 // ref's test for max pooling (first tap taken, then strict >, a NaN wins) and ref's double sum and
-// divisor for average pooling, so both are bit-identical to ref::.
+// divisor for average pooling, so both are bit-identical to ref::. With ceil_mode the last window
+// of a row or column may overhang the input: it is never an interior column (one of its taps is
+// outside), so it runs the clipped loop; the divisor (count_include_pad or not) is the product
+// of a per-row height and a per-column width, each clipped as ref's avg_divisor clips it.
 // Average backward zeroes each plane and scatters g = dy / divisor tap by tap across output rows:
 // p ascending, then t descending, which for a fixed input column is q ascending, so each dx
 // element receives ref's additions in ref's order (bit-identical too).
@@ -184,14 +187,22 @@ void maxpool_plane(const Pool2dShape& s, int64_t P, int64_t Q, ColRange in, cons
   }
 }
 
-// divisor_w[q]: the window's width clipped to [-pad, W + pad) (ref's avg_divisor, per column).
+// The divisor's height for window rows `rows`: clipped to [-pad, H + pad) (count_include_pad) or
+// to the input (ref's avg_divisor).
+int64_t divisor_height(const Pool2dShape& s, const RowRange& rows) {
+  if (!s.count_include_pad) return rows.r1 - rows.r0;
+  return std::min(rows.h0 + s.R, s.H + s.pad_h) - rows.h0;
+}
+
+// divisor_w[q]: the window's width clipped as ref's avg_divisor clips it, per column. Interior
+// columns (the window inside the input horizontally) have width S under either rule.
 template <int64_t kStride>
 void avgpool_plane(const Pool2dShape& s, int64_t P, int64_t Q, ColRange in,
                    const std::vector<int64_t>& divisor_w, const float* plane, float* y) {
   const __m256i lanes = lane_offsets(s.stride_w);
   for (int64_t p = 0; p < P; ++p) {
     const RowRange rows = window_rows(s, p);
-    const int64_t dh = std::min(rows.h0 + s.R, s.H + s.pad_h) - rows.h0;
+    const int64_t dh = divisor_height(s, rows);
     float* yr = y + p * Q;
     int64_t q = 0;
     for (; q < in.lo; ++q) {
@@ -228,7 +239,7 @@ void avgpool_backward_plane(const Pool2dShape& s, int64_t P, int64_t Q,
   std::memset(dx, 0, sizeof(float) * static_cast<size_t>(s.H * s.W));
   for (int64_t p = 0; p < P; ++p) {
     const RowRange rows = window_rows(s, p);
-    const int64_t dh = std::min(rows.h0 + s.R, s.H + s.pad_h) - rows.h0;
+    const int64_t dh = divisor_height(s, rows);
     const float* dyr = dy + p * Q;
     for (int64_t q = 0; q < Q; ++q) {
       g[q] = static_cast<float>(dyr[q] / static_cast<double>(dh * divisor_w[q]));
@@ -247,7 +258,9 @@ std::vector<int64_t> divisor_widths(const Pool2dShape& s, int64_t Q) {
   std::vector<int64_t> dw(static_cast<size_t>(Q));
   for (int64_t q = 0; q < Q; ++q) {
     const int64_t w0 = q * s.stride_w - s.pad_w;
-    dw[static_cast<size_t>(q)] = std::min(w0 + s.S, s.W + s.pad_w) - w0;
+    dw[static_cast<size_t>(q)] = s.count_include_pad
+                                     ? std::min(w0 + s.S, s.W + s.pad_w) - w0
+                                     : std::min(w0 + s.S, s.W) - std::max<int64_t>(w0, 0);
   }
   return dw;
 }

@@ -63,6 +63,76 @@ struct GeluBwd {  // (x, dy)
     return static_cast<float>(dy * (cdf + v * pdf));
   }
 };
+// The import activations: ref's float expressions (fmaf spelled out where ref calls std::fma;
+// nothing else here has a multiply feeding an add that nvcc could fuse, except tanh's backward,
+// whose y * y is exact in double), sigmoid and tanh in double.
+struct ClampFwd {
+  float lo, hi;
+  __device__ float operator()(float x) const {
+    const float v = x < lo ? lo : x;
+    return v > hi ? hi : v;
+  }
+};
+struct ClampBwd {  // (x, dy)
+  float lo, hi;
+  __device__ float operator()(float x, float dy) const { return (x >= lo && x <= hi) ? dy : 0.0f; }
+};
+struct LeakyReluFwd {
+  float alpha;
+  __device__ float operator()(float x) const { return x > 0.0f ? x : x * alpha; }
+};
+struct LeakyReluBwd {  // (x, dy)
+  float alpha;
+  __device__ float operator()(float x, float dy) const { return x > 0.0f ? dy : dy * alpha; }
+};
+struct SigmoidFwd {
+  __device__ float operator()(float x) const {
+    return static_cast<float>(1.0 / (1.0 + exp(-static_cast<double>(x))));
+  }
+};
+struct SigmoidBwd {  // (y, dy)
+  __device__ float operator()(float y, float dy) const {
+    const double yd = y;
+    return static_cast<float>(static_cast<double>(dy) * (1.0 - yd) * yd);
+  }
+};
+struct TanhFwd {
+  __device__ float operator()(float x) const {
+    return static_cast<float>(tanh(static_cast<double>(x)));
+  }
+};
+struct TanhBwd {  // (y, dy)
+  __device__ float operator()(float y, float dy) const {
+    const double yd = y;
+    return static_cast<float>(static_cast<double>(dy) * (1.0 - yd * yd));
+  }
+};
+struct HardSigmoidFwd {
+  float alpha, beta;
+  __device__ float operator()(float x) const {
+    const float t = fmaf(alpha, x, beta);
+    return t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+  }
+};
+struct HardSigmoidBwd {  // (x, dy)
+  float alpha, beta;
+  __device__ float operator()(float x, float dy) const {
+    const float t = fmaf(alpha, x, beta);
+    return (t > 0.0f && t < 1.0f) ? dy * alpha : 0.0f;
+  }
+};
+struct HardSwishFwd {
+  __device__ float operator()(float x) const {
+    const float s = x + 3.0f;
+    const float h = s < 0.0f ? 0.0f : (s > 6.0f ? 6.0f : s);
+    return __fdiv_rn(x * h, 6.0f);
+  }
+};
+struct HardSwishBwd {  // (x, dy)
+  __device__ float operator()(float x, float dy) const {
+    return x < -3.0f ? 0.0f : (x <= 3.0f ? dy * (__fdiv_rn(x, 3.0f) + 0.5f) : dy);
+  }
+};
 struct AddOp {
   __device__ float operator()(float a, float b) const { return a + b; }
 };
@@ -210,6 +280,53 @@ void gelu_backward(int64_t n, const float* x, const float* dy, float* dx) {
   map2(n, x, dy, dx, GeluBwd{}, "gelu_backward");
 }
 
+void clamp_forward(int64_t n, const float* x, float lo, float hi, float* y) {
+  map1(n, x, y, ClampFwd{lo, hi}, "clamp_forward");
+}
+
+void clamp_backward(int64_t n, const float* x, float lo, float hi, const float* dy, float* dx) {
+  map2(n, x, dy, dx, ClampBwd{lo, hi}, "clamp_backward");
+}
+
+void leaky_relu_forward(int64_t n, const float* x, float alpha, float* y) {
+  map1(n, x, y, LeakyReluFwd{alpha}, "leaky_relu_forward");
+}
+
+void leaky_relu_backward(int64_t n, const float* x, float alpha, const float* dy, float* dx) {
+  map2(n, x, dy, dx, LeakyReluBwd{alpha}, "leaky_relu_backward");
+}
+
+void sigmoid_forward(int64_t n, const float* x, float* y) {
+  map1(n, x, y, SigmoidFwd{}, "sigmoid_forward");
+}
+
+void sigmoid_backward(int64_t n, const float* y, const float* dy, float* dx) {
+  map2(n, y, dy, dx, SigmoidBwd{}, "sigmoid_backward");
+}
+
+void tanh_forward(int64_t n, const float* x, float* y) { map1(n, x, y, TanhFwd{}, "tanh_forward"); }
+
+void tanh_backward(int64_t n, const float* y, const float* dy, float* dx) {
+  map2(n, y, dy, dx, TanhBwd{}, "tanh_backward");
+}
+
+void hardsigmoid_forward(int64_t n, const float* x, float alpha, float beta, float* y) {
+  map1(n, x, y, HardSigmoidFwd{alpha, beta}, "hardsigmoid_forward");
+}
+
+void hardsigmoid_backward(int64_t n, const float* x, float alpha, float beta, const float* dy,
+                          float* dx) {
+  map2(n, x, dy, dx, HardSigmoidBwd{alpha, beta}, "hardsigmoid_backward");
+}
+
+void hardswish_forward(int64_t n, const float* x, float* y) {
+  map1(n, x, y, HardSwishFwd{}, "hardswish_forward");
+}
+
+void hardswish_backward(int64_t n, const float* x, const float* dy, float* dx) {
+  map2(n, x, dy, dx, HardSwishBwd{}, "hardswish_backward");
+}
+
 void add(int64_t n, const float* a, const float* b, float* c) { map2(n, a, b, c, AddOp{}, "add"); }
 void sub(int64_t n, const float* a, const float* b, float* c) { map2(n, a, b, c, SubOp{}, "sub"); }
 void mul(int64_t n, const float* a, const float* b, float* c) { map2(n, a, b, c, MulOp{}, "mul"); }
@@ -287,6 +404,16 @@ const ReluKernels relu_kernels{GB_KERNEL(cuda::relu_forward), GB_KERNEL(cuda::re
                                GB_KERNEL(cuda::relu_backward_guided),
                                GB_KERNEL(cuda::relu_backward_deconv)};
 const GeluKernels gelu_kernels{GB_KERNEL(cuda::gelu_forward), GB_KERNEL(cuda::gelu_backward)};
+const ClampKernels clamp_kernels{GB_KERNEL(cuda::clamp_forward), GB_KERNEL(cuda::clamp_backward)};
+const LeakyReluKernels leaky_relu_kernels{GB_KERNEL(cuda::leaky_relu_forward),
+                                          GB_KERNEL(cuda::leaky_relu_backward)};
+const PointwiseKernels sigmoid_kernels{GB_KERNEL(cuda::sigmoid_forward),
+                                       GB_KERNEL(cuda::sigmoid_backward)};
+const PointwiseKernels tanh_kernels{GB_KERNEL(cuda::tanh_forward), GB_KERNEL(cuda::tanh_backward)};
+const HardSigmoidKernels hardsigmoid_kernels{GB_KERNEL(cuda::hardsigmoid_forward),
+                                             GB_KERNEL(cuda::hardsigmoid_backward)};
+const PointwiseKernels hardswish_kernels{GB_KERNEL(cuda::hardswish_forward),
+                                         GB_KERNEL(cuda::hardswish_backward)};
 const BinaryKernels binary_kernels{GB_KERNEL(cuda::elementwise_binary),
                                    GB_KERNEL(cuda::broadcast_binary)};
 const ScaleKernels scale_kernels{GB_KERNEL(cuda::scale)};

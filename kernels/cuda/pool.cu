@@ -2,7 +2,8 @@
 // output, L = H*W. Forward: one thread per output element walks its window in row-major order
 // as the ref. Backward: one thread per input element (ih, iw) visits the outputs whose window
 // holds it, p in [ceil((ih + pad_h - R + 1) / stride_h), floor((ih + pad_h) / stride_h)] and
-// likewise q, in ascending (p, q) order, the order in which ref's scatter adds them. Global
+// likewise q, in ascending (p, q) order, the order in which ref's scatter adds them (P/Q from
+// Pool2dShape, so ceil_mode's extra windows are included; windows are clipped as in ref). Global
 // average pooling: one warp per (n, c) plane, double accumulation, a fixed shuffle tree.
 #include <cmath>
 
@@ -16,10 +17,12 @@ constexpr int kThreads = 256;
 
 struct PoolDims {
   int64_t NC, H, W, R, S, sh, sw, ph, pw, P, Q;
+  bool count_include_pad;
 };
 
 PoolDims dims_of(const Pool2dShape& s) {
-  return {s.N * s.C, s.H, s.W, s.R, s.S, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.P(), s.Q()};
+  return {s.N * s.C,  s.H,     s.W,     s.R,   s.S,   s.stride_h,
+          s.stride_w, s.pad_h, s.pad_w, s.P(), s.Q(), s.count_include_pad};
 }
 
 __device__ __forceinline__ int64_t gid() {
@@ -87,11 +90,18 @@ __global__ void maxpool_backward_kernel(PoolDims d, const float* __restrict__ dy
   }
 }
 
-// PyTorch's count_include_pad divisor: the window clipped to [-pad, size + pad).
+// PyTorch's divisor (ref's avg_divisor): the window clipped to [-pad, size + pad)
+// (count_include_pad) or to the input [0, size).
 __device__ __forceinline__ int64_t avg_divisor(const PoolDims& d, int64_t p, int64_t q) {
-  const int64_t h0 = p * d.sh - d.ph, w0 = q * d.sw - d.pw;
-  const int64_t h1 = h0 + d.R < d.H + d.ph ? h0 + d.R : d.H + d.ph;
-  const int64_t w1 = w0 + d.S < d.W + d.pw ? w0 + d.S : d.W + d.pw;
+  int64_t h0 = p * d.sh - d.ph, w0 = q * d.sw - d.pw;
+  int64_t h1 = h0 + d.R < d.H + d.ph ? h0 + d.R : d.H + d.ph;
+  int64_t w1 = w0 + d.S < d.W + d.pw ? w0 + d.S : d.W + d.pw;
+  if (!d.count_include_pad) {
+    h0 = h0 > 0 ? h0 : 0;
+    w0 = w0 > 0 ? w0 : 0;
+    h1 = h1 < d.H ? h1 : d.H;
+    w1 = w1 < d.W ? w1 : d.W;
+  }
   return (h1 - h0) * (w1 - w0);
 }
 

@@ -2,8 +2,9 @@
 // size, R/S window, P/Q output size, L = H*W for global pooling.
 // Max pooling: the first maximum in row-major window order wins (strict >), a NaN wins (as
 // PyTorch), padded positions are never candidates; argmax holds ih*W + iw.
-// Average pooling: divisor is the window clipped to the padded input (count_include_pad=True),
-// which without ceil_mode is always R*S.
+// Average pooling: the divisor is the window clipped to the padded input (count_include_pad, which
+// without ceil_mode is always R*S) or the number of input pixels in it (!count_include_pad).
+// Output sizes (ceil_mode) come from Pool2dShape::P()/Q(); windows are clipped by bounds checks.
 #include "kernels/pool.h"
 
 #include <algorithm>
@@ -51,10 +52,15 @@ void maxpool2d_backward(const Pool2dShape& s, const float* dy, const int32_t* ar
 }
 
 namespace {
-// PyTorch's count_include_pad divisor: the window clipped to [-pad, size + pad).
+// PyTorch's divisor: the window clipped to [-pad, size + pad) (count_include_pad), or to the
+// input [0, size) (!count_include_pad).
 int64_t avg_divisor(const Pool2dShape& s, int64_t p, int64_t q) {
-  const int64_t h0 = p * s.stride_h - s.pad_h, w0 = q * s.stride_w - s.pad_w;
-  const int64_t h1 = std::min(h0 + s.R, s.H + s.pad_h), w1 = std::min(w0 + s.S, s.W + s.pad_w);
+  int64_t h0 = p * s.stride_h - s.pad_h, w0 = q * s.stride_w - s.pad_w;
+  int64_t h1 = std::min(h0 + s.R, s.H + s.pad_h), w1 = std::min(w0 + s.S, s.W + s.pad_w);
+  if (!s.count_include_pad) {
+    h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
+    h1 = std::min(h1, s.H), w1 = std::min(w1, s.W);
+  }
   return (h1 - h0) * (w1 - w0);
 }
 }  // namespace

@@ -7,28 +7,36 @@
 namespace gb::ops {
 using namespace detail;
 namespace {
-kernels::Pool2dShape pool_shape(OpId op, const Tensor& x, int64_t kernel, int64_t stride,
-                                int64_t padding) {
+kernels::Pool2dShape pool_shape(OpId op, const Tensor& x, const Pool2dOptions& opt) {
   check_input(op, x, "input");
   check_dim(op, x, 4, "input");
-  if (kernel < 1 || stride < 0 || padding < 0 || padding * 2 > kernel) {
-    fail(op, "bad kernel/stride/padding");
+  if (opt.kernel_h < 1 || opt.kernel_w < 1 || opt.stride_h < 1 || opt.stride_w < 1 ||
+      opt.pad_h < 0 || opt.pad_w < 0 || opt.pad_h * 2 > opt.kernel_h ||
+      opt.pad_w * 2 > opt.kernel_w) {
+    fail(op, "bad kernel/stride/padding (kernel and stride >= 1, 0 <= padding <= kernel / 2)");
   }
   kernels::Pool2dShape s;
   s.N = x.size(0), s.C = x.size(1), s.H = x.size(2), s.W = x.size(3);
-  s.R = s.S = kernel;
-  s.stride_h = s.stride_w = stride == 0 ? kernel : stride;
-  s.pad_h = s.pad_w = padding;
+  s.R = opt.kernel_h, s.S = opt.kernel_w;
+  s.stride_h = opt.stride_h, s.stride_w = opt.stride_w;
+  s.pad_h = opt.pad_h, s.pad_w = opt.pad_w;
+  s.ceil_mode = opt.ceil_mode;
+  s.count_include_pad = opt.count_include_pad;
   // P()/Q() divide with truncation toward zero, so test the window size itself as well.
   if (s.H + 2 * s.pad_h < s.R || s.W + 2 * s.pad_w < s.S || s.P() < 1 || s.Q() < 1) {
     fail(op, "window larger than input " + shape_str(x.shape()));
   }
   return s;
 }
+
+Pool2dOptions square(int64_t kernel, int64_t stride, int64_t padding) {
+  const int64_t st = stride == 0 ? kernel : stride;
+  return {kernel, kernel, st, st, padding, padding};
+}
 }  // namespace
 
-Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
-  const auto s = pool_shape(OpId::MaxPool2d, x, kernel, stride, padding);
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
+  const auto s = pool_shape(OpId::MaxPool2d, x, opt);
   const auto& k = kernels_for<OpId::MaxPool2d>(x.device());
   Tensor xc = dense(x);
   Tensor y = empty_like_device({s.N, s.C, s.P(), s.Q()}, x);
@@ -43,8 +51,8 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   return y;
 }
 
-Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
-  const auto s = pool_shape(OpId::AvgPool2d, x, kernel, stride, padding);
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
+  const auto s = pool_shape(OpId::AvgPool2d, x, opt);
   const auto& k = kernels_for<OpId::AvgPool2d>(x.device());
   Tensor xc = dense(x);
   Tensor y = empty_like_device({s.N, s.C, s.P(), s.Q()}, x);
@@ -56,6 +64,16 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
     return std::vector<Tensor>{dx};
   });
   return y;
+}
+
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  if (stride < 0) fail(OpId::MaxPool2d, "bad kernel/stride/padding (negative stride)");
+  return max_pool2d(x, square(kernel, stride, padding));
+}
+
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  if (stride < 0) fail(OpId::AvgPool2d, "bad kernel/stride/padding (negative stride)");
+  return avg_pool2d(x, square(kernel, stride, padding));
 }
 
 Tensor global_avg_pool(const Tensor& x) {

@@ -36,7 +36,8 @@ struct Case {
   // Compare the backward of the fast (and CUDA) kernels with the reference kernels' (off for
   // forward-only cases).
   bool backward = true;
-  // fast vs reference, per element: |fast - ref| <= atol + rtol * (|ref| + rms(ref)).
+  // fast vs reference, per element: |fast - ref| <= atol + rtol * (|ref| + rms(ref)) (rms over
+  // the finite elements; NaN matches NaN, an infinity only itself).
   double atol = 1e-6, rtol = 1e-5;
   ReluRule relu_rule = ReluRule::Standard;  // the ReLU backward rule the case runs under
 };
@@ -44,7 +45,7 @@ struct Case {
 // Every case of op's row. Each row has at least one (the harness fails a row without).
 std::vector<Case> conformance_cases(OpId op);
 
-// Builders of the ops' cases, one per family (cases_nn.cpp, cases_math.cpp).
+// Builders of the ops' cases, one per family (cases_nn.cpp, cases_math.cpp, cases_pointwise.cpp).
 std::vector<Case> conv2d_cases();
 std::vector<Case> conv2d_fused_cases();
 std::vector<Case> linear_cases();
@@ -56,9 +57,17 @@ std::vector<Case> global_avg_pool_cases();
 std::vector<Case> bilinear_resize_cases();
 std::vector<Case> relu_cases();
 std::vector<Case> gelu_cases();
+std::vector<Case> clamp_cases();  // cases_pointwise.cpp
+std::vector<Case> leaky_relu_cases();
+std::vector<Case> sigmoid_cases();
+std::vector<Case> tanh_cases();
+std::vector<Case> hardsigmoid_cases();
+std::vector<Case> hardswish_cases();
+std::vector<Case> prelu_cases();
 std::vector<Case> binary_cases(OpId op);
 std::vector<Case> scale_cases();
 std::vector<Case> concat_cases();
+std::vector<Case> pad2d_cases();
 std::vector<Case> reshape_cases();
 std::vector<Case> permute_cases();
 std::vector<Case> slice_cases();

@@ -20,6 +20,20 @@ std::vector<Case> conformance_cases(OpId op) {
       return relu_cases();
     case OpId::Gelu:
       return gelu_cases();
+    case OpId::Clamp:
+      return clamp_cases();
+    case OpId::LeakyRelu:
+      return leaky_relu_cases();
+    case OpId::Sigmoid:
+      return sigmoid_cases();
+    case OpId::Tanh:
+      return tanh_cases();
+    case OpId::HardSigmoid:
+      return hardsigmoid_cases();
+    case OpId::HardSwish:
+      return hardswish_cases();
+    case OpId::PRelu:
+      return prelu_cases();
     case OpId::MaxPool2d:
       return max_pool_cases();
     case OpId::AvgPool2d:
@@ -34,6 +48,8 @@ std::vector<Case> conformance_cases(OpId op) {
       return scale_cases();
     case OpId::Concat:
       return concat_cases();
+    case OpId::Pad2d:
+      return pad2d_cases();
     case OpId::Reshape:
       return reshape_cases();
     case OpId::Permute:

@@ -1,8 +1,10 @@
 // Conformance cases of the pointwise, shape, loss, reduction and optimizer ops: ReLU (and its
-// guided/deconv rules), GELU, broadcasting add/sub/mul, scale, concat, the views, contiguous,
-// dropout, softmax, log-softmax, cross-entropy, sum/mean, and the SGD / AdamW updates and
-// gradient clipping (forward-only: their "output" is the updated parameter and optimizer state).
-// Shape letters: N rows, D features; other shapes are arbitrary.
+// guided/deconv rules), GELU, broadcasting add/sub/mul, scale, concat, pad2d, the views,
+// contiguous, dropout, softmax, log-softmax, cross-entropy, sum/mean, and the SGD / AdamW updates
+// and gradient clipping (forward-only: their "output" is the updated parameter and optimizer
+// state). Shape letters: N rows, D features; other shapes are arbitrary.
+#include <limits>
+
 #include "runtime/ops.h"
 #include "runtime/optim.h"
 #include "tests/conformance/case.h"
@@ -92,6 +94,26 @@ std::vector<Case> concat_cases() {
           {"non-contiguous input", {randn({3, 2}, 9), randn({2, 2}, 10)}, [](const Ts& v) {
              return ops::concat({ops::transpose(v[0], 0, 1), v[1]}, 1);
            }}};
+}
+
+std::vector<Case> pad2d_cases() {
+  auto pad = [](int64_t t, int64_t l, int64_t b, int64_t r, float value) {
+    return [=](const Ts& v) { return ops::pad2d(v[0], t, l, b, r, value); };
+  };
+  Case special{"value inf [1,2,5,4] pads 0,1,3,0",
+               {randn({1, 2, 5, 4}, 5)},
+               pad(0, 1, 3, 0, std::numeric_limits<float>::infinity())};
+  special.grad = GradCheck::None;  // the projection of an infinite output is not finite
+  Case threads{"threads 4x16x32x32 pads 1 each", {randn({4, 16, 32, 32}, 6)}, pad(1, 1, 1, 1, 0)};
+  threads.grad = GradCheck::Projection;
+  return {{"[2,3,4,5] pads 1,2,0,3", {randn({2, 3, 4, 5}, 1)}, pad(1, 2, 0, 3, 0.0f)},
+          {"[1,1,1,1] pads 2 each, value -1.5", {randn({1, 1, 1, 1}, 2)}, pad(2, 2, 2, 2, -1.5f)},
+          {"no padding", {randn({2, 2, 3, 3}, 3)}, pad(0, 0, 0, 0, 0.0f)},
+          {"non-contiguous input",
+           {randn({2, 3, 5, 4}, 4)},
+           [](const Ts& v) { return ops::pad2d(ops::transpose(v[0], 2, 3), 0, 3, 2, 1, 0.5f); }},
+          special,
+          threads};
 }
 
 std::vector<Case> reshape_cases() {

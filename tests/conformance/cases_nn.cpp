@@ -200,6 +200,28 @@ std::vector<Case> batch_norm_act_cases() {
   return out;
 }
 
+// Pooling with PyTorch's options: ceil_mode that adds a row or column (8x8, and 7x10 where only
+// the width gains one), ceil_mode whose extra window would start in the padding (5x5 k2 s2 p1:
+// dropped), count_include_pad off, non-square windows and strides (the non-square ceil_mode
+// cases gain a row, 9x7 a column too).
+struct PoolOpt {
+  const char* label;
+  Shape x;
+  ops::Pool2dOptions opt;
+};
+const PoolOpt kPoolOptionShapes[] = {
+    {"k3 s2 p0 ceil 8x8", {2, 3, 8, 8}, {3, 3, 2, 2, 0, 0, true, true}},
+    {"k3 s2 p1 ceil 8x8", {2, 3, 8, 8}, {3, 3, 2, 2, 1, 1, true, true}},
+    {"k3 s2 p0 ceil 7x10", {1, 2, 7, 10}, {3, 3, 2, 2, 0, 0, true, true}},
+    {"k3 s2 p1 ceil 7x10", {1, 2, 7, 10}, {3, 3, 2, 2, 1, 1, true, true}},
+    {"k2 s2 p1 ceil 5x5 last window dropped", {2, 2, 5, 5}, {2, 2, 2, 2, 1, 1, true, true}},
+    {"k3 s2 p1 exclude pad 7x9", {2, 3, 7, 9}, {3, 3, 2, 2, 1, 1, false, false}},
+    {"k3 s2 p1 ceil exclude pad 8x8", {2, 3, 8, 8}, {3, 3, 2, 2, 1, 1, true, false}},
+    {"k3x2 s2x1 p1x0 ceil 8x9", {2, 2, 8, 9}, {3, 2, 2, 1, 1, 0, true, true}},
+    {"k2x3 s1x3 p0x1 exclude pad 6x10", {1, 3, 6, 10}, {2, 3, 1, 3, 0, 1, false, false}},
+    {"k3x2 s3x2 p1x0 ceil exclude pad 9x7", {2, 2, 9, 7}, {3, 2, 3, 2, 1, 0, true, false}},
+};
+
 std::vector<Case> max_pool_cases() {
   struct P {
     int64_t kernel, stride, padding;
@@ -213,11 +235,21 @@ std::vector<Case> max_pool_cases() {
                      return ops::max_pool2d(v[0], p.kernel, p.stride, p.padding);
                    }});
   }
+  for (const PoolOpt& p : kPoolOptionShapes) {
+    out.push_back({p.label, {test::distinct_values(p.x, gen, 0.05f)}, [o = p.opt](const Ts& v) {
+                     return ops::max_pool2d(v[0], o);
+                   }});
+  }
   Case big{"k3 s2 p1 threads 4x16x33x31", {randn({4, 16, 33, 31}, 2)}, [](const Ts& v) {
              return ops::max_pool2d(v[0], 3, 2, 1);
            }};
   big.grad = GradCheck::None;  // ties and kinks at this size; the small cases check the rule
   out.push_back(big);
+  Case big_ceil{"k3 s2 p0 ceil threads 4x16x32x34", {randn({4, 16, 32, 34}, 3)}, [](const Ts& v) {
+                  return ops::max_pool2d(v[0], {3, 3, 2, 2, 0, 0, true, true});
+                }};
+  big_ceil.grad = GradCheck::None;
+  out.push_back(big_ceil);
   return out;
 }
 
@@ -232,11 +264,23 @@ std::vector<Case> avg_pool_cases() {
            return ops::avg_pool2d(v[0], p.kernel, p.stride, p.padding);
          }});
   }
+  uint64_t seed = 10;
+  for (const PoolOpt& p : kPoolOptionShapes) {
+    out.push_back({p.label, {randn(p.x, seed++)}, [o = p.opt](const Ts& v) {
+                     return ops::avg_pool2d(v[0], o);
+                   }});
+  }
   Case big{"k2 threads 4x16x32x32", {randn({4, 16, 32, 32}, 2)}, [](const Ts& v) {
              return ops::avg_pool2d(v[0], 2);
            }};
   big.grad = GradCheck::Projection;
   out.push_back(big);
+  Case big_ceil{
+      "k3 s2 p1 ceil exclude pad threads 4x16x33x34", {randn({4, 16, 33, 34}, 3)}, [](const Ts& v) {
+        return ops::avg_pool2d(v[0], {3, 3, 2, 2, 1, 1, true, false});
+      }};
+  big_ceil.grad = GradCheck::Projection;
+  out.push_back(big_ceil);
   return out;
 }
 
