@@ -198,6 +198,39 @@ TEST(OnnxImport, GraphSpecSurvivesJson) {
   EXPECT_EQ(j.get<models::GraphSpec>(), m.graph);
 }
 
+TEST(OnnxImport, ActivationsPaddingAndCeilModePools) {
+  Generator gen(5);
+  ProtoBuilder b({-1, 2, 7, 7});
+  const Tensor w = b.weight("conv.weight", Tensor::randn({3, 2, 3, 3}, gen, 0.5f));
+  const Tensor slope = b.weight("act.slope", Tensor::uniform({3, 1, 1}, gen, 0.1f, 0.3f));
+  b.weight("lo", Tensor::full({}, 0.0f));
+  b.weight("hi", Tensor::full({}, 0.5f));
+  b.ints("pads", {0, 0, 1, 0, 0, 0, 0, 2});
+  auto* conv = b.node("Conv", {"x", "conv.weight"}, "c", "/conv/Conv");
+  ProtoBuilder::attr_ints(conv, "strides", {2, 2});
+  ProtoBuilder::attr_ints(conv, "pads", {0, 0, 1, 1});  // tf2onnx's SAME at stride 2
+  b.node("PRelu", {"c", "act.slope"}, "p");
+  b.node("Pad", {"p", "pads"}, "pd");
+  auto* pool = b.node("MaxPool", {"pd"}, "mp");
+  ProtoBuilder::attr_ints(pool, "kernel_shape", {2, 2});
+  ProtoBuilder::attr_ints(pool, "strides", {2, 2});
+  ProtoBuilder::attr_int(pool, "ceil_mode", 1);
+  b.node("Sigmoid", {"mp"}, "s");
+  b.node("Clip", {"s", "lo", "hi"}, "k");
+  b.node("GlobalMaxPool", {"k"}, "g");
+  b.node("Flatten", {"g"}, "y");
+  const ImportedModel m = import_onnx_bytes(b.bytes("y"), "act.onnx");
+  auto model = build(m);
+  const Tensor x = Tensor::randn({2, 2, 7, 7}, gen);
+  NoGradGuard no_grad;
+  Tensor h = ops::conv2d(ops::pad2d(x, 0, 0, 1, 1, 0.0f), w, Tensor(), {2, 0, 1});
+  h = ops::pad2d(ops::prelu(h, ops::reshape(slope, {3})), 1, 0, 0, 2, 0.0f);
+  h = ops::max_pool2d(h, {2, 2, 2, 2, 0, 0, true, true});
+  h = ops::clamp(ops::sigmoid(h), 0.0f, 0.5f);
+  const Tensor want = ops::reshape(ops::max_pool2d(h, {h.size(2), h.size(3), 1, 1, 0, 0}), {2, 3});
+  EXPECT_LT(max_abs_diff((*model)(x), want), 1e-6f);
+}
+
 // The error of importing `bytes`, or "" if it imports.
 std::string import_error(const std::string& bytes, const models::OnnxImportOptions& opt = {}) {
   try {

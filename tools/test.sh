@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds glassbox and runs the whole test suite: once in the optimised build, then again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on), after the size budget
-# (tools/check_size.py: files <= 700 lines, functions <= 120 outside kernels/). Installs what it
-# needs.
+# (tools/check_size.py: files <= 700 lines, functions <= 120 outside kernels/), with the agreement
+# suites against PyTorch and onnxruntime (tests/agreement) after the optimised pass. Installs what
+# it needs.
 # Usage: tools/test.sh            (both passes)
 #        tools/test.sh --fast     (optimised build only)
 set -euo pipefail
@@ -14,6 +15,10 @@ echo "== size budget"
 python3 tools/check_size.py
 echo "== tests (release build)"
 ctest --test-dir build --output-on-failure -j 2
+
+echo "== agreement suites (PyTorch, onnxruntime; tests/agreement)"
+python=$(tools/setup_python.sh | tail -1)
+(cd tests/agreement && OMP_NUM_THREADS=2 PYTHONWARNINGS=ignore "../../$python" -m unittest -v)
 
 if [ "${1:-}" != "--fast" ]; then
   tools/setup.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGLASSBOX_SANITIZE=ON

@@ -1,17 +1,9 @@
-// GraphModule and GraphOp: the node modules built from a spec, the nested containers of their
-// paths, and the interpreter that runs the nodes in order. The attributes each op takes:
+// GraphModule: the node modules built from a spec (the layers with weights here, every other op a
+// GraphOp: models/graph/graph_op.cpp lists their attributes), the nested containers of their
+// paths, and the interpreter that runs the nodes in order. The layers' attributes:
 //   conv2d        in_channels out_channels kernel stride padding groups bias   (nn::Conv2d)
 //   batch_norm2d  channels eps momentum                                       (nn::BatchNorm2d)
 //   linear        in_features out_features bias                               (nn::Linear)
-//   max_pool2d, avg_pool2d  kernel stride padding
-//   global_avg_pool  keepdims (1: [N,C,1,1] as ONNX; 0: [N,C])
-//   reshape       shape (the dims after the batch dim, one may be -1)
-//   slice         dim start end (a range of one non-batch dim)
-//   permute       perm (all dims; perm[0] = 0, the batch stays first)
-//   concat        axis
-//   mean          dims keepdim
-//   scale         factor
-//   relu gelu softmax log_softmax add sub mul   (none; softmax family over the last dim)
 // Shape letters: N batch, C channels, H/W height/width.
 #include "models/graph/graph_module.h"
 
@@ -40,23 +32,6 @@ const std::vector<double>& attr(const GraphAttrs& attrs, const std::string& op,
 
 int64_t attr_int(const GraphAttrs& attrs, const std::string& op, const std::string& name) {
   return static_cast<int64_t>(attr(attrs, op, name)[0]);
-}
-
-std::vector<int64_t> attr_ints(const GraphAttrs& attrs, const std::string& op,
-                               const std::string& name) {
-  std::vector<int64_t> out;
-  for (double v : attr(attrs, op, name)) out.push_back(static_cast<int64_t>(v));
-  return out;
-}
-
-// The ops a GraphOp runs (everything but the layers with weights) and whether they take one input.
-const std::map<std::string, bool>& graph_ops() {
-  static const std::map<std::string, bool> ops = {
-      {"relu", true},        {"gelu", true},       {"max_pool2d", true}, {"avg_pool2d", true},
-      {"global_avg_pool", true}, {"reshape", true}, {"permute", true},   {"softmax", true},
-      {"log_softmax", true}, {"mean", true},       {"scale", true},      {"add", false},
-      {"sub", false},        {"mul", false},       {"concat", false},    {"slice", true}};
-  return ops;
 }
 
 // A module with children only: the dotted prefix of node paths. Never called.
@@ -94,81 +69,10 @@ ModulePtr make_node_module(const GraphNode& n) {
                                         attr_int(a, n.op, "out_features"),
                                         attr_int(a, n.op, "bias") != 0);
   }
-  if (!graph_ops().count(n.op)) bad_node(n.op, "not an op a graph node can run");
   return std::make_shared<GraphOp>(n.op, a);
 }
 
 }  // namespace
-
-GraphOp::GraphOp(std::string op, GraphAttrs attrs) : op_(std::move(op)), attrs_(std::move(attrs)) {
-  if (!graph_ops().count(op_)) bad_node(op_, "not an op a graph node can run");
-  // Check the attributes now, so a bad spec fails when the model is built.
-  if (op_ == "max_pool2d" || op_ == "avg_pool2d") {
-    for (const char* k : {"kernel", "stride", "padding"}) attr_int(attrs_, op_, k);
-  } else if (op_ == "reshape") {
-    attr(attrs_, op_, "shape");
-  } else if (op_ == "permute") {
-    if (attr_ints(attrs_, op_, "perm")[0] != 0) bad_node(op_, "perm must keep the batch first");
-  } else if (op_ == "concat") {
-    attr_int(attrs_, op_, "axis");
-  } else if (op_ == "slice") {
-    if (attr_int(attrs_, op_, "dim") < 1) bad_node(op_, "dim must not be the batch dim");
-    for (const char* k : {"start", "end"}) attr_int(attrs_, op_, k);
-  } else if (op_ == "mean") {
-    attr(attrs_, op_, "dims");
-    attr_int(attrs_, op_, "keepdim");
-  } else if (op_ == "scale") {
-    attr(attrs_, op_, "factor");
-  }
-}
-
-bool GraphOp::single_input() const { return graph_ops().at(op_); }
-
-Tensor GraphOp::forward(const Tensor& x) {
-  if (!single_input()) throw std::logic_error("graph op '" + op_ + "' takes several inputs");
-  return run({x});
-}
-
-Tensor GraphOp::run(const std::vector<Tensor>& in) {
-  const size_t want = single_input() ? 1 : (op_ == "concat" ? in.size() : 2);
-  if (in.size() != want || in.empty()) bad_node(op_, "wrong number of inputs");
-  const Tensor& x = in[0];
-  if (op_ == "relu") return ops::relu(x);
-  if (op_ == "gelu") return ops::gelu(x);
-  if (op_ == "max_pool2d" || op_ == "avg_pool2d") {
-    const int64_t k = attr_int(attrs_, op_, "kernel"), s = attr_int(attrs_, op_, "stride"),
-                  p = attr_int(attrs_, op_, "padding");
-    return op_ == "max_pool2d" ? ops::max_pool2d(x, k, s, p) : ops::avg_pool2d(x, k, s, p);
-  }
-  if (op_ == "global_avg_pool") {
-    const Tensor y = ops::global_avg_pool(x);
-    const auto keep = attrs_.find("keepdims");
-    return keep != attrs_.end() && !keep->second.empty() && keep->second[0] != 0
-               ? ops::reshape(y, {y.size(0), y.size(1), 1, 1})
-               : y;
-  }
-  if (op_ == "reshape") {
-    Shape shape{x.size(0)};
-    for (int64_t d : attr_ints(attrs_, op_, "shape")) shape.push_back(d);
-    return ops::reshape(x, shape);
-  }
-  if (op_ == "permute") return ops::permute(x, attr_ints(attrs_, op_, "perm"));
-  if (op_ == "slice") {
-    return ops::slice(x, attr_int(attrs_, op_, "dim"), attr_int(attrs_, op_, "start"),
-                      attr_int(attrs_, op_, "end"));
-  }
-  if (op_ == "softmax") return ops::softmax(x);
-  if (op_ == "log_softmax") return ops::log_softmax(x);
-  if (op_ == "mean") {
-    return ops::mean(x, attr_ints(attrs_, op_, "dims"), attr_int(attrs_, op_, "keepdim") != 0);
-  }
-  if (op_ == "scale") return ops::scale(x, static_cast<float>(attr(attrs_, op_, "factor")[0]));
-  if (op_ == "add") return ops::add(x, in[1]);
-  if (op_ == "sub") return ops::sub(x, in[1]);
-  if (op_ == "mul") return ops::mul(x, in[1]);
-  if (op_ == "concat") return ops::concat(in, attr_int(attrs_, op_, "axis"));
-  bad_node(op_, "not an op a graph node can run");
-}
 
 GraphModule::GraphModule(GraphSpec spec) : spec_(std::move(spec)) {
   validate(spec_);

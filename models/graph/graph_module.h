@@ -18,7 +18,11 @@
 
 namespace gb::models {
 
-// One node of a graph that is not a layer with weights: the op and its attributes.
+// Whether GraphOp runs `op` (every graph op but the layers with weights).
+bool is_graph_op(const std::string& op);
+
+// One node of a graph that is not a layer with weights: the op and its attributes
+// (models/graph/graph_op.cpp lists them). "prelu" holds its slope as parameter "weight".
 class GraphOp : public Module {
  public:
   GraphOp(std::string op, GraphAttrs attrs);

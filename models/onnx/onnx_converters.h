@@ -14,6 +14,7 @@ using ConverterTable = std::map<std::string, Converter>;
 
 void add_layer_converters(ConverterTable& table);
 void add_shape_converters(ConverterTable& table);
+void add_activation_converters(ConverterTable& table);  // onnx_activations.cpp
 
 // All converters by ONNX op_type.
 const ConverterTable& converters();

@@ -18,6 +18,7 @@ const ConverterTable& converters() {
     ConverterTable t;
     add_layer_converters(t);
     add_shape_converters(t);
+    add_activation_converters(t);
     return t;
   }();
   return table;

@@ -1,5 +1,5 @@
 // ONNX converters for the layers: Conv, BatchNormalization, Gemm, MatMul, MaxPool, AveragePool,
-// GlobalAveragePool, Relu. Each checks every attribute it is given against what the runtime op
+// GlobalAveragePool, GlobalMaxPool, Relu. Each checks every attribute it is given against what the runtime op
 // computes and names the attribute when glassbox cannot follow it.
 // Shape letters: N batch, C input channels, H/W size, K output channels, R/S kernel, I/O features.
 #include "models/onnx/onnx_converters.h"
@@ -19,26 +19,55 @@ int64_t same_hw(ImportContext& ctx, const onnx::NodeProto& node, const char* nam
   return v[0];
 }
 
-// Symmetric padding p from `pads` [top, left, bottom, right] or auto_pad, for an input of size
-// `size`, kernel `r` and stride `s`.
-int64_t symmetric_pad(ImportContext& ctx, const onnx::NodeProto& node, int64_t size, int64_t r,
-                      int64_t s) {
+// [top, left, bottom, right] padding from `pads` or auto_pad (SAME_UPPER puts the odd pixel at
+// the end, SAME_LOWER at the start), for input [H, W], kernel r and stride s on both axes.
+std::vector<int64_t> four_pads(ImportContext& ctx, const onnx::NodeProto& node, const Tensor& x,
+                               int64_t r, int64_t s) {
   const std::string auto_pad = attr_string(node, "auto_pad", "NOTSET");
-  if (auto_pad == "VALID") return 0;
+  if (auto_pad == "VALID") return {0, 0, 0, 0};
   if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    const int64_t out = (size + s - 1) / s;
-    const int64_t total = std::max<int64_t>((out - 1) * s + r - size, 0);
-    if (total % 2 != 0) ctx.fail(node, "auto_pad " + auto_pad + " needs uneven padding here");
-    return total / 2;
+    std::vector<int64_t> p(4);
+    for (int axis = 0; axis < 2; ++axis) {
+      const int64_t size = x.size(2 + axis), out = (size + s - 1) / s;
+      const int64_t total = std::max<int64_t>((out - 1) * s + r - size, 0);
+      const int64_t small = total / 2, large = total - small;
+      p[static_cast<size_t>(axis)] = auto_pad == "SAME_UPPER" ? small : large;
+      p[static_cast<size_t>(axis + 2)] = auto_pad == "SAME_UPPER" ? large : small;
+    }
+    return p;
   }
   if (auto_pad != "NOTSET") ctx.fail(node, "unknown auto_pad '" + auto_pad + "'");
-  const std::vector<int64_t> pads = attr_ints(node, "pads");
-  if (pads.empty()) return 0;
-  if (pads.size() != 4 || pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3]) {
-    ctx.fail(node, "attribute pads must be the same on all four sides (symmetric padding only, "
-                   "so far)");
+  std::vector<int64_t> pads = attr_ints(node, "pads");
+  if (pads.empty()) return {0, 0, 0, 0};
+  if (pads.size() != 4) ctx.fail(node, "attribute pads must hold four values");
+  return pads;
+}
+
+// One padding for all four sides, or a failure naming the attribute.
+int64_t symmetric_pad(ImportContext& ctx, const onnx::NodeProto& node, const Tensor& x, int64_t r,
+                      int64_t s) {
+  const std::vector<int64_t> p = four_pads(ctx, node, x, r, s);
+  if (p[0] != p[1] || p[0] != p[2] || p[0] != p[3]) {
+    ctx.fail(node, "padding must be the same on all four sides here");
   }
-  return pads[0];
+  return p[0];
+}
+
+// A pad2d node before `node` (zeros, [top, left, bottom, right]); returns the padded value.
+std::string add_pad_node(ImportContext& ctx, const onnx::NodeProto& node, const std::string& input,
+                         const std::vector<int64_t>& p) {
+  onnx::NodeProto pad = node;
+  pad.clear_output();
+  pad.add_output(node.output(0) + "__pad");
+  const size_t slash = node.name().rfind('/');  // "/stem/Conv" -> "/stem/pad/Pad"
+  pad.set_name(slash == std::string::npos ? node.name() + "_pad"
+                                          : node.name().substr(0, slash) + "/pad/Pad");
+  ctx.add_node(pad, "pad2d",
+               {{"pads", {double(p[0]), double(p[1]), double(p[2]), double(p[3])}}, {"value", {0.0}}},
+               {input}, {}, [p](const std::vector<Tensor>& in) {
+                 return ops::pad2d(in[0], p[0], p[1], p[2], p[3], 0.0f);
+               });
+  return pad.output(0);
 }
 
 void require_unit_dilation(ImportContext& ctx, const onnx::NodeProto& node) {
@@ -61,9 +90,12 @@ void conv(ImportContext& ctx, const onnx::NodeProto& node) {
   const int64_t r = same_hw(ctx, node, "kernel_shape", attr_ints(node, "kernel_shape"), w.size(2));
   if (w.size(2) != r || w.size(3) != r) ctx.fail(node, "kernel_shape disagrees with the weight");
   const int64_t s = same_hw(ctx, node, "strides", attr_ints(node, "strides"), 1);
-  const int64_t p = symmetric_pad(ctx, node, x.size(2), r, s);
-  if (x.size(2) != x.size(3) && attr_string(node, "auto_pad", "NOTSET").rfind("SAME", 0) == 0) {
-    ctx.fail(node, "auto_pad SAME on a non-square input is not supported yet");
+  const std::vector<int64_t> pads = four_pads(ctx, node, x, r, s);
+  int64_t p = pads[0];
+  std::string input = ctx.value_name(node, 0);
+  if (pads[1] != p || pads[2] != p || pads[3] != p) {  // uneven: a pad2d node, then no padding
+    input = add_pad_node(ctx, node, input, pads);
+    p = 0;
   }
   const int64_t groups = attr_int(node, "group", 1);
   const Tensor b = optional_const(ctx, node, 2);
@@ -78,7 +110,7 @@ void conv(ImportContext& ctx, const onnx::NodeProto& node) {
     weights.emplace_back("bias", b);
     sources["bias"] = node.input(2);
   }
-  ctx.add_node(node, "conv2d", a, {ctx.value_name(node, 0)}, weights,
+  ctx.add_node(node, "conv2d", a, {input}, weights,
                [w, b, opt](const std::vector<Tensor>& in) { return ops::conv2d(in[0], w, b, opt); },
                node.input(1));
   ctx.set_sources(sources);
@@ -139,31 +171,59 @@ void linear(ImportContext& ctx, const onnx::NodeProto& node) {
   if (alpha == 1.0f && trans_b) ctx.set_sources({{"weight", node.input(1)}});
 }
 
+// Per-axis padding [pad_h, pad_w] of a pool, from `pads` [top, left, bottom, right] (equal
+// begin and end on each axis) or auto_pad.
+std::pair<int64_t, int64_t> pool_pads(ImportContext& ctx, const onnx::NodeProto& node,
+                                      const Tensor& x, int64_t kh, int64_t kw, int64_t sh,
+                                      int64_t sw) {
+  const std::string auto_pad = attr_string(node, "auto_pad", "NOTSET");
+  if (auto_pad != "NOTSET") {
+    if (kh != kw || sh != sw || x.size(2) != x.size(3)) {
+      ctx.fail(node, "auto_pad on non-square pooling is not supported yet");
+    }
+    const int64_t p = symmetric_pad(ctx, node, x, kh, sh);
+    return {p, p};
+  }
+  const std::vector<int64_t> pads = attr_ints(node, "pads");
+  if (pads.empty()) return {0, 0};
+  if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3]) {
+    ctx.fail(node, "attribute pads must be equal at the start and end of each axis (asymmetric "
+                   "pooling pads are not supported yet)");
+  }
+  return {pads[0], pads[1]};
+}
+
 void pool(ImportContext& ctx, const onnx::NodeProto& node) {
   const Tensor& x = ctx.sample(node, 0);
   if (x.dim() != 4) ctx.fail(node, "input must be [N,C,H,W]");
   require_unit_dilation(ctx, node);
   if (attr_int(node, "storage_order", 0) != 0) ctx.fail(node, "storage_order=1 is not supported");
-  const int64_t r = same_hw(ctx, node, "kernel_shape", attr_ints(node, "kernel_shape"), 0);
-  if (r < 1) ctx.fail(node, "missing kernel_shape");
-  const int64_t s = same_hw(ctx, node, "strides", attr_ints(node, "strides"), 1);
-  const int64_t p = symmetric_pad(ctx, node, x.size(2), r, s);
-  for (int64_t size : {x.size(2), x.size(3)}) {
-    const int64_t floor_out = (size + 2 * p - r) / s + 1;
-    const int64_t ceil_out = (size + 2 * p - r + s - 1) / s + 1;
-    if (attr_int(node, "ceil_mode", 0) != 0 && ceil_out != floor_out) {
-      ctx.fail(node, "ceil_mode=1 that adds an output row or column is not supported yet");
-    }
-  }
+  const std::vector<int64_t> k = attr_ints(node, "kernel_shape");
+  if (k.size() != 2) ctx.fail(node, "kernel_shape must hold two values");
+  std::vector<int64_t> s = attr_ints(node, "strides");
+  if (s.empty()) s = {1, 1};
+  if (s.size() != 2) ctx.fail(node, "strides must hold two values");
+  const auto [ph, pw] = pool_pads(ctx, node, x, k[0], k[1], s[0], s[1]);
   const bool max = node.op_type() == "MaxPool";
-  if (!max && p > 0 && attr_int(node, "count_include_pad", 0) == 0) {
-    ctx.fail(node, "count_include_pad=0 with padding is not supported yet (glassbox's average "
-                   "pool counts the padding)");
-  }
-  ctx.add_node(node, max ? "max_pool2d" : "avg_pool2d",
-               {{"kernel", {double(r)}}, {"stride", {double(s)}}, {"padding", {double(p)}}},
-               {ctx.value_name(node, 0)}, {}, [=](const std::vector<Tensor>& in) {
-                 return max ? ops::max_pool2d(in[0], r, s, p) : ops::avg_pool2d(in[0], r, s, p);
+  const bool ceil = attr_int(node, "ceil_mode", 0) != 0;
+  const bool include_pad = max || attr_int(node, "count_include_pad", 0) != 0;
+  const ops::Pool2dOptions opt{k[0], k[1], s[0], s[1], ph, pw, ceil, include_pad};
+  GraphAttrs a{{"kernel", {double(k[0]), double(k[1])}},
+               {"stride", {double(s[0]), double(s[1])}},
+               {"padding", {double(ph), double(pw)}},
+               {"ceil_mode", {ceil ? 1.0 : 0.0}},
+               {"count_include_pad", {include_pad ? 1.0 : 0.0}}};
+  ctx.add_node(node, max ? "max_pool2d" : "avg_pool2d", a, {ctx.value_name(node, 0)}, {},
+               [=](const std::vector<Tensor>& in) {
+                 return max ? ops::max_pool2d(in[0], opt) : ops::avg_pool2d(in[0], opt);
+               });
+}
+
+void global_max_pool(ImportContext& ctx, const onnx::NodeProto& node) {
+  if (ctx.sample(node, 0).dim() != 4) ctx.fail(node, "input must be [N,C,H,W]");
+  ctx.add_node(node, "global_max_pool", {}, {ctx.value_name(node, 0)}, {},
+               [](const std::vector<Tensor>& in) {
+                 return ops::max_pool2d(in[0], {in[0].size(2), in[0].size(3), 1, 1, 0, 0});
                });
 }
 
@@ -191,6 +251,7 @@ void add_layer_converters(ConverterTable& table) {
   table["MaxPool"] = pool;
   table["AveragePool"] = pool;
   table["GlobalAveragePool"] = global_avg_pool;
+  table["GlobalMaxPool"] = global_max_pool;
   table["Relu"] = relu;
 }
 

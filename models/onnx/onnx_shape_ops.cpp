@@ -1,5 +1,5 @@
 // ONNX converters for the elementwise, shape and constant operators: Add, Sub, Mul, Div, Concat,
-// Split, Flatten, Reshape, Pad, Transpose, Squeeze, Unsqueeze, Softmax, LogSoftmax, ReduceMean,
+// Split, Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Softmax, LogSoftmax, ReduceMean,
 // Dropout, Identity, Constant, Shape, Gather, Cast. Operators whose inputs are all constants are
 // folded at import (the Shape -> Gather -> Unsqueeze -> Concat chains exporters build a flatten's
 // shape from); on graph values they become graph nodes. A graph value keeps its batch dim first:
@@ -265,16 +265,6 @@ void split(ImportContext& ctx, const onnx::NodeProto& node) {
   }
 }
 
-// Pad of a graph value: only all-zero pads (exporters emit them before some pools) so far.
-void pad(ImportContext& ctx, const onnx::NodeProto& node) {
-  const std::vector<int64_t> pads =
-      has_attr(node, "pads") ? attr_ints(node, "pads") : const_ints(ctx, node, 1);
-  for (int64_t p : pads) {
-    if (p != 0) ctx.fail(node, "Pad with non-zero pads is not supported yet");
-  }
-  ctx.alias(node.output(0), node.input(0));
-}
-
 void identity(ImportContext& ctx, const onnx::NodeProto& node) {
   if (node.op_type() == "Dropout") {
     for (int i = 1; i < node.output_size(); ++i) {
@@ -385,7 +375,6 @@ void add_shape_converters(ConverterTable& table) {
   table["Softmax"] = softmax;
   table["LogSoftmax"] = softmax;
   table["ReduceMean"] = reduce_mean;
-  table["Pad"] = pad;
   table["Dropout"] = identity;
   table["Identity"] = identity;
   table["Constant"] = constant;

@@ -1,13 +1,16 @@
 """Agreement: torchvision classifiers exported with torch.onnx and imported by `glassbox import`
 give the logits of onnxruntime and of PyTorch, and the input gradient and a named layer's
-Grad-CAM of PyTorch, within 1e-4 relative to the largest value, at 224x224. The input gradient
-is compared everywhere and reported so; where that exceeds the bound, it must hold off the pixels
-that a ReLU input or a max-pool window within tau (relative, the smallest of 1e-7..1e-5 that
-explains it) of a kink reaches (torch_models.kink_footprint), where a rounding difference of 1e-7
-may rightly send the gradient another way, and those pixels must be under 80% of the input;
-where they are not (deep networks: some element near a kink reaches every pixel), the relative
-L2 difference of the whole gradient must be under 1e-2, and the report says so.
+Grad-CAM of PyTorch, within 1e-4 relative to the largest value, at 224x224.
+The input gradient of a deep ReLU network is not always that well defined in float32: a ReLU
+input or a max-pool tie within rounding of its kink sends the gradient another way, and PyTorch's
+own float32 gradient can differ from the same model's float64 one by far more than 1e-4
+(GoogLeNet at random initialisation: tens of percent). Where glassbox and PyTorch float32 differ
+by more than 1e-4, the difference must be explained: glassbox as close to the float64 gradient as
+PyTorch float32 (within 1.5x, max and L2), or every difference above 1e-4 within the pixels that
+elements within 1e-7..1e-6 (relative) of a kink reach, and those under 80% of the input. The
+report carries every figure.
 Writes the differences to $GB_AGREEMENT_REPORT (default build/agreement/torchvision.json)."""
+import copy
 import json
 import os
 import tempfile
@@ -21,30 +24,56 @@ import torch_models
 from gb_io import read_tensors, rel_diff, run_glassbox, write_tensors
 
 TOL = 1e-4
-MAX_FOOTPRINT = 0.8  # at most 80% of the pixels may be set apart as near a kink
-L2_TOL = 1e-2  # where kinks reach every pixel: ||glassbox - torch|| / ||torch|| of the gradient
+MAX_FOOTPRINT = 0.8  # pixels near a kink set apart: at most 80% of them
+FLOAT32_SLACK = 1.5  # where float32 itself is off: no further from float64 than 1.5x PyTorch's
 MODELS = os.environ.get("GB_AGREEMENT_MODELS", ",".join(torch_models.TORCHVISION)).split(",")
 REPORT = os.environ.get("GB_AGREEMENT_REPORT", os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "agreement", "torchvision.json"))
 
 
-def input_grad_diffs(model, x, glassbox_grad, torch_grad):
-    """The input gradient's largest difference; and where that exceeds TOL, the smallest kink
-    distance tau whose footprint (torch_models.kink_footprint) holds every difference above TOL,
-    with the fraction of pixels it sets apart and the largest difference off it."""
-    scale = float(np.abs(torch_grad).max())
-    diff = np.abs(glassbox_grad.astype(np.float64) - torch_grad) / scale
-    r = {"input_grad_vs_torch": float(diff.max()), "input_grad_kink_tau": 0.0,
-         "input_grad_rel_l2": float(np.linalg.norm(glassbox_grad.astype(np.float64) - torch_grad)
-                                    / np.linalg.norm(torch_grad)),
-         "input_grad_vs_torch_off_kinks": float(diff.max()), "kink_footprint": 0.0}
-    if diff.max() < TOL:
-        return r
-    for tau in (1e-7, 3e-7, 1e-6, 3e-6, 1e-5):
+def input_grad_diffs(model, x, grad_out, glassbox_grad, torch_grad):
+    """The input gradient against PyTorch's float32 one, and against the same model run in
+    float64 (the exact gradient, near enough) next to PyTorch float32's own distance to it."""
+    model64 = copy.deepcopy(model).double()
+    x64 = x.double().requires_grad_(True)
+    (model64(x64) * grad_out.double()).sum().backward()
+    exact = x64.grad.numpy()
+
+    def l2(a):
+        return float(np.linalg.norm(a.astype(np.float64) - exact) / np.linalg.norm(exact))
+
+    r = {"input_grad_vs_torch": rel_diff(glassbox_grad, torch_grad),
+            "input_grad_vs_float64": rel_diff(glassbox_grad, exact),
+            "torch_input_grad_vs_float64": rel_diff(torch_grad, exact),
+            "input_grad_l2_vs_float64": l2(glassbox_grad),
+         "torch_input_grad_l2_vs_float64": l2(torch_grad)}
+    if r["input_grad_vs_torch"] >= TOL:
+        r.update(kink_explanation(model, x, glassbox_grad, torch_grad))
+    return r
+
+
+def input_grad_explained(r):
+    """A difference above TOL is explained when glassbox is as close to the float64 gradient as
+    PyTorch float32 is (max and L2, within FLOAT32_SLACK), or when it lies within the footprint
+    of elements near a kink, which leaves out less than MAX_FOOTPRINT of the pixels."""
+    as_exact = all(r[ours] < max(TOL, FLOAT32_SLACK * r[theirs]) for ours, theirs in (
+        ("input_grad_vs_float64", "torch_input_grad_vs_float64"),
+        ("input_grad_l2_vs_float64", "torch_input_grad_l2_vs_float64")))
+    kinks = r["kink_footprint"] < MAX_FOOTPRINT and r["input_grad_vs_torch_off_kinks"] < TOL
+    return as_exact or kinks
+
+
+def kink_explanation(model, x, glassbox_grad, torch_grad):
+    """The smallest kink distance tau (relative) whose footprint (torch_models.kink_footprint)
+    holds every difference above TOL, the fraction of pixels it sets apart and the largest
+    difference off it."""
+    diff = np.abs(glassbox_grad.astype(np.float64) - torch_grad) / float(np.abs(torch_grad).max())
+    r = {}
+    for tau in (1e-7, 3e-7, 1e-6):
         footprint = torch_models.kink_footprint(model, x, tau)
         off = diff[~footprint]
-        r.update({"input_grad_kink_tau": tau, "kink_footprint": float(footprint.mean()),
-                  "input_grad_vs_torch_off_kinks": float(off.max()) if off.size else 0.0})
+        r = {"kink_tau": tau, "kink_footprint": float(footprint.mean()),
+             "input_grad_vs_torch_off_kinks": float(off.max()) if off.size else 0.0}
         if r["input_grad_vs_torch_off_kinks"] < TOL:
             break
     return r
@@ -65,11 +94,12 @@ class TorchvisionImport(unittest.TestCase):
         os.makedirs(os.path.dirname(REPORT), exist_ok=True)
         with open(REPORT, "w") as f:
             json.dump(cls.results, f, indent=2)
-        print("\nmodel          logits/torch logits/ort grad.input (off kinks, set apart) grad-cam")
+        print("\nmodel          logits/torch logits/ort grad-cam  grad.input/torch "
+              "(vs float64: glassbox, torch f32)")
         for name, r in cls.results.items():
             print(f"{name:14s} {r['logits_vs_torch']:.2e}     {r['logits_vs_onnxruntime']:.2e}"
-                  f"   {r['input_grad_vs_torch']:.2e} ({r['input_grad_vs_torch_off_kinks']:.2e},"
-                  f" {100 * r['kink_footprint']:.1f}%)  {r['grad_cam_vs_torch']:.2e}")
+                  f"   {r['grad_cam_vs_torch']:.2e}  {r['input_grad_vs_torch']:.2e}         "
+                  f"({r['input_grad_vs_float64']:.2e}, {r['torch_input_grad_vs_float64']:.2e})")
 
     def probe(self, name, model, tmp, size, gb_layer):
         """Imports the model exported at `size` and probes it; returns glassbox's results, the
@@ -103,16 +133,14 @@ class TorchvisionImport(unittest.TestCase):
                  "logits_vs_onnxruntime": rel_diff(out["logits"], ort_logits),
                  "grad_cam_vs_torch": rel_diff(out["cam.low_res"], cam.numpy()),
                  "grad_cam_max": float(cam.abs().max())}
-            r.update(input_grad_diffs(model, x, out["grad.input"], xg.grad.numpy()))
+            r.update(input_grad_diffs(model, x, grad_out, out["grad.input"], xg.grad.numpy()))
         self.results[name] = r
         for key in ("logits_vs_torch", "logits_vs_onnxruntime", "grad_cam_vs_torch"):
             self.assertLess(r[key], TOL, f"{name}: {key} {r[key]:.3g}")
         self.assertGreater(r["grad_cam_max"], 0.0, f"{name}: an all-zero Grad-CAM proves nothing")
-        if r["input_grad_vs_torch"] >= TOL:  # then only a kink may explain it
-            if r["kink_footprint"] < MAX_FOOTPRINT:
-                self.assertLess(r["input_grad_vs_torch_off_kinks"], TOL, f"{name}: input gradient")
-            else:
-                self.assertLess(r["input_grad_rel_l2"], L2_TOL, f"{name}: input gradient")
+        if r["input_grad_vs_torch"] >= TOL:
+            self.assertTrue(input_grad_explained(r), f"{name}: input gradient differs by "
+                            f"{r['input_grad_vs_torch']:.3g}, unexplained: {r}")
 
     def test_models(self):
         torch.set_num_threads(2)
