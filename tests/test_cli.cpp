@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "runtime/safetensors.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;
@@ -227,4 +228,32 @@ TEST(CliBadInput, JsonMustNotNameTheCheckpointOrAnExistingFile) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("metrics.json: already exists"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Cli, InitFineTunesFromACheckpointsWeights) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  auto dir = temp_dir("init");
+  const auto base = dir / "base.safetensors", tuned = dir / "tuned.safetensors";
+  const std::string tiny = " --epochs 1 --limit-train 64 --limit-test 32 --batch-size 32 --quiet";
+  auto r = run("train --model smallcnn --width 0.25" + tiny + " --out " + base.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  // Learning rate 0: every weight stays the one --init loaded (the model comes from the file,
+  // not from --model's default).
+  r = run("train --init " + base.string() + tiny +
+          " --lr 0 --weight-decay 0 --seed 9 --out " + tuned.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const gb::SafetensorsFile a = gb::read_safetensors(base), b = gb::read_safetensors(tuned);
+  int compared = 0;
+  for (const auto& e : a.entries) {
+    if (e.name.size() < 7 || e.name.compare(e.name.size() - 7, 7, ".weight") != 0) continue;
+    const gb::SafetensorsEntry* f = b.find(e.name);
+    ASSERT_NE(f, nullptr) << e.name;
+    EXPECT_EQ(e.bytes, f->bytes) << e.name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 3);
+  r = run("train --init " + base.string() + " --resume " + base.string() + " --out " +
+          (dir / "x.safetensors").string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--init cannot go with --resume"), std::string::npos) << r.output;
 }

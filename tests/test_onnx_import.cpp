@@ -231,6 +231,40 @@ TEST(OnnxImport, ActivationsPaddingAndCeilModePools) {
   EXPECT_LT(max_abs_diff((*model)(x), want), 1e-6f);
 }
 
+TEST(OnnxImport, ChannelOverridesNarrowAConvAndTheLayersAfterIt) {
+  Generator gen(4);
+  ProtoBuilder b({-1, 3, 6, 6});
+  b.weight("stem.weight", Tensor::randn({8, 3, 3, 3}, gen));
+  for (const char* n : {"bn.scale", "bn.b", "bn.mean", "bn.var"}) {
+    b.weight(n, Tensor::uniform({8}, gen, 0.5f, 1.5f));
+  }
+  b.weight("dw.weight", Tensor::randn({8, 1, 3, 3}, gen));
+  b.weight("fc.weight", Tensor::randn({5, 8}, gen));
+  b.node("Conv", {"x", "stem.weight"}, "c");
+  b.node("BatchNormalization", {"c", "bn.scale", "bn.b", "bn.mean", "bn.var"}, "n");
+  ProtoBuilder::attr_int(b.node("Conv", {"n", "dw.weight"}, "d"), "group", 8);
+  b.node("GlobalAveragePool", {"d"}, "g");
+  b.node("Flatten", {"g"}, "f");
+  ProtoBuilder::attr_int(b.node("Gemm", {"f", "fc.weight"}, "y"), "transB", 1);
+  const ImportedModel m = import_onnx_bytes(b.bytes("y"), "narrow.onnx");
+  models::ModelConfig cfg;
+  cfg.num_classes = 5;
+  cfg.image_size = 6;
+  cfg.graph = m.graph;
+  cfg.channels = {{"stem", 3}};
+  const ModulePtr narrow = models::build_graph_model(cfg);
+  std::map<std::string, Shape> shapes;
+  for (const auto& [n, t] : narrow->named_parameters()) shapes[n] = t.shape();
+  EXPECT_EQ(shapes.at("stem.weight"), (Shape{3, 3, 3, 3}));
+  EXPECT_EQ(shapes.at("n.weight"), (Shape{3}));  // the BN node, named from its scope "/n/"
+  EXPECT_EQ(shapes.at("dw.weight"), (Shape{3, 1, 3, 3}));  // depthwise follows
+  EXPECT_EQ(shapes.at("fc.weight"), (Shape{5, 3}));
+  NoGradGuard no_grad;
+  EXPECT_EQ((*narrow)(Tensor::zeros({2, 3, 6, 6})).shape(), (Shape{2, 5}));
+  cfg.channels = {{"nothing", 3}};
+  EXPECT_THROW(models::build_graph_model(cfg), std::invalid_argument);
+}
+
 // The error of importing `bytes`, or "" if it imports.
 std::string import_error(const std::string& bytes, const models::OnnxImportOptions& opt = {}) {
   try {

@@ -139,6 +139,48 @@ std::string GraphModule::describe() const {
          std::to_string(chw[1]) + "x" + std::to_string(chw[2]);
 }
 
+GraphSpec with_channels(const GraphSpec& spec, const ModelConfig& cfg) {
+  if (cfg.width != 1.0f) throw std::invalid_argument("model 'graph': width must be 1");
+  if (cfg.channels.empty()) return spec;
+  ChannelPlan plan(cfg);
+  GraphSpec out = spec;
+  std::map<std::string, Tensor> samples{
+      {out.input, Tensor::zeros({1, out.input_chw[0], out.input_chw[1], out.input_chw[2]})}};
+  for (const auto& [name, shape] : out.constants) samples[name] = Tensor::zeros(shape);
+  NoGradGuard no_grad;
+  for (GraphNode& n : out.nodes) {
+    std::vector<Tensor> in;
+    for (const std::string& v : n.inputs) in.push_back(samples.at(v));
+    const int64_t c = in[0].size(1);
+    GraphAttrs& a = n.attrs;
+    auto set = [&a](const char* key, int64_t v) { a[key] = {static_cast<double>(v)}; };
+    if (n.op == "conv2d") {
+      const int64_t old_in = attr_int(a, n.op, "in_channels"), groups = attr_int(a, n.op, "groups");
+      int64_t k = attr_int(a, n.op, "out_channels");
+      if (groups > 1 && groups == old_in) {  // depthwise: one group per channel, multiplier kept
+        k = k / old_in * c;
+        set("groups", c);
+      } else if (groups > 1 && c != old_in) {
+        throw std::invalid_argument("model 'graph': grouped conv '" + n.path +
+                                    "' cannot follow a narrower input");
+      }
+      set("in_channels", c);
+      set("out_channels", plan.out(n.path, k));
+    } else if (n.op == "batch_norm2d") {
+      set("channels", c);
+    } else if (n.op == "linear") {
+      set("in_features", c);
+    } else if (n.op == "prelu" && attr_int(a, n.op, "channels") != 1) {
+      set("channels", c);
+    }
+    const ModulePtr m = make_node_module(n);
+    auto* op = dynamic_cast<GraphOp*>(m.get());
+    samples[n.output] = op ? op->run(in) : (*m)(in[0]);
+  }
+  plan.check_all_used("graph");
+  return out;
+}
+
 ModulePtr build_graph_model(const ModelConfig& cfg) {
   cfg.validate();
   if (!cfg.graph) throw std::invalid_argument("model 'graph': the model config holds no graph");
@@ -149,7 +191,7 @@ ModulePtr build_graph_model(const ModelConfig& cfg) {
                                 std::to_string(cfg.in_channels) + " and image_size " +
                                 std::to_string(cfg.image_size));
   }
-  return std::make_shared<GraphModule>(*cfg.graph);
+  return std::make_shared<GraphModule>(with_channels(*cfg.graph, cfg));
 }
 
 }  // namespace gb::models

@@ -59,6 +59,13 @@ class GraphModule : public Module {
   GraphSpec spec_;
 };
 
+// `spec` with the channel overrides of cfg.channels (a pruned graph): the conv at each key gets
+// that many outputs, and the layers after it (batch norm, depthwise convs, the next conv's
+// inputs, linear inputs, PReLU slopes) follow, found by running the nodes on a batch-1 sample.
+// throws std::invalid_argument for a key that names no conv, a grouped (not depthwise) conv
+// whose input narrows, or a width other than 1.
+GraphSpec with_channels(const GraphSpec& spec, const ModelConfig& cfg);
+
 // The registry's builder for model "graph": requires cfg.graph, whose input must match
 // cfg.in_channels and cfg.image_size (H = W). throws std::invalid_argument otherwise.
 ModulePtr build_graph_model(const ModelConfig& cfg);

@@ -117,8 +117,10 @@ void concat(ImportContext& ctx, const onnx::NodeProto& node) {
                {}, [axis](const std::vector<Tensor>& in) { return ops::concat(in, axis); });
 }
 
-// A graph value reshaped to [N, dims...] (dims may hold one -1).
-void add_reshape(ImportContext& ctx, const onnx::NodeProto& node, const std::vector<int64_t>& dims) {
+// A graph value reshaped to [N, dims...] (dims may hold one -1). A flatten to [N, F] is stored
+// as [N, -1], so that a pruned model's narrower F follows.
+void add_reshape(ImportContext& ctx, const onnx::NodeProto& node, std::vector<int64_t> dims) {
+  if (dims.size() == 1) dims = {-1};
   std::vector<double> attr(dims.begin(), dims.end());
   ctx.add_node(node, "reshape", {{"shape", attr}}, {ctx.value_name(node, 0)}, {},
                [dims](const std::vector<Tensor>& in) {

@@ -48,6 +48,22 @@ std::optional<Resume> read_resume(const TrainOptions& opt) {
   return r;
 }
 
+// The checkpoint a fine-tuning run starts from (--init).
+struct Init {
+  fs::path path;
+  SafetensorsFile file;
+  CheckpointMeta meta;
+};
+
+std::optional<Init> read_init(const TrainOptions& opt) {
+  if (opt.init.empty()) return std::nullopt;
+  Init i;
+  i.path = opt.init;
+  i.file = read_checkpoint(opt.init);
+  i.meta = read_checkpoint_meta(i.file, opt.init);
+  return i;
+}
+
 bool same_file(const fs::path& a, const fs::path& b) {
   return !a.empty() && !b.empty() && fs::exists(a) && fs::exists(b) && fs::equivalent(a, b);
 }
@@ -72,7 +88,7 @@ struct RunData {
   data::Normalization norm;  // from the training images, or the resumed run's
 };
 
-RunData load_run_data(const TrainConfig& cfg, const Resume* resume) {
+RunData load_run_data(const TrainConfig& cfg, const Resume* resume, const Init* init) {
   RunData d;
   d.train = std::make_shared<const data::Dataset>(
       load_split(cfg.data, data::Split::Train, cfg.limit_train));
@@ -85,11 +101,25 @@ RunData load_run_data(const TrainConfig& cfg, const Resume* resume) {
   if (d.test.channels != tr.channels || d.test.height != tr.height || d.test.width != tr.width) {
     throw std::runtime_error(d.test.source + ": test images differ in size from training images");
   }
-  d.norm = resume ? resume->meta.norm : data::channel_stats(tr);
+  d.norm = resume ? resume->meta.norm : init ? init->meta.norm : data::channel_stats(tr);
   return d;
 }
 
-models::ModelConfig model_config_for(const TrainConfig& c, const data::Dataset& ds) {
+// The model config of a run: the checkpoint's when it continues one (resume, init), which must
+// fit the data set; else from the recipe and the data set.
+models::ModelConfig model_config_for(const TrainConfig& c, const data::Dataset& ds,
+                                     const CheckpointMeta* source, const fs::path& source_path) {
+  if (source) {
+    const models::ModelConfig& mc = source->model_config;
+    if (mc.num_classes != static_cast<int64_t>(ds.num_classes()) ||
+        mc.in_channels != ds.channels || mc.image_size != ds.height || ds.height != ds.width) {
+      throw std::runtime_error(fmt::format(
+          "{}: the model takes {} classes of {}x{}x{} images; {} has {} classes of {}x{}x{}",
+          source_path.string(), mc.num_classes, mc.in_channels, mc.image_size, mc.image_size,
+          ds.source, ds.num_classes(), ds.channels, ds.height, ds.width));
+    }
+    return mc;
+  }
   models::ModelConfig mc;
   mc.num_classes = static_cast<int64_t>(ds.num_classes());
   mc.in_channels = ds.channels;
@@ -101,10 +131,14 @@ models::ModelConfig model_config_for(const TrainConfig& c, const data::Dataset& 
 // The model, initialised from the seed (a fresh airbench also gets its whitened stem), on the
 // run's device.
 std::shared_ptr<Module> build_run_model(const TrainConfig& cfg, const models::ModelConfig& mc,
-                                        const RunData& d, Device device, bool fresh) {
+                                        const RunData& d, Device device, bool fresh,
+                                        const Init* init) {
   manual_seed(cfg.seed);
   std::shared_ptr<Module> model = models::build_model(cfg.model, mc);
-  if (cfg.model == "airbench" && fresh) models::init_patch_whitening(*model, *d.train, d.norm);
+  if (init) load_model_state(init->file, *model, init->path);
+  if (cfg.model == "airbench" && fresh && !init) {
+    models::init_patch_whitening(*model, *d.train, d.norm);
+  }
   model->to(device);  // before the optimizer, whose state lives beside the parameters
   if (cfg.bn_l1 > 0 && device.type != DeviceType::Cpu) {
     throw std::runtime_error("train: --bn-l1 runs on the CPU only");
@@ -120,12 +154,15 @@ OptimizerSettings optimizer_settings(const TrainConfig& c) {
 // loader, and writes the checkpoint and metrics after every epoch.
 class TrainingRun {
  public:
-  TrainingRun(const TrainConfig& cfg, const TrainOptions& opt, const Resume* resume)
+  TrainingRun(const TrainConfig& cfg, const TrainOptions& opt, const Resume* resume,
+              const Init* init)
       : cfg_(cfg),
         opt_(opt),
-        data_(load_run_data(cfg, resume)),
-        model_config_(model_config_for(cfg, *data_.train)),
-        model_(build_run_model(cfg, model_config_, data_, opt.device, resume == nullptr)),
+        data_(load_run_data(cfg, resume, init)),
+        model_config_(model_config_for(cfg, *data_.train,
+                                       resume ? &resume->meta : init ? &init->meta : nullptr,
+                                       resume ? opt.resume : opt.init)),
+        model_(build_run_model(cfg, model_config_, data_, opt.device, resume == nullptr, init)),
         optimizer_(make_optimizer(optimizer_settings(cfg), *model_)),
         loader_(data_.train,
                 training_loader_config(cfg.batch_size, cfg.seed, data_.norm, cfg.augment,
@@ -239,10 +276,19 @@ class TrainingRun {
 }  // namespace
 
 TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
+  if (!opt.init.empty() && !opt.resume.empty()) {
+    throw std::runtime_error("train: --init cannot go with --resume");
+  }
   const std::optional<Resume> resume = read_resume(opt);
+  const std::optional<Init> init = read_init(opt);
   if (resume) {
     cfg = resume->state.config;
-  } else if (!cfg.data.empty() && fs::exists(cfg.data)) {
+  }
+  if (init) {
+    cfg.model = init->meta.model_name;
+    cfg.width = init->meta.model_config.width;
+  }
+  if (!resume && !cfg.data.empty() && fs::exists(cfg.data)) {
     // The checkpoint records where its data came from; an absolute path keeps `eval` and
     // `explain` working from any directory.
     cfg.data = fs::absolute(cfg.data).lexically_normal().string();
@@ -251,7 +297,7 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
   if (cfg.batch_size < 1 || cfg.epochs < 1) {
     throw std::runtime_error("train: batch size and epochs must be positive");
   }
-  TrainingRun run(cfg, opt, resume ? &*resume : nullptr);
+  TrainingRun run(cfg, opt, resume ? &*resume : nullptr, init ? &*init : nullptr);
   return run.run();
 }
 

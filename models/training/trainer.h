@@ -17,6 +17,10 @@ namespace gb::training {
 struct TrainOptions {
   std::filesystem::path out;     // checkpoint written after every epoch (atomically)
   std::filesystem::path resume;  // continue from this checkpoint
+  // Fine-tune: start from this checkpoint's model (any: zoo, pruned, imported), its weights and
+  // its input normalisation, with the run's own recipe; the data set must match its classes and
+  // input size. Not with resume.
+  std::filesystem::path init;
   std::filesystem::path json;    // per-epoch metrics (optional)
   bool overwrite = false;        // allow replacing an existing `out`
   int64_t stop_after_epoch = 0;  // stop once this epoch is done (as if interrupted); 0: never

@@ -56,6 +56,9 @@ void add_run_options(CLI::App& app, TrainCommand& t, SharedOptions& shared) {
   training::TrainOptions& o = t.options;
   app.add_option("--out", o.out, "checkpoint to write after each epoch")->required();
   app.add_option("--resume", o.resume, "continue training from this checkpoint");
+  app.add_option("--init", o.init,
+                 "fine-tune: start from this checkpoint's model, weights and normalisation (a "
+                 "zoo, pruned or imported model; --model and --width are taken from it)");
   app.add_option("--json", o.json, "write per-epoch metrics to this JSON file");
   app.add_flag("--overwrite", o.overwrite, "replace an existing --out file");
   app.add_option("--stop-after-epoch", o.stop_after_epoch,
