@@ -103,6 +103,11 @@ GraphModule::GraphModule(GraphSpec spec) : spec_(std::move(spec)) {
     return *m;
   };
   for (const GraphNode& n : spec_.nodes) place(n.path);
+  for (const GraphNode& n : spec_.nodes) {
+    uses_.try_emplace(n.output, 0);
+    for (const std::string& in : n.inputs) ++uses_[in];
+  }
+  ++uses_[spec_.output];
 }
 
 Tensor GraphModule::run_node(const GraphNode& node, const std::vector<Tensor>& inputs) {
@@ -125,7 +130,16 @@ Tensor GraphModule::forward(const Tensor& x) {
   }
   std::map<std::string, Tensor> values{{spec_.input, x}};
   for (const auto& [name, shape] : spec_.constants) values[name] = local_tensor(name);
-  for (const GraphNode& node : spec_.nodes) {
+  const bool fuse = fusion_allowed();
+  for (size_t i = 0; i < spec_.nodes.size();) {
+    if (fuse && spec_.nodes[i].op == "conv2d") {
+      const size_t ran = run_fused(i, values);
+      if (ran > 0) {
+        i += ran;
+        continue;
+      }
+    }
+    const GraphNode& node = spec_.nodes[i++];
     std::vector<Tensor> inputs;
     for (const std::string& in : node.inputs) inputs.push_back(values.at(in));
     values[node.output] = run_node(node, inputs);

@@ -8,6 +8,7 @@
 // inputs (add, sub, mul, concat, through Module::call) see its first input. Constant tensors are
 // buffers of the root, named as in spec.constants. Shape letters: N batch, C channels, H/W size.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,7 +57,12 @@ class GraphModule : public Module {
 
  private:
   Tensor run_node(const GraphNode& node, const std::vector<Tensor>& inputs);
+  // Inference fusion (graph_fusion.cpp): whether it may apply now, and running node i with the
+  // nodes after it that fuse into one conv2d_fused op; returns how many nodes ran (0: none).
+  bool fusion_allowed() const;
+  size_t run_fused(size_t i, std::map<std::string, Tensor>& values);
   GraphSpec spec_;
+  std::map<std::string, int> uses_;  // how many node inputs (and the output) read each value
 };
 
 // `spec` with the channel overrides of cfg.channels (a pruned graph): the conv at each key gets
