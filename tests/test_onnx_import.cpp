@@ -10,6 +10,8 @@
 #include "models/graph/graph_module.h"
 #include "models/onnx/onnx_import.h"
 #include "runtime/autograd.h"
+#include "runtime/fusion.h"
+#include "runtime/op_table.h"
 #include "runtime/ops.h"
 #include "runtime/rng.h"
 
@@ -150,7 +152,18 @@ TEST(OnnxImport, ResidualCnnMatchesTheSameOpsWrittenByHand) {
   h = ops::max_pool2d(h, 2, 2, 0);
   h = ops::add(ops::conv2d(h, w2, Tensor(), {1, 0, 1}), h);
   const Tensor want = ops::linear(ops::global_avg_pool(h), fw, fb);
+  {
+    DispatchLog log;  // inference: conv+bn+relu and conv+add run fused
+    EXPECT_LT(max_abs_diff((*model)(x), want), 1e-5f);
+    EXPECT_TRUE(log.saw(OpId::Conv2dFused, Backend::CpuFast));
+    EXPECT_FALSE(log.saw(OpId::Add, Backend::CpuFast));
+  }
+  nn::set_op_fusion(false);
+  DispatchLog log;
   EXPECT_LT(max_abs_diff((*model)(x), want), 1e-5f);
+  EXPECT_FALSE(log.saw(OpId::Conv2dFused, Backend::CpuFast));
+  EXPECT_TRUE(log.saw(OpId::Add, Backend::CpuFast));
+  nn::set_op_fusion(true);
 }
 
 TEST(OnnxImport, FoldsTheShapeChainOfAFlattenAndSplitsAndConcats) {
