@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Inference speed on imported models: glassbox (the .onnx file imported by `glassbox import`)
+against onnxruntime on the same file and PyTorch on the same module, at the same batch and thread
+count, in alternating rounds (median images/s, and the range of the per-round ratios).
+
+Usage: build/venv/bin/python tools/bench_onnx.py [--models resnet18,mobilenet_v2] [--size 224]
+           [--batches 1,64] [--threads 2] [--reps 5] [--rounds 3] [--json out.json]
+
+The models are torchvision's, made here with random weights (10 classes) and exported with
+torch.onnx (opset 13, dynamic batch); nothing is downloaded. Needs the venv of
+tools/setup_python.sh (torch, onnxruntime)."""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+import torch
+import torchvision
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GLASSBOX = os.path.join(ROOT, "build", "glassbox")
+
+
+def glassbox_img_s(ck, batch, threads, reps):
+    out = subprocess.run([GLASSBOX, "bench", "--model", ck, "--no-train", "--infer-batch-size",
+                          str(batch), "--threads", str(threads), "--warmup", "1", "--reps",
+                          str(reps)], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if " inference " in line:
+            return float(re.split(r"\s+", line.split(" inference ")[1].strip())[4])
+    raise RuntimeError("no inference line in:\n" + out)
+
+
+def timed(fn, reps):
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="resnet18,mobilenet_v2")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--batches", default="1,64")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = a.threads
+    opts.inter_op_num_threads = 1
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in a.models.split(","):
+            torch.manual_seed(0)
+            model = getattr(torchvision.models, name)(num_classes=10).eval()
+            onnx_path = os.path.join(tmp, name + ".onnx")
+            torch.onnx.export(model, torch.randn(1, 3, a.size, a.size), onnx_path,
+                              opset_version=13, input_names=["input"], output_names=["logits"],
+                              dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+            ck = os.path.join(tmp, name + ".safetensors")
+            subprocess.run([GLASSBOX, "import", onnx_path, "--out", ck], check=True,
+                           capture_output=True)
+            session = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+            for batch in map(int, a.batches.split(",")):
+                x = np.random.default_rng(0).standard_normal((batch, 3, a.size, a.size),
+                                                              dtype=np.float32)
+                xt = torch.from_numpy(x)
+                rows = {"glassbox": [], "onnxruntime": [], "pytorch": []}
+                for _ in range(a.rounds):
+                    rows["glassbox"].append(glassbox_img_s(ck, batch, a.threads, a.reps))
+                    rows["onnxruntime"].append(
+                        batch / timed(lambda: session.run(None, {"input": x}), a.reps))
+                    with torch.no_grad():
+                        rows["pytorch"].append(batch / timed(lambda: model(xt), a.reps))
+                r = {"model": name, "size": a.size, "batch": batch, "threads": a.threads}
+                for side, v in rows.items():
+                    r[side] = statistics.median(v)
+                for other in ("onnxruntime", "pytorch"):
+                    ratios = [g / o for g, o in zip(rows["glassbox"], rows[other])]
+                    r[f"vs_{other}"] = [min(ratios), max(ratios)]
+                results.append(r)
+                print(f"{name:13s} {a.size}px batch {batch:3d}: glassbox {r['glassbox']:8.1f}  "
+                      f"onnxruntime {r['onnxruntime']:8.1f}  pytorch {r['pytorch']:8.1f} img/s  "
+                      f"glassbox/ort {r['vs_onnxruntime'][0]:.2f}-{r['vs_onnxruntime'][1]:.2f}  "
+                      f"glassbox/torch {r['vs_pytorch'][0]:.2f}-{r['vs_pytorch'][1]:.2f}",
+                      flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
