@@ -1,10 +1,11 @@
 // Depthwise convolution kernels (contract and method: conv_depthwise.h). Shape letters: N batch,
 // C channels (= K = G), H/W input size, R/S kernel size, P/Q output size, sh/sw strides, ph/pw
 // paddings; Qv = Q rounded up to 8 (a row is computed in whole vectors, the tail stored masked).
-// A "tap list" is what one output row needs: count pointers src[t] and weights wt[t], and the row
-// is out[j] = sum over t (ascending) of wt[t] * src[t][j]. Forward builds it from the padded
-// input rows, backward-input from the padded dy rows; backward-weight uses the same pointers as
-// forward with the output gradient in place of the weights.
+// Every pass is a "correlation" over a zero-padded plane buffer: output row i, column j reads
+// base[i*rstep + off[t] + j] for each tap t, so the taps are a table of offsets that does not
+// change from row to row (the padding rows and columns hold zeros). Forward and backward-weight
+// use the padded, column-phase-split input plane; backward-input uses the padded dy plane, one
+// correlation per (row phase, column phase) of dx, whose columns are then interleaved.
 #include "kernels/cpu/conv_depthwise.h"
 
 #include <immintrin.h>
@@ -42,17 +43,17 @@ inline double hsum(__m256 v) {
 // Vectors a lane accumulates in float before the sum moves to double (weight and bias gradient).
 constexpr int64_t kFlushVectors = 128;
 
-// ---- one output row from a tap list ----
+// ---- the correlation of a padded plane with a tap table ----
 
-// The epilogue of one output row (kernels/conv2d.h ConvEpilogue for channel c).
-struct RowEpilogue {
-  __m256 scale, shift;
-  const float* residual = nullptr;  // this row's residual, or nullptr
+// The epilogue of one plane (kernels/conv2d.h ConvEpilogue for channel c).
+struct PlaneEpilogue {
+  __m256 scale = _mm256_set1_ps(1.0f), shift = _mm256_setzero_ps();
+  const float* residual = nullptr;  // the plane's residual (rows as the output's), or nullptr
   bool relu = false;
 };
 
 template <bool kEpi>
-inline __m256 apply(__m256 v, const RowEpilogue& ep, __m256 residual) {
+inline __m256 apply(__m256 v, const PlaneEpilogue& ep, __m256 residual) {
   if constexpr (kEpi) {
     v = _mm256_fmadd_ps(v, ep.scale, ep.shift);
     if (ep.residual) v = _mm256_add_ps(v, residual);
@@ -61,29 +62,30 @@ inline __m256 apply(__m256 v, const RowEpilogue& ep, __m256 residual) {
   return v;
 }
 
+// Stores out[j .. j + 8) (res: the residual row, or nullptr).
 template <bool kEpi>
-inline void store_full(__m256 v, const RowEpilogue& ep, int64_t j, float* out) {
-  const __m256 res = kEpi && ep.residual ? _mm256_loadu_ps(ep.residual + j) : _mm256_setzero_ps();
-  _mm256_storeu_ps(out + j, apply<kEpi>(v, ep, res));
+inline void store_full(__m256 v, const PlaneEpilogue& ep, const float* res, float* out) {
+  const __m256 r = kEpi && res ? _mm256_loadu_ps(res) : _mm256_setzero_ps();
+  _mm256_storeu_ps(out, apply<kEpi>(v, ep, r));
 }
 
+// Stores out[0 .. m), 0 < m < 8.
 template <bool kEpi>
-inline void store_tail(__m256 v, const RowEpilogue& ep, int64_t j, int64_t m, float* out) {
+inline void store_tail(__m256 v, const PlaneEpilogue& ep, const float* res, int64_t m, float* out) {
   const __m256i mask = tail_mask(m);
-  const __m256 res =
-      kEpi && ep.residual ? _mm256_maskload_ps(ep.residual + j, mask) : _mm256_setzero_ps();
-  _mm256_maskstore_ps(out + j, mask, apply<kEpi>(v, ep, res));
+  const __m256 r = kEpi && res ? _mm256_maskload_ps(res, mask) : _mm256_setzero_ps();
+  _mm256_maskstore_ps(out, mask, apply<kEpi>(v, ep, r));
 }
 
-// acc[v] += sum over taps of w[t] * src[t][j + 8v .. j + 8v + 7]. kTaps > 0: the count is fixed
-// and the weights come broadcast in wv (registers); kTaps == 0: count taps, weights from wt.
+// acc[v] += sum over taps t (ascending) of w[t] * row[off[t] + 8v .. + 7]. kTaps > 0: the count
+// is fixed and the weights come broadcast in wv (registers); kTaps == 0: count taps, weights wt.
 template <int kTaps, int kVecs>
-inline void accumulate(const float* const* src, const __m256* wv, const float* wt, int count,
-                       int64_t j, __m256* acc) {
+inline void accumulate(const float* row, const int64_t* off, const __m256* wv, const float* wt,
+                       int count, __m256* acc) {
   if constexpr (kTaps > 0) {
 #pragma GCC unroll 32
     for (int t = 0; t < kTaps; ++t) {
-      const float* p = src[t] + j;
+      const float* p = row + off[t];
 #pragma GCC unroll 4
       for (int v = 0; v < kVecs; ++v)
         acc[v] = _mm256_fmadd_ps(wv[t], _mm256_loadu_ps(p + 8 * v), acc[v]);
@@ -91,7 +93,7 @@ inline void accumulate(const float* const* src, const __m256* wv, const float* w
   } else {
     for (int t = 0; t < count; ++t) {
       const __m256 w = _mm256_broadcast_ss(wt + t);
-      const float* p = src[t] + j;
+      const float* p = row + off[t];
 #pragma GCC unroll 4
       for (int v = 0; v < kVecs; ++v)
         acc[v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(p + 8 * v), acc[v]);
@@ -99,88 +101,111 @@ inline void accumulate(const float* const* src, const __m256* wv, const float* w
   }
 }
 
-// out[j] = ep(sum over taps t of wt[t] * src[t][j]) for j in [0, n); 32 outputs per step, then 8,
-// then a masked tail. Reads src[t][j] for j < round_up8(n).
+// What one correlation reads and writes: rows i < rows of n outputs,
+//   out[i*ostride + j] = ep(sum over t of wt[t] * base[i*rstep + off[t] + j]),
+// with ep's residual row i at ep.residual + i*ostride. Reads base[i*rstep + off[t] + j] for
+// every j < round_up8(n).
+struct Correlation {
+  const float* base;
+  int64_t rstep;
+  const int64_t* off;
+  const float* wt;
+  int count;
+  int64_t rows, n;
+  float* out;
+  int64_t ostride;
+};
+
+// 32 outputs per step (4 accumulators), then 8, then a masked tail; taps in ascending order.
 template <int kTaps, bool kEpi>
-void taps_row(const float* const* src, const float* wt, int count, int64_t n, const RowEpilogue& ep,
-              float* out) {
+void correlate(const Correlation& c, const PlaneEpilogue& ep) {
   __m256 wv[kTaps > 0 ? kTaps : 1];
   if constexpr (kTaps > 0) {
-    for (int t = 0; t < kTaps; ++t) wv[t] = _mm256_set1_ps(wt[t]);
+    for (int t = 0; t < kTaps; ++t) wv[t] = _mm256_set1_ps(c.wt[t]);
   }
-  int64_t j = 0;
-  for (; j + 32 <= n; j += 32) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    accumulate<kTaps, 4>(src, wv, wt, count, j, acc);
-    for (int v = 0; v < 4; ++v) store_full<kEpi>(acc[v], ep, j + 8 * v, out);
-  }
-  for (; j + 8 <= n; j += 8) {
-    __m256 acc[1] = {_mm256_setzero_ps()};
-    accumulate<kTaps, 1>(src, wv, wt, count, j, acc);
-    store_full<kEpi>(acc[0], ep, j, out);
-  }
-  if (j < n) {
-    __m256 acc[1] = {_mm256_setzero_ps()};
-    accumulate<kTaps, 1>(src, wv, wt, count, j, acc);
-    store_tail<kEpi>(acc[0], ep, j, n - j, out);
+  for (int64_t i = 0; i < c.rows; ++i) {
+    const float* row = c.base + i * c.rstep;
+    float* out = c.out + i * c.ostride;
+    const float* res = kEpi && ep.residual ? ep.residual + i * c.ostride : nullptr;
+    auto at = [res](int64_t j) { return res ? res + j : nullptr; };
+    int64_t j = 0;
+    for (; j + 32 <= c.n; j += 32) {
+      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                       _mm256_setzero_ps()};
+      accumulate<kTaps, 4>(row + j, c.off, wv, c.wt, c.count, acc);
+      for (int v = 0; v < 4; ++v) store_full<kEpi>(acc[v], ep, at(j + 8 * v), out + j + 8 * v);
+    }
+    for (; j + 8 <= c.n; j += 8) {
+      __m256 acc[1] = {_mm256_setzero_ps()};
+      accumulate<kTaps, 1>(row + j, c.off, wv, c.wt, c.count, acc);
+      store_full<kEpi>(acc[0], ep, at(j), out + j);
+    }
+    if (j < c.n) {
+      __m256 acc[1] = {_mm256_setzero_ps()};
+      accumulate<kTaps, 1>(row + j, c.off, wv, c.wt, c.count, acc);
+      store_tail<kEpi>(acc[0], ep, at(j), c.n - j, out + j);
+    }
   }
 }
 
-using TapsRowFn = void (*)(const float* const*, const float*, int, int64_t, const RowEpilogue&,
-                           float*);
+using CorrelateFn = void (*)(const Correlation&, const PlaneEpilogue&);
 
-// The row kernel for `count` taps: unrolled with the weights in registers for the counts of
-// 3x3 and 5x5 kernels and their stride-2 backward-input phases, a loop over taps otherwise.
+// The kernel for `count` taps: unrolled with the weights in registers for the counts of 3x3 and
+// 5x5 kernels and their stride-2 backward-input phases, a loop over the taps otherwise.
 template <bool kEpi>
-TapsRowFn taps_row_for(int count) {
+CorrelateFn correlate_for(int count) {
   switch (count) {
     case 1:
-      return taps_row<1, kEpi>;
+      return correlate<1, kEpi>;
     case 2:
-      return taps_row<2, kEpi>;
+      return correlate<2, kEpi>;
     case 3:
-      return taps_row<3, kEpi>;
+      return correlate<3, kEpi>;
     case 4:
-      return taps_row<4, kEpi>;
+      return correlate<4, kEpi>;
     case 6:
-      return taps_row<6, kEpi>;
+      return correlate<6, kEpi>;
     case 9:
-      return taps_row<9, kEpi>;
+      return correlate<9, kEpi>;
     case 25:
-      return taps_row<25, kEpi>;
+      return correlate<25, kEpi>;
     default:
-      return taps_row<0, kEpi>;
+      return correlate<0, kEpi>;
   }
 }
 
 // ---- the padded, column-phase-split input plane (forward and backward-weight) ----
 
-// Row h (0 <= h < H), phase f (0 <= f < sw) holds at buf[h*row + f*Lp + lead + m] the input
-// column m*sw + f of row h (m >= 0, inside the row); every other position is zero, and a zero row
-// follows the H rows (it stands for the rows outside the input). Tap (r, s) of output (p, q)
-// reads row p*sh - ph + r at off[s] + q, where s - pw = e*sw + f with 0 <= f < sw and
-// off[s] = f*Lp + lead + e. Lp is long enough for every q < Qv and for the whole input row.
+// Buffer row ih + ph (0 <= ih < H), phase f (0 <= f < sw) holds at
+// buf[(ih + ph)*row + f*Lp + lead + m] the input column m*sw + f of row ih (m >= 0, inside the
+// row); every other position is zero (ph zero rows on top, enough below). Output row p reads
+// buffer rows p*sh + r, so tap (r, s) of output (p, q) is buf[p*sh*row + off[r*S + s] + q] with
+// off[r*S + s] = r*row + f*Lp + lead + e, where s - pw = e*sw + f, 0 <= f < sw. Lp holds every
+// q < Qv and the whole input row.
 struct InputLayout {
-  int64_t H = 0, W = 0, sw = 1, lead = 0, Lp = 0, row = 0;
-  std::vector<int64_t> off;  // [S]
-  int64_t floats() const { return (H + 1) * row; }
+  int64_t H = 0, W = 0, ph = 0, sw = 1, lead = 0, Lp = 0, row = 0, rows = 0;
+  std::vector<int64_t> off;  // [R*S]
+  int64_t floats() const { return rows * row; }
 };
 
 InputLayout input_layout(const Conv2dShape& s) {
   InputLayout L;
   L.H = s.H;
   L.W = s.W;
+  L.ph = s.pad_h;
   L.sw = s.stride_w;
   const int64_t Qv = round_up8(s.Q());
   const int64_t e_min = floor_div(-s.pad_w, L.sw), e_max = floor_div(s.S - 1 - s.pad_w, L.sw);
   L.lead = -e_min;
   L.Lp = L.lead + std::max(Qv + std::max<int64_t>(e_max, 0), (s.W + L.sw - 1) / L.sw);
   L.row = L.sw * L.Lp;
-  L.off.resize(static_cast<size_t>(s.S));
-  for (int64_t t = 0; t < s.S; ++t) {
-    const int64_t e = floor_div(t - s.pad_w, L.sw), f = t - s.pad_w - e * L.sw;
-    L.off[static_cast<size_t>(t)] = f * L.Lp + L.lead + e;
+  L.rows = std::max(s.pad_h + s.H, (s.P() - 1) * s.stride_h + s.R);
+  L.off.resize(static_cast<size_t>(s.R * s.S));
+  for (int64_t r = 0; r < s.R; ++r) {
+    for (int64_t t = 0; t < s.S; ++t) {
+      const int64_t e = floor_div(t - s.pad_w, L.sw), f = t - s.pad_w - e * L.sw;
+      L.off[static_cast<size_t>(r * s.S + t)] = r * L.row + f * L.Lp + L.lead + e;
+    }
   }
   return L;
 }
@@ -189,26 +214,26 @@ InputLayout input_layout(const Conv2dShape& s) {
 void fill_input(const InputLayout& L, const float* plane, float* buf) {
   for (int64_t h = 0; h < L.H; ++h) {
     const float* in = plane + h * L.W;
-    float* out = buf + h * L.row + L.lead;
+    float* out = buf + (h + L.ph) * L.row + L.lead;
     if (L.sw == 1) {
       std::memcpy(out, in, sizeof(float) * static_cast<size_t>(L.W));
       continue;
     }
+    int64_t v0 = 0;  // columns [0, v0) split by the vector loop
+    if (L.sw == 2) {
+      // 16 columns -> 8 even, 8 odd: in-lane shuffles, then the 64-bit pairs reordered.
+      for (; v0 + 16 <= L.W; v0 += 16) {
+        const __m256 a = _mm256_loadu_ps(in + v0), b = _mm256_loadu_ps(in + v0 + 8);
+        const __m256d even = _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88));
+        const __m256d odd = _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD));
+        _mm256_storeu_ps(out + v0 / 2, _mm256_castpd_ps(_mm256_permute4x64_pd(even, 0xD8)));
+        _mm256_storeu_ps(out + L.Lp + v0 / 2, _mm256_castpd_ps(_mm256_permute4x64_pd(odd, 0xD8)));
+      }
+    }
     for (int64_t f = 0; f < L.sw && f < L.W; ++f) {
       float* seg = out + f * L.Lp;
-      for (int64_t m = 0, v = f; v < L.W; ++m, v += L.sw) seg[m] = in[v];
+      for (int64_t m = v0 / L.sw, v = v0 + f; v < L.W; ++m, v += L.sw) seg[m] = in[v];
     }
-  }
-}
-
-// src[r*S + t] = the row of tap (r, t) for output row p (the zero row outside the input).
-void input_taps(const Conv2dShape& s, const InputLayout& L, const float* buf, int64_t p,
-                const float** src) {
-  const float* zero = buf + L.H * L.row;
-  for (int64_t r = 0; r < s.R; ++r) {
-    const int64_t ih = p * s.stride_h - s.pad_h + r;
-    const float* base = ih >= 0 && ih < s.H ? buf + ih * L.row : zero;
-    for (int64_t t = 0; t < s.S; ++t) src[r * s.S + t] = base + L.off[static_cast<size_t>(t)];
   }
 }
 
@@ -220,9 +245,7 @@ struct alignas(32) Lanes {
 
 // Per-thread scratch, reused across calls (each parallel region re-zeroes what it uses).
 struct Scratch {
-  std::vector<float> buf, tmp;
-  std::vector<const float*> src;
-  std::vector<float> wt;
+  std::vector<float> buf, tmp, wt;
   std::vector<Lanes> acc;  // backward-weight's accumulators when R*S is not unrolled
 };
 
@@ -231,93 +254,130 @@ Scratch& scratch() {
   return s;
 }
 
-// ---- backward-input helpers ----
+// ---- backward-input ----
 
-// dx_row[m*sw + b] = tmp[b*Wbv + m] for every column of one dx row.
-void interleave(const float* tmp, int64_t Wbv, int64_t sw, int64_t W, float* out) {
-  int64_t v = 0;
-  if (sw == 2) {
-    const int64_t W1 = W / 2;  // columns of phase 1; phase 0 has at least as many
-    for (int64_t m = 0; m + 8 <= W1; m += 8, v += 16) {
-      const __m256 e = _mm256_loadu_ps(tmp + m), o = _mm256_loadu_ps(tmp + Wbv + m);
-      const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
-      _mm256_storeu_ps(out + v, _mm256_permute2f128_ps(lo, hi, 0x20));
-      _mm256_storeu_ps(out + v + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-    }
-  }
-  for (; v < W; ++v) out[v] = tmp[(v % sw) * Wbv + v / sw];
-}
+// dx is computed per phase (a, b) = (ih % sh, v % sw): rows ih = a + i*sh, columns
+// v = b + m*sw receive the taps (r, t) with a + ph - r = dr*sh and b + pw - t = dc*sw, from dy
+// row i + dr, column m + dc. On the padded dy plane (dy row p at buf[(p + top)*Ld + lead + q],
+// zeros around) that is a correlation with rstep = Ld and off = (dr + top)*Ld + lead + dc.
+struct InputGradPhase {
+  int64_t a, b, rows, n;           // the phase, its rows (i < rows) and columns (m < n)
+  std::vector<int64_t> off, widx;  // per tap: offset, weight index r*S + t
+};
 
-// One dx plane from its padded dy plane: buf holds dy row p at buf[p*Ld + lead + q] (zeros
-// around, a zero row after the P rows). Row ih, column phase b (columns v = m*sw + b) receives
-// the taps (r, s) with ih + ph - r = p*sh and b + pw - s = e*sw, reading dy row p at column
-// m + e: a tap list over unit-stride runs.
-void backward_input_plane(const Conv2dShape& s, const float* buf, int64_t Ld, int64_t lead,
-                          int64_t Wbv, const float* wc, Scratch& sc, float* dx_plane) {
-  const int64_t P = s.P(), sh = s.stride_h, sw = s.stride_w;
-  const float* zero = buf + P * Ld;
-  std::vector<const float*>& src = sc.src;
-  std::vector<float>& wt = sc.wt;
-  const RowEpilogue none{};
-  for (int64_t ih = 0; ih < s.H; ++ih) {
-    float* out_row = dx_plane + ih * s.W;
-    for (int64_t b = 0; b < sw && b < s.W; ++b) {
-      int count = 0;
+struct InputGradPlan {
+  int64_t top = 0, lead = 0, Ld = 0, rows = 0;  // the padded dy plane: rows of Ld floats
+  int64_t Hp = 0, Wbv = 0;  // a phase's rows and (rounded) columns in tmp, at most
+  std::vector<InputGradPhase> phases;
+};
+
+InputGradPlan input_grad_plan(const Conv2dShape& s) {
+  const int64_t P = s.P(), Q = s.Q(), sh = s.stride_h, sw = s.stride_w;
+  InputGradPlan g;
+  // dr >= -(R - 1) / sh and dc >= -(S - 1) / sw; i + dr <= (H - 1 + ph) / sh, and
+  // m + dc < Wbv + (sw - 1 + pw) / sw.
+  g.top = (s.R - 1) / sh;
+  g.lead = (s.S - 1) / sw;
+  g.Hp = (s.H + sh - 1) / sh;
+  g.Wbv = round_up8((s.W + sw - 1) / sw);
+  g.Ld = g.lead + std::max(g.Wbv + (sw - 1 + s.pad_w) / sw, Q);
+  g.rows = g.top + std::max(P, (s.H - 1 + s.pad_h) / sh + 1);
+  for (int64_t a = 0; a < std::min(sh, s.H); ++a) {
+    for (int64_t b = 0; b < std::min(sw, s.W); ++b) {
+      InputGradPhase ph{a, b, (s.H - a + sh - 1) / sh, (s.W - b + sw - 1) / sw, {}, {}};
       for (int64_t r = 0; r < s.R; ++r) {
-        const int64_t d = ih + s.pad_h - r;
-        if (d % sh != 0) continue;
-        const int64_t p = d / sh;
-        const float* row = d >= 0 && p < P ? buf + p * Ld : zero;
+        if ((a + s.pad_h - r) % sh != 0) continue;
+        const int64_t dr = (a + s.pad_h - r) / sh;
         for (int64_t t = 0; t < s.S; ++t) {
-          const int64_t e = b + s.pad_w - t;
-          if (e % sw != 0) continue;
-          src[static_cast<size_t>(count)] = row + lead + e / sw;
-          wt[static_cast<size_t>(count)] = wc[r * s.S + t];
-          ++count;
+          if ((b + s.pad_w - t) % sw != 0) continue;
+          ph.off.push_back((dr + g.top) * g.Ld + g.lead + (b + s.pad_w - t) / sw);
+          ph.widx.push_back(r * s.S + t);
         }
       }
-      const int64_t Wb = (s.W - b + sw - 1) / sw;
-      float* out = sw == 1 ? out_row : sc.tmp.data() + b * Wbv;
-      if (count == 0) {
-        std::fill(out, out + Wb, 0.0f);
-      } else {
-        taps_row_for<false>(count)(src.data(), wt.data(), count, Wb, none, out);
-      }
+      g.phases.push_back(std::move(ph));
     }
-    if (sw > 1) interleave(sc.tmp.data(), Wbv, sw, s.W, out_row);
+  }
+  return g;
+}
+
+// Column phases b of dx row `out` from their rows in tmp (phase b's row at tmp + b*stride):
+// out[m*sw + b] = tmp[b*stride + m]; stride 2: 16 columns per step with unpack/permute.
+void interleave(const float* tmp, int64_t stride, int64_t sw, int64_t W, float* out) {
+  int64_t m0 = 0;  // phase columns [0, m0) done by the vector loop
+  if (sw == 2) {
+    const int64_t W1 = W / 2;  // columns of phase 1; phase 0 has at least as many
+    for (; m0 + 8 <= W1; m0 += 8) {
+      const __m256 e = _mm256_loadu_ps(tmp + m0), o = _mm256_loadu_ps(tmp + stride + m0);
+      const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+      _mm256_storeu_ps(out + 2 * m0, _mm256_permute2f128_ps(lo, hi, 0x20));
+      _mm256_storeu_ps(out + 2 * m0 + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+  }
+  for (int64_t b = 0; b < sw; ++b) {
+    for (int64_t m = m0, v = m0 * sw + b; v < W; ++m, v += sw) out[v] = tmp[b * stride + m];
   }
 }
 
-// ---- backward-weight helpers ----
+// One dx plane from its padded dy plane (buf): each phase's correlation straight into dx when
+// sw == 1 (rows a, a + sh, ...), else into tmp ([sh][sw][Hp][Wbv]) and interleaved row by row.
+void backward_input_plane(const Conv2dShape& s, const InputGradPlan& g, const float* buf,
+                          const float* wc, Scratch& sc, float* dx) {
+  const int64_t sh = s.stride_h, sw = s.stride_w;
+  const int64_t phase_floats = g.Hp * g.Wbv;
+  const PlaneEpilogue none;
+  for (const InputGradPhase& ph : g.phases) {
+    float* out = sw == 1 ? dx + ph.a * s.W : sc.tmp.data() + (ph.a * sw + ph.b) * phase_floats;
+    const int64_t ostride = sw == 1 ? sh * s.W : g.Wbv;
+    const int count = static_cast<int>(ph.off.size());
+    if (count == 0) {  // no tap reaches this phase (stride larger than the kernel)
+      for (int64_t i = 0; i < ph.rows; ++i)
+        std::fill(out + i * ostride, out + i * ostride + ph.n, 0.0f);
+      continue;
+    }
+    for (int t = 0; t < count; ++t)
+      sc.wt[static_cast<size_t>(t)] = wc[ph.widx[static_cast<size_t>(t)]];
+    const Correlation c{buf, g.Ld, ph.off.data(), sc.wt.data(), count, ph.rows, ph.n, out, ostride};
+    correlate_for<false>(count)(c, none);
+  }
+  if (sw == 1) return;
+  for (int64_t ih = 0; ih < s.H; ++ih) {
+    const int64_t a = ih % sh, i = ih / sh;
+    interleave(sc.tmp.data() + a * sw * phase_floats + i * g.Wbv, phase_floats, sw, s.W,
+               dx + ih * s.W);
+  }
+}
 
-// part[t] += sum over the plane of dy[p, q] * (tap t's input at (p, q)), for the R*S taps. One
-// ymm accumulator per tap (registers for fixed kTaps), moved to double every kFlushVectors
-// vectors per lane and at the end of the plane.
+// ---- backward-weight ----
+
+// part[t] += sum over (p, q) of g[p, q] * (tap t's input at (p, q)) for the R*S taps of one
+// plane in the InputLayout buffer. One ymm accumulator per tap (registers for fixed kTaps),
+// moved to double every kFlushVectors vectors per lane and at the end of the plane.
 template <int kTaps>
 void weight_plane(const Conv2dShape& s, const InputLayout& L, const float* buf, const float* g,
                   Scratch& sc, double* part) {
-  const int count = static_cast<int>(s.R * s.S);
-  const int T = kTaps > 0 ? kTaps : count;
-  const int64_t P = s.P(), Q = s.Q();
+  const int T = kTaps > 0 ? kTaps : static_cast<int>(s.R * s.S);
+  const int64_t P = s.P(), Q = s.Q(), rstep = s.stride_h * L.row;
+  const int64_t* off = L.off.data();
   __m256 local[kTaps > 0 ? kTaps : 1];
   __m256* acc = kTaps > 0 ? local : &sc.acc.data()->v;
-  const float** src = sc.src.data();
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   const int64_t row_vectors = (Q + 7) / 8;
   int64_t pending = 0;
   for (int64_t p = 0; p < P; ++p) {
-    input_taps(s, L, buf, p, src);
+    const float* row = buf + p * rstep;
     const float* gr = g + p * Q;
     int64_t j = 0;
     for (; j + 8 <= Q; j += 8) {
       const __m256 gv = _mm256_loadu_ps(gr + j);
 #pragma GCC unroll 32
-      for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(gv, _mm256_loadu_ps(src[t] + j), acc[t]);
+      for (int t = 0; t < T; ++t)
+        acc[t] = _mm256_fmadd_ps(gv, _mm256_loadu_ps(row + off[t] + j), acc[t]);
     }
     if (j < Q) {
       const __m256 gv = _mm256_maskload_ps(gr + j, tail_mask(Q - j));
 #pragma GCC unroll 32
-      for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(gv, _mm256_loadu_ps(src[t] + j), acc[t]);
+      for (int t = 0; t < T; ++t)
+        acc[t] = _mm256_fmadd_ps(gv, _mm256_loadu_ps(row + off[t] + j), acc[t]);
     }
     pending += row_vectors;
     if (pending >= kFlushVectors || p == P - 1) {
@@ -382,25 +442,23 @@ void conv2d_depthwise_forward(const Conv2dShape& s, const float* x, const float*
   const InputLayout L = input_layout(s);
   const bool epilogue = ep.scale || ep.shift || ep.residual || ep.relu;
   const int count = static_cast<int>(RS);
-  const TapsRowFn row_fn = epilogue ? taps_row_for<true>(count) : taps_row_for<false>(count);
+  const CorrelateFn fn = epilogue ? correlate_for<true>(count) : correlate_for<false>(count);
 #pragma omp parallel num_threads(threads_for(NC* PQ* RS))
   {
     Scratch& sc = scratch();
     sc.buf.assign(static_cast<size_t>(L.floats()), 0.0f);
-    sc.src.resize(static_cast<size_t>(RS));
 #pragma omp for schedule(static)
     for (int64_t nc = 0; nc < NC; ++nc) {
       const int64_t c = nc % s.C;
       fill_input(L, x + nc * s.H * s.W, sc.buf.data());
-      RowEpilogue re;
-      re.scale = _mm256_set1_ps(ep.scale ? ep.scale[c] : 1.0f);
-      re.shift = _mm256_set1_ps(ep.shift ? ep.shift[c] : 0.0f);
-      re.relu = ep.relu;
-      for (int64_t p = 0; p < P; ++p) {
-        input_taps(s, L, sc.buf.data(), p, sc.src.data());
-        re.residual = ep.residual ? ep.residual + nc * PQ + p * Q : nullptr;
-        row_fn(sc.src.data(), w + c * RS, count, Q, re, y + nc * PQ + p * Q);
-      }
+      PlaneEpilogue pe;
+      if (ep.scale) pe.scale = _mm256_set1_ps(ep.scale[c]);
+      if (ep.shift) pe.shift = _mm256_set1_ps(ep.shift[c]);
+      pe.residual = ep.residual ? ep.residual + nc * PQ : nullptr;
+      pe.relu = ep.relu;
+      const Correlation corr{
+          sc.buf.data(), s.stride_h * L.row, L.off.data(), w + c * RS, count, P, Q, y + nc * PQ, Q};
+      fn(corr, pe);
     }
   }
 }
@@ -408,32 +466,26 @@ void conv2d_depthwise_forward(const Conv2dShape& s, const float* x, const float*
 void conv2d_depthwise_backward_input(const Conv2dShape& s, const float* dy, const float* w,
                                      float* dx) {
   const int64_t P = s.P(), Q = s.Q(), HW = s.H * s.W, RS = s.R * s.S, NC = s.N * s.C;
-  const int64_t sw = s.stride_w;
   if (NC <= 0 || HW <= 0) return;
   if (P <= 0 || Q <= 0) {
     std::fill(dx, dx + NC * HW, 0.0f);
     return;
   }
-  // dy rows padded so that every tap of every column phase reads inside: the column offsets
-  // e / sw lie in [-lead, (sw - 1 + pw) / sw].
-  const int64_t Wbv = round_up8((s.W + sw - 1) / sw);
-  const int64_t lead = (s.S - 1) / sw;
-  const int64_t Ld = lead + std::max(Wbv + (sw - 1 + s.pad_w) / sw, Q);
+  const InputGradPlan g = input_grad_plan(s);
 #pragma omp parallel num_threads(threads_for(NC* HW* RS))
   {
     Scratch& sc = scratch();
-    sc.buf.assign(static_cast<size_t>((P + 1) * Ld), 0.0f);
-    sc.tmp.resize(static_cast<size_t>(sw * Wbv));
-    sc.src.resize(static_cast<size_t>(RS));
+    sc.buf.assign(static_cast<size_t>(g.rows * g.Ld), 0.0f);
+    sc.tmp.resize(static_cast<size_t>(s.stride_h * s.stride_w * g.Hp * g.Wbv));
     sc.wt.resize(static_cast<size_t>(RS));
 #pragma omp for schedule(static)
     for (int64_t nc = 0; nc < NC; ++nc) {
-      const float* g = dy + nc * P * Q;
+      const float* plane = dy + nc * P * Q;
       for (int64_t p = 0; p < P; ++p) {
-        std::memcpy(sc.buf.data() + p * Ld + lead, g + p * Q,
+        std::memcpy(sc.buf.data() + (p + g.top) * g.Ld + g.lead, plane + p * Q,
                     sizeof(float) * static_cast<size_t>(Q));
       }
-      backward_input_plane(s, sc.buf.data(), Ld, lead, Wbv, w + (nc % s.C) * RS, sc, dx + nc * HW);
+      backward_input_plane(s, g, sc.buf.data(), w + (nc % s.C) * RS, sc, dx + nc * HW);
     }
   }
 }
@@ -451,7 +503,6 @@ void conv2d_depthwise_backward_weight(const Conv2dShape& s, const float* x, cons
     {
       Scratch& sc = scratch();
       sc.buf.assign(static_cast<size_t>(L.floats()), 0.0f);
-      sc.src.resize(static_cast<size_t>(RS));
       sc.acc.resize(static_cast<size_t>(RS));
 #pragma omp for schedule(static)
       for (int64_t item = 0; item < items; ++item) {

@@ -1,20 +1,21 @@
 // Depthwise convolution on the CPU: groups == C == K (one filter per channel, channel multiplier
 // 1), any kernel size, stride and padding. Shape letters: N batch, C channels (= K = G), H/W input
 // size, R/S kernel size, P/Q output size, sh/sw strides, ph/pw paddings.
-//   forward          y[n, c, p, q] = ep(sum over (r, s) of w[c, r, s] * x[n, c, p*sh-ph+r,
-//   q*sw-pw+s]) backward_input   dx[n, c, h, v] = sum over the (r, s, p, q) with h = p*sh-ph+r, v =
-//   q*sw-pw+s
-//                    of w[c, r, s] * dy[n, c, p, q]
-//   backward_weight  dw[c, r, s] = sum over (n, p, q) of dy[n, c, p, q] * x[n, c, p*sh-ph+r, ...],
+//   forward          y[n, c, p, q] = ep(sum over (r, s) of w[c, r, s] * x[n, c, ih, iw]),
+//                    ih = p*sh - ph + r, iw = q*sw - pw + s (zero outside the input)
+//   backward_input   dx[n, c, ih, iw] = sum over the (r, s, p, q) that read it of
+//                    w[c, r, s] * dy[n, c, p, q]
+//   backward_weight  dw[c, r, s] = sum over (n, p, q) of dy[n, c, p, q] * x[n, c, ih, iw],
 //                    db[c] = sum over (n, p, q) of dy[n, c, p, q]
-// Each (n, c) plane is copied once into a zero-padded row buffer whose rows are split into sw
-// column phases (column v = m*sw + phase), so every tap (r, s) of a stride-sw convolution reads a
-// unit-stride run of that buffer; a convolution row is then out[q] = sum over taps t of
-// wt[t] * src_t[q], 32 outputs (4 ymm accumulators) at a time with AVX2 FMAs, the taps' weights
-// held in registers for 3x3 and 5x5. Backward-input gathers: per dx row and column phase
-// (v % sw), the taps that reach it read unit-stride runs of the padded dy rows; the phases are
-// then interleaved into the dx row. Backward-weight keeps one ymm accumulator per tap over a
-// plane's rows (flushed to double every 128 vectors), planes summed in double.
+// Each (n, c) plane is copied once into a zero-padded buffer whose rows are split into sw column
+// phases (column v = m*sw + phase), so every tap (r, s) of a stride-sw convolution reads a
+// unit-stride run at a fixed offset from the output row's base: a plane is a correlation
+// out[i, j] = sum over taps t of wt[t] * base[i*rstep + off[t] + j], 32 outputs (4 ymm
+// accumulators) at a time with AVX2 FMAs, the weights held in registers for 3x3 and 5x5.
+// Backward-input is the same correlation on the padded dy plane, once per phase
+// (h % sh, v % sw) of dx with the taps that reach it; the column phases are then interleaved.
+// Backward-weight keeps one ymm accumulator per tap over a plane's rows (moved to double every
+// 128 vectors), planes summed in double.
 // Threading (kernels/cpu/parallel.h threads_for): forward and backward-input give each (n, c)
 // plane to one thread; backward-weight splits the work into (channel, block of images) items whose
 // count depends on the shape only and sums the blocks' double partials in block order. So all
