@@ -71,15 +71,16 @@ std::vector<OpRow> layer_rows() {
           {"backward_input for the input, backward_weight for weight and bias (skipped when "
            "not needed)",
            "kernels/conv2d.h kernels/ref/conv2d.cpp kernels/cpu/conv2d.cpp "
-           "kernels/cpu/conv_winograd.cpp kernels/cpu/conv_direct.cpp kernels/cpu/gemm.cpp "
-           "kernels/cuda/conv2d.cu kernels/cuda/conv_cudnn.cu runtime/ops/conv2d.cpp"},
+           "kernels/cpu/conv_depthwise.cpp kernels/cpu/conv_winograd.cpp "
+           "kernels/cpu/conv_direct.cpp kernels/cpu/gemm.cpp kernels/cuda/conv2d.cu "
+           "kernels/cuda/conv_depthwise.cu kernels/cuda/conv_cudnn.cu runtime/ops/conv2d.cpp"},
           /*thread_dependent_grads=*/0b110),
       row<OpId::Conv2dFused>(
           "conv2d_fused", &ref::conv2d_fused_kernels, &cpu::conv2d_fused_kernels, nullptr,
           {"none: inference only (refuses inputs that require grad)",
            "kernels/conv2d.h kernels/ref/conv2d.cpp kernels/cpu/conv2d.cpp "
-           "kernels/cpu/conv_winograd.cpp kernels/cpu/conv_direct.cpp runtime/ops/conv2d.cpp "
-           "runtime/fusion.cpp"}),
+           "kernels/cpu/conv_depthwise.cpp kernels/cpu/conv_winograd.cpp "
+           "kernels/cpu/conv_direct.cpp runtime/ops/conv2d.cpp runtime/fusion.cpp"}),
       row<OpId::Linear>("linear", &ref::linear_kernels, &cpu::linear_kernels,
                         GB_CUDA_SET(linear_kernels),
                         {"backward (dx skipped when not needed)",

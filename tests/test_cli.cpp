@@ -100,10 +100,30 @@ TEST(Cli, BenchGemmAgainstOpenBlasWhenPresent) {
   }
 }
 
+TEST(Cli, BenchDepthwiseAgainstIm2col) {
+  auto dir = temp_dir("depthwise");
+  auto js = dir / "depthwise.json";
+  auto r = run("bench --depthwise 1 --warmup 0 --reps 1 --threads 2 --json " + js.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("depthwise convolution on the CPU"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("img/s"), std::string::npos) << "no model bench without --model";
+  std::ifstream in(js);
+  const auto d = nlohmann::json::parse(in).at("depthwise");
+  ASSERT_EQ(d.at("rows").size(), 9u);
+  for (const auto& row : d.at("rows")) {
+    EXPECT_EQ(row.at("N").get<int>(), 1);
+    EXPECT_GT(row.at("new_ms")[0].get<double>(), 0.0);
+    EXPECT_LT(row.at("max_rel_diff").get<double>(), 1e-4);  // the two paths agree
+  }
+}
+
 TEST(CliBadInput, BenchBadGemmSizeAndSort) {
   auto r = run("bench --gemm 0");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("sizes must be in 1..16384"), std::string::npos) << r.output;
+  r = run("bench --depthwise 0");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("outside 1..4096"), std::string::npos) << r.output;
   r = run("bench --model smallcnn --sort slowest");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("--sort must be 'order' or 'time'"), std::string::npos) << r.output;

@@ -1,7 +1,8 @@
 // Parity of the CUDA convolution (kernels/conv2d.h) and GEMM / linear (kernels/gemm.h,
 // kernels/linear.h) kernels against the double-accumulating references (kernels::ref::, or a double
 // host loop for sgemm), on awkward shapes: odd sizes, strides with odd inputs, large and asymmetric
-// padding, 1x1 / 3x3 / 7x7 / non-square kernels, groups and depthwise, channel counts that are not
+// padding, 1x1 / 3x3 / 7x7 / non-square kernels, groups and depthwise (whose hand-written kernels
+// are cuda/conv_depthwise.cu: 3x3 and 5x5, strides 1-3, C = 1 and 17), channel counts that are not
 // multiples of the 64 x 64 x 16 tiles, and ResNet-20-sized layers. Also: bitwise determinism of
 // backward-weight (split-K) and the cuDNN backend when glassbox was built with it.
 // Shape letters: N batch, C/K input/output channels, H/W input, P/Q output, R/S kernel, G groups.
@@ -92,9 +93,16 @@ std::vector<ConvCase> conv_cases() {
       // Groups 2.
       {make_shape(3, 6, 7, 9, 10, 3, 3, 1, 1, 1, 1, 2), true},
       {make_shape(2, 8, 9, 7, 4, 3, 3, 2, 2, 1, 1, 2), false},
-      // Depthwise (C = K = G), stride 1 and 2.
+      // Depthwise (C = K = G; cuda/conv_depthwise.cu), stride 1 and 2.
       {make_shape(3, 5, 7, 9, 5, 3, 3, 1, 1, 1, 1, 5), true},
       {make_shape(2, 7, 9, 8, 7, 3, 3, 2, 2, 1, 1, 7), false},
+      {make_shape(3, 17, 7, 9, 17, 3, 3, 1, 1, 1, 1, 17), true},    // C 17, batch 3
+      {make_shape(2, 4, 11, 10, 4, 5, 5, 2, 2, 2, 2, 4), true},     // 5x5 s2 p2
+      {make_shape(3, 1, 7, 9, 1, 3, 3, 1, 1, 1, 1, 1), true},       // C = 1 (groups 1)
+      {make_shape(2, 3, 10, 13, 3, 5, 3, 1, 2, 2, 1, 3), false},    // 5x3, strides 1 and 2
+      {make_shape(2, 3, 5, 6, 3, 3, 3, 3, 3, 3, 3, 3), true},       // stride 3, pad beyond reach
+      {make_shape(4, 32, 56, 56, 32, 3, 3, 1, 1, 1, 1, 32), true},  // MobileNetV2-sized
+      {make_shape(2, 96, 28, 28, 96, 3, 3, 2, 2, 1, 1, 96), false},
       // K and C not multiples of 64 / 16: several M tiles, ragged reduction steps.
       {make_shape(2, 19, 6, 5, 70, 3, 3, 1, 1, 1, 1, 1), true},
       {make_shape(2, 70, 5, 6, 19, 3, 3, 1, 1, 1, 1, 1), false},
@@ -185,6 +193,7 @@ TEST(CudaConv, BackwardWeightIsBitwiseDeterministic) {
   for (const Conv2dShape& s : {make_shape(32, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1),
                                make_shape(32, 16, 32, 32, 32, 3, 3, 2, 2, 1, 1, 1),
                                make_shape(8, 6, 17, 15, 10, 3, 3, 1, 1, 1, 1, 2),
+                               make_shape(8, 24, 28, 28, 24, 3, 3, 1, 1, 1, 1, 24),  // depthwise
                                make_shape(32, 128, 16, 16, 256, 3, 3, 1, 1, 1, 1, 1)}) {
     SCOPED_TRACE(describe(s));
     const auto x = random_vector(x_size(s), 21);

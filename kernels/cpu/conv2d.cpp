@@ -1,12 +1,13 @@
-// Fast 2-D convolution (cross-correlation) on the CPU (contract: kernels/conv2d.h). 3x3 stride-1
-// pad-1 layers with at least 8 channels and 32 output tiles run all three passes through Winograd
-// F(4x4, 3x3) (conv_winograd.h; the weight gradient up to 512 x 512 channels, padded-flat above);
-// other ungrouped convolutions go to the padded-flat implicit GEMM of conv_direct.h where it
-// applies (see conv_direct_applicable; the backward-input of strided ones stays here); every
-// other shape runs here as per-image im2col + packed SGEMM, with OpenMP over the batch. Shape
-// letters: N batch, C input channels, H/W input size, K output channels, R/S kernel size, P/Q
-// output size, G groups, Cg = C/G, Kg = K/G, and CRS = Cg*R*S (the GEMM depth). Per image n and
-// group g, with col [CRS, P*Q] = im2col(x[n, g]):
+// Fast 2-D convolution (cross-correlation) on the CPU (contract: kernels/conv2d.h). Depthwise
+// layers (groups == C == K) run all three passes in conv_depthwise.h. 3x3 stride-1 pad-1 layers
+// with at least 8 channels and 32 output tiles run all three passes through Winograd F(4x4, 3x3)
+// (conv_winograd.h; the weight gradient up to 512 x 512 channels, padded-flat above); other
+// ungrouped convolutions go to the padded-flat implicit GEMM of conv_direct.h where it applies
+// (see conv_direct_applicable; the backward-input of strided ones stays here); every other shape
+// runs here as per-image im2col + packed SGEMM, with OpenMP over the batch. Shape letters: N
+// batch, C input channels, H/W input size, K output channels, R/S kernel size, P/Q output size,
+// G groups, Cg = C/G, Kg = K/G, and CRS = Cg*R*S (the GEMM depth). Per image n and group g, with
+// col [CRS, P*Q] = im2col(x[n, g]):
 //   forward          y[n, g]  [Kg, PQ]  = w[g] [Kg, CRS] * col
 //   backward input   col                = w[g]^T * dy[n, g], then dx[n, g] = col2im(col)
 //   backward weight  dw[g]   [Kg, CRS] += dy[n, g] * col^T,  db[k] += sum dy[n, k]
@@ -26,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/conv_depthwise.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/gemm.h"
@@ -196,6 +198,12 @@ void backward_weight_image(const Conv2dShape& s, const Geometry& g, int64_t n, c
 
 ConvAlgorithm g_algorithm = ConvAlgorithm::Auto;
 
+// Depthwise shapes take conv_depthwise.h under every setting but Im2colGemm (the old path, for
+// comparisons).
+bool use_depthwise(const Conv2dShape& s) {
+  return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_depthwise_applicable(s);
+}
+
 bool use_padded_flat(const Conv2dShape& s) {
   return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_applicable(s);
 }
@@ -233,6 +241,7 @@ bool parse_conv_algorithm(const char* name, ConvAlgorithm* algorithm) {
 }
 
 const char* conv2d_kernel_name(const Conv2dShape& s) {
+  if (use_depthwise(s)) return "depthwise";
   if (use_winograd(s)) {
     return conv2d_winograd_backward_weight_applicable(s)
                ? "winograd F(4x4,3x3)"
@@ -247,6 +256,12 @@ const char* conv2d_kernel_name(const Conv2dShape& s) {
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y) {
+  if (use_depthwise(s)) {
+    ConvEpilogue ep;
+    ep.shift = bias;
+    conv2d_depthwise_forward(s, x, w, ep, y);
+    return;
+  }
   if (use_winograd(s)) {
     ConvEpilogue ep;
     ep.shift = bias;
@@ -271,6 +286,10 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
 
 void conv2d_forward_fused(const Conv2dShape& s, const float* x, const float* w,
                           const ConvEpilogue& ep, float* y) {
+  if (use_depthwise(s)) {
+    conv2d_depthwise_forward(s, x, w, ep, y);
+    return;
+  }
   if (use_winograd(s)) {
     conv2d_winograd_forward(s, x, w, ep, y);
     return;
@@ -296,6 +315,10 @@ void conv2d_forward_fused(const Conv2dShape& s, const float* x, const float* w,
 }
 
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
+  if (use_depthwise(s)) {
+    conv2d_depthwise_backward_input(s, dy, w, dx);
+    return;
+  }
   if (use_winograd(s)) {
     conv2d_winograd_backward_input(s, dy, w, dx);
     return;
@@ -316,6 +339,10 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw,
                             float* db) {
+  if (use_depthwise(s)) {
+    conv2d_depthwise_backward_weight(s, x, dy, dw, db);
+    return;
+  }
   if (use_winograd(s) && conv2d_winograd_backward_weight_applicable(s)) {
     conv2d_winograd_backward_weight(s, x, dy, dw, db);
     return;

@@ -21,6 +21,8 @@
 //                   contiguous reduction ranges, each writing its partial tile to a workspace
 //                   [splits, K, Cg*R*S], then a second kernel sums the splits in ascending order.
 //                   db[k]: one block per k, fixed per-thread strides and a fixed shared tree.
+// Depthwise shapes (groups == C == K) leave the GEMM: each pass goes to conv_depthwise.h (one
+// thread per output element; the weight gradient a block per (c, r, s)).
 // No atomics anywhere, so a given shape gives bitwise identical results run after run.
 // Per-tensor offsets are 64-bit; indices inside a GEMM (rows, cols, reduction) are 32-bit, which
 // the host checks (a larger problem throws).
@@ -32,6 +34,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda/conv_cudnn.h"
+#include "kernels/cuda/conv_depthwise.h"
 #include "kernels/cuda/device_api.h"
 #include "kernels/cuda/gemm_tile.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -383,6 +386,10 @@ namespace handwritten {
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y) {
+  if (depthwise::applicable(s)) {
+    depthwise::conv2d_forward(s, x, w, bias, y);
+    return;
+  }
   const ConvDims d = dims_of(s);
   ForwardProblem prob;
   prob.M = d.Kg;
@@ -400,6 +407,10 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
 }
 
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx) {
+  if (depthwise::applicable(s)) {
+    depthwise::conv2d_backward_input(s, dy, w, dx);
+    return;
+  }
   const ConvDims d = dims_of(s);
   BackwardInputProblem prob;
   prob.M = d.Cg;
@@ -438,6 +449,10 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw,
                             float* db) {
+  if (depthwise::applicable(s)) {
+    depthwise::conv2d_backward_weight(s, x, dy, dw, db);
+    return;
+  }
   const ConvDims d = dims_of(s);
   BackwardWeightProblem prob;
   prob.M = d.Kg;

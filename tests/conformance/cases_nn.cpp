@@ -1,6 +1,7 @@
 // Conformance cases of the layer ops: conv2d (every CPU algorithm: Winograd, padded-flat,
-// strided phases, im2col + GEMM, grouped, depthwise, 1x1), conv2d_fused, linear, batch norm
-// (training, eval, no affine, [N,C] inputs) and its fused form, the pools and bilinear resize.
+// strided phases, im2col + GEMM, grouped, depthwise (3x3 / 5x5, stride 1 / 2, C = 1 / 17), 1x1),
+// conv2d_fused, linear, batch norm (training, eval, no affine, [N,C] inputs) and its fused form,
+// the pools and bilinear resize.
 // Shapes are odd on purpose (7, 5, 17; batch 1); the larger cases cross the kernels' threading
 // thresholds so the determinism check sees several threads at work.
 // Shape letters: N batch, C channels, H/W height/width, K output channels, R kernel size.
@@ -67,6 +68,14 @@ std::vector<Case> conv2d_cases() {
       {"padded-flat s1 3->8 33x31", 3, 3, 33, 31, 8, 3, 1, 1, 1, true, P},
       {"phases s2 8->16 12x11", 2, 8, 12, 11, 16, 3, 2, 1, 1, true, P},
       {"im2col 1x1 s2 16->8", 4, 16, 9, 9, 8, 1, 2, 0, 1, false, P},
+      // The depthwise kernels (groups == C == K; cpu/conv_depthwise.h, cuda/conv_depthwise.cu).
+      {"depthwise 3x3 s1 p1 7x9 C17 b3 bias", 3, 17, 7, 9, 17, 3, 1, 1, 17, true, P},
+      {"depthwise 3x3 s2 p1 7x9 bias", 2, 5, 7, 9, 5, 3, 2, 1, 5, true, E},
+      {"depthwise 5x5 s2 p2 11x10 bias", 2, 4, 11, 10, 4, 5, 2, 2, 4, true, P},
+      {"depthwise C1 3x3 s1 p1 7x9", 3, 1, 7, 9, 1, 3, 1, 1, 1, true, E},
+      {"depthwise 5x5 s1 p2 b1", 1, 3, 9, 7, 3, 5, 1, 2, 3, false, P},
+      {"depthwise threads 3x3 s1 40x37 C8", 2, 8, 40, 37, 8, 3, 1, 1, 8, true, P},
+      {"depthwise threads 3x3 s2 35x41 C17", 3, 17, 35, 41, 17, 3, 2, 1, 17, false, P},
   };
   std::vector<Case> out;
   uint64_t seed = 100;
@@ -84,6 +93,8 @@ std::vector<Case> conv2d_fused_cases() {
                            {"phases", {2, 4, 9, 8}, {6, 4, 3, 3}, {2, 1, 1}},
                            {"im2col", {2, 4, 8, 8}, {6, 4, 1, 1}, {2, 0, 1}},
                            {"grouped", {2, 4, 8, 8}, {6, 2, 3, 3}, {1, 1, 2}},
+                           {"depthwise", {2, 6, 9, 7}, {6, 1, 3, 3}, {1, 1, 6}},
+                           {"depthwise 5x5 s2", {2, 5, 11, 37}, {5, 1, 5, 5}, {2, 2, 5}},
                            {"winograd", {2, 8, 17, 17}, {8, 8, 3, 3}, {1, 1, 1}}};
   std::vector<Case> out;
   uint64_t seed = 200;

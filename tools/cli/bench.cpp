@@ -1,7 +1,8 @@
 // `glassbox bench`: images/s of zoo models or checkpoints for training steps and inference on
 // synthetic data (models/training/throughput.h), memory, the per-layer profile, the SGEMM
-// comparison with OpenBLAS (bench_gemm.h) and, on a GPU, per-layer convolutions against cuDNN
-// (bench_conv_layers.h); tables and JSON.
+// comparison with OpenBLAS (bench_gemm.h), the CPU depthwise kernels against im2col + GEMM
+// (bench_depthwise.h) and, on a GPU, per-layer convolutions against cuDNN (bench_conv_layers.h);
+// tables and JSON.
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -17,6 +18,7 @@
 #include "runtime/output_path.h"
 #include "runtime/rng.h"
 #include "tools/cli/bench_conv_layers.h"
+#include "tools/cli/bench_depthwise.h"
 #include "tools/cli/bench_gemm.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/shared_options.h"
@@ -48,6 +50,7 @@ struct BenchCommand {
   std::string json;
   bool no_train = false, no_inference = false, conv_layers = false;
   std::vector<int64_t> gemm;
+  std::vector<int64_t> depthwise;  // batch sizes of the depthwise benchmark
 };
 
 // A zoo model built from seed 0, or the model in a checkpoint (a pruned or distilled model runs
@@ -129,7 +132,7 @@ std::string format_bench(const std::vector<training::ThroughputRow>& rows) {
 // profiled), and "gemm" when `gemm` is given.
 nlohmann::json bench_to_json(const BenchConfig& cfg,
                              const std::vector<training::ThroughputRow>& rows,
-                             const GemmReport* gemm) {
+                             const GemmReport* gemm, const DepthwiseReport* depthwise) {
   nlohmann::json j{{"threads", cfg.threads > 0 ? cfg.threads : omp_get_max_threads()},
                    {"warmup", cfg.warmup},
                    {"reps", cfg.reps},
@@ -169,6 +172,7 @@ nlohmann::json bench_to_json(const BenchConfig& cfg,
     j["rows"].push_back(row);
   }
   if (gemm) j["gemm"] = gemm_to_json(*gemm);
+  if (depthwise) j["depthwise"] = depthwise_to_json(*depthwise);
   return j;
 }
 
@@ -189,7 +193,8 @@ void run(BenchCommand& b) {
   cfg.train = !b.no_train;
   cfg.inference = !b.no_inference;
   if (cfg.profile_steps < 1) throw std::invalid_argument("--profile-steps must be at least 1");
-  const bool run_models = !b.conv_layers && (b.gemm.empty() || b.app->count("--model") > 0);
+  const bool run_models =
+      !b.conv_layers && ((b.gemm.empty() && b.depthwise.empty()) || b.app->count("--model") > 0);
   const nlohmann::json conv_json = b.conv_layers ? run_conv_layers(cfg) : nlohmann::json();
   std::vector<training::ThroughputRow> rows;
   if (run_models) {
@@ -207,8 +212,14 @@ void run(BenchCommand& b) {
     gemm = run_gemm_bench(b.gemm, cfg.threads, cfg.warmup, cfg.reps);
     std::cout << format_gemm(*gemm);
   }
+  std::optional<DepthwiseReport> depthwise;
+  if (!b.depthwise.empty()) {
+    if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
+    depthwise = run_depthwise_bench(b.depthwise, cfg.warmup, cfg.reps);
+    std::cout << format_depthwise(*depthwise);
+  }
   if (!b.json.empty()) {
-    auto j = bench_to_json(cfg, rows, gemm ? &*gemm : nullptr);
+    auto j = bench_to_json(cfg, rows, gemm ? &*gemm : nullptr, depthwise ? &*depthwise : nullptr);
     if (b.conv_layers) j["conv_layers"] = conv_json;
     write_json_file(b.json, j, true);
   }
@@ -238,6 +249,10 @@ void add_options(CLI::App& app, BenchCommand& b, SharedOptions& shared) {
   app.add_option("--gemm", b.gemm,
                  "square SGEMM sizes (e.g. 256,512,1024,2048): glassbox vs OpenBLAS GFLOP/s; "
                  "without --model, only the GEMM is measured")
+      ->delimiter(',');
+  app.add_option("--depthwise", b.depthwise,
+                 "batch sizes (e.g. 1,64): MobileNetV2/EfficientNet depthwise layers on the CPU, "
+                 "the depthwise kernels vs im2col + GEMM, per pass; without --model, only these")
       ->delimiter(',');
   app.add_flag("--conv-layers", b.conv_layers,
                "with --device cuda: time every conv layer shape of each model, hand-written "
