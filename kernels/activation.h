@@ -32,9 +32,11 @@
 // Fast CPU kernels: bit-identical to ref:: for ReLU, clamp, leaky ReLU, hard sigmoid, hard swish
 // and the sigmoid and tanh backward passes (the same float or double expressions, evaluated
 // lane by lane). cpu::sigmoid_forward computes in float with an AVX2 exp (exp_avx2.h) of -|x|:
-// within 4 ulp of ref's, except that it gives exactly 0 instead of a value below 2e-38 for
-// x < -87. The CPU has no fast kernel for GELU, tanh's forward and the ReLU
-// guided/deconv rules: its sets name the ref:: functions.
+// within 4 ulp of ref's (2 measured), except that it gives exactly 0 instead of a value below
+// 2e-38 for x < -87. The sigmoid backward reads that output, so where y is close to 1 its 1 - y
+// (and the gradient) differs from ref's by about ulp(1) * |dy| (as any float y, PyTorch's too).
+// The CPU has no fast kernel for GELU, tanh's forward and the ReLU guided/deconv rules: its sets
+// name the ref:: functions.
 // CUDA: clamp, leaky ReLU, hard sigmoid and hard swish bit-identical to ref:: (the same float
 // operations); sigmoid and tanh forward in double (exp, tanh), so they may differ from ref:: in the
 // last bit only where CUDA's double exp/tanh do; backward passes as ref, in double.

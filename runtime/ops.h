@@ -52,7 +52,9 @@ Tensor gelu(const Tensor& x);
 // clamp: min(max(x, lo), hi) (lo > hi gives hi, as torch.clamp); pass +-infinity for a missing
 // bound (ONNX Clip). Gradient dy where lo <= x <= hi, else 0. requires: lo, hi not NaN.
 Tensor clamp(const Tensor& x, float lo, float hi);
-Tensor relu6(const Tensor& x);  // clamp(x, 0, 6)
+// clamp(x, 0, 6), ONNX's Clip(0, 6); its gradient at exactly 0 and 6 is 1 (clamp's rule), where
+// PyTorch's F.relu6 (hardtanh) gives 0.
+Tensor relu6(const Tensor& x);
 // x > 0 ? x : alpha * x; gradient alpha at x <= 0. requires: alpha not NaN.
 Tensor leaky_relu(const Tensor& x, float alpha = 0.01f);
 Tensor sigmoid(const Tensor& x);  // 1 / (1 + exp(-x))
