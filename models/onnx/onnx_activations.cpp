@@ -1,6 +1,7 @@
 // ONNX converters for the pointwise activations: Clip (ReLU6 and other bounds), LeakyRelu,
 // Sigmoid, Tanh, HardSigmoid, HardSwish, PRelu; and Pad (constant mode on H and W).
 // Shape letters: N batch, C channels, H/W height/width.
+#include <algorithm>
 #include <limits>
 
 #include "models/onnx/onnx_converters.h"
@@ -24,11 +25,13 @@ float optional_scalar(ImportContext& ctx, const onnx::NodeProto& node, int input
   return static_cast<float>(c.data[0]);
 }
 
+// A missing bound is the largest finite float (JSON, where the graph is stored, has no
+// infinity): the same clamp for every finite input.
 void clip(ImportContext& ctx, const onnx::NodeProto& node) {
-  const float inf = std::numeric_limits<float>::infinity();
-  float lo = attr_float(node, "min", -inf), hi = attr_float(node, "max", inf);
-  lo = optional_scalar(ctx, node, 1, lo);
-  hi = optional_scalar(ctx, node, 2, hi);
+  const float big = std::numeric_limits<float>::max();
+  float lo = attr_float(node, "min", -big), hi = attr_float(node, "max", big);
+  lo = std::max(optional_scalar(ctx, node, 1, lo), -big);
+  hi = std::min(optional_scalar(ctx, node, 2, hi), big);
   unary(ctx, node, "clamp", {{"lo", {lo}}, {"hi", {hi}}},
         [lo, hi](const std::vector<Tensor>& in) { return ops::clamp(in[0], lo, hi); });
 }
