@@ -447,7 +447,7 @@ void conv2d_depthwise_forward(const Conv2dShape& s, const float* x, const float*
   {
     Scratch& sc = scratch();
     sc.buf.assign(static_cast<size_t>(L.floats()), 0.0f);
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int64_t nc = 0; nc < NC; ++nc) {
       const int64_t c = nc % s.C;
       fill_input(L, x + nc * s.H * s.W, sc.buf.data());
@@ -478,7 +478,7 @@ void conv2d_depthwise_backward_input(const Conv2dShape& s, const float* dy, cons
     sc.buf.assign(static_cast<size_t>(g.rows * g.Ld), 0.0f);
     sc.tmp.resize(static_cast<size_t>(s.stride_h * s.stride_w * g.Hp * g.Wbv));
     sc.wt.resize(static_cast<size_t>(RS));
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int64_t nc = 0; nc < NC; ++nc) {
       const float* plane = dy + nc * P * Q;
       for (int64_t p = 0; p < P; ++p) {
@@ -504,7 +504,7 @@ void conv2d_depthwise_backward_weight(const Conv2dShape& s, const float* x, cons
       Scratch& sc = scratch();
       sc.buf.assign(static_cast<size_t>(L.floats()), 0.0f);
       sc.acc.resize(static_cast<size_t>(RS));
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
       for (int64_t item = 0; item < items; ++item) {
         const int64_t c = item / blocks, blk = item % blocks;
         double* pd = part.data() + item * (RS + 1);
