@@ -422,11 +422,19 @@ double plane_sum(const float* g, int64_t n) {
   return total;
 }
 
-// Images per backward-weight item: enough (channel, image block) items to keep threads busy
-// with few channels (about 64 items), from the shape alone so the sums' order never depends on
-// the thread count.
-int64_t image_blocks(const Conv2dShape& s) {
-  return std::clamp<int64_t>((64 + s.C - 1) / s.C, 1, std::max<int64_t>(s.N, 1));
+// Backward-weight's work items, (image block, channel block) pairs fixed by the shape alone, so
+// the sums' order never depends on the thread count: a channel's planes are summed image by image
+// within an image block, the blocks' partials in block order. Image blocks split the batch when
+// channels are few (about 64 (channel, image block) pairs); channel blocks (at most 16) keep an
+// item's reads contiguous (one image's planes, channel after channel).
+struct WeightItems {
+  int64_t image_blocks, channel_blocks;
+  int64_t count() const { return image_blocks * channel_blocks; }
+};
+
+WeightItems weight_items(const Conv2dShape& s) {
+  return {std::clamp<int64_t>((64 + s.C - 1) / s.C, 1, std::max<int64_t>(s.N, 1)),
+          std::min<int64_t>(s.C, 16)};
 }
 
 }  // namespace
@@ -443,11 +451,12 @@ void conv2d_depthwise_forward(const Conv2dShape& s, const float* x, const float*
   const bool epilogue = ep.scale || ep.shift || ep.residual || ep.relu;
   const int count = static_cast<int>(RS);
   const CorrelateFn fn = epilogue ? correlate_for<true>(count) : correlate_for<false>(count);
-#pragma omp parallel num_threads(threads_for(NC* PQ* RS))
+  const int threads = threads_for(NC * PQ * RS);
+#pragma omp parallel num_threads(threads)
   {
     Scratch& sc = scratch();
     sc.buf.assign(static_cast<size_t>(L.floats()), 0.0f);
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int64_t nc = 0; nc < NC; ++nc) {
       const int64_t c = nc % s.C;
       fill_input(L, x + nc * s.H * s.W, sc.buf.data());
@@ -472,13 +481,14 @@ void conv2d_depthwise_backward_input(const Conv2dShape& s, const float* dy, cons
     return;
   }
   const InputGradPlan g = input_grad_plan(s);
-#pragma omp parallel num_threads(threads_for(NC* HW* RS))
+  const int threads = threads_for(NC * HW * RS);
+#pragma omp parallel num_threads(threads)
   {
     Scratch& sc = scratch();
     sc.buf.assign(static_cast<size_t>(g.rows * g.Ld), 0.0f);
     sc.tmp.resize(static_cast<size_t>(s.stride_h * s.stride_w * g.Hp * g.Wbv));
     sc.wt.resize(static_cast<size_t>(RS));
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int64_t nc = 0; nc < NC; ++nc) {
       const float* plane = dy + nc * P * Q;
       for (int64_t p = 0; p < P; ++p) {
@@ -493,26 +503,31 @@ void conv2d_depthwise_backward_input(const Conv2dShape& s, const float* dy, cons
 void conv2d_depthwise_backward_weight(const Conv2dShape& s, const float* x, const float* dy,
                                       float* dw, float* db) {
   const int64_t P = s.P(), Q = s.Q(), PQ = P * Q, RS = s.R * s.S, C = s.C;
-  const int64_t blocks = image_blocks(s), items = C * blocks;
-  // part[item * (RS + 1) + t]: the item's sum for tap t; entry RS: its bias sum.
-  std::vector<double> part(static_cast<size_t>(std::max<int64_t>(items, 0) * (RS + 1)), 0.0);
-  if (s.N > 0 && PQ > 0 && items > 0) {
+  const WeightItems items = weight_items(s);
+  const int64_t blocks = items.image_blocks, cblocks = items.channel_blocks;
+  // part[(c * blocks + blk) * (RS + 1) + t]: channel c's sum over image block blk for tap t;
+  // entry RS: its bias sum.
+  std::vector<double> part(static_cast<size_t>(std::max<int64_t>(C * blocks, 0) * (RS + 1)), 0.0);
+  if (s.N > 0 && PQ > 0 && C > 0) {
     const InputLayout L = input_layout(s);
     const WeightPlaneFn plane_fn = weight_plane_for(RS);
-#pragma omp parallel num_threads(threads_for(s.N* C* PQ* RS))
+    const int threads = threads_for(s.N * C * PQ * RS);
+#pragma omp parallel num_threads(threads)
     {
       Scratch& sc = scratch();
       sc.buf.assign(static_cast<size_t>(L.floats()), 0.0f);
       sc.acc.resize(static_cast<size_t>(RS));
-#pragma omp for schedule(static)
-      for (int64_t item = 0; item < items; ++item) {
-        const int64_t c = item / blocks, blk = item % blocks;
-        double* pd = part.data() + item * (RS + 1);
+#pragma omp for schedule(static) nowait
+      for (int64_t item = 0; item < items.count(); ++item) {
+        const int64_t blk = item / cblocks, cb = item % cblocks;
         for (int64_t n = s.N * blk / blocks; n < s.N * (blk + 1) / blocks; ++n) {
-          const int64_t nc = n * C + c;
-          fill_input(L, x + nc * s.H * s.W, sc.buf.data());
-          plane_fn(s, L, sc.buf.data(), dy + nc * PQ, sc, pd);
-          if (db) pd[RS] += plane_sum(dy + nc * PQ, PQ);
+          for (int64_t c = C * cb / cblocks; c < C * (cb + 1) / cblocks; ++c) {
+            const int64_t nc = n * C + c;
+            double* pd = part.data() + (c * blocks + blk) * (RS + 1);
+            fill_input(L, x + nc * s.H * s.W, sc.buf.data());
+            plane_fn(s, L, sc.buf.data(), dy + nc * PQ, sc, pd);
+            if (db) pd[RS] += plane_sum(dy + nc * PQ, PQ);
+          }
         }
       }
     }

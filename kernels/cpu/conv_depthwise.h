@@ -17,9 +17,9 @@
 // Backward-weight keeps one ymm accumulator per tap over a plane's rows (moved to double every
 // 128 vectors), planes summed in double.
 // Threading (kernels/cpu/parallel.h threads_for): forward and backward-input give each (n, c)
-// plane to one thread; backward-weight splits the work into (channel, block of images) items whose
-// count depends on the shape only and sums the blocks' double partials in block order. So all
-// three passes are bit-identical for any thread count.
+// plane to one thread; backward-weight splits the work into (block of images, block of channels)
+// items fixed by the shape and sums each channel's per-image-block double partials in block
+// order. So all three passes are bit-identical for any thread count.
 // Rounding: float FMAs over the R*S taps (the weight gradient: over at most 128 vectors per lane
 // before a double sum); within the conformance harness's conv tolerance, |fast - ref| <= 1e-6 +
 // 1e-4 * (|ref| + rms(ref)) (tests/conformance/cases_nn.cpp), and test_kernels.cpp's
