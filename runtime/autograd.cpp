@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "runtime/profiler.h"
+#include "runtime/trace.h"
 
 namespace gb {
 namespace {
@@ -262,6 +263,7 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
 namespace {
 void record_node(std::optional<OpId> op, const char* label, const std::vector<Tensor>& inputs,
                  Tensor& out, BackwardFn backward) {
+  trace_op(op, label, inputs, out);
   if (!t_grad_mode) return;
   bool any = false;
   for (const auto& in : inputs) {

@@ -11,6 +11,7 @@
 #include "runtime/op_table.h"
 #include "runtime/ops.h"
 #include "runtime/profiler.h"
+#include "runtime/trace.h"
 
 namespace gb::nn {
 namespace {
@@ -21,7 +22,7 @@ bool op_fusion_enabled() { return g_fusion.load(std::memory_order_relaxed); }
 void set_op_fusion(bool on) { g_fusion.store(on, std::memory_order_relaxed); }
 
 bool can_fuse_conv_bn(const Module& conv, const Module& bn) {
-  if (!op_fusion_enabled() || grad_mode_enabled()) return false;
+  if (!op_fusion_enabled() || grad_mode_enabled() || tracing()) return false;
   if (cpu_kernel_mode() != CpuKernelMode::Fast) return false;
   const auto* c = dynamic_cast<const Conv2d*>(&conv);
   const auto* b = dynamic_cast<const BatchNorm2d*>(&bn);
@@ -66,7 +67,7 @@ Tensor fused_conv_bn(const Module& conv, const Module& bn, const Tensor& x, cons
 }
 
 bool can_fuse_bn_act(const Module& bn) {
-  if (!op_fusion_enabled() || cpu_kernel_mode() != CpuKernelMode::Fast) return false;
+  if (!op_fusion_enabled() || tracing() || cpu_kernel_mode() != CpuKernelMode::Fast) return false;
   const auto* b = dynamic_cast<const BatchNorm2d*>(&bn);
   return b && b->is_training() && !bn.has_hooks();
 }

@@ -3,7 +3,8 @@
 // ReLU) runs as one conv2d_fused op, with the batch norm folded into a per-channel scale and shift
 // applied in the convolution's store. It applies only where nothing can observe or differentiate
 // the skipped intermediate tensors:
-//   - no graph is being recorded (inside a NoGradGuard),
+//   - no graph is being recorded (inside a NoGradGuard) and no op trace is active
+//     (runtime/trace.h: a trace sees the unfused ops),
 //   - neither module has hooks (Grad-CAM, feature-map taps and the profiler's per-module view of
 //     hooked layers keep working; hooking a layer turns fusion off for it),
 //   - the batch norm is in eval mode, the fast CPU kernels are selected (reference mode runs the
@@ -30,7 +31,7 @@ bool can_fuse_conv_bn(const Module& conv, const Module& bn);
 Tensor fused_conv_bn(const Module& conv, const Module& bn, const Tensor& x, const Tensor& residual,
                      bool relu);
 
-// True when bn (a BatchNorm2d) is in training mode, has no hooks, the fast CPU kernels are
+// True when bn (a BatchNorm2d) is in training mode, has no hooks, no trace is active, the fast CPU kernels are
 // selected and fusion is enabled.
 bool can_fuse_bn_act(const Module& bn);
 // act(bn(x) + residual), act = ReLU when relu, residual optional, as one batch_norm_act op; counts

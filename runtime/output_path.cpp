@@ -37,13 +37,13 @@ void require_parent_directory(const fs::path& path, std::string_view option) {
   throw std::runtime_error(message);
 }
 
-void write_json_file(const fs::path& path, const nlohmann::json& j, bool overwrite) {
+void write_file_atomically(const fs::path& path, std::string_view bytes, bool overwrite) {
   refuse_existing(path, overwrite);
   const auto tmp = path.string() + ".tmp." + std::to_string(::getpid());
   {
-    std::ofstream f(tmp);
+    std::ofstream f(tmp, std::ios::binary);
     if (!f) throw std::runtime_error(path.string() + ": cannot open for writing");
-    f << j.dump(2) << "\n";
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     f.close();
     if (!f) {
       fs::remove(tmp);
@@ -51,6 +51,10 @@ void write_json_file(const fs::path& path, const nlohmann::json& j, bool overwri
     }
   }
   fs::rename(tmp, path);
+}
+
+void write_json_file(const fs::path& path, const nlohmann::json& j, bool overwrite) {
+  write_file_atomically(path, j.dump(2) + "\n", overwrite);
 }
 
 }  // namespace gb

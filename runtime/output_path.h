@@ -27,6 +27,12 @@ void refuse_directory(const std::filesystem::path& path);
 // " (<option>)" when `option` (the flag that named the path) is given.
 void require_parent_directory(const std::filesystem::path& path, std::string_view option = {});
 
+// Writes `bytes` to `path` through a temporary file in the same directory renamed into place, so
+// a reader never sees half a file. Without `overwrite`, an existing file is refused as
+// refuse_existing does. throws: std::runtime_error naming the file on any failure.
+void write_file_atomically(const std::filesystem::path& path, std::string_view bytes,
+                           bool overwrite);
+
 // Writes `j` (indented by 2, newline-terminated) to `path` through a temporary file renamed into
 // place, so a reader never sees half a file. Without `overwrite`, an existing file is refused as
 // refuse_existing does. throws: std::runtime_error naming the file on any failure.

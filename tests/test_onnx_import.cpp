@@ -14,6 +14,7 @@
 #include "runtime/op_table.h"
 #include "runtime/ops.h"
 #include "runtime/rng.h"
+#include "tests/onnx_test_util.h"
 
 namespace gb {
 namespace {
@@ -93,16 +94,7 @@ class ProtoBuilder {
 
 // The imported model with its tensors loaded, in eval mode.
 std::shared_ptr<models::GraphModule> build(const ImportedModel& m) {
-  auto g = std::make_shared<models::GraphModule>(m.graph);
-  std::map<std::string, Tensor> dst;
-  for (auto& [n, t] : g->named_parameters()) dst[n] = t;
-  for (auto& [n, t] : g->named_buffers()) dst[n] = t;
-  for (const auto& [n, t] : m.tensors) {
-    EXPECT_TRUE(dst.count(n)) << n;
-    if (dst.count(n)) dst[n].copy_(t);
-  }
-  g->eval();
-  return g;
+  return build_graph_module(m);
 }
 
 float max_abs_diff(const Tensor& a, const Tensor& b) {

@@ -11,6 +11,7 @@
 #include "runtime/layers.h"
 #include "runtime/op_table.h"
 #include "runtime/ops.h"
+#include "runtime/trace.h"
 
 namespace gb::models {
 namespace {
@@ -20,7 +21,7 @@ bool plain(const Module* m) { return m != nullptr && !m->has_hooks(); }
 }  // namespace
 
 bool GraphModule::fusion_allowed() const {
-  return nn::op_fusion_enabled() && !grad_mode_enabled() &&
+  return nn::op_fusion_enabled() && !grad_mode_enabled() && !tracing() &&
          cpu_kernel_mode() == CpuKernelMode::Fast;
 }
 

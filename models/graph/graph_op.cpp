@@ -156,9 +156,11 @@ const std::map<std::string, OpSpec>& op_specs() {
                    if (a.i("dim") < 1) bad_node(a.op, "dim must not be the batch dim");
                    a.i("start");
                    a.i("end");
+                   if (a.i_or("step", 1) < 1) bad_node(a.op, "step must be >= 1");
                  },
                  [](const Attrs& a, const Inputs& in, const Tensor&) {
-                   return ops::slice(in[0], a.i("dim"), a.i("start"), a.i("end"));
+                   return ops::slice(in[0], a.i("dim"), a.i("start"), a.i("end"),
+                                     a.i_or("step", 1));
                  }}},
       {"mean", {1, [](const Attrs& a) {
                   a.all("dims");

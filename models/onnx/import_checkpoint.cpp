@@ -6,9 +6,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "models/onnx/onnx_import.h"
 #include "models/registry.h"
@@ -30,10 +34,12 @@ std::vector<std::string> read_classes(const std::filesystem::path& file) {
   return names;
 }
 
+// Class names: the --classes file, else the "glassbox.classes" metadata of a file glassbox
+// exported (when it names K classes), else "0".."K-1".
 std::vector<std::string> class_names(const ImportJob& job, const std::vector<std::string>& file,
-                                     int64_t k) {
-  const std::string model = job.onnx.string() + ": the model has " + std::to_string(k) +
-                            " outputs";
+                                     const ImportedModel& imported) {
+  const int64_t k = imported.num_classes;
+  const std::string model = job.onnx.string() + ": the model has " + std::to_string(k) + " outputs";
   if (job.num_classes > 0 && job.num_classes != k) {
     throw std::runtime_error(model + ", not --num-classes " + std::to_string(job.num_classes));
   }
@@ -44,14 +50,49 @@ std::vector<std::string> class_names(const ImportJob& job, const std::vector<std
     }
     return file;
   }
+  if (const auto it = imported.metadata.find("glassbox.classes"); it != imported.metadata.end()) {
+    const auto parsed = nlohmann::json::parse(it->second, nullptr, false);
+    if (parsed.is_array() && static_cast<int64_t>(parsed.size()) == k &&
+        std::all_of(parsed.begin(), parsed.end(), [](const auto& v) { return v.is_string(); })) {
+      return parsed.get<std::vector<std::string>>();
+    }
+  }
   std::vector<std::string> names;
   for (int64_t i = 0; i < k; ++i) names.push_back(std::to_string(i));
   return names;
 }
 
-data::Normalization normalization(const ImportJob& job, int64_t channels) {
+// "0.49,0.48" -> numbers; empty when any item is not a positive-or-zero finite number.
+std::vector<float> metadata_floats(const ImportedModel& imported, const std::string& key) {
+  const auto it = imported.metadata.find(key);
+  if (it == imported.metadata.end()) return {};
+  std::vector<float> out;
+  std::stringstream in(it->second);
+  for (std::string item; std::getline(in, item, ',');) {
+    char* end = nullptr;
+    const float v = std::strtof(item.c_str(), &end);
+    if (end == item.c_str() || *end != '\0' || !std::isfinite(v)) return {};
+    out.push_back(v);
+  }
+  return out;
+}
+
+// --mean/--std, else the "glassbox.mean"/"glassbox.std" metadata of a file glassbox exported
+// (when both hold C values and the stds are positive), else mean 0 and std 1.
+data::Normalization normalization(const ImportJob& job, const ImportedModel& imported,
+                                  int64_t channels) {
   data::Normalization n = data::Normalization::identity(static_cast<int>(channels));
-  if (job.mean.empty() && job.std.empty()) return n;
+  if (job.mean.empty() && job.std.empty()) {
+    const auto mean = metadata_floats(imported, "glassbox.mean");
+    const auto std = metadata_floats(imported, "glassbox.std");
+    const auto size = static_cast<size_t>(channels);
+    if (mean.size() == size && std.size() == size &&
+        std::all_of(std.begin(), std.end(), [](float s) { return s > 0.0f; })) {
+      n.mean = mean;
+      n.std = std;
+    }
+    return n;
+  }
   if (static_cast<int64_t>(job.mean.size()) != channels ||
       static_cast<int64_t>(job.std.size()) != channels) {
     throw std::runtime_error(job.onnx.string() + ": --mean and --std need " +
@@ -102,8 +143,8 @@ ImportReport run_import(const ImportJob& job) {
     throw std::runtime_error(job.onnx.string() + ": input " + shape_str(chw) +
                              " is not square; glassbox models take H = W so far");
   }
-  const std::vector<std::string> classes = class_names(job, file_classes, imported.num_classes);
-  const data::Normalization norm = normalization(job, chw[0]);
+  const std::vector<std::string> classes = class_names(job, file_classes, imported);
+  const data::Normalization norm = normalization(job, imported, chw[0]);
   ModelConfig cfg;
   cfg.num_classes = imported.num_classes;
   cfg.in_channels = chw[0];
@@ -137,11 +178,12 @@ ImportReport run_import(const ImportJob& job) {
 }
 
 std::string format_import_report(const ImportReport& r) {
-  return fmt::format("imported {} ({}, opset {}): {} nodes, {} parameters, input {}x{}x{}, "
-                     "{} classes\nwrote {}\n",
-                     r.out.filename().string(), r.producer.empty() ? "unknown producer" : r.producer,
-                     r.opset, r.nodes, r.parameters, r.input_chw[0], r.input_chw[1], r.input_chw[2],
-                     r.num_classes, r.out.string());
+  return fmt::format(
+      "imported {} ({}, opset {}): {} nodes, {} parameters, input {}x{}x{}, "
+      "{} classes\nwrote {}\n",
+      r.out.filename().string(), r.producer.empty() ? "unknown producer" : r.producer, r.opset,
+      r.nodes, r.parameters, r.input_chw[0], r.input_chw[1], r.input_chw[2], r.num_classes,
+      r.out.string());
 }
 
 }  // namespace gb::models

@@ -2,6 +2,8 @@
 // in its model config, the weights under their initializer names), with class names and input
 // normalisation. Every check that can fail early (the output path, the class file, the
 // normalisation) runs before the file is converted; nothing is written unless all of it succeeds.
+// Without --classes / --mean --std, the class names and normalisation a `glassbox export` stored
+// in the file's metadata_props are used (models/onnx/export_checkpoint.h), else 0..K-1 and 0 / 1.
 // Shape letters: C channels, H/W image size, K classes.
 #pragma once
 #include <cstdint>

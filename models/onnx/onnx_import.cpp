@@ -137,6 +137,7 @@ ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& lab
   m.opset = opset;
   m.producer = model.producer_name() +
                (model.producer_version().empty() ? "" : " " + model.producer_version());
+  for (const auto& prop : model.metadata_props()) m.metadata[prop.key()] = prop.value();
   validate(m.graph);
   return m;
 }

@@ -13,6 +13,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -36,6 +37,7 @@ struct ImportedModel {
   int64_t num_classes = 0;  // K of the [N, K] output
   int64_t opset = 0;
   std::string producer;  // "pytorch 1.13.0", from the file
+  std::map<std::string, std::string> metadata;  // the file's metadata_props
 };
 
 // throws std::runtime_error "<path>: ..." naming the cause: unreadable, truncated or not ONNX, an

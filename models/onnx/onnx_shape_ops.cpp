@@ -5,6 +5,7 @@
 // shape from); on graph values they become graph nodes. A graph value keeps its batch dim first:
 // an operator that would move or merge it is an error naming the node.
 // Shape letters: N batch.
+#include <algorithm>
 #include <cmath>
 
 #include "models/onnx/onnx_converters.h"
@@ -267,6 +268,85 @@ void split(ImportContext& ctx, const onnx::NodeProto& node) {
   }
 }
 
+// One axis of an ONNX Slice, resolved against the axis size: start and end clamped into [0, n],
+// negative values counted from the end; INT64_MAX ends are "to the end".
+struct SliceRange {
+  int64_t axis, start, end, step;
+};
+
+int64_t clamp_index(double v, int64_t n) {
+  if (v < 0) v += static_cast<double>(n);
+  return static_cast<int64_t>(std::clamp(v, 0.0, static_cast<double>(n)));
+}
+
+std::vector<SliceRange> slice_ranges(ImportContext& ctx, const onnx::NodeProto& node,
+                                     const Shape& shape) {
+  const ConstValue &starts = ctx.constant(node, 1), &ends = ctx.constant(node, 2);
+  const auto rank = static_cast<int64_t>(shape.size());
+  std::vector<int64_t> axes, steps;
+  if (node.input_size() > 3 && !node.input(3).empty()) axes = const_ints(ctx, node, 3);
+  if (node.input_size() > 4 && !node.input(4).empty()) steps = const_ints(ctx, node, 4);
+  if (axes.empty()) {
+    for (size_t i = 0; i < starts.data.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  }
+  if (steps.empty()) steps.assign(axes.size(), 1);
+  if (starts.data.size() != axes.size() || ends.data.size() != axes.size() ||
+      steps.size() != axes.size()) {
+    ctx.fail(node, "starts, ends, axes and steps differ in length");
+  }
+  std::vector<SliceRange> out;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    const int64_t axis = normalize_axis(ctx, node, axes[i], rank);
+    const int64_t n = shape[static_cast<size_t>(axis)];
+    if (steps[i] < 1) ctx.fail(node, "Slice steps below 1 are not supported");
+    const int64_t start = clamp_index(starts.data[i], n), end = clamp_index(ends.data[i], n);
+    if (start == 0 && end == n && steps[i] == 1) continue;  // the whole axis
+    out.push_back({axis, start, std::max(start, end), steps[i]});
+  }
+  return out;
+}
+
+// A Slice of a 1-D constant, folded.
+void fold_slice(ImportContext& ctx, const onnx::NodeProto& node) {
+  const ConstValue& c = ctx.constant(node, 0);
+  if (c.shape.size() != 1) ctx.fail(node, "folding a Slice of a constant of rank > 1");
+  const auto ranges = slice_ranges(ctx, node, Shape(c.shape));
+  ConstValue out = c;
+  if (!ranges.empty()) {
+    out.data.clear();
+    const SliceRange& r = ranges[0];
+    for (int64_t i = r.start; i < r.end; i += r.step) out.data.push_back(c.data[size_t(i)]);
+    out.shape = {static_cast<int64_t>(out.data.size())};
+  }
+  ctx.set_const(node.output(0), std::move(out));
+}
+
+// Slice of a graph value: one slice node per sliced axis, never the batch axis.
+void slice(ImportContext& ctx, const onnx::NodeProto& node) {
+  if (ctx.is_const(node.input(0))) return fold_slice(ctx, node);
+  const auto ranges = slice_ranges(ctx, node, ctx.sample(node, 0).shape());
+  if (ranges.empty()) return ctx.alias(node.output(0), node.input(0));
+  std::string value = ctx.value_name(node, 0);
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const SliceRange r = ranges[i];
+    if (r.axis == 0) ctx.fail(node, "Slice along the batch dim is not supported");
+    onnx::NodeProto one = node;
+    one.clear_output();
+    one.add_output(i + 1 == ranges.size() ? node.output(0)
+                                          : node.output(0) + "_axis" + std::to_string(i));
+    if (i > 0) one.set_name(node.name() + "_" + std::to_string(i));
+    ctx.add_node(one, "slice",
+                 {{"dim", {double(r.axis)}},
+                  {"start", {double(r.start)}},
+                  {"end", {double(r.end)}},
+                  {"step", {double(r.step)}}},
+                 {value}, {}, [r](const std::vector<Tensor>& in) {
+                   return ops::slice(in[0], r.axis, r.start, r.end, r.step);
+                 });
+    value = one.output(0);
+  }
+}
+
 void identity(ImportContext& ctx, const onnx::NodeProto& node) {
   if (node.op_type() == "Dropout") {
     for (int i = 1; i < node.output_size(); ++i) {
@@ -369,6 +449,7 @@ void add_shape_converters(ConverterTable& table) {
   for (const char* op : {"Add", "Sub", "Mul", "Div"}) table[op] = arith;
   table["Concat"] = concat;
   table["Split"] = split;
+  table["Slice"] = slice;
   table["Flatten"] = flatten;
   table["Reshape"] = reshape;
   table["Transpose"] = transpose;

@@ -4,6 +4,7 @@
 // per channel.
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
+#include "runtime/trace.h"
 
 namespace gb::ops {
 using namespace detail;
@@ -79,6 +80,7 @@ Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta
   k.forward_train(d.N, d.C, d.L, xc.f32(), f32_or_null(gk), f32_or_null(beta), eps, y.f32(),
                   st.mean.f32(), st.invstd.f32(), st.var.f32());
   update_running(running_mean, running_var, st, momentum);
+  if (tracing()) refuse_when_tracing(OpId::BatchNorm2d);  // export traces eval mode only
   Tensor xs = xc.detach(), gs = gk.defined() ? gk.detach() : Tensor();
   record(OpId::BatchNorm2d, {x, gamma, beta}, y, [=, &k](const Tensor& gy) {
     Tensor gd = dense(gy);
@@ -108,6 +110,7 @@ Tensor batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                     g.dx.f32(), f32_or_null(g.dg), f32_or_null(g.db));
     return std::vector<Tensor>{g.dx, g.dg, g.db};
   });
+  if (tracing()) trace_attrs({{"epsilon", {double(eps)}}}, {running_mean, running_var});
   return y;
 }
 

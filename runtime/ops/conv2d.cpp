@@ -4,6 +4,7 @@
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
 #include "runtime/profiler.h"
+#include "runtime/trace.h"
 
 namespace gb::ops {
 using namespace detail;
@@ -101,12 +102,18 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
            }
            return std::vector<Tensor>{dx, dw, db};
          });
+  if (tracing()) {
+    trace_attrs({{"stride", {double(opt.stride)}},
+                 {"padding", {double(opt.padding)}},
+                 {"groups", {double(opt.groups)}}});
+  }
   return y;
 }
 
 Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& shift,
                     const Tensor& residual, bool relu, const Conv2dOptions& opt) {
   const OpId op = OpId::Conv2dFused;
+  refuse_when_tracing(op);
   const kernels::Conv2dShape s = conv_shape(op, x, w, Tensor(), opt);
   check_channel_vector(op, scale, s.K, "scale");
   check_channel_vector(op, shift, s.K, "shift");

@@ -6,6 +6,7 @@
 #include "runtime/ops.h"
 #include "runtime/ops/broadcast.h"
 #include "runtime/ops/common.h"
+#include "runtime/trace.h"
 
 namespace gb::ops {
 using namespace detail;
@@ -76,6 +77,7 @@ Tensor scale(const Tensor& a, float factor) {
   k.scale(y.numel(), ac.f32(), factor, y.f32());
   record(OpId::Scale, {a}, y,
          [factor](const Tensor& gy) { return std::vector<Tensor>{scale(gy, factor)}; });
+  if (tracing()) trace_attrs({{"factor", {double(factor)}}});
   return y;
 }
 

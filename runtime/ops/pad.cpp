@@ -3,6 +3,7 @@
 // C channels, H/W input, P/Q output.
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
+#include "runtime/trace.h"
 
 namespace gb::ops {
 using namespace detail;
@@ -29,6 +30,10 @@ Tensor pad2d(const Tensor& x, int64_t top, int64_t left, int64_t bottom, int64_t
     k.backward(s, g.f32(), dx.f32());
     return std::vector<Tensor>{dx};
   });
+  if (tracing()) {
+    trace_attrs({{"pads", {double(top), double(left), double(bottom), double(right)}},
+                 {"value", {double(value)}}});
+  }
   return y;
 }
 

@@ -8,6 +8,7 @@
 
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
+#include "runtime/trace.h"
 
 namespace gb::ops {
 using namespace detail;
@@ -43,12 +44,14 @@ Tensor clamp(const Tensor& x, float lo, float hi) {
   check_not_nan(OpId::Clamp, lo, "lo");
   check_not_nan(OpId::Clamp, hi, "hi");
   const auto& k = kernels_for<OpId::Clamp>(x.device());
-  return pointwise(
+  Tensor y = pointwise(
       OpId::Clamp, x, false,
       [&k, lo, hi](int64_t n, const float* in, float* out) { k.forward(n, in, lo, hi, out); },
       [&k, lo, hi](int64_t n, const float* in, const float* dy, float* dx) {
         k.backward(n, in, lo, hi, dy, dx);
       });
+  if (tracing()) trace_attrs({{"lo", {double(lo)}}, {"hi", {double(hi)}}});
+  return y;
 }
 
 Tensor relu6(const Tensor& x) { return clamp(x, 0.0f, 6.0f); }
@@ -57,12 +60,14 @@ Tensor leaky_relu(const Tensor& x, float alpha) {
   check_input(OpId::LeakyRelu, x, "input");
   check_not_nan(OpId::LeakyRelu, alpha, "alpha");
   const auto& k = kernels_for<OpId::LeakyRelu>(x.device());
-  return pointwise(
+  Tensor y = pointwise(
       OpId::LeakyRelu, x, false,
       [&k, alpha](int64_t n, const float* in, float* out) { k.forward(n, in, alpha, out); },
       [&k, alpha](int64_t n, const float* in, const float* dy, float* dx) {
         k.backward(n, in, alpha, dy, dx);
       });
+  if (tracing()) trace_attrs({{"alpha", {double(alpha)}}});
+  return y;
 }
 
 Tensor sigmoid(const Tensor& x) {
@@ -82,7 +87,7 @@ Tensor hardsigmoid(const Tensor& x, float alpha, float beta) {
   check_not_nan(OpId::HardSigmoid, alpha, "alpha");
   check_not_nan(OpId::HardSigmoid, beta, "beta");
   const auto& k = kernels_for<OpId::HardSigmoid>(x.device());
-  return pointwise(
+  Tensor y = pointwise(
       OpId::HardSigmoid, x, false,
       [&k, alpha, beta](int64_t n, const float* in, float* out) {
         k.forward(n, in, alpha, beta, out);
@@ -90,6 +95,8 @@ Tensor hardsigmoid(const Tensor& x, float alpha, float beta) {
       [&k, alpha, beta](int64_t n, const float* in, const float* dy, float* dx) {
         k.backward(n, in, alpha, beta, dy, dx);
       });
+  if (tracing()) trace_attrs({{"alpha", {double(alpha)}}, {"beta", {double(beta)}}});
+  return y;
 }
 
 Tensor hardswish(const Tensor& x) {

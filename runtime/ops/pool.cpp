@@ -3,6 +3,7 @@
 // P/Q output, L = H*W.
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
+#include "runtime/trace.h"
 
 namespace gb::ops {
 using namespace detail;
@@ -33,6 +34,14 @@ Pool2dOptions square(int64_t kernel, int64_t stride, int64_t padding) {
   const int64_t st = stride == 0 ? kernel : stride;
   return {kernel, kernel, st, st, padding, padding};
 }
+// The window as trace attributes (runtime/trace.h).
+OpAttrs pool_attrs(const Pool2dOptions& opt) {
+  return {{"kernel", {double(opt.kernel_h), double(opt.kernel_w)}},
+          {"stride", {double(opt.stride_h), double(opt.stride_w)}},
+          {"padding", {double(opt.pad_h), double(opt.pad_w)}},
+          {"ceil_mode", {opt.ceil_mode ? 1.0 : 0.0}},
+          {"count_include_pad", {opt.count_include_pad ? 1.0 : 0.0}}};
+}
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
@@ -48,6 +57,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
     k.backward(s, g.f32(), argmax.data<int32_t>(), dx.f32());
     return std::vector<Tensor>{dx};
   });
+  if (tracing()) trace_attrs(pool_attrs(opt));
   return y;
 }
 
@@ -63,6 +73,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
     k.backward(s, g.f32(), dx.f32());
     return std::vector<Tensor>{dx};
   });
+  if (tracing()) trace_attrs(pool_attrs(opt));
   return y;
 }
 

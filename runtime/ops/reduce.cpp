@@ -6,6 +6,7 @@
 #include "runtime/ops.h"
 #include "runtime/ops/broadcast.h"
 #include "runtime/ops/common.h"
+#include "runtime/trace.h"
 
 namespace gb::ops {
 using namespace detail;
@@ -64,6 +65,10 @@ Tensor reduce_op(OpId op, const Tensor& x, std::vector<int64_t> dims, bool keepd
   record(op, {x}, y, [=](const Tensor& gy) {
     return std::vector<Tensor>{reduce_backward(gy, keep, x_shape, factor)};
   });
+  if (tracing()) {
+    trace_attrs({{"dims", std::vector<double>(dims.begin(), dims.end())},
+                 {"keepdim", {keepdim ? 1.0 : 0.0}}});
+  }
   return y;
 }
 

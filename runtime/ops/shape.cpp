@@ -6,6 +6,7 @@
 
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
+#include "runtime/trace.h"
 
 namespace gb::ops {
 using namespace detail;
@@ -92,6 +93,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   record(OpId::Permute, {x}, y, [inverse](const Tensor& gy) {
     return std::vector<Tensor>{contiguous(permute(gy, inverse))};
   });
+  if (tracing()) trace_attrs({{"dims", std::vector<double>(dims.begin(), dims.end())}});
   return y;
 }
 
@@ -135,6 +137,12 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
     make_view(dx, vshape, view_strides, off).copy_(dense(gy));
     return std::vector<Tensor>{dx};
   });
+  if (tracing()) {
+    trace_attrs({{"dim", {double(dim)}},
+                 {"start", {double(start)}},
+                 {"end", {double(end)}},
+                 {"step", {double(step)}}});
+  }
   return y;
 }
 
@@ -179,6 +187,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     }
     return grads;
   });
+  if (tracing()) trace_attrs({{"dim", {double(dim)}}});
   return y;
 }
 

@@ -47,6 +47,7 @@ std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared) {
           add_distill(cli, shared),
           add_compress(cli, shared),
           add_import(cli),
+          add_export(cli),
           add_probe(cli)};
 }
 
