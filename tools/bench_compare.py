@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""glassbox against PyTorch (and its SGEMM against OpenBLAS) in one run, on the same models,
-batches and thread count, as one table.
+"""glassbox against PyTorch and onnxruntime (and its SGEMM against OpenBLAS) in one run, on the
+same models, batches and thread count, as one table.
 
 Usage: tools/bench_compare.py [--models resnet20,resnet56] [--threads 2] [--batch-size 128]
            [--infer-batch-size 256] [--warmup 2] [--reps 5] [--gemm 256,512,1024,2048 | --no-gemm]
@@ -21,6 +21,9 @@ Each model runs in a process of its own on each side (`glassbox bench --model M`
 inference, in one process. "base" is the process's RSS before the model is built (glassbox: the
 binary and its libraries; PyTorch: after `import torch`), so peak - base is what the model, its
 activations and the framework's working memory added. MB = 10^6 bytes.
+The onnxruntime column (inference only) runs tools/bench_ort.py with --ort-python (default: the
+venv of tools/setup_python.sh, build/venv/bin/python) on the file `glassbox export --model M`
+writes; without that interpreter the column is skipped with a message.
 The PyTorch side needs Debian's python3-torch for this interpreter (/usr/bin/python3); without it
 the PyTorch columns are skipped with a message. The GEMM part runs `glassbox bench --gemm`, which
 loads OpenBLAS at run time (libopenblas0-pthread) and reports only glassbox's figures without it.
@@ -78,6 +81,8 @@ def main():
                     help="also run glassbox with this --conv-algorithm (e.g. padded-flat)")
     ap.add_argument("--baseline-glassbox",
                     help="a previous glassbox binary to run as the baseline side")
+    ap.add_argument("--ort-python", default=os.path.join(ROOT, "build", "venv", "bin", "python"),
+                    help="an interpreter with onnxruntime, for the onnxruntime column")
     a = ap.parse_args()
     if a.rounds < 1:
         sys.exit("bench_compare: --rounds must be at least 1")
@@ -99,8 +104,13 @@ def main():
     glassbox_only = ["--conv-backend", a.conv_backend] if a.device != "cpu" else []
     if a.device != "cpu":
         a.no_gemm = True  # the SGEMM comparison is a CPU (OpenBLAS) one
+    have_ort = a.device == "cpu" and os.access(a.ort_python, os.X_OK)
+    if not have_ort and a.device == "cpu":
+        print(f"bench_compare: {a.ort_python} not found (tools/setup_python.sh makes it); "
+              "skipping the onnxruntime column", flush=True)
     models = [m for m in a.models.split(",") if m]
-    sides = ["glassbox"] + (["baseline"] if has_baseline else []) + ["torch"]
+    sides = (["glassbox"] + (["baseline"] if has_baseline else []) + ["torch"]
+             + (["onnxruntime"] if have_ort else []))
     # results["models"][m][side] is the last round's JSON; rounds[m][side][mode] the img/s list.
     results = {"threads": a.threads, "models": {}, "gemm": None, "rounds": {}}
     with tempfile.TemporaryDirectory(prefix="bench_compare_") as tmp:
@@ -110,7 +120,15 @@ def main():
                 per = results["rounds"].setdefault(m, {side: {} for side in sides})
                 for side in sides:
                     out = os.path.join(tmp, f"{side}-{m}-{rnd}.json")
-                    if side == "torch":
+                    if side == "onnxruntime":
+                        onnx_path = os.path.join(tmp, m + ".onnx")
+                        if not os.path.exists(onnx_path):
+                            run([a.glassbox, "export", "--model", m, "--out", onnx_path])
+                        run([a.ort_python, os.path.join(ROOT, "tools", "bench_ort.py"), "--onnx",
+                             onnx_path, "--batch", str(a.infer_batch_size), "--threads",
+                             str(a.threads), "--warmup", str(a.warmup), "--reps", str(a.reps),
+                             "--json", out])
+                    elif side == "torch":
                         if not have_torch:
                             continue
                         run([sys.executable, os.path.join(ROOT, "tools", "bench_torch.py"),
@@ -145,6 +163,9 @@ def main():
     def ratios(num, den):
         return [x / y for x, y in zip(num, den) if x and y]
 
+    def span_of(r):
+        return f"[{min(r):.2f}-{max(r):.2f}]" if r else "-"
+
     torch_version = next((r["torch"]["torch"] for r in results["models"].values() if r["torch"]),
                          None)
     where = f"{a.threads} threads" if a.device == "cpu" else f"device {a.device}, fp32"
@@ -154,8 +175,11 @@ def main():
              if a.rounds > 1 else ""))
     base_head = (f" {'baseline img/s':>15} {'new/base':>9}"
                  + (f" {'range':>13}" if a.rounds > 1 else "") if has_baseline else "")
+    ort_head = (f" {'ORT img/s':>10} {'ratio':>6}" + (f" {'range':>13}" if a.rounds > 1 else "")
+                if have_ort else "")
     print(f"{'model':<12} {'mode':<10} {'batch':>6} {'glassbox img/s':>15}{base_head} "
-          f"{'PyTorch img/s':>14} {'ratio':>6}" + (f" {'range':>13}" if a.rounds > 1 else ""))
+          f"{'PyTorch img/s':>14} {'ratio':>6}" + (f" {'range':>13}" if a.rounds > 1 else "")
+          + ort_head)
     for m, per in results["rounds"].items():
         r = results["models"][m]
         for mode in ("train", "inference"):
@@ -176,8 +200,14 @@ def main():
                     span = f"[{min(rb):.2f}-{max(rb):.2f}]" if rb else "-"
                     line += f" {span:>13}"
             line += f" {fmt(median(t)):>14} {fmt(median(rt), '.2f'):>6}"
-            if a.rounds > 1 and rt:
-                line += f" {'[' + format(min(rt), '.2f') + '-' + format(max(rt), '.2f') + ']':>13}"
+            if a.rounds > 1:
+                line += f" {span_of(rt):>13}"
+            if have_ort:
+                o = per.get("onnxruntime", {}).get(mode, [])
+                ro = ratios(g, o)
+                line += f" {fmt(median(o)):>10} {fmt(median(ro), '.2f'):>6}"
+                if a.rounds > 1:
+                    line += f" {span_of(ro):>13}"
             print(line)
     if has_baseline:
         print("baseline: " + (a.baseline_glassbox or "glassbox")

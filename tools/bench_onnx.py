@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Inference speed on imported models: glassbox (the .onnx file imported by `glassbox import`)
-against onnxruntime on the same file and PyTorch on the same module, at the same batch and thread
-count, in alternating rounds (median images/s, and the range of the per-round ratios).
+"""Inference speed against onnxruntime and PyTorch on the same network, at the same batch and
+thread count, in alternating rounds (median images/s, and the range of the per-round ratios).
 
 Usage: build/venv/bin/python tools/bench_onnx.py [--models resnet18,mobilenet_v2] [--size 224]
            [--batches 1,64] [--threads 2] [--reps 5] [--rounds 3] [--json out.json]
 
-The models are torchvision's, made here with random weights (10 classes) and exported with
-torch.onnx (opset 13, dynamic batch); nothing is downloaded. Needs the venv of
-tools/setup_python.sh (torch, onnxruntime)."""
+A torchvision name (resnet18, mobilenet_v2, ...) is made here with random weights (10 classes),
+exported with torch.onnx (opset 13, dynamic batch) and imported by `glassbox import`: glassbox
+runs the imported graph, onnxruntime the same file, PyTorch the module. A glassbox zoo name
+(resnet20, resnet56; 3x32x32, --size is ignored) is exported by `glassbox export --model`:
+glassbox runs its own model ("glassbox") and the import of that file ("imported"), onnxruntime
+the file, PyTorch the same architecture from tools/bench_torch.py. Nothing is downloaded. Needs
+the venv of tools/setup_python.sh (torch, onnxruntime)."""
 import argparse
 import json
 import os
@@ -38,6 +41,35 @@ def glassbox_img_s(ck, batch, threads, reps):
     raise RuntimeError("no inference line in:\n" + out)
 
 
+def zoo_names():
+    out = subprocess.run([GLASSBOX, "summary", "--list"], capture_output=True, text=True,
+                         check=True).stdout
+    return set(out.split())
+
+
+def prepare(name, size, tmp, zoo):
+    """The .onnx file, the PyTorch module, the input size and the glassbox models to time
+    ({label: zoo name or checkpoint})."""
+    onnx_path = os.path.join(tmp, name + ".onnx")
+    ck = os.path.join(tmp, name + ".safetensors")
+    if name in zoo:
+        subprocess.run([GLASSBOX, "export", "--model", name, "--out", onnx_path], check=True,
+                       capture_output=True)
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        import bench_torch  # the same architectures as the zoo, for bench_compare.py
+        model, size, sides = bench_torch.build(name).eval(), 32, {"glassbox": name}
+    else:
+        torch.manual_seed(0)
+        model = getattr(torchvision.models, name)(num_classes=10).eval()
+        torch.onnx.export(model, torch.randn(1, 3, size, size), onnx_path,
+                          opset_version=13, input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+        sides = {}
+    subprocess.run([GLASSBOX, "import", onnx_path, "--out", ck], check=True, capture_output=True)
+    sides["imported" if sides else "glassbox"] = ck
+    return onnx_path, model, size, sides
+
+
 def timed(fn, reps):
     fn()  # warm-up
     times = []
@@ -63,38 +95,32 @@ def main():
     opts.intra_op_num_threads = a.threads
     opts.inter_op_num_threads = 1
     results = []
+    zoo = zoo_names()
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.models.split(","):
-            torch.manual_seed(0)
-            model = getattr(torchvision.models, name)(num_classes=10).eval()
-            onnx_path = os.path.join(tmp, name + ".onnx")
-            torch.onnx.export(model, torch.randn(1, 3, a.size, a.size), onnx_path,
-                              opset_version=13, input_names=["input"], output_names=["logits"],
-                              dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
-            ck = os.path.join(tmp, name + ".safetensors")
-            subprocess.run([GLASSBOX, "import", onnx_path, "--out", ck], check=True,
-                           capture_output=True)
+            onnx_path, model, size, gb_sides = prepare(name, a.size, tmp, zoo)
             session = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
             for batch in map(int, a.batches.split(",")):
-                x = np.random.default_rng(0).standard_normal((batch, 3, a.size, a.size),
+                x = np.random.default_rng(0).standard_normal((batch, 3, size, size),
                                                               dtype=np.float32)
                 xt = torch.from_numpy(x)
-                rows = {"glassbox": [], "onnxruntime": [], "pytorch": []}
+                rows = {side: [] for side in [*gb_sides, "onnxruntime", "pytorch"]}
                 for _ in range(a.rounds):
-                    rows["glassbox"].append(glassbox_img_s(ck, batch, a.threads, a.reps))
+                    for side, target in gb_sides.items():
+                        rows[side].append(glassbox_img_s(target, batch, a.threads, a.reps))
                     rows["onnxruntime"].append(
                         batch / timed(lambda: session.run(None, {"input": x}), a.reps))
                     with torch.no_grad():
                         rows["pytorch"].append(batch / timed(lambda: model(xt), a.reps))
-                r = {"model": name, "size": a.size, "batch": batch, "threads": a.threads}
+                r = {"model": name, "size": size, "batch": batch, "threads": a.threads}
                 for side, v in rows.items():
                     r[side] = statistics.median(v)
                 for other in ("onnxruntime", "pytorch"):
                     ratios = [g / o for g, o in zip(rows["glassbox"], rows[other])]
                     r[f"vs_{other}"] = [min(ratios), max(ratios)]
                 results.append(r)
-                print(f"{name:13s} {a.size}px batch {batch:3d}: glassbox {r['glassbox']:8.1f}  "
-                      f"onnxruntime {r['onnxruntime']:8.1f}  pytorch {r['pytorch']:8.1f} img/s  "
+                sides = "  ".join(f"{side} {r[side]:8.1f}" for side in rows)
+                print(f"{name:13s} {size}px batch {batch:3d}: {sides} img/s  "
                       f"glassbox/ort {r['vs_onnxruntime'][0]:.2f}-{r['vs_onnxruntime'][1]:.2f}  "
                       f"glassbox/torch {r['vs_pytorch'][0]:.2f}-{r['vs_pytorch'][1]:.2f}",
                       flush=True)

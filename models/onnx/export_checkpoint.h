@@ -13,14 +13,21 @@
 #include <string>
 #include <vector>
 
+#include "models/model_config.h"
+
 namespace gb::models {
 
 struct ExportJob {
-  std::filesystem::path checkpoint;  // the model (.safetensors)
-  std::filesystem::path out;         // the .onnx file to write
-  bool overwrite = false;            // replace an existing `out`
-  int64_t opset = 17;                // 14 to 18
-  int64_t batch = 0;                 // 0: symbolic batch dimension; else fixed
+  std::filesystem::path checkpoint;  // the model (.safetensors), or empty with `model`
+  // Instead of a checkpoint: a zoo model freshly initialised with `seed` (for benchmarks and for
+  // taking an architecture elsewhere untrained), with `config` (classes, channels, size, width).
+  std::string model;
+  ModelConfig config;
+  uint64_t seed = 0;
+  std::filesystem::path out;  // the .onnx file to write
+  bool overwrite = false;     // replace an existing `out`
+  int64_t opset = 17;         // 14 to 18
+  int64_t batch = 0;          // 0: symbolic batch dimension; else fixed
 };
 
 struct ExportReport {
@@ -31,6 +38,7 @@ struct ExportReport {
   std::map<std::string, int64_t> op_types;
 };
 
+// requires: exactly one of checkpoint and model.
 // throws std::runtime_error naming the file and the cause: an existing `out` without overwrite,
 // a missing output directory, an unreadable or non-glassbox checkpoint, an op export does not
 // support (naming it and its module); std::invalid_argument for a bad opset or batch.
