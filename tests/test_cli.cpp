@@ -277,3 +277,29 @@ TEST(Cli, InitFineTunesFromACheckpointsWeights) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("--init cannot go with --resume"), std::string::npos) << r.output;
 }
+
+TEST(Cli, ExportWritesOnnxAndRefusesBadOutputsBeforeWork) {
+  auto dir = temp_dir("export");
+  const auto onnx = dir / "smallcnn.onnx";
+  auto r = run("export --model smallcnn --width 0.25 --input-size 1x28x28 --out " + onnx.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("opset 17"), std::string::npos) << r.output;
+  const auto size = std::filesystem::file_size(onnx);
+  EXPECT_GT(size, 1000u);
+  r = run("export --model smallcnn --out " + onnx.string());  // exists: refused, kept
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find(onnx.string() + ": already exists"), std::string::npos) << r.output;
+  EXPECT_EQ(std::filesystem::file_size(onnx), size);
+  r = run("export --checkpoint " + (dir / "missing.safetensors").string() + " --out " +
+          (dir / "m.onnx").string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("missing.safetensors"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "m.onnx"));
+  r = run("export --model smallcnn --opset 12 --out " + (dir / "o.onnx").string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("opset 12 is not supported"), std::string::npos) << r.output;
+  // The exported file imports back as a checkpoint with the same class count.
+  r = run("import " + onnx.string() + " --out " + (dir / "back.safetensors").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("10 classes"), std::string::npos) << r.output;
+}
