@@ -51,28 +51,27 @@ void ExportGraph::add_initializer(const std::string& name, const Tensor& t,
                                  static_cast<size_t>(numel) * sizeof(float)));
 }
 
-std::string ExportGraph::float_constant(const std::string& base, const std::vector<float>& values,
-                                        const std::vector<int64_t>& dims) {
+std::string ExportGraph::constant(const std::string& base, int data_type, const void* data,
+                                  size_t bytes, const std::vector<int64_t>& dims) {
   const std::string name = unique(base);
   onnx::TensorProto* init = graph_.add_initializer();
   init->set_name(name);
-  init->set_data_type(onnx::TensorProto::FLOAT);
+  init->set_data_type(data_type);
   for (int64_t d : dims) init->add_dims(d);
-  init->set_raw_data(
-      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
+  init->set_raw_data(std::string(static_cast<const char*>(data), bytes));
   return name;
+}
+
+std::string ExportGraph::float_constant(const std::string& base, const std::vector<float>& values,
+                                        const std::vector<int64_t>& dims) {
+  return constant(base, onnx::TensorProto::FLOAT, values.data(), values.size() * sizeof(float),
+                  dims);
 }
 
 std::string ExportGraph::int_constant(const std::string& base, const std::vector<int64_t>& values,
                                       const std::vector<int64_t>& dims) {
-  const std::string name = unique(base);
-  onnx::TensorProto* init = graph_.add_initializer();
-  init->set_name(name);
-  init->set_data_type(onnx::TensorProto::INT64);
-  for (int64_t d : dims) init->add_dims(d);
-  init->set_raw_data(
-      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(int64_t)));
-  return name;
+  return constant(base, onnx::TensorProto::INT64, values.data(), values.size() * sizeof(int64_t),
+                  dims);
 }
 
 onnx::NodeProto& ExportGraph::node(const std::string& module, const std::string& op_type,

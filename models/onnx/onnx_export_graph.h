@@ -55,6 +55,9 @@ class ExportGraph {
 
  private:
   std::string unique(const std::string& base);
+  // An initializer of `bytes` raw little-endian bytes of `data_type`, named after `base`.
+  std::string constant(const std::string& base, int data_type, const void* data, size_t bytes,
+                       const std::vector<int64_t>& dims);
 
   onnx::GraphProto& graph_;
   int64_t opset_;
