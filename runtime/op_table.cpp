@@ -183,6 +183,13 @@ std::vector<OpRow> elementwise_and_shape_rows() {
            "kernels/elementwise.h kernels/ref/elementwise.cpp "
            "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
            "runtime/ops/elementwise.cpp"}),
+      row<OpId::Div>(
+          "div", &ref::binary_kernels, &cpu::binary_kernels, GB_CUDA_SET(binary_kernels),
+          {"kernels: grad / b and -(grad / b) * y (same_shape / broadcast), summed to each "
+           "input's shape",
+           "kernels/elementwise.h kernels/ref/elementwise.cpp "
+           "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
+           "runtime/ops/elementwise.cpp"}),
       row<OpId::Scale>("scale", &ref::scale_kernels, &ref::scale_kernels,
                        GB_CUDA_SET(scale_kernels),
                        {"ops: scale(grad, factor)",

@@ -53,6 +53,7 @@ enum class OpId : uint16_t {
   Add,
   Sub,
   Mul,
+  Div,
   Scale,
   Concat,
   Pad2d,
@@ -112,6 +113,7 @@ GB_OP_KERNELS(GlobalAvgPool, kernels::GlobalAvgPoolKernels)
 GB_OP_KERNELS(Add, kernels::BinaryKernels)
 GB_OP_KERNELS(Sub, kernels::BinaryKernels)
 GB_OP_KERNELS(Mul, kernels::BinaryKernels)
+GB_OP_KERNELS(Div, kernels::BinaryKernels)
 GB_OP_KERNELS(Scale, kernels::ScaleKernels)
 GB_OP_KERNELS(Concat, kernels::StridedCopyKernels)
 GB_OP_KERNELS(Pad2d, kernels::Pad2dKernels)

@@ -93,6 +93,9 @@ Tensor global_avg_pool(const Tensor& x);
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
+// a / b in IEEE float (division by zero gives +-inf or NaN, as in PyTorch). Gradients dy / b to
+// a and -dy * a / b^2 (computed as -(dy / b) * y) to b, each summed to its input's shape.
+Tensor div(const Tensor& a, const Tensor& b);
 Tensor scale(const Tensor& a, float factor);
 
 // Concatenation along `dim` (all other sizes equal).

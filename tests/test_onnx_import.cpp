@@ -245,6 +245,36 @@ TEST(OnnxImport, ActivationsPaddingAndCeilModePools) {
   EXPECT_LT(max_abs_diff((*model)(x), want), 1e-6f);
 }
 
+TEST(OnnxImport, DivOfTwoComputedValuesAndOfAConstantByAValue) {
+  Generator gen(6);
+  ProtoBuilder b({-1, 3, 5, 5});
+  const Tensor w = b.weight("conv.weight", Tensor::randn({4, 3, 3, 3}, gen, 0.4f));
+  const Tensor k = b.weight("k", Tensor::randn({1, 4, 1, 1}, gen));
+  b.weight("one", Tensor::full({}, 1.0f));
+  b.weight("two", Tensor::full({}, 2.0f));
+  b.node("Conv", {"x", "conv.weight"}, "c");
+  b.node("Sigmoid", {"c"}, "s");
+  b.node("Add", {"s", "one"}, "d");         // in (1, 2): a computed divisor away from zero
+  b.node("Div", {"c", "d"}, "q");           // value / value
+  b.node("Div", {"k", "d"}, "r");           // constant [1,C,1,1] / value
+  b.node("Div", {"q", "two"}, "h");         // value / scalar constant: a scale node
+  b.node("Add", {"h", "r"}, "sum");
+  b.node("GlobalAveragePool", {"sum"}, "g");
+  b.node("Flatten", {"g"}, "y");
+  const ImportedModel m = import_onnx_bytes(b.bytes("y"), "div.onnx");
+  int divs = 0;
+  for (const auto& n : m.graph.nodes) divs += n.op == "div";
+  EXPECT_EQ(divs, 2);
+  auto model = build(m);
+  const Tensor x = Tensor::randn({2, 3, 5, 5}, gen);
+  const Tensor c = ops::conv2d(x, w, Tensor(), {1, 0, 1});
+  const Tensor d = ops::add(ops::sigmoid(c), Tensor::full({}, 1.0f));
+  const Tensor sum = ops::add(ops::scale(ops::div(c, d), 0.5f), ops::div(k, d));
+  const Tensor want = ops::global_avg_pool(sum);
+  NoGradGuard no_grad;
+  EXPECT_LT(max_abs_diff((*model)(x), want), 1e-6f);
+}
+
 TEST(OnnxImport, ChannelOverridesNarrowAConvAndTheLayersAfterIt) {
   Generator gen(4);
   ProtoBuilder b({-1, 3, 6, 6});

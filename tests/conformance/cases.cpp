@@ -43,6 +43,7 @@ std::vector<Case> conformance_cases(OpId op) {
     case OpId::Add:
     case OpId::Sub:
     case OpId::Mul:
+    case OpId::Div:
       return binary_cases(op);
     case OpId::Scale:
       return scale_cases();
