@@ -82,6 +82,15 @@ class ProtoBuilder {
     a->set_type(onnx::AttributeProto::INT);
     a->set_i(v);
   }
+  // A Constant node holding a float scalar (as torch.onnx writes them: a 0-d "value" tensor).
+  void scalar(const std::string& name, float v) {
+    auto* n = node("Constant", {}, name);
+    auto* a = n->add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto::TENSOR);
+    a->mutable_t()->set_data_type(onnx::TensorProto::FLOAT);
+    a->mutable_t()->add_float_data(v);
+  }
   std::string bytes(const std::string& output) {
     graph()->add_output()->set_name(output);
     return model_.SerializeAsString();
@@ -275,6 +284,71 @@ TEST(OnnxImport, DivOfTwoComputedValuesAndOfAConstantByAValue) {
   EXPECT_LT(max_abs_diff((*model)(x), want), 1e-6f);
 }
 
+std::string import_error(const std::string& bytes, const models::OnnxImportOptions& opt = {});
+
+// x -> Conv -> GELU as x * 0.5 * (1 + Erf(x / sqrt(2))) in one of its node orders -> pool.
+enum class GeluOrder { TorchDiv, MulByInverse, HalfFirst, HalfOfSum };
+std::string gelu_model(GeluOrder order, bool extra_reader = false) {
+  Generator gen(9);
+  ProtoBuilder b({-1, 2, 4, 4});
+  b.weight("conv.weight", Tensor::randn({3, 2, 3, 3}, gen, 0.8f));
+  b.node("Conv", {"x", "conv.weight"}, "c", "/conv/Conv");
+  b.scalar("half", 0.5f);
+  b.weight("one", Tensor::full({}, 1.0f));
+  if (order == GeluOrder::MulByInverse) {
+    b.weight("inv_sqrt2", Tensor::full({}, 0.70710677f));
+    b.node("Mul", {"inv_sqrt2", "c"}, "scaled", "/act/Mul");
+  } else {
+    b.scalar("sqrt2", 1.4142135f);
+    b.node("Div", {"c", "sqrt2"}, "scaled", "/act/Div");
+  }
+  b.node("Erf", {"scaled"}, "e", "/act/Erf");
+  b.node("Add",
+         order == GeluOrder::HalfFirst ? std::vector<std::string>{"one", "e"}
+                                       : std::vector<std::string>{"e", "one"},
+         "a", "/act/Add");
+  if (order == GeluOrder::HalfFirst) {  // (x * 0.5) * a
+    b.node("Mul", {"c", "half"}, "h", "/act/Mul_1");
+    b.node("Mul", {"h", "a"}, "g", "/act/Mul_2");
+  } else if (order == GeluOrder::HalfOfSum) {  // x * (a * 0.5)
+    b.node("Mul", {"half", "a"}, "h", "/act/Mul_1");
+    b.node("Mul", {"c", "h"}, "g", "/act/Mul_2");
+  } else {  // (x * a) * 0.5, torch.onnx's order
+    b.node("Mul", {"c", "a"}, "h", "/act/Mul_1");
+    b.node("Mul", {"h", "half"}, "g", "/act/Mul_2");
+  }
+  b.node("GlobalAveragePool", {"g"}, "p");
+  if (extra_reader) b.node("Add", {"p", "e"}, "p2");  // the Erf's value is read outside
+  b.node("Flatten", {extra_reader ? "p2" : "p"}, "y");
+  return b.bytes("y");
+}
+
+TEST(OnnxImport, ExactGeluPatternsFoldIntoOneGeluNode) {
+  Generator gen(9);
+  const Tensor w = Tensor::randn({3, 2, 3, 3}, gen, 0.8f);  // as gelu_model draws it
+  const Tensor x = Tensor::randn({2, 2, 4, 4}, gen);
+  NoGradGuard no_grad;
+  const Tensor want = ops::global_avg_pool(ops::gelu(ops::conv2d(x, w, Tensor(), {1, 0, 1})));
+  for (GeluOrder order :
+       {GeluOrder::TorchDiv, GeluOrder::MulByInverse, GeluOrder::HalfFirst, GeluOrder::HalfOfSum}) {
+    SCOPED_TRACE(static_cast<int>(order));
+    const ImportedModel m = import_onnx_bytes(gelu_model(order), "gelu.onnx");
+    std::vector<std::string> ops_seen;
+    for (const auto& n : m.graph.nodes) ops_seen.push_back(n.op);
+    EXPECT_EQ(ops_seen, (std::vector<std::string>{"conv2d", "gelu", "global_avg_pool", "reshape"}));
+    EXPECT_EQ(m.graph.nodes[1].path, "act");  // named from the Erf's scope
+    auto model = build(m);
+    EXPECT_LT(max_abs_diff((*model)(x), want), 1e-6f);
+  }
+}
+
+TEST(OnnxImport, AnErfOutsideTheGeluPatternIsNamed) {
+  const std::string e = import_error(gelu_model(GeluOrder::TorchDiv, /*extra_reader=*/true));
+  EXPECT_NE(e.find("node '/act/Erf' (Erf): Erf is imported only as part of the exact GELU"),
+            std::string::npos)
+      << e;
+}
+
 TEST(OnnxImport, ChannelOverridesNarrowAConvAndTheLayersAfterIt) {
   Generator gen(4);
   ProtoBuilder b({-1, 3, 6, 6});
@@ -310,7 +384,7 @@ TEST(OnnxImport, ChannelOverridesNarrowAConvAndTheLayersAfterIt) {
 }
 
 // The error of importing `bytes`, or "" if it imports.
-std::string import_error(const std::string& bytes, const models::OnnxImportOptions& opt = {}) {
+std::string import_error(const std::string& bytes, const models::OnnxImportOptions& opt) {
   try {
     import_onnx_bytes(bytes, "bad.onnx", opt);
   } catch (const std::runtime_error& e) {
