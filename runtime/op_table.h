@@ -18,6 +18,7 @@
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
+#include "kernels/conv_transpose2d.h"
 #include "kernels/copy.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
@@ -35,6 +36,7 @@ namespace gb {
 enum class OpId : uint16_t {
   Conv2d,
   Conv2dFused,
+  ConvTranspose2d,
   Linear,
   BatchNorm2d,
   BatchNormAct,
@@ -95,6 +97,7 @@ struct OpKernelsOf;
   };
 GB_OP_KERNELS(Conv2d, kernels::Conv2dKernels)
 GB_OP_KERNELS(Conv2dFused, kernels::Conv2dFusedKernels)
+GB_OP_KERNELS(ConvTranspose2d, kernels::ConvTranspose2dKernels)
 GB_OP_KERNELS(Linear, kernels::LinearKernels)
 GB_OP_KERNELS(BatchNorm2d, kernels::BatchNormKernels)
 GB_OP_KERNELS(BatchNormAct, kernels::BatchNormActKernels)

@@ -349,6 +349,61 @@ TEST(OnnxImport, AnErfOutsideTheGeluPatternIsNamed) {
       << e;
 }
 
+TEST(OnnxImport, ConvTransposeWithStridesPaddingOutputPaddingGroupsAndOutputShape) {
+  Generator gen(11);
+  ProtoBuilder b({-1, 3, 4, 5});
+  const Tensor w1 = b.weight("up1.weight", Tensor::randn({3, 4, 3, 3}, gen, 0.4f));
+  const Tensor b1 = b.weight("up1.bias", Tensor::randn({4}, gen, 0.1f));
+  const Tensor w2 = b.weight("up2.weight", Tensor::randn({4, 1, 2, 3}, gen, 0.4f));
+  auto* up1 = b.node("ConvTranspose", {"x", "up1.weight", "up1.bias"}, "u1", "/up1/ConvTranspose");
+  ProtoBuilder::attr_ints(up1, "strides", {2, 2});
+  ProtoBuilder::attr_ints(up1, "pads", {1, 1, 1, 1});
+  ProtoBuilder::attr_ints(up1, "output_padding", {1, 0});
+  ProtoBuilder::attr_ints(up1, "kernel_shape", {3, 3});
+  b.node("Relu", {"u1"}, "r");
+  // Grouped (2 groups of 2 -> 2), non-square kernel, strides (1, 2), size from output_shape:
+  // H: 1*(8-1) + 2 - 7 = 2 total -> pad 1; W: 2*(9-1) + 3 - 17 = 2 -> pad 1.
+  auto* up2 = b.node("ConvTranspose", {"r", "up2.weight"}, "u2", "/up2/ConvTranspose");
+  ProtoBuilder::attr_int(up2, "group", 2);
+  ProtoBuilder::attr_ints(up2, "strides", {1, 2});
+  ProtoBuilder::attr_ints(up2, "output_shape", {7, 17});
+  b.node("GlobalAveragePool", {"u2"}, "g");
+  b.node("Flatten", {"g"}, "y");
+  const ImportedModel m = import_onnx_bytes(b.bytes("y"), "up.onnx");
+  EXPECT_EQ(m.graph.source_names.at("up1.weight"), "up1.weight");
+  auto model = build(m);
+  ASSERT_NE(model->find("up1"), nullptr);
+  const Tensor x = Tensor::randn({2, 3, 4, 5}, gen);
+  ops::ConvTranspose2dOptions o1;
+  o1.stride_h = o1.stride_w = 2;
+  o1.pad_h = o1.pad_w = 1;
+  o1.output_padding_h = 1;
+  ops::ConvTranspose2dOptions o2;
+  o2.groups = 2;
+  o2.stride_w = 2;
+  o2.pad_h = o2.pad_w = 1;
+  NoGradGuard no_grad;
+  const Tensor u1 = ops::relu(ops::conv_transpose2d(x, w1, b1, o1));
+  EXPECT_EQ(u1.shape(), (Shape{2, 4, 8, 9}));
+  const Tensor u2 = ops::conv_transpose2d(u1, w2, Tensor(), o2);
+  EXPECT_EQ(u2.shape(), (Shape{2, 2, 7, 17}));
+  EXPECT_LT(max_abs_diff((*model)(x), ops::global_avg_pool(u2)), 1e-6f);
+
+  ProtoBuilder same({1, 2, 4, 4});
+  same.weight("w", Tensor::randn({2, 2, 3, 3}, gen));
+  auto* t = same.node("ConvTranspose", {"x", "w"}, "t", "/up/ConvTranspose");
+  auto* a = t->add_attribute();
+  a->set_name("auto_pad");
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s("SAME_UPPER");
+  same.node("GlobalAveragePool", {"t"}, "g");
+  same.node("Flatten", {"g"}, "y");
+  const std::string e = import_error(same.bytes("y"));
+  EXPECT_NE(e.find("node '/up/ConvTranspose' (ConvTranspose): auto_pad SAME_UPPER"),
+            std::string::npos)
+      << e;
+}
+
 TEST(OnnxImport, ChannelOverridesNarrowAConvAndTheLayersAfterIt) {
   Generator gen(4);
   ProtoBuilder b({-1, 3, 6, 6});
