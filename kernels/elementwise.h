@@ -1,10 +1,11 @@
-// The elementwise-arithmetic family over float arrays: binary add/sub/mul on equal shapes or with
-// NumPy broadcasting, scaling by a constant, and (CUDA only, device plumbing for the runtime) fill
-// and in-place accumulation. One contract for the reference (ref::, kernels/ref/elementwise.cpp),
-// fast CPU (cpu::, kernels/cpu/elementwise.cpp: vectorised loops split into contiguous per-thread
-// ranges above a size threshold) and CUDA (cuda::, kernels/cuda/elementwise.cu) kernels. Every
-// element is computed by one thread with no reduction, so all backends give bit-identical results
-// for any thread count. Outputs may alias inputs exactly (c == a or c == b, y == x), not partially.
+// The elementwise-arithmetic family over float arrays: binary add/sub/mul/div on equal shapes or
+// with NumPy broadcasting, scaling by a constant, and (CUDA only, device plumbing for the runtime)
+// fill and in-place accumulation. One contract for the reference (ref::,
+// kernels/ref/elementwise.cpp), fast CPU (cpu::, kernels/cpu/elementwise.cpp: vectorised loops
+// split into contiguous per-thread ranges above a size threshold) and CUDA (cuda::,
+// kernels/cuda/elementwise.cu) kernels. Every element is computed by one thread with no reduction,
+// so all backends give bit-identical results for any thread count. Outputs may alias inputs exactly
+// (c == a or c == b, y == x), not partially.
 //   elementwise_binary  c[i] = a[i] op b[i], i < n
 //   broadcast_binary    c[i] = a[off_a(i)] op b[off_b(i)] for every index i of out_shape
 //   (row-major,
@@ -13,6 +14,7 @@
 //                       b. 0 <= ndim <= 8 (0: one element); the CUDA kernel throws
 //                       std::invalid_argument otherwise. c must not overlap a or b.
 //   scale               y[i] = x[i] * factor
+// Div is IEEE float division (correctly rounded on every backend): x / 0 is +-inf or NaN.
 #pragma once
 #include <cstdint>
 
@@ -20,7 +22,7 @@
 
 namespace gb::kernels {
 
-enum class BinaryOp { Add, Sub, Mul };
+enum class BinaryOp { Add, Sub, Mul, Div };
 
 using BinaryFn = void(BinaryOp op, int64_t n, const float* a, const float* b, float* c);
 using BroadcastBinaryFn = void(BinaryOp op, int ndim, const int64_t* out_shape, const float* a,
@@ -28,7 +30,7 @@ using BroadcastBinaryFn = void(BinaryOp op, int ndim, const int64_t* out_shape, 
                                float* c);
 using ScaleFn = void(int64_t n, const float* x, float factor, float* y);
 
-// add, sub, mul (and dropout's mask multiply) share this set; the op passes its BinaryOp.
+// add, sub, mul, div (and dropout's mask multiply) share this set; the op passes its BinaryOp.
 struct BinaryKernels {
   KernelFn<BinaryFn> same_shape;
   KernelFn<BroadcastBinaryFn> broadcast;
@@ -56,6 +58,7 @@ BinaryFn elementwise_binary;
 void add(int64_t n, const float* a, const float* b, float* c);
 void sub(int64_t n, const float* a, const float* b, float* c);
 void mul(int64_t n, const float* a, const float* b, float* c);
+void div(int64_t n, const float* a, const float* b, float* c);
 extern const BinaryKernels binary_kernels;
 }  // namespace cpu
 
@@ -66,6 +69,7 @@ ScaleFn scale;
 void add(int64_t n, const float* a, const float* b, float* c);
 void sub(int64_t n, const float* a, const float* b, float* c);
 void mul(int64_t n, const float* a, const float* b, float* c);
+void div(int64_t n, const float* a, const float* b, float* c);
 // dst += src (gradient accumulation on the device).
 void add_inplace(int64_t n, float* dst, const float* src);
 // p[i] = value.

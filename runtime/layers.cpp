@@ -36,6 +36,42 @@ std::string Conv2d::describe() const {
   return s;
 }
 
+ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, int64_t kernel_h,
+                                 int64_t kernel_w, const ops::ConvTranspose2dOptions& opt,
+                                 bool bias)
+    : in_channels(in_channels),
+      out_channels(out_channels),
+      kernel_h(kernel_h),
+      kernel_w(kernel_w),
+      options(opt) {
+  // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = out/groups * kh * kw.
+  const float bound =
+      1.0f / std::sqrt(static_cast<float>(out_channels / opt.groups * kernel_h * kernel_w));
+  register_parameter("weight",
+                     Tensor::uniform({in_channels, out_channels / opt.groups, kernel_h, kernel_w},
+                                     init_generator(), -bound, bound));
+  if (bias) {
+    register_parameter("bias", Tensor::uniform({out_channels}, init_generator(), -bound, bound));
+  }
+}
+
+Tensor ConvTranspose2d::forward(const Tensor& x) {
+  return ops::conv_transpose2d(x, local_tensor("weight"), local_tensor("bias"), options);
+}
+
+std::string ConvTranspose2d::describe() const {
+  const auto& o = options;
+  std::string s = std::to_string(in_channels) + "->" + std::to_string(out_channels) + " k" +
+                  std::to_string(kernel_h) + "x" + std::to_string(kernel_w) + " s" +
+                  std::to_string(o.stride_h) + "x" + std::to_string(o.stride_w) + " p" +
+                  std::to_string(o.pad_h) + "x" + std::to_string(o.pad_w);
+  if (o.output_padding_h || o.output_padding_w) {
+    s += " op" + std::to_string(o.output_padding_h) + "x" + std::to_string(o.output_padding_w);
+  }
+  if (o.groups != 1) s += " g" + std::to_string(o.groups);
+  return s;
+}
+
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias)
     : in_features(in_features), out_features(out_features) {
   const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));

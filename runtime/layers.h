@@ -1,5 +1,5 @@
-// The standard layers: Conv2d, Linear, BatchNorm2d, activations, pooling, Flatten, Dropout,
-// Identity and Sequential. Parameter names and initialisation follow PyTorch's conventions
+// The standard layers: Conv2d, ConvTranspose2d, Linear, BatchNorm2d, activations, pooling, Flatten,
+// Dropout, Identity and Sequential. Parameter names and initialisation follow PyTorch's conventions
 // (conv: Kaiming-normal fan_out as in torchvision's ResNets; linear: U(-1/sqrt(I), 1/sqrt(I))).
 // Shape letters: N, C, H, W input; K output channels; R, S kernel size.
 #pragma once
@@ -20,6 +20,19 @@ class Conv2d : public Module {
   std::string type_name() const override { return "Conv2d"; }
   std::string describe() const override;
   int64_t in_channels, out_channels, kernel, stride, padding, groups;
+};
+
+// Transposed convolution: weight [in, out/groups, kernel_h, kernel_w] (PyTorch's layout), bias
+// [out] when `bias`; options as ops::conv_transpose2d.
+class ConvTranspose2d : public Module {
+ public:
+  ConvTranspose2d(int64_t in_channels, int64_t out_channels, int64_t kernel_h, int64_t kernel_w,
+                  const ops::ConvTranspose2dOptions& opt, bool bias);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "ConvTranspose2d"; }
+  std::string describe() const override;
+  int64_t in_channels, out_channels, kernel_h, kernel_w;
+  ops::ConvTranspose2dOptions options;
 };
 
 class Linear : public Module {

@@ -81,6 +81,16 @@ std::vector<OpRow> layer_rows() {
            "kernels/conv2d.h kernels/ref/conv2d.cpp kernels/cpu/conv2d.cpp "
            "kernels/cpu/conv_depthwise.cpp kernels/cpu/conv_winograd.cpp "
            "kernels/cpu/conv_direct.cpp runtime/ops/conv2d.cpp runtime/fusion.cpp"}),
+      row<OpId::ConvTranspose2d>(
+          "conv_transpose2d", &ref::conv_transpose2d_kernels, &cpu::conv_transpose2d_kernels,
+          GB_CUDA_SET(conv_transpose2d_kernels),
+          {"backward_input (conv2d's forward) for the input, backward_weight for weight and bias "
+           "(skipped when not needed)",
+           "kernels/conv_transpose2d.h kernels/ref/conv_transpose2d.cpp "
+           "kernels/cpu/conv_transpose2d.cpp kernels/cpu/conv2d.cpp "
+           "kernels/cuda/conv_transpose2d.cu kernels/cuda/conv2d.cu "
+           "runtime/ops/conv_transpose2d.cpp"},
+          /*thread_dependent_grads=*/0b010),
       row<OpId::Linear>("linear", &ref::linear_kernels, &cpu::linear_kernels,
                         GB_CUDA_SET(linear_kernels),
                         {"backward (dx skipped when not needed)",
@@ -180,6 +190,13 @@ std::vector<OpRow> elementwise_and_shape_rows() {
       row<OpId::Mul>(
           "mul", &ref::binary_kernels, &cpu::binary_kernels, GB_CUDA_SET(binary_kernels),
           {"kernels: grad * other (same_shape / broadcast), summed to each input's shape",
+           "kernels/elementwise.h kernels/ref/elementwise.cpp "
+           "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
+           "runtime/ops/elementwise.cpp"}),
+      row<OpId::Div>(
+          "div", &ref::binary_kernels, &cpu::binary_kernels, GB_CUDA_SET(binary_kernels),
+          {"kernels: grad / b and -(grad / b) * y (same_shape / broadcast), summed to each "
+           "input's shape",
            "kernels/elementwise.h kernels/ref/elementwise.cpp "
            "kernels/cpu/elementwise.cpp kernels/cuda/elementwise.cu "
            "runtime/ops/elementwise.cpp"}),

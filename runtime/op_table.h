@@ -18,6 +18,7 @@
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
+#include "kernels/conv_transpose2d.h"
 #include "kernels/copy.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
@@ -35,6 +36,7 @@ namespace gb {
 enum class OpId : uint16_t {
   Conv2d,
   Conv2dFused,
+  ConvTranspose2d,
   Linear,
   BatchNorm2d,
   BatchNormAct,
@@ -53,6 +55,7 @@ enum class OpId : uint16_t {
   Add,
   Sub,
   Mul,
+  Div,
   Scale,
   Concat,
   Pad2d,
@@ -94,6 +97,7 @@ struct OpKernelsOf;
   };
 GB_OP_KERNELS(Conv2d, kernels::Conv2dKernels)
 GB_OP_KERNELS(Conv2dFused, kernels::Conv2dFusedKernels)
+GB_OP_KERNELS(ConvTranspose2d, kernels::ConvTranspose2dKernels)
 GB_OP_KERNELS(Linear, kernels::LinearKernels)
 GB_OP_KERNELS(BatchNorm2d, kernels::BatchNormKernels)
 GB_OP_KERNELS(BatchNormAct, kernels::BatchNormActKernels)
@@ -112,6 +116,7 @@ GB_OP_KERNELS(GlobalAvgPool, kernels::GlobalAvgPoolKernels)
 GB_OP_KERNELS(Add, kernels::BinaryKernels)
 GB_OP_KERNELS(Sub, kernels::BinaryKernels)
 GB_OP_KERNELS(Mul, kernels::BinaryKernels)
+GB_OP_KERNELS(Div, kernels::BinaryKernels)
 GB_OP_KERNELS(Scale, kernels::ScaleKernels)
 GB_OP_KERNELS(Concat, kernels::StridedCopyKernels)
 GB_OP_KERNELS(Pad2d, kernels::Pad2dKernels)

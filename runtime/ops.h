@@ -28,6 +28,19 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 // throws std::invalid_argument when grad mode is on and any input requires grad.
 Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& shift,
                     const Tensor& residual, bool relu, const Conv2dOptions& opt = {});
+// Transposed convolution (PyTorch's conv_transpose2d, ONNX ConvTranspose with auto_pad NOTSET),
+// the adjoint of conv2d in its input: x [N,C,H,W], w [C,K/groups,R,S], bias [K] or undefined ->
+// [N,K,P,Q] with P = (H - 1) * stride_h - 2 * pad_h + R + output_padding_h, likewise Q.
+// Gradients to x, w and bias. requires: stride >= 1, pad >= 0, 0 <= output_padding < stride,
+// C and K divisible by groups, P and Q >= 1 (errors name the op).
+struct ConvTranspose2dOptions {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t output_padding_h = 0, output_padding_w = 0;
+  int64_t groups = 1;
+};
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias,
+                        const ConvTranspose2dOptions& opt = {});
 // x [N,I], w [O,I], bias [O] or undefined -> [N,O].
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 
@@ -93,6 +106,9 @@ Tensor global_avg_pool(const Tensor& x);
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
+// a / b in IEEE float (division by zero gives +-inf or NaN, as in PyTorch). Gradients dy / b to
+// a and -dy * a / b^2 (computed as -(dy / b) * y) to b, each summed to its input's shape.
+Tensor div(const Tensor& a, const Tensor& b);
 Tensor scale(const Tensor& a, float factor);
 
 // Concatenation along `dim` (all other sizes equal).

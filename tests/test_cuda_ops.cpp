@@ -264,7 +264,7 @@ TEST(CudaElementwise, BroadcastBinaryMatchesHost) {
     const std::vector<int64_t> sb = broadcast_strides(c.b_shape, c.out);
     if (c.transpose_a) sa = {1, c.a_shape[0]};  // a stored as [3, 5], read as its transpose
     const int64_t total = numel(c.out);
-    Vec want[3];
+    Vec want[4];
     for (auto& w : want) w.resize(static_cast<size_t>(total));
     for (int64_t i = 0; i < total; ++i) {
       int64_t rem = i, oa = 0, ob = 0;
@@ -278,11 +278,12 @@ TEST(CudaElementwise, BroadcastBinaryMatchesHost) {
       want[0][static_cast<size_t>(i)] = x + y;
       want[1][static_cast<size_t>(i)] = x - y;
       want[2][static_cast<size_t>(i)] = x * y;
+      want[3][static_cast<size_t>(i)] = x / y;
     }
     DeviceVector<float> da(a), db(b);
     const kernels::BinaryOp ops[] = {kernels::BinaryOp::Add, kernels::BinaryOp::Sub,
-                                     kernels::BinaryOp::Mul};
-    for (int k = 0; k < 3; ++k) {
+                                     kernels::BinaryOp::Mul, kernels::BinaryOp::Div};
+    for (int k = 0; k < 4; ++k) {
       auto out = out_buffer(static_cast<size_t>(total));
       cu::broadcast_binary(ops[k], ndim, c.out.data(), da.get(), sa.data(), db.get(), sb.data(),
                            out.get());

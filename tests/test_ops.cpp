@@ -303,7 +303,7 @@ Vec broadcast_reference(const Tensor& a, const Tensor& b, const Shape& out,
   return r;
 }
 
-TEST(Ops, BroadcastingAddSubMulValues) {
+TEST(Ops, BroadcastingAddSubMulDivValues) {
   const Shape big{2, 3, 4, 5};
   const Tensor a = randn(big, 1);
   struct Binop {
@@ -315,6 +315,7 @@ TEST(Ops, BroadcastingAddSubMulValues) {
       {"add", ops::add, [](float p, float q) { return p + q; }},
       {"sub", ops::sub, [](float p, float q) { return p - q; }},
       {"mul", ops::mul, [](float p, float q) { return p * q; }},
+      {"div", ops::div, [](float p, float q) { return p / q; }},
   };
   for (const Shape& small :
        {Shape{3, 1, 1}, Shape{1}, Shape{2, 1, 4, 1}, Shape{5}, Shape{}, Shape{2, 3, 4, 5}}) {
@@ -333,6 +334,27 @@ TEST(Ops, BroadcastingAddSubMulValues) {
   EXPECT_TRUE(values_near(ops::sub(c, d),
                           broadcast_reference(c, d, {3, 4}, [](float p, float q) { return p - q; }),
                           0.0));
+}
+
+TEST(Ops, DivGradientsByHand) {
+  // y = a / b with b broadcast over rows: da = dy / b, db = -sum over rows of dy * a / b^2.
+  for_each_cpu_mode([] {
+    Tensor a = Tensor::from_vector({2, 2}, {1, 2, 3, 4});
+    Tensor b = Tensor::from_vector({2}, {2, -4});
+    a.set_requires_grad(true);
+    b.set_requires_grad(true);
+    const Tensor y = ops::div(a, b);
+    EXPECT_TRUE(values_near(y, {0.5f, -0.5f, 1.5f, -1.0f}, 0.0));
+    const Ts g = grad(y, {a, b}, Tensor::from_vector({2, 2}, {1, 1, 2, 1}));
+    EXPECT_TRUE(values_near(g[0], {0.5f, -0.25f, 1.0f, -0.25f}, 1e-7));
+    // db0 = -(1*1 + 2*3) / 4 = -1.75; db1 = -(1*2 + 1*4) / 16 = -0.375.
+    EXPECT_TRUE(values_near(g[1], {-1.75f, -0.375f}, 1e-7));
+  });
+  // Only a's gradient: b's is skipped, a's is unchanged.
+  Tensor a = Tensor::from_vector({2}, {3, 6});
+  a.set_requires_grad(true);
+  const Ts g = grad(ops::div(a, Tensor::from_vector({1}, {3})), {a}, Tensor::full({2}, 1.0f));
+  EXPECT_TRUE(values_near(g[0], {1.0f / 3.0f, 1.0f / 3.0f}, 1e-7));
 }
 
 TEST(Ops, ScaleValues) {
@@ -589,6 +611,7 @@ TEST(Ops, ShapeErrorsNameTheOp) {
   expect_error_naming([&] { ops::add(randn({2, 3}, 1), randn({4}, 2)); }, "add");
   expect_error_naming([&] { ops::sub(randn({2, 3}, 1), randn({2, 2}, 2)); }, "sub");
   expect_error_naming([&] { ops::mul(randn({2, 3}, 1), ints); }, "mul");
+  expect_error_naming([&] { ops::div(randn({2, 3}, 1), randn({4}, 2)); }, "div");
   expect_error_naming([&] { ops::scale(ints, 2.0f); }, "scale");
   expect_error_naming([&] { ops::concat({randn({2, 3}, 1), randn({3, 3}, 2)}, 1); }, "concat");
   expect_error_naming([&] { ops::concat({randn({2, 3}, 1), randn({2, 3, 1}, 2)}, 0); }, "concat");

@@ -1,6 +1,7 @@
 // Tests for the ops and options added for model import (runtime/ops.h): pooling with
 // Pool2dOptions (ceil_mode, count_include_pad, non-square windows), the pointwise activations
-// (clamp / relu6, leaky_relu, sigmoid, tanh, hardsigmoid, hardswish), prelu, pad2d. Forward values
+// (clamp / relu6, leaky_relu, sigmoid, tanh, hardsigmoid, hardswish), prelu, pad2d,
+// conv_transpose2d. Forward values
 // against hand-computed (PyTorch's) numbers under both CPU kernel sets, gradients at the points the
 // options change, and errors that name the op. The conformance harness
 // (tests/test_op_conformance.cpp) checks fast against reference kernels, gradients by central
@@ -259,6 +260,80 @@ TEST(OpsImport, Pad2dErrorsNameTheOp) {
         ops::pad2d(Tensor::zeros({1, 1, 2, 2}, DType::I64), 1, 1, 1, 1);
       },
       "pad2d");
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv_transpose2d
+
+TEST(OpsImport, ConvTransposeSpreadsEachInputThroughTheKernel) {
+  for_each_cpu_mode([&] {
+    // Stride 2, kernel 2x2 of ones: each input value fills its own 2x2 block (PyTorch's result).
+    Tensor x = iota({1, 1, 2, 2}, 1.0f);  // [[1, 2], [3, 4]]
+    Tensor w = Tensor::full({1, 1, 2, 2}, 1.0f);
+    Tensor b = Tensor::full({1}, 0.5f);
+    x.set_requires_grad(true);
+    w.set_requires_grad(true);
+    b.set_requires_grad(true);
+    ops::ConvTranspose2dOptions opt;
+    opt.stride_h = opt.stride_w = 2;
+    const Tensor y = ops::conv_transpose2d(x, w, b, opt);
+    EXPECT_EQ(y.shape(), (Shape{1, 1, 4, 4}));
+    EXPECT_TRUE(values_near(y,
+                            {1.5f, 1.5f, 2.5f, 2.5f, 1.5f, 1.5f, 2.5f, 2.5f,  //
+                             3.5f, 3.5f, 4.5f, 4.5f, 3.5f, 3.5f, 4.5f, 4.5f},
+                            0.0));
+    // dy = iota: dx sums each block, dw[r, t] sums x * dy at offset (r, t), db everything.
+    const std::vector<Tensor> g = grad(y, {x, w, b}, iota({1, 1, 4, 4}));
+    EXPECT_TRUE(
+        values_near(g[0], {0 + 1 + 4 + 5, 2 + 3 + 6 + 7, 8 + 9 + 12 + 13, 10 + 11 + 14 + 15}, 0.0));
+    EXPECT_TRUE(values_near(g[1],
+                            {1 * 0 + 2 * 2 + 3 * 8 + 4 * 10, 1 * 1 + 2 * 3 + 3 * 9 + 4 * 11,
+                             1 * 4 + 2 * 6 + 3 * 12 + 4 * 14, 1 * 5 + 2 * 7 + 3 * 13 + 4 * 15},
+                            0.0));
+    EXPECT_TRUE(values_near(g[2], {120}, 0.0));
+    // One pixel, 3x3 kernel, stride 2, pad 1, output_padding 1: the output is 2x2, the kernel's
+    // rows and columns 1..2 (output (h, w) reads tap (h + 1, w + 1)).
+    opt.pad_h = opt.pad_w = 1;
+    opt.output_padding_h = opt.output_padding_w = 1;
+    const Tensor y2 =
+        ops::conv_transpose2d(Tensor::full({1, 1, 1, 1}, 1.0f), iota({1, 1, 3, 3}), Tensor(), opt);
+    EXPECT_TRUE(values_near(y2, {4, 5, 7, 8}, 0.0));
+  });
+}
+
+TEST(OpsImport, ConvTransposeGroupsAndErrorsNameTheOp) {
+  // Groups 2: input channel 0 feeds output channels 0..1 only, channel 1 feeds 2..3.
+  ops::ConvTranspose2dOptions g2;
+  g2.groups = 2;
+  const Tensor x = Tensor::from_vector({1, 2, 1, 1}, {1, 10});
+  const Tensor y = ops::conv_transpose2d(x, iota({2, 2, 1, 1}, 1.0f), Tensor(), g2);
+  EXPECT_TRUE(values_near(y, {1, 2, 30, 40}, 0.0));
+  const Tensor x4 = Tensor::zeros({1, 2, 3, 3});
+  ops::ConvTranspose2dOptions bad;
+  bad.stride_h = 2;
+  bad.output_padding_h = 2;  // not below the stride
+  expect_error_naming(
+      [&] {
+        ops::conv_transpose2d(x4, Tensor::zeros({2, 1, 3, 3}), {}, bad);
+      },
+      "conv_transpose2d");
+  expect_error_naming(
+      [&] {
+        ops::conv_transpose2d(x4, Tensor::zeros({3, 1, 3, 3}), {});
+      },
+      "conv_transpose2d");
+  expect_error_naming(
+      [&] {
+        ops::conv_transpose2d(x4, Tensor::zeros({2, 1, 3, 3}), Tensor::zeros({2}));
+      },
+      "conv_transpose2d");
+  ops::ConvTranspose2dOptions big_pad;
+  big_pad.pad_h = big_pad.pad_w = 3;  // (3 - 1) - 6 + 3 < 1
+  expect_error_naming(
+      [&] {
+        ops::conv_transpose2d(x4, Tensor::zeros({2, 1, 3, 3}), {}, big_pad);
+      },
+      "conv_transpose2d");
 }
 
 }  // namespace

@@ -73,10 +73,12 @@ bool channelwise(std::optional<OpId> op) {
     case OpId::Add:
     case OpId::Sub:
     case OpId::Mul:
+    case OpId::Div:
     case OpId::Concat:
     case OpId::Reshape:
     case OpId::Permute:
     case OpId::Slice:
+    case OpId::ConvTranspose2d:  // mixes channels; its weight is not pruned
     case OpId::Softmax:  // mixes channels (over the last dimension)
     case OpId::LogSoftmax:
     case OpId::CrossEntropy:
@@ -92,7 +94,7 @@ bool channelwise(std::optional<OpId> op) {
 }
 
 bool elementwise_binary(std::optional<OpId> op) {
-  return op == OpId::Add || op == OpId::Sub || op == OpId::Mul;
+  return op == OpId::Add || op == OpId::Sub || op == OpId::Mul || op == OpId::Div;
 }
 
 // Conv and linear layers as analysed, with their slots before ids are assigned.

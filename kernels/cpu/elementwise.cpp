@@ -1,6 +1,6 @@
 // Fast elementwise kernels: ReLU forward and its standard backward, clamp, leaky ReLU, sigmoid,
 // tanh's backward, hard sigmoid and hard swish (contracts: kernels/activation.h) and same-shape
-// add/sub/mul (kernels/elementwise.h), as contiguous per-thread ranges of vectorised loops; and
+// add/sub/mul/div (kernels/elementwise.h), as contiguous per-thread ranges of vectorised loops; and
 // the CPU kernel sets of both families. Every element is computed alone, so no result depends on
 // the thread count; all but sigmoid's forward repeat ref's float (or double) expressions exactly.
 #include "kernels/elementwise.h"
@@ -147,6 +147,7 @@ void binary_range(int64_t lo, int64_t hi, const float* a, const float* b, float*
     if constexpr (op == BinaryOp::Add) c[i] = a[i] + b[i];
     if constexpr (op == BinaryOp::Sub) c[i] = a[i] - b[i];
     if constexpr (op == BinaryOp::Mul) c[i] = a[i] * b[i];
+    if constexpr (op == BinaryOp::Div) c[i] = a[i] / b[i];
   }
 }
 
@@ -217,6 +218,10 @@ void mul(int64_t n, const float* a, const float* b, float* c) {
   split(n, [=](int64_t lo, int64_t hi) { binary_range<BinaryOp::Mul>(lo, hi, a, b, c); });
 }
 
+void div(int64_t n, const float* a, const float* b, float* c) {
+  split(n, [=](int64_t lo, int64_t hi) { binary_range<BinaryOp::Div>(lo, hi, a, b, c); });
+}
+
 void elementwise_binary(BinaryOp op, int64_t n, const float* a, const float* b, float* c) {
   switch (op) {
     case BinaryOp::Add:
@@ -227,6 +232,9 @@ void elementwise_binary(BinaryOp op, int64_t n, const float* a, const float* b, 
       break;
     case BinaryOp::Mul:
       mul(n, a, b, c);
+      break;
+    case BinaryOp::Div:
+      div(n, a, b, c);
       break;
   }
 }

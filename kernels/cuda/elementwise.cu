@@ -142,6 +142,9 @@ struct SubOp {
 struct MulOp {
   __device__ float operator()(float a, float b) const { return a * b; }
 };
+struct DivOp {  // correctly rounded, as the CPU's division
+  __device__ float operator()(float a, float b) const { return __fdiv_rn(a, b); }
+};
 
 template <class F>
 __device__ __forceinline__ float4 apply4(float4 a, const F& f) {
@@ -330,6 +333,7 @@ void hardswish_backward(int64_t n, const float* x, const float* dy, float* dx) {
 void add(int64_t n, const float* a, const float* b, float* c) { map2(n, a, b, c, AddOp{}, "add"); }
 void sub(int64_t n, const float* a, const float* b, float* c) { map2(n, a, b, c, SubOp{}, "sub"); }
 void mul(int64_t n, const float* a, const float* b, float* c) { map2(n, a, b, c, MulOp{}, "mul"); }
+void div(int64_t n, const float* a, const float* b, float* c) { map2(n, a, b, c, DivOp{}, "div"); }
 
 void scale(int64_t n, const float* x, float factor, float* y) {
   map1(n, x, y, Scale{factor}, "scale");
@@ -383,6 +387,9 @@ void broadcast_binary(BinaryOp op, int ndim, const int64_t* out_shape, const flo
     case BinaryOp::Mul:
       broadcast_with(p, total, a, b, c, MulOp{});
       break;
+    case BinaryOp::Div:
+      broadcast_with(p, total, a, b, c, DivOp{});
+      break;
   }
 }
 
@@ -396,6 +403,9 @@ void elementwise_binary(BinaryOp op, int64_t n, const float* a, const float* b, 
       break;
     case BinaryOp::Mul:
       mul(n, a, b, c);
+      break;
+    case BinaryOp::Div:
+      div(n, a, b, c);
       break;
   }
 }

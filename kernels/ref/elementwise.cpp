@@ -1,7 +1,7 @@
-// Reference elementwise arithmetic (contract: kernels/elementwise.h): add/sub/mul on equal shapes
-// and with broadcasting, and scaling. Plain loops; the broadcasting loop walks the output's index
-// space like an odometer, stepping each operand's offset by its stride (0 on a broadcast dim).
-// No shape letters: every array is flat or described by out_shape and per-operand strides.
+// Reference elementwise arithmetic (contract: kernels/elementwise.h): add/sub/mul/div on equal
+// shapes and with broadcasting, and scaling. Plain loops; the broadcasting loop walks the output's
+// index space like an odometer, stepping each operand's offset by its stride (0 on a broadcast
+// dim). No shape letters: every array is flat or described by out_shape and per-operand strides.
 #include "kernels/elementwise.h"
 
 #include <cstddef>
@@ -17,6 +17,8 @@ inline float apply(BinaryOp op, float a, float b) {
       return a - b;
     case BinaryOp::Mul:
       return a * b;
+    case BinaryOp::Div:
+      return a / b;
   }
   return 0.0f;
 }
@@ -32,6 +34,9 @@ void elementwise_binary(BinaryOp op, int64_t n, const float* a, const float* b, 
       break;
     case BinaryOp::Mul:
       for (int64_t i = 0; i < n; ++i) c[i] = a[i] * b[i];
+      break;
+    case BinaryOp::Div:
+      for (int64_t i = 0; i < n; ++i) c[i] = a[i] / b[i];
       break;
   }
 }

@@ -2,6 +2,8 @@
 // GraphOp: models/graph/graph_op.cpp lists their attributes), the nested containers of their
 // paths, and the interpreter that runs the nodes in order. The layers' attributes:
 //   conv2d        in_channels out_channels kernel stride padding groups bias   (nn::Conv2d)
+//   conv_transpose2d  in_channels out_channels groups bias, and kernel stride padding
+//                 output_padding as [h, w] (or one value for both)          (nn::ConvTranspose2d)
 //   batch_norm2d  channels eps momentum                                       (nn::BatchNorm2d)
 //   linear        in_features out_features bias                               (nn::Linear)
 // Shape letters: N batch, C channels, H/W height/width.
@@ -10,6 +12,7 @@
 #include <functional>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 
 #include "runtime/autograd.h"
@@ -32,6 +35,26 @@ const std::vector<double>& attr(const GraphAttrs& attrs, const std::string& op,
 
 int64_t attr_int(const GraphAttrs& attrs, const std::string& op, const std::string& name) {
   return static_cast<int64_t>(attr(attrs, op, name)[0]);
+}
+
+// [h, w] from an attribute of one value (both) or two.
+std::pair<int64_t, int64_t> attr_hw(const GraphAttrs& attrs, const std::string& op,
+                                    const std::string& name) {
+  const std::vector<double>& v = attr(attrs, op, name);
+  if (v.size() > 2) bad_node(op, "attribute '" + name + "' takes one or two values");
+  return {static_cast<int64_t>(v[0]), static_cast<int64_t>(v.size() == 2 ? v[1] : v[0])};
+}
+
+ModulePtr make_conv_transpose(const GraphAttrs& a, const std::string& op) {
+  ops::ConvTranspose2dOptions opt;
+  std::tie(opt.stride_h, opt.stride_w) = attr_hw(a, op, "stride");
+  std::tie(opt.pad_h, opt.pad_w) = attr_hw(a, op, "padding");
+  std::tie(opt.output_padding_h, opt.output_padding_w) = attr_hw(a, op, "output_padding");
+  opt.groups = attr_int(a, op, "groups");
+  const auto [kh, kw] = attr_hw(a, op, "kernel");
+  return std::make_shared<nn::ConvTranspose2d>(attr_int(a, op, "in_channels"),
+                                               attr_int(a, op, "out_channels"), kh, kw, opt,
+                                               attr_int(a, op, "bias") != 0);
 }
 
 // A module with children only: the dotted prefix of node paths. Never called.
@@ -59,6 +82,7 @@ ModulePtr make_node_module(const GraphNode& n) {
         attr_int(a, n.op, "kernel"), attr_int(a, n.op, "stride"), attr_int(a, n.op, "padding"),
         attr_int(a, n.op, "groups"), attr_int(a, n.op, "bias") != 0);
   }
+  if (n.op == "conv_transpose2d") return make_conv_transpose(a, n.op);
   if (n.op == "batch_norm2d") {
     return std::make_shared<nn::BatchNorm2d>(attr_int(a, n.op, "channels"),
                                              static_cast<float>(attr(a, n.op, "momentum")[0]),
@@ -180,6 +204,9 @@ GraphSpec with_channels(const GraphSpec& spec, const ModelConfig& cfg) {
       }
       set("in_channels", c);
       set("out_channels", plan.out(n.path, k));
+    } else if (n.op == "conv_transpose2d" && attr_int(a, n.op, "in_channels") != c) {
+      throw std::invalid_argument("model 'graph': transposed conv '" + n.path +
+                                  "' cannot follow a narrower input");
     } else if (n.op == "batch_norm2d") {
       set("channels", c);
     } else if (n.op == "linear") {

@@ -12,7 +12,7 @@
 namespace gb::models {
 
 bool graph_layer_op(const std::string& op) {
-  return op == "conv2d" || op == "batch_norm2d" || op == "linear";
+  return op == "conv2d" || op == "conv_transpose2d" || op == "batch_norm2d" || op == "linear";
 }
 
 void validate(const GraphSpec& spec) {

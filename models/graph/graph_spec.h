@@ -43,8 +43,8 @@ struct GraphSpec {
   bool operator==(const GraphSpec&) const = default;
 };
 
-// Whether `op` is a layer with weights (conv2d, batch_norm2d, linear): a standard module, which
-// cannot also be the container of other nodes' paths.
+// Whether `op` is a layer with weights (conv2d, conv_transpose2d, batch_norm2d, linear): a
+// standard module, which cannot also be the container of other nodes' paths.
 bool graph_layer_op(const std::string& op);
 
 // Checks that every node reads values defined before it (the input, a constant or an earlier

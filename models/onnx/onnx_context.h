@@ -36,6 +36,11 @@ class ImportContext {
   int64_t opset() const { return opset_; }
 
   bool is_const(const std::string& name) const { return consts_.count(name) > 0; }
+  // The constant named `name`, or nullptr when it is not (yet) known as one.
+  const ConstValue* find_const(const std::string& name) const {
+    const auto it = consts_.find(name);
+    return it == consts_.end() ? nullptr : &it->second;
+  }
   const ConstValue& constant(const onnx::NodeProto& node, int input) const;
   void set_const(const std::string& name, ConstValue v) { consts_[name] = std::move(v); }
   bool is_value(const std::string& name) const { return samples_.count(name) > 0; }

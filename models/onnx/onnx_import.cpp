@@ -1,6 +1,7 @@
 // The ONNX import driver: parses the ModelProto, checks the opset and the one image input, reads
-// the initializers as constants, converts the nodes in order through the converter table
-// (onnx_layers.cpp, onnx_shape_ops.cpp) and returns the graph with its weights.
+// the initializers as constants, finds the subgraphs converted as one op (onnx_patterns.cpp),
+// converts the other nodes in order through the converter table (onnx_layers.cpp,
+// onnx_shape_ops.cpp, onnx_activations.cpp) and returns the graph with its weights.
 // Shape letters: N batch, C channels, H/W height/width.
 #include "models/onnx/onnx_import.h"
 
@@ -19,6 +20,7 @@ const ConverterTable& converters() {
     add_layer_converters(t);
     add_shape_converters(t);
     add_activation_converters(t);
+    add_pattern_converters(t);
     return t;
   }();
   return table;
@@ -123,7 +125,14 @@ ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& lab
   }
   const std::vector<int64_t> chw = input_chw(ctx, *inputs[0], options);
   ctx.set_input(inputs[0]->name(), Tensor::full({1, chw[0], chw[1], chw[2]}, 0.5f));
-  for (const auto& node : g.node()) {
+  const PatternPlan plan = find_patterns(ctx, g);
+  for (int i = 0; i < g.node_size(); ++i) {
+    const onnx::NodeProto& node = g.node(i);
+    if (plan.skip.count(i)) continue;
+    if (const auto r = plan.replace.find(i); r != plan.replace.end()) {
+      r->second(ctx);
+      continue;
+    }
     if (!node.domain().empty() && node.domain() != "ai.onnx") {
       ctx.fail(node, "operator domain '" + node.domain() + "' is not supported");
     }

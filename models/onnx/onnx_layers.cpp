@@ -1,6 +1,6 @@
-// ONNX converters for the layers: Conv, BatchNormalization, Gemm, MatMul, MaxPool, AveragePool,
-// GlobalAveragePool, GlobalMaxPool, Relu. Each checks every attribute it is given against what the runtime op
-// computes and names the attribute when glassbox cannot follow it.
+// ONNX converters for the layers: Conv, ConvTranspose, BatchNormalization, Gemm, MatMul, MaxPool,
+// AveragePool, GlobalAveragePool, GlobalMaxPool, Relu. Each checks every attribute it is given
+// against what the runtime op computes and names the attribute when glassbox cannot follow it.
 // Shape letters: N batch, C input channels, H/W size, K output channels, R/S kernel, I/O features.
 #include "models/onnx/onnx_converters.h"
 #include "runtime/ops.h"
@@ -113,6 +113,92 @@ void conv(ImportContext& ctx, const onnx::NodeProto& node) {
   ctx.add_node(node, "conv2d", a, {input}, weights,
                [w, b, opt](const std::vector<Tensor>& in) { return ops::conv2d(in[0], w, b, opt); },
                node.input(1));
+  ctx.set_sources(sources);
+}
+
+// Two values [h, w] of a 2-D attribute, `fallback` on both axes when it is absent.
+std::pair<int64_t, int64_t> two(ImportContext& ctx, const onnx::NodeProto& node, const char* name,
+                                int64_t fallback) {
+  const std::vector<int64_t> v = attr_ints(node, name);
+  if (v.empty()) return {fallback, fallback};
+  if (v.size() != 2) ctx.fail(node, std::string("attribute ") + name + " must hold two values");
+  return {v[0], v[1]};
+}
+
+// Per-axis padding of a ConvTranspose from pads (equal at both ends of an axis) or, where
+// output_shape is given, from the total padding it implies (split evenly).
+std::pair<int64_t, int64_t> transpose_pads(ImportContext& ctx, const onnx::NodeProto& node,
+                                           const Tensor& x, const std::vector<int64_t>& k,
+                                           const std::vector<int64_t>& s,
+                                           const std::vector<int64_t>& op) {
+  const std::string auto_pad = attr_string(node, "auto_pad", "NOTSET");
+  if (auto_pad != "NOTSET" && auto_pad != "VALID") {
+    ctx.fail(node, "auto_pad " + auto_pad + " is not supported on ConvTranspose (NOTSET only)");
+  }
+  const std::vector<int64_t> out = attr_ints(node, "output_shape");
+  if (!out.empty()) {
+    if (out.size() != 2) ctx.fail(node, "attribute output_shape must hold two values (H, W)");
+    std::vector<int64_t> p(2);
+    for (size_t a = 0; a < 2; ++a) {
+      const int64_t in = x.size(2 + static_cast<int64_t>(a));
+      const int64_t total = s[a] * (in - 1) + op[a] + k[a] - out[a];
+      if (total < 0 || total % 2 != 0) {
+        ctx.fail(node, "attribute output_shape needs uneven or negative padding (not supported)");
+      }
+      p[a] = total / 2;
+    }
+    return {p[0], p[1]};
+  }
+  const std::vector<int64_t> pads =
+      auto_pad == "VALID" ? std::vector<int64_t>{} : attr_ints(node, "pads");
+  if (pads.empty()) return {0, 0};
+  if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3]) {
+    ctx.fail(node,
+             "attribute pads must hold four values, equal at the start and end of each "
+             "axis (asymmetric ConvTranspose pads are not supported)");
+  }
+  return {pads[0], pads[1]};
+}
+
+void conv_transpose(ImportContext& ctx, const onnx::NodeProto& node) {
+  const Tensor& x = ctx.sample(node, 0);
+  if (x.dim() != 4) ctx.fail(node, "input must be [N,C,H,W], got " + shape_str(x.shape()));
+  const Tensor w = ctx.constant(node, 1).as_tensor();
+  if (w.dim() != 4) ctx.fail(node, "weight must be [C,K/groups,R,S]");
+  require_unit_dilation(ctx, node);
+  const auto [kh, kw] = two(ctx, node, "kernel_shape", 0);
+  if ((kh != 0 || kw != 0) && (kh != w.size(2) || kw != w.size(3))) {
+    ctx.fail(node, "kernel_shape disagrees with the weight");
+  }
+  const auto [sh, sw] = two(ctx, node, "strides", 1);
+  const auto [oph, opw] = two(ctx, node, "output_padding", 0);
+  const auto [ph, pw] = transpose_pads(ctx, node, x, {w.size(2), w.size(3)}, {sh, sw}, {oph, opw});
+  const int64_t groups = attr_int(node, "group", 1);
+  const Tensor b = optional_const(ctx, node, 2);
+  ops::ConvTranspose2dOptions opt;
+  opt.stride_h = sh, opt.stride_w = sw, opt.pad_h = ph, opt.pad_w = pw;
+  opt.output_padding_h = oph, opt.output_padding_w = opw, opt.groups = groups;
+  auto hw = [](int64_t h, int64_t v) { return std::vector<double>{double(h), double(v)}; };
+  GraphAttrs a{{"in_channels", {double(w.size(0))}},
+               {"out_channels", {double(w.size(1) * groups)}},
+               {"kernel", hw(w.size(2), w.size(3))},
+               {"stride", hw(sh, sw)},
+               {"padding", hw(ph, pw)},
+               {"output_padding", hw(oph, opw)},
+               {"groups", {double(groups)}},
+               {"bias", {b.defined() ? 1.0 : 0.0}}};
+  std::vector<std::pair<std::string, Tensor>> weights{{"weight", w}};
+  std::map<std::string, std::string> sources{{"weight", node.input(1)}};
+  if (b.defined()) {
+    weights.emplace_back("bias", b);
+    sources["bias"] = node.input(2);
+  }
+  ctx.add_node(
+      node, "conv_transpose2d", a, {ctx.value_name(node, 0)}, weights,
+      [w, b, opt](const std::vector<Tensor>& in) {
+        return ops::conv_transpose2d(in[0], w, b, opt);
+      },
+      node.input(1));
   ctx.set_sources(sources);
 }
 
@@ -245,6 +331,7 @@ void relu(ImportContext& ctx, const onnx::NodeProto& node) {
 
 void add_layer_converters(ConverterTable& table) {
   table["Conv"] = conv;
+  table["ConvTranspose"] = conv_transpose;
   table["BatchNormalization"] = batch_norm;
   table["Gemm"] = linear;
   table["MatMul"] = linear;

@@ -80,16 +80,14 @@ void arith(ImportContext& ctx, const onnx::NodeProto& node) {
                  [factor](const std::vector<Tensor>& in) { return ops::scale(in[0], factor); });
     return;
   }
-  if (op == "Div") {
-    ctx.fail(node, "Div is supported by a constant only (a graph value divided by a graph value "
-                   "is not)");
-  }
-  const std::string gop = op == "Add" ? "add" : op == "Sub" ? "sub" : "mul";
+  // Otherwise a broadcasting node of two values (a constant operand becomes a buffer).
+  const std::string gop = op == "Add" ? "add" : op == "Sub" ? "sub" : op == "Mul" ? "mul" : "div";
   ctx.add_node(node, gop, {}, {ctx.value_name(node, 0), ctx.value_name(node, 1)}, {},
                [gop](const std::vector<Tensor>& in) {
-                 return gop == "add" ? ops::add(in[0], in[1])
+                 return gop == "add"   ? ops::add(in[0], in[1])
                         : gop == "sub" ? ops::sub(in[0], in[1])
-                                       : ops::mul(in[0], in[1]);
+                        : gop == "mul" ? ops::mul(in[0], in[1])
+                                       : ops::div(in[0], in[1]);
                });
 }
 

@@ -22,6 +22,8 @@ const kernels::BinaryKernels& binary_kernels_for(OpId op, Device device) {
       return kernels_for<OpId::Sub>(device);
     case OpId::Mul:
       return kernels_for<OpId::Mul>(device);
+    case OpId::Div:
+      return kernels_for<OpId::Div>(device);
     case OpId::Dropout:
       return kernels_for<OpId::Dropout>(device);
     default:

@@ -48,6 +48,7 @@ std::vector<Case> conformance_cases(OpId op);
 // Builders of the ops' cases, one per family (cases_nn.cpp, cases_math.cpp, cases_pointwise.cpp).
 std::vector<Case> conv2d_cases();
 std::vector<Case> conv2d_fused_cases();
+std::vector<Case> conv_transpose2d_cases();
 std::vector<Case> linear_cases();
 std::vector<Case> batch_norm_cases();
 std::vector<Case> batch_norm_act_cases();

@@ -10,6 +10,8 @@ std::vector<Case> conformance_cases(OpId op) {
       return conv2d_cases();
     case OpId::Conv2dFused:
       return conv2d_fused_cases();
+    case OpId::ConvTranspose2d:
+      return conv_transpose2d_cases();
     case OpId::Linear:
       return linear_cases();
     case OpId::BatchNorm2d:
@@ -43,6 +45,7 @@ std::vector<Case> conformance_cases(OpId op) {
     case OpId::Add:
     case OpId::Sub:
     case OpId::Mul:
+    case OpId::Div:
       return binary_cases(op);
     case OpId::Scale:
       return scale_cases();

@@ -1,8 +1,9 @@
 // Conformance cases of the pointwise, shape, loss, reduction and optimizer ops: ReLU (and its
-// guided/deconv rules), GELU, broadcasting add/sub/mul, scale, concat, pad2d, the views,
+// guided/deconv rules), GELU, broadcasting add/sub/mul/div, scale, concat, pad2d, the views,
 // contiguous, dropout, softmax, log-softmax, cross-entropy, sum/mean, and the SGD / AdamW updates
 // and gradient clipping (forward-only: their "output" is the updated parameter and optimizer
 // state). Shape letters: N rows, D features; other shapes are arbitrary.
+#include <cmath>
 #include <limits>
 
 #include "runtime/ops.h"
@@ -54,27 +55,47 @@ std::vector<Case> gelu_cases() {
   return {{"3x7", {randn({3, 7}, 1, 2.0f)}, gelu}, {"1", {randn({1}, 2)}, gelu}};
 }
 
+namespace {
+// Division by zero and by infinities, and NaN operands: IEEE results on every backend.
+Case div_special_values() {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  Tensor a = Tensor::empty({8}), b = Tensor::empty({8});
+  const float av[8] = {1.0f, -1.0f, 0.0f, inf, 2.0f, nan, 3.0f, -0.0f};
+  const float bv[8] = {0.0f, 0.0f, 0.0f, 2.0f, inf, 1.0f, -0.0f, 5.0f};
+  for (int i = 0; i < 8; ++i) a.f32()[i] = av[i], b.f32()[i] = bv[i];
+  return forward_only({"special values", {a, b}, [](const Ts& v) { return ops::div(v[0], v[1]); }});
+}
+}  // namespace
+
 std::vector<Case> binary_cases(OpId op) {
-  auto fn = op == OpId::Add ? ops::add : op == OpId::Sub ? ops::sub : ops::mul;
+  auto fn = op == OpId::Add ? ops::add : op == OpId::Sub ? ops::sub : op == OpId::Mul ? ops::mul
+                                                                                       : ops::div;
   auto binary = [fn](const Ts& v) { return fn(v[0], v[1]); };
+  // The right operand: away from zero for div (|b| >= 0.5, so 1/b is well conditioned).
+  auto rhs = [op](const Shape& shape, uint64_t seed) {
+    if (op != OpId::Div) return randn(shape, seed);
+    Generator gen(seed);
+    return test::away_from_zero(shape, gen, 0.5f, 1.5f);
+  };
   std::vector<Case> out;
   const Shape big{2, 3, 4, 5};
   uint64_t seed = 10;
   for (const Shape& small :
        {Shape{3, 1, 1}, Shape{1}, Shape{2, 1, 4, 1}, Shape{5}, Shape{}, Shape{2, 3, 4, 5}}) {
     out.push_back({shape_str(big) + " with " + shape_str(small),
-                   {randn(big, seed), randn(small, seed + 1)},
+                   {randn(big, seed), rhs(small, seed + 1)},
                    binary});
     out.push_back({shape_str(small) + " with " + shape_str(big),
-                   {randn(small, seed + 2), randn(big, seed + 3)},
+                   {randn(small, seed + 2), rhs(big, seed + 3)},
                    binary});
     seed += 4;
   }
-  out.push_back({"[3,1] with [1,4]", {randn({3, 1}, 50), randn({1, 4}, 51)}, binary});
+  out.push_back({"[3,1] with [1,4]", {randn({3, 1}, 50), rhs({1, 4}, 51)}, binary});
   Case threads{
-      "threads 2x16x32x32", {randn({2, 16, 32, 32}, 52), randn({2, 16, 32, 32}, 53)}, binary};
+      "threads 2x16x32x32", {randn({2, 16, 32, 32}, 52), rhs({2, 16, 32, 32}, 53)}, binary};
   threads.grad = GradCheck::Projection;
   out.push_back(threads);
+  if (op == OpId::Div) out.push_back(div_special_values());
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Conformance cases of the layer ops: conv2d (every CPU algorithm: Winograd, padded-flat,
 // strided phases, im2col + GEMM, grouped, depthwise (3x3 / 5x5, stride 1 / 2, C = 1 / 17), 1x1),
-// conv2d_fused, linear, batch norm (training, eval, no affine, [N,C] inputs) and its fused form,
-// the pools and bilinear resize.
+// conv2d_fused, conv_transpose2d (through each conv2d algorithm it reuses), linear, batch norm
+// (training, eval, no affine, [N,C] inputs) and its fused form, the pools and bilinear resize.
 // Shapes are odd on purpose (7, 5, 17; batch 1); the larger cases cross the kernels' threading
 // thresholds so the determinism check sees several threads at work.
 // Shape letters: N batch, C channels, H/W height/width, K output channels, R kernel size.
@@ -80,6 +80,61 @@ std::vector<Case> conv2d_cases() {
   std::vector<Case> out;
   uint64_t seed = 100;
   for (const ConvShape& s : shapes) out.push_back(conv_case(s, seed += 3));
+  return out;
+}
+
+std::vector<Case> conv_transpose2d_cases() {
+  const GradCheck E = GradCheck::Elementwise, P = GradCheck::Projection;
+  struct TShape {
+    const char* label;
+    Shape x, w;  // x [N,C,H,W], w [C, K/groups, R, S]
+    ops::ConvTranspose2dOptions opt;
+    bool bias;
+    GradCheck grad;
+  };
+  using O = ops::ConvTranspose2dOptions;
+  const TShape shapes[] = {
+      {"b1 s1 p0 bias 3x3", {1, 2, 4, 5}, {2, 3, 3, 3}, O{}, true, E},
+      {"s2 p1 output_padding 1", {2, 3, 4, 3}, {3, 2, 3, 3}, O{2, 2, 1, 1, 1, 1, 1}, true, E},
+      {"s2 k2 (upsampling) no bias", {2, 2, 3, 4}, {2, 3, 2, 2}, O{2, 2, 0, 0, 0, 0, 1}, false, E},
+      {"non-square k3x2 s(2,3) p(1,0) op(0,2)",
+       {2, 2, 3, 3},
+       {2, 3, 3, 2},
+       O{2, 3, 1, 0, 0, 2, 1},
+       true,
+       E},
+      {"groups 2 s2 p1", {2, 4, 3, 4}, {4, 3, 3, 3}, O{2, 2, 1, 1, 0, 0, 2}, true, E},
+      {"depthwise s2 p1 op1", {2, 3, 4, 3}, {3, 1, 3, 3}, O{2, 2, 1, 1, 1, 1, 3}, true, E},
+      {"1x1", {1, 3, 3, 3}, {3, 2, 1, 1}, O{}, false, E},
+      {"pad 2 > k-1", {1, 2, 5, 5}, {2, 2, 3, 3}, O{1, 1, 2, 2, 0, 0, 1}, true, E},
+      {"threads s2 p1 16->8 ch 12x11",
+       {3, 16, 12, 11},
+       {16, 8, 4, 4},
+       O{2, 2, 1, 1, 0, 0, 1},
+       true,
+       P},
+      {"threads s1 p1 8->8 ch 16x16 (winograd)",
+       {4, 8, 16, 16},
+       {8, 8, 3, 3},
+       O{1, 1, 1, 1, 0, 0, 1},
+       true,
+       P},
+  };
+  std::vector<Case> out;
+  uint64_t seed = 400;
+  for (const TShape& t : shapes) {
+    Ts in;
+    in.reserve(3);  // (GCC 12 warns falsely on an initializer list grown by push_back)
+    in.push_back(randn(t.x, seed++));
+    in.push_back(randn(t.w, seed++, 0.5f));
+    if (t.bias) in.push_back(randn({t.w[1] * t.opt.groups}, seed++));
+    Case c{t.label, in, [opt = t.opt](const Ts& v) {
+             return ops::conv_transpose2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), opt);
+           }};
+    c.grad = t.grad;
+    c.rtol = 1e-4;  // as conv2d's
+    out.push_back(c);
+  }
   return out;
 }
 
