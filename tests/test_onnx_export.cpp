@@ -28,7 +28,8 @@ float max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
-// [N, 3, 8, 8] -> [N, 5] through conv, batch norm, PReLU, the pointwise activations, arithmetic,
+// [N, 3, 8, 8] -> [N, 5] through conv, batch norm, PReLU, transposed conv, GELU, division, the
+// pointwise activations, arithmetic,
 // padding, both poolings with ceil mode, slicing, concatenation, permutation, reduction and a
 // linear layer.
 class MixedOps : public Module {
@@ -38,16 +39,24 @@ class MixedOps : public Module {
     bn_ = register_module("bn", std::make_shared<nn::BatchNorm2d>(6));
     fc_ = register_module("fc", std::make_shared<nn::Linear>(8, 5));
     slope_ = register_parameter("slope", Tensor::uniform({6}, gen, 0.05f, 0.3f));
+    up_ = register_parameter("up", Tensor::randn({6, 3, 3, 3}, gen, 0.2f));  // [C, K/2, R, S]
     bn_->local_tensor("running_mean").copy_(Tensor::randn({6}, gen, 0.2f));
     bn_->local_tensor("running_var").copy_(Tensor::uniform({6}, gen, 0.5f, 2.0f));
   }
   std::string type_name() const override { return "MixedOps"; }
   Tensor forward(const Tensor& x) override {
     Tensor h = ops::prelu((*bn_)((*conv_)(x)), slope_);
+    ops::ConvTranspose2dOptions up;
+    up.stride_h = up.stride_w = 2;
+    up.pad_h = up.pad_w = 1;
+    up.output_padding_h = 1;
+    up.groups = 2;
+    h = ops::conv_transpose2d(h, up_, Tensor(), up);  // [N, 6, 16, 15]
+    h = ops::gelu(ops::div(h, ops::add(ops::sigmoid(h), ops::sigmoid(h))));
     const Tensor a = ops::sub(ops::clamp(h, -0.5f, 0.7f), ops::leaky_relu(h, 0.2f));
     const Tensor b = ops::mul(ops::hardsigmoid(h, 0.2f, 0.5f), ops::hardswish(h));
     h = ops::scale(ops::add(a, b), 1.5f);
-    h = ops::pad2d(h, 1, 0, 0, 1, 0.25f);  // [N, 6, 9, 9]
+    h = ops::pad2d(h, 1, 0, 0, 1, 0.25f);  // [N, 6, 17, 16]
     h = ops::avg_pool2d(h, {3, 3, 2, 2, 1, 1, true, false});
     h = ops::max_pool2d(h, 2, 1, 0);
     h = ops::concat({h, ops::slice(h, 1, 1, 5, 2)}, 1);  // 8 channels
@@ -60,7 +69,7 @@ class MixedOps : public Module {
   std::shared_ptr<nn::Conv2d> conv_;
   std::shared_ptr<nn::BatchNorm2d> bn_;
   std::shared_ptr<nn::Linear> fc_;
-  Tensor slope_;
+  Tensor slope_, up_;
 };
 
 OnnxExportOptions options_for(int64_t c, int64_t hw) {

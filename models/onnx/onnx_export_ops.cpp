@@ -38,6 +38,20 @@ void conv2d(ExportStep& s) {
   set_int(n, "group", s.ints("groups")[0]);
 }
 
+void conv_transpose2d(ExportStep& s) {
+  const Shape& w = s.op.inputs[1].shape();  // [C, K/groups, R, S]
+  const auto stride = s.ints("stride"), pad = s.ints("padding");
+  std::vector<std::string> in = {s.inputs[0], s.inputs[1]};
+  if (!s.inputs[2].empty()) in.push_back(s.inputs[2]);
+  auto& n = s.node("ConvTranspose", in, s.output);
+  set_ints(n, "kernel_shape", {w[2], w[3]});
+  set_ints(n, "strides", stride);
+  set_ints(n, "pads", {pad[0], pad[1], pad[0], pad[1]});
+  set_ints(n, "output_padding", s.ints("output_padding"));
+  set_ints(n, "dilations", {1, 1});
+  set_int(n, "group", s.ints("groups")[0]);
+}
+
 void linear(ExportStep& s) {
   if (s.op.inputs[0].dim() != 2) unsupported(s, "only a 2-D input [N, I] is supported");
   std::vector<std::string> in = {s.inputs[0], s.inputs[1]};
@@ -131,6 +145,7 @@ void global_avg_pool(ExportStep& s) {  // [N, C, H, W] -> [N, C]
 void add(ExportStep& s) { s.node("Add", {s.inputs[0], s.inputs[1]}, s.output); }
 void sub(ExportStep& s) { s.node("Sub", {s.inputs[0], s.inputs[1]}, s.output); }
 void mul(ExportStep& s) { s.node("Mul", {s.inputs[0], s.inputs[1]}, s.output); }
+void div(ExportStep& s) { s.node("Div", {s.inputs[0], s.inputs[1]}, s.output); }
 
 void scale(ExportStep& s) {
   const std::string factor =
@@ -233,6 +248,7 @@ std::array<Writer, kOpCount> make_writers() {
   std::array<Writer, kOpCount> w{};
   const auto set = [&w](OpId op, Writer f) { w[static_cast<size_t>(op)] = f; };
   set(OpId::Conv2d, conv2d);
+  set(OpId::ConvTranspose2d, conv_transpose2d);
   set(OpId::Linear, linear);
   set(OpId::BatchNorm2d, batch_norm);
   set(OpId::Relu, relu);
@@ -250,6 +266,7 @@ std::array<Writer, kOpCount> make_writers() {
   set(OpId::Add, add);
   set(OpId::Sub, sub);
   set(OpId::Mul, mul);
+  set(OpId::Div, div);
   set(OpId::Scale, scale);
   set(OpId::Concat, concat);
   set(OpId::Pad2d, pad2d);

@@ -4,6 +4,7 @@
 // [N,K,P,Q] its input. Shape letters below are the op's own (as in runtime/ops.h).
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
+#include "runtime/trace.h"
 
 namespace gb::ops {
 using namespace detail;
@@ -74,6 +75,12 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias,
            }
            return std::vector<Tensor>{dx, dw, db};
          });
+  if (tracing()) {
+    trace_attrs({{"stride", {double(opt.stride_h), double(opt.stride_w)}},
+                 {"padding", {double(opt.pad_h), double(opt.pad_w)}},
+                 {"output_padding", {double(opt.output_padding_h), double(opt.output_padding_w)}},
+                 {"groups", {double(opt.groups)}}});
+  }
   return y;
 }
 
