@@ -3,12 +3,13 @@
 thread count, in alternating rounds (median images/s, and the range of the per-round ratios).
 
 Usage: build/venv/bin/python tools/bench_onnx.py [--models resnet18,mobilenet_v2] [--size 224]
-           [--batches 1,64] [--threads 2] [--reps 5] [--rounds 3] [--json out.json]
+           [--zoo resnet20] [--batches 1,64] [--threads 2] [--reps 5] [--rounds 3]
+           [--json out.json]
 
-A torchvision name (resnet18, mobilenet_v2, ...) is made here with random weights (10 classes),
+A torchvision name in --models (resnet18, mobilenet_v2, ...) is made here with random weights (10 classes),
 exported with torch.onnx (opset 13, dynamic batch) and imported by `glassbox import`: glassbox
-runs the imported graph, onnxruntime the same file, PyTorch the module. A glassbox zoo name
-(resnet20, resnet56; 3x32x32, --size is ignored) is exported by `glassbox export --model`:
+runs the imported graph, onnxruntime the same file, PyTorch the module. A glassbox zoo name in
+--zoo (resnet20, resnet56; 3x32x32, --size does not apply) is exported by `glassbox export --model`:
 glassbox runs its own model ("glassbox") and the import of that file ("imported"), onnxruntime
 the file, PyTorch the same architecture from tools/bench_torch.py. Nothing is downloaded. Needs
 the venv of tools/setup_python.sh (torch, onnxruntime)."""
@@ -39,12 +40,6 @@ def glassbox_img_s(ck, batch, threads, reps):
         if " inference " in line:
             return float(re.split(r"\s+", line.split(" inference ")[1].strip())[4])
     raise RuntimeError("no inference line in:\n" + out)
-
-
-def zoo_names():
-    out = subprocess.run([GLASSBOX, "summary", "--list"], capture_output=True, text=True,
-                         check=True).stdout
-    return set(out.split())
 
 
 def prepare(name, size, tmp, zoo):
@@ -84,6 +79,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="resnet18,mobilenet_v2")
     ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--zoo", default="", help="glassbox zoo models (3x32x32)")
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
@@ -95,9 +91,9 @@ def main():
     opts.intra_op_num_threads = a.threads
     opts.inter_op_num_threads = 1
     results = []
-    zoo = zoo_names()
+    zoo = {m for m in a.zoo.split(",") if m}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in a.models.split(","):
+        for name in [m for m in a.models.split(",") if m] + sorted(zoo):
             onnx_path, model, size, gb_sides = prepare(name, a.size, tmp, zoo)
             session = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
             for batch in map(int, a.batches.split(",")):
