@@ -1,7 +1,8 @@
 // The 2-D convolution family (cross-correlation, as in PyTorch): the one contract that the
 // reference (ref::), fast CPU (cpu::) and CUDA (cuda::) kernels implement, and their kernel sets.
 // Dense NCHW float32. Shape letters: N batch, C input channels, H/W input size, K output channels,
-// R/S kernel size, P/Q output size, G groups.
+// R/S kernel size, P/Q output size, G groups. Strides, paddings and dilations per axis
+// (Conv2dShape, kernels/shapes.h); dilated shapes run im2col + GEMM on the CPU.
 //   forward          x [N,C,H,W], w [K,C/G,R,S], bias [K] or nullptr -> y [N,K,P,Q]
 //   backward_input   dy [N,K,P,Q], w -> dx [N,C,H,W] (overwritten)
 //   backward_weight  x, dy -> dw [K,C/G,R,S] (overwritten), db [K] (overwritten; nullptr: none)

@@ -8,14 +8,20 @@
 
 namespace gb::kernels {
 
+// Convolution: tap (r, t) of output (p, q) reads input (p*stride_h - pad_h + r*dilation_h,
+// q*stride_w - pad_w + t*dilation_w); the dilated kernel spans (R - 1)*dilation_h + 1 rows.
 struct Conv2dShape {
   int64_t N = 1, C = 1, H = 1, W = 1;  // input
   int64_t K = 1, R = 1, S = 1;         // weight is [K, C/G, R, S]
   int64_t stride_h = 1, stride_w = 1;
   int64_t pad_h = 0, pad_w = 0;
   int64_t groups = 1;
-  int64_t P() const { return (H + 2 * pad_h - R) / stride_h + 1; }
-  int64_t Q() const { return (W + 2 * pad_w - S) / stride_w + 1; }
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t R_span() const { return (R - 1) * dilation_h + 1; }
+  int64_t S_span() const { return (S - 1) * dilation_w + 1; }
+  bool dilated() const { return dilation_h != 1 || dilation_w != 1; }
+  int64_t P() const { return (H + 2 * pad_h - R_span()) / stride_h + 1; }
+  int64_t Q() const { return (W + 2 * pad_w - S_span()) / stride_w + 1; }
   int64_t C_per_group() const { return C / groups; }
   int64_t K_per_group() const { return K / groups; }
 };

@@ -62,8 +62,7 @@ Tensor fused_conv_bn(const Module& conv, const Module& bn, const Tensor& x, cons
                  std::string("Conv2d+BatchNorm2d") + (residual.defined() ? "+add" : "") +
                      (relu ? "+ReLU" : ""));
   }
-  return ops::conv2d_fused(x, conv.local_tensor("weight"), scale, shift, residual, relu,
-                           {c.stride, c.padding, c.groups});
+  return ops::conv2d_fused(x, conv.local_tensor("weight"), scale, shift, residual, relu, c.options);
 }
 
 bool can_fuse_bn_act(const Module& bn) {

@@ -15,7 +15,9 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_
       kernel(kernel),
       stride(stride),
       padding(padding),
-      groups(groups) {
+      groups(groups),
+      kernel_w(kernel),
+      options(stride, padding, groups) {
   // Kaiming normal, fan_out, ReLU gain (torchvision's ResNet initialisation).
   const float stddev =
       std::sqrt(2.0f / static_cast<float>(out_channels / groups * kernel * kernel));
@@ -24,14 +26,43 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_
   if (bias) register_parameter("bias", Tensor::zeros({out_channels}));
 }
 
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_h, int64_t kernel_w,
+               const ops::Conv2dOptions& opt, bool bias)
+    : in_channels(in_channels),
+      out_channels(out_channels),
+      kernel(kernel_h),
+      stride(opt.stride_h),
+      padding(opt.pad_h),
+      groups(opt.groups),
+      kernel_w(kernel_w),
+      options(opt) {
+  const float stddev =
+      std::sqrt(2.0f / static_cast<float>(out_channels / groups * kernel_h * kernel_w));
+  register_parameter("weight",
+                     Tensor::randn({out_channels, in_channels / groups, kernel_h, kernel_w},
+                                   init_generator(), stddev));
+  if (bias) register_parameter("bias", Tensor::zeros({out_channels}));
+}
+
+bool Conv2d::square() const {
+  const ops::Conv2dOptions& o = options;
+  return kernel == kernel_w && o.stride_h == o.stride_w && o.pad_h == o.pad_w &&
+         o.dilation_h == 1 && o.dilation_w == 1;
+}
+
 Tensor Conv2d::forward(const Tensor& x) {
-  return ops::conv2d(x, local_tensor("weight"), local_tensor("bias"), {stride, padding, groups});
+  return ops::conv2d(x, local_tensor("weight"), local_tensor("bias"), options);
 }
 
 std::string Conv2d::describe() const {
+  const ops::Conv2dOptions& o = options;
+  auto hw = [](int64_t h, int64_t w) {
+    return h == w ? std::to_string(h) : std::to_string(h) + "x" + std::to_string(w);
+  };
   std::string s = std::to_string(in_channels) + "->" + std::to_string(out_channels) + " k" +
-                  std::to_string(kernel) + " s" + std::to_string(stride) + " p" +
-                  std::to_string(padding);
+                  hw(kernel, kernel_w) + " s" + hw(o.stride_h, o.stride_w) + " p" +
+                  hw(o.pad_h, o.pad_w);
+  if (o.dilation_h != 1 || o.dilation_w != 1) s += " d" + hw(o.dilation_h, o.dilation_w);
   if (groups != 1) s += " g" + std::to_string(groups);
   return s;
 }

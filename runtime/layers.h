@@ -16,10 +16,19 @@ class Conv2d : public Module {
  public:
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride = 1,
          int64_t padding = 0, int64_t groups = 1, bool bias = false);
+  // Any kernel size, per-axis stride, padding and dilation (imported models).
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_h, int64_t kernel_w,
+         const ops::Conv2dOptions& opt, bool bias);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Conv2d"; }
   std::string describe() const override;
+  // True for a square kernel with the same stride and padding on both axes and no dilation:
+  // then kernel, stride and padding describe the layer alone.
+  bool square() const;
+  // kernel, stride and padding: along H (and W when square()).
   int64_t in_channels, out_channels, kernel, stride, padding, groups;
+  int64_t kernel_w;
+  ops::Conv2dOptions options;  // what forward runs
 };
 
 // Transposed convolution: weight [in, out/groups, kernel_h, kernel_w] (PyTorch's layout), bias

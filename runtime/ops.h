@@ -14,13 +14,23 @@ class Generator;
 
 namespace ops {
 
+// Per-axis stride, padding and dilation (tap (r, s) of output (p, q) reads input
+// (p*stride_h - pad_h + r*dilation_h, q*stride_w - pad_w + s*dilation_w)), and groups.
+// {stride, padding, groups} sets both axes alike (the zoo's square layers).
 struct Conv2dOptions {
-  int64_t stride = 1;
-  int64_t padding = 0;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
   int64_t groups = 1;
+  int64_t dilation_h = 1, dilation_w = 1;
+  Conv2dOptions() = default;
+  Conv2dOptions(int64_t stride, int64_t padding = 0, int64_t groups = 1)
+      : stride_h(stride), stride_w(stride), pad_h(padding), pad_w(padding), groups(groups) {}
 };
 
-// x [N,C,H,W], w [K,C/groups,R,S], bias [K] or undefined -> [N,K,P,Q].
+// x [N,C,H,W], w [K,C/groups,R,S], bias [K] or undefined -> [N,K,P,Q] with
+// P = (H + 2*pad_h - (R - 1)*dilation_h - 1) / stride_h + 1, likewise Q. requires: stride and
+// dilation >= 1, padding >= 0, C and K divisible by groups, the dilated kernel within the padded
+// input (errors name the op).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt = {});
 // Inference-only convolution with a fused epilogue, for folded conv + batch norm (+ residual)
 // (+ ReLU): y[n,k] = act(conv(x, w)[n,k] * scale[k] + shift[k] + residual[n,k]), act = ReLU when

@@ -396,6 +396,69 @@ TEST(OnnxImport, ConvTransposeWithStridesPaddingOutputPaddingGroupsAndOutputShap
       << e;
 }
 
+TEST(OnnxImport, ConvDilationNonSquareKernelsAndPerAxisStridesAndPads) {
+  Generator gen(12);
+  ProtoBuilder b({-1, 3, 9, 8});
+  const Tensor w1 = b.weight("c1.weight", Tensor::randn({4, 3, 3, 3}, gen, 0.4f));
+  const Tensor g = b.weight("bn.scale", Tensor::uniform({4}, gen, 0.5f, 1.5f));
+  const Tensor be = b.weight("bn.b", Tensor::randn({4}, gen, 0.1f));
+  const Tensor mu = b.weight("bn.mean", Tensor::randn({4}, gen, 0.1f));
+  const Tensor var = b.weight("bn.var", Tensor::uniform({4}, gen, 0.5f, 2.0f));
+  const Tensor w2 = b.weight("c2.weight", Tensor::randn({5, 4, 3, 1}, gen, 0.4f));
+  const Tensor b2 = b.weight("c2.bias", Tensor::randn({5}, gen, 0.1f));
+  const Tensor w3 = b.weight("c3.weight", Tensor::randn({5, 1, 3, 3}, gen, 0.4f));
+  auto* c1 = b.node("Conv", {"x", "c1.weight"}, "h1", "/c1/Conv");
+  ProtoBuilder::attr_ints(c1, "dilations", {2, 2});
+  ProtoBuilder::attr_ints(c1, "pads", {2, 2, 2, 2});
+  b.node("BatchNormalization", {"h1", "bn.scale", "bn.b", "bn.mean", "bn.var"}, "n1");
+  b.node("Relu", {"n1"}, "r1");
+  auto* c2 = b.node("Conv", {"r1", "c2.weight", "c2.bias"}, "h2", "/c2/Conv");
+  ProtoBuilder::attr_ints(c2, "kernel_shape", {3, 1});
+  ProtoBuilder::attr_ints(c2, "strides", {1, 2});
+  ProtoBuilder::attr_ints(c2, "pads", {1, 0, 1, 0});
+  // Depthwise, dilation (2, 1), stride 2, SAME_UPPER on 9x4: uneven pads become a pad node.
+  auto* c3 = b.node("Conv", {"h2", "c3.weight"}, "h3", "/c3/Conv");
+  ProtoBuilder::attr_int(c3, "group", 5);
+  ProtoBuilder::attr_ints(c3, "dilations", {2, 1});
+  ProtoBuilder::attr_ints(c3, "strides", {2, 2});
+  auto* a = c3->add_attribute();
+  a->set_name("auto_pad");
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s("SAME_UPPER");
+  b.node("GlobalAveragePool", {"h3"}, "gap");
+  b.node("Flatten", {"gap"}, "y");
+  const ImportedModel m = import_onnx_bytes(b.bytes("y"), "dil.onnx");
+  auto model = build(m);
+  const Tensor x = Tensor::randn({2, 3, 9, 8}, gen);
+  ops::Conv2dOptions o1(1, 2, 1);
+  o1.dilation_h = o1.dilation_w = 2;
+  ops::Conv2dOptions o2;
+  o2.stride_w = 2;
+  o2.pad_h = 1;
+  ops::Conv2dOptions o3(2, 0, 5);
+  o3.dilation_h = 2;
+  NoGradGuard no_grad;
+  Tensor h = ops::relu(
+      ops::batch_norm(ops::conv2d(x, w1, Tensor(), o1), g, be, mu, var, false, 0.1f, 1e-5f));
+  h = ops::conv2d(h, w2, b2, o2);
+  EXPECT_EQ(h.shape(), (Shape{2, 5, 9, 4}));
+  // SAME_UPPER, out = ceil(in / 2): H 9 -> 5 needs (5-1)*2 + 5 - 9 = 4 (2, 2); W 4 -> 2 needs
+  // (2-1)*2 + 3 - 4 = 1 (0 before, 1 after).
+  h = ops::conv2d(ops::pad2d(h, 2, 0, 2, 1), w3, Tensor(), o3);
+  EXPECT_EQ(h.shape(), (Shape{2, 5, 5, 2}));
+  const Tensor want = ops::global_avg_pool(h);
+  {
+    DispatchLog log;  // the dilated conv + BN + ReLU still fuse
+    EXPECT_LT(max_abs_diff((*model)(x), want), 1e-5f);
+    EXPECT_TRUE(log.saw(OpId::Conv2dFused, Backend::CpuFast));
+  }
+  nn::set_op_fusion(false);
+  EXPECT_LT(max_abs_diff((*model)(x), want), 1e-5f);
+  nn::set_op_fusion(true);
+  const nlohmann::json j = m.graph;  // per-axis attributes survive the checkpoint's JSON
+  EXPECT_EQ(nlohmann::json::parse(j.dump()).get<models::GraphSpec>(), m.graph);
+}
+
 TEST(OnnxImport, ChannelOverridesNarrowAConvAndTheLayersAfterIt) {
   Generator gen(4);
   ProtoBuilder b({-1, 3, 6, 6});
@@ -476,12 +539,14 @@ TEST(OnnxImport, UnsupportedAttributesAndExternalDataAreNamed) {
   ProtoBuilder b({1, 3, 8, 8});
   Generator gen(2);
   b.weight("w", Tensor::randn({2, 3, 3, 3}, gen));
-  auto* conv = b.node("Conv", {"x", "w"}, "c", "/stem/Conv");
-  ProtoBuilder::attr_ints(conv, "strides", {1, 2});
+  auto* conv = b.node("ConvTranspose", {"x", "w"}, "c", "/stem/ConvTranspose");
+  ProtoBuilder::attr_ints(conv, "dilations", {1, 2});
   b.node("GlobalAveragePool", {"c"}, "g");
   b.node("Flatten", {"g"}, "y");
   const std::string e = import_error(b.bytes("y"));
-  EXPECT_NE(e.find("node '/stem/Conv' (Conv): attribute strides"), std::string::npos) << e;
+  EXPECT_NE(e.find("node '/stem/ConvTranspose' (ConvTranspose): attribute dilations"),
+            std::string::npos)
+      << e;
 
   ProtoBuilder ext({1, 3, 4, 4});
   auto* init = ext.graph()->add_initializer();

@@ -510,6 +510,9 @@ MacCount count_macs(Module& model, const Shape& chw) {
     if (n->op == OpId::Conv2d && n->input_shapes.size() >= 2) {
       const Shape& w = n->input_shapes[1];  // [K, C/groups, R, S]
       m = shape_numel(n->output_shape) * w[1] * w[2] * w[3];
+    } else if (n->op == OpId::ConvTranspose2d && n->input_shapes.size() >= 2) {
+      const Shape& w = n->input_shapes[1];  // [C, K/groups, R, S]: each input reaches K/G*R*S
+      m = shape_numel(n->input_shapes[0]) * w[1] * w[2] * w[3];
     } else if (n->op == OpId::Linear && n->input_shapes.size() >= 2) {
       m = shape_numel(n->output_shape) * n->input_shapes[1][1];
     }

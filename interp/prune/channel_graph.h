@@ -83,8 +83,8 @@ ChannelGraph analyze_channels(Module& model, const Shape& chw, const AnalyzeOpti
 // always kept). requires: keep.size() == g.num_ids.
 int64_t plan_macs(const ChannelGraph& g, const std::vector<char>& keep);
 
-// Conv2d and linear multiply-accumulates per image of shape chw, from one recorded forward:
-// total and per module path (summed over calls).
+// Conv2d, transposed conv and linear multiply-accumulates per image of shape chw, from one
+// recorded forward: total and per module path (summed over calls).
 struct MacCount {
   int64_t total = 0;
   std::map<std::string, int64_t> per_module;

@@ -4,7 +4,8 @@
 // (conv_winograd.h; the weight gradient up to 512 x 512 channels, padded-flat above); other
 // ungrouped convolutions go to the padded-flat implicit GEMM of conv_direct.h where it applies
 // (see conv_direct_applicable; the backward-input of strided ones stays here); every other shape
-// runs here as per-image im2col + packed SGEMM, with OpenMP over the batch. Shape letters: N
+// runs here as per-image im2col + packed SGEMM, with OpenMP over the batch (dilated convolutions
+// always: the other kernels refuse dilation). Shape letters: N
 // batch, C input channels, H/W input size, K output channels, R/S kernel size, P/Q output size,
 // G groups, Cg = C/G, Kg = K/G, and CRS = Cg*R*S (the GEMM depth). Per image n and group g, with
 // col [CRS, P*Q] = im2col(x[n, g]):
@@ -64,7 +65,7 @@ inline void valid_range(int64_t offset, int64_t stride, int64_t limit, int64_t Q
   *hi = std::max(*lo, std::min(end, Q));
 }
 
-// col[(c*R + r)*S + t, p*Q + q] = x[c, p*sh - ph + r, q*sw - pw + t] (0 outside the plane),
+// col[(c*R + r)*S + t, p*Q + q] = x[c, p*sh - ph + r*dh, q*sw - pw + t*dw] (0 outside the plane),
 // for the Cg channels of one group of one image.
 void im2col(const Conv2dShape& s, const Geometry& g, const float* x, float* col) {
   for (int64_t c = 0; c < g.Cg; ++c) {
@@ -72,22 +73,23 @@ void im2col(const Conv2dShape& s, const Geometry& g, const float* x, float* col)
     for (int64_t r = 0; r < s.R; ++r) {
       for (int64_t t = 0; t < s.S; ++t) {
         float* row = col + ((c * s.R + r) * s.S + t) * g.PQ;
+        const int64_t off = t * s.dilation_w - s.pad_w;  // column q reads in[q * sw + off]
         int64_t q_lo, q_hi;
-        valid_range(t - s.pad_w, s.stride_w, s.W, g.Q, &q_lo, &q_hi);
+        valid_range(off, s.stride_w, s.W, g.Q, &q_lo, &q_hi);
         for (int64_t p = 0; p < g.P; ++p) {
           float* out = row + p * g.Q;
-          const int64_t ih = p * s.stride_h - s.pad_h + r;
+          const int64_t ih = p * s.stride_h - s.pad_h + r * s.dilation_h;
           if (ih < 0 || ih >= s.H) {
             std::fill(out, out + g.Q, 0.0f);
             continue;
           }
-          const float* in = plane + ih * s.W;  // column q reads in[q * sw + t - pw]
+          const float* in = plane + ih * s.W;
           std::fill(out, out + q_lo, 0.0f);
           if (s.stride_w == 1) {
-            std::memcpy(out + q_lo, in + q_lo + t - s.pad_w,
+            std::memcpy(out + q_lo, in + q_lo + off,
                         sizeof(float) * static_cast<size_t>(q_hi - q_lo));
           } else {
-            for (int64_t q = q_lo; q < q_hi; ++q) out[q] = in[q * s.stride_w + t - s.pad_w];
+            for (int64_t q = q_lo; q < q_hi; ++q) out[q] = in[q * s.stride_w + off];
           }
           std::fill(out + q_hi, out + g.Q, 0.0f);
         }
@@ -104,14 +106,15 @@ void col2im_add(const Conv2dShape& s, const Geometry& g, const float* col, float
     for (int64_t r = 0; r < s.R; ++r) {
       for (int64_t t = 0; t < s.S; ++t) {
         const float* row = col + ((c * s.R + r) * s.S + t) * g.PQ;
+        const int64_t off = t * s.dilation_w - s.pad_w;
         int64_t q_lo, q_hi;
-        valid_range(t - s.pad_w, s.stride_w, s.W, g.Q, &q_lo, &q_hi);
+        valid_range(off, s.stride_w, s.W, g.Q, &q_lo, &q_hi);
         for (int64_t p = 0; p < g.P; ++p) {
-          const int64_t ih = p * s.stride_h - s.pad_h + r;
+          const int64_t ih = p * s.stride_h - s.pad_h + r * s.dilation_h;
           if (ih < 0 || ih >= s.H) continue;
           const float* in = row + p * g.Q;
           float* out = plane + ih * s.W;
-          for (int64_t q = q_lo; q < q_hi; ++q) out[q * s.stride_w + t - s.pad_w] += in[q];
+          for (int64_t q = q_lo; q < q_hi; ++q) out[q * s.stride_w + off] += in[q];
         }
       }
     }

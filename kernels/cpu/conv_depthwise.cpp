@@ -440,7 +440,7 @@ WeightItems weight_items(const Conv2dShape& s) {
 }  // namespace
 
 bool conv2d_depthwise_applicable(const Conv2dShape& s) {
-  return s.groups == s.C && s.K == s.C && s.C >= 1;
+  return s.groups == s.C && s.K == s.C && s.C >= 1 && !s.dilated();
 }
 
 void conv2d_depthwise_forward(const Conv2dShape& s, const float* x, const float* w,

@@ -29,7 +29,8 @@
 
 namespace gb::kernels::cpu {
 
-// True when s is depthwise: groups == C == K (C = K = 1 ungrouped included).
+// True when s is depthwise: groups == C == K (C = K = 1 ungrouped included), without dilation
+// (dilated depthwise layers run im2col + GEMM).
 bool conv2d_depthwise_applicable(const Conv2dShape& s);
 
 // requires: conv2d_depthwise_applicable(s); layouts as in kernels/conv2d.h (w [C, 1, R, S]).

@@ -319,7 +319,9 @@ void spread_gradient(const Flat& f, const float* dy, int64_t Lw, float* g) {
 }  // namespace
 
 bool conv2d_direct_applicable(const Conv2dShape& s) {
-  if (s.groups != 1 || s.pad_h < 0 || s.pad_w < 0 || s.P() < 1 || s.Q() < 1) return false;
+  if (s.groups != 1 || s.dilated() || s.pad_h < 0 || s.pad_w < 0 || s.P() < 1 || s.Q() < 1) {
+    return false;
+  }
   if (s.R * s.S == 1) return false;  // 1x1: a plain GEMM (stride 1) or subsample + GEMM wins
   if (s.stride_h > 1 || s.stride_w > 1) return s.stride_h >= 1 && s.stride_w >= 1;
   return s.pad_h <= s.R - 1 && s.pad_w <= s.S - 1;

@@ -18,8 +18,8 @@
 
 namespace gb::kernels::cpu {
 
-// True for the shapes forward and backward-weight handle: one group, a kernel larger than 1x1,
-// and either stride 1 with padding no larger than the kernel minus one, or any stride > 1
+// True for the shapes forward and backward-weight handle: one group, no dilation, a kernel larger
+// than 1x1, and either stride 1 with padding no larger than the kernel minus one, or any stride > 1
 // (strided convolutions run on the sh*sw phase planes of the padded input, where every tap is a
 // unit-stride shift).
 bool conv2d_direct_applicable(const Conv2dShape& s);

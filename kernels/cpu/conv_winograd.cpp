@@ -553,8 +553,8 @@ void filter_grad_to_weights(const Plan& p, const float* du, float* dw) {
 
 bool conv2d_winograd_applicable(const Conv2dShape& s) {
   return s.groups == 1 && s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 &&
-         s.pad_h == 1 && s.pad_w == 1 && s.C >= kMinChannels && s.K >= kMinChannels && s.H > 0 &&
-         s.W > 0;
+         !s.dilated() && s.pad_h == 1 && s.pad_w == 1 && s.C >= kMinChannels &&
+         s.K >= kMinChannels && s.H > 0 && s.W > 0;
 }
 
 void conv2d_winograd_forward(const Conv2dShape& s, const float* x, const float* w,

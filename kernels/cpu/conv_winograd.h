@@ -23,9 +23,9 @@
 
 namespace gb::kernels::cpu {
 
-// True for the shapes handled here: one group, a 3x3 kernel, stride 1, padding 1 on both axes,
-// and C and K of at least 8 (any count: channels are padded to blocks of 8 inside, so pruned
-// networks with odd channel counts keep Winograd).
+// True for the shapes handled here: one group, a 3x3 kernel, stride 1, dilation 1, padding 1 on
+// both axes, and C and K of at least 8 (any count: channels are padded to blocks of 8 inside, so
+// pruned networks with odd channel counts keep Winograd).
 bool conv2d_winograd_applicable(const Conv2dShape& s);
 
 // Whether Winograd pays for shape s: its filter transform (36 values per filter instead of 9)

@@ -10,12 +10,14 @@
 // gather through index arithmetic (the large variants walk the reduction index with
 // division-free cursors); no im2col buffer exists. blockIdx.z picks the group (and the split for
 // backward-weight).
-//   forward         out[k, (n,p,q)]   = sum over (c,r,s) of w[k,c,r,s] * x[n,c,p*sh-ph+r,q*sw-pw+s]
+//   forward         out[k, (n,p,q)]   = sum over (c,r,s) of w[k,c,r,s] * x[n,c,p*sh-ph+r*dh,
+//                   q*sw-pw+s*dw] (dh, dw the dilations)
 //                   M = Kg, cols = N*P*Q, reduction Cg*R*S; y = out + bias[k].
 //   backward-input  out[c, (n,h,w)]   = sum over (k,r,s) of w[k,c,r,s] * dy[n,k,p,q] where
 //                   p = (h+ph-r)/sh, q = (w+pw-s)/sw divide exactly and lie inside P x Q.
 //                   Run per output phase (h % sh, w % sw): one GEMM each with M = Cg,
 //                   cols = N * (pixels of the phase), reduction Kg * (taps of the phase).
+//                   A dilated convolution runs a plain gather instead, one thread per dx.
 //   backward-weight out[k, (c,r,s)]   = sum over (n,p,q) of dy[n,k,p,q] * x[n,c,p*sh-ph+r,...]
 //                   M = Kg, cols = Cg*R*S, reduction N*P*Q (long): split-K into `splits`
 //                   contiguous reduction ranges, each writing its partial tile to a workspace
@@ -46,7 +48,7 @@ using gemm::kBK;
 
 // The shape with every extent the loaders need, as 32-bit values (checked on the host).
 struct ConvDims {
-  int C, H, W, K, R, S, sh, sw, ph, pw, P, Q, Cg, Kg, RS, PQ, HW;
+  int C, H, W, K, R, S, sh, sw, ph, pw, dh, dw, P, Q, Cg, Kg, RS, PQ, HW;
   int64_t CHW, KPQ;  // per-image strides of x (and dx) and of dy (and y)
 };
 
@@ -62,6 +64,8 @@ ConvDims dims_of(const Conv2dShape& s) {
   if (s.groups <= 0 || s.C % s.groups != 0 || s.K % s.groups != 0)
     throw std::runtime_error("cuda: conv2d: channels are not divisible by groups");
   if (s.stride_h <= 0 || s.stride_w <= 0) throw std::runtime_error("cuda: conv2d: bad stride");
+  if (s.dilation_h <= 0 || s.dilation_w <= 0)
+    throw std::runtime_error("cuda: conv2d: bad dilation");
   ConvDims d;
   d.C = checked_int(s.C, "C");
   d.H = checked_int(s.H, "H");
@@ -73,6 +77,8 @@ ConvDims dims_of(const Conv2dShape& s) {
   d.sw = checked_int(s.stride_w, "stride_w");
   d.ph = checked_int(s.pad_h, "pad_h");
   d.pw = checked_int(s.pad_w, "pad_w");
+  d.dh = checked_int(s.dilation_h, "dilation_h");
+  d.dw = checked_int(s.dilation_w, "dilation_w");
   d.P = checked_int(s.P(), "P");
   d.Q = checked_int(s.Q(), "Q");
   d.Cg = checked_int(s.C_per_group(), "C/G");
@@ -131,7 +137,7 @@ struct ForwardProblem {
     const int kk = static_cast<int>(kk64);
     const int c = kk / d.RS, rs = kk - c * d.RS;
     const int r = rs / d.S, s = rs - r * d.S;
-    const int ih = b.ih0 + r, iw = b.iw0 + s;
+    const int ih = b.ih0 + r * d.dh, iw = b.iw0 + s * d.dw;
     if (static_cast<unsigned>(ih) >= static_cast<unsigned>(d.H) ||
         static_cast<unsigned>(iw) >= static_cast<unsigned>(d.W))
       return 0.0f;
@@ -142,7 +148,7 @@ struct ForwardProblem {
   __device__ BCur b_cur(int64_t kk) const { return step.decode(static_cast<int>(kk)); }
   __device__ void b_next(BCur& c) const { step.advance(c); }
   __device__ float load_b(const BCtx& b, const BCur& c) const {
-    const int ih = b.ih0 + c.mid, iw = b.iw0 + c.lo;
+    const int ih = b.ih0 + c.mid * d.dh, iw = b.iw0 + c.lo * d.dw;
     if (static_cast<unsigned>(ih) >= static_cast<unsigned>(d.H) ||
         static_cast<unsigned>(iw) >= static_cast<unsigned>(d.W))
       return 0.0f;
@@ -276,13 +282,13 @@ struct BackwardWeightProblem {
 
   struct BCtx {
     const float* chan = nullptr;  // x[0, g*Cg + c]
-    int r = 0, s = 0;
+    int r = 0, s = 0;             // the tap's offsets r * dh, s * dw
   };
   __device__ BCtx b_ctx(int g, int64_t col64) const {
     const int col = static_cast<int>(col64);
     const int c = col / d.RS, rs = col - c * d.RS;
     const int r = rs / d.S;
-    return {x + (static_cast<int64_t>(g) * d.Cg + c) * d.HW, r, rs - r * d.S};
+    return {x + (static_cast<int64_t>(g) * d.Cg + c) * d.HW, r * d.dh, (rs - r * d.S) * d.dw};
   }
   __device__ float load_b(const BCtx& b, int64_t kk64) const {
     const int kk = static_cast<int>(kk64);
@@ -308,6 +314,37 @@ struct BackwardWeightProblem {
     out[split * out_split_stride + (static_cast<int64_t>(g) * d.Kg + m) * cols + col] = v;
   }
 };
+
+// backward-input of a dilated convolution: one thread per dx element, a gather over (k, r, s) of
+// its group in ascending order (the phase GEMMs above assume unit dilation). Deterministic.
+__global__ void backward_input_dilated_kernel(ConvDims d, int64_t total,
+                                              const float* __restrict__ dy,
+                                              const float* __restrict__ w, float* __restrict__ dx) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int ow = static_cast<int>(i % d.W), oh = static_cast<int>((i / d.W) % d.H);
+    const int64_t nc = i / d.HW;
+    const int c = static_cast<int>(nc % d.C);
+    const int64_t n = nc / d.C;
+    const int g = c / d.Cg, cg = c - g * d.Cg;
+    float acc = 0.0f;
+    for (int kg = 0; kg < d.Kg; ++kg) {
+      const int k = g * d.Kg + kg;
+      const float* wk = w + (static_cast<int64_t>(k) * d.Cg + cg) * d.RS;
+      const float* dyk = dy + n * d.KPQ + static_cast<int64_t>(k) * d.PQ;
+      for (int r = 0; r < d.R; ++r) {
+        const int ph = oh + d.ph - r * d.dh;  // = p * sh
+        if (ph < 0 || ph % d.sh != 0 || ph / d.sh >= d.P) continue;
+        for (int s = 0; s < d.S; ++s) {
+          const int pw = ow + d.pw - s * d.dw;
+          if (pw < 0 || pw % d.sw != 0 || pw / d.sw >= d.Q) continue;
+          acc += __ldg(wk + r * d.S + s) * __ldg(dyk + (ph / d.sh) * d.Q + pw / d.sw);
+        }
+      }
+    }
+    dx[i] = acc;
+  }
+}
 
 // dw[i] = sum over splits, in ascending split order, of ws[split, i].
 __global__ void sum_splits_kernel(const float* __restrict__ ws, int splits, int64_t n,
@@ -412,6 +449,13 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
     return;
   }
   const ConvDims d = dims_of(s);
+  if (s.dilated()) {
+    const int64_t total = s.N * s.C * s.H * s.W;
+    if (total == 0) return;
+    backward_input_dilated_kernel<<<blocks_for(total), 256, 0, stream()>>>(d, total, dy, w, dx);
+    check_launch("conv2d_backward_input: dilated");
+    return;
+  }
   BackwardInputProblem prob;
   prob.M = d.Cg;
   prob.d = d;

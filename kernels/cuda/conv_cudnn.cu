@@ -84,10 +84,11 @@ struct Plan {
   }
 };
 
-using Key = std::array<int64_t, 12>;
+using Key = std::array<int64_t, 14>;
 
 Key key_of(const Conv2dShape& s) {
-  return {s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.groups};
+  return {s.N,        s.C,        s.H,     s.W,     s.K,      s.R,          s.S,
+          s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.groups, s.dilation_h, s.dilation_w};
 }
 
 struct State {
@@ -169,7 +170,8 @@ Plan& plan_for(State& st, const Conv2dShape& s) {
       "cudnnSetFilter4dDescriptor");
   check_cudnn(cudnnSetConvolution2dDescriptor(
                   plan->conv, to_int(s.pad_h, "pad_h"), to_int(s.pad_w, "pad_w"),
-                  to_int(s.stride_h, "stride_h"), to_int(s.stride_w, "stride_w"), 1, 1,
+                  to_int(s.stride_h, "stride_h"), to_int(s.stride_w, "stride_w"),
+                  to_int(s.dilation_h, "dilation_h"), to_int(s.dilation_w, "dilation_w"),
                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
               "cudnnSetConvolution2dDescriptor");
   check_cudnn(cudnnSetConvolutionGroupCount(plan->conv, g), "cudnnSetConvolutionGroupCount");

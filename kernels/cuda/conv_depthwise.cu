@@ -127,7 +127,9 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-bool applicable(const Conv2dShape& s) { return s.groups == s.C && s.K == s.C && s.C >= 1; }
+bool applicable(const Conv2dShape& s) {
+  return s.groups == s.C && s.K == s.C && s.C >= 1 && !s.dilated();
+}
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y) {

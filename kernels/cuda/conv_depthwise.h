@@ -18,7 +18,8 @@
 
 namespace gb::kernels::cuda::depthwise {
 
-// True when s is depthwise: groups == C == K (C = K = 1 ungrouped included).
+// True when s is depthwise: groups == C == K (C = K = 1 ungrouped included), without dilation
+// (dilated depthwise layers run the implicit GEMM).
 bool applicable(const Conv2dShape& s);
 
 // requires: applicable(s); throws std::runtime_error otherwise or for a stride < 1.

@@ -1,8 +1,8 @@
-// Reference 2-D convolution (cross-correlation, as PyTorch), forward and backward, as plain
-// loops with double accumulators. Shape letters: N batch, C input channels, H/W input size,
-// K output channels, R/S kernel size, P/Q output size, G groups; Cg = C/G and Kg = K/G are the
-// channels per group. x [N,C,H,W], w [K,Cg,R,S], y/dy [N,K,P,Q]. Output channel k reads input
-// channels (k / Kg) * Cg ... + Cg - 1.
+// Reference 2-D convolution (cross-correlation, as PyTorch; strides, padding and dilation per
+// axis), forward and backward, as plain loops with double accumulators. Shape letters: N batch,
+// C input channels, H/W input size, K output channels, R/S kernel size, P/Q output size, G groups;
+// Cg = C/G and Kg = K/G are the channels per group. x [N,C,H,W], w [K,Cg,R,S], y/dy [N,K,P,Q].
+// Output channel k reads input channels (k / Kg) * Cg ... + Cg - 1.
 #include "kernels/conv2d.h"
 
 #include <cstddef>
@@ -21,10 +21,10 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
           double acc = bias ? bias[k] : 0.0;
           for (int64_t cg = 0; cg < Cg; ++cg) {
             for (int64_t r = 0; r < s.R; ++r) {
-              const int64_t ih = p * s.stride_h - s.pad_h + r;
+              const int64_t ih = p * s.stride_h - s.pad_h + r * s.dilation_h;
               if (ih < 0 || ih >= s.H) continue;
               for (int64_t t = 0; t < s.S; ++t) {
-                const int64_t iw = q * s.stride_w - s.pad_w + t;
+                const int64_t iw = q * s.stride_w - s.pad_w + t * s.dilation_w;
                 if (iw < 0 || iw >= s.W) continue;
                 const double xv = x[((n * s.C + c0 + cg) * s.H + ih) * s.W + iw];
                 const double wv = w[((k * Cg + cg) * s.R + r) * s.S + t];
@@ -51,10 +51,10 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
           const double g = dy[((n * s.K + k) * P + p) * Q + q];
           for (int64_t cg = 0; cg < Cg; ++cg) {
             for (int64_t r = 0; r < s.R; ++r) {
-              const int64_t ih = p * s.stride_h - s.pad_h + r;
+              const int64_t ih = p * s.stride_h - s.pad_h + r * s.dilation_h;
               if (ih < 0 || ih >= s.H) continue;
               for (int64_t t = 0; t < s.S; ++t) {
-                const int64_t iw = q * s.stride_w - s.pad_w + t;
+                const int64_t iw = q * s.stride_w - s.pad_w + t * s.dilation_w;
                 if (iw < 0 || iw >= s.W) continue;
                 acc[((n * s.C + c0 + cg) * s.H + ih) * s.W + iw] +=
                     g * w[((k * Cg + cg) * s.R + r) * s.S + t];
@@ -79,10 +79,10 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
           double acc = 0.0;
           for (int64_t n = 0; n < s.N; ++n) {
             for (int64_t p = 0; p < P; ++p) {
-              const int64_t ih = p * s.stride_h - s.pad_h + r;
+              const int64_t ih = p * s.stride_h - s.pad_h + r * s.dilation_h;
               if (ih < 0 || ih >= s.H) continue;
               for (int64_t q = 0; q < Q; ++q) {
-                const int64_t iw = q * s.stride_w - s.pad_w + t;
+                const int64_t iw = q * s.stride_w - s.pad_w + t * s.dilation_w;
                 if (iw < 0 || iw >= s.W) continue;
                 acc += static_cast<double>(dy[((n * s.K + k) * P + p) * Q + q]) *
                        x[((n * s.C + c0 + cg) * s.H + ih) * s.W + iw];

@@ -74,13 +74,16 @@ size_t GraphModule::run_fused(size_t i, std::map<std::string, Tensor>& values) {
       y = nn::fused_conv_bn(*conv, *bn, x, residual, relu);
     } else {
       if (residual.defined()) {
-        const int64_t p = (x.size(2) + 2 * conv->padding - conv->kernel) / conv->stride + 1;
-        const Shape want{x.size(0), conv->out_channels, p,
-                         (x.size(3) + 2 * conv->padding - conv->kernel) / conv->stride + 1};
+        const ops::Conv2dOptions& o = conv->options;
+        const int64_t p =
+            (x.size(2) + 2 * o.pad_h - (conv->kernel - 1) * o.dilation_h - 1) / o.stride_h + 1;
+        const int64_t q =
+            (x.size(3) + 2 * o.pad_w - (conv->kernel_w - 1) * o.dilation_w - 1) / o.stride_w + 1;
+        const Shape want{x.size(0), conv->out_channels, p, q};
         if (residual.shape() != want) return 0;  // a broadcasting add: run it unfused
       }
       y = ops::conv2d_fused(x, w, Tensor(), conv->local_tensor("bias"), residual, relu,
-                            {conv->stride, conv->padding, conv->groups});
+                            conv->options);
     }
   }
   values[current] = y;

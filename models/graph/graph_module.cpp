@@ -1,7 +1,9 @@
 // GraphModule: the node modules built from a spec (the layers with weights here, every other op a
 // GraphOp: models/graph/graph_op.cpp lists their attributes), the nested containers of their
 // paths, and the interpreter that runs the nodes in order. The layers' attributes:
-//   conv2d        in_channels out_channels kernel stride padding groups bias   (nn::Conv2d)
+//   conv2d        in_channels out_channels kernel stride padding groups bias   (nn::Conv2d);
+//                 kernel, stride, padding and the optional dilation (default 1) one value for
+//                 both axes or [h, w]
 //   conv_transpose2d  in_channels out_channels groups bias, and kernel stride padding
 //                 output_padding as [h, w] (or one value for both)          (nn::ConvTranspose2d)
 //   batch_norm2d  channels eps momentum                                       (nn::BatchNorm2d)
@@ -45,6 +47,23 @@ std::pair<int64_t, int64_t> attr_hw(const GraphAttrs& attrs, const std::string& 
   return {static_cast<int64_t>(v[0]), static_cast<int64_t>(v.size() == 2 ? v[1] : v[0])};
 }
 
+// The square constructor where one value serves both axes and there is no dilation (the zoo's
+// layers), the general one otherwise.
+ModulePtr make_conv(const GraphAttrs& a, const std::string& op) {
+  ops::Conv2dOptions opt;
+  std::tie(opt.stride_h, opt.stride_w) = attr_hw(a, op, "stride");
+  std::tie(opt.pad_h, opt.pad_w) = attr_hw(a, op, "padding");
+  if (a.count("dilation")) std::tie(opt.dilation_h, opt.dilation_w) = attr_hw(a, op, "dilation");
+  opt.groups = attr_int(a, op, "groups");
+  const auto [kh, kw] = attr_hw(a, op, "kernel");
+  const int64_t in = attr_int(a, op, "in_channels"), out = attr_int(a, op, "out_channels");
+  const bool bias = attr_int(a, op, "bias") != 0;
+  const bool square = kh == kw && opt.stride_h == opt.stride_w && opt.pad_h == opt.pad_w &&
+                      opt.dilation_h == 1 && opt.dilation_w == 1;
+  if (!square) return std::make_shared<nn::Conv2d>(in, out, kh, kw, opt, bias);
+  return std::make_shared<nn::Conv2d>(in, out, kh, opt.stride_h, opt.pad_h, opt.groups, bias);
+}
+
 ModulePtr make_conv_transpose(const GraphAttrs& a, const std::string& op) {
   ops::ConvTranspose2dOptions opt;
   std::tie(opt.stride_h, opt.stride_w) = attr_hw(a, op, "stride");
@@ -76,12 +95,7 @@ void attach(Module& parent, const std::string& name, ModulePtr child) {
 
 ModulePtr make_node_module(const GraphNode& n) {
   const GraphAttrs& a = n.attrs;
-  if (n.op == "conv2d") {
-    return std::make_shared<nn::Conv2d>(
-        attr_int(a, n.op, "in_channels"), attr_int(a, n.op, "out_channels"),
-        attr_int(a, n.op, "kernel"), attr_int(a, n.op, "stride"), attr_int(a, n.op, "padding"),
-        attr_int(a, n.op, "groups"), attr_int(a, n.op, "bias") != 0);
-  }
+  if (n.op == "conv2d") return make_conv(a, n.op);
   if (n.op == "conv_transpose2d") return make_conv_transpose(a, n.op);
   if (n.op == "batch_norm2d") {
     return std::make_shared<nn::BatchNorm2d>(attr_int(a, n.op, "channels"),

@@ -2,32 +2,34 @@
 // AveragePool, GlobalAveragePool, GlobalMaxPool, Relu. Each checks every attribute it is given
 // against what the runtime op computes and names the attribute when glassbox cannot follow it.
 // Shape letters: N batch, C input channels, H/W size, K output channels, R/S kernel, I/O features.
+#include <tuple>
+
 #include "models/onnx/onnx_converters.h"
 #include "runtime/ops.h"
 
 namespace gb::models::onnx_import {
 namespace {
 
-// One number for a 2-D attribute that must be the same along H and W.
-int64_t same_hw(ImportContext& ctx, const onnx::NodeProto& node, const char* name,
-                const std::vector<int64_t>& v, int64_t fallback) {
-  if (v.empty()) return fallback;
-  if (v.size() != 2 || v[0] != v[1]) {
-    ctx.fail(node, std::string("attribute ") + name + " must hold two equal values (square " +
-                       "kernels and equal strides only, so far)");
-  }
-  return v[0];
+// Two values [h, w] of a 2-D attribute, `fallback` on both axes when it is absent.
+std::pair<int64_t, int64_t> two(ImportContext& ctx, const onnx::NodeProto& node, const char* name,
+                                int64_t fallback) {
+  const std::vector<int64_t> v = attr_ints(node, name);
+  if (v.empty()) return {fallback, fallback};
+  if (v.size() != 2) ctx.fail(node, std::string("attribute ") + name + " must hold two values");
+  return {v[0], v[1]};
 }
 
 // [top, left, bottom, right] padding from `pads` or auto_pad (SAME_UPPER puts the odd pixel at
-// the end, SAME_LOWER at the start), for input [H, W], kernel r and stride s on both axes.
+// the end, SAME_LOWER at the start), for input [H, W], a (dilated) kernel spanning rh x rw pixels
+// and strides sh, sw.
 std::vector<int64_t> four_pads(ImportContext& ctx, const onnx::NodeProto& node, const Tensor& x,
-                               int64_t r, int64_t s) {
+                               int64_t rh, int64_t rw, int64_t sh, int64_t sw) {
   const std::string auto_pad = attr_string(node, "auto_pad", "NOTSET");
   if (auto_pad == "VALID") return {0, 0, 0, 0};
   if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     std::vector<int64_t> p(4);
     for (int axis = 0; axis < 2; ++axis) {
+      const int64_t r = axis == 0 ? rh : rw, s = axis == 0 ? sh : sw;
       const int64_t size = x.size(2 + axis), out = (size + s - 1) / s;
       const int64_t total = std::max<int64_t>((out - 1) * s + r - size, 0);
       const int64_t small = total / 2, large = total - small;
@@ -46,7 +48,7 @@ std::vector<int64_t> four_pads(ImportContext& ctx, const onnx::NodeProto& node, 
 // One padding for all four sides, or a failure naming the attribute.
 int64_t symmetric_pad(ImportContext& ctx, const onnx::NodeProto& node, const Tensor& x, int64_t r,
                       int64_t s) {
-  const std::vector<int64_t> p = four_pads(ctx, node, x, r, s);
+  const std::vector<int64_t> p = four_pads(ctx, node, x, r, r, s, s);
   if (p[0] != p[1] || p[0] != p[2] || p[0] != p[3]) {
     ctx.fail(node, "padding must be the same on all four sides here");
   }
@@ -81,29 +83,47 @@ Tensor optional_const(ImportContext& ctx, const onnx::NodeProto& node, int input
   return ctx.constant(node, input).as_tensor();
 }
 
+// The graph attributes of a conv2d node: one value where both axes agree (the zoo's square layers
+// keep their form), [h, w] otherwise; dilation only when it is not 1.
+GraphAttrs conv_attrs(const Tensor& x, const Tensor& w, const ops::Conv2dOptions& o,
+                      bool has_bias) {
+  auto hw = [](int64_t h, int64_t v) {
+    return h == v ? std::vector<double>{double(h)} : std::vector<double>{double(h), double(v)};
+  };
+  GraphAttrs a{{"in_channels", {double(x.size(1))}}, {"out_channels", {double(w.size(0))}},
+               {"kernel", hw(w.size(2), w.size(3))}, {"stride", hw(o.stride_h, o.stride_w)},
+               {"padding", hw(o.pad_h, o.pad_w)},    {"groups", {double(o.groups)}},
+               {"bias", {has_bias ? 1.0 : 0.0}}};
+  if (o.dilation_h != 1 || o.dilation_w != 1) a["dilation"] = hw(o.dilation_h, o.dilation_w);
+  return a;
+}
+
 void conv(ImportContext& ctx, const onnx::NodeProto& node) {
   const Tensor& x = ctx.sample(node, 0);
   if (x.dim() != 4) ctx.fail(node, "input must be [N,C,H,W], got " + shape_str(x.shape()));
   const Tensor w = ctx.constant(node, 1).as_tensor();
   if (w.dim() != 4) ctx.fail(node, "weight must be [K,C/groups,R,S]");
-  require_unit_dilation(ctx, node);
-  const int64_t r = same_hw(ctx, node, "kernel_shape", attr_ints(node, "kernel_shape"), w.size(2));
-  if (w.size(2) != r || w.size(3) != r) ctx.fail(node, "kernel_shape disagrees with the weight");
-  const int64_t s = same_hw(ctx, node, "strides", attr_ints(node, "strides"), 1);
-  const std::vector<int64_t> pads = four_pads(ctx, node, x, r, s);
-  int64_t p = pads[0];
-  std::string input = ctx.value_name(node, 0);
-  if (pads[1] != p || pads[2] != p || pads[3] != p) {  // uneven: a pad2d node, then no padding
-    input = add_pad_node(ctx, node, input, pads);
-    p = 0;
+  const auto [kh, kw] = two(ctx, node, "kernel_shape", 0);
+  if ((kh != 0 || kw != 0) && (kh != w.size(2) || kw != w.size(3))) {
+    ctx.fail(node, "kernel_shape disagrees with the weight");
   }
-  const int64_t groups = attr_int(node, "group", 1);
+  ops::Conv2dOptions opt;
+  std::tie(opt.stride_h, opt.stride_w) = two(ctx, node, "strides", 1);
+  std::tie(opt.dilation_h, opt.dilation_w) = two(ctx, node, "dilations", 1);
+  opt.groups = attr_int(node, "group", 1);
+  const int64_t span_h = (w.size(2) - 1) * opt.dilation_h + 1;
+  const int64_t span_w = (w.size(3) - 1) * opt.dilation_w + 1;
+  const std::vector<int64_t> pads =
+      four_pads(ctx, node, x, span_h, span_w, opt.stride_h, opt.stride_w);
+  std::string input = ctx.value_name(node, 0);
+  if (pads[0] == pads[2] && pads[1] == pads[3]) {  // the same at both ends of each axis
+    opt.pad_h = pads[0];
+    opt.pad_w = pads[1];
+  } else {  // uneven: a pad2d node, then no padding
+    input = add_pad_node(ctx, node, input, pads);
+  }
   const Tensor b = optional_const(ctx, node, 2);
-  const ops::Conv2dOptions opt{s, p, groups};
-  GraphAttrs a{{"in_channels", {double(x.size(1))}}, {"out_channels", {double(w.size(0))}},
-               {"kernel", {double(r)}},   {"stride", {double(s)}},
-               {"padding", {double(p)}},  {"groups", {double(groups)}},
-               {"bias", {b.defined() ? 1.0 : 0.0}}};
+  GraphAttrs a = conv_attrs(x, w, opt, b.defined());
   std::vector<std::pair<std::string, Tensor>> weights{{"weight", w}};
   std::map<std::string, std::string> sources{{"weight", node.input(1)}};
   if (b.defined()) {
@@ -114,15 +134,6 @@ void conv(ImportContext& ctx, const onnx::NodeProto& node) {
                [w, b, opt](const std::vector<Tensor>& in) { return ops::conv2d(in[0], w, b, opt); },
                node.input(1));
   ctx.set_sources(sources);
-}
-
-// Two values [h, w] of a 2-D attribute, `fallback` on both axes when it is absent.
-std::pair<int64_t, int64_t> two(ImportContext& ctx, const onnx::NodeProto& node, const char* name,
-                                int64_t fallback) {
-  const std::vector<int64_t> v = attr_ints(node, name);
-  if (v.empty()) return {fallback, fallback};
-  if (v.size() != 2) ctx.fail(node, std::string("attribute ") + name + " must hold two values");
-  return {v[0], v[1]};
 }
 
 // Per-axis padding of a ConvTranspose from pads (equal at both ends of an axis) or, where

@@ -20,10 +20,14 @@ kernels::Conv2dShape conv_shape(OpId op, const Tensor& x, const Tensor& w, const
   kernels::Conv2dShape s;
   s.N = x.size(0), s.C = x.size(1), s.H = x.size(2), s.W = x.size(3);
   s.K = w.size(0), s.R = w.size(2), s.S = w.size(3);
-  s.stride_h = s.stride_w = opt.stride;
-  s.pad_h = s.pad_w = opt.padding;
+  s.stride_h = opt.stride_h, s.stride_w = opt.stride_w;
+  s.pad_h = opt.pad_h, s.pad_w = opt.pad_w;
+  s.dilation_h = opt.dilation_h, s.dilation_w = opt.dilation_w;
   s.groups = opt.groups;
-  if (opt.stride < 1 || opt.padding < 0 || opt.groups < 1) fail(op, "bad stride/padding/groups");
+  if (opt.stride_h < 1 || opt.stride_w < 1 || opt.pad_h < 0 || opt.pad_w < 0 || opt.groups < 1 ||
+      opt.dilation_h < 1 || opt.dilation_w < 1) {
+    fail(op, "bad stride/padding/dilation/groups");
+  }
   if (s.C % s.groups != 0 || s.K % s.groups != 0) {
     fail(op, "channels " + std::to_string(s.C) + " -> " + std::to_string(s.K) +
                  " not divisible by groups " + std::to_string(s.groups));
@@ -33,7 +37,7 @@ kernels::Conv2dShape conv_shape(OpId op, const Tensor& x, const Tensor& w, const
                  " with groups " + std::to_string(s.groups));
   }
   // P()/Q() divide with truncation toward zero, so test the window size itself as well.
-  if (s.H + 2 * s.pad_h < s.R || s.W + 2 * s.pad_w < s.S || s.P() < 1 || s.Q() < 1) {
+  if (s.H + 2 * s.pad_h < s.R_span() || s.W + 2 * s.pad_w < s.S_span() || s.P() < 1 || s.Q() < 1) {
     fail(op, "kernel larger than padded input " + shape_str(x.shape()));
   }
   if (bias.defined()) {

@@ -49,6 +49,55 @@ Case conv_case(const ConvShape& c, uint64_t seed) {
   k.rtol = 1e-4;  // Winograd and blocked sums round differently from the double reference
   return k;
 }
+// Per-axis options ONNX files use (they route off the Winograd, padded-flat and depthwise paths,
+// which refuse dilation, onto im2col + GEMM; non-square kernels and strides keep them).
+Case general_conv_case(const char* label, const Shape& x, const Shape& w, ops::Conv2dOptions opt,
+                       bool bias, GradCheck grad, uint64_t seed) {
+  Ts in;
+  in.reserve(3);
+  in.push_back(randn(x, seed));
+  in.push_back(randn(w, seed + 1, 0.5f));
+  if (bias) in.push_back(randn({w[0]}, seed + 2));
+  Case k{label, in, [opt](const Ts& v) {
+           return ops::conv2d(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), opt);
+         }};
+  k.grad = grad;
+  k.rtol = 1e-4;
+  return k;
+}
+
+ops::Conv2dOptions conv_opt(int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                            int64_t groups) {
+  ops::Conv2dOptions o;
+  o.stride_h = sh, o.stride_w = sw, o.pad_h = ph, o.pad_w = pw;
+  o.dilation_h = dh, o.dilation_w = dw, o.groups = groups;
+  return o;
+}
+
+std::vector<Case> general_conv_cases() {
+  const GradCheck E = GradCheck::Elementwise, P = GradCheck::Projection;
+  uint64_t seed = 300;
+  std::vector<Case> out;
+  auto add = [&](const char* label, const Shape& x, const Shape& w, ops::Conv2dOptions o, bool b,
+                 GradCheck g) {
+    out.push_back(general_conv_case(label, x, w, o, b, g, seed += 3));
+  };
+  add("dilation 2 p2 3x3", {2, 3, 7, 8}, {4, 3, 3, 3}, conv_opt(1, 1, 2, 2, 2, 2, 1), true, E);
+  add("dilation (2,1) s(1,2) p(2,1)", {2, 2, 9, 7}, {3, 2, 3, 3}, conv_opt(1, 2, 2, 1, 2, 1, 1),
+      false, E);
+  add("dilation 3 s2 no padding", {1, 2, 11, 10}, {3, 2, 2, 3}, conv_opt(2, 2, 0, 0, 3, 3, 1), true,
+      E);
+  add("kernel 3x1 p(1,0)", {2, 3, 6, 5}, {4, 3, 3, 1}, conv_opt(1, 1, 1, 0, 1, 1, 1), true, E);
+  add("kernel 1x5 s(2,1) p(0,2)", {2, 3, 6, 7}, {4, 3, 1, 5}, conv_opt(2, 1, 0, 2, 1, 1, 1), false,
+      E);
+  add("s(1,2) p(0,1) 3x3", {2, 3, 7, 8}, {2, 3, 3, 3}, conv_opt(1, 2, 0, 1, 1, 1, 1), true, E);
+  add("grouped dilated", {2, 4, 8, 7}, {6, 2, 3, 3}, conv_opt(1, 1, 2, 2, 2, 2, 2), true, E);
+  add("depthwise dilated s2", {2, 3, 9, 8}, {3, 1, 3, 3}, conv_opt(2, 2, 2, 2, 2, 2, 3), true, E);
+  add("depthwise 3x5 p(1,2)", {2, 3, 7, 9}, {3, 1, 3, 5}, conv_opt(1, 1, 1, 2, 1, 1, 3), true, E);
+  add("threads dilation 2 8->16 ch 19x17", {3, 8, 19, 17}, {16, 8, 3, 3},
+      conv_opt(1, 1, 2, 2, 2, 2, 1), true, P);
+  return out;
+}
 }  // namespace
 
 std::vector<Case> conv2d_cases() {
@@ -80,6 +129,7 @@ std::vector<Case> conv2d_cases() {
   std::vector<Case> out;
   uint64_t seed = 100;
   for (const ConvShape& s : shapes) out.push_back(conv_case(s, seed += 3));
+  for (Case& c : general_conv_cases()) out.push_back(std::move(c));
   return out;
 }
 
@@ -144,13 +194,15 @@ std::vector<Case> conv2d_fused_cases() {
     Shape x, w;
     ops::Conv2dOptions opt;
   };
-  const Shape4 shapes[] = {{"padded-flat", {3, 4, 9, 9}, {6, 4, 3, 3}, {1, 1, 1}},
-                           {"phases", {2, 4, 9, 8}, {6, 4, 3, 3}, {2, 1, 1}},
-                           {"im2col", {2, 4, 8, 8}, {6, 4, 1, 1}, {2, 0, 1}},
-                           {"grouped", {2, 4, 8, 8}, {6, 2, 3, 3}, {1, 1, 2}},
-                           {"depthwise", {2, 6, 9, 7}, {6, 1, 3, 3}, {1, 1, 6}},
-                           {"depthwise 5x5 s2", {2, 5, 11, 37}, {5, 1, 5, 5}, {2, 2, 5}},
-                           {"winograd", {2, 8, 17, 17}, {8, 8, 3, 3}, {1, 1, 1}}};
+  const Shape4 shapes[] = {
+      {"padded-flat", {3, 4, 9, 9}, {6, 4, 3, 3}, {1, 1, 1}},
+      {"phases", {2, 4, 9, 8}, {6, 4, 3, 3}, {2, 1, 1}},
+      {"im2col", {2, 4, 8, 8}, {6, 4, 1, 1}, {2, 0, 1}},
+      {"grouped", {2, 4, 8, 8}, {6, 2, 3, 3}, {1, 1, 2}},
+      {"depthwise", {2, 6, 9, 7}, {6, 1, 3, 3}, {1, 1, 6}},
+      {"depthwise 5x5 s2", {2, 5, 11, 37}, {5, 1, 5, 5}, {2, 2, 5}},
+      {"winograd", {2, 8, 17, 17}, {8, 8, 3, 3}, {1, 1, 1}},
+      {"dilated non-square", {2, 8, 17, 15}, {8, 8, 3, 2}, conv_opt(1, 2, 2, 1, 2, 1, 1)}};
   std::vector<Case> out;
   uint64_t seed = 200;
   for (const Shape4& s : shapes) {
