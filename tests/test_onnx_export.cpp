@@ -28,7 +28,8 @@ float max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
-// [N, 3, 8, 8] -> [N, 5] through conv, batch norm, PReLU, transposed conv, GELU, division, the
+// [N, 3, 8, 8] -> [N, 5] through conv, batch norm, PReLU, transposed conv, GELU, division, a
+// dilated non-square conv with unequal strides, the
 // pointwise activations, arithmetic,
 // padding, both poolings with ceil mode, slicing, concatenation, permutation, reduction and a
 // linear layer.
@@ -40,6 +41,7 @@ class MixedOps : public Module {
     fc_ = register_module("fc", std::make_shared<nn::Linear>(8, 5));
     slope_ = register_parameter("slope", Tensor::uniform({6}, gen, 0.05f, 0.3f));
     up_ = register_parameter("up", Tensor::randn({6, 3, 3, 3}, gen, 0.2f));  // [C, K/2, R, S]
+    tall_ = register_parameter("tall", Tensor::randn({6, 6, 3, 1}, gen, 0.3f));
     bn_->local_tensor("running_mean").copy_(Tensor::randn({6}, gen, 0.2f));
     bn_->local_tensor("running_var").copy_(Tensor::uniform({6}, gen, 0.5f, 2.0f));
   }
@@ -53,10 +55,15 @@ class MixedOps : public Module {
     up.groups = 2;
     h = ops::conv_transpose2d(h, up_, Tensor(), up);  // [N, 6, 16, 15]
     h = ops::gelu(ops::div(h, ops::add(ops::sigmoid(h), ops::sigmoid(h))));
+    ops::Conv2dOptions dilated;  // a 3x1 kernel dilated 2 along H, stride 2 along W
+    dilated.dilation_h = 2;
+    dilated.pad_h = 2;
+    dilated.stride_w = 2;
+    h = ops::conv2d(h, tall_, Tensor(), dilated);  // [N, 6, 16, 8]
     const Tensor a = ops::sub(ops::clamp(h, -0.5f, 0.7f), ops::leaky_relu(h, 0.2f));
     const Tensor b = ops::mul(ops::hardsigmoid(h, 0.2f, 0.5f), ops::hardswish(h));
     h = ops::scale(ops::add(a, b), 1.5f);
-    h = ops::pad2d(h, 1, 0, 0, 1, 0.25f);  // [N, 6, 17, 16]
+    h = ops::pad2d(h, 1, 0, 0, 1, 0.25f);  // [N, 6, 17, 9]
     h = ops::avg_pool2d(h, {3, 3, 2, 2, 1, 1, true, false});
     h = ops::max_pool2d(h, 2, 1, 0);
     h = ops::concat({h, ops::slice(h, 1, 1, 5, 2)}, 1);  // 8 channels
@@ -69,7 +76,7 @@ class MixedOps : public Module {
   std::shared_ptr<nn::Conv2d> conv_;
   std::shared_ptr<nn::BatchNorm2d> bn_;
   std::shared_ptr<nn::Linear> fc_;
-  Tensor slope_, up_;
+  Tensor slope_, up_, tall_;
 };
 
 OnnxExportOptions options_for(int64_t c, int64_t hw) {
@@ -129,8 +136,9 @@ TEST(OpTrace, RecordsOpsAttributesAndModulesOnlyWhileActive) {
   ops::relu(x);  // not recorded
   ASSERT_EQ(trace.ops.size(), 2u);
   EXPECT_EQ(trace.ops[0].op, OpId::Conv2d);
-  EXPECT_EQ(trace.ops[0].attrs.at("stride"), std::vector<double>{2});
-  EXPECT_EQ(trace.ops[0].attrs.at("padding"), std::vector<double>{1});
+  EXPECT_EQ(trace.ops[0].attrs.at("stride"), (std::vector<double>{2, 2}));
+  EXPECT_EQ(trace.ops[0].attrs.at("padding"), (std::vector<double>{1, 1}));
+  EXPECT_EQ(trace.ops[0].attrs.at("dilation"), (std::vector<double>{1, 1}));
   EXPECT_TRUE(trace.ops[0].inputs[0].same(x));
   EXPECT_TRUE(trace.ops[1].inputs[0].same(trace.ops[0].output));
   EXPECT_EQ(trace.ops[1].op, OpId::Relu);

@@ -27,14 +27,14 @@ std::string input_or(ExportStep& s, size_t i, const char* base, float fill, int6
 
 void conv2d(ExportStep& s) {
   const Shape& w = s.op.inputs[1].shape();  // [K, C/groups, R, S]
-  const int64_t stride = s.ints("stride")[0], pad = s.ints("padding")[0];
+  const auto pad = s.ints("padding");
   std::vector<std::string> in = {s.inputs[0], s.inputs[1]};
   if (!s.inputs[2].empty()) in.push_back(s.inputs[2]);
   auto& n = s.node("Conv", in, s.output);
   set_ints(n, "kernel_shape", {w[2], w[3]});
-  set_ints(n, "strides", {stride, stride});
-  set_ints(n, "pads", {pad, pad, pad, pad});
-  set_ints(n, "dilations", {1, 1});
+  set_ints(n, "strides", s.ints("stride"));
+  set_ints(n, "pads", {pad[0], pad[1], pad[0], pad[1]});
+  set_ints(n, "dilations", s.ints("dilation"));
   set_int(n, "group", s.ints("groups")[0]);
 }
 

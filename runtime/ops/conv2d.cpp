@@ -107,8 +107,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
            return std::vector<Tensor>{dx, dw, db};
          });
   if (tracing()) {
-    trace_attrs({{"stride", {double(opt.stride)}},
-                 {"padding", {double(opt.padding)}},
+    trace_attrs({{"stride", {double(opt.stride_h), double(opt.stride_w)}},
+                 {"padding", {double(opt.pad_h), double(opt.pad_w)}},
+                 {"dilation", {double(opt.dilation_h), double(opt.dilation_w)}},
                  {"groups", {double(opt.groups)}}});
   }
   return y;
