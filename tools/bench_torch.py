@@ -25,86 +25,20 @@ import time
 
 try:
     import torch
-    import torch.nn as nn
     import torch.nn.functional as F
+    import zoo_torch  # the zoo's networks, the same ones the agreement suite checks
 except ImportError:
     print("bench_torch: PyTorch is not installed here (apt-get install python3-torch); "
           "skipping the PyTorch side")
     sys.exit(0)
 
 
-class BasicBlock(nn.Module):
-    """CIFAR ResNet block with option-B shortcuts, as glassbox's models/resnet.cpp."""
-
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                          nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class ResNet(nn.Module):
-    def __init__(self, blocks, widths, strides, stem, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, stem, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(stem)
-        layers, cin = [], stem
-        for i, (n, w, s) in enumerate(zip(blocks, widths, strides)):
-            stage = []
-            for b in range(n):
-                stage.append(BasicBlock(cin, w, s if b == 0 else 1))
-                cin = w
-            layers.append(nn.Sequential(*stage))
-        self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(cin, classes)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layers(x)
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-class AirBench(nn.Module):
-    """glassbox's `airbench` (models/airbench.cpp): 2x2 stem (24 filters), GELU, three groups of
-    conv3x3 - maxpool2 - BN - GELU - conv3x3 - BN - GELU (64/256/256), global max pool, bias-free
-    linear head scaled by 1/9."""
-
-    def __init__(self, classes=10):
-        super().__init__()
-        self.whiten = nn.Conv2d(3, 24, 2, 1, 0, bias=True)
-        groups, cin = [], 24
-        for w in (64, 256, 256):
-            groups.append(nn.Sequential(
-                nn.Conv2d(cin, w, 3, 1, 1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(w),
-                nn.GELU(), nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.GELU()))
-            cin = w
-        self.groups = nn.Sequential(*groups)
-        self.fc = nn.Linear(cin, classes, bias=False)
-
-    def forward(self, x):
-        x = self.groups(F.gelu(self.whiten(x)))
-        return self.fc(torch.flatten(F.adaptive_max_pool2d(x, 1), 1)) / 9.0
-
-
 def build(name):
-    if name == "airbench":
-        return AirBench()
-    if name in ("resnet20", "resnet32", "resnet56"):
-        n = {"resnet20": 3, "resnet32": 5, "resnet56": 9}[name]
-        return ResNet([n] * 3, [16, 32, 64], [1, 2, 2], 16)
-    if name == "resnet18":
-        return ResNet([2] * 4, [64, 128, 256, 512], [1, 2, 2, 2], 64)
-    raise SystemExit(f"bench_torch: unknown model {name}")
+    """The zoo model `name` in PyTorch (tools/zoo_torch.py), 10 classes, 3x32x32."""
+    try:
+        return zoo_torch.make(name)
+    except KeyError as e:
+        raise SystemExit(f"bench_torch: {e.args[0]}")
 
 
 def memory():

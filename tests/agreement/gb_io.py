@@ -15,7 +15,7 @@ def write_tensors(path, tensors, metadata=None):
     """Writes {name: array} as float32 (integers kept as I64) to `path`."""
     header, blobs, offset = {}, [], 0
     for name, a in tensors.items():
-        a = np.ascontiguousarray(a)
+        a = np.require(np.asarray(a), requirements="C")  # keeps 0-d arrays 0-d
         if a.dtype.kind == "f":
             a, dtype = a.astype(np.float32), "F32"
         else:
