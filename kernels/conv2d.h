@@ -21,6 +21,8 @@
 // 1e-6 + 1e-5 * (the same sum over |terms|) in test_kernels (Winograd: 3e-5); CUDA: a relative
 // norm error below 1e-5.
 #pragma once
+#include <limits>
+
 #include "kernels/kernel_fn.h"
 #include "kernels/shapes.h"
 
@@ -28,15 +30,20 @@ namespace gb::kernels {
 
 // What a fused forward applies to each output before storing it:
 //   y[n, k, p, q] = act(acc * scale[k] + shift[k] + residual[n, k, p, q]); scale == nullptr
-// means 1, shift == nullptr means 0, residual == nullptr means 0, act is ReLU when relu is
-// true. A conv bias is shift alone; an inference-mode batch norm folds into scale and shift, so
-// conv+BN+ReLU (and a ResNet block's conv+BN+add+ReLU) is one pass over the output.
-// residual must not alias y.
+// means 1, shift == nullptr means 0, residual == nullptr means 0, act is
+// min(max(v, 0), relu_cap) when relu is true (ReLU with the default cap +infinity, ReLU6 with 6,
+// as clamp(v, 0, relu_cap)) and the identity otherwise; relu_cap is read only when relu is set.
+// A NaN v stays NaN under the cap in every kernel (the Winograd store's full 4-pixel rows turn a
+// NaN into 0 under ReLU, as before the cap). A conv bias is shift alone; an inference-mode batch
+// norm folds into scale and shift, so conv+BN+ReLU (and a ResNet block's conv+BN+add+ReLU, and
+// MobileNetV2's conv+ReLU6) is one pass over the output. residual must not alias y.
+// requires: relu_cap > 0 (not NaN) when relu is set.
 struct ConvEpilogue {
   const float* scale = nullptr;     // [K] or nullptr
   const float* shift = nullptr;     // [K] or nullptr
   const float* residual = nullptr;  // [N, K, P, Q] or nullptr
   bool relu = false;
+  float relu_cap = std::numeric_limits<float>::infinity();
 };
 
 using Conv2dForwardFn = void(const Conv2dShape& s, const float* x, const float* w,

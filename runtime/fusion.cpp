@@ -35,7 +35,7 @@ bool can_fuse_conv_bn(const Module& conv, const Module& bn) {
 }
 
 Tensor fused_conv_bn(const Module& conv, const Module& bn, const Tensor& x, const Tensor& residual,
-                     bool relu) {
+                     bool relu, float relu_cap) {
   const auto& c = dynamic_cast<const Conv2d&>(conv);
   const auto& b = dynamic_cast<const BatchNorm2d&>(bn);
   const int64_t K = c.out_channels;
@@ -60,9 +60,12 @@ Tensor fused_conv_bn(const Module& conv, const Module& bn, const Tensor& x, cons
   if (profile::enabled()) {
     span.emplace(profile::Pass::Forward, conv.path(),
                  std::string("Conv2d+BatchNorm2d") + (residual.defined() ? "+add" : "") +
-                     (relu ? "+ReLU" : ""));
+                     (!relu                  ? ""
+                      : std::isinf(relu_cap) ? "+ReLU"
+                                             : "+clamp"));
   }
-  return ops::conv2d_fused(x, conv.local_tensor("weight"), scale, shift, residual, relu, c.options);
+  return ops::conv2d_fused(x, conv.local_tensor("weight"), scale, shift, residual, relu, c.options,
+                           relu_cap);
 }
 
 bool can_fuse_bn_act(const Module& bn) {

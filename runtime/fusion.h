@@ -13,6 +13,8 @@
 // Training: a training-mode BatchNorm2d without hooks, followed by a residual add and/or a ReLU,
 // runs as one batch_norm_act op (recorded for backward; the ReLU rule of the op table applies).
 #pragma once
+#include <limits>
+
 #include "runtime/module.h"
 #include "runtime/tensor.h"
 
@@ -26,10 +28,11 @@ void set_op_fusion(bool on);
 // under the rules above.
 bool can_fuse_conv_bn(const Module& conv, const Module& bn);
 
-// act(bn(conv(x)) + residual), act = ReLU when relu, residual optional (undefined: none), as one
-// fused op. requires: can_fuse_conv_bn(conv, bn).
+// act(bn(conv(x)) + residual), act = min(max(v, 0), relu_cap) when relu (ReLU by default; the
+// graph models' clamp(0, hi) passes hi), residual optional (undefined: none), as one fused op.
+// requires: can_fuse_conv_bn(conv, bn), and ops::conv2d_fused's requirements on relu_cap.
 Tensor fused_conv_bn(const Module& conv, const Module& bn, const Tensor& x, const Tensor& residual,
-                     bool relu);
+                     bool relu, float relu_cap = std::numeric_limits<float>::infinity());
 
 // True when bn (a BatchNorm2d) is in training mode, has no hooks, no trace is active, the fast CPU kernels are
 // selected and fusion is enabled.

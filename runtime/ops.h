@@ -5,6 +5,7 @@
 // D features (last dimension), I/O linear input/output features.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "runtime/tensor.h"
@@ -33,11 +34,15 @@ struct Conv2dOptions {
 // input (errors name the op).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& opt = {});
 // Inference-only convolution with a fused epilogue, for folded conv + batch norm (+ residual)
-// (+ ReLU): y[n,k] = act(conv(x, w)[n,k] * scale[k] + shift[k] + residual[n,k]), act = ReLU when
-// relu. scale/shift [K] and residual [N,K,P,Q] may be undefined (1, 0, 0). Records no backward:
-// throws std::invalid_argument when grad mode is on and any input requires grad.
+// (+ ReLU or ReLU6): y[n,k] = act(conv(x, w)[n,k] * scale[k] + shift[k] + residual[n,k]), act =
+// min(max(v, 0), relu_cap) when relu (plain ReLU with the default cap +infinity; 6 is ReLU6, and
+// any cap gives clamp(v, 0, relu_cap) exactly, NaN passing), else the identity. scale/shift [K]
+// and residual [N,K,P,Q] may be undefined (1, 0, 0). Records no backward: throws
+// std::invalid_argument when grad mode is on and any input requires grad. requires: relu_cap > 0
+// (not NaN), and relu set when relu_cap is finite (errors name the op).
 Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& shift,
-                    const Tensor& residual, bool relu, const Conv2dOptions& opt = {});
+                    const Tensor& residual, bool relu, const Conv2dOptions& opt = {},
+                    float relu_cap = std::numeric_limits<float>::infinity());
 // Transposed convolution (PyTorch's conv_transpose2d, ONNX ConvTranspose with auto_pad NOTSET),
 // the adjoint of conv2d in its input: x [N,C,H,W], w [C,K/groups,R,S], bias [K] or undefined ->
 // [N,K,P,Q] with P = (H - 1) * stride_h - 2 * pad_h + R + output_padding_h, likewise Q.

@@ -830,6 +830,75 @@ TEST(ConvWinograd, EpilogueAppliesScaleShiftResidualAndRelu) {
                  cpu::conv2d_winograd_forward);
 }
 
+// The capped ReLU of the epilogue, min(max(v, 0), cap) (ReLU6 for cap 6), in every CPU path that
+// stores a fused output, through the dispatch of cpu::conv2d_forward_fused, against
+// ref::conv2d_forward_fused with and without a residual. A NaN (from the residual) keeps each
+// kernel's NaN behaviour under ReLU: it passes, as in ref, except in the Winograd store's full
+// 4-pixel rows, which turned it into 0 before the cap existed.
+TEST(ConvFused, EveryCpuPathCapsTheReluAsTheReference) {
+  struct PathCase {
+    const char* kernel;  // cpu::conv2d_kernel_name's forward
+    Conv2dShape s;
+    cpu::ConvAlgorithm algorithm;
+  };
+  const PathCase cases[] = {
+      {"im2col+gemm", conv_shape(2, 4, 9, 9, 6, 3, 3, 1, 1, 1, 1, 2), cpu::ConvAlgorithm::Auto},
+      {"gemm-1x1", conv_shape(2, 8, 7, 5, 12, 1, 1, 1, 1, 0, 0, 1), cpu::ConvAlgorithm::Auto},
+      {"padded-flat", conv_shape(2, 4, 9, 9, 6, 3, 3, 1, 1, 1, 1, 1), cpu::ConvAlgorithm::Auto},
+      {"winograd", conv_shape(3, 13, 10, 7, 21, 3, 3, 1, 1, 1, 1, 1), cpu::ConvAlgorithm::Winograd},
+      {"depthwise", conv_shape(2, 6, 11, 13, 6, 3, 3, 2, 2, 1, 1, 6), cpu::ConvAlgorithm::Auto}};
+  constexpr float kCap = 0.75f;
+  uint32_t seed = 990;
+  for (const PathCase& c : cases) {
+    const Conv2dShape& s = c.s;
+    const bool winograd = std::string(c.kernel) == "winograd";
+    SCOPED_TRACE(std::string(c.kernel) + " " + describe(s));
+    ForceConvAlgorithm forced(c.algorithm);
+    ASSERT_EQ(std::string(cpu::conv2d_kernel_name(s)).rfind(c.kernel, 0), 0u)
+        << cpu::conv2d_kernel_name(s);
+    const int64_t Cg = s.C / s.groups, y_size = s.N * s.K * s.P() * s.Q();
+    const Vec x = random_vec(s.N * s.C * s.H * s.W, seed++);
+    const Vec w = random_vec(s.K * Cg * s.R * s.S, seed++);
+    const Vec scale = random_vec(s.K, seed++, 0.5f, 2.0f), shift = random_vec(s.K, seed++);
+    Vec residual = random_vec(y_size, seed++);
+    Vec mag(y_size);
+    ref::conv2d_forward(s, abs_vec(x).data(), abs_vec(w).data(), nullptr, mag.data());
+    for (int64_t i = 0; i < y_size; ++i) mag[i] = mag[i] * 2.0f + 2.0f;  // scale <= 2, |shift| <= 1
+    ConvEpilogue ep;
+    ep.scale = scale.data();
+    ep.shift = shift.data();
+    ep.relu = true;
+    ep.relu_cap = kCap;
+    for (bool with_residual : {false, true}) {
+      ep.residual = with_residual ? residual.data() : nullptr;
+      Vec got(y_size, std::nanf("")), want(y_size);
+      cpu::conv2d_forward_fused(s, x.data(), w.data(), ep, got.data());
+      ref::conv2d_forward_fused(s, x.data(), w.data(), ep, want.data());
+      EXPECT_TRUE(all_close(got, want, mag, kAbsTol, winograd ? kWinogradRelTol : kRelTol))
+          << "residual " << with_residual;
+      const auto capped = std::count(want.begin(), want.end(), kCap);
+      EXPECT_GT(capped, 0);  // the cap is reached, and not everywhere
+      EXPECT_LT(capped + std::count(want.begin(), want.end(), 0.0f), y_size);
+    }
+    // NaN in the residual at the first and the last output.
+    residual.front() = residual.back() = std::nanf("");
+    ep.residual = residual.data();
+    Vec got(y_size), uncapped(y_size), want(y_size);
+    cpu::conv2d_forward_fused(s, x.data(), w.data(), ep, got.data());
+    ref::conv2d_forward_fused(s, x.data(), w.data(), ep, want.data());
+    ConvEpilogue relu_only = ep;
+    relu_only.relu_cap = std::numeric_limits<float>::infinity();
+    cpu::conv2d_forward_fused(s, x.data(), w.data(), relu_only, uncapped.data());
+    EXPECT_TRUE(std::isnan(want.front()) && std::isnan(want.back()));
+    for (int64_t i : {int64_t{0}, y_size - 1}) {
+      EXPECT_EQ(std::isnan(got[i]), std::isnan(uncapped[i])) << "at " << i;
+      if (!winograd) {
+        EXPECT_TRUE(std::isnan(got[i])) << "at " << i;
+      }
+    }
+  }
+}
+
 TEST(ConvWinograd, BitIdenticalForAnyThreadCountAndInsideParallelRegions) {
   // N = 11: threads take groups of images; N = 1 (one image explained): threads split its tile
   // rows. Either way each output element comes from one thread in a fixed order.

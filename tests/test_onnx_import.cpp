@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "models/graph/graph_module.h"
@@ -457,6 +458,89 @@ TEST(OnnxImport, ConvDilationNonSquareKernelsAndPerAxisStridesAndPads) {
   nn::set_op_fusion(true);
   const nlohmann::json j = m.graph;  // per-axis attributes survive the checkpoint's JSON
   EXPECT_EQ(nlohmann::json::parse(j.dump()).get<models::GraphSpec>(), m.graph);
+}
+
+// MobileNetV2's pattern as torch.onnx writes it (BN folded into the conv bias, ReLU6 as Clip(0, 6)
+// with constant bounds), plus a conv + BN + Clip(0, 6), a conv + add + Clip with only a lower
+// bound 0, and a Clip(-1, 6) that must not fuse: the capped ReLU runs in conv2d_fused's
+// epilogue, equal to the unfused nodes and to the ops written by hand.
+TEST(OnnxImport, ConvClipZeroToSixRunsFused) {
+  Generator gen(13);
+  ProtoBuilder b({-1, 3, 9, 9});
+  const Tensor w1 = b.weight("c1.weight", Tensor::randn({8, 3, 3, 3}, gen, 1.0f));
+  const Tensor b1 = b.weight("c1.bias", Tensor::randn({8}, gen, 1.0f));
+  const Tensor w2 = b.weight("c2.weight", Tensor::randn({8, 1, 3, 3}, gen, 1.0f));
+  const Tensor g = b.weight("bn.scale", Tensor::uniform({8}, gen, 0.5f, 1.5f));
+  const Tensor be = b.weight("bn.b", Tensor::randn({8}, gen, 1.0f));
+  const Tensor mu = b.weight("bn.mean", Tensor::randn({8}, gen, 0.1f));
+  const Tensor var = b.weight("bn.var", Tensor::uniform({8}, gen, 0.5f, 2.0f));
+  const Tensor w3 = b.weight("c3.weight", Tensor::randn({8, 8, 1, 1}, gen, 1.0f));
+  const Tensor b3 = b.weight("c3.bias", Tensor::randn({8}, gen, 1.0f));
+  b.scalar("zero", 0.0f);
+  b.scalar("six", 6.0f);
+  auto* c1 = b.node("Conv", {"x", "c1.weight", "c1.bias"}, "h1", "/c1/Conv");
+  ProtoBuilder::attr_ints(c1, "pads", {1, 1, 1, 1});
+  b.node("Clip", {"h1", "zero", "six"}, "r1", "/r1/Clip");
+  auto* c2 = b.node("Conv", {"r1", "c2.weight"}, "h2", "/c2/Conv");  // depthwise, stride 2
+  ProtoBuilder::attr_int(c2, "group", 8);
+  ProtoBuilder::attr_ints(c2, "strides", {2, 2});
+  ProtoBuilder::attr_ints(c2, "pads", {1, 1, 1, 1});
+  b.node("BatchNormalization", {"h2", "bn.scale", "bn.b", "bn.mean", "bn.var"}, "n2");
+  b.node("Clip", {"n2", "zero", "six"}, "r2", "/r2/Clip");
+  b.node("Conv", {"r2", "c3.weight", "c3.bias"}, "h3", "/c3/Conv");  // 1x1
+  b.node("Add", {"h3", "r2"}, "s3");
+  b.node("Clip", {"s3", "zero"}, "r3", "/r3/Clip");  // no upper bound
+  b.node("GlobalAveragePool", {"r3"}, "gap");
+  b.node("Flatten", {"gap"}, "y");
+  const ImportedModel m = import_onnx_bytes(b.bytes("y"), "relu6.onnx");
+  auto model = build(m);
+  const Tensor x = Tensor::randn({2, 3, 9, 9}, gen, 2.0f);
+  NoGradGuard no_grad;
+  auto above_six = [](const Tensor& t) {
+    const auto v = t.to_vector();
+    return std::count_if(v.begin(), v.end(), [](float e) { return e > 6.0f; });
+  };
+  Tensor h = ops::conv2d(x, w1, b1, {1, 1, 1});
+  EXPECT_GT(above_six(h), 0);  // the caps are reached
+  h = ops::batch_norm(ops::conv2d(ops::relu6(h), w2, Tensor(), {2, 1, 8}), g, be, mu, var, false,
+                      0.1f, 1e-5f);
+  EXPECT_GT(above_six(h), 0);
+  h = ops::relu6(h);
+  h = ops::relu(ops::add(ops::conv2d(h, w3, b3, {1, 0, 1}), h));
+  const Tensor want = ops::global_avg_pool(h);
+  Tensor fused;
+  {
+    DispatchLog log;
+    fused = (*model)(x);
+    EXPECT_TRUE(log.saw(OpId::Conv2dFused, Backend::CpuFast));
+    EXPECT_FALSE(log.saw(OpId::Conv2d, Backend::CpuFast));
+    EXPECT_FALSE(log.saw(OpId::Clamp, Backend::CpuFast));
+    EXPECT_FALSE(log.saw(OpId::Add, Backend::CpuFast));
+  }
+  EXPECT_LT(max_abs_diff(fused, want), 1e-5f);
+  nn::set_op_fusion(false);
+  {
+    DispatchLog log;
+    EXPECT_LT(max_abs_diff((*model)(x), fused), 1e-5f);
+    EXPECT_TRUE(log.saw(OpId::Clamp, Backend::CpuFast));
+    EXPECT_FALSE(log.saw(OpId::Conv2dFused, Backend::CpuFast));
+  }
+  nn::set_op_fusion(true);
+
+  ProtoBuilder b2({-1, 3, 9, 9});  // Clip(-1, 6) is no capped ReLU: conv and clamp stay apart
+  b2.weight("c1.weight", w1);
+  b2.scalar("lo", -1.0f);
+  b2.scalar("six", 6.0f);
+  b2.node("Conv", {"x", "c1.weight"}, "h1", "/c1/Conv");
+  b2.node("Clip", {"h1", "lo", "six"}, "r1", "/r1/Clip");
+  b2.node("GlobalAveragePool", {"r1"}, "gap");
+  b2.node("Flatten", {"gap"}, "y");
+  auto model2 = build(import_onnx_bytes(b2.bytes("y"), "clip.onnx"));
+  DispatchLog log;
+  const Tensor want2 = ops::global_avg_pool(ops::clamp(ops::conv2d(x, w1, Tensor()), -1.0f, 6.0f));
+  EXPECT_LT(max_abs_diff((*model2)(x), want2), 1e-5f);
+  EXPECT_TRUE(log.saw(OpId::Clamp, Backend::CpuFast));
+  EXPECT_FALSE(log.saw(OpId::Conv2dFused, Backend::CpuFast));
 }
 
 TEST(OnnxImport, ChannelOverridesNarrowAConvAndTheLayersAfterIt) {

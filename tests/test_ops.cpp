@@ -155,10 +155,27 @@ TEST(Ops, Conv2dFusedEqualsConvBatchNormAddRelu) {
               ops::conv2d_fused(x, w, scale, shift, with_res ? res : Tensor(), relu, c.opt);
           EXPECT_TRUE(values_near(got, want.to_vector(), 1e-5))
               << "residual " << with_res << " relu " << relu;
+          if (!relu) continue;  // ReLU capped at 1.5: clamp(v, 0, 1.5), ReLU6's form
+          const Tensor capped =
+              ops::conv2d_fused(x, w, scale, shift, with_res ? res : Tensor(), true, c.opt, 1.5f);
+          EXPECT_TRUE(values_near(capped, ops::clamp(want, 0.0f, 1.5f).to_vector(), 1e-5))
+              << "residual " << with_res << " cap 1.5";
         }
       }
     });
   }
+}
+
+TEST(Ops, Conv2dFusedReluCapMustBePositiveAndComeWithRelu) {
+  const Tensor x = randn({1, 2, 5, 5}, 1), w = randn({3, 2, 3, 3}, 2);
+  NoGradGuard ng;
+  for (float cap : {0.0f, -1.0f, std::nanf("")}) {
+    expect_error_naming([&] { ops::conv2d_fused(x, w, {}, {}, {}, true, {}, cap); },
+                        "conv2d_fused");
+  }
+  expect_error_naming([&] { ops::conv2d_fused(x, w, {}, {}, {}, false, {}, 6.0f); },
+                      "conv2d_fused");
+  EXPECT_EQ(ops::conv2d_fused(x, w, {}, {}, {}, true, {}, 6.0f).shape(), (Shape{1, 3, 3, 3}));
 }
 
 TEST(Ops, BatchNormTrainingValuesAndRunningStats) {

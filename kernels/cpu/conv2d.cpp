@@ -312,7 +312,7 @@ void conv2d_forward_fused(const Conv2dShape& s, const float* x, const float* w,
     const float* res = ep.residual ? ep.residual + nk * PQ : nullptr;
     for (int64_t i = 0; i < PQ; ++i) {
       const float v = row[i] * scale + shift + (res ? res[i] : 0.0f);
-      row[i] = ep.relu ? std::max(v, 0.0f) : v;
+      row[i] = ep.relu ? std::min(std::max(v, 0.0f), ep.relu_cap) : v;  // a NaN passes
     }
   }
 }

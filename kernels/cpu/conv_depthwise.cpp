@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
@@ -50,6 +51,7 @@ struct PlaneEpilogue {
   __m256 scale = _mm256_set1_ps(1.0f), shift = _mm256_setzero_ps();
   const float* residual = nullptr;  // the plane's residual (rows as the output's), or nullptr
   bool relu = false;
+  __m256 relu_cap = _mm256_set1_ps(std::numeric_limits<float>::infinity());  // read when relu
 };
 
 template <bool kEpi>
@@ -57,7 +59,9 @@ inline __m256 apply(__m256 v, const PlaneEpilogue& ep, __m256 residual) {
   if constexpr (kEpi) {
     v = _mm256_fmadd_ps(v, ep.scale, ep.shift);
     if (ep.residual) v = _mm256_add_ps(v, residual);
-    if (ep.relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);  // a NaN passes, as in ref
+    if (ep.relu) {  // min(max(v, 0), cap); a NaN passes both, as in ref
+      v = _mm256_min_ps(ep.relu_cap, _mm256_max_ps(_mm256_setzero_ps(), v));
+    }
   }
   return v;
 }
@@ -465,6 +469,7 @@ void conv2d_depthwise_forward(const Conv2dShape& s, const float* x, const float*
       if (ep.shift) pe.shift = _mm256_set1_ps(ep.shift[c]);
       pe.residual = ep.residual ? ep.residual + nc * PQ : nullptr;
       pe.relu = ep.relu;
+      pe.relu_cap = _mm256_set1_ps(ep.relu_cap);
       const Correlation corr{
           sc.buf.data(), s.stride_h * L.row, L.off.data(), w + c * RS, count, P, Q, y + nc * PQ, Q};
       fn(corr, pe);

@@ -147,15 +147,17 @@ inline void tile_4xNB(const float* a, const float* b, const int32_t* off, int64_
     for (int v = 0; v < NB; ++v) _mm256_storeu_ps(c + kk * ldc + 8 * v, acc[kk][v]);
 }
 
-// d[q] = act(s[q] * scale + shift + r[q]) for q < n (r may be nullptr; act is ReLU or identity).
+// d[q] = act(s[q] * scale + shift + r[q]) for q < n (r may be nullptr; act is
+// min(max(v, 0), cap) when relu, a NaN passing, or the identity).
 inline void store_row(int64_t n, const float* s, float scale, float shift, const float* r,
-                      bool relu, float* d) {
+                      bool relu, float cap, float* d) {
   if (r && relu) {
-    for (int64_t q = 0; q < n; ++q) d[q] = std::max(s[q] * scale + shift + r[q], 0.0f);
+    for (int64_t q = 0; q < n; ++q)
+      d[q] = std::min(std::max(s[q] * scale + shift + r[q], 0.0f), cap);
   } else if (r) {
     for (int64_t q = 0; q < n; ++q) d[q] = s[q] * scale + shift + r[q];
   } else if (relu) {
-    for (int64_t q = 0; q < n; ++q) d[q] = std::max(s[q] * scale + shift, 0.0f);
+    for (int64_t q = 0; q < n; ++q) d[q] = std::min(std::max(s[q] * scale + shift, 0.0f), cap);
   } else {
     for (int64_t q = 0; q < n; ++q) d[q] = s[q] * scale + shift;
   }
@@ -184,7 +186,7 @@ void channel_block(const Flat& f, const float* xp, const float* wp, int64_t kb,
       const float* s_row = src + p * f.Wp;
       float* d_row = dst + p * f.Q;
       const float* r_row = res ? res + p * f.Q : nullptr;
-      store_row(f.Q, s_row, scale, shift, r_row, ep.relu, d_row);
+      store_row(f.Q, s_row, scale, shift, r_row, ep.relu, ep.relu_cap, d_row);
     }
   }
 }

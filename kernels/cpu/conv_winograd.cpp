@@ -319,9 +319,9 @@ void multiply(const Plan& p, int64_t tiles, const float* v, const float* u, floa
 
 // Stores one output row segment of 4 pixels for up to 8 channels: lanes[j] holds pixel j's 8
 // channel values. y points at channel 0's first pixel; `plane` floats between channels; `count`
-// <= 4 pixels and `channels` <= 8 channels are valid.
+// <= 4 pixels and `channels` <= 8 channels are valid. relu: min(max(v, 0), cap).
 inline void store_row(const __m256 lanes[4], float* y, const float* residual, int64_t plane,
-                      int64_t count, int64_t channels, bool relu) {
+                      int64_t count, int64_t channels, bool relu, float cap) {
   __m128 lo[4], hi[4];
   for (int j = 0; j < 4; ++j) {
     lo[j] = _mm256_castps256_ps128(lanes[j]);
@@ -329,20 +329,20 @@ inline void store_row(const __m256 lanes[4], float* y, const float* residual, in
   }
   _MM_TRANSPOSE4_PS(lo[0], lo[1], lo[2], lo[3]);
   _MM_TRANSPOSE4_PS(hi[0], hi[1], hi[2], hi[3]);
-  const __m128 zero = _mm_setzero_ps();
+  const __m128 zero = _mm_setzero_ps(), vcap = _mm_set1_ps(cap);
   for (int k = 0; k < channels; ++k) {
     __m128 r = k < 4 ? lo[k] : hi[k - 4];
     float* dst = y + k * plane;
     if (count == 4) {
       if (residual) r = _mm_add_ps(r, _mm_loadu_ps(residual + k * plane));
-      if (relu) r = _mm_max_ps(r, zero);
+      if (relu) r = _mm_min_ps(vcap, _mm_max_ps(r, zero));  // max: a NaN becomes 0
       _mm_storeu_ps(dst, r);
     } else {
       alignas(16) float tmp[4];
       _mm_store_ps(tmp, r);
       for (int64_t j = 0; j < count; ++j) {
         float val = tmp[j] + (residual ? residual[k * plane + j] : 0.0f);
-        dst[j] = relu ? std::max(val, 0.0f) : val;
+        dst[j] = relu ? std::min(std::max(val, 0.0f), cap) : val;  // a NaN passes
       }
     }
   }
@@ -387,7 +387,7 @@ void output_transform(const Plan& p, const Work& w, const float* m, const ConvEp
             for (int j = 0; j < 4; ++j) out[j] = _mm256_fmadd_ps(out[j], scale, shift);
             const int64_t at = (n * p.Co + kb) * HW + (4 * ty + i) * p.W + 4 * tx;
             store_row(out, y + at, ep.residual ? ep.residual + at : nullptr, HW, count, channels,
-                      ep.relu);
+                      ep.relu, ep.relu_cap);
           }
         }
       }

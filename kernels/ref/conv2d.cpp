@@ -113,7 +113,8 @@ void conv2d_forward_fused(const Conv2dShape& s, const float* x, const float* w,
     for (int64_t i = 0; i < PQ; ++i) {
       float v = y[nk * PQ + i] * (ep.scale ? ep.scale[k] : 1.0f) + (ep.shift ? ep.shift[k] : 0.0f);
       if (ep.residual) v += ep.residual[nk * PQ + i];
-      y[nk * PQ + i] = ep.relu && v < 0.0f ? 0.0f : v;
+      if (ep.relu) v = v < 0.0f ? 0.0f : v > ep.relu_cap ? ep.relu_cap : v;  // a NaN passes
+      y[nk * PQ + i] = v;
     }
   }
 }

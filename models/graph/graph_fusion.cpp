@@ -1,10 +1,13 @@
 // Inference fusion for graph models: a conv2d node and what directly follows it in node order
-// (a batch_norm2d, then an add of another computed value, then a relu), each reading only the
-// previous one's output and nothing else reading those intermediates, run as one conv2d_fused op.
+// (a batch_norm2d, then an add of another computed value, then a relu or a clamp(0, hi) with
+// hi > 0 such as ReLU6), each reading only the previous one's output and nothing else reading
+// those intermediates, run as one conv2d_fused op.
 // The rules of runtime/fusion.h apply (no graph recorded, fast CPU kernels, fusion on, no hooks
 // on any module involved), so Grad-CAM, gradients and the profiler see every node as before.
 // Exporters fold batch norms into the conv's bias (torch.onnx in eval mode): then the bias is the
 // fused op's shift. Shape letters: N batch, K output channels, P/Q output size.
+#include <limits>
+
 #include "models/graph/graph_module.h"
 #include "runtime/autograd.h"
 #include "runtime/fusion.h"
@@ -60,10 +63,22 @@ size_t GraphModule::run_fused(size_t i, std::map<std::string, Tensor>& values) {
     }
   }
   bool relu = false;
+  float relu_cap = std::numeric_limits<float>::infinity();
   if (const GraphNode* n = next_reads_current("relu")) {
     relu = true;
     current = n->output;
     ++j;
+  } else if (const GraphNode* c = next_reads_current("clamp")) {
+    // clamp(v, 0, hi) with hi > 0 (ONNX Clip(0, 6) is ReLU6) is the capped ReLU of the epilogue;
+    // the bounds as GraphOp passes them to ops::clamp.
+    const float lo = static_cast<float>(c->attrs.at("lo").at(0));
+    const float hi = static_cast<float>(c->attrs.at("hi").at(0));
+    if (lo == 0.0f && hi > 0.0f) {
+      relu = true;
+      relu_cap = hi;
+      current = c->output;
+      ++j;
+    }
   }
   if (j == i + 1) return 0;  // nothing to fuse with
   const Tensor& x = values.at(node.inputs[0]);
@@ -71,7 +86,7 @@ size_t GraphModule::run_fused(size_t i, std::map<std::string, Tensor>& values) {
   {
     ModuleScope scope(conv->path());
     if (bn) {
-      y = nn::fused_conv_bn(*conv, *bn, x, residual, relu);
+      y = nn::fused_conv_bn(*conv, *bn, x, residual, relu, relu_cap);
     } else {
       if (residual.defined()) {
         const ops::Conv2dOptions& o = conv->options;
@@ -83,7 +98,7 @@ size_t GraphModule::run_fused(size_t i, std::map<std::string, Tensor>& values) {
         if (residual.shape() != want) return 0;  // a broadcasting add: run it unfused
       }
       y = ops::conv2d_fused(x, w, Tensor(), conv->local_tensor("bias"), residual, relu,
-                            conv->options);
+                            conv->options, relu_cap);
     }
   }
   values[current] = y;

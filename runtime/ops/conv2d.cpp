@@ -116,9 +116,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 }
 
 Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& scale, const Tensor& shift,
-                    const Tensor& residual, bool relu, const Conv2dOptions& opt) {
+                    const Tensor& residual, bool relu, const Conv2dOptions& opt, float relu_cap) {
   const OpId op = OpId::Conv2dFused;
   refuse_when_tracing(op);
+  if (!(relu_cap > 0.0f)) fail(op, "relu_cap " + std::to_string(relu_cap) + " must be > 0");
+  if (!relu && relu_cap != std::numeric_limits<float>::infinity()) {
+    fail(op, "relu_cap " + std::to_string(relu_cap) + " given without relu");
+  }
   const kernels::Conv2dShape s = conv_shape(op, x, w, Tensor(), opt);
   check_channel_vector(op, scale, s.K, "scale");
   check_channel_vector(op, shift, s.K, "shift");
@@ -142,6 +146,7 @@ Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& scale, const
   ep.shift = f32_or_null(sh);
   ep.residual = f32_or_null(rc);
   ep.relu = relu;
+  ep.relu_cap = relu_cap;
   note_conv_kernel(backend_for(x.device().type), s, "fused ");
   k.forward(s, xc.f32(), wc.f32(), ep, y.f32());
   return y;

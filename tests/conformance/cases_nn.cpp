@@ -209,15 +209,19 @@ std::vector<Case> conv2d_fused_cases() {
     const int64_t K = s.w[0];
     const Tensor x = randn(s.x, seed++), w = randn(s.w, seed++, 0.5f);
     const Shape y_shape = ops::conv2d(x, w, Tensor(), s.opt).shape();
-    for (int variant = 0; variant < 2; ++variant) {  // scale/shift/ReLU; + residual, no ReLU
-      const bool residual = variant == 1;
+    // scale/shift/ReLU; + residual, no ReLU; + residual, ReLU capped at 1 (ReLU6's form, with a
+    // cap that standard-normal data reaches)
+    for (int variant = 0; variant < 3; ++variant) {
+      const bool residual = variant >= 1, relu = variant != 1;
+      const float cap = variant == 2 ? 1.0f : std::numeric_limits<float>::infinity();
       Ts in = {x, w, randn({K}, seed++), randn({K}, seed++)};
       if (residual) in.push_back(randn(y_shape, seed++));
-      Case c{std::string(s.label) + (residual ? " +residual" : " relu"), in,
-             [opt = s.opt, residual](const Ts& v) {
+      const char* suffix[] = {" relu", " +residual", " +residual relu cap 1"};
+      Case c{std::string(s.label) + suffix[variant], in,
+             [opt = s.opt, residual, relu, cap](const Ts& v) {
                NoGradGuard inference;
-               return ops::conv2d_fused(v[0], v[1], v[2], v[3], residual ? v[4] : Tensor(),
-                                        !residual, opt);
+               return ops::conv2d_fused(v[0], v[1], v[2], v[3], residual ? v[4] : Tensor(), relu,
+                                        opt, cap);
              }};
       c.grad = GradCheck::None;
       c.backward = false;
