@@ -33,8 +33,7 @@ namespace gb::kernels {
 // means 1, shift == nullptr means 0, residual == nullptr means 0, act is
 // min(max(v, 0), relu_cap) when relu is true (ReLU with the default cap +infinity, ReLU6 with 6,
 // as clamp(v, 0, relu_cap)) and the identity otherwise; relu_cap is read only when relu is set.
-// A NaN v stays NaN under the cap in every kernel (the Winograd store's full 4-pixel rows turn a
-// NaN into 0 under ReLU, as before the cap). A conv bias is shift alone; an inference-mode batch
+// A NaN v stays NaN under ReLU and the cap in every kernel. A conv bias is shift alone; an inference-mode batch
 // norm folds into scale and shift, so conv+BN+ReLU (and a ResNet block's conv+BN+add+ReLU, and
 // MobileNetV2's conv+ReLU6) is one pass over the output. residual must not alias y.
 // requires: relu_cap > 0 (not NaN) when relu is set.

@@ -335,7 +335,8 @@ inline void store_row(const __m256 lanes[4], float* y, const float* residual, in
     float* dst = y + k * plane;
     if (count == 4) {
       if (residual) r = _mm_add_ps(r, _mm_loadu_ps(residual + k * plane));
-      if (relu) r = _mm_min_ps(vcap, _mm_max_ps(r, zero));  // max: a NaN becomes 0
+      // max/min return their second operand for a NaN, so a NaN passes as in ref.
+      if (relu) r = _mm_min_ps(vcap, _mm_max_ps(zero, r));
       _mm_storeu_ps(dst, r);
     } else {
       alignas(16) float tmp[4];

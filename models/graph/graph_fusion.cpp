@@ -6,7 +6,9 @@
 // on any module involved), so Grad-CAM, gradients and the profiler see every node as before.
 // Exporters fold batch norms into the conv's bias (torch.onnx in eval mode): then the bias is the
 // fused op's shift. Shape letters: N batch, K output channels, P/Q output size.
+#include <cmath>
 #include <limits>
+#include <optional>
 
 #include "models/graph/graph_module.h"
 #include "runtime/autograd.h"
@@ -14,6 +16,7 @@
 #include "runtime/layers.h"
 #include "runtime/op_table.h"
 #include "runtime/ops.h"
+#include "runtime/profiler.h"
 #include "runtime/trace.h"
 
 namespace gb::models {
@@ -96,6 +99,14 @@ size_t GraphModule::run_fused(size_t i, std::map<std::string, Tensor>& values) {
             (x.size(3) + 2 * o.pad_w - (conv->kernel_w - 1) * o.dilation_w - 1) / o.stride_w + 1;
         const Shape want{x.size(0), conv->out_channels, p, q};
         if (residual.shape() != want) return 0;  // a broadcasting add: run it unfused
+      }
+      std::optional<profile::Span> span;  // the conv's row in the per-layer profile
+      if (profile::enabled()) {
+        span.emplace(profile::Pass::Forward, conv->path(),
+                     std::string("Conv2d") + (residual.defined() ? "+add" : "") +
+                         (!relu                  ? ""
+                          : std::isinf(relu_cap) ? "+ReLU"
+                                                 : "+clamp"));
       }
       y = ops::conv2d_fused(x, w, Tensor(), conv->local_tensor("bias"), residual, relu,
                             conv->options, relu_cap);
