@@ -11,6 +11,7 @@
 #   fast   the airbench-style fast recipe (train --recipe fast)
 #   explain  explanation methods with the model on the GPU (needs train's checkpoint)
 #   layers  per-layer GPU profile of ResNet-20 and ResNet-18 training
+#   import  a zoo model exported to ONNX and imported back, trained and run on the GPU (bench)
 # usage: tools/gpu/device_checks.sh [phase...]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,7 +23,7 @@ CUDNN_LIB=$(python3 -c 'import nvidia.cudnn as m; print(m.__path__[0] + "/lib")'
 export LD_LIBRARY_PATH=/tmp/gb/lib${CUDNN_LIB:+:$CUDNN_LIB}
 B=/tmp/gb/bin
 phases=("$@")
-[ ${#phases[@]} -eq 0 ] && phases=(tests train bench conv fast explain layers)
+[ ${#phases[@]} -eq 0 ] && phases=(tests import train bench conv fast explain layers)
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$LOG/gpu.txt"
 missing=$(LD_LIBRARY_PATH=$LD_LIBRARY_PATH ldd $B/glassbox | grep "not found" || true)
 [ -n "$missing" ] && echo "missing libraries: $missing"
@@ -65,6 +66,11 @@ for p in "${phases[@]}"; do
         --data .devrun/cifar10-jpg.tar.gz --count 100 --sanity-check \
         --methods gradcam,gradcam++,scorecam,ig,smoothgrad,occlusion,lime,kernelshap \
         --json "$LOG/explain-gpu.json" --quiet ;;
+    import)
+      run_phase import-gpu 90 bash -c "$B/glassbox export --model resnet20 --out /tmp/gb/r20.onnx \
+        --overwrite && $B/glassbox import /tmp/gb/r20.onnx --out /tmp/gb/r20-imported.safetensors \
+        --overwrite && $B/glassbox bench --device cuda --model /tmp/gb/r20-imported.safetensors \
+        --reps 10 --warmup 3 --json $LOG/import-gpu.json" ;;
     layers)
       run_phase per-layer 90 $B/glassbox bench --device cuda --per-layer --sort time \
         --model resnet20,resnet18 --no-inference --reps 5 --json "$LOG/per-layer.json" ;;
