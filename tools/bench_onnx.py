@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Inference speed against onnxruntime and PyTorch on the same network, at the same batch and
-thread count, in alternating rounds (median images/s, and the range of the per-round ratios).
+thread count, in alternating rounds (median images/s, and the range of the per-round ratios); each side warms
+up 3 times, then times --reps runs at batch 64 and proportionally more at smaller batches (at
+most 100).
 
 Usage: build/venv/bin/python tools/bench_onnx.py [--models resnet18,mobilenet_v2] [--size 224]
            [--zoo resnet20] [--batches 1,64] [--threads 2] [--reps 5] [--rounds 3]
@@ -30,12 +32,20 @@ import torchvision
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GLASSBOX = os.path.join(ROOT, "build", "glassbox")
+WARMUP = 3  # untimed runs per side and measurement (allocator caches, page faults, lazy init)
+
+
+def reps_for(batch, reps):
+    """Small batches are fast and noisy: --reps at batch 64 and up, proportionally more below
+    (at most 100), so each measurement lasts about as long."""
+    return min(100, max(reps, reps * 64 // max(batch, 1)))
 
 
 def glassbox_img_s(ck, batch, threads, reps):
+    time.sleep(1.0)  # PyTorch's and onnxruntime's idle threads spin for a while after a run
     out = subprocess.run([GLASSBOX, "bench", "--model", ck, "--no-train", "--infer-batch-size",
-                          str(batch), "--threads", str(threads), "--warmup", "1", "--reps",
-                          str(reps)], capture_output=True, text=True, check=True).stdout
+                          str(batch), "--threads", str(threads), "--warmup", str(WARMUP),
+                          "--reps", str(reps)], capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         if " inference " in line:
             return float(re.split(r"\s+", line.split(" inference ")[1].strip())[4])
@@ -66,7 +76,9 @@ def prepare(name, size, tmp, zoo):
 
 
 def timed(fn, reps):
-    fn()  # warm-up
+    time.sleep(1.0)  # let the other sides' idle threads stop spinning
+    for _ in range(WARMUP):
+        fn()
     times = []
     for _ in range(reps):
         t = time.perf_counter()
@@ -101,13 +113,14 @@ def main():
                                                               dtype=np.float32)
                 xt = torch.from_numpy(x)
                 rows = {side: [] for side in [*gb_sides, "onnxruntime", "pytorch"]}
+                reps = reps_for(batch, a.reps)
                 for _ in range(a.rounds):
                     for side, target in gb_sides.items():
-                        rows[side].append(glassbox_img_s(target, batch, a.threads, a.reps))
+                        rows[side].append(glassbox_img_s(target, batch, a.threads, reps))
                     rows["onnxruntime"].append(
-                        batch / timed(lambda: session.run(None, {"input": x}), a.reps))
+                        batch / timed(lambda: session.run(None, {"input": x}), reps))
                     with torch.no_grad():
-                        rows["pytorch"].append(batch / timed(lambda: model(xt), a.reps))
+                        rows["pytorch"].append(batch / timed(lambda: model(xt), reps))
                 r = {"model": name, "size": size, "batch": batch, "threads": a.threads}
                 for side, v in rows.items():
                     r[side] = statistics.median(v)
