@@ -88,19 +88,25 @@ def pool_or_identity(hw):
     return (nn.MaxPool2d(2, 2), hw // 2) if hw >= 2 else (nn.Identity(), hw)
 
 
+def conv_stack(config, in_channels, image_size, width, bias):
+    """(features, channels out): conv3x3-BN-ReLU per number in `config`, a 2x2 max-pool (or
+    Identity on a 1x1 map) per "M", as glassbox's VGG-style builders."""
+    layers, c, hw = [], in_channels, image_size
+    for v in config:
+        if v == "M":
+            pool, hw = pool_or_identity(hw)
+            layers.append(pool)
+            continue
+        k = scaled(v, width)
+        layers += [nn.Conv2d(c, k, 3, 1, 1, bias=bias), nn.BatchNorm2d(k), nn.ReLU()]
+        c = k
+    return nn.Sequential(*layers), c
+
+
 class VGG(nn.Module):
     def __init__(self, config, classes, in_channels, image_size, width):
         super().__init__()
-        layers, c, hw = [], in_channels, image_size
-        for v in config:
-            if v == "M":
-                pool, hw = pool_or_identity(hw)
-                layers.append(pool)
-                continue
-            k = scaled(v, width)
-            layers += [nn.Conv2d(c, k, 3, 1, 1, bias=True), nn.BatchNorm2d(k), nn.ReLU()]
-            c = k
-        self.features = nn.Sequential(*layers)
+        self.features, c = conv_stack(config, in_channels, image_size, width, bias=True)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Linear(c, classes))
 
@@ -111,16 +117,8 @@ class VGG(nn.Module):
 class SmallCNN(nn.Module):
     def __init__(self, classes, in_channels, image_size, width):
         super().__init__()
-        layers, c, hw = [], in_channels, image_size
-        for v in (32, 64, "M", 128, "M"):
-            if v == "M":
-                pool, hw = pool_or_identity(hw)
-                layers.append(pool)
-                continue
-            k = scaled(v, width)
-            layers += [nn.Conv2d(c, k, 3, 1, 1, bias=False), nn.BatchNorm2d(k), nn.ReLU()]
-            c = k
-        self.features = nn.Sequential(*layers)
+        self.features, c = conv_stack((32, 64, "M", 128, "M"), in_channels, image_size, width,
+                                      bias=False)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, classes)
 
