@@ -264,8 +264,7 @@ TEST(CudaElementwise, BroadcastBinaryMatchesHost) {
     const std::vector<int64_t> sb = broadcast_strides(c.b_shape, c.out);
     if (c.transpose_a) sa = {1, c.a_shape[0]};  // a stored as [3, 5], read as its transpose
     const int64_t total = numel(c.out);
-    Vec want[4];
-    for (auto& w : want) w.resize(static_cast<size_t>(total));
+    std::vector<Vec> want(4, Vec(static_cast<size_t>(total)));  // +, -, *, / of a and b
     for (int64_t i = 0; i < total; ++i) {
       int64_t rem = i, oa = 0, ob = 0;
       for (int d = ndim - 1; d >= 0; --d) {
