@@ -6,19 +6,19 @@
 #include "runtime/autograd.h"
 
 namespace gb {
-namespace detail {
+namespace {
 thread_local OpTrace* t_active_trace = nullptr;
 }
 
-TraceScope::TraceScope(OpTrace& trace) : prev_(detail::t_active_trace) {
-  detail::t_active_trace = &trace;
-}
+bool tracing() { return t_active_trace != nullptr; }
 
-TraceScope::~TraceScope() { detail::t_active_trace = prev_; }
+TraceScope::TraceScope(OpTrace& trace) : prev_(t_active_trace) { t_active_trace = &trace; }
+
+TraceScope::~TraceScope() { t_active_trace = prev_; }
 
 void trace_op(std::optional<OpId> op, const char* label, const std::vector<Tensor>& inputs,
               const Tensor& output) {
-  OpTrace* trace = detail::t_active_trace;
+  OpTrace* trace = t_active_trace;
   if (trace == nullptr) return;
   TracedOp traced;
   traced.op = op;
@@ -30,7 +30,7 @@ void trace_op(std::optional<OpId> op, const char* label, const std::vector<Tenso
 }
 
 void trace_attrs(OpAttrs attrs, const std::vector<Tensor>& extra_inputs) {
-  OpTrace* trace = detail::t_active_trace;
+  OpTrace* trace = t_active_trace;
   if (trace == nullptr) return;
   if (trace->ops.empty()) throw std::logic_error("trace_attrs: no op has been traced");
   TracedOp& last = trace->ops.back();

@@ -2,7 +2,7 @@
 // appends what it computed to the trace (the op, its input and output tensors, its attributes
 // and the module path it ran under), whether or not grad mode is on. ONNX export
 // (models/onnx/onnx_export.h) turns a trace of one forward pass into a graph. When no trace is
-// active an op pays one thread-local load. Ops record themselves through autograd's record()
+// active an op pays one call and a thread-local load. Ops record themselves through autograd's record()
 // (runtime/autograd.h), which calls trace_op(); ops with attributes add them with trace_attrs().
 #pragma once
 #include <map>
@@ -31,12 +31,10 @@ struct OpTrace {
   std::vector<TracedOp> ops;  // in execution order
 };
 
-namespace detail {
-extern thread_local OpTrace* t_active_trace;
-}
-
-// True while a TraceScope is active on this thread.
-inline bool tracing() { return detail::t_active_trace != nullptr; }
+// True while a TraceScope is active on this thread. (A function, not an inline read of the
+// thread-local: other translation units then never touch the variable through GCC's TLS wrapper,
+// which UBSan flags as a null load.)
+bool tracing();
 
 // Makes `trace` this thread's active trace for its lifetime (scopes nest; the inner one wins).
 class TraceScope {
