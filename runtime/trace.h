@@ -2,8 +2,9 @@
 // appends what it computed to the trace (the op, its input and output tensors, its attributes
 // and the module path it ran under), whether or not grad mode is on. ONNX export
 // (models/onnx/onnx_export.h) turns a trace of one forward pass into a graph. When no trace is
-// active an op pays one call and a thread-local load. Ops record themselves through autograd's record()
-// (runtime/autograd.h), which calls trace_op(); ops with attributes add them with trace_attrs().
+// active an op pays one call and a thread-local load. Ops record themselves through autograd's
+// record() (runtime/autograd.h), which calls trace_op(); ops with attributes add them with
+// trace_attrs().
 #pragma once
 #include <map>
 #include <optional>
