@@ -20,47 +20,12 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cpu/conv_depthwise.h"
+#include "tests/kernel_test_util.h"
 
 namespace gb::kernels {
 namespace {
 
-using Vec = std::vector<float>;
-
-Vec random_vec(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  Vec v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(gen);
-  return v;
-}
-
-Vec abs_vec(const Vec& v) {
-  Vec out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = std::fabs(v[i]);
-  return out;
-}
-
-::testing::AssertionResult all_close(const Vec& got, const Vec& want, const Vec& mag,
-                                     double rel_tol = 1e-5) {
-  if (got.size() != want.size()) return ::testing::AssertionFailure() << "size mismatch";
-  size_t bad = 0, worst = 0;
-  double worst_ratio = 0.0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double tol = 1e-6 + rel_tol * mag[i];
-    const double err = std::fabs(static_cast<double>(got[i]) - want[i]);
-    const double ratio = std::isnan(err) ? 1e30 : err / tol;
-    if (ratio > 1.0) ++bad;
-    if (ratio > worst_ratio) worst_ratio = ratio, worst = i;
-  }
-  if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << bad << " of " << got.size() << " off; worst [" << worst << "] got " << got[worst]
-         << " want " << want[worst] << " (err/tol " << worst_ratio << ")";
-}
-
-bool bit_equal(const Vec& a, const Vec& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
+using namespace test;  // NOLINT: the shared kernel-test helpers (tests/kernel_test_util.h)
 
 Conv2dShape dw_shape(int64_t N, int64_t C, int64_t H, int64_t W, int64_t R, int64_t S, int64_t sh,
                      int64_t sw, int64_t ph, int64_t pw) {
@@ -200,15 +165,6 @@ TEST(ConvDepthwise, EpilogueAppliesScaleShiftResidualAndRelu) {
       }
     }
   }
-}
-
-// Runs fn with the OpenMP thread count set to threads, restoring it afterwards.
-template <typename Fn>
-void with_threads(int threads, Fn fn) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(threads);
-  fn();
-  omp_set_num_threads(saved);
 }
 
 TEST(ConvDepthwise, BitIdenticalForAnyThreadCountAndInsideParallelRegions) {
