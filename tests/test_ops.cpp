@@ -20,6 +20,7 @@
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
 #include "tests/gradcheck.h"
+#include "tests/ops_test_util.h"
 
 namespace gb {
 namespace {
@@ -33,27 +34,11 @@ Tensor randn(const Shape& shape, uint64_t seed, float stddev = 1.0f) {
   return Tensor::randn(shape, gen, stddev);
 }
 
-Tensor iota(const Shape& shape, float start = 0.0f, float step = 1.0f) {
-  Tensor t = Tensor::empty(shape);
-  float* p = t.f32();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = start + step * static_cast<float>(i);
-  return t;
-}
+using test::iota;
 
 using test::values_near;
 
-// Expects fn to throw std::invalid_argument whose message contains `name`.
-void expect_error_naming(const std::function<void()>& fn, const std::string& name) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected std::invalid_argument naming '" << name << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(name), std::string::npos)
-        << "message '" << e.what() << "' does not name '" << name << "'";
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected std::invalid_argument, got other exception: " << e.what();
-  }
-}
+using test::expect_error_naming;
 
 // ---------------------------------------------------------------------------------------------
 // conv2d

@@ -20,6 +20,7 @@
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
 #include "tests/gradcheck.h"
+#include "tests/ops_test_util.h"
 
 namespace gb {
 namespace {
@@ -27,25 +28,9 @@ namespace {
 using test::for_each_cpu_mode;
 using test::values_near;
 
-Tensor iota(const Shape& shape, float start = 0.0f, float step = 1.0f) {
-  Tensor t = Tensor::empty(shape);
-  float* p = t.f32();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = start + step * static_cast<float>(i);
-  return t;
-}
+using test::iota;
 
-// Expects fn to throw std::invalid_argument whose message contains `name`.
-void expect_error_naming(const std::function<void()>& fn, const std::string& name) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected std::invalid_argument naming '" << name << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(name), std::string::npos)
-        << "message '" << e.what() << "' does not name '" << name << "'";
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected std::invalid_argument, got other exception: " << e.what();
-  }
-}
+using test::expect_error_naming;
 
 // ---------------------------------------------------------------------------------------------
 // Pooling options
