@@ -28,19 +28,12 @@ Dims dims_of(const Conv2dShape& s, const char* pass) {
   return {s.N, s.C, s.H, s.W, s.R, s.S, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.P(), s.Q()};
 }
 
-__device__ __forceinline__ int64_t gid() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t gstride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
-
 // y[n, c, p, q] = sum over (r, s) of w[c, r, s] * x[n, c, p*sh - ph + r, q*sw - pw + s] + bias[c].
 __global__ void __launch_bounds__(kThreads)
     forward_kernel(Dims d, const float* __restrict__ x, const float* __restrict__ w,
                    const float* __restrict__ bias, float* __restrict__ y) {
   const int64_t total = d.N * d.C * d.P * d.Q;
-  for (int64_t o = gid(); o < total; o += gstride()) {
+  for (int64_t o = grid_index(); o < total; o += grid_stride()) {
     const int64_t q = o % d.Q, t = o / d.Q;
     const int64_t p = t % d.P, nc = t / d.P;
     const int64_t c = nc % d.C;
@@ -65,7 +58,7 @@ __global__ void __launch_bounds__(kThreads)
     backward_input_kernel(Dims d, const float* __restrict__ dy, const float* __restrict__ w,
                           float* __restrict__ dx) {
   const int64_t total = d.N * d.C * d.H * d.W;
-  for (int64_t o = gid(); o < total; o += gstride()) {
+  for (int64_t o = grid_index(); o < total; o += grid_stride()) {
     const int64_t v = o % d.W, t = o / d.W;
     const int64_t h = t % d.H, nc = t / d.H;
     const int64_t c = nc % d.C;

@@ -1,5 +1,5 @@
 // Shared by the .cu files of kernels/cuda (never included by host-only code): glassbox's
-// stream, error checks after every CUDA call and launch, and grid-size helpers.
+// stream, error checks after every CUDA call and launch, and grid-size and grid-stride helpers.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -25,6 +25,15 @@ inline unsigned blocks_for(int64_t n, int threads = 256) {
   if (b < 1) b = 1;
   if (b > 65535LL * 16) b = 65535LL * 16;
   return static_cast<unsigned>(b);
+}
+
+// A grid-stride loop's first index and its stride: for (i = grid_index(); i < n; i +=
+// grid_stride()).
+__device__ __forceinline__ int64_t grid_index() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ int64_t grid_stride() {
+  return static_cast<int64_t>(gridDim.x) * blockDim.x;
 }
 
 namespace detail {

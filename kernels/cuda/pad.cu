@@ -9,13 +9,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ int64_t gid() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t gstride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
-
 struct PadDims {
   int64_t NC, H, W, top, left, P, Q;
 };
@@ -23,7 +16,7 @@ struct PadDims {
 __global__ void pad_forward_kernel(PadDims d, const float* __restrict__ x, float value,
                                    float* __restrict__ y) {
   const int64_t total = d.NC * d.P * d.Q;
-  for (int64_t o = gid(); o < total; o += gstride()) {
+  for (int64_t o = grid_index(); o < total; o += grid_stride()) {
     const int64_t q = o % d.Q, t = o / d.Q;
     const int64_t p = t % d.P, nc = t / d.P;
     const int64_t h = p - d.top, w = q - d.left;
@@ -34,7 +27,7 @@ __global__ void pad_forward_kernel(PadDims d, const float* __restrict__ x, float
 __global__ void pad_backward_kernel(PadDims d, const float* __restrict__ dy,
                                     float* __restrict__ dx) {
   const int64_t total = d.NC * d.H * d.W;
-  for (int64_t e = gid(); e < total; e += gstride()) {
+  for (int64_t e = grid_index(); e < total; e += grid_stride()) {
     const int64_t w = e % d.W, t = e / d.W;
     const int64_t h = t % d.H, nc = t / d.H;
     dx[e] = dy[(nc * d.P + h + d.top) * d.Q + w + d.left];

@@ -25,17 +25,10 @@ PoolDims dims_of(const Pool2dShape& s) {
           s.stride_w, s.pad_h, s.pad_w, s.P(), s.Q(), s.count_include_pad};
 }
 
-__device__ __forceinline__ int64_t gid() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t gstride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
-
 __global__ void maxpool_forward_kernel(PoolDims d, const float* __restrict__ x,
                                        float* __restrict__ y, int32_t* __restrict__ argmax) {
   const int64_t total = d.NC * d.P * d.Q;
-  for (int64_t o = gid(); o < total; o += gstride()) {
+  for (int64_t o = grid_index(); o < total; o += grid_stride()) {
     const int64_t q = o % d.Q, t = o / d.Q;
     const int64_t p = t % d.P, nc = t / d.P;
     const float* plane = x + nc * d.H * d.W;
@@ -72,7 +65,7 @@ __global__ void maxpool_backward_kernel(PoolDims d, const float* __restrict__ dy
                                         const int32_t* __restrict__ argmax,
                                         float* __restrict__ dx) {
   const int64_t total = d.NC * d.H * d.W;
-  for (int64_t e = gid(); e < total; e += gstride()) {
+  for (int64_t e = grid_index(); e < total; e += grid_stride()) {
     const int64_t iw = e % d.W, t = e / d.W;
     const int64_t ih = t % d.H, nc = t / d.H;
     int64_t p0, p1, q0, q1;
@@ -108,7 +101,7 @@ __device__ __forceinline__ int64_t avg_divisor(const PoolDims& d, int64_t p, int
 __global__ void avgpool_forward_kernel(PoolDims d, const float* __restrict__ x,
                                        float* __restrict__ y) {
   const int64_t total = d.NC * d.P * d.Q;
-  for (int64_t o = gid(); o < total; o += gstride()) {
+  for (int64_t o = grid_index(); o < total; o += grid_stride()) {
     const int64_t q = o % d.Q, t = o / d.Q;
     const int64_t p = t % d.P, nc = t / d.P;
     const float* plane = x + nc * d.H * d.W;
@@ -129,7 +122,7 @@ __global__ void avgpool_forward_kernel(PoolDims d, const float* __restrict__ x,
 __global__ void avgpool_backward_kernel(PoolDims d, const float* __restrict__ dy,
                                         float* __restrict__ dx) {
   const int64_t total = d.NC * d.H * d.W;
-  for (int64_t e = gid(); e < total; e += gstride()) {
+  for (int64_t e = grid_index(); e < total; e += grid_stride()) {
     const int64_t iw = e % d.W, t = e / d.W;
     const int64_t ih = t % d.H, nc = t / d.H;
     int64_t p0, p1, q0, q1;
@@ -151,8 +144,8 @@ __global__ void avgpool_backward_kernel(PoolDims d, const float* __restrict__ dy
 __global__ void global_avgpool_forward_kernel(int64_t NC, int64_t L, const float* __restrict__ x,
                                               float* __restrict__ y) {
   const int lane = threadIdx.x & 31;
-  const int64_t warps = gstride() / 32;
-  for (int64_t plane = gid() / 32; plane < NC; plane += warps) {
+  const int64_t warps = grid_stride() / 32;
+  for (int64_t plane = grid_index() / 32; plane < NC; plane += warps) {
     const float* xs = x + plane * L;
     double acc = 0.0;
     for (int64_t l = lane; l < L; l += 32) acc += xs[l];
@@ -164,7 +157,7 @@ __global__ void global_avgpool_forward_kernel(int64_t NC, int64_t L, const float
 __global__ void global_avgpool_backward_kernel(int64_t total, int64_t L,
                                                const float* __restrict__ dy,
                                                float* __restrict__ dx) {
-  for (int64_t e = gid(); e < total; e += gstride())
+  for (int64_t e = grid_index(); e < total; e += grid_stride())
     dx[e] = static_cast<float>(static_cast<double>(dy[e / L]) / static_cast<double>(L));
 }
 

@@ -12,17 +12,10 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ int64_t gid() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t gstride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
-
 __global__ void prelu_forward_kernel(int64_t total, int64_t C, int64_t L,
                                      const float* __restrict__ x, const float* __restrict__ slope,
                                      float* y) {
-  for (int64_t i = gid(); i < total; i += gstride()) {
+  for (int64_t i = grid_index(); i < total; i += grid_stride()) {
     const float v = x[i];
     y[i] = v > 0.0f ? v : slope[(i / L) % C] * v;
   }
@@ -30,7 +23,7 @@ __global__ void prelu_forward_kernel(int64_t total, int64_t C, int64_t L,
 
 __global__ void prelu_dx_kernel(int64_t total, int64_t C, int64_t L, const float* __restrict__ x,
                                 const float* __restrict__ slope, const float* dy, float* dx) {
-  for (int64_t i = gid(); i < total; i += gstride()) {
+  for (int64_t i = grid_index(); i < total; i += grid_stride()) {
     const float g = dy[i];
     dx[i] = x[i] > 0.0f ? g : slope[(i / L) % C] * g;
   }
