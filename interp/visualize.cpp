@@ -361,11 +361,34 @@ Image upscale_nearest(const Image& img, int64_t factor) {
   return out;
 }
 
-void write_png(const std::string& path, const Image& img) {
+namespace {
+void check_encodable(const Image& img, const std::string& what) {
   if (img.width < 1 || img.height < 1 ||
       static_cast<int64_t>(img.pixels.size()) != img.width * img.height * img.channels) {
-    throw std::invalid_argument("write_png: " + path + ": empty or malformed image");
+    throw std::invalid_argument(what + ": empty or malformed image");
   }
+}
+
+void append_bytes(void* context, void* data, int size) {
+  auto* out = static_cast<std::vector<uint8_t>*>(context);
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  out->insert(out->end(), bytes, bytes + size);
+}
+}  // namespace
+
+std::vector<uint8_t> encode_png(const Image& img) {
+  check_encodable(img, "encode_png");
+  std::vector<uint8_t> out;
+  const int ok = stbi_write_png_to_func(append_bytes, &out, static_cast<int>(img.width),
+                                        static_cast<int>(img.height),
+                                        static_cast<int>(img.channels), img.pixels.data(),
+                                        static_cast<int>(img.width * img.channels));
+  if (ok == 0) throw std::runtime_error("encode_png: the encoder failed");
+  return out;
+}
+
+void write_png(const std::string& path, const Image& img) {
+  check_encodable(img, "write_png: " + path);
   const int ok = stbi_write_png(path.c_str(), static_cast<int>(img.width),
                                 static_cast<int>(img.height), static_cast<int>(img.channels),
                                 img.pixels.data(), static_cast<int>(img.width * img.channels));

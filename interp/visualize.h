@@ -71,6 +71,9 @@ Image overlay(const Image& base, const Image& heat, float alpha = 0.5f);
 Image upscale_nearest(const Image& img, int64_t factor);
 // Writes a PNG. throws: std::runtime_error naming the path when it cannot be written.
 void write_png(const std::string& path, const Image& img);
+// The PNG file's bytes, in memory (TensorBoard images, data: URIs in HTML reports).
+// throws: std::invalid_argument for an empty or malformed image.
+std::vector<uint8_t> encode_png(const Image& img);
 
 // ---- text (5x7 bitmap font, printable ASCII; other bytes draw as '?') -------------------------
 // Width and height in pixels of `text` drawn at `scale` (each glyph 6*scale wide with spacing).

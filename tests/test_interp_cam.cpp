@@ -350,6 +350,16 @@ TEST(InterpVisualize, PngRoundTripOverlayAndUpscale) {
   std::filesystem::remove_all(dir);
   EXPECT_THROW(write_png("/nonexistent-dir/x.png", big), std::runtime_error);
 
+  // In memory: the same pixels back from the encoded bytes.
+  const std::vector<uint8_t> png = encode_png(big);
+  unsigned char* decoded = stbi_load_from_memory(png.data(), static_cast<int>(png.size()), &w, &h,
+                                                 &n, 3);
+  ASSERT_NE(decoded, nullptr);
+  EXPECT_EQ(w, 24);
+  EXPECT_TRUE(std::equal(big.pixels.begin(), big.pixels.end(), decoded));
+  stbi_image_free(decoded);
+  EXPECT_THROW(encode_png(Image()), std::invalid_argument);
+
   const Image black(24, 16, {0, 0, 0});
   const Image half = overlay(black, big, 0.5f);
   EXPECT_EQ(half.at(8, 0)[0], 127);  // round(0.5 * 253 + 0.5 * 0)
