@@ -380,3 +380,32 @@ TEST_F(Explain, EvaluateSavesEveryMapAndRefusesAnExistingFileFirst) {
   EXPECT_TRUE(fs::exists(dir / "npy" / "gradcam.npy"));
   EXPECT_TRUE(fs::exists(dir / "npy" / "labels.npy"));
 }
+
+TEST_F(Explain, ActivationsCommandWritesMapsTopImagesAndFeatures) {
+  const fs::path out = temp_dir("activations") / "out";
+  const std::string base = "activations --checkpoint " + checkpoint_.string() +
+                           " --index 1 --count 30 --top 3 --show 2 --steps 4 --threads 2";
+  const auto bad = run_cli(base + " --classes 99 --out " + out.string());
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("out of range"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(out));
+  const auto r = run_cli(base + " --classes 1 --out " + out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* f : {"input.png", "channels.png", "top.png", "features.png"}) {
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  }
+  const json j = read_json(out / "activations.json");
+  ASSERT_EQ(j["channels"].size(), 2u);
+  for (const auto& c : j["channels"]) {
+    ASSERT_EQ(c["top_images"].size(), 3u);
+    double last = 1e30;
+    for (const auto& im : c["top_images"]) {
+      EXPECT_LT(im["index"].get<int64_t>(), 10000);
+      EXPECT_LE(im["score"].get<double>(), last);
+      last = im["score"].get<double>();
+    }
+  }
+  EXPECT_EQ(j["features"].size(), 3u);  // two channels and class 1
+  EXPECT_EQ(j["images_scanned"], 30);
+  EXPECT_EQ(j["channel_scores"].size(), j["layer_output_shape"][1].get<size_t>());
+}

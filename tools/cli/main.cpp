@@ -49,6 +49,7 @@ std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared) {
           add_import(cli),
           add_export(cli),
           add_graph(cli),
+          add_activations(cli, shared),
           add_probe(cli)};
 }
 
