@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python side of the agreement suites (tests/agreement): Debian's PyTorch and torchvision,
-# and a virtual environment at build/venv that sees them (--system-site-packages) with onnx and
-# onnxruntime from PyPI at pinned versions. Idempotent: skips what is already there.
+# and a virtual environment at build/venv that sees them (--system-site-packages) with onnx,
+# onnxruntime and tensorboard (whose event reader checks `train --tensorboard`, tests/viewers)
+# from PyPI at pinned versions. Idempotent: skips what is already there.
 # Usage: tools/setup_python.sh   (prints the venv's python on the last line)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +21,9 @@ if ((${#missing[@]})); then
 fi
 
 venv=build/venv
-pins=("numpy<2" "onnx>=1.14,<1.17" "onnxruntime>=1.16,<1.20")
-if ! "$venv/bin/python" -c "import onnx, onnxruntime, torch, torchvision" 2>/dev/null; then
-  echo "setup_python: creating $venv (onnx, onnxruntime from PyPI)" >&2
+pins=("numpy<2" "onnx>=1.14,<1.17" "onnxruntime>=1.16,<1.20" "tensorboard>=2.14,<2.18")
+if ! "$venv/bin/python" -c "import onnx, onnxruntime, tensorboard, torch, torchvision" 2>/dev/null; then
+  echo "setup_python: creating $venv (onnx, onnxruntime, tensorboard from PyPI)" >&2
   /usr/bin/python3 -m venv --system-site-packages "$venv"
   "$venv/bin/pip" install -q "${pins[@]}" >&2
 fi
