@@ -54,7 +54,7 @@ Image input_image(const std::vector<float>& x, const Shape& shape, int64_t n,
 
 std::string class_name(const data::Dataset& ds, int64_t k) {
   return k >= 0 && static_cast<size_t>(k) < ds.classes.size() ? ds.classes[static_cast<size_t>(k)]
-                                                               : std::to_string(k);
+                                                              : std::to_string(k);
 }
 
 // softmax(logits[n])[k] for logits [N,L] on the host.
@@ -95,16 +95,20 @@ double write_gradcam(training::TensorBoardWriter& tb, int64_t step, Module& mode
     const std::vector<float> map01 =
         normalize_minmax(maps.data() + n * H * W, static_cast<size_t>(H * W));
     const Image heat = colorize(map01.data(), H, W, Colormap::Jet);
-    tiles.push_back(upscale_nearest(overlay(input_image(x, f.images.shape(), n, norm), heat), opt.scale));
-    labels.push_back(fmt::format("{}>{} {:.2f}", class_name(test, f.labels[static_cast<size_t>(n)]),
-                                 class_name(test, pred), probability(logits, L, n, pred)));
+    tiles.push_back(
+        upscale_nearest(overlay(input_image(x, f.images.shape(), n, norm), heat), opt.scale));
+    // "<true>><predicted> <p>%", class names cut to fit the tile (6 pixels per character).
+    const auto cut = static_cast<size_t>(std::max<int64_t>(3, (W * opt.scale / 6 - 6) / 2));
+    labels.push_back(fmt::format(
+        "{}>{} {:.0f}%", class_name(test, f.labels[static_cast<size_t>(n)]).substr(0, cut),
+        class_name(test, pred).substr(0, cut), 100.0 * probability(logits, L, n, pred)));
     if (opt.deletion_steps > 0) {
       CurveOptions co;
       co.steps = opt.deletion_steps;
-      const Tensor image = Tensor::from_vector(
-          {f.images.size(1), H, W},
-          std::vector<float>(x.begin() + n * f.images.size(1) * H * W,
-                             x.begin() + (n + 1) * f.images.size(1) * H * W));
+      const Tensor image =
+          Tensor::from_vector({f.images.size(1), H, W},
+                              std::vector<float>(x.begin() + n * f.images.size(1) * H * W,
+                                                 x.begin() + (n + 1) * f.images.size(1) * H * W));
       const Tensor map = Tensor::from_vector(
           {H, W}, std::vector<float>(maps.begin() + n * H * W, maps.begin() + (n + 1) * H * W));
       auc_sum += deletion_curve(model, image, map, pred, co).auc;
@@ -143,8 +147,8 @@ training::EpochViews training_views(const TrainingViewOptions& opt) {
     const CamResult cam = grad_cam(model, fixed->images, co);
     const LayerCapture capture =
         capture_layer(model, fixed->images, cam.layer, Target::per_input(cam.classes), false);
-    const double auc = write_gradcam(tb, epoch, model, *fixed, cam, capture.logits.to_vector(),
-                                     test, norm, opt);
+    const double auc =
+        write_gradcam(tb, epoch, model, *fixed, cam, capture.logits.to_vector(), test, norm, opt);
     write_activations(tb, epoch, capture.activation, opt);
     if (auc >= 0) tb.scalar("explanations/gradcam_deletion_auc", epoch, auc);
   };

@@ -14,16 +14,16 @@
 namespace gb::interp {
 
 struct TrainingViewOptions {
-  int64_t images = 8;          // fixed test images, class-balanced (fewer when the split is small)
-  std::string layer;           // explained layer; "": default_cam_layer (the last 4-D output)
-  int64_t scale = 4;           // nearest-neighbour upscaling of images and overlays
-  int64_t grid_channels = 64;  // channels in the activation grid at most
+  int64_t images = 8;           // fixed test images, class-balanced (fewer when the split is small)
+  std::string layer;            // explained layer; "": default_cam_layer (the last 4-D output)
+  int64_t scale = 4;            // nearest-neighbour upscaling of images and overlays
+  int64_t grid_channels = 64;   // channels in the activation grid at most
   int64_t deletion_steps = 16;  // points of the deletion curve (0: no AUC scalar)
 };
 
 // Tags written at step = epoch (1-based):
 //   views/inputs             the fixed images with their class names (first call only)
-//   views/gradcam            one overlay per image, labelled "<true> -> <predicted> <p>"
+//   views/gradcam            one overlay per image, labelled "<true>><predicted> <p>%"
 //   views/activations        channel grid of the explained layer for the first image
 //   explanations/gradcam_deletion_auc   mean deletion AUC of the Grad-CAM maps (lower: more
 //                                        faithful), scored on the predicted class

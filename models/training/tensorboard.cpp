@@ -108,7 +108,7 @@ std::string join(const std::vector<std::string>& parts, const char* sep) {
 
 // The NodeDef of node `i`, and before it (into `graph`) the Const nodes of its constant inputs.
 ProtoMessage graph_node(const models::ModelGraph& g, size_t i, ProtoMessage& graph) {
-  const models::GraphNode& node = g.nodes[i];
+  const auto& node = g.nodes[i];
   std::vector<std::string> inputs;
   for (size_t k = 0; k < node.inputs.size(); ++k) {
     const int p = node.inputs[k];
@@ -140,9 +140,11 @@ std::string graph_def_bytes(const models::ModelGraph& g) {
   ProtoMessage input = node_def("input", "Placeholder", {});
   add_shape_attr(input, g.input_shape);
   graph.add_message(kGraphNode, input);
-  for (size_t i = 0; i < g.nodes.size(); ++i) graph.add_message(kGraphNode, graph_node(g, i, graph));
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    graph.add_message(kGraphNode, graph_node(g, i, graph));
+  }
   if (g.output >= 0 && static_cast<size_t>(g.output) < g.nodes.size()) {
-    const models::GraphNode& out = g.nodes[static_cast<size_t>(g.output)];
+    const auto& out = g.nodes[static_cast<size_t>(g.output)];
     ProtoMessage output = node_def("output", "Identity", {out.name});
     add_shape_attr(output, out.output_shape);
     graph.add_message(kGraphNode, output);
@@ -156,8 +158,8 @@ std::string graph_def_bytes(const models::ModelGraph& g) {
 TensorBoardWriter::TensorBoardWriter(const std::filesystem::path& dir) : file_(dir) {}
 
 void TensorBoardWriter::scalar(const std::string& tag, int64_t step, double value) {
-  file_.write_event(tfevents::summary_event(tfevents::wall_time_now(), step,
-                                            {tfevents::scalar_value(tag, static_cast<float>(value))}));
+  file_.write_event(tfevents::summary_event(
+      tfevents::wall_time_now(), step, {tfevents::scalar_value(tag, static_cast<float>(value))}));
 }
 
 void TensorBoardWriter::histogram(const std::string& tag, int64_t step,
@@ -170,8 +172,7 @@ void TensorBoardWriter::histogram(const std::string& tag, int64_t step,
 void TensorBoardWriter::image(const std::string& tag, int64_t step, int64_t width, int64_t height,
                               int channels, const std::vector<uint8_t>& png) {
   file_.write_event(tfevents::summary_event(
-      tfevents::wall_time_now(), step,
-      {tfevents::image_value(tag, width, height, channels, png)}));
+      tfevents::wall_time_now(), step, {tfevents::image_value(tag, width, height, channels, png)}));
 }
 
 void TensorBoardWriter::graph(const models::ModelGraph& g) {

@@ -101,6 +101,7 @@ class TrainingLog {
   // weights/<param> and gradients/<param> histograms, the views when due (`last`: the run's
   // final epoch, always due). Flushes the file.
   void epoch(const EpochMetrics& m, Module& model, bool last);
+
  private:
   void parameter_histograms(int64_t epoch, Module& model);
 

@@ -1,7 +1,7 @@
 // Options that several glassbox subcommands share: compute threads, the CUDA convolution backend
 // and the CPU convolution algorithm (applied once before a command runs), the explanation-method
 // options of explain and evaluate-explanations, and the fine-tuning and common options of prune,
-// distill and compress.
+// distill and compress, and their TensorBoard logging.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -9,6 +9,7 @@
 #include "interp/prune/job_common.h"
 #include "interp/registry.h"
 #include "models/training/finetune.h"
+#include "models/training/tensorboard.h"
 
 namespace CLI {
 class App;
@@ -42,6 +43,14 @@ std::string method_help();
 // help texts ("fine-tuning", "training").
 void add_finetune_options(CLI::App& app, training::FinetuneConfig& f, bool& no_augment,
                           const std::string& what);
+// --tensorboard DIR and --tensorboard-every N (train, prune, distill, compress): `what` names the
+// training that is logged ("training", "fine-tuning").
+void add_tensorboard_options(CLI::App& app, training::TensorBoardSettings& s,
+                             const std::string& what);
+// After parsing: the training views (Grad-CAM of fixed test images, activations) when a
+// directory was given.
+void set_training_views(training::TensorBoardSettings& s);
+
 // prune and compress: checkpoint, data, limits, fine-tuning epochs, seed, output, threads, quiet.
 void add_compress_common(CLI::App& app, prune::CompressCommon& o, SharedOptions& shared);
 
