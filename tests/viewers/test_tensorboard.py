@@ -2,8 +2,9 @@
 the per-epoch scalars equal the --json metrics, the per-step losses average to the epoch's, the
 weight histograms match the checkpoint's weights, every parameter has a gradient histogram, the
 images decode to the sizes of their sheets, the graph has one conv node per conv weight, the
-weights do not depend on whether TensorBoard is on, a second run adds its own file, and an
-unwritable directory stops the run at once naming it.
+weights do not depend on whether TensorBoard is on, a second run adds its own file, an
+unwritable directory stops the run at once naming it, and prune's fine-tuning is logged the same
+way (its histograms match the pruned checkpoint).
 
 Needs the venv of tools/setup_python.sh (tensorboard, numpy, PIL) and CIFAR-10 ($GB_CIFAR10 or
 ../shared/data/cifar10-jpg.tar.gz beside the repository); run from this directory:
@@ -213,6 +214,35 @@ class TrainTensorBoard(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(f"{bad}: cannot write TensorBoard event files", r.stdout + r.stderr)
         self.assertFalse(os.path.exists(out))
+
+        r = subprocess.run([gb_io.glassbox_binary(), *map(str, train_args(out, [
+            "--tensorboard", os.path.join(self.dir, "tb_every"), "--tensorboard-every", 0]))],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--tensorboard-every must be >= 1", r.stdout + r.stderr)
+
+    def test_prune_logs_its_fine_tuning(self):
+        tb = os.path.join(self.dir, "tb_prune")
+        pruned = os.path.join(self.dir, "pruned.safetensors")
+        common = ["prune", "--checkpoint", self.ck, "--unstructured", "--sparsity", 0.5,
+                  "--limit-train", LIMIT_TRAIN, "--limit-test", LIMIT_TEST, "--batch-size", BATCH,
+                  "--cam-images", 0, "--no-timing", "--threads", 2, "--quiet", "--out", pruned,
+                  "--tensorboard", tb]
+        r = subprocess.run([gb_io.glassbox_binary(), *map(str, common)], capture_output=True,
+                           text=True, timeout=120)
+        self.assertNotEqual(r.returncode, 0)  # no fine-tuning: nothing to log
+        self.assertIn(f"{tb}: --tensorboard logs training", r.stdout + r.stderr)
+        gb_io.run_glassbox(*common, "--finetune-epochs", 1.5)
+        acc = load_events(tb)
+        self.assertEqual([e.step for e in acc.Scalars("epoch/train_loss")], [1, 2])
+        self.assertEqual(len(acc.Scalars("train/loss")), round(1.5 * STEPS_PER_EPOCH))
+        weights, _ = gb_io.read_tensors(pruned)
+        for name in self.params:
+            h = acc.Histograms("weights/" + name)[-1].histogram_value
+            w = weights[name].astype(np.float64)
+            self.assertEqual((h.num, h.min, h.max), (w.size, w.min(), w.max()), name)
+        self.assertTrue(any(n.op.startswith("conv2d") for n in acc.Graph().node))
+        self.assertEqual(len(acc.Images("views/gradcam")), 2)
 
 
 if __name__ == "__main__":
