@@ -72,20 +72,23 @@ FinetuneResult finetune(Module& model, std::shared_ptr<const data::Dataset> trai
   if (hooks.log) hooks.log->graph_once(model, {train->channels, train->height, train->width});
   const auto t0 = std::chrono::steady_clock::now();
   RunningMetrics m;
+  double logging_seconds = 0;  // histograms and views: not training time
   model.train();
   while (m.steps < total) {
     const RunningMetrics before = m;
     const auto epoch_start = std::chrono::steady_clock::now();
     train_steps(loop, loader, m, total);
     if (hooks.log && m.seen > before.seen) {
+      const auto log_start = std::chrono::steady_clock::now();
       log_epoch(*hooks.log, before, m, seconds_since(epoch_start), optimizer->lr(), model,
                 m.steps >= total);
+      logging_seconds += seconds_since(log_start);
     }
   }
   model.eval();
   FinetuneResult r;
   r.steps = m.steps;
-  r.seconds = seconds_since(t0);
+  r.seconds = seconds_since(t0) - logging_seconds;
   r.loss = m.loss();
   r.accuracy = m.accuracy();
   r.images_per_second = static_cast<double>(m.seen) / std::max(r.seconds, 1e-9);
