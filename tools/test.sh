@@ -21,7 +21,7 @@ echo "== agreement suites (PyTorch, onnxruntime; tests/agreement)"
 python=$(tools/setup_python.sh | tail -1)
 (cd tests/agreement && OMP_NUM_THREADS=2 PYTHONWARNINGS=ignore "../../$python" -m unittest -v)
 
-echo "== viewer suites (the files users open: numpy, safetensors; tests/viewers)"
+echo "== viewer suites (the files users open: numpy, safetensors, TensorBoard; tests/viewers)"
 (cd tests/viewers && OMP_NUM_THREADS=2 PYTHONWARNINGS=ignore "../../$python" -m unittest -v)
 
 if [ "${1:-}" != "--fast" ]; then

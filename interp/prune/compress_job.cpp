@@ -56,6 +56,7 @@ json compression_section(const CompressConfig& cfg, const CompressReport& r, con
 
 CompressReport run_compress(const CompressConfig& cfg) {
   check_compress_config(cfg);
+  const auto log = open_training_log(cfg.tensorboard, cfg.finetune.epochs);
   const SourceCheckpoint source = load_source(cfg.checkpoint, cfg.data);
   Module& model = *source.loaded.model;
   const data::Normalization& norm = source.loaded.meta.norm;
@@ -74,6 +75,8 @@ CompressReport run_compress(const CompressConfig& cfg) {
         std::make_shared<const data::Dataset>(source.split(data::Split::Train, cfg.limit_train));
     training::FinetuneHooks hooks;
     hooks.after_step = [&shared] { retie(shared); };
+    hooks.log = log.get();
+    if (log) log->set_test_data(&test, norm);
     finetune_with_progress(model, train, norm, cfg.finetune, hooks, cfg.quiet, "fine-tune");
     r.accuracy_finetuned = accuracy(model, test, norm, cfg.quiet, "fine-tuned");
   }

@@ -92,6 +92,7 @@ void save_student(const DistillConfig& cfg, const SourceCheckpoint& teacher, con
 
 DistillReport run_distill(const DistillConfig& cfg) {
   check_distill_config(cfg);
+  const auto log = open_training_log(cfg.tensorboard, cfg.train.epochs);
   const SourceCheckpoint teacher = load_source(cfg.teacher, cfg.data);
   const training::CheckpointMeta& tmeta = teacher.loaded.meta;
   const Shape& chw = tmeta.input_shape;
@@ -120,6 +121,8 @@ DistillReport run_distill(const DistillConfig& cfg) {
   const auto t0 = std::chrono::steady_clock::now();
   training::FinetuneHooks hooks;
   hooks.loss = distillation_loss_fn(cfg, tm);
+  hooks.log = log.get();
+  if (log) log->set_test_data(&test, tmeta.norm);
   r.student_train_loss =
       train_student(*student, cfg, train, tmeta.norm, hooks, "student (distilled)");
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -29,6 +29,7 @@ struct DistillConfig {
   bool timing = true;
   training::ThroughputOptions timing_options;
   bool quiet = false;
+  training::TensorBoardSettings tensorboard;  // of the distilled student (dir empty: none)
 };
 
 struct DistillReport {

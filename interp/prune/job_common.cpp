@@ -167,6 +167,16 @@ std::vector<interp::CalibrationBatch> image_batches(const data::Dataset& ds,
   return out;
 }
 
+std::unique_ptr<training::TrainingLog> open_training_log(const training::TensorBoardSettings& s,
+                                                         double epochs) {
+  if (s.dir.empty()) return nullptr;
+  if (!(epochs > 0)) {
+    throw std::invalid_argument(s.dir.string() +
+                                ": --tensorboard logs training, and this run trains for 0 epochs");
+  }
+  return std::make_unique<training::TrainingLog>(s);
+}
+
 double accuracy(Module& model, const data::Dataset& ds, const data::Normalization& norm, bool quiet,
                 const std::string& label) {
   return training::evaluate(model, ds, norm, 256, quiet, label).accuracy;

@@ -15,6 +15,7 @@
 #include "interp/prune/channel_importance.h"
 #include "models/training/checkpoint_meta.h"
 #include "models/training/finetune.h"
+#include "models/training/tensorboard.h"
 #include "models/training/throughput.h"
 
 namespace gb::prune {
@@ -33,6 +34,7 @@ struct CompressCommon {
   training::ThroughputOptions timing_options;
   int64_t cam_images = 100;  // Grad-CAM rank correlation over this many test images (0: off)
   bool quiet = false;
+  training::TensorBoardSettings tensorboard;  // of the fine-tuning (dir empty: none)
 };
 
 // Refuses, before any work: no --out, an existing --out / --json without overwrite, a missing
@@ -79,6 +81,13 @@ CamAgreement cam_agreement(Module& original, Module& changed,
 std::vector<interp::CalibrationBatch> image_batches(const data::Dataset& ds,
                                                     const data::Normalization& norm, int64_t count,
                                                     int64_t batch);
+
+// The TensorBoard log of a job's training (null when s.dir is empty), opened at once so that a
+// bad directory stops the job before any long work. `epochs` is the training the job runs.
+// throws: std::invalid_argument when a directory is given but epochs <= 0 (nothing would be
+// logged); what training::TrainingLog throws (naming the directory).
+std::unique_ptr<training::TrainingLog> open_training_log(const training::TensorBoardSettings& s,
+                                                         double epochs);
 
 // Test accuracy of `model` with a progress bar labelled `label`.
 double accuracy(Module& model, const data::Dataset& ds, const data::Normalization& norm, bool quiet,

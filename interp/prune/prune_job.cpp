@@ -40,7 +40,8 @@ struct PruneJob {
 
   const PruneConfig& cfg;
   SourceCheckpoint source;
-  training::LoadedModel original;  // stays untouched, for Grad-CAM
+  training::TrainingLog* log = nullptr;  // TensorBoard (--tensorboard), across every fine-tuning
+  training::LoadedModel original;        // stays untouched, for Grad-CAM
   data::Dataset test;
   std::shared_ptr<const data::Dataset> train;  // null: neither fine-tuning nor calibration
   std::vector<interp::CalibrationBatch> cam_set;
@@ -92,8 +93,9 @@ void compare_cams(PruneJob& job, double& mean, double& std) {
 
 // The fine-tuning after a prune step and the accuracy it reaches, with their progress labels.
 void finetune_step(PruneJob& job, PruneReport& r, PruneStep& ps, const training::FinetuneConfig& fc,
-                   const training::FinetuneHooks& hooks, const std::string& label,
+                   training::FinetuneHooks hooks, const std::string& label,
                    const std::string& accuracy_label) {
+  hooks.log = job.log;
   r.finetune_seconds +=
       finetune_with_progress(*job.model, job.train, job.norm(), fc, hooks, job.cfg.quiet, label)
           .seconds;
@@ -346,7 +348,10 @@ std::string format_detail_tables(const PruneReport& r) {
 PruneReport run_prune(const PruneConfig& cfg) {
   check_prune_config(cfg);
   check_job_outputs(cfg.out, cfg.json, cfg.checkpoint, cfg.overwrite);
+  const auto log = open_training_log(cfg.tensorboard, cfg.finetune.epochs);
   PruneJob job = open_job(cfg);
+  job.log = log.get();
+  if (log) log->set_test_data(&job.test, job.norm());
   PruneReport r = start_report(job);
   if (!cfg.quiet) fmt::print("measuring {} from {}\n", job.model_name(), cfg.checkpoint);
   r.before = measure_model(*job.model, job.model_name(), job.model_config, job.chw(), cfg.timing,

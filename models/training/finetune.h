@@ -18,6 +18,8 @@
 
 namespace gb::training {
 
+class TrainingLog;  // tensorboard.h
+
 struct FinetuneConfig {
   double epochs = 1.0;  // may be fractional: round(epochs * batches per epoch) steps
   int64_t batch_size = 128;
@@ -37,6 +39,10 @@ struct FinetuneHooks {
   std::function<void()> after_step;  // runs after every optimizer step
   // Progress: step (1-based), total steps, running mean loss and accuracy.
   std::function<void(int64_t step, int64_t total, double loss, double accuracy)> on_step;
+  // TensorBoard (null: none): the graph before the first step, every step, and every epoch
+  // (each pass over the data, the last one possibly partial; no test figures). Its step and
+  // epoch axes continue across several finetune calls with the same log.
+  TrainingLog* log = nullptr;
 };
 
 struct FinetuneResult {

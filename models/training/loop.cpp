@@ -43,9 +43,12 @@ void train_one_batch(const TrainingLoop& loop, const data::Batch& b, RunningMetr
   loop.optimizer.step();
   if (loop.hooks.after_step) loop.hooks.after_step();
   ++m.steps;
+  const int64_t correct = count_correct(logits, b.labels);
   m.loss_sum += static_cast<double>(lv) * static_cast<double>(b.size());
-  m.correct += count_correct(logits, b.labels);
+  m.correct += correct;
   m.seen += static_cast<int64_t>(b.size());
+  m.batch_loss = lv;
+  m.batch_accuracy = static_cast<double>(correct) / static_cast<double>(b.size());
 }
 
 }  // namespace

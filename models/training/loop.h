@@ -26,12 +26,14 @@ using LossFn = std::function<Tensor(const Tensor& images, const Tensor& logits,
 
 // Running totals of one run of train_steps (or of several, when the caller keeps them).
 struct RunningMetrics {
-  int64_t steps = 0;        // optimizer steps taken
-  int64_t seen = 0;         // images trained on
-  int64_t correct = 0;      // of those, predicted right (argmax of the logits before the step)
-  double loss_sum = 0;      // sum over images of the batch mean loss
-  double loss() const;      // mean loss per image (0 before the first step)
-  double accuracy() const;  // correct / seen (0 before the first step)
+  int64_t steps = 0;          // optimizer steps taken
+  int64_t seen = 0;           // images trained on
+  int64_t correct = 0;        // of those, predicted right (argmax of the logits before the step)
+  double loss_sum = 0;        // sum over images of the batch mean loss
+  double batch_loss = 0;      // mean loss of the latest step's batch
+  double batch_accuracy = 0;  // accuracy of the latest step's batch
+  double loss() const;        // mean loss per image (0 before the first step)
+  double accuracy() const;    // correct / seen (0 before the first step)
 };
 
 // What a step does besides the fixed sequence above.

@@ -155,9 +155,10 @@ OptimizerSettings optimizer_settings(const TrainConfig& c) {
 class TrainingRun {
  public:
   TrainingRun(const TrainConfig& cfg, const TrainOptions& opt, const Resume* resume,
-              const Init* init)
+              const Init* init, TrainingLog* log)
       : cfg_(cfg),
         opt_(opt),
+        log_(log),
         data_(load_run_data(cfg, resume, init)),
         model_config_(model_config_for(cfg, *data_.train,
                                        resume ? &resume->meta : init ? &init->meta : nullptr,
@@ -177,12 +178,15 @@ class TrainingRun {
 
   TrainResult run() {
     if (!opt_.quiet) print_start();
+    if (log_) start_log();
     TrainResult result;
     result.model = model_;
     for (int64_t epoch = state_.epoch; epoch < cfg_.epochs; ++epoch) {
       result.epochs.push_back(run_epoch(epoch));
       save(result.epochs.back());
-      if (opt_.stop_after_epoch > 0 && epoch + 1 >= opt_.stop_after_epoch) break;
+      const bool stop = opt_.stop_after_epoch > 0 && epoch + 1 >= opt_.stop_after_epoch;
+      if (log_) log_->epoch(result.epochs.back(), *model_, stop || epoch + 1 == cfg_.epochs);
+      if (stop) break;
     }
     return result;
   }
@@ -206,14 +210,23 @@ class TrainingRun {
         describe_device(opt_.device));
   }
 
+  // The graph, and the axes continued from a resumed run's steps and epochs.
+  void start_log() {
+    const data::Dataset& tr = *data_.train;
+    log_->set_test_data(&data_.test, data_.norm);
+    log_->set_progress(optimizer_->steps(), state_.epoch);
+    log_->graph_once(*model_, {tr.channels, tr.height, tr.width});
+  }
+
   // One epoch of the training loop, then the test pass when due.
   EpochMetrics run_epoch(int64_t epoch) {
     model_->train();
     ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, cfg_.epochs), steps_per_epoch_,
                     opt_.quiet);
     LoopHooks hooks;
-    hooks.on_step = [&bar](const RunningMetrics& m) {
+    hooks.on_step = [this, &bar](const RunningMetrics& m) {
       bar.update(m.steps, m.loss(), m.accuracy(), m.seen);
+      if (log_) log_->step(m, optimizer_->lr());
     };
     hooks.nonfinite_loss_message = [epoch](float loss, int64_t step, float lr) {
       return fmt::format(
@@ -263,6 +276,7 @@ class TrainingRun {
 
   const TrainConfig& cfg_;
   const TrainOptions& opt_;
+  TrainingLog* log_;  // null: no TensorBoard logging
   RunData data_;
   models::ModelConfig model_config_;
   std::shared_ptr<Module> model_;
@@ -297,7 +311,10 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
   if (cfg.batch_size < 1 || cfg.epochs < 1) {
     throw std::runtime_error("train: batch size and epochs must be positive");
   }
-  TrainingRun run(cfg, opt, resume ? &*resume : nullptr, init ? &*init : nullptr);
+  // Opened before the data is read, so that a bad --tensorboard directory stops the run at once.
+  std::unique_ptr<TrainingLog> log;
+  if (!opt.tensorboard.dir.empty()) log = std::make_unique<TrainingLog>(opt.tensorboard);
+  TrainingRun run(cfg, opt, resume ? &*resume : nullptr, init ? &*init : nullptr, log.get());
   return run.run();
 }
 

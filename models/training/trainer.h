@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "models/training/tensorboard.h"
 #include "models/training/train_config.h"
 #include "runtime/device.h"
 #include "runtime/module.h"
@@ -27,6 +28,9 @@ struct TrainOptions {
   int64_t epochs_override = 0;   // with resume: a new total epoch count (0: keep)
   bool quiet = false;
   Device device;  // where the model trains (parse_device("cuda") for the GPU)
+  // TensorBoard event files (tensorboard.dir empty: none): the graph at the start, per-step and
+  // per-epoch scalars, histograms after every epoch, the views every image_every epochs.
+  TensorBoardSettings tensorboard;
 };
 
 struct TrainResult {
@@ -38,8 +42,8 @@ struct TrainResult {
 // (only the epoch count may change, through opt.epochs_override), and the run continues with the
 // same weights, optimizer state, data order and dropout stream as if never interrupted.
 // throws: std::runtime_error / std::invalid_argument naming the file or cause on bad input
-// (unreadable data, existing output without overwrite, checkpoint mismatch) or a NaN loss; the
-// output checkpoint is never left half-written.
+// (unreadable data, existing output without overwrite, an unwritable TensorBoard directory,
+// checkpoint mismatch) or a NaN loss; the output checkpoint is never left half-written.
 TrainResult train(TrainConfig cfg, const TrainOptions& opt);
 
 }  // namespace gb::training

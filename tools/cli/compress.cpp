@@ -29,6 +29,7 @@ void add_options(CLI::App& app, CompressCommand& k, SharedOptions& shared) {
 void run(CompressCommand& k) {
   k.config.kmeans.kmeans_pp = k.kmeans_pp;
   k.config.finetune.augment = !k.no_augment;
+  set_training_views(k.config.tensorboard);
   std::cout << prune::format_compress_report(prune::run_compress(k.config));
 }
 

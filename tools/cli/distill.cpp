@@ -38,11 +38,13 @@ void add_options(CLI::App& app, DistillCommand& d, SharedOptions& shared) {
   app.add_flag("--no-timing", d.no_timing, "skip the images/s measurements");
   add_threads_option(app, shared, "compute threads");
   app.add_flag("--quiet", dc.quiet, "no progress output");
+  add_tensorboard_options(app, dc.tensorboard, "distilled student's training");
 }
 
 void run(DistillCommand& d) {
   d.config.timing = !d.no_timing;
   d.config.train.augment = !d.no_augment;
+  set_training_views(d.config.tensorboard);
   std::cout << prune::format_distill_report(prune::run_distill(d.config));
 }
 

@@ -77,6 +77,7 @@ void run(PruneCommand& p) {
   p.config.timing = !p.no_timing;
   p.config.cam_images = std::max<int64_t>(p.config.cam_images, 0);
   p.config.finetune.augment = !p.no_augment;
+  set_training_views(p.config.tensorboard);
   std::cout << prune::format_prune_report(prune::run_prune(p.config));
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "interp/explain/training_views.h"
 #include "kernels/conv2d.h"
 
 namespace gb::cli {
@@ -97,6 +98,20 @@ void add_finetune_options(CLI::App& app, training::FinetuneConfig& f, bool& no_a
   app.add_flag("--no-augment", no_augment, "no random crop and flip");
 }
 
+void add_tensorboard_options(CLI::App& app, training::TensorBoardSettings& s,
+                             const std::string& what) {
+  app.add_option("--tensorboard", s.dir,
+                 "write TensorBoard event files of the " + what +
+                     " into this directory (created if missing; existing files are kept): "
+                     "scalars, weight and gradient histograms, the graph, Grad-CAM views");
+  app.add_option("--tensorboard-every", s.image_every,
+                 "draw the TensorBoard images every N epochs (1)");
+}
+
+void set_training_views(training::TensorBoardSettings& s) {
+  if (!s.dir.empty()) s.views = interp::training_views();
+}
+
 void add_compress_common(CLI::App& app, prune::CompressCommon& o, SharedOptions& shared) {
   app.add_option("--checkpoint", o.checkpoint, "checkpoint to compress")->required();
   app.add_option("--data", o.data, "data set (default: the one the checkpoint was trained on)");
@@ -111,6 +126,7 @@ void add_compress_common(CLI::App& app, prune::CompressCommon& o, SharedOptions&
   app.add_option("--json", o.json, "write the report as JSON");
   add_threads_option(app, shared, "compute threads (default: all cores)");
   app.add_flag("--quiet", o.quiet, "no progress output");
+  add_tensorboard_options(app, o.tensorboard, "fine-tuning");
 }
 
 CLI::Option* add_zoo_model_options(CLI::App& app, ZooModelOptions& z) {

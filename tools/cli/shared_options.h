@@ -1,8 +1,8 @@
 // Options that several glassbox subcommands share: compute threads, the CUDA convolution backend
 // and the CPU convolution algorithm (applied once before a command runs), the explanation-method
 // options of explain and evaluate-explanations, and the fine-tuning and common options of prune,
-// distill and compress, and the zoo-model options of the commands that take --model instead of
-// --checkpoint (export, graph).
+// distill and compress, their TensorBoard logging (and train's), and the zoo-model options of the
+// commands that take --model instead of --checkpoint (export, graph).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -11,6 +11,7 @@
 #include "interp/registry.h"
 #include "models/model_config.h"
 #include "models/training/finetune.h"
+#include "models/training/tensorboard.h"
 
 namespace CLI {
 class App;
@@ -45,6 +46,14 @@ std::string method_help();
 // help texts ("fine-tuning", "training").
 void add_finetune_options(CLI::App& app, training::FinetuneConfig& f, bool& no_augment,
                           const std::string& what);
+// --tensorboard DIR and --tensorboard-every N (train, prune, distill, compress): `what` names the
+// training that is logged ("training", "fine-tuning").
+void add_tensorboard_options(CLI::App& app, training::TensorBoardSettings& s,
+                             const std::string& what);
+// After parsing: the training views (Grad-CAM of fixed test images, activations) when a
+// directory was given.
+void set_training_views(training::TensorBoardSettings& s);
+
 // prune and compress: checkpoint, data, limits, fine-tuning epochs, seed, output, threads, quiet.
 void add_compress_common(CLI::App& app, prune::CompressCommon& o, SharedOptions& shared);
 

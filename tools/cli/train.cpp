@@ -71,6 +71,7 @@ void add_run_options(CLI::App& app, TrainCommand& t, SharedOptions& shared) {
                  "epochs, label smoothing 0.2, flip TTA); options given explicitly still apply");
   add_conv_backend_option(app, shared);
   add_conv_algorithm_option(app, shared);
+  add_tensorboard_options(app, o.tensorboard, "training");
 }
 
 // A resumed run continues with its saved configuration; only the length may change.
@@ -119,6 +120,7 @@ void run(TrainCommand& t) {
   if (!t.options.resume.empty()) apply_resume_rules(t);
   if (!t.recipe.empty()) apply_recipe(t);
   t.options.device = parse_device(t.device);
+  set_training_views(t.options.tensorboard);
   const auto result = training::train(t.config, t.options);
   if (!t.options.quiet && !result.epochs.empty()) {
     fmt::print("done: test accuracy {:.2f}%, checkpoint {}\n",
