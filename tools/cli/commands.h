@@ -30,6 +30,7 @@ Command add_compress(CLI::App& cli, SharedOptions& shared);
 Command add_import(CLI::App& cli);
 Command add_export(CLI::App& cli);
 Command add_probe(CLI::App& cli);
+Command add_report(CLI::App& cli, SharedOptions& shared);
 
 // Every subcommand, in the order `glassbox --help` lists them.
 std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared);
