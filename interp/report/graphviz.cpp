@@ -1,8 +1,8 @@
 // Running Graphviz's dot for the report's model graph (see graphviz.h).
 #include "interp/report/graphviz.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -52,8 +52,8 @@ std::string tick_text(double v) {
 // The plot frame: title, legend, axes, ticks and grid lines.
 std::string chart_frame(const LineChart& c, const Range& r, double x0, double x1) {
   const int pw = c.width - kLeft - kRight, ph = c.height - kTop - kBottom;
-  std::string s = fmt::format(
-      "<text class=\"chart-title\" x=\"{}\" y=\"16\">{}</text>\n", kLeft, html_escape(c.title));
+  std::string s = fmt::format("<text class=\"chart-title\" x=\"{}\" y=\"16\">{}</text>\n", kLeft,
+                              html_escape(c.title));
   int lx = c.width - kRight;
   for (auto it = c.series.rbegin(); it != c.series.rend(); ++it) {
     lx -= 14 + 7 * static_cast<int>(it->name.size()) + 12;
@@ -73,13 +73,15 @@ std::string chart_frame(const LineChart& c, const Range& r, double x0, double x1
         "class=\"tick\" x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n",
         kLeft, kLeft + pw, y, y, kLeft - 4, y + 4, tick_text(t));
   }
-  const std::vector<double> xt =
-      (x1 - x0 <= 12 && x1 > x0) ? nice_ticks(x0, x1, static_cast<int>(x1 - x0) + 1)
-                                 : (x1 > x0 ? nice_ticks(x0, x1, 6) : std::vector<double>{x0});
-  for (double t : xt) {
+  // x ticks: about 6, only whole numbers when every x is one (epochs).
+  const bool whole =
+      std::all_of(c.x.begin(), c.x.end(), [](double v) { return v == std::round(v); });
+  for (double t : x1 > x0 ? nice_ticks(x0, x1, 6) : std::vector<double>{x0}) {
+    if (whole && t != std::round(t)) continue;
     const double x = x1 > x0 ? kLeft + (t - x0) / (x1 - x0) * pw : kLeft + pw / 2.0;
-    s += fmt::format("<text class=\"tick\" x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
-                     x, kTop + ph + 14, tick_text(t));
+    s +=
+        fmt::format("<text class=\"tick\" x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+                    x, kTop + ph + 14, tick_text(t));
   }
   s += fmt::format(
       "<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n"
@@ -97,12 +99,23 @@ std::string html_escape(std::string_view text) {
   out.reserve(text.size());
   for (char ch : text) {
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += ch;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += ch;
     }
   }
   return out;
@@ -150,9 +163,10 @@ std::vector<double> nice_ticks(double lo, double hi, int count) {
 std::string svg_line_chart(const LineChart& c) {
   for (const auto& s : c.series) {
     if (s.y.size() != c.x.size()) {
-      throw std::invalid_argument(fmt::format("svg_line_chart '{}': series '{}' has {} values for "
-                                              "{} x positions",
-                                              c.title, s.name, s.y.size(), c.x.size()));
+      throw std::invalid_argument(
+          fmt::format("svg_line_chart '{}': series '{}' has {} values for "
+                      "{} x positions",
+                      c.title, s.name, s.y.size(), c.x.size()));
     }
   }
   const Range r = y_range(c);
@@ -164,12 +178,15 @@ std::string svg_line_chart(const LineChart& c) {
       c.width, c.height);
   s += chart_frame(c, r, x0, x1);
   if (r.ticks.empty()) {
-    s += fmt::format("<text class=\"empty\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">no values"
-                     "</text>\n</svg>\n",
-                     kLeft + pw / 2, kTop + ph / 2);
+    s += fmt::format(
+        "<text class=\"empty\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">no values"
+        "</text>\n</svg>\n",
+        kLeft + pw / 2, kTop + ph / 2);
     return s;
   }
-  auto px = [&](double x) { return x1 > x0 ? kLeft + (x - x0) / (x1 - x0) * pw : kLeft + pw / 2.0; };
+  auto px = [&](double x) {
+    return x1 > x0 ? kLeft + (x - x0) / (x1 - x0) * pw : kLeft + pw / 2.0;
+  };
   auto py = [&](double y) { return kTop + ph - (y - r.lo) / (r.hi - r.lo) * ph; };
   for (const auto& series : c.series) {
     const std::string color = html_escape(series.color);
@@ -239,17 +256,18 @@ std::string confusion_table(const std::vector<std::vector<int64_t>>& confusion,
                             const std::vector<std::string>& classes) {
   const size_t K = classes.size();
   if (confusion.size() != K) {
-    throw std::invalid_argument(fmt::format("confusion_table: {} rows for {} classes",
-                                            confusion.size(), K));
+    throw std::invalid_argument(
+        fmt::format("confusion_table: {} rows for {} classes", confusion.size(), K));
   }
   std::string s = "<table class=\"confusion\">\n<tr><th>true \\ predicted</th>";
   for (const auto& c : classes) s += "<th class=\"rot\">" + html_escape(c) + "</th>";
   s += "<th>total</th><th>accuracy</th></tr>\n";
   for (size_t t = 0; t < K; ++t) {
     if (confusion[t].size() != K) {
-      throw std::invalid_argument(fmt::format("confusion_table: row {} has {} entries for {} "
-                                              "classes",
-                                              t, confusion[t].size(), K));
+      throw std::invalid_argument(
+          fmt::format("confusion_table: row {} has {} entries for {} "
+                      "classes",
+                      t, confusion[t].size(), K));
     }
     int64_t total = 0;
     for (int64_t v : confusion[t]) total += v;

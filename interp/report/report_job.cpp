@@ -152,8 +152,8 @@ GalleryItem explain_image(ReportInputs& in, size_t index) {
   mo.norm = norm;
   for (const auto& name : cfg.methods) {
     const MethodOutput m = run_method(model, name, x, pred, mo);
-    g.maps.push_back({name, png_data_uri(encode_png(heat_overlay(base, m, factor))), m.ms,
-                      m.is_signed});
+    g.maps.push_back(
+        {name, png_data_uri(encode_png(heat_overlay(base, m, factor))), m.ms, m.is_signed});
   }
   return g;
 }
@@ -188,8 +188,7 @@ ReportInputs open_report(const ReportConfig& cfg) {
   if (cfg.count < 0) throw std::invalid_argument("--count must be >= 0 (0: the whole test set)");
   if (cfg.gallery < 0) throw std::invalid_argument("--gallery must be >= 0");
   if (cfg.gallery > 0 && cfg.methods.empty()) {
-    throw std::invalid_argument("--methods: no method given; known methods: " +
-                                method_list_text());
+    throw std::invalid_argument("--methods: no method given; known methods: " + method_list_text());
   }
   for (const auto& m : cfg.methods) parse_method_list(m);  // validates each name
   check_method_options(cfg.method);
@@ -201,8 +200,7 @@ ReportInputs open_report(const ReportConfig& cfg) {
   in.history = merge_history(in.loaded.meta.json, metrics, cfg.metrics);
   if (in.history.empty()) {
     throw std::runtime_error(
-        cfg.checkpoint.string() +
-        ": no training history (the checkpoint records no epochs" +
+        cfg.checkpoint.string() + ": no training history (the checkpoint records no epochs" +
         (cfg.metrics.empty() ? std::string("; pass --metrics with the `glassbox train --json` "
                                            "file of its run)")
                              : ", nor does " + cfg.metrics.string() + ")"));
@@ -211,9 +209,9 @@ ReportInputs open_report(const ReportConfig& cfg) {
     in.explanations = read_json_file(cfg.explanations, "--explanations");
     check_explanations(in.explanations, cfg.explanations);
   }
-  const std::string data =
-      cfg.data.empty() ? training::existing_training_data(in.loaded.meta, cfg.checkpoint)
-                       : cfg.data;
+  const std::string data = cfg.data.empty()
+                               ? training::existing_training_data(in.loaded.meta, cfg.checkpoint)
+                               : cfg.data;
   in.test = training::load_split(data, data::Split::Test, cfg.count);
   training::check_dataset_fits(in.test, in.loaded.meta, cfg.checkpoint);
   return in;

@@ -75,7 +75,7 @@ struct PrunedLayer {
   int64_t macs_before = -1, macs_after = -1;  // -1: not known (unstructured pruning)
 };
 struct PruningView {
-  std::string mode;  // "structured" | "unstructured"
+  std::string mode;        // "structured" | "unstructured"
   nlohmann::json section;  // the checkpoint's "pruning" section as stored
   std::vector<PrunedLayer> layers;
   int64_t params_before = 0, params_after = 0, macs_before = -1, macs_after = -1;
@@ -86,7 +86,7 @@ struct PruningView {
 struct ReportData {
   std::string checkpoint, model_name, data, metrics_file, explanations_file;
   std::vector<std::string> classes;
-  Shape input_shape;  // [C,H,W]
+  Shape input_shape;            // [C,H,W]
   nlohmann::json train_config;  // the checkpoint's "train_config" (null if none)
   std::vector<EpochRow> history;
   // Evaluation on the test set.

@@ -29,8 +29,8 @@ void describe_graph(Module& model, const training::CheckpointMeta& meta, const s
                     ReportData& d) {
   const models::ModelGraph g = models::trace_model_graph(model, meta.input_shape);
   for (const auto& n : g.nodes) {
-    d.graph_nodes.push_back(fmt::format("{}  {}  {}", n.module.empty() ? "(model)" : n.module,
-                                        n.op, shape_text(n.output_shape)));
+    d.graph_nodes.push_back(fmt::format("{}  {}  {}", n.module.empty() ? "(model)" : n.module, n.op,
+                                        shape_text(n.output_shape)));
   }
   const std::string exe = find_executable(dot);
   if (exe.empty()) {
@@ -101,8 +101,7 @@ PruningView pruning_view(const training::CheckpointMeta& meta, const models::Mod
     v.macs_before = v.macs_after = after.total_macs;
   } else if (v.section.contains("source_model_config")) {
     try {
-      add_structured(v, v.section["source_model_config"], meta.model_name, meta.input_shape,
-                     after);
+      add_structured(v, v.section["source_model_config"], meta.model_name, meta.input_shape, after);
     } catch (const std::exception& e) {
       v.layers.clear();
       v.note = std::string("the source architecture could not be rebuilt: ") + e.what();

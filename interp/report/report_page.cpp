@@ -117,13 +117,16 @@ std::string training(const ReportData& d) {
        svg_line_chart(history_chart(d, "accuracy", "accuracy",
                                     {{"train_accuracy", "train"}, {"test_accuracy", "test"}})) +
        "</div>\n<div id=\"chart-lr\">" +
-       svg_line_chart(history_chart(d, "learning rate (end of epoch)", "learning rate",
-                                    {{"lr_end", "lr"}})) +
+       svg_line_chart(
+           history_chart(d, "learning rate (end of epoch)", "learning rate", {{"lr_end", "lr"}})) +
        "</div>\n</div>\n";
-  const std::vector<std::pair<std::string, std::string>> cols = {
-      {"train_loss", "train loss"}, {"train_accuracy", "train acc"}, {"test_loss", "test loss"},
-      {"test_accuracy", "test acc"}, {"lr_end", "lr"},              {"seconds", "seconds"},
-      {"images_per_second", "img/s"}};
+  const std::vector<std::pair<std::string, std::string>> cols = {{"train_loss", "train loss"},
+                                                                 {"train_accuracy", "train acc"},
+                                                                 {"test_loss", "test loss"},
+                                                                 {"test_accuracy", "test acc"},
+                                                                 {"lr_end", "lr"},
+                                                                 {"seconds", "seconds"},
+                                                                 {"images_per_second", "img/s"}};
   s += "<table id=\"history-table\"><tr><th>epoch</th>";
   for (const auto& c : cols) s += "<th>" + c.second + "</th>";
   s += "</tr>\n";
@@ -146,8 +149,8 @@ std::string evaluation(const ReportData& d) {
       100.0 * d.test_accuracy, d.test_images, e(d.data), number(d.test_loss), d.eval_seconds);
   s += "<div id=\"per-class\">" +
        svg_bar_chart("per-class accuracy", d.classes, d.per_class_accuracy, 1.0, true) + "</div>\n";
-  s += "<h3>Confusion matrix</h3>\n<div id=\"confusion\">" + confusion_table(d.confusion, d.classes) +
-       "</div>\n";
+  s += "<h3>Confusion matrix</h3>\n<div id=\"confusion\">" +
+       confusion_table(d.confusion, d.classes) + "</div>\n";
   return s + "</section>\n";
 }
 
@@ -187,7 +190,8 @@ std::string stat_text(const json& row, const char* key) {
 
 std::string sanity_table(const json& sc) {
   std::string s = "<h3>Sanity check: cascading randomisation of Grad-CAM";
-  if (sc.contains("layer") && sc["layer"].is_string()) s += " at " + e(sc["layer"].get<std::string>());
+  if (sc.contains("layer") && sc["layer"].is_string())
+    s += " at " + e(sc["layer"].get<std::string>());
   s += "</h3>\n<table id=\"sanity-table\"><tr><th class=\"l\">randomised up to</th><th>Spearman "
        "rho with the trained map</th></tr>\n";
   for (const auto& st : sc.value("steps", json::array())) {
@@ -201,17 +205,18 @@ std::string sanity_table(const json& sc) {
 std::string explanations(const ReportData& d) {
   std::string s = section_open("explanations", "Explanation methods compared");
   if (d.explanations.is_null()) {
-    return s + "<p class=\"note\">No table given: run <code>glassbox evaluate-explanations "
-               "--checkpoint CK --json table.json</code> and pass <code>--explanations "
-               "table.json</code>.</p>\n</section>\n";
+    return s +
+           "<p class=\"note\">No table given: run <code>glassbox evaluate-explanations "
+           "--checkpoint CK --json table.json</code> and pass <code>--explanations "
+           "table.json</code>.</p>\n</section>\n";
   }
   const json& x = d.explanations;
-  s += fmt::format("<p>From <code>{}</code>: {} test images of <code>{}</code>, model {}, each "
-                   "explained for its predicted class. Deletion AUC: lower is more faithful; "
-                   "insertion AUC: higher is.</p>\n",
-                   e(d.explanations_file), e(json_text(x.value("images", json("?")))),
-                   e(json_text(x.value("data", json("?")))),
-                   e(json_text(x.value("model", json("?")))));
+  s += fmt::format(
+      "<p>From <code>{}</code>: {} test images of <code>{}</code>, model {}, each "
+      "explained for its predicted class. Deletion AUC: lower is more faithful; "
+      "insertion AUC: higher is.</p>\n",
+      e(d.explanations_file), e(json_text(x.value("images", json("?")))),
+      e(json_text(x.value("data", json("?")))), e(json_text(x.value("model", json("?")))));
   if (x.contains("checkpoint") && x["checkpoint"].is_string() &&
       x["checkpoint"].get<std::string>() != d.checkpoint) {
     s += "<p class=\"note\">computed on " + e(x["checkpoint"].get<std::string>()) +
@@ -226,8 +231,7 @@ std::string explanations(const ReportData& d) {
     }
     s += "<tr><td class=\"l\">" + e(row["method"].get<std::string>()) + "</td><td>" +
          stat_text(row, "deletion_auc") + "</td><td>" + stat_text(row, "insertion_auc") +
-         "</td><td>" + stat_text(row, "time_ms") + "</td><td class=\"l\">" + check +
-         "</td></tr>\n";
+         "</td><td>" + stat_text(row, "time_ms") + "</td><td class=\"l\">" + check + "</td></tr>\n";
   }
   s += "</table>\n";
   if (x.contains("sanity_check") && x["sanity_check"].is_object()) {
@@ -244,11 +248,10 @@ std::string layers(const ReportData& d) {
   s += "<table id=\"layer-table\"><tr><th class=\"l\">layer</th><th class=\"l\">type</th><th "
        "class=\"l\">detail</th><th>output</th><th>params</th><th>MACs</th></tr>\n";
   for (const auto& r : d.summary.rows) {
-    const std::string indent(static_cast<size_t>(r.depth) * 2, ' ');
     s += fmt::format(
-        "<tr><td class=\"l\"><code>{}{}</code></td><td class=\"l\">{}</td><td class=\"l\">{}</td>"
-        "<td>{}</td><td>{}</td><td>{}</td></tr>\n",
-        indent, e(r.name.empty() ? "(model)" : r.name), e(r.type), e(r.detail),
+        "<tr><td class=\"l\" style=\"padding-left:{}px\"><code>{}</code></td><td class=\"l\">{}"
+        "</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        7 + 14 * r.depth, e(r.name.empty() ? "(model)" : r.name), e(r.type), e(r.detail),
         shape_text(r.output_shape), thousands(r.params), thousands(r.macs));
   }
   return s + "</table>\n</section>\n";
@@ -257,8 +260,9 @@ std::string layers(const ReportData& d) {
 std::string graph(const ReportData& d) {
   std::string s = section_open("graph", "Dataflow graph");
   if (!d.graph_svg.empty()) {
-    return s + "<p>One box per op of a traced forward pass (Graphviz).</p>\n<div class=\"graph\" "
-               "id=\"graph-svg\">" +
+    return s +
+           "<p>One box per op of a traced forward pass (Graphviz).</p>\n<div class=\"graph\" "
+           "id=\"graph-svg\">" +
            d.graph_svg + "</div>\n</section>\n";
   }
   s += "<p class=\"note\" id=\"graph-note\">No drawing: " + e(d.graph_note) +
@@ -318,8 +322,8 @@ const char* section_title(const std::string& id) {
 }  // namespace
 
 std::vector<std::string> report_sections(const ReportData& d) {
-  std::vector<std::string> ids = {"overview", "training",     "evaluation", "gallery",
-                                  "explanations", "layers", "graph"};
+  std::vector<std::string> ids = {"overview",     "training", "evaluation", "gallery",
+                                  "explanations", "layers",   "graph"};
   if (d.pruned) ids.push_back("pruning");
   return ids;
 }
@@ -328,8 +332,9 @@ std::string render_report(const ReportData& d) {
   std::string s = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   s += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   s += "<title>glassbox report: " + e(d.model_name) + " (" + e(d.checkpoint) + ")</title>\n";
-  s += "<style>" + std::string(kStyle) + "</style>\n</head>\n<body>\n<header><h1>glassbox report: " +
-       e(d.model_name) + "</h1><p>" + e(d.checkpoint) + "</p></header>\n<nav>";
+  s += "<style>" + std::string(kStyle) +
+       "</style>\n</head>\n<body>\n<header><h1>glassbox report: " + e(d.model_name) + "</h1><p>" +
+       e(d.checkpoint) + "</p></header>\n<nav>";
   const std::vector<std::string> ids = report_sections(d);
   for (const auto& id : ids) s += "<a href=\"#" + id + "\">" + section_title(id) + "</a>";
   s += "</nav>\n<main>\n";
