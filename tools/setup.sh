@@ -11,7 +11,9 @@ packages=(build-essential cmake ninja-build libeigen3-dev libcli11-dev nlohmann-
           dataset-fashion-mnist
           libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX import and export (models/onnx)
           universal-ctags python3  # the size budget (tools/check_size.py)
-          libopenblas0-pthread)  # only the yardstick of `glassbox bench --gemm` (dlopen at run time)
+          libopenblas0-pthread  # only the yardstick of `glassbox bench --gemm` (dlopen at run time)
+          graphviz  # `glassbox report` draws the model graph with dot
+          chromium)  # tests/viewers/test_report.py opens the report page in headless Chromium
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
