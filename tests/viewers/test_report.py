@@ -328,7 +328,7 @@ class ReportPageTest(unittest.TestCase):
         self.assertEqual(os.path.getmtime(self.page), before)
 
     def test_checkpoint_without_history_fails_before_any_work(self):
-        # An imported-style checkpoint: the pruned one's tensors under metadata with no history.
+        # An imported-style checkpoint: the trained one's tensors under metadata with no history.
         bare = os.path.join(self.dir, "bare.safetensors")
         with open(self.ck, "rb") as f:
             n = int.from_bytes(f.read(8), "little")
