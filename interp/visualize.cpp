@@ -218,10 +218,14 @@ Image::Image(int64_t w, int64_t h, Rgb fill) : width(w), height(h), channels(3) 
 
 const char* colormap_name(Colormap cm) {
   switch (cm) {
-    case Colormap::Viridis: return "viridis";
-    case Colormap::Jet: return "jet";
-    case Colormap::Diverging: return "diverging";
-    case Colormap::Gray: return "gray";
+    case Colormap::Viridis:
+      return "viridis";
+    case Colormap::Jet:
+      return "jet";
+    case Colormap::Diverging:
+      return "diverging";
+    case Colormap::Gray:
+      return "gray";
   }
   return "?";
 }
@@ -379,10 +383,10 @@ void append_bytes(void* context, void* data, int size) {
 std::vector<uint8_t> encode_png(const Image& img) {
   check_encodable(img, "encode_png");
   std::vector<uint8_t> out;
-  const int ok = stbi_write_png_to_func(append_bytes, &out, static_cast<int>(img.width),
-                                        static_cast<int>(img.height),
-                                        static_cast<int>(img.channels), img.pixels.data(),
-                                        static_cast<int>(img.width * img.channels));
+  const int ok =
+      stbi_write_png_to_func(append_bytes, &out, static_cast<int>(img.width),
+                             static_cast<int>(img.height), static_cast<int>(img.channels),
+                             img.pixels.data(), static_cast<int>(img.width * img.channels));
   if (ok == 0) throw std::runtime_error("encode_png: the encoder failed");
   return out;
 }

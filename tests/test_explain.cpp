@@ -1,7 +1,8 @@
 // `glassbox explain` and `glassbox evaluate-explanations` end to end on a tiny smallcnn trained
 // for one epoch on 64 Fashion-MNIST images: the files and JSON fields, PNGs of the right size,
 // bit-identical attributions from the same seed, clear errors that name the file or list the
-// methods and leave existing output untouched, and an evaluation table with a random baseline.
+// methods and leave existing output untouched, an evaluation table with a random baseline, and
+// the raw maps (--save-maps) as safetensors and .npy with their metadata.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "interp/visualize.h"
 #include "models/training/checkpoint_meta.h"
 #include "models/training/trainer.h"
+#include "runtime/safetensors.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;
@@ -308,4 +310,73 @@ TEST_F(Explain, EvaluateGivesMethodAndRandomRows) {
   EXPECT_EQ(j["methods"].size(), 3u);
   EXPECT_TRUE(j["methods"][0]["deletion_auc"].contains("std"));
   EXPECT_TRUE(j.contains("sanity_check"));
+}
+
+TEST_F(Explain, SaveMapsWritesTheRawMapsWithWhatMadeThem) {
+  const fs::path out = temp_dir("maps") / "out";
+  interp::ExplainConfig c = config(out, "gradcam,ig");
+  c.save_maps = true;
+  c.maps_format = interp::MapFormat::Both;
+  interp::explain(c);
+  const SafetensorsFile f = read_safetensors(out / "maps.safetensors");
+  const json maps = json::parse(f.metadata.at("glassbox.maps"));
+  ASSERT_NE(f.find("gradcam"), nullptr);
+  ASSERT_NE(f.find("input"), nullptr);
+  EXPECT_EQ(f.find("input")->shape, (std::vector<int64_t>{1, 28, 28}));
+  EXPECT_EQ(f.find("ig")->shape, (std::vector<int64_t>{28, 28}));
+  EXPECT_EQ(maps["ig"]["method"], "ig");
+  EXPECT_EQ(maps["ig"]["options"]["ig_steps"], 8);
+  EXPECT_TRUE(maps["ig"].contains("completeness_error"));
+  EXPECT_EQ(maps["gradcam"]["target"], read_json(out / "explanation.json")["target"]["class"]);
+  // The saved map is the method's map, bit for bit.
+  training::LoadedModel lm = training::load_model(checkpoint_);
+  interp::MethodOptions mo = c.method;
+  mo.norm = lm.meta.norm;
+  const std::vector<float> input = to_f32(*f.find("input"), {1, 28, 28});
+  const Tensor x = Tensor::from_vector({1, 1, 28, 28}, input);
+  const int64_t target = maps["gradcam"]["target"];
+  const auto m = interp::run_method(*lm.model, "gradcam", x, target, mo);
+  EXPECT_EQ(to_f32(*f.find("gradcam"), {28, 28}), m.map.to_vector());
+  // The .npy files hold the same bytes after their header.
+  const std::string npy = read_all(out / "gradcam.npy");
+  ASSERT_EQ(npy.substr(0, 6), "\x93NUMPY");
+  const size_t header = 10 + static_cast<uint8_t>(npy[8]) + 256 * static_cast<uint8_t>(npy[9]);
+  EXPECT_EQ(header % 64, 0u);
+  EXPECT_NE(npy.find("'shape': (28, 28)"), std::string::npos);
+  EXPECT_EQ(npy.substr(header),
+            std::string(f.find("gradcam")->bytes.begin(), f.find("gradcam")->bytes.end()));
+  EXPECT_TRUE(read_json(out / "maps.json")["arrays"].contains("input"));
+}
+
+TEST_F(Explain, EvaluateSavesEveryMapAndRefusesAnExistingFileFirst) {
+  const fs::path dir = temp_dir("eval_maps");
+  interp::EvaluateConfig c;
+  c.checkpoint = checkpoint_;
+  c.methods = {"gradcam"};
+  c.count = 3;
+  c.quiet = true;
+  c.save_maps = dir / "maps.safetensors";
+  const interp::EvaluateResult r = interp::evaluate_explanations(c);
+  const SafetensorsFile f = read_safetensors(c.save_maps);
+  for (const char* name : {"gradcam", "random", "random-smooth"}) {
+    ASSERT_NE(f.find(name), nullptr) << name;
+    EXPECT_EQ(f.find(name)->shape, (std::vector<int64_t>{3, 28, 28})) << name;
+  }
+  EXPECT_EQ(f.find("inputs")->shape, (std::vector<int64_t>{3, 1, 28, 28}));
+  EXPECT_EQ(f.find("targets")->dtype, "I64");
+  EXPECT_EQ(json::parse(f.metadata.at("glassbox.info"))["images"], r.images);
+  // Exists, no --overwrite: refused before any work, the file untouched.
+  const std::string before = read_all(c.save_maps);
+  c.methods = {"lime"};
+  EXPECT_THROW(interp::evaluate_explanations(c), std::runtime_error);
+  EXPECT_EQ(read_all(c.save_maps), before);
+  c.save_maps = dir / "maps.npz";
+  EXPECT_THROW(interp::evaluate_explanations(c), std::invalid_argument);
+  // npy: a directory of arrays.
+  c.methods = {"gradcam"};
+  c.maps_format = interp::MapFormat::Npy;
+  c.save_maps = dir / "npy";
+  interp::evaluate_explanations(c);
+  EXPECT_TRUE(fs::exists(dir / "npy" / "gradcam.npy"));
+  EXPECT_TRUE(fs::exists(dir / "npy" / "labels.npy"));
 }

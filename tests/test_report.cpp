@@ -1,9 +1,11 @@
 // `glassbox report` (interp/report/): the HTML building blocks (escaping, base64, SVG line and
 // bar charts, the confusion table), the history merge, the checks that stop a report before any
 // work with nothing written (no history, unwritable or existing --out, bad input files), and a
-// whole page of a small model on a generated image-tree data set, plain and pruned.
+// whole page of a small model on a generated image-tree data set, plain (graph as text) and
+// pruned (graph drawn by Graphviz when installed).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -11,10 +13,10 @@
 #include <sstream>
 #include <string>
 
-#include "interp/report/graphviz.h"
 #include "interp/report/report_html.h"
 #include "interp/report/report_job.h"
 #include "interp/visualize.h"
+#include "models/model_graph.h"
 #include "models/registry.h"
 #include "models/training/checkpoint_meta.h"
 #include "runtime/module.h"
@@ -297,7 +299,7 @@ TEST(ReportPage, WholePageOfASmallModel) {
                  "methods": [{"method": "gradcam<b>", "deletion_auc": {"mean": 0.1, "std": 0.01},
                               "insertion_auc": {"mean": 0.5, "std": 0.02},
                               "time_ms": {"mean": 1.5, "std": 0.1}}]})");
-  c.dot = "";  // the graph as a text list
+  c.draw_graph = false;  // the graph as a text list
   const ReportResult r = write_report(c);
   const std::string html = read_file(r.out);
   EXPECT_EQ(html.size(), r.bytes);
@@ -314,8 +316,9 @@ TEST(ReportPage, WholePageOfASmallModel) {
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_EQ(html.find("src=\"http"), std::string::npos);
   EXPECT_NE(html.find("id=\"graph-list\""), std::string::npos);
-  EXPECT_NE(html.find("features.0  conv2d"), std::string::npos);
-  EXPECT_NE(r.graph_note.find("no Graphviz"), std::string::npos);
+  EXPECT_NE(html.find("conv2d"), std::string::npos);
+  EXPECT_NE(html.find("--graph-text"), std::string::npos);
+  EXPECT_EQ(r.graph_note, "--graph-text asked for a list");
 }
 
 TEST(ReportPage, PrunedCheckpointComparesLayersAndDrawsTheGraph) {
@@ -337,24 +340,32 @@ TEST(ReportPage, PrunedCheckpointComparesLayersAndDrawsTheGraph) {
   ASSERT_EQ(r.sections.back(), "pruning");
   const std::string html = read_file(r.out);
   EXPECT_NE(html.find("<section id=\"pruning\""), std::string::npos);
-  const size_t row = html.find("<code>features.3</code>");
+  const size_t row = html.find("<code>features.3</code>", html.find("id=\"pruning-table\""));
   ASSERT_NE(row, std::string::npos);
   const std::string line = html.substr(row, html.find("</tr>", row) - row);
   // features.3: 8 -> 16 channels before (width 0.25), 8 -> 4 after: 3x3x8x16 and 3x3x8x4 weights.
   EXPECT_NE(line.find("<td>1,152</td><td>288</td>"), std::string::npos) << line;
   EXPECT_NE(html.find("40.00% pruned"), std::string::npos);
-  if (find_executable("dot").empty()) GTEST_SKIP() << "Graphviz dot is not installed";
+  if (!gb::models::render_svg("digraph g {}")) GTEST_SKIP() << "Graphviz dot is not installed";
   EXPECT_NE(html.find("id=\"graph-svg\"><svg"), std::string::npos);
   EXPECT_TRUE(r.graph_note.empty()) << r.graph_note;
 }
 
-TEST(ReportGraphviz, FindsProgramsAndReportsDotErrors) {
-  EXPECT_EQ(find_executable(""), "");
-  EXPECT_EQ(find_executable("glassbox-no-such-program"), "");
-  EXPECT_EQ(find_executable("/bin/sh"), "/bin/sh");
-  const std::string dot = find_executable("dot");
-  if (dot.empty()) GTEST_SKIP() << "Graphviz dot is not installed";
-  EXPECT_EQ(dot_to_svg("digraph g { a -> b }", dot).rfind("<svg", 0), 0u);
-  EXPECT_NE(error_of([&] { dot_to_svg("digraph g { a -> ", dot); }).find("failed"),
-            std::string::npos);
+TEST(ReportPage, WithoutGraphvizTheGraphIsListedWithTheReason) {
+  const fs::path dir = gb::testing::temp_dir("report", "nodot");
+  const fs::path data = make_image_tree(dir / "data");
+  const fs::path ck = make_checkpoint(dir / "ck.safetensors", data.string(), 1);
+  ReportConfig c = config_for(ck, dir / "report.html");
+  c.gallery = 0;
+  const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  ::setenv("PATH", (dir / "empty").c_str(), 1);  // no dot on this PATH
+  const ReportResult r = write_report(c);
+  ::setenv("PATH", path.c_str(), 1);
+  EXPECT_NE(r.graph_note.find("Graphviz (dot) is not installed"), std::string::npos)
+      << r.graph_note;
+  const std::string html = read_file(r.out);
+  EXPECT_NE(html.find("id=\"graph-list\""), std::string::npos);
+  EXPECT_NE(html.find("Graphviz (dot) is not installed"), std::string::npos);
+  EXPECT_EQ(count(html, "class=\"series\""), 5u);  // one epoch: still a point per series
+  EXPECT_NE(html.find("no gallery"), std::string::npos);
 }

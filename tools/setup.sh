@@ -10,9 +10,9 @@ packages=(build-essential cmake ninja-build libeigen3-dev libcli11-dev nlohmann-
           libfmt-dev zlib1g-dev libarchive-dev libstb-dev libgtest-dev libgmock-dev
           dataset-fashion-mnist
           libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX import and export (models/onnx)
+          graphviz  # `glassbox graph` SVG output and the report's model graph
           universal-ctags python3  # the size budget (tools/check_size.py)
           libopenblas0-pthread  # only the yardstick of `glassbox bench --gemm` (dlopen at run time)
-          graphviz  # `glassbox report` draws the model graph with dot
           chromium)  # tests/viewers/test_report.py opens the report page in headless Chromium
 missing=()
 for p in "${packages[@]}"; do

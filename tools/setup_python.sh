@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python side of the agreement suites (tests/agreement): Debian's PyTorch and torchvision,
-# and a virtual environment at build/venv that sees them (--system-site-packages) with onnx and
-# onnxruntime from PyPI at pinned versions. Idempotent: skips what is already there.
+# and a virtual environment at build/venv that sees them (--system-site-packages) with onnx,
+# onnxruntime and safetensors from PyPI at pinned versions (a venv missing one gets it added). Idempotent: skips what is already there.
 # Usage: tools/setup_python.sh   (prints the venv's python on the last line)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,10 +20,11 @@ if ((${#missing[@]})); then
 fi
 
 venv=build/venv
-pins=("numpy<2" "onnx>=1.14,<1.17" "onnxruntime>=1.16,<1.20")
-if ! "$venv/bin/python" -c "import onnx, onnxruntime, torch, torchvision" 2>/dev/null; then
-  echo "setup_python: creating $venv (onnx, onnxruntime from PyPI)" >&2
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
+pins=("numpy<2" "onnx>=1.14,<1.17" "onnxruntime>=1.16,<1.20" "safetensors>=0.4,<0.5")
+if ! "$venv/bin/python" -c "import onnx, onnxruntime, torch, torchvision, safetensors" \
+    2>/dev/null; then
+  echo "setup_python: creating $venv (onnx, onnxruntime, safetensors from PyPI)" >&2
+  [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
   "$venv/bin/pip" install -q "${pins[@]}" >&2
 fi
 echo "$venv/bin/python"

@@ -2,8 +2,9 @@
 # Builds glassbox and runs the whole test suite: once in the optimised build, then again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on), after the size budget
 # (tools/check_size.py: files <= 700 lines, functions <= 120 outside kernels/), with the agreement
-# suites against PyTorch and onnxruntime (tests/agreement) after the optimised pass. Installs what
-# it needs.
+# suites against PyTorch and onnxruntime (tests/agreement) and the viewer suites (tests/viewers:
+# the files glassbox writes, opened by the tools users open them with) after the optimised pass.
+# Installs what it needs.
 # Usage: tools/test.sh            (both passes)
 #        tools/test.sh --fast     (optimised build only)
 set -euo pipefail
@@ -19,6 +20,9 @@ ctest --test-dir build --output-on-failure -j 2
 echo "== agreement suites (PyTorch, onnxruntime; tests/agreement)"
 python=$(tools/setup_python.sh | tail -1)
 (cd tests/agreement && OMP_NUM_THREADS=2 PYTHONWARNINGS=ignore "../../$python" -m unittest -v)
+
+echo "== viewer suites (the files users open: numpy, safetensors; tests/viewers)"
+(cd tests/viewers && OMP_NUM_THREADS=2 PYTHONWARNINGS=ignore "../../$python" -m unittest -v)
 
 if [ "${1:-}" != "--fast" ]; then
   tools/setup.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGLASSBOX_SANITIZE=ON

@@ -18,8 +18,10 @@
 #include "models/training/datasets.h"
 #include "runtime/autograd.h"
 #include "runtime/ops.h"
+#include "runtime/output_path.h"
 
 namespace gb::interp {
+namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 Stats stats_of(const std::vector<double>& v) {
@@ -99,8 +101,10 @@ Images predicted_images(Module& model, const data::Dataset& ds, const data::Norm
 }
 
 // One method over every image: mean and spread of its AUCs, time and checks.
+// Appends every image's map to `maps` when given.
 MethodSummary evaluate_method(Module& model, const std::string& name, const Images& im,
-                              const MethodOptions& mo, const EvaluateConfig& cfg) {
+                              const MethodOptions& mo, const EvaluateConfig& cfg,
+                              std::vector<float>* maps) {
   Series s;
   if (cfg.warmup) run_method(model, name, im.xs[0], im.targets[0], mo);
   Stopwatch sw;
@@ -112,6 +116,10 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
     s.deletion.push_back(auc.deletion);
     s.insertion.push_back(auc.insertion);
     s.time_ms.push_back(m.ms);
+    if (maps) {
+      const std::vector<float> v = m.map.to_vector();
+      maps->insert(maps->end(), v.begin(), v.end());
+    }
     for (const auto& [key, v] : m.scores) s.scores[key].push_back(v);
   }
   MethodSummary row;
@@ -153,11 +161,75 @@ void sanity_check(Module& model, const Images& im, const MethodOptions& mo,
   }
 }
 
+// The directory of the .npy files of save_maps.
+fs::path npy_dir(const EvaluateConfig& cfg) {
+  return cfg.maps_format == MapFormat::Both ? fs::path(cfg.save_maps).replace_extension()
+                                            : cfg.save_maps;
+}
+
+void check_maps_output(const EvaluateConfig& cfg) {
+  if (cfg.save_maps.empty()) return;
+  if (cfg.maps_format != MapFormat::Npy) {
+    if (cfg.save_maps.extension() != ".safetensors") {
+      throw std::invalid_argument(cfg.save_maps.string() +
+                                  ": --save-maps must end in .safetensors (or pass --maps-format "
+                                  "npy to write a directory of .npy files)");
+    }
+    refuse_directory(cfg.save_maps);
+    refuse_existing(cfg.save_maps, cfg.overwrite);
+    require_parent_directory(cfg.save_maps, "--save-maps");
+  }
+  if (cfg.maps_format != MapFormat::Safetensors) {
+    refuse_nonempty_directory(npy_dir(cfg), cfg.overwrite, "the .npy files written there");
+    require_parent_directory(npy_dir(cfg), "--save-maps");
+  }
+}
+
+// The archive of save_maps: inputs, labels, targets and one [N,H,W] array per method.
+void write_maps(const EvaluateConfig& cfg, const EvaluateResult& r, const Images& im,
+                const std::vector<int64_t>& labels,
+                const std::vector<std::pair<std::string, std::vector<float>>>& maps,
+                const MethodOptions& mo) {
+  MapArchive archive({{"checkpoint", r.checkpoint},
+                      {"data", r.data},
+                      {"model", r.model},
+                      {"images", r.images},
+                      {"seed", r.seed},
+                      {"subset", "the first images of the test set, class-balanced"}});
+  const Tensor inputs = ops::concat(im.xs, 0).detach();
+  archive.add_f32("inputs", inputs.shape(), inputs.to_vector(),
+                  {{"normalisation", {{"mean", mo.norm.mean}, {"std", mo.norm.std}}}});
+  const auto N = static_cast<int64_t>(im.xs.size());
+  archive.add_i64("labels", {N}, labels);
+  archive.add_i64("targets", {N}, im.targets, {{"what", "the predicted class, explained"}});
+  const int64_t H = inputs.size(2), W = inputs.size(3);
+  for (size_t i = 0; i < maps.size(); ++i) {
+    const MethodSummary& row = r.rows[i];
+    archive.add_f32(maps[i].first, {N, H, W}, maps[i].second,
+                    {{"method", row.method},
+                     {"target", "per image: targets"},
+                     {"time_ms_mean", row.time_ms.mean},
+                     {"options",
+                      {{"layer", mo.layer},
+                       {"seed", mo.seed},
+                       {"samples", mo.samples},
+                       {"segments", mo.segments},
+                       {"segmentation", mo.segmentation},
+                       {"ig_steps", mo.ig_steps}}}});
+  }
+  if (cfg.maps_format != MapFormat::Npy) archive.write_safetensors_file(cfg.save_maps);
+  if (cfg.maps_format != MapFormat::Safetensors) {
+    fs::create_directories(npy_dir(cfg));
+    archive.write_npy_files(npy_dir(cfg));
+  }
+}
+
 }  // namespace
 
 EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
   if (cfg.count < 1) throw std::invalid_argument("--count must be at least 1");
   check_method_options(cfg.method);
+  check_maps_output(cfg);
   const std::vector<std::string> methods = methods_with_baselines(cfg);
   training::LoadedModel lm = training::load_model(cfg.checkpoint);
   Module& model = *lm.model;
@@ -177,8 +249,14 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
   r.model = lm.meta.model_name;
   r.images = static_cast<int64_t>(ds.size());
   r.seed = mo.seed;
-  for (const auto& name : methods) r.rows.push_back(evaluate_method(model, name, im, mo, cfg));
+  std::vector<std::pair<std::string, std::vector<float>>> maps;
+  for (const auto& name : methods) {
+    std::vector<float>* keep = nullptr;
+    if (!cfg.save_maps.empty()) keep = &maps.emplace_back(name, std::vector<float>()).second;
+    r.rows.push_back(evaluate_method(model, name, im, mo, cfg, keep));
+  }
   if (cfg.sanity_check) sanity_check(model, im, mo, cfg, r);
+  if (!cfg.save_maps.empty()) write_maps(cfg, r, im, ds.labels, maps, mo);
   return r;
 }
 

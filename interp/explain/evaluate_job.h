@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "interp/map_archive.h"
 #include "interp/registry.h"
 
 namespace gb::interp {
@@ -28,6 +29,13 @@ struct EvaluateConfig {
   bool sanity_check = false;         // cascading randomisation of Grad-CAM
   int64_t sanity_images = 4;         // images of the sanity check (at most count)
   bool quiet = false;                // no progress lines on stderr
+  // Also the raw maps: one [N,H,W] float32 array per method (metadata: method, options, per-image
+  // times), "inputs" [N,C,H,W] as the model sees them, "labels" and "targets" [N] int64. Written
+  // as a safetensors file (maps_format Safetensors) or as .npy files + maps.json into a new or
+  // empty directory (Npy); Both: the file, and the directory named like it without ".safetensors".
+  std::filesystem::path save_maps;  // "": none
+  MapFormat maps_format = MapFormat::Safetensors;
+  bool overwrite = false;  // replace an existing save_maps file / non-empty directory
 };
 
 // Mean and sample standard deviation (n - 1; 0 when n < 2) of a series.
@@ -63,7 +71,8 @@ struct EvaluateResult {
 // Runs the evaluation. Each image is explained for its predicted class, one image at a time.
 // requires: cfg.count >= 1; every method in method_names().
 // throws: std::invalid_argument / std::runtime_error naming the file or option on bad input
-// (unknown method, data set whose images or classes do not match the checkpoint).
+// (unknown method, data set whose images or classes do not match the checkpoint, a save_maps
+// path that exists without overwrite or whose directory is missing: checked before any work).
 EvaluateResult evaluate_explanations(const EvaluateConfig& cfg);
 
 // The table: one row per method with mean +- std of each metric, then the sanity-check table.

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <system_error>
 
@@ -71,9 +72,10 @@ Image heat_overlay(const Image& base, const MethodOutput& m, int64_t factor) {
 }
 
 // Writes `images` and `j` into `out` through a staging directory next to it.
-std::vector<fs::path> write_outputs(const fs::path& out, bool overwrite,
-                                    const std::vector<std::pair<std::string, Image>>& pngs,
-                                    const json& j) {
+// `write_more` writes any further files into the staging directory and returns their names.
+std::vector<fs::path> write_outputs(
+    const fs::path& out, bool overwrite, const std::vector<std::pair<std::string, Image>>& pngs,
+    const json& j, const std::function<std::vector<std::string>(const fs::path&)>& write_more) {
   check_out_dir(out, overwrite);  // again: something may have appeared while we computed
   const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
   fs::create_directories(parent);
@@ -95,6 +97,7 @@ std::vector<fs::path> write_outputs(const fs::path& out, bool overwrite,
       if (!f) throw std::runtime_error((out / "explanation.json").string() + ": write failed");
     }
     names.push_back("explanation.json");
+    for (auto& n : write_more(staging)) names.push_back(std::move(n));
     if (!fs::exists(out)) {
       fs::rename(staging, out);
     } else {
@@ -227,11 +230,44 @@ struct Explained {
   std::vector<Image> tiles;                         // of the sheet
   std::vector<std::string> labels;                  // of the sheet's tiles
   json methods = json::array();
+  MapArchive maps;  // the raw maps (kept only with save_maps)
 };
+
+// What produced a map, for the map archive: the method's JSON entry without its file name.
+json map_meta(const json& method_entry, int64_t target, const std::string& target_name,
+              const MethodOptions& mo) {
+  json m = method_entry;
+  m.erase("file");
+  m["target"] = target;
+  m["target_name"] = target_name;
+  m["options"] = {{"layer", mo.layer},
+                  {"seed", mo.seed},
+                  {"samples", mo.samples},
+                  {"segments", mo.segments},
+                  {"segmentation", mo.segmentation},
+                  {"ig_steps", mo.ig_steps}};
+  return m;
+}
+
+// Writes the archive into `dir` in `format`; returns the file names.
+std::vector<std::string> write_map_files(const MapArchive& maps, MapFormat format,
+                                         const fs::path& dir) {
+  std::vector<std::string> names;
+  if (format != MapFormat::Npy) {
+    maps.write_safetensors_file(dir / "maps.safetensors");
+    names.push_back("maps.safetensors");
+  }
+  if (format != MapFormat::Safetensors) {
+    maps.write_npy_files(dir);
+    for (auto& n : maps.npy_file_names()) names.push_back(std::move(n));
+  }
+  return names;
+}
 
 // One method: its map, AUCs, JSON entry, heat map and sheet tile.
 void explain_with(Module& model, const std::string& name, const Tensor& x, int64_t target,
-                  const MethodOptions& mo, const Image& base, int64_t factor, Explained& e) {
+                  const std::string& target_name, const MethodOptions& mo, const Image& base,
+                  int64_t factor, Explained& e) {
   const MethodOutput m = run_method(model, name, x, target, mo);
   const MapAucs auc = map_aucs(model, x, m.map, target, mo.batch);
   json j = {
@@ -241,6 +277,8 @@ void explain_with(Module& model, const std::string& name, const Tensor& x, int64
   for (const auto& [k, v] : m.scores) j[k] = v;
   if (!is_segment_method(name)) j["top_pixels"] = top_pixels(m.map, 5);
   e.methods.push_back(j);
+  e.maps.add_f32(name, {m.map.size(0), m.map.size(1)}, m.map.to_vector(),
+                 map_meta(j, target, target_name, mo));
   const Image ov = heat_overlay(base, m, factor);
   e.pngs.emplace_back(name + ".png", ov);
   e.tiles.push_back(ov);
@@ -279,7 +317,12 @@ ExplainResult explain(const ExplainConfig& cfg) {
   e.tiles.push_back(base);
   e.labels.push_back(fmt::format("input: {} {:.0f}%", class_name(lm.meta.classes, pred),
                                  100.0 * prob[static_cast<size_t>(pred)]));
-  for (const auto& name : cfg.methods) explain_with(model, name, x, target, mo, base, factor, e);
+  const std::string target_name = class_name(lm.meta.classes, target);
+  e.maps.add_f32("input", {x.size(1), x.size(2), x.size(3)}, x.to_vector(),
+                 {{"normalisation", {{"mean", lm.meta.norm.mean}, {"std", lm.meta.norm.std}}}});
+  for (const auto& name : cfg.methods) {
+    explain_with(model, name, x, target, target_name, mo, base, factor, e);
+  }
   SheetOptions so;
   so.columns = std::min<int64_t>(static_cast<int64_t>(e.tiles.size()), 5);
   e.pngs.emplace_back("sheet.png", make_sheet(e.tiles, e.labels, so));
@@ -296,7 +339,10 @@ ExplainResult explain(const ExplainConfig& cfg) {
             {"segmentation", mo.segmentation},
             {"mem_budget_mb", mo.batch.mem_budget_bytes >> 20},
             {"methods", e.methods}};
-  r.files = write_outputs(out, cfg.overwrite, e.pngs, r.json);
+  r.files = write_outputs(out, cfg.overwrite, e.pngs, r.json, [&](const fs::path& dir) {
+    return cfg.save_maps ? write_map_files(e.maps, cfg.maps_format, dir)
+                         : std::vector<std::string>{};
+  });
   return r;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "interp/map_archive.h"
 #include "interp/registry.h"
 
 namespace gb::interp {
@@ -27,6 +28,11 @@ struct ExplainConfig {
   bool resize = false;          // resize/convert a file of the wrong size or channel count
   std::filesystem::path out;    // output directory
   bool overwrite = false;       // allow a non-empty `out`: the files written here are replaced
+  // Also the raw maps: maps.safetensors (tensors "input" [C,H,W], normalised as the model sees
+  // it, and one [H,W] float32 map per method, metadata per map: method, target, options, checks)
+  // and/or <method>.npy + input.npy + maps.json.
+  bool save_maps = false;
+  MapFormat maps_format = MapFormat::Safetensors;
 };
 
 struct ExplainResult {
@@ -35,7 +41,8 @@ struct ExplainResult {
 };
 
 // Explains one image with every method of cfg.methods and writes into cfg.out: input.png,
-// <method>.png per method, sheet.png and explanation.json. Everything is computed before the
+// <method>.png per method, sheet.png and explanation.json (and the raw maps with save_maps).
+// Everything is computed before the
 // first file is written, and the files are written into a staging directory next to cfg.out and
 // moved into place, so an error leaves no partial output.
 // requires: exactly one of cfg.image / cfg.index >= 0; cfg.methods non-empty.

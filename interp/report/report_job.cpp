@@ -233,7 +233,7 @@ ReportData gather_report(ReportInputs& in) {
   d.explanations = in.explanations;
   if (meta.json.contains("train_config")) d.train_config = meta.json["train_config"];
   progress(cfg, "layer table and graph");
-  describe_model(model, meta, cfg.dot, d);  // on the host, before the model moves
+  describe_model(model, meta, cfg.draw_graph, d);  // on the host, before the model moves
   model.to(parse_device(cfg.device));
   model.eval();
   progress(cfg, fmt::format("evaluating {} test images of {}", in.test.size(), in.test.source));

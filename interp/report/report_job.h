@@ -34,7 +34,7 @@ struct ReportConfig {
   std::vector<std::string> methods{"gradcam", "ig", "occlusion"};
   MethodOptions method;        // options of the gallery's methods (norm is filled in)
   std::string device = "cpu";  // where the model runs: cpu | cuda | cuda:N
-  std::string dot = "dot";     // Graphviz executable for the graph ("": draw no graph)
+  bool draw_graph = true;      // Graphviz draws the graph when installed (false: a text list)
   bool quiet = false;          // no progress lines on stderr
 };
 

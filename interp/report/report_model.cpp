@@ -5,9 +5,9 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
 #include <stdexcept>
 
-#include "interp/report/graphviz.h"
 #include "models/model_graph.h"
 #include "models/registry.h"
 
@@ -25,23 +25,27 @@ std::string shape_text(const Shape& s) {
 }
 
 // The graph as a drawing when dot works, else as a list of nodes with the reason.
-void describe_graph(Module& model, const training::CheckpointMeta& meta, const std::string& dot,
-                    ReportData& d) {
+void describe_graph(Module& model, const training::CheckpointMeta& meta, bool draw, ReportData& d) {
   const models::ModelGraph g = models::trace_model_graph(model, meta.input_shape);
   for (const auto& n : g.nodes) {
     d.graph_nodes.push_back(fmt::format("{}  {}  {}", n.module.empty() ? "(model)" : n.module, n.op,
                                         shape_text(n.output_shape)));
   }
-  const std::string exe = find_executable(dot);
-  if (exe.empty()) {
-    d.graph_note = dot.empty() ? "no Graphviz program was given"
-                               : "Graphviz '" + dot +
-                                     "' was not found; install graphviz (tools/setup.sh does) "
-                                     "for a drawing";
+  if (!draw) {
+    d.graph_note = "--graph-text asked for a list";
     return;
   }
   try {
-    d.graph_svg = dot_to_svg(models::graph_to_dot(g, meta.model_name), exe);
+    const std::optional<std::string> svg =
+        models::render_svg(models::graph_to_dot(g, meta.model_name));
+    const size_t start = svg ? svg->find("<svg") : std::string::npos;
+    if (!svg) {
+      d.graph_note = "Graphviz (dot) is not installed; tools/setup.sh installs it";
+    } else if (start == std::string::npos) {
+      d.graph_note = "Graphviz printed no <svg> element";
+    } else {
+      d.graph_svg = svg->substr(start);  // without the XML prologue and doctype
+    }
   } catch (const std::runtime_error& e) {
     d.graph_note = e.what();
   }
@@ -112,10 +116,10 @@ PruningView pruning_view(const training::CheckpointMeta& meta, const models::Mod
   return v;
 }
 
-void describe_model(Module& model, const training::CheckpointMeta& meta, const std::string& dot,
+void describe_model(Module& model, const training::CheckpointMeta& meta, bool draw_graph,
                     ReportData& d) {
   d.summary = models::summarize(model, meta.input_shape);
-  describe_graph(model, meta, dot, d);
+  describe_graph(model, meta, draw_graph, d);
   model.eval();
   d.pruned = meta.json.contains("pruning");
   if (d.pruned) d.pruning = pruning_view(meta, d.summary);

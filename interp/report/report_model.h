@@ -11,11 +11,12 @@
 
 namespace gb::interp::report {
 
-// Fills d.summary, d.graph_svg / d.graph_nodes / d.graph_note, d.pruned and d.pruning.
-// `dot`: the Graphviz program ("" or not found: the graph is a text list and d.graph_note says
-// why; a failing dot likewise). The model must be on the host; it is left in eval mode.
+// Fills d.summary, d.graph_svg / d.graph_nodes / d.graph_note, d.pruned and d.pruning. With
+// `draw_graph`, Graphviz's dot draws the graph (models::render_svg); without it, or when dot is
+// not installed or fails, the graph is a text list and d.graph_note says why. The model must be
+// on the host; it is left in eval mode.
 // throws: what summarize / trace_model_graph throw for a model that rejects meta.input_shape.
-void describe_model(Module& model, const training::CheckpointMeta& meta, const std::string& dot,
+void describe_model(Module& model, const training::CheckpointMeta& meta, bool draw_graph,
                     ReportData& d);
 
 // The layers of a pruned checkpoint compared with its source: structured pruning rebuilds the

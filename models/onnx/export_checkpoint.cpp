@@ -9,7 +9,6 @@
 #include <nlohmann/json.hpp>
 
 #include "models/onnx/onnx_export.h"
-#include "models/registry.h"
 #include "models/training/checkpoint_meta.h"
 #include "runtime/output_path.h"
 
@@ -32,24 +31,13 @@ OnnxExportOptions export_options(const ExportJob& job, const training::Checkpoin
   return o;
 }
 
-// The job's model: loaded from its checkpoint, or built fresh from the zoo with identity
-// normalisation and classes "0".."K-1".
+// The job's model: loaded from its checkpoint, or a fresh zoo model.
 training::LoadedModel job_model(const ExportJob& job) {
   if (job.checkpoint.empty() == job.model.empty()) {
     throw std::invalid_argument("export: give either a checkpoint or a zoo model");
   }
   if (!job.checkpoint.empty()) return training::load_model(job.checkpoint);
-  job.config.validate();
-  manual_seed(job.seed);
-  training::LoadedModel lm;
-  lm.model = build_model(job.model, job.config);
-  lm.model->eval();
-  lm.meta.model_name = job.model;
-  lm.meta.model_config = job.config;
-  for (int64_t k = 0; k < job.config.num_classes; ++k) lm.meta.classes.push_back(std::to_string(k));
-  lm.meta.norm = data::Normalization::identity(static_cast<int>(job.config.in_channels));
-  lm.meta.input_shape = {job.config.in_channels, job.config.image_size, job.config.image_size};
-  return lm;
+  return training::fresh_zoo_model(job.model, job.config, job.seed);
 }
 
 }  // namespace

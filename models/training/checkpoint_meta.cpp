@@ -117,6 +117,21 @@ LoadedModel load_model(const fs::path& checkpoint) {
   return lm;
 }
 
+LoadedModel fresh_zoo_model(const std::string& name, const models::ModelConfig& config,
+                            uint64_t seed) {
+  config.validate();
+  manual_seed(seed);
+  LoadedModel lm;
+  lm.model = models::build_model(name, config);
+  lm.model->eval();
+  lm.meta.model_name = name;
+  lm.meta.model_config = config;
+  for (int64_t k = 0; k < config.num_classes; ++k) lm.meta.classes.push_back(std::to_string(k));
+  lm.meta.norm = data::Normalization::identity(static_cast<int>(config.in_channels));
+  lm.meta.input_shape = {config.in_channels, config.image_size, config.image_size};
+  return lm;
+}
+
 std::string existing_training_data(const CheckpointMeta& meta, const fs::path& checkpoint) {
   if (!meta.training_data.empty() && !fs::exists(meta.training_data)) {
     throw std::runtime_error(checkpoint.string() + ": trained on '" + meta.training_data +

@@ -46,6 +46,12 @@ struct LoadedModel {
 // throws: std::runtime_error naming the file (unreadable, not glassbox, bad metadata, a tensor
 // missing or of the wrong shape).
 LoadedModel load_model(const std::filesystem::path& checkpoint);
+// A zoo model `name` freshly initialised from `seed` with `config`, described as a checkpoint
+// would describe it: identity normalisation, classes "0".."K-1", in eval mode. For commands that
+// take --model instead of --checkpoint (export, graph). throws: std::invalid_argument for an
+// unknown name or an invalid config.
+LoadedModel fresh_zoo_model(const std::string& name, const models::ModelConfig& config,
+                            uint64_t seed);
 
 // meta.training_data when it exists from here ("" stays ""). throws: std::runtime_error naming
 // the checkpoint and suggesting --data when the recorded path does not exist.

@@ -29,6 +29,7 @@ Command add_distill(CLI::App& cli, SharedOptions& shared);
 Command add_compress(CLI::App& cli, SharedOptions& shared);
 Command add_import(CLI::App& cli);
 Command add_export(CLI::App& cli);
+Command add_graph(CLI::App& cli);
 Command add_probe(CLI::App& cli);
 Command add_report(CLI::App& cli, SharedOptions& shared);
 

@@ -15,7 +15,7 @@ namespace {
 struct EvaluateCommand {
   interp::EvaluateConfig config;
   std::string methods = "gradcam,gradcam++,scorecam,ig,smoothgrad,occlusion,lime,kernelshap";
-  std::string json;
+  std::string json, maps_format = "safetensors";
   int64_t mem_budget_mb = 512;
   bool no_warmup = false;
 };
@@ -33,6 +33,12 @@ void add_options(CLI::App& app, EvaluateCommand& e, SharedOptions& shared) {
   app.add_option("--sanity-images", ec.sanity_images, "images of the sanity check (4)");
   app.add_flag("--no-warmup", e.no_warmup, "time each method's first run too");
   app.add_option("--json", e.json, "write the table (and sanity check) as JSON");
+  app.add_option("--save-maps", ec.save_maps,
+                 "also write every raw float32 map: a .safetensors file (or a directory with "
+                 "--maps-format npy)");
+  app.add_option("--maps-format", e.maps_format, "with --save-maps: safetensors, npy or both")
+      ->capture_default_str();
+  app.add_flag("--overwrite", ec.overwrite, "replace an existing --save-maps output");
   add_threads_option(app, shared, "compute threads");
   add_conv_algorithm_option(app, shared);
   app.add_option("--device", ec.device, "where the model runs: cpu | cuda | cuda:N");
@@ -43,6 +49,7 @@ void run(EvaluateCommand& e) {
   e.config.methods = interp::parse_method_list(e.methods);
   e.config.warmup = !e.no_warmup;
   set_mem_budget(e.config.method, e.mem_budget_mb);
+  e.config.maps_format = interp::parse_map_format(e.maps_format);
   if (!e.json.empty()) {  // fail before the long run, not after it
     refuse_directory(e.json);
     require_parent_directory(e.json);

@@ -15,7 +15,7 @@ namespace {
 struct ExplainCommand {
   CLI::App* app = nullptr;
   interp::ExplainConfig config;
-  std::string methods, image;
+  std::string methods, image, maps_format = "safetensors";
   int64_t mem_budget_mb = 512;
 };
 
@@ -32,6 +32,11 @@ void add_options(CLI::App& app, ExplainCommand& x, SharedOptions& shared) {
   app.add_flag("--resize", xc.resize, "resize / convert an image of the wrong size");
   app.add_option("--out", xc.out, "output directory (must be empty or new)")->required();
   app.add_flag("--overwrite", xc.overwrite, "replace the files in a non-empty --out");
+  app.add_flag("--save-maps", xc.save_maps,
+               "also write the raw float32 maps (maps.safetensors, with their metadata)");
+  app.add_option("--maps-format", x.maps_format,
+                 "with --save-maps: safetensors, npy (<method>.npy + maps.json) or both")
+      ->capture_default_str();
   add_threads_option(app, shared, "compute threads");
   add_conv_algorithm_option(app, shared);
   app.add_option("--device", xc.device, "where the model runs: cpu | cuda | cuda:N");
@@ -44,6 +49,7 @@ void run(ExplainCommand& x) {
   if (x.image.empty() && !by_index) throw std::invalid_argument("give --image FILE or --index K");
   if (by_index && x.config.index < 0) throw std::invalid_argument("--index must be >= 0");
   set_mem_budget(x.config.method, x.mem_budget_mb);
+  x.config.maps_format = interp::parse_map_format(x.maps_format);
   std::cout << interp::format_explain_summary(interp::explain(x.config));
 }
 

@@ -48,6 +48,7 @@ std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared) {
           add_compress(cli, shared),
           add_import(cli),
           add_export(cli),
+          add_graph(cli),
           add_probe(cli),
           add_report(cli, shared)};
 }

@@ -36,7 +36,8 @@ void add_options(CLI::App& app, ReportCommand& r, SharedOptions& shared) {
   app.add_option("--gallery", c.gallery, "test images explained in the gallery (6; 0: none)");
   app.add_option("--methods", r.methods, "gallery methods, " + method_help());
   add_method_options(app, c.method, r.mem_budget_mb);
-  app.add_option("--dot", c.dot, "Graphviz program that draws the graph (\"\": list it as text)");
+  app.add_flag("!--graph-text", c.draw_graph,
+               "list the graph's ops as text instead of drawing it with Graphviz");
   add_threads_option(app, shared, "compute threads");
   app.add_option("--device", c.device, "where the model runs: cpu | cuda | cuda:N");
   app.add_flag("--quiet", c.quiet, "no progress lines");

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
+#include <sstream>
 #include <stdexcept>
 
 #include "kernels/conv2d.h"
@@ -110,6 +111,30 @@ void add_compress_common(CLI::App& app, prune::CompressCommon& o, SharedOptions&
   app.add_option("--json", o.json, "write the report as JSON");
   add_threads_option(app, shared, "compute threads (default: all cores)");
   app.add_flag("--quiet", o.quiet, "no progress output");
+}
+
+CLI::Option* add_zoo_model_options(CLI::App& app, ZooModelOptions& z) {
+  auto* model = app.add_option("--model", z.name, "a zoo model, freshly initialised");
+  app.add_option("--width", z.config.width, "with --model: channel width multiplier")->needs(model);
+  app.add_option("--num-classes", z.config.num_classes, "with --model: outputs K (10)")
+      ->needs(model);
+  app.add_option("--input-size", z.input_size, "with --model: CxHxW of the input (3x32x32)")
+      ->needs(model);
+  app.add_option("--seed", z.seed, "with --model: initialisation seed (0)")->needs(model);
+  return model;
+}
+
+void apply_input_size(ZooModelOptions& z) {
+  if (z.input_size.empty()) return;
+  char x1 = 0, x2 = 0;
+  int64_t ch = 0, h = 0, w = 0;
+  std::istringstream in(z.input_size);
+  if (!(in >> ch >> x1 >> h >> x2 >> w) || x1 != 'x' || x2 != 'x' || !(in >> std::ws).eof() ||
+      h != w || ch < 1 || h < 1) {
+    throw std::runtime_error("--input-size '" + z.input_size + "' must be CxSxS (square)");
+  }
+  z.config.in_channels = ch;
+  z.config.image_size = h;
 }
 
 }  // namespace gb::cli

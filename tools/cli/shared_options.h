@@ -1,18 +1,21 @@
 // Options that several glassbox subcommands share: compute threads, the CUDA convolution backend
 // and the CPU convolution algorithm (applied once before a command runs), the explanation-method
 // options of explain and evaluate-explanations, and the fine-tuning and common options of prune,
-// distill and compress.
+// distill and compress, and the zoo-model options of the commands that take --model instead of
+// --checkpoint (export, graph).
 #pragma once
 #include <cstdint>
 #include <string>
 
 #include "interp/prune/job_common.h"
 #include "interp/registry.h"
+#include "models/model_config.h"
 #include "models/training/finetune.h"
 
 namespace CLI {
 class App;
-}
+class Option;
+}  // namespace CLI
 
 namespace gb::cli {
 
@@ -44,5 +47,18 @@ void add_finetune_options(CLI::App& app, training::FinetuneConfig& f, bool& no_a
                           const std::string& what);
 // prune and compress: checkpoint, data, limits, fine-tuning epochs, seed, output, threads, quiet.
 void add_compress_common(CLI::App& app, prune::CompressCommon& o, SharedOptions& shared);
+
+// export and graph: --model NAME with --width, --num-classes, --input-size CxSxS, --seed (each
+// needing --model). Returns the --model option, so callers can make it exclude --checkpoint.
+struct ZooModelOptions {
+  std::string name;  // "" when --model was not given
+  models::ModelConfig config;
+  std::string input_size;  // CxSxS, applied to config by apply_input_size
+  uint64_t seed = 0;
+};
+CLI::Option* add_zoo_model_options(CLI::App& app, ZooModelOptions& z);
+// Sets z.config's channels and image size from z.input_size (nothing when empty).
+// throws: std::runtime_error naming --input-size when it is not CxSxS with positive sizes.
+void apply_input_size(ZooModelOptions& z);
 
 }  // namespace gb::cli
