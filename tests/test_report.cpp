@@ -15,6 +15,7 @@
 
 #include "interp/report/report_html.h"
 #include "interp/report/report_job.h"
+#include "interp/report/report_model.h"
 #include "interp/visualize.h"
 #include "models/model_graph.h"
 #include "models/registry.h"
@@ -368,4 +369,27 @@ TEST(ReportPage, WithoutGraphvizTheGraphIsListedWithTheReason) {
   EXPECT_NE(html.find("Graphviz (dot) is not installed"), std::string::npos);
   EXPECT_EQ(count(html, "class=\"series\""), 5u);  // one epoch: still a point per series
   EXPECT_NE(html.find("no gallery"), std::string::npos);
+}
+
+TEST(ReportPruning, UnstructuredCountsNonZeroParameters) {
+  gb::training::CheckpointMeta meta;
+  meta.json = {{"pruning",
+                {{"mode", "unstructured"},
+                 {"layers",
+                  {{{"param", "conv.weight"}, {"numel", 100}, {"zeros", 80}},
+                   {{"param", "fc.weight"}, {"numel", 50}, {"zeros", 10}}}}}}};
+  gb::models::ModelSummary after;
+  after.total_params = 1000;
+  after.total_macs = 5000;
+  const PruningView v = pruning_view(meta, after);
+  EXPECT_EQ(v.mode, "unstructured");
+  ASSERT_EQ(v.layers.size(), 2u);
+  EXPECT_EQ(v.layers[0].params_after, 20);
+  EXPECT_EQ(v.layers[1].params_after, 40);
+  EXPECT_EQ(v.params_before, 1000);
+  EXPECT_EQ(v.params_after, 910);
+  EXPECT_EQ(v.macs_after, 5000);
+  EXPECT_TRUE(v.note.empty());
+  meta.json = {{"pruning", {{"mode", "structured"}}}};  // no source architecture recorded
+  EXPECT_NE(pruning_view(meta, after).note.find("no source architecture"), std::string::npos);
 }

@@ -78,7 +78,10 @@ void add_structured(PruningView& v, const json& source_config, const std::string
   v.macs_before = before.total_macs;
 }
 
-void add_unstructured(PruningView& v, const json& layers) {
+// Same architecture: the model's parameters before, its non-zero ones after.
+void add_unstructured(PruningView& v, const json& layers, const models::ModelSummary& after) {
+  v.params_before = v.params_after = after.total_params;
+  v.macs_before = v.macs_after = after.total_macs;
   for (const auto& p : layers) {
     PrunedLayer l;
     l.name = p.value("param", std::string("?"));
@@ -86,10 +89,8 @@ void add_unstructured(PruningView& v, const json& layers) {
     l.params_before = p.value("numel", int64_t{0});
     l.params_after = l.params_before - p.value("zeros", int64_t{0});
     v.layers.push_back(l);
-    v.params_before += l.params_before;
+    v.params_after -= l.params_before - l.params_after;
   }
-  v.params_after = v.params_before;
-  for (const auto& l : v.layers) v.params_after -= l.params_before - l.params_after;
 }
 
 }  // namespace
@@ -101,8 +102,7 @@ PruningView pruning_view(const training::CheckpointMeta& meta, const models::Mod
   v.params_after = after.total_params;
   v.macs_after = after.total_macs;
   if (v.mode == "unstructured" && v.section.contains("layers")) {
-    add_unstructured(v, v.section["layers"]);
-    v.macs_before = v.macs_after = after.total_macs;
+    add_unstructured(v, v.section["layers"], after);
   } else if (v.section.contains("source_model_config")) {
     try {
       add_structured(v, v.section["source_model_config"], meta.model_name, meta.input_shape, after);

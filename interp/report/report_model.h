@@ -22,7 +22,8 @@ void describe_model(Module& model, const training::CheckpointMeta& meta, bool dr
 // The layers of a pruned checkpoint compared with its source: structured pruning rebuilds the
 // source architecture from the "pruning" section's source_model_config and joins both layer
 // tables by module path (layers with parameters or MACs); unstructured pruning lists each
-// parameter's size and its non-zero count. `after` is the pruned model's table.
+// parameter's size and its non-zero count, and the totals are the model's parameters and its
+// non-zero ones. `after` is the pruned model's table.
 PruningView pruning_view(const training::CheckpointMeta& meta, const models::ModelSummary& after);
 
 }  // namespace gb::interp::report

@@ -281,8 +281,9 @@ std::string pruning(const ReportData& d) {
   if (sec.contains("criterion")) s += ", criterion " + e(json_text(sec["criterion"]));
   if (sec.contains("source")) s += ", from <code>" + e(json_text(sec["source"])) + "</code>";
   s += ".</p>\n<table id=\"pruning-summary\"><tr><th></th><th>before</th><th>after</th></tr>\n";
-  s += fmt::format("<tr><th class=\"l\">parameters</th><td>{}</td><td>{}</td></tr>\n",
-                   thousands(p.params_before), thousands(p.params_after));
+  s += fmt::format("<tr><th class=\"l\">parameters{}</th><td>{}</td><td>{}</td></tr>\n",
+                   p.mode == "unstructured" ? " (non-zero)" : "", thousands(p.params_before),
+                   thousands(p.params_after));
   s += fmt::format("<tr><th class=\"l\">MACs per image</th><td>{}</td><td>{}</td></tr>\n",
                    macs_text(p.macs_before), macs_text(p.macs_after));
   auto acc = [&](const char* k) {
