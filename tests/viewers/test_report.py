@@ -54,14 +54,19 @@ class Chromium:
         self._buf = b""
         self._next_id = 0
         self.events = []
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.call("Target.attachToTarget",
-                                 {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ["Page", "Runtime", "Log", "Network"]:
-            self.call(domain + ".enable", session=True)
-        self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
-                  session=True)
+        self.session = None
+        try:
+            target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            self.session = self.call("Target.attachToTarget",
+                                     {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ["Page", "Runtime", "Log", "Network"]:
+                self.call(domain + ".enable", session=True)
+            self.call("Emulation.setDeviceMetricsOverride",
+                      {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+                      session=True)
+        except Exception:
+            self.close()
+            raise
 
     def close(self):
         try:
