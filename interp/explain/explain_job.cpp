@@ -5,16 +5,14 @@
 #include "interp/explain/explain_job.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
-#include <functional>
 #include <stdexcept>
-#include <system_error>
 
 #include "data/dataset.h"
 #include "data/image.h"
+#include "interp/explain/output_dir.h"
 #include "interp/target.h"
 #include "interp/visualize.h"
 #include "models/training/checkpoint_meta.h"
@@ -28,6 +26,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+
+constexpr std::string_view kExplainFiles = "the files explain writes there";
 
 struct Input {
   Tensor x;     // [1,C,H,W] normalised
@@ -52,15 +52,6 @@ Tensor normalised(const uint8_t* chw, int C, int H, int W, const data::Normaliza
   return Tensor::from_vector({1, C, H, W}, v);
 }
 
-void check_out_dir(const fs::path& out, bool overwrite) {
-  if (out.empty()) throw std::invalid_argument("--out: an output directory is required");
-  if (!fs::exists(out)) return;
-  if (!fs::is_directory(out)) {
-    throw std::runtime_error(out.string() + ": exists and is not a directory");
-  }
-  refuse_nonempty_directory(out, overwrite, "the files explain writes there");
-}
-
 Image heat_overlay(const Image& base, const MethodOutput& m, int64_t factor) {
   const std::vector<float> v = m.map.to_vector();
   const int64_t H = m.map.size(0), W = m.map.size(1);
@@ -69,48 +60,6 @@ Image heat_overlay(const Image& base, const MethodOutput& m, int64_t factor) {
   const Image heat =
       colorize(t.data(), H, W, m.is_signed ? Colormap::Diverging : Colormap::Viridis);
   return overlay(base, upscale_nearest(heat, factor), 0.5f);
-}
-
-// Writes `images` and `j` into `out` through a staging directory next to it.
-// `write_more` writes any further files into the staging directory and returns their names.
-std::vector<fs::path> write_outputs(
-    const fs::path& out, bool overwrite, const std::vector<std::pair<std::string, Image>>& pngs,
-    const json& j, const std::function<std::vector<std::string>(const fs::path&)>& write_more) {
-  check_out_dir(out, overwrite);  // again: something may have appeared while we computed
-  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  fs::create_directories(parent);
-  const fs::path staging =
-      parent / fmt::format(".{}.partial-{}", out.filename().string(), ::getpid());
-  std::error_code ec;
-  fs::remove_all(staging, ec);
-  std::vector<std::string> names;
-  try {
-    fs::create_directory(staging);
-    for (const auto& [name, img] : pngs) {
-      write_png((staging / name).string(), img);
-      names.push_back(name);
-    }
-    {
-      std::ofstream f(staging / "explanation.json");
-      f << j.dump(2) << "\n";
-      f.close();
-      if (!f) throw std::runtime_error((out / "explanation.json").string() + ": write failed");
-    }
-    names.push_back("explanation.json");
-    for (auto& n : write_more(staging)) names.push_back(std::move(n));
-    if (!fs::exists(out)) {
-      fs::rename(staging, out);
-    } else {
-      for (const auto& n : names) fs::rename(staging / n, out / n);
-      fs::remove(staging);
-    }
-  } catch (...) {
-    fs::remove_all(staging, ec);
-    throw;
-  }
-  std::vector<fs::path> files;
-  for (const auto& n : names) files.push_back(out / n);
-  return files;
 }
 
 // Test image cfg.index of the data set (file order: only the first index+1 are decoded).
@@ -214,7 +163,7 @@ fs::path check_config(const ExplainConfig& cfg) {
   }
   fs::path out = cfg.out.lexically_normal();
   if (!out.empty() && !out.has_filename()) out = out.parent_path();
-  check_out_dir(out, cfg.overwrite);
+  check_out_dir(out, cfg.overwrite, kExplainFiles);
   return out;
 }
 
@@ -339,10 +288,13 @@ ExplainResult explain(const ExplainConfig& cfg) {
             {"segmentation", mo.segmentation},
             {"mem_budget_mb", mo.batch.mem_budget_bytes >> 20},
             {"methods", e.methods}};
-  r.files = write_outputs(out, cfg.overwrite, e.pngs, r.json, [&](const fs::path& dir) {
-    return cfg.save_maps ? write_map_files(e.maps, cfg.maps_format, dir)
-                         : std::vector<std::string>{};
-  });
+  r.files = write_output_directory(
+      out, cfg.overwrite, e.pngs, "explanation.json", r.json,
+      [&](const fs::path& dir) {
+        return cfg.save_maps ? write_map_files(e.maps, cfg.maps_format, dir)
+                             : std::vector<std::string>{};
+      },
+      kExplainFiles);
   return r;
 }
 

@@ -20,8 +20,8 @@ struct ProbeJob {
   bool overwrite = false;
   bool train_mode = false;  // batch statistics in BatchNorm (running stats are not written back)
   bool backward = false;
-  bool param_grads = false;  // with backward: also every parameter's gradient
-  std::string cam_layer;    // "": no Grad-CAM
+  bool param_grads = false;         // with backward: also every parameter's gradient
+  std::string cam_layer;            // "": no Grad-CAM
   std::string cam_target = "pred";  // "pred" or a class index
 };
 
