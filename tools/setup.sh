@@ -12,7 +12,8 @@ packages=(build-essential cmake ninja-build libeigen3-dev libcli11-dev nlohmann-
           libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX import and export (models/onnx)
           graphviz  # `glassbox graph` SVG output and the report's model graph
           universal-ctags python3  # the size budget (tools/check_size.py)
-          libopenblas0-pthread)  # only the yardstick of `glassbox bench --gemm` (dlopen at run time)
+          libopenblas0-pthread  # only the yardstick of `glassbox bench --gemm` (dlopen at run time)
+          chromium)  # tests/viewers/test_report.py opens the report page in headless Chromium
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

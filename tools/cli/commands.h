@@ -32,6 +32,7 @@ Command add_export(CLI::App& cli);
 Command add_graph(CLI::App& cli);
 Command add_probe(CLI::App& cli);
 Command add_activations(CLI::App& cli, SharedOptions& shared);
+Command add_report(CLI::App& cli, SharedOptions& shared);
 
 // Every subcommand, in the order `glassbox --help` lists them.
 std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared);

@@ -50,6 +50,7 @@ std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared) {
           add_export(cli),
           add_graph(cli),
           add_activations(cli, shared),
+          add_report(cli, shared),
           add_probe(cli)};
 }
 
