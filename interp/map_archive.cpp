@@ -107,22 +107,38 @@ std::vector<std::string> MapArchive::npy_file_names() const {
   return names;
 }
 
-void MapArchive::write_npy_files(const std::filesystem::path& dir) const {
-  const auto write = [](const std::filesystem::path& path, const std::string& bytes) {
-    std::ofstream f(path, std::ios::binary);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f) throw std::runtime_error(path.string() + ": write failed");
-  };
+namespace {
+void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  f.close();
+  if (!f) throw std::runtime_error(path.string() + ": write failed");
+}
+}  // namespace
+
+std::vector<std::string> MapArchive::write_npy_arrays(const std::filesystem::path& dir) const {
+  std::vector<std::string> names;
+  for (const auto& a : arrays_) {
+    write_bytes(dir / (a.name + ".npy"), npy_bytes(a));
+    names.push_back(a.name + ".npy");
+  }
+  return names;
+}
+
+json MapArchive::npy_sidecar() const {
   json arrays = json::object();
   for (const auto& a : arrays_) {
-    write(dir / (a.name + ".npy"), npy_bytes(a));
     json m = a.meta;
     m["shape"] = a.shape;
     m["dtype"] = a.dtype == "F32" ? "float32" : "int64";
     arrays[a.name] = m;
   }
-  write(dir / "maps.json", json{{"info", info_}, {"arrays", arrays}}.dump(2) + "\n");
+  return {{"info", info_}, {"arrays", arrays}};
+}
+
+void MapArchive::write_npy_files(const std::filesystem::path& dir) const {
+  write_npy_arrays(dir);
+  write_bytes(dir / "maps.json", npy_sidecar().dump(2) + "\n");
 }
 
 }  // namespace gb::interp

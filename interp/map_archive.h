@@ -40,9 +40,13 @@ class MapArchive {
   SafetensorsFile to_safetensors() const;
   // One safetensors file, atomically. throws: std::runtime_error naming the file.
   void write_safetensors_file(const std::filesystem::path& path) const;
-  // <name>.npy per array and maps.json ({"info":..., "arrays": {name: meta + shape + dtype}})
-  // into the existing directory `dir`. throws: std::runtime_error naming the file.
+  // <name>.npy per array and maps.json (npy_sidecar) into the existing directory `dir`.
+  // throws: std::runtime_error naming the file.
   void write_npy_files(const std::filesystem::path& dir) const;
+  // Only the <name>.npy files; returns their names.
+  std::vector<std::string> write_npy_arrays(const std::filesystem::path& dir) const;
+  // What maps.json holds: {"info": ..., "arrays": {name: meta + "shape" + "dtype"}}.
+  nlohmann::json npy_sidecar() const;
   // The file names write_npy_files writes.
   std::vector<std::string> npy_file_names() const;
 

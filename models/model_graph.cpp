@@ -116,7 +116,8 @@ std::string dot_escape(const std::string& s) {
 }
 
 std::string node_label(const ModelGraphNode& n) {
-  std::string label = n.module.empty() ? n.op : n.module + "\\n" + n.op;
+  std::string label =
+      n.module.empty() ? dot_escape(n.op) : dot_escape(n.module) + "\\n" + dot_escape(n.op);
   label += "\\n" + dot_escape(shape_str(n.output_shape));
   std::string params;
   for (const auto& p : n.params) {

@@ -116,6 +116,7 @@ TEST(GraphJob, WritesDotAndSvgAndRefusesBadOutputsFirst) {
     EXPECT_NE(read_all(dir / "m.svg").find("<svg"), std::string::npos);
   }
   // An existing output is refused (and left as it was) unless --overwrite.
+  job.svg = false;  // so that the refusal is the .dot's, not the .svg's
   std::ofstream(job.out) << "keep";
   EXPECT_THROW(training::run_graph(job), std::runtime_error);
   EXPECT_EQ(read_all(job.out), "keep");

@@ -194,6 +194,10 @@ TEST(ReportHtml, NiceTicks) {
   const std::vector<double> u = nice_ticks(0.013, 0.087, 4);
   EXPECT_NEAR(u.front(), 0.02, 1e-12);
   EXPECT_NEAR(u[1] - u[0], 0.02, 1e-12);
+  // Values whose spacing is below the precision of double at their size end, with few ticks.
+  const std::vector<double> huge = nice_ticks(1e17, 1e17 + 16, 5);
+  EXPECT_GE(huge.size(), 1u);
+  EXPECT_LE(huge.size(), 22u);
 }
 
 TEST(ReportHtml, BarChartAndConfusionTable) {
@@ -392,4 +396,8 @@ TEST(ReportPruning, UnstructuredCountsNonZeroParameters) {
   EXPECT_TRUE(v.note.empty());
   meta.json = {{"pruning", {{"mode", "structured"}}}};  // no source architecture recorded
   EXPECT_NE(pruning_view(meta, after).note.find("no source architecture"), std::string::npos);
+  meta.json = {{"pruning", {{"mode", "unstructured"}, {"layers", {{{"numel", "many"}}}}}}};
+  const PruningView bad = pruning_view(meta, after);  // malformed: a note, not an exception
+  EXPECT_TRUE(bad.layers.empty());
+  EXPECT_NE(bad.note.find("malformed"), std::string::npos);
 }

@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "interp/cam.h"
 #include "interp/explain/output_dir.h"
+#include "interp/job_pictures.h"
 #include "interp/visualize.h"
 #include "models/training/checkpoint_meta.h"
 #include "models/training/datasets.h"
@@ -48,24 +49,14 @@ data::Dataset test_images(const ActivationsConfig& cfg, const training::LoadedMo
   return ds;
 }
 
-// `count` test-set indices taken round-robin over the classes (each class in file order), so a
+// `count` test-set indices taken round-robin over the classes (data::select_samples), so a
 // class-sorted set is still scanned across its classes; ascending.
 std::vector<int64_t> balanced_indices(const data::Dataset& ds, int64_t count) {
-  std::vector<std::vector<int64_t>> by_class(ds.classes.size());
-  for (size_t i = 0; i < ds.size(); ++i) {
-    by_class[static_cast<size_t>(ds.labels[i])].push_back(static_cast<int64_t>(i));
-  }
-  std::vector<int64_t> out;
-  for (size_t round = 0; static_cast<int64_t>(out.size()) < count; ++round) {
-    bool any = false;
-    for (const auto& c : by_class) {
-      if (round < c.size() && static_cast<int64_t>(out.size()) < count) {
-        out.push_back(c[round]);
-        any = true;
-      }
-    }
-    if (!any) break;
-  }
+  data::LoadOptions lo;
+  lo.limit = static_cast<size_t>(count);
+  lo.balanced = true;
+  const std::vector<size_t> picked = data::select_samples(ds.labels, ds.classes.size(), lo);
+  std::vector<int64_t> out(picked.begin(), picked.end());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -157,10 +148,8 @@ void draw_features(Module& model, const ActivationsConfig& cfg, const std::strin
     o.layer = on;
     o.units = units;
     for (const FeatureVis& fv : maximise_activation(model, lm.meta.input_shape, lm.meta.norm, o)) {
-      const auto k = static_cast<size_t>(fv.unit);
-      const std::string name = !on.empty()                  ? fmt::format("ch{}", fv.unit)
-                               : k < lm.meta.classes.size() ? lm.meta.classes[k]
-                                                            : std::to_string(fv.unit);
+      const std::string name =
+          on.empty() ? class_name(lm.meta.classes, fv.unit) : fmt::format("ch{}", fv.unit);
       tiles.push_back(stretched_picture(fv.image, lm.meta.norm, factor));
       labels.push_back(fmt::format("{} {:.2f}", name, fv.objective.back()));
       p.features.push_back({{"layer", on},
@@ -202,9 +191,10 @@ ActivationsResult activations(const ActivationsConfig& cfg) {
   FeatureVisOptions class_check = cfg.vis;  // checked before the long work
   class_check.units = cfg.classes;
   check_feature_units(model, lm.meta.input_shape, class_check);
-  const int64_t factor = std::max<int64_t>(1, 96 / std::max(x.size(2), x.size(3)));
+  const int64_t factor = display_factor(x.size(2), x.size(3), 96);
   Pictures p;
-  p.pngs.emplace_back("input.png", picture(x, lm.meta.norm, 256 / x.size(2)));
+  p.pngs.emplace_back("input.png",
+                      picture(x, lm.meta.norm, display_factor(x.size(2), x.size(3), 256)));
   if (act.dim() == 4) {
     GridOptions go;
     go.scale = std::max<int64_t>(1, 64 / act.size(2));

@@ -12,6 +12,7 @@
 
 #include "data/dataset.h"
 #include "interp/cam.h"
+#include "interp/explain/output_dir.h"
 #include "interp/metrics.h"
 #include "interp/target.h"
 #include "models/training/checkpoint_meta.h"
@@ -161,6 +162,8 @@ void sanity_check(Module& model, const Images& im, const MethodOptions& mo,
   }
 }
 
+constexpr std::string_view kNpyFiles = "the .npy files written there";
+
 // The directory of the .npy files of save_maps.
 fs::path npy_dir(const EvaluateConfig& cfg) {
   return cfg.maps_format == MapFormat::Both ? fs::path(cfg.save_maps).replace_extension()
@@ -180,7 +183,7 @@ void check_maps_output(const EvaluateConfig& cfg) {
     require_parent_directory(cfg.save_maps, "--save-maps");
   }
   if (cfg.maps_format != MapFormat::Safetensors) {
-    refuse_nonempty_directory(npy_dir(cfg), cfg.overwrite, "the .npy files written there");
+    check_out_dir(npy_dir(cfg), cfg.overwrite, kNpyFiles);
     require_parent_directory(npy_dir(cfg), "--save-maps");
   }
 }
@@ -217,11 +220,12 @@ void write_maps(const EvaluateConfig& cfg, const EvaluateResult& r, const Images
                        {"segmentation", mo.segmentation},
                        {"ig_steps", mo.ig_steps}}}});
   }
-  if (cfg.maps_format != MapFormat::Npy) archive.write_safetensors_file(cfg.save_maps);
-  if (cfg.maps_format != MapFormat::Safetensors) {
-    fs::create_directories(npy_dir(cfg));
-    archive.write_npy_files(npy_dir(cfg));
+  if (cfg.maps_format != MapFormat::Safetensors) {  // staged, then moved into place
+    write_output_directory(
+        npy_dir(cfg), cfg.overwrite, {}, "maps.json", archive.npy_sidecar(),
+        [&](const fs::path& dir) { return archive.write_npy_arrays(dir); }, kNpyFiles);
   }
+  if (cfg.maps_format != MapFormat::Npy) archive.write_safetensors_file(cfg.save_maps);
 }
 
 }  // namespace

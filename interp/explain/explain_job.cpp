@@ -13,6 +13,7 @@
 #include "data/dataset.h"
 #include "data/image.h"
 #include "interp/explain/output_dir.h"
+#include "interp/job_pictures.h"
 #include "interp/target.h"
 #include "interp/visualize.h"
 #include "models/training/checkpoint_meta.h"
@@ -50,16 +51,6 @@ Tensor normalised(const uint8_t* chw, int C, int H, int W, const data::Normaliza
   std::vector<float> v(static_cast<size_t>(C) * H * W);
   data::normalize_image(chw, C, H, W, norm, v.data());
   return Tensor::from_vector({1, C, H, W}, v);
-}
-
-Image heat_overlay(const Image& base, const MethodOutput& m, int64_t factor) {
-  const std::vector<float> v = m.map.to_vector();
-  const int64_t H = m.map.size(0), W = m.map.size(1);
-  const std::vector<float> t = m.is_signed ? normalize_signed(v.data(), v.size(), 99.0f)
-                                           : normalize_percentile(v.data(), v.size(), 0.0f, 99.5f);
-  const Image heat =
-      colorize(t.data(), H, W, m.is_signed ? Colormap::Diverging : Colormap::Viridis);
-  return overlay(base, upscale_nearest(heat, factor), 0.5f);
 }
 
 // Test image cfg.index of the data set (file order: only the first index+1 are decoded).
@@ -141,17 +132,18 @@ int64_t resolve_target(const std::string& text, const std::vector<std::string>& 
   return k;
 }
 
-std::string class_name(const std::vector<std::string>& classes, int64_t k) {
-  return k >= 0 && k < static_cast<int64_t>(classes.size()) ? classes[static_cast<size_t>(k)]
-                                                            : std::to_string(k);
-}
-
 // The option checks of explain, before anything is loaded; returns the output directory.
 fs::path check_config(const ExplainConfig& cfg) {
   if (cfg.methods.empty()) {
     throw std::invalid_argument("no method given; known methods: " + method_list_text());
   }
-  for (const auto& m : cfg.methods) parse_method_list(m);  // validates each name
+  for (size_t i = 0; i < cfg.methods.size(); ++i) {
+    parse_method_list(cfg.methods[i]);  // validates each name
+    if (std::find(cfg.methods.begin(), cfg.methods.begin() + static_cast<ptrdiff_t>(i),
+                  cfg.methods[i]) != cfg.methods.begin() + static_cast<ptrdiff_t>(i)) {
+      throw std::invalid_argument("--method: '" + cfg.methods[i] + "' is given twice");
+    }
+  }
   check_method_options(cfg.method);
   const bool by_index = cfg.index >= 0;
   if (by_index == !cfg.image.empty()) {
@@ -165,12 +157,6 @@ fs::path check_config(const ExplainConfig& cfg) {
   if (!out.empty() && !out.has_filename()) out = out.parent_path();
   check_out_dir(out, cfg.overwrite, kExplainFiles);
   return out;
-}
-
-// The class probabilities of the model for x.
-std::vector<float> probabilities(Module& model, const Tensor& x) {
-  NoGradGuard no_grad;
-  return ops::softmax(model(x.to(model.device()))).to_vector();
 }
 
 // The pictures and explanation.json entries of every method, computed before anything is written.
@@ -216,7 +202,7 @@ std::vector<std::string> write_map_files(const MapArchive& maps, MapFormat forma
 // One method: its map, AUCs, JSON entry, heat map and sheet tile.
 void explain_with(Module& model, const std::string& name, const Tensor& x, int64_t target,
                   const std::string& target_name, const MethodOptions& mo, const Image& base,
-                  int64_t factor, Explained& e) {
+                  int64_t factor, bool keep_maps, Explained& e) {
   const MethodOutput m = run_method(model, name, x, target, mo);
   const MapAucs auc = map_aucs(model, x, m.map, target, mo.batch);
   json j = {
@@ -226,8 +212,10 @@ void explain_with(Module& model, const std::string& name, const Tensor& x, int64
   for (const auto& [k, v] : m.scores) j[k] = v;
   if (!is_segment_method(name)) j["top_pixels"] = top_pixels(m.map, 5);
   e.methods.push_back(j);
-  e.maps.add_f32(name, {m.map.size(0), m.map.size(1)}, m.map.to_vector(),
-                 map_meta(j, target, target_name, mo));
+  if (keep_maps) {
+    e.maps.add_f32(name, {m.map.size(0), m.map.size(1)}, m.map.to_vector(),
+                   map_meta(j, target, target_name, mo));
+  }
   const Image ov = heat_overlay(base, m, factor);
   e.pngs.emplace_back(name + ".png", ov);
   e.tiles.push_back(ov);
@@ -251,14 +239,14 @@ ExplainResult explain(const ExplainConfig& cfg) {
   model.eval();
   const Input in = cfg.index >= 0 ? load_test_image(cfg, lm) : load_image_file(cfg, lm);
   const Tensor& x = in.x;
-  const std::vector<float> prob = probabilities(model, x);
+  const std::vector<float> prob = class_probabilities(model, x);
   const auto K = static_cast<int64_t>(prob.size());
   const auto pred = static_cast<int64_t>(std::max_element(prob.begin(), prob.end()) - prob.begin());
   const int64_t target = resolve_target(cfg.target, lm.meta.classes, K, pred);
 
   MethodOptions mo = cfg.method;
   mo.norm = lm.meta.norm;
-  const int64_t factor = std::max<int64_t>(1, 256 / std::max(x.size(2), x.size(3)));
+  const int64_t factor = display_factor(x.size(2), x.size(3), 256);
   const Image base =
       upscale_nearest(image_from_tensor(x, lm.meta.norm.mean, lm.meta.norm.std), factor);
   Explained e;
@@ -270,7 +258,7 @@ ExplainResult explain(const ExplainConfig& cfg) {
   e.maps.add_f32("input", {x.size(1), x.size(2), x.size(3)}, x.to_vector(),
                  {{"normalisation", {{"mean", lm.meta.norm.mean}, {"std", lm.meta.norm.std}}}});
   for (const auto& name : cfg.methods) {
-    explain_with(model, name, x, target, target_name, mo, base, factor, e);
+    explain_with(model, name, x, target, target_name, mo, base, factor, cfg.save_maps, e);
   }
   SheetOptions so;
   so.columns = std::min<int64_t>(static_cast<int64_t>(e.tiles.size()), 5);

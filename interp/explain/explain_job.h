@@ -29,8 +29,8 @@ struct ExplainConfig {
   std::filesystem::path out;    // output directory
   bool overwrite = false;       // allow a non-empty `out`: the files written here are replaced
   // Also the raw maps: maps.safetensors (tensors "input" [C,H,W], normalised as the model sees
-  // it, and one [H,W] float32 map per method, metadata per map: method, target, options, checks)
-  // and/or <method>.npy + input.npy + maps.json.
+  // it, and one [H,W] float32 map per method, with metadata per map: method, target, options,
+  // checks) and/or <method>.npy + input.npy + maps.json.
   bool save_maps = false;
   MapFormat maps_format = MapFormat::Safetensors;
 };

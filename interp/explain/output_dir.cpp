@@ -1,5 +1,5 @@
 // check_out_dir and write_output_directory: a staging directory ".<name>.partial-<pid>" next to
-// the output, renamed into place (or its files moved into an existing directory).
+// the output, renamed into place (or its files moved into an existing directory). No shapes.
 #include "interp/explain/output_dir.h"
 
 #include <fmt/format.h>

@@ -1,6 +1,6 @@
 // The output directory of the commands that write several pictures and a JSON file (explain,
 // activations): its checks before any work, and its writing through a staging directory next
-// to it, moved into place at the end, so an error never leaves partial output.
+// to it, moved into place at the end, so an error never leaves partial output. No shapes here.
 #pragma once
 #include <filesystem>
 #include <functional>
@@ -25,7 +25,9 @@ using ExtraFiles = std::function<std::vector<std::string>(const std::filesystem:
 // Writes every PNG, then `json_name` holding `j`, then the extra files, into a staging
 // directory next to `out`, and moves them into `out` (created when missing). Checks `out` again
 // first (something may have appeared while the caller computed). Returns the files, in order.
-// throws: std::runtime_error naming the file on any failure; `out` is then as it was.
+// throws: std::runtime_error naming the file on any failure. A new `out` is then absent; into an
+// existing one (overwrite) the files are moved one by one, so a failure while moving (rare: a
+// rename within one directory) can leave some of them replaced. Other files in `out` are kept.
 std::vector<std::filesystem::path> write_output_directory(
     const std::filesystem::path& out, bool overwrite,
     const std::vector<std::pair<std::string, Image>>& pngs, const std::string& json_name,

@@ -13,6 +13,7 @@
 
 #include "data/loader.h"
 #include "interp/cam.h"
+#include "interp/job_pictures.h"
 #include "interp/metrics.h"
 #include "interp/visualize.h"
 
@@ -52,11 +53,6 @@ Image input_image(const std::vector<float>& x, const Shape& shape, int64_t n,
   return image_from_chw(x.data() + n * C * H * W, C, H, W, norm.mean, norm.std);
 }
 
-std::string class_name(const data::Dataset& ds, int64_t k) {
-  return k >= 0 && static_cast<size_t>(k) < ds.classes.size() ? ds.classes[static_cast<size_t>(k)]
-                                                              : std::to_string(k);
-}
-
 // softmax(logits[n])[k] for logits [N,L] on the host.
 double probability(const std::vector<float>& logits, int64_t L, int64_t n, int64_t k) {
   const float* row = logits.data() + n * L;
@@ -73,7 +69,7 @@ void write_inputs(training::TensorBoardWriter& tb, int64_t step, const FixedImag
   std::vector<std::string> labels;
   for (int64_t n = 0; n < f.images.size(0); ++n) {
     tiles.push_back(upscale_nearest(input_image(x, f.images.shape(), n, norm), scale));
-    labels.push_back(class_name(test, f.labels[static_cast<size_t>(n)]));
+    labels.push_back(class_name(test.classes, f.labels[static_cast<size_t>(n)]));
   }
   write_image(tb, "views/inputs", step, make_sheet(tiles, labels));
 }
@@ -100,8 +96,8 @@ double write_gradcam(training::TensorBoardWriter& tb, int64_t step, Module& mode
     // "<true>><predicted> <p>%", class names cut to fit the tile (6 pixels per character).
     const auto cut = static_cast<size_t>(std::max<int64_t>(3, (W * opt.scale / 6 - 6) / 2));
     labels.push_back(fmt::format(
-        "{}>{} {:.0f}%", class_name(test, f.labels[static_cast<size_t>(n)]).substr(0, cut),
-        class_name(test, pred).substr(0, cut), 100.0 * probability(logits, L, n, pred)));
+        "{}>{} {:.0f}%", class_name(test.classes, f.labels[static_cast<size_t>(n)]).substr(0, cut),
+        class_name(test.classes, pred).substr(0, cut), 100.0 * probability(logits, L, n, pred)));
     if (opt.deletion_steps > 0) {
       CurveOptions co;
       co.steps = opt.deletion_steps;

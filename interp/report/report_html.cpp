@@ -154,9 +154,16 @@ std::vector<double> nice_ticks(double lo, double hi, int count) {
     if (step >= raw) break;
   }
   std::vector<double> ticks;
-  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) {
+  const double first = std::ceil(lo / step - 1e-9) * step;
+  // t from an integer count, never by accumulation: a step below the precision of t (values
+  // like 1e17) would otherwise never advance. At most 4 * count + 2 ticks.
+  for (int i = 0; i <= 4 * count + 1; ++i) {
+    const double t = first + i * step;
+    if (t > hi + step * 1e-9) break;
+    if (!ticks.empty() && t == ticks.back()) break;  // below the precision of t
     ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
   }
+  if (ticks.empty()) ticks.push_back(lo);
   return ticks;
 }
 

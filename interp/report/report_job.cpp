@@ -15,6 +15,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "interp/job_pictures.h"
 #include "interp/report/report_html.h"
 #include "interp/report/report_model.h"
 #include "interp/report/report_page.h"
@@ -89,21 +90,6 @@ void add_epochs(std::map<int64_t, EpochRow>& rows, const json& epochs, const std
   }
 }
 
-// The probabilities of the model for x [1,C,H,W].
-std::vector<float> probabilities(Module& model, const Tensor& x) {
-  NoGradGuard no_grad;
-  return ops::softmax(model(x.to(model.device()))).to_vector();
-}
-
-Image heat_overlay(const Image& base, const MethodOutput& m, int64_t factor) {
-  const std::vector<float> v = m.map.to_vector();
-  const std::vector<float> t = m.is_signed ? normalize_signed(v.data(), v.size(), 99.0f)
-                                           : normalize_percentile(v.data(), v.size(), 0.0f, 99.5f);
-  const Image heat = colorize(t.data(), m.map.size(0), m.map.size(1),
-                              m.is_signed ? Colormap::Diverging : Colormap::Viridis);
-  return overlay(base, upscale_nearest(heat, factor), 0.5f);
-}
-
 // The gallery's images: the first of each class in split order, then the next ones unused.
 std::vector<size_t> gallery_indices(const data::Dataset& ds, int64_t n) {
   std::vector<size_t> picked;
@@ -124,11 +110,6 @@ std::vector<size_t> gallery_indices(const data::Dataset& ds, int64_t n) {
   return picked;
 }
 
-std::string class_name(const std::vector<std::string>& classes, int64_t k) {
-  return k >= 0 && k < static_cast<int64_t>(classes.size()) ? classes[static_cast<size_t>(k)]
-                                                            : std::to_string(k);
-}
-
 // One gallery image explained for its predicted class by every method.
 GalleryItem explain_image(ReportInputs& in, size_t index) {
   const ReportConfig& cfg = in.cfg;
@@ -138,7 +119,7 @@ GalleryItem explain_image(ReportInputs& in, size_t index) {
   std::vector<float> v(ds.image_size());
   data::normalize_image(ds.image(index), ds.channels, ds.height, ds.width, norm, v.data());
   const Tensor x = Tensor::from_vector({1, ds.channels, ds.height, ds.width}, v);
-  const std::vector<float> prob = probabilities(model, x);
+  const std::vector<float> prob = class_probabilities(model, x);
   const auto pred = static_cast<int64_t>(std::max_element(prob.begin(), prob.end()) - prob.begin());
   const int64_t factor = std::max<int64_t>(1, 128 / std::max(ds.height, ds.width));
   const Image base = upscale_nearest(image_from_tensor(x, norm.mean, norm.std), factor);
@@ -192,6 +173,7 @@ ReportInputs open_report(const ReportConfig& cfg) {
   }
   for (const auto& m : cfg.methods) parse_method_list(m);  // validates each name
   check_method_options(cfg.method);
+  parse_device(cfg.device);  // a bad --device before the data is read
   check_output(cfg.out, cfg.overwrite);
   ReportInputs in;
   in.cfg = cfg;

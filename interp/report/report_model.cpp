@@ -102,7 +102,12 @@ PruningView pruning_view(const training::CheckpointMeta& meta, const models::Mod
   v.params_after = after.total_params;
   v.macs_after = after.total_macs;
   if (v.mode == "unstructured" && v.section.contains("layers")) {
-    add_unstructured(v, v.section["layers"], after);
+    try {
+      add_unstructured(v, v.section["layers"], after);
+    } catch (const json::exception& e) {  // a malformed record: say so on the page
+      v.layers.clear();
+      v.note = std::string("the pruning record's layers are malformed: ") + e.what();
+    }
   } else if (v.section.contains("source_model_config")) {
     try {
       add_structured(v, v.section["source_model_config"], meta.model_name, meta.input_shape, after);

@@ -31,22 +31,14 @@ OnnxExportOptions export_options(const ExportJob& job, const training::Checkpoin
   return o;
 }
 
-// The job's model: loaded from its checkpoint, or a fresh zoo model.
-training::LoadedModel job_model(const ExportJob& job) {
-  if (job.checkpoint.empty() == job.model.empty()) {
-    throw std::invalid_argument("export: give either a checkpoint or a zoo model");
-  }
-  if (!job.checkpoint.empty()) return training::load_model(job.checkpoint);
-  return training::fresh_zoo_model(job.model, job.config, job.seed);
-}
-
 }  // namespace
 
 ExportReport run_export(const ExportJob& job) {
   refuse_directory(job.out);
   refuse_existing(job.out, job.overwrite);
   require_parent_directory(job.out, "--out");
-  const training::LoadedModel lm = job_model(job);
+  const training::LoadedModel lm =
+      training::load_or_build_model(job.checkpoint, job.model, job.config, job.seed, "export");
   const OnnxExportOptions options = export_options(job, lm.meta);
   OnnxExport exported;
   try {

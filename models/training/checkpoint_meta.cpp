@@ -132,6 +132,15 @@ LoadedModel fresh_zoo_model(const std::string& name, const models::ModelConfig& 
   return lm;
 }
 
+LoadedModel load_or_build_model(const fs::path& checkpoint, const std::string& name,
+                                const models::ModelConfig& config, uint64_t seed,
+                                const std::string& command) {
+  if (checkpoint.empty() == name.empty()) {
+    throw std::invalid_argument(command + ": give either a checkpoint or a zoo model");
+  }
+  return checkpoint.empty() ? fresh_zoo_model(name, config, seed) : load_model(checkpoint);
+}
+
 std::string existing_training_data(const CheckpointMeta& meta, const fs::path& checkpoint) {
   if (!meta.training_data.empty() && !fs::exists(meta.training_data)) {
     throw std::runtime_error(checkpoint.string() + ": trained on '" + meta.training_data +

@@ -52,6 +52,11 @@ LoadedModel load_model(const std::filesystem::path& checkpoint);
 // unknown name or an invalid config.
 LoadedModel fresh_zoo_model(const std::string& name, const models::ModelConfig& config,
                             uint64_t seed);
+// load_model(checkpoint), or fresh_zoo_model(name, config, seed) when checkpoint is empty.
+// requires: exactly one of checkpoint and name (else std::invalid_argument naming `command`).
+LoadedModel load_or_build_model(const std::filesystem::path& checkpoint, const std::string& name,
+                                const models::ModelConfig& config, uint64_t seed,
+                                const std::string& command);
 
 // meta.training_data when it exists from here ("" stays ""). throws: std::runtime_error naming
 // the checkpoint and suggesting --data when the recorded path does not exist.

@@ -1,5 +1,5 @@
 // run_graph: output paths checked first, the model loaded or built, traced, written as DOT and
-// (through Graphviz) SVG, each file atomically.
+// (through Graphviz) SVG, each file atomically. Shape letters: C channels, H/W image size.
 #include "models/training/graph_job.h"
 
 #include <fmt/format.h>
@@ -19,14 +19,6 @@ void check_output(const std::filesystem::path& path, bool overwrite) {
   require_parent_directory(path, "--out");
 }
 
-LoadedModel job_model(const GraphJob& job) {
-  if (job.checkpoint.empty() == job.model.empty()) {
-    throw std::invalid_argument("graph: give either a checkpoint or a zoo model");
-  }
-  if (!job.checkpoint.empty()) return load_model(job.checkpoint);
-  return fresh_zoo_model(job.model, job.config, job.seed);
-}
-
 }  // namespace
 
 GraphReport run_graph(const GraphJob& job) {
@@ -36,20 +28,21 @@ GraphReport run_graph(const GraphJob& job) {
   }
   GraphReport r;
   const bool svg_only = ext == ".svg";
-  const bool graphviz = models::render_svg("digraph {}").has_value();
+  const bool graphviz = (svg_only || job.svg) && models::render_svg("digraph {}").has_value();
   if (svg_only && !graphviz) {
     throw std::runtime_error(job.out.string() +
                              ": SVG output needs Graphviz's `dot` on the PATH (apt-get install "
                              "graphviz), or write .dot");
   }
   if (!svg_only) r.dot_file = job.out;
-  if (svg_only || (job.svg && graphviz))
+  if (svg_only || (job.svg && graphviz)) {
     r.svg_file = std::filesystem::path(job.out).replace_extension(".svg");
+  }
   r.graphviz_missing = !svg_only && job.svg && !graphviz;
   if (!r.dot_file.empty()) check_output(r.dot_file, job.overwrite);
   if (!r.svg_file.empty() && r.svg_file != r.dot_file) check_output(r.svg_file, job.overwrite);
 
-  LoadedModel lm = job_model(job);
+  LoadedModel lm = load_or_build_model(job.checkpoint, job.model, job.config, job.seed, "graph");
   models::ModelGraph graph;
   try {
     graph = models::trace_model_graph(*lm.model, lm.meta.input_shape);
@@ -63,9 +56,10 @@ GraphReport run_graph(const GraphJob& job) {
   const std::string title =
       fmt::format("{} ({} ops, {} parameters)", r.model_name, r.nodes, r.parameters);
   const std::string dot = models::graph_to_dot(graph, title);
+  // Rendered before anything is written: a Graphviz failure leaves no file behind.
+  const std::string svg = r.svg_file.empty() ? "" : models::render_svg(dot).value_or("");
   if (!r.dot_file.empty()) write_file_atomically(r.dot_file, dot, job.overwrite);
-  if (!r.svg_file.empty())
-    write_file_atomically(r.svg_file, *models::render_svg(dot), job.overwrite);
+  if (!r.svg_file.empty()) write_file_atomically(r.svg_file, svg, job.overwrite);
   return r;
 }
 

@@ -3,6 +3,8 @@
 // Shape letters: C channels, H/W image size.
 #include "models/training/tensorboard.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -243,7 +245,14 @@ void TrainingLog::epoch(const EpochMetrics& m, Module& model, bool last) {
   writer_.flush();
   const bool due = last || m.epoch % settings_.image_every == 0;
   if (due && settings_.views && test_ != nullptr && test_->size() > 0) {
-    settings_.views(writer_, m.epoch, model, *test_, norm_);
+    try {
+      settings_.views(writer_, m.epoch, model, *test_, norm_);
+    } catch (const std::exception& e) {
+      // The pictures are a view of the run, not part of it: a model the views cannot explain
+      // (no 4-D activation for Grad-CAM, say) must not end hours of training.
+      fmt::print(stderr, "tensorboard: no more pictures this run: {}\n", e.what());
+      settings_.views = nullptr;
+    }
     writer_.flush();
   }
 }

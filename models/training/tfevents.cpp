@@ -205,8 +205,15 @@ EventFile::EventFile(const fs::path& dir) {
     if (file_ == nullptr && errno != EEXIST) throw fail(std::strerror(errno));
     if (n > 1000) throw fail("no free file name");
   }
-  write_event(file_version_event(wall_time_now()));
-  flush();
+  try {
+    write_event(file_version_event(wall_time_now()));
+    flush();
+  } catch (...) {  // the destructor does not run for a constructor that throws
+    std::fclose(file_);
+    std::error_code ignored;
+    fs::remove(path_, ignored);
+    throw;
+  }
 }
 
 EventFile::~EventFile() {

@@ -33,12 +33,14 @@ void add_options(CLI::App& app, EvaluateCommand& e, SharedOptions& shared) {
   app.add_option("--sanity-images", ec.sanity_images, "images of the sanity check (4)");
   app.add_flag("--no-warmup", e.no_warmup, "time each method's first run too");
   app.add_option("--json", e.json, "write the table (and sanity check) as JSON");
-  app.add_option("--save-maps", ec.save_maps,
-                 "also write every raw float32 map: a .safetensors file (or a directory with "
-                 "--maps-format npy)");
+  auto* maps =
+      app.add_option("--save-maps", ec.save_maps,
+                     "also write every raw float32 map: a .safetensors file (or a directory with "
+                     "--maps-format npy)");
   app.add_option("--maps-format", e.maps_format, "with --save-maps: safetensors, npy or both")
-      ->capture_default_str();
-  app.add_flag("--overwrite", ec.overwrite, "replace an existing --save-maps output");
+      ->capture_default_str()
+      ->needs(maps);
+  app.add_flag("--overwrite", ec.overwrite, "replace an existing --save-maps output")->needs(maps);
   add_threads_option(app, shared, "compute threads");
   add_conv_algorithm_option(app, shared);
   app.add_option("--device", ec.device, "where the model runs: cpu | cuda | cuda:N");

@@ -32,11 +32,13 @@ void add_options(CLI::App& app, ExplainCommand& x, SharedOptions& shared) {
   app.add_flag("--resize", xc.resize, "resize / convert an image of the wrong size");
   app.add_option("--out", xc.out, "output directory (must be empty or new)")->required();
   app.add_flag("--overwrite", xc.overwrite, "replace the files in a non-empty --out");
-  app.add_flag("--save-maps", xc.save_maps,
-               "also write the raw float32 maps (maps.safetensors, with their metadata)");
+  auto* maps =
+      app.add_flag("--save-maps", xc.save_maps,
+                   "also write the raw float32 maps (maps.safetensors, with their metadata)");
   app.add_option("--maps-format", x.maps_format,
                  "with --save-maps: safetensors, npy (<method>.npy + maps.json) or both")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->needs(maps);
   add_threads_option(app, shared, "compute threads");
   add_conv_algorithm_option(app, shared);
   app.add_option("--device", xc.device, "where the model runs: cpu | cuda | cuda:N");

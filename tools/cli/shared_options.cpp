@@ -100,12 +100,14 @@ void add_finetune_options(CLI::App& app, training::FinetuneConfig& f, bool& no_a
 
 void add_tensorboard_options(CLI::App& app, training::TensorBoardSettings& s,
                              const std::string& what) {
-  app.add_option("--tensorboard", s.dir,
-                 "write TensorBoard event files of the " + what +
-                     " into this directory (created if missing; existing files are kept): "
-                     "scalars, weight and gradient histograms, the graph, Grad-CAM views");
+  auto* dir =
+      app.add_option("--tensorboard", s.dir,
+                     "write TensorBoard event files of the " + what +
+                         " into this directory (created if missing; existing files are kept): "
+                         "scalars, weight and gradient histograms, the graph, Grad-CAM views");
   app.add_option("--tensorboard-every", s.image_every,
-                 "draw the TensorBoard images every N epochs (1)");
+                 "draw the TensorBoard images every N epochs (1)")
+      ->needs(dir);
 }
 
 void set_training_views(training::TensorBoardSettings& s) {
