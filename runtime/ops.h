@@ -56,7 +56,7 @@ struct ConvTranspose2dOptions {
 };
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias,
                         const ConvTranspose2dOptions& opt = {});
-// x [N,I], w [O,I], bias [O] or undefined -> [N,O].
+// x [..., I] (rank >= 2: [N,I], or tokens [N,T,I]), w [O,I], bias [O] or undefined -> [..., O].
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 // Batched matrix product (torch.matmul for rank >= 2): a [..., M, K] x b [..., K, N] ->
 // [..., M, N], the leading dims equal, or one side 2-D ([M, K] or [K, N]) and shared by every
