@@ -62,7 +62,8 @@ ops::Pool2dOptions pool_options(const Attrs& a) {
   const auto [kh, kw] = a.hw("kernel");
   const auto [sh, sw] = a.hw("stride");
   const auto [ph, pw] = a.hw("padding");
-  return {kh, kw, sh, sw, ph, pw, a.i_or("ceil_mode", 0) != 0, a.i_or("count_include_pad", 1) != 0};
+  return {kh, kw, sh, sw, ph, pw, a.i_or("ceil_mode", 0) != 0,
+          a.i_or("count_include_pad", 1) != 0};
 }
 
 using Inputs = std::vector<Tensor>;
@@ -90,17 +91,14 @@ Tensor pointwise(const std::string& op, const Attrs& a, const Tensor& x) {
 }
 
 OpSpec pointwise_spec(std::vector<std::string> attrs) {
-  return {
-      1,
-      [attrs](const Attrs& a) {
-        for (const auto& n : attrs) a.all(n);
-      },
-      [](const Attrs& a, const Inputs& in, const Tensor&) { return pointwise(a.op, a, in[0]); }};
+  return {1, [attrs](const Attrs& a) { for (const auto& n : attrs) a.all(n); },
+          [](const Attrs& a, const Inputs& in, const Tensor&) { return pointwise(a.op, a, in[0]); }};
 }
 
 OpSpec binary_spec(Tensor (*fn)(const Tensor&, const Tensor&)) {
-  return {2, no_check,
-          [fn](const Attrs&, const Inputs& in, const Tensor&) { return fn(in[0], in[1]); }};
+  return {2, no_check, [fn](const Attrs&, const Inputs& in, const Tensor&) {
+            return fn(in[0], in[1]);
+          }};
 }
 
 Tensor global_avg_pool(const Attrs& a, const Inputs& in, const Tensor&) {
@@ -137,67 +135,58 @@ const std::map<std::string, OpSpec>& op_specs() {
       {"leaky_relu", pointwise_spec({"alpha"})},
       {"hardsigmoid", pointwise_spec({"alpha", "beta"})},
       {"scale", pointwise_spec({"factor"})},
-      {"max_pool2d",
-       {1, [](const Attrs& a) { pool_options(a); },
-        [](const Attrs& a, const Inputs& in, const Tensor&) {
-          return ops::max_pool2d(in[0], pool_options(a));
-        }}},
-      {"avg_pool2d",
-       {1, [](const Attrs& a) { pool_options(a); },
-        [](const Attrs& a, const Inputs& in, const Tensor&) {
-          return ops::avg_pool2d(in[0], pool_options(a));
-        }}},
+      {"max_pool2d", {1, [](const Attrs& a) { pool_options(a); },
+                      [](const Attrs& a, const Inputs& in, const Tensor&) {
+                        return ops::max_pool2d(in[0], pool_options(a));
+                      }}},
+      {"avg_pool2d", {1, [](const Attrs& a) { pool_options(a); },
+                      [](const Attrs& a, const Inputs& in, const Tensor&) {
+                        return ops::avg_pool2d(in[0], pool_options(a));
+                      }}},
       {"global_avg_pool", {1, no_check, global_avg_pool}},
       {"global_max_pool", {1, no_check, global_max_pool}},
       {"reshape", {1, [](const Attrs& a) { a.all("shape"); }, reshape}},
-      {"permute",
-       {1,
-        [](const Attrs& a) {
-          if (a.ints("perm")[0] != 0) bad_node(a.op, "perm must keep the batch first");
-        },
-        [](const Attrs& a, const Inputs& in, const Tensor&) {
-          return ops::permute(in[0], a.ints("perm"));
-        }}},
-      {"slice",
-       {1,
-        [](const Attrs& a) {
-          if (a.i("dim") < 1) bad_node(a.op, "dim must not be the batch dim");
-          a.i("start");
-          a.i("end");
-          if (a.i_or("step", 1) < 1) bad_node(a.op, "step must be >= 1");
-        },
-        [](const Attrs& a, const Inputs& in, const Tensor&) {
-          return ops::slice(in[0], a.i("dim"), a.i("start"), a.i("end"), a.i_or("step", 1));
-        }}},
-      {"mean",
-       {1,
-        [](const Attrs& a) {
-          a.all("dims");
-          a.i("keepdim");
-        },
-        [](const Attrs& a, const Inputs& in, const Tensor&) {
-          return ops::mean(in[0], a.ints("dims"), a.i("keepdim") != 0);
-        }}},
-      {"pad2d",
-       {1,
-        [](const Attrs& a) {
-          if (a.ints("pads").size() != 4) bad_node(a.op, "pads takes 4 values");
-          a.f("value");
-        },
-        pad2d}},
-      {"prelu",
-       {1, [](const Attrs& a) { a.i("channels"); },
-        [](const Attrs&, const Inputs& in, const Tensor& w) { return ops::prelu(in[0], w); }}},
+      {"permute", {1, [](const Attrs& a) {
+                     if (a.ints("perm")[0] != 0) bad_node(a.op, "perm must keep the batch first");
+                   },
+                   [](const Attrs& a, const Inputs& in, const Tensor&) {
+                     return ops::permute(in[0], a.ints("perm"));
+                   }}},
+      {"slice", {1, [](const Attrs& a) {
+                   if (a.i("dim") < 1) bad_node(a.op, "dim must not be the batch dim");
+                   a.i("start");
+                   a.i("end");
+                   if (a.i_or("step", 1) < 1) bad_node(a.op, "step must be >= 1");
+                 },
+                 [](const Attrs& a, const Inputs& in, const Tensor&) {
+                   return ops::slice(in[0], a.i("dim"), a.i("start"), a.i("end"),
+                                     a.i_or("step", 1));
+                 }}},
+      {"mean", {1, [](const Attrs& a) {
+                  a.all("dims");
+                  a.i("keepdim");
+                },
+                [](const Attrs& a, const Inputs& in, const Tensor&) {
+                  return ops::mean(in[0], a.ints("dims"), a.i("keepdim") != 0);
+                }}},
+      {"pad2d", {1, [](const Attrs& a) {
+                   if (a.ints("pads").size() != 4) bad_node(a.op, "pads takes 4 values");
+                   a.f("value");
+                 },
+                 pad2d}},
+      {"prelu", {1, [](const Attrs& a) { a.i("channels"); },
+                 [](const Attrs&, const Inputs& in, const Tensor& w) {
+                   return ops::prelu(in[0], w);
+                 }}},
       {"add", binary_spec(ops::add)},
       {"sub", binary_spec(ops::sub)},
       {"mul", binary_spec(ops::mul)},
       {"div", binary_spec(ops::div)},
       {"matmul", binary_spec(ops::matmul)},
-      {"concat",
-       {-1, [](const Attrs& a) { a.i("axis"); },
-        [](const Attrs& a, const Inputs& in, const Tensor&) {
-          return ops::concat(in, a.i("axis"));
-        }}},
+      {"concat", {-1, [](const Attrs& a) { a.i("axis"); },
+                  [](const Attrs& a, const Inputs& in, const Tensor&) {
+                    return ops::concat(in, a.i("axis"));
+                  }}},
   };
   return specs;
 }

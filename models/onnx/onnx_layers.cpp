@@ -65,12 +65,11 @@ std::string add_pad_node(ImportContext& ctx, const onnx::NodeProto& node, const 
   const size_t slash = node.name().rfind('/');  // "/stem/Conv" -> "/stem/pad/Pad"
   pad.set_name(slash == std::string::npos ? node.name() + "_pad"
                                           : node.name().substr(0, slash) + "/pad/Pad");
-  ctx.add_node(
-      pad, "pad2d",
-      {{"pads", {double(p[0]), double(p[1]), double(p[2]), double(p[3])}}, {"value", {0.0}}},
-      {input}, {}, [p](const std::vector<Tensor>& in) {
-        return ops::pad2d(in[0], p[0], p[1], p[2], p[3], 0.0f);
-      });
+  ctx.add_node(pad, "pad2d",
+               {{"pads", {double(p[0]), double(p[1]), double(p[2]), double(p[3])}}, {"value", {0.0}}},
+               {input}, {}, [p](const std::vector<Tensor>& in) {
+                 return ops::pad2d(in[0], p[0], p[1], p[2], p[3], 0.0f);
+               });
   return pad.output(0);
 }
 
@@ -132,10 +131,9 @@ void conv(ImportContext& ctx, const onnx::NodeProto& node) {
     weights.emplace_back("bias", b);
     sources["bias"] = node.input(2);
   }
-  ctx.add_node(
-      node, "conv2d", a, {input}, weights,
-      [w, b, opt](const std::vector<Tensor>& in) { return ops::conv2d(in[0], w, b, opt); },
-      node.input(1));
+  ctx.add_node(node, "conv2d", a, {input}, weights,
+               [w, b, opt](const std::vector<Tensor>& in) { return ops::conv2d(in[0], w, b, opt); },
+               node.input(1));
   ctx.set_sources(sources);
 }
 
@@ -230,17 +228,14 @@ void batch_norm(ImportContext& ctx, const onnx::NodeProto& node) {
   const float momentum = 1.0f - attr_float(node, "momentum", 0.9f);
   GraphAttrs a{{"channels", {double(c)}}, {"eps", {eps}}, {"momentum", {momentum}}};
   std::vector<std::pair<std::string, Tensor>> weights{
-      {"weight", scale},
-      {"bias", bias},
-      {"running_mean", mean},
-      {"running_var", var},
+      {"weight", scale},        {"bias", bias},
+      {"running_mean", mean},   {"running_var", var},
       {"num_batches_tracked", Tensor::zeros({}, DType::I64)}};
-  ctx.add_node(
-      node, "batch_norm2d", a, {ctx.value_name(node, 0)}, weights,
-      [=](const std::vector<Tensor>& in) {
-        return ops::batch_norm(in[0], scale, bias, mean, var, false, momentum, eps);
-      },
-      node.input(1));
+  ctx.add_node(node, "batch_norm2d", a, {ctx.value_name(node, 0)}, weights,
+               [=](const std::vector<Tensor>& in) {
+                 return ops::batch_norm(in[0], scale, bias, mean, var, false, momentum, eps);
+               },
+               node.input(1));
   ctx.set_sources({{"weight", node.input(1)},
                    {"bias", node.input(2)},
                    {"running_mean", node.input(3)},
@@ -248,7 +243,8 @@ void batch_norm(ImportContext& ctx, const onnx::NodeProto& node) {
 }
 
 // A linear layer y = x w^T + b from Gemm (with transA 0; input [N, I]) or MatMul with a constant
-// right side (input [N, I] or [N, ..., I], as torch.onnx writes nn.Linear on tokens).
+// right side (input [N, I] or [N, ..., I], as torch.onnx writes nn.Linear on tokens; the
+// MatMul + Add pattern of onnx_patterns.cpp passes the Add's bias as a third input).
 void linear(ImportContext& ctx, const onnx::NodeProto& node) {
   const Tensor& x = ctx.sample(node, 0);
   const bool gemm = node.op_type() == "Gemm";
@@ -263,19 +259,18 @@ void linear(ImportContext& ctx, const onnx::NodeProto& node) {
   const float alpha = gemm ? attr_float(node, "alpha", 1.0f) : 1.0f;
   if (alpha != 1.0f) w = ops::scale(w, alpha);
   if (w.dim() != 2 || w.size(1) != x.size(-1)) ctx.fail(node, "weight does not match the input");
-  Tensor b = gemm ? optional_const(ctx, node, 2) : Tensor();
+  Tensor b = optional_const(ctx, node, 2);  // Gemm's C, or the bias a MatMul + Add pattern adds
   if (b.defined()) {
     if (b.numel() != w.size(0)) ctx.fail(node, "C must hold one value per output");
     b = ops::scale(ops::reshape(b, {w.size(0)}), attr_float(node, "beta", 1.0f));
   }
-  GraphAttrs a{{"in_features", {double(w.size(1))}},
-               {"out_features", {double(w.size(0))}},
+  GraphAttrs a{{"in_features", {double(w.size(1))}}, {"out_features", {double(w.size(0))}},
                {"bias", {b.defined() ? 1.0 : 0.0}}};
   std::vector<std::pair<std::string, Tensor>> weights{{"weight", w.detach()}};
   if (b.defined()) weights.emplace_back("bias", b.detach());
-  ctx.add_node(
-      node, "linear", a, {ctx.value_name(node, 0)}, weights,
-      [w, b](const std::vector<Tensor>& in) { return ops::linear(in[0], w, b); }, node.input(1));
+  ctx.add_node(node, "linear", a, {ctx.value_name(node, 0)}, weights,
+               [w, b](const std::vector<Tensor>& in) { return ops::linear(in[0], w, b); },
+               node.input(1));
   if (alpha == 1.0f && trans_b) ctx.set_sources({{"weight", node.input(1)}});
 }
 
@@ -340,9 +335,8 @@ std::pair<int64_t, int64_t> pool_pads(ImportContext& ctx, const onnx::NodeProto&
   const std::vector<int64_t> pads = attr_ints(node, "pads");
   if (pads.empty()) return {0, 0};
   if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3]) {
-    ctx.fail(node,
-             "attribute pads must be equal at the start and end of each axis (asymmetric "
-             "pooling pads are not supported yet)");
+    ctx.fail(node, "attribute pads must be equal at the start and end of each axis (asymmetric "
+                   "pooling pads are not supported yet)");
   }
   return {pads[0], pads[1]};
 }
@@ -396,6 +390,8 @@ void relu(ImportContext& ctx, const onnx::NodeProto& node) {
 }
 
 }  // namespace
+
+void add_linear(ImportContext& ctx, const onnx::NodeProto& node) { linear(ctx, node); }
 
 void add_layer_converters(ConverterTable& table) {
   table["Conv"] = conv;

@@ -16,8 +16,7 @@ namespace {
 
 int64_t normalize_axis(ImportContext& ctx, const onnx::NodeProto& node, int64_t axis,
                        int64_t rank) {
-  if (axis < -rank || axis >= rank)
-    ctx.fail(node, "axis " + std::to_string(axis) + " out of range");
+  if (axis < -rank || axis >= rank) ctx.fail(node, "axis " + std::to_string(axis) + " out of range");
   return axis < 0 ? axis + rank : axis;
 }
 
@@ -44,9 +43,7 @@ bool has_batch(const ConstValue& c) {
 }
 
 // c[i] of a constant broadcast to `n` elements (same size or a single value).
-double at_broadcast(const ConstValue& c, size_t i) {
-  return c.data.size() == 1 ? c.data[0] : c.data[i];
-}
+double at_broadcast(const ConstValue& c, size_t i) { return c.data.size() == 1 ? c.data[0] : c.data[i]; }
 
 // Add / Sub / Mul / Div of two constants, same shape or one a single value.
 void fold_arith(ImportContext& ctx, const onnx::NodeProto& node) {
@@ -115,8 +112,8 @@ void concat(ImportContext& ctx, const onnx::NodeProto& node) {
   if (axis == 0) ctx.fail(node, "Concat along the batch dim is not supported");
   std::vector<std::string> inputs;
   for (int i = 0; i < node.input_size(); ++i) inputs.push_back(ctx.value_name(node, i));
-  ctx.add_node(node, "concat", {{"axis", {double(axis)}}}, inputs, {},
-               [axis](const std::vector<Tensor>& in) { return ops::concat(in, axis); });
+  ctx.add_node(node, "concat", {{"axis", {double(axis)}}}, inputs,
+               {}, [axis](const std::vector<Tensor>& in) { return ops::concat(in, axis); });
 }
 
 // A graph value reshaped to [N, dims...] (dims may hold one -1). A flatten to [N, F] is stored
@@ -155,8 +152,8 @@ void reshape(ImportContext& ctx, const onnx::NodeProto& node) {
     }
     if (target[i] == -1) ++minus_ones;
   }
-  const bool batch_first =
-      target[0] == kBatchDim || target[0] == 1 || (target[0] == -1 && minus_ones == 1);
+  const bool batch_first = target[0] == kBatchDim || target[0] == 1 ||
+                           (target[0] == -1 && minus_ones == 1);
   if (!batch_first) ctx.fail(node, "Reshape that does not keep the batch dim first");
   std::vector<int64_t> dims(target.begin() + 1, target.end());
   for (int64_t d : dims) {
@@ -200,8 +197,8 @@ void squeeze(ImportContext& ctx, const onnx::NodeProto& node) {
   const bool is_const = ctx.is_const(node.input(0));
   Shape shape = is_const ? ctx.constant(node, 0).shape : ctx.sample(node, 0).shape();
   std::vector<int64_t> axes = axes_of(ctx, node);
-  const int64_t out_rank =
-      static_cast<int64_t>(shape.size()) + (unsqueeze ? static_cast<int64_t>(axes.size()) : 0);
+  const int64_t out_rank = static_cast<int64_t>(shape.size()) +
+                           (unsqueeze ? static_cast<int64_t>(axes.size()) : 0);
   for (int64_t& a : axes) a = normalize_axis(ctx, node, a, unsqueeze ? out_rank : shape.size());
   std::sort(axes.begin(), axes.end());
   if (!is_const && !axes.empty() && axes[0] == 0) ctx.fail(node, "squeezes the batch dim");
@@ -247,9 +244,10 @@ void reduce_mean(ImportContext& ctx, const onnx::NodeProto& node) {
   }
   const bool keep = attr_int(node, "keepdims", 1) != 0;
   std::vector<double> dims(axes.begin(), axes.end());
-  ctx.add_node(
-      node, "mean", {{"dims", dims}, {"keepdim", {keep ? 1.0 : 0.0}}}, {ctx.value_name(node, 0)},
-      {}, [axes, keep](const std::vector<Tensor>& in) { return ops::mean(in[0], axes, keep); });
+  ctx.add_node(node, "mean", {{"dims", dims}, {"keepdim", {keep ? 1.0 : 0.0}}},
+               {ctx.value_name(node, 0)}, {}, [axes, keep](const std::vector<Tensor>& in) {
+                 return ops::mean(in[0], axes, keep);
+               });
 }
 
 // Split of a graph value along a non-batch axis: one slice node per output.
@@ -276,8 +274,8 @@ void split(ImportContext& ctx, const onnx::NodeProto& node) {
     if (i > 0) name += '_' + std::to_string(i);
     one.set_name(name);
     const int64_t end = start + sizes[static_cast<size_t>(i)];
-    ctx.add_node(one, "slice",
-                 {{"dim", {double(axis)}}, {"start", {double(start)}}, {"end", {double(end)}}},
+    ctx.add_node(one, "slice", {{"dim", {double(axis)}}, {"start", {double(start)}},
+                                {"end", {double(end)}}},
                  {ctx.value_name(node, 0)}, {}, [axis, start, end](const std::vector<Tensor>& in) {
                    return ops::slice(in[0], axis, start, end);
                  });
