@@ -121,10 +121,9 @@ Tensor infer(Module& m, const Tensor& x) {
 }  // namespace
 
 TEST(Models, RegistryListsEveryModel) {
-  const std::vector<std::string> expected = {"resnet20", "resnet32", "resnet56",
-                                             "resnet18", "vgg11",    "vgg16",
-                                             "smallcnn", "inception", "airbench",
-                                             "vit"};
+  const std::vector<std::string> expected = {"resnet20", "resnet32", "resnet56", "resnet18",
+                                             "vgg11",    "vgg16",    "smallcnn", "inception",
+                                             "airbench", "vit"};
   EXPECT_EQ(gb::models::model_names(), expected);
   for (const auto& name : expected) {
     EXPECT_TRUE(gb::models::has_model(name));
@@ -207,12 +206,11 @@ TEST(Models, ParameterCountsMatchTheArchitectures) {
                   2 * 128 + linear(128, 10)},
   };
   // The same numbers written out, so a slip in the helpers above cannot hide one in the models.
-  const std::map<std::string, int64_t> literal = {{"resnet20", 272'474}, {"resnet32", 466'906},
-                                                  {"resnet56", 855'770}, {"resnet18", 11'173'962},
-                                                  {"vgg11", 9'231'114},  {"vgg16", 14'728'266},
-                                                  {"smallcnn", 94'762},  {"inception", 6'166'250},
-                                                  {"airbench", 1'972'792},
-                                                  {"vit", 811'018}};
+  const std::map<std::string, int64_t> literal = {{"resnet20", 272'474},   {"resnet32", 466'906},
+                                                  {"resnet56", 855'770},   {"resnet18", 11'173'962},
+                                                  {"vgg11", 9'231'114},    {"vgg16", 14'728'266},
+                                                  {"smallcnn", 94'762},    {"inception", 6'166'250},
+                                                  {"airbench", 1'972'792}, {"vit", 811'018}};
   ASSERT_EQ(expected.size(), gb::models::model_names().size());
   for (const auto& [name, count] : expected) {
     SCOPED_TRACE(name);
