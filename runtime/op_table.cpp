@@ -136,10 +136,11 @@ std::vector<OpRow> activation_rows() {
       row<OpId::Relu>(
           "relu", &ref::relu_kernels, &cpu::relu_kernels, GB_CUDA_SET(relu_kernels),
           {"backward, or backward_guided / backward_deconv under a ReluRuleGuard", files_fast}),
-      row<OpId::Gelu>("gelu", &ref::gelu_kernels, &ref::gelu_kernels, GB_CUDA_SET(gelu_kernels),
+      row<OpId::Gelu>("gelu", &ref::gelu_kernels, &cpu::gelu_kernels, GB_CUDA_SET(gelu_kernels),
                       {"backward (from the forward input)",
-                       "kernels/activation.h kernels/ref/activation.cpp "
-                       "kernels/cuda/elementwise.cu runtime/ops/activation.cpp"}),
+                       "kernels/activation.h kernels/ref/activation.cpp kernels/cpu/gelu.cpp "
+                       "kernels/cpu/exp_avx2.h kernels/cuda/elementwise.cu "
+                       "runtime/ops/activation.cpp"}),
       row<OpId::Clamp>("clamp", &ref::clamp_kernels, &cpu::clamp_kernels,
                        GB_CUDA_SET(clamp_kernels),
                        {"backward (from the forward input: dy where lo <= x <= hi)", files_import}),
