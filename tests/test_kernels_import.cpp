@@ -3,8 +3,8 @@
 // kernels bit for bit against ref:: over a sweep of maps, windows and both options); the
 // pointwise activations (ref:: against PyTorch's values and rules at the kinks, the fast CPU
 // kernels bit for bit against ref:: on special values and sizes that end mid-vector and cross
-// the threading threshold, fast sigmoid within 4 ulp, fast GELU within a few ulp); prelu's reference backward (aliasing,
-// skipped outputs) and pad2d's reference passes as adjoints.
+// the threading threshold, fast sigmoid within 4 ulp, fast GELU within a few ulp); prelu's
+// reference backward (aliasing, skipped outputs) and pad2d's reference passes as adjoints.
 // Shape letters: N batch, C channels, H/W input, R/S window, P/Q output; n elements.
 #include <gtest/gtest.h>
 #include <omp.h>

@@ -4,11 +4,11 @@
 // small tail probability is never the difference of two numbers near 1. erfc(z) = t * exp(-z^2 +
 // c(t)), t = 1 / (1 + z/2), c a degree-9 polynomial (Numerical Recipes' erfcc, Chebyshev-fitted:
 // relative error below 1.2e-7 for every z >= 0); -z^2 + c enters exp_ps exactly (z^2 = x*x / 2,
-// the rounding errors of x*x (FMA) and of the sum (TwoSum) as its correction), so Phi and the forward output
-// stay within a few ulp (relative) of the exact values into the far tail, where ref's double
-// 1 + erf cancels. The backward's Phi + x * phi cancels near its zero (x = -0.75): there its
-// error is a few ulp of |Phi| + |x * phi|. Tests: the conformance harness's gelu cases and
-// test_kernels_import's sweep against erfc in double.
+// the rounding errors of x*x (FMA) and of the sum (TwoSum) as its correction), so Phi and the
+// forward output stay within a few ulp (relative) of the exact values into the far tail, where
+// ref's double 1 + erf cancels. The backward's Phi + x * phi cancels near its zero (x = -0.75):
+// there its error is a few ulp of |Phi| + |x * phi|. Tests: the conformance harness's gelu cases
+// and test_kernels_import's sweep against erfc in double.
 //   forward   y = x * Phi(x)
 //   backward  dx = dy * (Phi(x) + x * phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) = exp(-z^2) /
 //             sqrt(2 pi)
