@@ -62,6 +62,10 @@ MultiHeadSelfAttention::MultiHeadSelfAttention(int64_t dim, int64_t heads)
 }
 
 Tensor MultiHeadSelfAttention::forward(const Tensor& x) {
+  if (x.dim() != 3 || x.size(2) != dim) {
+    throw std::invalid_argument("MultiHeadSelfAttention: input " + shape_str(x.shape()) +
+                                " is not tokens [N,T," + std::to_string(dim) + "]");
+  }
   const int64_t N = x.size(0), T = x.size(1), Dh = dim / heads;
   const Tensor qkv = run_child(*this, "qkv", x);  // [N,T,3D]
   // [N,T,3,Hd,Dh] -> [N,3,Hd,T,Dh], one copy; q, k, v are contiguous slices of it.

@@ -28,7 +28,7 @@ class PatchEmbedding : public Module {
 // v [N,Hd,T,Dh] (the 3D outputs ordered (q|k|v, head, channel) as timm), scores q k^T / sqrt(Dh),
 // child `softmax` (its output [N,Hd,T,T] is the attention: each row sums to 1 over the keys),
 // the weighted sum of v with the heads concatenated back to [N,T,D], and `proj` Linear(D, D).
-// requires: dim divisible by heads (throws std::invalid_argument).
+// requires: dim divisible by heads; forward: x [N,T,dim] (both throw std::invalid_argument).
 class MultiHeadSelfAttention : public Module {
  public:
   MultiHeadSelfAttention(int64_t dim, int64_t heads);

@@ -137,6 +137,7 @@ TEST(Attention, ShapesNamesAndRowsThatSumToOne) {
                                          "mlp.fc1.bias",  "mlp.fc2.weight",   "mlp.fc2.bias"};
   EXPECT_EQ(names, want);
   EXPECT_THROW(nn::MultiHeadSelfAttention(10, 3), std::invalid_argument);
+  expect_error_naming([&] { (*block.find("attn"))(randn({3, 8}, 7)); }, "MultiHeadSelfAttention");
 }
 
 // The attention written out with the ops, head by head: softmax(q_h k_h^T / sqrt(Dh)) v_h.
