@@ -16,5 +16,6 @@ ModulePtr build_vgg16(const ModelConfig& cfg);      // vgg.cpp
 ModulePtr build_small_cnn(const ModelConfig& cfg);  // small_cnn.cpp
 ModulePtr build_inception(const ModelConfig& cfg);  // inception.cpp
 ModulePtr build_airbench(const ModelConfig& cfg);   // airbench.cpp
+ModulePtr build_vit(const ModelConfig& cfg);        // vit.cpp
 
 }  // namespace gb::models

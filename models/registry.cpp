@@ -27,6 +27,9 @@ const std::vector<Entry>& registry() {
       {"inception", build_inception, "GoogLeNet-style inception net for 32x32, 6.2M params"},
       {"airbench", build_airbench,
        "fast-training net (whitened 2x2 stem, 64/256/256 conv groups, GELU), 1.97M params"},
+      {"vit", build_vit,
+       "vision transformer (patch 4, width 128, 6 pre-norm blocks, 4 heads, MLP 256), 0.81M "
+       "params"},
   };
   return entries;
 }

@@ -19,6 +19,9 @@ int64_t node_macs(const Node& n) {
   if (n.op == OpId::Linear && n.input_shapes.size() >= 2) {
     return shape_numel(n.output_shape) * n.input_shapes[1][1];
   }
+  if (n.op == OpId::MatMul && !n.input_shapes.empty()) {  // [..., M, K] x [..., K, N]
+    return shape_numel(n.output_shape) * n.input_shapes[0].back();
+  }
   return 0;
 }
 }  // namespace

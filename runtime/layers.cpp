@@ -121,6 +121,15 @@ std::string Linear::describe() const {
   return std::to_string(in_features) + "->" + std::to_string(out_features);
 }
 
+LayerNorm::LayerNorm(int64_t features, float eps) : features(features), eps(eps) {
+  register_parameter("weight", Tensor::ones({features}));
+  register_parameter("bias", Tensor::zeros({features}));
+}
+
+Tensor LayerNorm::forward(const Tensor& x) {
+  return ops::layer_norm(x, local_tensor("weight"), local_tensor("bias"), eps);
+}
+
 BatchNorm2d::BatchNorm2d(int64_t channels, float momentum, float eps)
     : channels(channels), momentum(momentum), eps(eps) {
   register_parameter("weight", Tensor::ones({channels}));

@@ -1,7 +1,8 @@
-// The standard layers: Conv2d, ConvTranspose2d, Linear, BatchNorm2d, activations, pooling, Flatten,
-// Dropout, Identity and Sequential. Parameter names and initialisation follow PyTorch's conventions
+// The standard layers: Conv2d, ConvTranspose2d, Linear, BatchNorm2d, LayerNorm, activations,
+// Softmax, pooling, Flatten, Dropout, Identity and Sequential (the transformer blocks are in
+// runtime/transformer.h). Parameter names and initialisation follow PyTorch's conventions
 // (conv: Kaiming-normal fan_out as in torchvision's ResNets; linear: U(-1/sqrt(I), 1/sqrt(I))).
-// Shape letters: N, C, H, W input; K output channels; R, S kernel size.
+// Shape letters: N, C, H, W input; K output channels; R, S kernel size; D features (last dim).
 #pragma once
 #include <memory>
 #include <string>
@@ -44,6 +45,7 @@ class ConvTranspose2d : public Module {
   ops::ConvTranspose2dOptions options;
 };
 
+// Input [..., in_features] (rank >= 2: [N,I] or tokens [N,T,I]) -> [..., out_features].
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true);
@@ -63,6 +65,17 @@ class BatchNorm2d : public Module {
   float momentum, eps;
 };
 
+// nn.LayerNorm(D) over the last dimension: weight [D] (ones), bias [D] (zeros), eps.
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(int64_t features, float eps = 1e-5f);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "LayerNorm"; }
+  std::string describe() const override { return std::to_string(features); }
+  int64_t features;
+  float eps;
+};
+
 class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override { return ops::relu(x); }
@@ -73,6 +86,14 @@ class GELU : public Module {
  public:
   Tensor forward(const Tensor& x) override { return ops::gelu(x); }
   std::string type_name() const override { return "GELU"; }
+};
+
+// Softmax over the last dimension, as a module of its own so that hooks can read (and gb::grad
+// differentiate with respect to) its output: a transformer's attention probabilities.
+class Softmax : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return ops::softmax(x); }
+  std::string type_name() const override { return "Softmax"; }
 };
 
 class MaxPool2d : public Module {

@@ -63,7 +63,7 @@ OpRow view_row(const char* name, RowText text) {
 namespace ref = kernels::ref;
 namespace cpu = kernels::cpu;
 
-// Convolution, linear and batch norm.
+// Convolution, linear, matmul, batch norm and layer norm.
 std::vector<OpRow> layer_rows() {
   return {
       row<OpId::Conv2d>(
@@ -96,6 +96,12 @@ std::vector<OpRow> layer_rows() {
                         {"backward (dx skipped when not needed)",
                          "kernels/linear.h kernels/ref/linear.cpp kernels/cpu/linear.cpp "
                          "kernels/cuda/linear.cu runtime/ops/linear.cpp"}),
+      row<OpId::MatMul>("matmul", &ref::matmul_kernels, &cpu::matmul_kernels,
+                        GB_CUDA_SET(matmul_kernels),
+                        {"backward (da and db, each skipped when not needed; a shared operand's "
+                         "gradient summed over the batch)",
+                         "kernels/matmul.h kernels/ref/matmul.cpp kernels/cpu/matmul.cpp "
+                         "kernels/cpu/gemm.cpp kernels/cuda/matmul.cu runtime/ops/matmul.cpp"}),
       row<OpId::BatchNorm2d>(
           "batch_norm2d", &ref::batchnorm_kernels, &cpu::batchnorm_kernels,
           GB_CUDA_SET(batchnorm_kernels),
@@ -108,6 +114,13 @@ std::vector<OpRow> layer_rows() {
           {"the ReLU rule (table-selected) then backward_train; the residual gets the masked grad",
            "kernels/batchnorm.h kernels/ref/batchnorm.cpp kernels/cpu/batchnorm.cpp "
            "kernels/cuda/batchnorm.cu runtime/ops/batchnorm.cpp runtime/fusion.cpp"}),
+      row<OpId::LayerNorm>(
+          "layer_norm", &ref::layer_norm_kernels, &cpu::layer_norm_kernels,
+          GB_CUDA_SET(layer_norm_kernels),
+          {"backward (from the input and the saved row mean and rstd; dx, dweight, dbias each "
+           "skipped when not needed)",
+           "kernels/layernorm.h kernels/ref/layernorm.cpp kernels/cpu/layernorm.cpp "
+           "kernels/cuda/layernorm.cu runtime/ops/layernorm.cpp"}),
   };
 }
 
@@ -123,10 +136,11 @@ std::vector<OpRow> activation_rows() {
       row<OpId::Relu>(
           "relu", &ref::relu_kernels, &cpu::relu_kernels, GB_CUDA_SET(relu_kernels),
           {"backward, or backward_guided / backward_deconv under a ReluRuleGuard", files_fast}),
-      row<OpId::Gelu>("gelu", &ref::gelu_kernels, &ref::gelu_kernels, GB_CUDA_SET(gelu_kernels),
+      row<OpId::Gelu>("gelu", &ref::gelu_kernels, &cpu::gelu_kernels, GB_CUDA_SET(gelu_kernels),
                       {"backward (from the forward input)",
-                       "kernels/activation.h kernels/ref/activation.cpp "
-                       "kernels/cuda/elementwise.cu runtime/ops/activation.cpp"}),
+                       "kernels/activation.h kernels/ref/activation.cpp kernels/cpu/gelu.cpp "
+                       "kernels/cpu/exp_avx2.h kernels/cuda/elementwise.cu "
+                       "runtime/ops/activation.cpp"}),
       row<OpId::Clamp>("clamp", &ref::clamp_kernels, &cpu::clamp_kernels,
                        GB_CUDA_SET(clamp_kernels),
                        {"backward (from the forward input: dy where lo <= x <= hi)", files_import}),

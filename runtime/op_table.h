@@ -21,7 +21,9 @@
 #include "kernels/conv_transpose2d.h"
 #include "kernels/copy.h"
 #include "kernels/elementwise.h"
+#include "kernels/layernorm.h"
 #include "kernels/linear.h"
+#include "kernels/matmul.h"
 #include "kernels/optim.h"
 #include "kernels/pad.h"
 #include "kernels/pool.h"
@@ -38,8 +40,10 @@ enum class OpId : uint16_t {
   Conv2dFused,
   ConvTranspose2d,
   Linear,
+  MatMul,
   BatchNorm2d,
   BatchNormAct,
+  LayerNorm,
   Relu,
   Gelu,
   Clamp,
@@ -99,8 +103,10 @@ GB_OP_KERNELS(Conv2d, kernels::Conv2dKernels)
 GB_OP_KERNELS(Conv2dFused, kernels::Conv2dFusedKernels)
 GB_OP_KERNELS(ConvTranspose2d, kernels::ConvTranspose2dKernels)
 GB_OP_KERNELS(Linear, kernels::LinearKernels)
+GB_OP_KERNELS(MatMul, kernels::MatMulKernels)
 GB_OP_KERNELS(BatchNorm2d, kernels::BatchNormKernels)
 GB_OP_KERNELS(BatchNormAct, kernels::BatchNormActKernels)
+GB_OP_KERNELS(LayerNorm, kernels::LayerNormKernels)
 GB_OP_KERNELS(Relu, kernels::ReluKernels)
 GB_OP_KERNELS(Gelu, kernels::GeluKernels)
 GB_OP_KERNELS(Clamp, kernels::ClampKernels)

@@ -56,8 +56,20 @@ struct ConvTranspose2dOptions {
 };
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias,
                         const ConvTranspose2dOptions& opt = {});
-// x [N,I], w [O,I], bias [O] or undefined -> [N,O].
+// x [..., I] (rank >= 2: [N,I], or tokens [N,T,I]), w [O,I], bias [O] or undefined -> [..., O].
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
+// Batched matrix product (torch.matmul for rank >= 2): a [..., M, K] x b [..., K, N] ->
+// [..., M, N], the leading dims equal, or one side 2-D ([M, K] or [K, N]) and shared by every
+// batch of the other (its gradient summed over them). An operand that is the transpose of a
+// contiguous tensor in its last two dims (transpose(k, -2, -1)) is read in place, without a copy.
+// Gradients to both. requires: F32, rank >= 2, same device, matching K and leading dims (errors
+// name the op).
+Tensor matmul(const Tensor& a, const Tensor& b);
+// Layer normalisation over the last dimension (nn.LayerNorm(D), ONNX LayerNormalization axis
+// -1): x [..., D], weight and bias [D] or undefined (1 and 0) -> [..., D] =
+// (x - mean) / sqrt(var + eps) * weight + bias with the biased variance per row. Gradients to x,
+// weight and bias. requires: F32, D >= 1, eps >= 0, weight/bias [D] (errors name the op).
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
 
 // Batch norm over [N,C,H,W] (or [N,C]). Training: batch statistics, and running_mean/var (if
 // defined) are updated in place with `momentum` (PyTorch's convention, unbiased variance).

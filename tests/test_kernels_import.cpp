@@ -3,19 +3,21 @@
 // kernels bit for bit against ref:: over a sweep of maps, windows and both options); the
 // pointwise activations (ref:: against PyTorch's values and rules at the kinks, the fast CPU
 // kernels bit for bit against ref:: on special values and sizes that end mid-vector and cross
-// the threading threshold, fast sigmoid within 4 ulp); prelu's reference backward (aliasing,
-// skipped outputs) and pad2d's reference passes as adjoints.
+// the threading threshold, fast sigmoid within 4 ulp, fast GELU within a few ulp); prelu's
+// reference backward (aliasing, skipped outputs) and pad2d's reference passes as adjoints.
 // Shape letters: N batch, C channels, H/W input, R/S window, P/Q output; n elements.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/activation.h"
@@ -252,6 +254,8 @@ int64_t ulps(float a, float b) {
   return std::abs(static_cast<int64_t>(ia) - ib);
 }
 
+constexpr int64_t kGeluUlps = 8;
+
 struct Sizes {
   int64_t n;
   int threads;
@@ -352,6 +356,59 @@ TEST(Pointwise, FastSigmoidWithinFourUlp) {
     omp_set_num_threads(1);
     EXPECT_TRUE(bit_equal(apply(z.n, x, cpu::sigmoid_forward), got)) << "thread count";
     omp_set_num_threads(z.threads);
+  }
+  omp_set_num_threads(saved);
+}
+
+// The fast GELU (cpu/gelu.cpp) on a dense sweep of [-12, 12] against the exact values in double,
+// written with erfc (x * Phi(x) = x * erfc(-x / sqrt(2)) / 2): ref's 1 + erf(x / sqrt(2)) cancels
+// in double below x of about -5 (relative error 1e-16 / Phi(x)) and is 0 below about -8.3, where
+// the fast kernel keeps the tail. Forward and backward within kGeluUlps where the exact value is
+// a normal float; the same NaN and infinities as ref; any thread count alike.
+TEST(Pointwise, FastGeluWithinAFewUlp) {
+  Vec x;
+  for (int i = -240000; i <= 240000; ++i) x.push_back(static_cast<float>(i) * 5e-5f);
+  const int64_t n = static_cast<int64_t>(x.size());
+  const Vec dy(x.size(), 1.0f);
+  Vec got_d(x.size());
+  const Vec got = apply(n, x, cpu::gelu_forward);
+  cpu::gelu_backward(n, x.data(), dy.data(), got_d.data());
+  int64_t worst = 0, worst_d = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i], cdf = 0.5 * std::erfc(-v * M_SQRT1_2);
+    const double pdf = std::exp(-0.5 * v * v) * 0.5 * M_2_SQRTPI * M_SQRT1_2;
+    const float want = static_cast<float>(v * cdf);
+    if (std::fabs(want) < std::numeric_limits<float>::min()) {
+      EXPECT_LT(std::fabs(got[i]), 1e-37f) << x[i];
+    } else {
+      ASSERT_EQ(std::signbit(got[i]), std::signbit(want)) << x[i];
+      worst = std::max(worst, ulps(got[i], want));
+    }
+    // The backward sums Phi and x * phi, which cancel near x = -0.75: its error in ulp of the
+    // terms' magnitude.
+    const double mag = cdf + std::fabs(v * pdf), want_d = cdf + v * pdf;
+    if (mag < std::numeric_limits<float>::min()) continue;
+    const double err_ulps = std::fabs(got_d[i] - want_d) / (mag * 0x1p-24);
+    worst_d = std::max(worst_d, static_cast<int64_t>(std::ceil(err_ulps)));
+  }
+  EXPECT_LE(worst, kGeluUlps);
+  EXPECT_LE(worst_d, kGeluUlps);
+  RecordProperty("worst_ulp_forward", static_cast<int>(worst));
+  RecordProperty("worst_ulp_backward", static_cast<int>(worst_d));
+  std::printf("gelu: worst %lld ulp forward, %lld backward\n", static_cast<long long>(worst),
+              static_cast<long long>(worst_d));
+  const float inf = std::numeric_limits<float>::infinity();
+  const Vec special = {inf, -inf, std::nanf("")};
+  const Vec ys = apply(3, special, cpu::gelu_forward), yr = apply(3, special, ref::gelu_forward);
+  EXPECT_EQ(ys[0], inf);
+  for (int i = 1; i < 3; ++i) EXPECT_TRUE(std::isnan(ys[i]) && std::isnan(yr[i])) << i;
+  const int saved = omp_get_max_threads();
+  for (const Sizes& z : kSizes) {
+    omp_set_num_threads(z.threads);
+    const Vec v = awkward_values(z.n, 4000 + static_cast<uint32_t>(z.n));
+    const Vec a = apply(z.n, v, cpu::gelu_forward);
+    omp_set_num_threads(1);
+    EXPECT_TRUE(bit_equal(apply(z.n, v, cpu::gelu_forward), a)) << "thread count";
   }
   omp_set_num_threads(saved);
 }

@@ -1,13 +1,20 @@
 // ONNX export (models/onnx/onnx_export.h) and the op trace under it (runtime/trace.h): a module
 // using most exportable ops exported, imported back and compared with itself at a batch size
 // that was not traced; the trace's ops, attributes and module paths; and the errors for an op
-// without an ONNX form, a tensor computed outside the op API and a batch-dependent graph.
+// without an ONNX form, a tensor computed outside the op API and a batch-dependent graph; the zoo's
+// vision transformer (LayerNormalization, MatMul of values, linear layers on tokens as MatMul +
+// Add) exported and imported back with its parameter names, and LayerNormalization below opset
+// 17 refused.
 // Shape letters: N batch, C channels, H/W size, K outputs.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <set>
+#include <string>
+
 #include "models/onnx/onnx_export.h"
 #include "models/onnx/onnx_import.h"
+#include "models/registry.h"
 #include "runtime/autograd.h"
 #include "runtime/layers.h"
 #include "runtime/ops.h"
@@ -100,6 +107,36 @@ TEST(OnnxExport, ImportGivesBackTheModelAtAnUntracedBatchSize) {
   model.eval();
   NoGradGuard no_grad;
   EXPECT_LT(max_abs_diff((*rebuilt)(x), model(x)), 1e-5f);
+}
+
+TEST(OnnxExport, VisionTransformerRoundTripsWithItsNames) {
+  manual_seed(9);
+  models::ModelConfig cfg;
+  cfg.width = 0.25f;  // D = 32
+  cfg.image_size = 16;
+  auto vit = models::build_model("vit", cfg);
+  const models::OnnxExport out = export_onnx(*vit, options_for(3, 16));
+  EXPECT_EQ(out.op_types.at("LayerNormalization"), 13);  // 2 per block and the final norm
+  EXPECT_EQ(out.op_types.at("MatMul"), 6 * 2 + 6 * 4);   // scores, weighted sums; 4 linears
+  const models::ImportedModel back = models::import_onnx_bytes(out.bytes, "vit.onnx");
+  std::set<std::string> names;
+  for (const auto& [name, t] : back.tensors) names.insert(name);
+  for (const auto& [name, t] : vit->named_parameters()) EXPECT_TRUE(names.count(name)) << name;
+  EXPECT_EQ(names.size(), vit->named_parameters().size());
+  auto rebuilt = build_graph_module(back);
+  Generator gen(3);
+  const Tensor x = Tensor::randn({3, 3, 16, 16}, gen);
+  vit->eval();
+  NoGradGuard no_grad;
+  EXPECT_LT(max_abs_diff((*rebuilt)(x), (*vit)(x)), 1e-5f);
+  OnnxExportOptions old = options_for(3, 16);
+  old.opset = 16;
+  try {
+    export_onnx(*vit, old);
+    ADD_FAILURE() << "opset 16 exported a LayerNormalization";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("opset 17"), std::string::npos) << e.what();
+  }
 }
 
 TEST(OnnxExport, WritesTheBatchSymbolicOrFixedAndTheMetadata) {

@@ -165,7 +165,8 @@ def run_glassbox(binary, *args):
 _ROW = re.compile(r"^\s*(\S+)\s+(\S+)\s+(.*?)\s*(\[[0-9, ]*\])\s+(\d+)\s+(\d+)\s*$")
 _PARAM_FREE = {"ReLU", "GELU", "MaxPool2d", "AvgPool2d", "GlobalAvgPool", "Flatten", "Dropout",
                "Identity", "Sequential", "Scale", "BasicBlock", "Inception", "ResNet", "VGG",
-               "SmallCNN", "GoogLeNet", "AirBench"}
+               "SmallCNN", "GoogLeNet", "AirBench", "Softmax", "PatchEmbedding",
+               "MultiHeadSelfAttention", "Mlp", "TransformerBlock"}
 
 
 def expected_tensors(table):
@@ -204,6 +205,15 @@ def expected_tensors(table):
             for n in ("weight", "bias", "running_mean", "running_var"):
                 expected[prefix + n] = ((ch,), "F32")
             expected[prefix + "num_batches_tracked"] = ((), "I64")
+            derived += params
+        elif kind == "LayerNorm":
+            d = int(detail.split()[0])
+            for n in ("weight", "bias"):
+                expected[prefix + n] = ((d,), "F32")
+            derived += params
+        elif kind == "VisionTransformer":  # its own parameter: pos_embed [1, tokens, width]
+            c = re.match(r"(\d+) tokens, width (\d+)", detail)
+            expected[prefix + "pos_embed"] = ((1, int(c.group(1)), int(c.group(2))), "F32")
             derived += params
         elif params or kind not in _PARAM_FREE:
             complete = False

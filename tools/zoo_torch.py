@@ -16,6 +16,11 @@ Architectures as models/README.md and the builders describe them:
 - airbench: whiten (2x2 conv with bias, C -> 8C), GELU (exact erf form), three blocks
   [conv3x3 (no bias), maxpool2, BN, GELU, conv3x3, BN, GELU] of 64/256/256, a max pool over the
   remaining 3x3, flatten, fc (no bias), logits times 1/9.
+- vit: timm-style pre-norm ViT (models/vit.h): patch_embed.proj (4x4 conv, stride 4, bias) to
+  tokens, a zero class-token slot prepended and pos_embed [1, T+1, D] added (pos_embed[0] is the
+  class token's vector), blocks.0..5 (norm1, attn.qkv, attn.softmax, attn.proj, norm2, mlp.fc1,
+  mlp.act (exact GELU), mlp.fc2; LayerNorm eps 1e-6), norm, head on token 0. D = 4 heads x
+  scaled(32, width); MLP hidden 2D.
 
 BatchNorm everywhere is PyTorch's default (eps 1e-5, momentum 0.1). A max-pool that would see a
 1x1 map is an Identity, as in glassbox (VGG's fifth pool at 28x28). `width` scales every nominal
@@ -30,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 ZOO = ["resnet20", "resnet32", "resnet56", "resnet18", "vgg11", "vgg16", "smallcnn",
-       "inception", "airbench"]
+       "inception", "airbench", "vit"]
 
 
 def scaled(k, width):
@@ -220,6 +225,76 @@ class AirBench(nn.Module):
         return self.scale(self.fc(self.flatten(self.pool(x))))
 
 
+class Attention(nn.Module):
+    """Multi-head self-attention; the softmax is a child so hooks see the attention."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.softmax = nn.Softmax(dim=-1)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        n, t, d = x.shape
+        dh = d // self.heads
+        qkv = self.qkv(x).reshape(n, t, 3, self.heads, dh).permute(0, 2, 3, 1, 4)
+        q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+        attn = self.softmax((q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(dh)))
+        return self.proj((attn @ v).permute(0, 2, 1, 3).reshape(n, t, d))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads, hidden):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, hidden)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, in_channels, dim, patch):
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, dim, patch, patch, 0, bias=True)
+
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class VisionTransformer(nn.Module):
+    def __init__(self, classes, in_channels, image_size, width, patch=4, depth=6, heads=4,
+                 mlp_ratio=2):
+        super().__init__()
+        dim = heads * scaled(32, width)
+        tokens = (image_size // patch) ** 2 + 1
+        self.patch_embed = PatchEmbed(in_channels, dim, patch)
+        self.pos_embed = nn.Parameter(torch.randn(1, tokens, dim) * 0.02)
+        self.blocks = nn.Sequential(*[Block(dim, heads, mlp_ratio * dim) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = F.pad(self.patch_embed(x), (0, 0, 1, 0)) + self.pos_embed
+        x = self.norm(self.blocks(x))
+        return self.head(x[:, 0])
+
+
 def make(name, classes=10, in_channels=3, image_size=32, width=1.0):
     """The zoo model `name` (a fresh PyTorch initialisation)."""
     if name in ("resnet20", "resnet32", "resnet56"):
@@ -241,14 +316,17 @@ def make(name, classes=10, in_channels=3, image_size=32, width=1.0):
         return GoogLeNet(classes, in_channels, width)
     if name == "airbench":
         return AirBench(classes, in_channels, image_size, width)
+    if name == "vit":
+        return VisionTransformer(classes, in_channels, image_size, width)
     raise KeyError(f"no zoo model '{name}' (known: {', '.join(ZOO)})")
 
 
 def randomize(model, x, seed=0):
     """Random weights with activations of order one: every conv Kaiming-normal (fan_out, as
-    glassbox initialises them) with small random biases; BatchNorm affine parameters random and
-    its running statistics those of the batch `x` perturbed at random (so that eval mode keeps
-    activations of order one through deep networks while the statistics are not the batch's);
+    glassbox initialises them) with small random biases; BatchNorm and LayerNorm affine parameters
+    random and BatchNorm's running statistics those of the batch `x` perturbed at random (so that
+    eval mode keeps activations of order one through deep networks while the statistics are not
+    the batch's);
     num_batches_tracked random; the last layer scaled so that the largest |logit| on `x` is 3."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -262,6 +340,9 @@ def randomize(model, x, seed=0):
                 c = m.num_features
                 m.weight.copy_(torch.rand(c, generator=gen) + 0.5)
                 m.bias.copy_(torch.randn(c, generator=gen) * 0.1)
+            elif isinstance(m, nn.LayerNorm):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
         # Running statistics from the batch (momentum 1), then perturbed.
         bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
         for m in bns:

@@ -68,6 +68,8 @@ bool channelwise(std::optional<OpId> op) {
     case OpId::Conv2d:  // layers, norms, residual adds, views, concat: visited on their own
     case OpId::Conv2dFused:
     case OpId::Linear:
+    case OpId::MatMul:     // mixes rows and columns; transformer layers are not pruned
+    case OpId::LayerNorm:  // normalises over the last dimension (all channels of a token)
     case OpId::BatchNorm2d:
     case OpId::BatchNormAct:
     case OpId::Add:

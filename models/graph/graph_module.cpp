@@ -8,6 +8,7 @@
 //                 output_padding as [h, w] (or one value for both)          (nn::ConvTranspose2d)
 //   batch_norm2d  channels eps momentum                                       (nn::BatchNorm2d)
 //   linear        in_features out_features bias                               (nn::Linear)
+//   layer_norm    features eps (weight and bias [features], over the last dim)  (nn::LayerNorm)
 // Shape letters: N batch, C channels, H/W height/width.
 #include "models/graph/graph_module.h"
 
@@ -106,6 +107,10 @@ ModulePtr make_node_module(const GraphNode& n) {
     return std::make_shared<nn::Linear>(attr_int(a, n.op, "in_features"),
                                         attr_int(a, n.op, "out_features"),
                                         attr_int(a, n.op, "bias") != 0);
+  }
+  if (n.op == "layer_norm") {
+    return std::make_shared<nn::LayerNorm>(attr_int(a, n.op, "features"),
+                                           static_cast<float>(attr(a, n.op, "eps")[0]));
   }
   return std::make_shared<GraphOp>(n.op, a);
 }

@@ -14,8 +14,8 @@
 //   leaky_relu    alpha;  hardsigmoid  alpha beta
 //   pad2d         pads [top, left, bottom, right] value
 //   prelu         channels (its parameter "weight" [channels] is the slope)
-//   relu gelu sigmoid tanh hardswish softmax log_softmax add sub mul div   (none; the softmax
-//                 family over the last dim)
+//   relu gelu sigmoid tanh hardswish softmax log_softmax add sub mul div matmul   (none; the
+//                 softmax family over the last dim; matmul of two values, ops::matmul)
 // Shape letters: N batch, C channels, H/W height/width.
 #include <functional>
 #include <limits>
@@ -182,6 +182,7 @@ const std::map<std::string, OpSpec>& op_specs() {
       {"sub", binary_spec(ops::sub)},
       {"mul", binary_spec(ops::mul)},
       {"div", binary_spec(ops::div)},
+      {"matmul", binary_spec(ops::matmul)},
       {"concat", {-1, [](const Attrs& a) { a.i("axis"); },
                   [](const Attrs& a, const Inputs& in, const Tensor&) {
                     return ops::concat(in, a.i("axis"));

@@ -99,6 +99,19 @@ void ImportContext::set_input(const std::string& name, const Tensor& sample) {
   samples_[name] = sample;
 }
 
+namespace {
+// Letters, digits and underscores, not starting with a digit, and not a generated "const_<k>".
+bool plain_identifier(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])) || s.rfind("const_", 0) == 0) {
+    return false;
+  }
+  for (char ch : s) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') return false;
+  }
+  return true;
+}
+}  // namespace
+
 std::string ImportContext::value_name(const onnx::NodeProto& node, int input) {
   if (input >= node.input_size()) fail(node, "missing input " + std::to_string(input));
   std::string name = node.input(input);
@@ -109,6 +122,7 @@ std::string ImportContext::value_name(const onnx::NodeProto& node, int input) {
   auto& buffer = const_buffers_[name];
   if (buffer.empty()) {
     buffer = std::string("const_") + std::to_string(const_buffers_.size() - 1);
+    if (initializers_.count(name) && plain_identifier(name) && !samples_.count(name)) buffer = name;
     const Tensor t = c->second.as_tensor();
     buffer_tensors_.emplace_back(buffer, t);
     samples_[buffer] = t;

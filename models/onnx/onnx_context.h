@@ -6,6 +6,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -43,6 +44,9 @@ class ImportContext {
   }
   const ConstValue& constant(const onnx::NodeProto& node, int input) const;
   void set_const(const std::string& name, ConstValue v) { consts_[name] = std::move(v); }
+  // `name` is an initializer of the file: a constant operand made into a buffer keeps its name
+  // when it is a plain identifier (a position embedding "pos_embed"), else "const_<k>".
+  void mark_initializer(const std::string& name) { initializers_.insert(name); }
   bool is_value(const std::string& name) const { return samples_.count(name) > 0; }
   // The batch-1 sample of a graph value read by `node`'s input `input`.
   const Tensor& sample(const onnx::NodeProto& node, int input) const;
@@ -83,7 +87,8 @@ class ImportContext {
   std::map<std::string, ConstValue> consts_;
   std::map<std::string, Tensor> samples_;
   std::map<std::string, std::string> aliases_;
-  std::map<std::string, std::string> const_buffers_;  // constant name -> "const_<k>"
+  std::map<std::string, std::string> const_buffers_;  // constant name -> buffer name
+  std::set<std::string> initializers_;
   std::vector<std::pair<std::string, Tensor>> buffer_tensors_;
   std::vector<PendingNode> nodes_;
 };

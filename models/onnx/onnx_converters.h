@@ -19,6 +19,10 @@ void add_shape_converters(ConverterTable& table);
 void add_activation_converters(ConverterTable& table);  // onnx_activations.cpp
 void add_pattern_converters(ConverterTable& table);     // onnx_patterns.cpp: Erf (an error)
 
+// A linear node from `node` (onnx_layers.cpp): a Gemm, or a MatMul with a constant right side and
+// an optional constant bias [O] as a third input.
+void add_linear(ImportContext& ctx, const onnx::NodeProto& node);
+
 // What the driver does instead of converting node by node where a pattern matched: the nodes
 // (by index in the graph) it skips, and the ones it replaces with a call that adds the fused op.
 struct PatternPlan {

@@ -52,11 +52,38 @@ void conv_transpose2d(ExportStep& s) {
   set_int(n, "group", s.ints("groups")[0]);
 }
 
+// [N, I]: Gemm with transB. Tokens [N, T, I]: MatMul with the transposed weight (a Transpose of
+// the weight initializer, which keeps its name and layout), then Add of the bias, as torch.onnx
+// writes nn.Linear on such inputs.
 void linear(ExportStep& s) {
-  if (s.op.inputs[0].dim() != 2) unsupported(s, "only a 2-D input [N, I] is supported");
+  if (s.op.inputs[0].dim() != 2) {
+    auto& t = s.node("Transpose", {s.inputs[1]});
+    set_ints(t, "perm", {1, 0});
+    const std::string wt = t.output(0);
+    if (s.inputs[2].empty()) {
+      s.node("MatMul", {s.inputs[0], wt}, s.output);
+      return;
+    }
+    const std::string prod = s.node("MatMul", {s.inputs[0], wt}).output(0);
+    s.node("Add", {prod, s.inputs[2]}, s.output);
+    return;
+  }
   std::vector<std::string> in = {s.inputs[0], s.inputs[1]};
   if (!s.inputs[2].empty()) in.push_back(s.inputs[2]);
   set_int(s.node("Gemm", in, s.output), "transB", 1);
+}
+
+void matmul(ExportStep& s) { s.node("MatMul", {s.inputs[0], s.inputs[1]}, s.output); }
+
+// LayerNormalization (opset 17) over the last axis; a missing weight is written as ones.
+void layer_norm(ExportStep& s) {
+  if (s.graph.opset() < 17) unsupported(s, "LayerNormalization needs opset 17 or later");
+  const int64_t d = s.op.inputs[0].size(-1);
+  std::vector<std::string> in = {s.inputs[0], input_or(s, 1, "weight", 1.0f, d)};
+  if (!s.inputs[2].empty()) in.push_back(s.inputs[2]);
+  auto& n = s.node("LayerNormalization", in, s.output);
+  set_int(n, "axis", -1);
+  set_float(n, "epsilon", static_cast<float>(s.number("epsilon")));
 }
 
 void batch_norm(ExportStep& s) {  // inputs x, gamma, beta, running_mean, running_var
@@ -250,6 +277,8 @@ std::array<Writer, kOpCount> make_writers() {
   set(OpId::Conv2d, conv2d);
   set(OpId::ConvTranspose2d, conv_transpose2d);
   set(OpId::Linear, linear);
+  set(OpId::MatMul, matmul);
+  set(OpId::LayerNorm, layer_norm);
   set(OpId::BatchNorm2d, batch_norm);
   set(OpId::Relu, relu);
   set(OpId::Gelu, gelu);

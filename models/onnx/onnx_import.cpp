@@ -111,6 +111,7 @@ ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& lab
       ctx.fail(e.what());
     }
     initializer_names.insert(t.name());
+    ctx.mark_initializer(t.name());
   }
   std::vector<const onnx::ValueInfoProto*> inputs;
   for (const auto& in : g.input()) {

@@ -1,7 +1,8 @@
-// ONNX converters for the layers: Conv, ConvTranspose, BatchNormalization, Gemm, MatMul, MaxPool,
-// AveragePool, GlobalAveragePool, GlobalMaxPool, Relu. Each checks every attribute it is given
-// against what the runtime op computes and names the attribute when glassbox cannot follow it.
-// Shape letters: N batch, C input channels, H/W size, K output channels, R/S kernel, I/O features.
+// ONNX converters for the layers: Conv, ConvTranspose, BatchNormalization, LayerNormalization,
+// Gemm, MatMul, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Relu. Each checks every
+// attribute it is given against what the runtime op computes and names the attribute when glassbox
+// cannot follow it. Shape letters: N batch, C input channels, H/W size, K output channels, R/S
+// kernel, I/O features.
 #include <tuple>
 
 #include "models/onnx/onnx_converters.h"
@@ -241,19 +242,24 @@ void batch_norm(ImportContext& ctx, const onnx::NodeProto& node) {
                    {"running_var", node.input(4)}});
 }
 
-// A linear layer y = x w^T + b from Gemm (with transA 0) or MatMul with a constant right side.
+// A linear layer y = x w^T + b from Gemm (with transA 0; input [N, I]) or MatMul with a constant
+// right side (input [N, I] or [N, ..., I], as torch.onnx writes nn.Linear on tokens; the
+// MatMul + Add pattern of onnx_patterns.cpp passes the Add's bias as a third input).
 void linear(ImportContext& ctx, const onnx::NodeProto& node) {
   const Tensor& x = ctx.sample(node, 0);
-  if (x.dim() != 2) ctx.fail(node, "input must be [N, I], got " + shape_str(x.shape()));
   const bool gemm = node.op_type() == "Gemm";
+  if (gemm ? x.dim() != 2 : x.dim() < 2) {
+    ctx.fail(node, std::string("input must be ") + (gemm ? "[N, I]" : "[N, ..., I]") + ", got " +
+                       shape_str(x.shape()));
+  }
   if (gemm && attr_int(node, "transA", 0) != 0) ctx.fail(node, "transA=1 is not supported");
   const Tensor b_in = ctx.constant(node, 1).as_tensor();
   const bool trans_b = gemm && attr_int(node, "transB", 0) != 0;
   Tensor w = trans_b ? b_in : ops::contiguous(ops::transpose(b_in, 0, 1));
   const float alpha = gemm ? attr_float(node, "alpha", 1.0f) : 1.0f;
   if (alpha != 1.0f) w = ops::scale(w, alpha);
-  if (w.dim() != 2 || w.size(1) != x.size(1)) ctx.fail(node, "weight does not match the input");
-  Tensor b = gemm ? optional_const(ctx, node, 2) : Tensor();
+  if (w.dim() != 2 || w.size(1) != x.size(-1)) ctx.fail(node, "weight does not match the input");
+  Tensor b = optional_const(ctx, node, 2);  // Gemm's C, or the bias a MatMul + Add pattern adds
   if (b.defined()) {
     if (b.numel() != w.size(0)) ctx.fail(node, "C must hold one value per output");
     b = ops::scale(ops::reshape(b, {w.size(0)}), attr_float(node, "beta", 1.0f));
@@ -266,6 +272,51 @@ void linear(ImportContext& ctx, const onnx::NodeProto& node) {
                [w, b](const std::vector<Tensor>& in) { return ops::linear(in[0], w, b); },
                node.input(1));
   if (alpha == 1.0f && trans_b) ctx.set_sources({{"weight", node.input(1)}});
+}
+
+// MatMul: with a constant right side a linear layer; of two graph values (attention scores and
+// their weighted sums) a matmul node (ops::matmul: equal leading dims).
+void matmul(ImportContext& ctx, const onnx::NodeProto& node) {
+  if (ctx.is_const(node.input(1))) return linear(ctx, node);
+  if (ctx.is_const(node.input(0))) ctx.fail(node, "a constant left operand is not supported");
+  const Tensor& a = ctx.sample(node, 0);
+  const Tensor& b = ctx.sample(node, 1);
+  if (a.dim() < 3 || a.dim() != b.dim()) {
+    ctx.fail(node, "operands must be batched alike ([N, ..., M, K] x [N, ..., K, N']), got " +
+                       shape_str(a.shape()) + " and " + shape_str(b.shape()));
+  }
+  ctx.add_node(node, "matmul", {}, {ctx.value_name(node, 0), ctx.value_name(node, 1)}, {},
+               [](const std::vector<Tensor>& in) { return ops::matmul(in[0], in[1]); });
+}
+
+// LayerNormalization (opset 17) over the last axis, scale and optional bias constant.
+void layer_norm(ImportContext& ctx, const onnx::NodeProto& node) {
+  const Tensor& x = ctx.sample(node, 0);
+  const int64_t axis = attr_int(node, "axis", -1);
+  if (axis != -1 && axis != x.dim() - 1) ctx.fail(node, "only the last axis (-1) is supported");
+  for (int i = 1; i < node.output_size(); ++i) {
+    if (!node.output(i).empty()) ctx.fail(node, "the Mean and InvStdDev outputs are not supported");
+  }
+  const int64_t d = x.size(-1);
+  const Tensor scale = ops::reshape(ctx.constant(node, 1).as_tensor(), {-1});
+  Tensor bias = optional_const(ctx, node, 2);
+  if (bias.defined()) bias = ops::reshape(bias, {-1});
+  if (scale.numel() != d || (bias.defined() && bias.numel() != d)) {
+    ctx.fail(node, "scale and bias must hold one value per feature of the last axis");
+  }
+  const float eps = attr_float(node, "epsilon", 1e-5f);
+  std::vector<std::pair<std::string, Tensor>> weights{
+      {"weight", scale.detach()}, {"bias", bias.defined() ? bias.detach() : Tensor::zeros({d})}};
+  ctx.add_node(
+      node, "layer_norm", {{"features", {double(d)}}, {"eps", {eps}}}, {ctx.value_name(node, 0)},
+      weights,
+      [scale, bias, eps](const std::vector<Tensor>& in) {
+        return ops::layer_norm(in[0], scale, bias, eps);
+      },
+      node.input(1));
+  std::map<std::string, std::string> sources{{"weight", node.input(1)}};
+  if (bias.defined()) sources["bias"] = node.input(2);
+  ctx.set_sources(sources);
 }
 
 // Per-axis padding [pad_h, pad_w] of a pool, from `pads` [top, left, bottom, right] (equal
@@ -340,12 +391,15 @@ void relu(ImportContext& ctx, const onnx::NodeProto& node) {
 
 }  // namespace
 
+void add_linear(ImportContext& ctx, const onnx::NodeProto& node) { linear(ctx, node); }
+
 void add_layer_converters(ConverterTable& table) {
   table["Conv"] = conv;
   table["ConvTranspose"] = conv_transpose;
   table["BatchNormalization"] = batch_norm;
   table["Gemm"] = linear;
-  table["MatMul"] = linear;
+  table["MatMul"] = matmul;
+  table["LayerNormalization"] = layer_norm;
   table["MaxPool"] = pool;
   table["AveragePool"] = pool;
   table["GlobalAveragePool"] = global_avg_pool;

@@ -9,9 +9,14 @@
 // where a is the Add's output. Every intermediate value must be read only inside the pattern
 // (otherwise nothing is folded, and the Erf is an error naming its node). Constants may be
 // initializers or Constant nodes anywhere in the graph. An Erf outside the pattern is an error.
+// Also a linear layer on tokens, MatMul(x, W') + Add(., b), as one `linear` node with a bias: W'
+// a constant [I, O] (an initializer, or a Transpose of a [O, I] initializer as glassbox's export
+// writes nn.Linear on [N, T, I]), b a constant of O values, the MatMul read only by the Add.
 #include <cmath>
 #include <map>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "models/onnx/onnx_converters.h"
 #include "runtime/ops.h"
@@ -175,6 +180,58 @@ void add_gelu(ImportContext& ctx, const onnx::NodeProto& erf, const GeluMatch& m
                [](const std::vector<Tensor>& in) { return ops::gelu(in[0]); });
 }
 
+struct LinearMatch {
+  int matmul, add;
+  std::string bias, weight_init;  // weight_init: the [O, I] initializer behind a Transpose
+};
+
+std::optional<LinearMatch> match_linear(const ImportContext& ctx, const GraphIndex& gi,
+                                        const onnx::NodeProto& mm) {
+  if (mm.input_size() != 2 || ctx.is_const(mm.input(0))) return std::nullopt;
+  int64_t out_features = 0;
+  std::string init;
+  if (const ConstValue* c = ctx.find_const(mm.input(1))) {
+    if (c->shape.size() != 2) return std::nullopt;
+    out_features = c->shape[1];
+  } else if (const onnx::NodeProto* t = gi.made_by(mm.input(1), "Transpose")) {
+    const ConstValue* c = ctx.find_const(t->input(0));
+    const std::vector<int64_t> perm = attr_ints(*t, "perm");
+    if (!c || c->shape.size() != 2 || (!perm.empty() && perm != std::vector<int64_t>{1, 0})) {
+      return std::nullopt;
+    }
+    out_features = c->shape[0];
+    init = t->input(0);
+  } else {
+    return std::nullopt;
+  }
+  const onnx::NodeProto* add = gi.only_reader(mm.output(0), "Add");
+  if (!add || add->input_size() != 2) return std::nullopt;
+  const std::string& bias = add->input(0) == mm.output(0) ? add->input(1) : add->input(0);
+  const ConstValue* b = ctx.find_const(bias);
+  if (!b || b->is_int || b->shape.size() != 1 || b->shape[0] != out_features) return std::nullopt;
+  return LinearMatch{gi.index_of(&mm), gi.index_of(add), bias, init};
+}
+
+void find_linear_patterns(const ImportContext& ctx, const GraphIndex& gi, PatternPlan& plan) {
+  for (int i = 0; i < gi.g.node_size(); ++i) {
+    const onnx::NodeProto& mm = gi.g.node(i);
+    if (mm.op_type() != "MatMul" || !mm.domain().empty()) continue;
+    const std::optional<LinearMatch> m = match_linear(ctx, gi, mm);
+    if (!m) continue;
+    plan.skip.insert(m->matmul);
+    const onnx::NodeProto& add = gi.g.node(m->add);
+    plan.replace[m->add] = [&mm, &add, m = *m](ImportContext& c) {
+      onnx::NodeProto node = mm;  // the MatMul with the bias as a third input, writing the Add's
+      node.set_output(0, add.output(0));  // output
+      node.add_input(m.bias);
+      add_linear(c, node);
+      std::map<std::string, std::string> sources{{"bias", m.bias}};
+      if (!m.weight_init.empty()) sources["weight"] = m.weight_init;
+      c.set_sources(sources);
+    };
+  }
+}
+
 }  // namespace
 
 PatternPlan find_patterns(const ImportContext& ctx, const onnx::GraphProto& g) {
@@ -191,6 +248,7 @@ PatternPlan find_patterns(const ImportContext& ctx, const onnx::GraphProto& g) {
     plan.skip.erase(last);
     plan.replace[last] = [&erf, m = *m](ImportContext& c) { add_gelu(c, erf, m); };
   }
+  find_linear_patterns(ctx, gi, plan);
   return plan;
 }
 

@@ -162,7 +162,24 @@ void reshape(ImportContext& ctx, const onnx::NodeProto& node) {
   add_reshape(ctx, node, dims);
 }
 
+// Transpose of a constant (a weight transposed for a MatMul), folded.
+void fold_transpose(ImportContext& ctx, const onnx::NodeProto& node) {
+  const ConstValue& c = ctx.constant(node, 0);
+  if (c.is_int) ctx.fail(node, "Transpose of an integer constant is not supported");
+  std::vector<int64_t> perm = attr_ints(node, "perm");
+  const int64_t r = static_cast<int64_t>(c.shape.size());
+  if (perm.empty()) {
+    for (int64_t i = r - 1; i >= 0; --i) perm.push_back(i);
+  }
+  if (static_cast<int64_t>(perm.size()) != r) ctx.fail(node, "perm does not match the rank");
+  const Tensor t = ops::contiguous(ops::permute(c.as_tensor(), perm));
+  ConstValue out{t.shape(), {}, false};
+  for (float v : t.to_vector()) out.data.push_back(v);
+  ctx.set_const(node.output(0), std::move(out));
+}
+
 void transpose(ImportContext& ctx, const onnx::NodeProto& node) {
+  if (ctx.is_const(node.input(0))) return fold_transpose(ctx, node);
   const Tensor& x = ctx.sample(node, 0);
   std::vector<int64_t> perm = attr_ints(node, "perm");
   if (perm.empty()) ctx.fail(node, "Transpose without perm reverses the batch dim away");

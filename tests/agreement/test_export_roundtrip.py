@@ -1,4 +1,5 @@
-"""Export round trip: every zoo architecture (small width, two training steps on Fashion-MNIST so
+"""Export round trip: every zoo architecture (the vision transformer included: LayerNormalization,
+MatMul of values, linear layers on tokens; small width, two training steps on Fashion-MNIST so
 that batch-norm statistics are not the identity), a channel-pruned and a weight-shared
 checkpoint, exported with `glassbox export`, accepted by onnx.checker (full check), run by
 onnxruntime with logits within 1e-4 of glassbox's relative to the largest, and imported back
@@ -16,7 +17,7 @@ import onnxruntime as ort
 from gb_io import read_tensors, rel_diff, run_glassbox, write_tensors
 
 ZOO = ["resnet20", "resnet32", "resnet56", "resnet18", "vgg11", "vgg16", "smallcnn", "inception",
-       "airbench"]
+       "airbench", "vit"]
 TOL_ORT = 1e-4
 TOL_REIMPORT = 1e-6
 REPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build",

@@ -45,13 +45,16 @@ struct Case {
 // Every case of op's row. Each row has at least one (the harness fails a row without).
 std::vector<Case> conformance_cases(OpId op);
 
-// Builders of the ops' cases, one per family (cases_nn.cpp, cases_math.cpp, cases_pointwise.cpp).
+// Builders of the ops' cases, one per family (cases_nn.cpp, cases_math.cpp, cases_pointwise.cpp,
+// cases_attention.cpp).
 std::vector<Case> conv2d_cases();
 std::vector<Case> conv2d_fused_cases();
 std::vector<Case> conv_transpose2d_cases();
 std::vector<Case> linear_cases();
 std::vector<Case> batch_norm_cases();
 std::vector<Case> batch_norm_act_cases();
+std::vector<Case> matmul_cases();  // cases_attention.cpp
+std::vector<Case> layer_norm_cases();
 std::vector<Case> max_pool_cases();
 std::vector<Case> avg_pool_cases();
 std::vector<Case> global_avg_pool_cases();

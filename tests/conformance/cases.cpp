@@ -14,10 +14,14 @@ std::vector<Case> conformance_cases(OpId op) {
       return conv_transpose2d_cases();
     case OpId::Linear:
       return linear_cases();
+    case OpId::MatMul:
+      return matmul_cases();
     case OpId::BatchNorm2d:
       return batch_norm_cases();
     case OpId::BatchNormAct:
       return batch_norm_act_cases();
+    case OpId::LayerNorm:
+      return layer_norm_cases();
     case OpId::Relu:
       return relu_cases();
     case OpId::Gelu:

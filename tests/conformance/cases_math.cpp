@@ -52,7 +52,20 @@ std::vector<Case> relu_cases() {
 
 std::vector<Case> gelu_cases() {
   auto gelu = [](const Ts& v) { return ops::gelu(v[0]); };
-  return {{"3x7", {randn({3, 7}, 1, 2.0f)}, gelu}, {"1", {randn({1}, 2)}, gelu}};
+  std::vector<Case> out = {{"3x7", {randn({3, 7}, 1, 2.0f)}, gelu},
+                           {"1", {randn({1}, 2)}, gelu},
+                           {"threads 70x1001 (tails, wide)", {randn({70, 1001}, 3, 3.0f)}, gelu}};
+  out.back().grad = GradCheck::Projection;
+  // Infinities, NaN, zeros, the far tails (Phi below float's range) and values near the kink.
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> special = {inf,   -inf,  std::nanf(""), 0.0f,   -0.0f,   -20.0f, 20.0f,
+                                      -13.f, -9.5f, -5.0f,         1e-30f, -1e-30f, 7.0f};
+  Case specials{"special values",
+                {Tensor::from_vector({static_cast<int64_t>(special.size())}, special)},
+                gelu};
+  specials.grad = GradCheck::None;  // fast vs reference only, both passes
+  out.push_back(specials);
+  return out;
 }
 
 namespace {
