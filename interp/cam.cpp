@@ -1,7 +1,9 @@
 // CAM family: layer capture through forward hooks, the per-method channel weights computed on
 // plain float buffers, Score-CAM's streamed masked batches, Eigen-CAM's principal component
 // (Eigen), Guided Grad-CAM and test-time-augmentation averaging.
-// Shape letters: N images, C input channels, H/W input size, K layer channels, h/w layer size.
+// Transformer layers' token outputs [N,T,D] are read as channel maps [N,D,g,g] on their patch grid.
+// Shape letters: N images, C input channels, H/W input size, K layer channels, h/w layer size,
+// T tokens, D token width, g the patch grid's side.
 #include "interp/cam.h"
 
 #include <Eigen/Dense>
@@ -9,13 +11,13 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "interp/tokens.h"
 #include "runtime/autograd.h"
 #include "runtime/op_table.h"
 #include "runtime/ops.h"
 
 namespace gb::interp {
 namespace {
-
 
 // Forward hooks registered for one forward pass, removed on scope exit (also on exceptions).
 class HookSet {
@@ -73,6 +75,27 @@ struct Captured {
   std::string layer;
 };
 
+// For a transformer (some output is tokens [N,T,D] on a patch grid): the default CAM layer is
+// the last token output of the residual width (that of the last token output) produced before
+// the last attention ([N,Hd,T,T]) runs, so its patch tokens still reach the class token (after
+// the last attention only the class token does); for timm's ViT, blocks[-1].norm1, the layer
+// pytorch-grad-cam's ViT example uses. -1 for other models.
+int default_token_layer(const std::vector<std::pair<std::string, Tensor>>& seen) {
+  int last_tokens = -1, last_attention = -1;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (is_token_output(seen[i].second)) last_tokens = static_cast<int>(i);
+    if (is_attention_output(seen[i].second)) last_attention = static_cast<int>(i);
+  }
+  if (last_tokens < 0) return -1;
+  const int64_t width = seen[static_cast<size_t>(last_tokens)].second.size(2);
+  const int end = last_attention >= 0 ? last_attention : static_cast<int>(seen.size());
+  for (int i = end - 1; i >= 0; --i) {
+    const Tensor& t = seen[static_cast<size_t>(i)].second;
+    if (is_token_output(t) && t.size(2) == width) return i;
+  }
+  return last_tokens;
+}
+
 // One forward of `xin` capturing `layer`'s output (or, with layer "", choosing the default).
 Captured forward_capture(Module& model, const Tensor& xin, const std::string& layer) {
   std::vector<std::pair<std::string, Tensor>> seen;
@@ -109,11 +132,17 @@ Captured forward_capture(Module& model, const Tensor& xin, const std::string& la
     }
     c.activation = seen.back().second;
     c.layer = layer;
-    if (c.activation.dim() != 4) {
+    if (c.activation.dim() != 4 && !is_token_output(c.activation)) {
       throw std::invalid_argument("interp: layer '" + layer + "' outputs " +
                                   shape_str(c.activation.shape()) +
-                                  "; CAM methods need a 4-D activation [N,K,h,w]");
+                                  "; CAM methods need a 4-D activation [N,K,h,w] or tokens "
+                                  "[N,T,D] that form a patch grid");
     }
+    return c;
+  }
+  if (const int t = default_token_layer(seen); t >= 0) {
+    c.activation = seen[static_cast<size_t>(t)].second;
+    c.layer = seen[static_cast<size_t>(t)].first;
     return c;
   }
   // Default: the last 4-D output; of the modules that produced that very tensor, the first
@@ -131,6 +160,9 @@ Captured forward_capture(Module& model, const Tensor& xin, const std::string& la
   }
   throw std::invalid_argument("interp: no layer of the model outputs a 4-D activation [N,K,h,w]");
 }
+
+// Token outputs [N,T,D] as channel maps [N,D,g,g] (class token dropped); others unchanged.
+Tensor as_channel_maps(const Tensor& t) { return is_token_output(t) ? tokens_to_grid(t) : t; }
 
 // A leaf copy of x on `device` (the model's) that requires grad, so the graph exists even when
 // parameters are frozen and gradients w.r.t. the input can be taken there.
@@ -224,11 +256,16 @@ int64_t source_col(const Aug& a, int64_t x, int64_t W) {
 
 const char* cam_method_name(CamMethod m) {
   switch (m) {
-    case CamMethod::GradCam: return "gradcam";
-    case CamMethod::GradCamPlusPlus: return "gradcam++";
-    case CamMethod::LayerCam: return "layercam";
-    case CamMethod::ScoreCam: return "scorecam";
-    case CamMethod::EigenCam: return "eigencam";
+    case CamMethod::GradCam:
+      return "gradcam";
+    case CamMethod::GradCamPlusPlus:
+      return "gradcam++";
+    case CamMethod::LayerCam:
+      return "layercam";
+    case CamMethod::ScoreCam:
+      return "scorecam";
+    case CamMethod::EigenCam:
+      return "eigencam";
   }
   return "?";
 }
@@ -260,15 +297,16 @@ LayerCapture capture_layer(Module& model, const Tensor& x, const std::string& la
     Captured c = forward_capture(model, x, layer);
     out.classes = resolve_target(target, c.logits);
     out.logits = c.logits.to(Device{});  // a GPU model's capture comes back to the host
-    out.activation = c.activation.to(Device{});
+    out.activation = as_channel_maps(c.activation.to(Device{}));
     out.layer = c.layer;
     return out;
   }
   Captured c = forward_capture(model, grad_leaf(x, model.device()), layer);
   out.classes = resolve_target(target, c.logits);
-  out.gradient = grad(target_score(c.logits, out.classes), {c.activation})[0].to(Device{});
+  out.gradient =
+      as_channel_maps(grad(target_score(c.logits, out.classes), {c.activation})[0].to(Device{}));
   out.logits = c.logits.detach().to(Device{});
-  out.activation = c.activation.detach().to(Device{});
+  out.activation = as_channel_maps(c.activation.detach().to(Device{}));
   out.layer = c.layer;
   return out;
 }
@@ -433,11 +471,16 @@ CamResult eigen_cam(Module& model, const Tensor& x, const CamOptions& opt) {
 CamResult cam(Module& model, const Tensor& x, const CamOptions& opt) {
   auto run = [&model](const Tensor& in, const CamOptions& o) {
     switch (o.method) {
-      case CamMethod::GradCam: return grad_cam(model, in, o);
-      case CamMethod::GradCamPlusPlus: return grad_cam_plus_plus(model, in, o);
-      case CamMethod::LayerCam: return layer_cam(model, in, o);
-      case CamMethod::ScoreCam: return score_cam(model, in, o);
-      case CamMethod::EigenCam: return eigen_cam(model, in, o);
+      case CamMethod::GradCam:
+        return grad_cam(model, in, o);
+      case CamMethod::GradCamPlusPlus:
+        return grad_cam_plus_plus(model, in, o);
+      case CamMethod::LayerCam:
+        return layer_cam(model, in, o);
+      case CamMethod::ScoreCam:
+        return score_cam(model, in, o);
+      case CamMethod::EigenCam:
+        return eigen_cam(model, in, o);
     }
     throw std::invalid_argument("cam: unknown method");
   };

@@ -68,14 +68,19 @@ struct LayerCapture {
 
 // The layer a CAM explains when none is named: the last module output that is 4-D
 // ([N,K,h,w]) in execution order; where a container returns a child's tensor unchanged, the
-// innermost module producing it ("layer3.2" rather than "layer3" for ResNets).
+// innermost module producing it ("layer3.2" rather than "layer3" for ResNets). For transformers
+// (token outputs [N,T,D] on a patch grid, interp/tokens.h): the last token output of the
+// residual width before the last attention runs (timm's ViT: blocks[-1].norm1).
 // requires: x [N,C,H,W]. throws: std::invalid_argument if no module outputs a 4-D tensor.
 std::string default_cam_layer(Module& model, const Tensor& x);
 
 // Runs `model` on x [N,C,H,W] (eval mode; the mode is restored) capturing `layer`'s output
 // ("" = default_cam_layer). With `with_gradient`, backpropagates the target score to the
-// activation. If the layer runs more than once in a forward, the last call is captured.
-// throws: std::invalid_argument for an unknown layer, a non-4-D layer output or a bad input.
+// activation. If the layer runs more than once in a forward, the last call is captured. Token
+// outputs [N,T,D] come back as channel maps [N,D,g,g] (activation and gradient alike; the class
+// token dropped), so every CAM method runs on a transformer's tokens.
+// throws: std::invalid_argument for an unknown layer, an output that is neither 4-D nor tokens
+// on a grid, or a bad input.
 LayerCapture capture_layer(Module& model, const Tensor& x, const std::string& layer,
                            const Target& target, bool with_gradient);
 

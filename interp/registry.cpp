@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "interp/attention.h"
 #include "interp/cam.h"
 #include "interp/gradients.h"
 #include "interp/lime.h"
@@ -303,6 +304,18 @@ void run_random(const MethodCall& c, MethodOutput& out) {
   if (smooth) out.info["grid"] = {h, w};
 }
 
+// ---- attention (vision transformers) ----
+
+void run_attention(const MethodCall& c, MethodOutput& out) {
+  const bool rollout = c.method == "attention-rollout";
+  const Tensor map =
+      rollout ? attention_rollout(c.model, c.x) : attention_map(c.model, c.x, c.opt.layer);
+  out.ms = c.clock.elapsed_ms();
+  out.map = as_hw(map, c.H, c.W);
+  out.info["class_agnostic"] = true;
+  if (!rollout && !c.opt.layer.empty()) out.info["layer"] = c.opt.layer;
+}
+
 struct MethodEntry {
   const char* name;
   MethodRunner run;
@@ -324,6 +337,8 @@ const std::vector<MethodEntry>& methods() {
       {"guided-backprop", run_guided_backprop},
       {"deconvnet", run_deconvnet},
       {"occlusion", run_occlusion},
+      {"attention", run_attention},
+      {"attention-rollout", run_attention},
       {"lime", run_segment_method},
       {"kernelshap", run_segment_method},
       {"shapley-sampling", run_segment_method},

@@ -17,11 +17,13 @@
 
 namespace gb::interp {
 
-// Every method name, in display order: the CAM family, the gradient family, the perturbation
-// family, then the baselines every faithful method should beat: "random" (a seeded uniform value
-// per pixel) and "random-smooth" (seeded uniform values on a grid of 4x4-pixel cells, bilinearly
-// upsampled: as smooth as a CAM, so deletion curves compare where a map points rather than how
-// scattered its pixels are).
+// Every method name, in display order: the CAM family (on a transformer, over its patch tokens),
+// the gradient family, the perturbation family, the attention methods of vision transformers
+// ("attention": the last layer's class-token attention, or --layer's; "attention-rollout";
+// interp/attention.h), then the baselines every faithful method should beat: "random" (a seeded
+// uniform value per pixel) and "random-smooth" (seeded uniform values on a grid of 4x4-pixel cells,
+// bilinearly upsampled: as smooth as a CAM, so deletion curves compare where a map points rather
+// than how scattered its pixels are).
 const std::vector<std::string>& method_names();
 
 // Splits a comma-separated list ("gradcam, ig,lime"): spaces trimmed, empty items and duplicates
