@@ -1,9 +1,12 @@
 // Test helpers shared by the ONNX suites: a one-input ModelProto built node by node, and an
-// imported model rebuilt as a graph module with its tensors loaded, in eval mode.
+// imported model rebuilt as a graph module with its tensors loaded, in eval mode, and the largest
+// elementwise difference of two tensors.
 #pragma once
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <string>
@@ -104,6 +107,15 @@ inline std::shared_ptr<models::GraphModule> build_graph_module(const models::Imp
   }
   g->eval();
   return g;
+}
+
+// The largest |a - b| over all elements (the shapes must match; checked with EXPECT_EQ).
+inline float max_abs_diff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  const std::vector<float> x = a.to_vector(), y = b.to_vector();
+  float d = 0;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
+  return d;
 }
 
 }  // namespace gb

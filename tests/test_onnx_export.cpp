@@ -28,13 +28,6 @@ namespace {
 using models::export_onnx;
 using models::OnnxExportOptions;
 
-float max_abs_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  float m = 0.0f;
-  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(a.f32()[i] - b.f32()[i]));
-  return m;
-}
-
 // [N, 3, 8, 8] -> [N, 5] through conv, batch norm, PReLU, transposed conv, GELU, division, a
 // dilated non-square conv with unequal strides, the
 // pointwise activations, arithmetic,

@@ -28,14 +28,6 @@ std::shared_ptr<models::GraphModule> build(const ImportedModel& m) {
   return build_graph_module(m);
 }
 
-float max_abs_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  const auto x = a.to_vector(), y = b.to_vector();
-  float d = 0;
-  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
-  return d;
-}
-
 TEST(OnnxImport, ResidualCnnMatchesTheSameOpsWrittenByHand) {
   Generator gen(7);
   ProtoBuilder b({-1, 3, 8, 8});

@@ -23,14 +23,6 @@ namespace {
 
 using models::import_onnx_bytes;
 
-float max_abs_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  const auto x = a.to_vector(), y = b.to_vector();
-  float d = 0;
-  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
-  return d;
-}
-
 struct TokenGraph {
   std::string bytes;
   Tensor w, b, scale;  // w [I, O] as torch.onnx folds it
