@@ -1,5 +1,6 @@
 // Shared by the .cu files of kernels/cuda (never included by host-only code): glassbox's
-// stream, error checks after every CUDA call and launch, and grid-size and grid-stride helpers.
+// stream, error checks after every CUDA call and launch, grid-size and grid-stride helpers, and a
+// warp sum.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -34,6 +35,12 @@ __device__ __forceinline__ int64_t grid_index() {
 }
 __device__ __forceinline__ int64_t grid_stride() {
   return static_cast<int64_t>(gridDim.x) * blockDim.x;
+}
+
+// The sum of v over the 32 lanes of a warp, in a fixed butterfly order (every lane gets it).
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
 }
 
 namespace detail {

@@ -13,11 +13,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ double warp_sum(double v) {
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-  return v;
-}
-
 __global__ void forward_kernel(int64_t N, int64_t D, const float* __restrict__ x,
                                const float* __restrict__ gamma, const float* __restrict__ beta,
                                float eps, float* __restrict__ y, float* __restrict__ mean,
