@@ -1,12 +1,18 @@
 // Checkpoint save/load on top of the safetensors reader and writer.
 #include "runtime/checkpoint.h"
 
+#include <fmt/format.h>
+
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
+
+#include "runtime/checkpoint_checksums.h"
 
 namespace gb {
 namespace {
 const char* kOptimPrefix = "optim.";
+std::atomic<ChecksumPolicy> g_checksum_policy{ChecksumPolicy::Verify};
 
 DType parse_dtype(const std::string& s) {
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8}) {
@@ -50,10 +56,25 @@ void save_checkpoint(const std::filesystem::path& path, const Module& model,
     file.metadata["optimizer"] = opt->name();
     file.metadata["optimizer_steps"] = std::to_string(opt->steps());
   }
+  add_checksums(file);
   write_safetensors(path, file);
 }
 
-SafetensorsFile read_checkpoint(const std::filesystem::path& path) { return read_safetensors(path); }
+void set_checksum_policy(ChecksumPolicy policy) { g_checksum_policy = policy; }
+ChecksumPolicy checksum_policy() { return g_checksum_policy; }
+
+SafetensorsFile read_checkpoint(const std::filesystem::path& path) {
+  SafetensorsFile file = read_safetensors(path);
+  if (checksum_policy() == ChecksumPolicy::Skip) {
+    fmt::print(stderr, "glassbox: note: {}: checksums not verified (--no-verify)\n", path.string());
+  } else if (verify_checksums(file, path) == ChecksumResult::Absent) {
+    fmt::print(stderr,
+               "glassbox: note: {}: has no checksums (written by an older glassbox or another "
+               "tool); its tensor data cannot be verified\n",
+               path.string());
+  }
+  return file;
+}
 
 void load_model_state(const SafetensorsFile& file, Module& model, const std::filesystem::path& path) {
   // The entry for `dst`, checked for presence, shape and dtype; throws naming file and tensor.

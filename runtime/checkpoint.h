@@ -1,5 +1,6 @@
 // Checkpoints: a model's parameters and buffers, optional optimizer state ("optim.<param>.<slot>")
-// and string metadata, in one safetensors file written atomically. Loading checks every tensor's
+// and string metadata, in one safetensors file written atomically, with a CRC-32C of every tensor
+// and of the header (checkpoint_checksums.h) that loading verifies. Loading checks every tensor's
 // presence and shape and names the file and the tensor on any mismatch.
 #pragma once
 #include <filesystem>
@@ -18,11 +19,21 @@ using Metadata = std::map<std::string, std::string>;
 SafetensorsEntry to_entry(const std::string& name, const Tensor& t);
 Tensor from_entry(const SafetensorsEntry& e);
 
-// Writes model state (+ optimizer state when `opt` is given) and metadata to `path` atomically.
+// Writes model state (+ optimizer state when `opt` is given), metadata and the checksum record to
+// `path` atomically.
 void save_checkpoint(const std::filesystem::path& path, const Module& model,
                      const optim::Optimizer* opt, const Metadata& metadata);
 
-// Reads a checkpoint file (validated by read_safetensors).
+// Whether read_checkpoint verifies checksums. One setting for the process: the CLI's --no-verify
+// (for forensics on a damaged file) sets Skip. Default: Verify.
+enum class ChecksumPolicy { Verify, Skip };
+void set_checksum_policy(ChecksumPolicy policy);
+ChecksumPolicy checksum_policy();
+
+// Reads a checkpoint file (validated by read_safetensors) and, under ChecksumPolicy::Verify,
+// checks its checksums. A file without checksums (written by an older glassbox) loads with a note
+// on stderr; so does any file under ChecksumPolicy::Skip.
+// throws: std::runtime_error "<path>: ..." from read_safetensors or verify_checksums.
 SafetensorsFile read_checkpoint(const std::filesystem::path& path);
 
 // Copies weights and buffers from `file` into `model`. requires: every model tensor is present

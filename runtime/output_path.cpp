@@ -1,8 +1,11 @@
 // Output-path checks and the atomic JSON writer (see output_path.h).
 #include "runtime/output_path.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -29,12 +32,44 @@ void refuse_directory(const fs::path& path) {
   if (fs::is_directory(path)) throw std::runtime_error(path.string() + ": is a directory");
 }
 
-void require_parent_directory(const fs::path& path, std::string_view option) {
-  if (!path.has_parent_path() || fs::is_directory(path.parent_path())) return;
-  std::string message =
-      path.string() + ": directory " + path.parent_path().string() + " does not exist";
+namespace {
+
+std::runtime_error path_error(const fs::path& path, const std::string& cause,
+                              std::string_view option) {
+  std::string message = path.string() + ": " + cause;
   if (!option.empty()) message += " (" + std::string(option) + ")";
-  throw std::runtime_error(message);
+  return std::runtime_error(message);
+}
+
+// Creates and removes a probe file in `dir`. throws: path_error naming `path` and the cause.
+void probe_writable(const fs::path& dir, const fs::path& path, std::string_view option) {
+  const fs::path probe = dir / (".glassbox-write-probe." + std::to_string(::getpid()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    throw path_error(path, "cannot write into directory " + dir.string() + ": " +
+                               std::strerror(err), option);
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+}  // namespace
+
+void require_parent_directory(const fs::path& path, std::string_view option) {
+  const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent)) {
+    throw path_error(path, "directory " + parent.string() + " does not exist", option);
+  }
+  probe_writable(parent, path, option);
+}
+
+void require_creatable(const fs::path& path, std::string_view option) {
+  fs::path dir = fs::is_directory(path) ? path : path.parent_path();
+  while (!dir.empty() && !fs::exists(dir)) dir = dir.parent_path();
+  if (dir.empty()) dir = ".";
+  if (!fs::is_directory(dir)) throw path_error(path, dir.string() + " is not a directory", option);
+  probe_writable(dir, path, option);
 }
 
 void write_file_atomically(const fs::path& path, std::string_view bytes, bool overwrite) {

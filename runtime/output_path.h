@@ -22,10 +22,19 @@ void refuse_nonempty_directory(const std::filesystem::path& dir, bool overwrite,
 // Refuses a path that names a directory. throws: std::runtime_error "<path>: is a directory".
 void refuse_directory(const std::filesystem::path& path);
 
-// Requires the directory `path` would be written into to exist (a path without a parent passes).
-// throws: std::runtime_error "<path>: directory <parent> does not exist", followed by
-// " (<option>)" when `option` (the flag that named the path) is given.
+// Requires the directory `path` would be written into (its parent, "." for a path without one)
+// to exist and to accept a new file: a probe file is created in it and removed, so a read-only
+// directory or file system is found before any long work, not after it.
+// throws: std::runtime_error "<path>: directory <parent> does not exist" or "<path>: cannot write
+// into directory <parent>: <cause>", followed by " (<option>)" when `option` (the flag that named
+// the path) is given.
 void require_parent_directory(const std::filesystem::path& path, std::string_view option = {});
+
+// The same for a path whose missing parent directories will be created: the nearest existing
+// ancestor of `path` (`path` itself when it is an existing directory) must be a directory that
+// accepts a new file. throws: std::runtime_error "<path>: cannot write into directory <dir>: ..."
+// or "<path>: <ancestor> is not a directory", with " (<option>)" as above.
+void require_creatable(const std::filesystem::path& path, std::string_view option = {});
 
 // Writes `bytes` to `path` through a temporary file in the same directory renamed into place, so
 // a reader never sees half a file. Without `overwrite`, an existing file is refused as

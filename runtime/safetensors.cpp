@@ -306,6 +306,9 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
 
   std::string text(n, '\0');
   pread_all(fd.fd, reinterpret_cast<uint8_t*>(text.data()), n, 8, path);
+  // nlohmann's parser stops at a NUL, so bytes after one would be ignored: refuse it (JSON text
+  // holds none; the padding is spaces).
+  if (text.find('\0') != std::string::npos) fail(path, "header holds a NUL byte");
   nlohmann::json header;
   DuplicateCheck dup;
   try {

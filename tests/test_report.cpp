@@ -275,7 +275,7 @@ TEST(ReportErrors, UnwritableOrExistingOutIsRefusedUpFront) {
   // /proc takes no new files, not even from root: the probe file finds that out.
   EXPECT_NE(error_of([&] {
               open_report(config_for(ck, "/proc/glassbox-report.html"));
-            }).find("cannot write into /proc"),
+            }).find("cannot write into directory /proc"),
             std::string::npos);
   const fs::path existing = dir / "old.html";
   write_text(existing, "keep me");

@@ -16,6 +16,7 @@
 #include "models/registry.h"
 #include "models/training/tensorboard.h"
 #include "models/training/tfevents.h"
+#include "runtime/checksum.h"
 #include "runtime/ops.h"
 #include "test_util.h"
 
@@ -120,13 +121,13 @@ std::vector<std::string> read_records(const fs::path& path) {
 // ---- checksums and the wire format --------------------------------------------------------------
 
 TEST(TfEvents, Crc32cMatchesTheRfc3720Vectors) {
-  EXPECT_EQ(tfe::crc32c("123456789"), 0xE3069283u);
-  EXPECT_EQ(tfe::crc32c(""), 0u);
-  EXPECT_EQ(tfe::crc32c(std::string(32, '\0')), 0x8A9136AAu);
-  EXPECT_EQ(tfe::crc32c(std::string(32, '\xff')), 0x62A8AB43u);
+  EXPECT_EQ(gb::crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(gb::crc32c(""), 0u);
+  EXPECT_EQ(gb::crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(gb::crc32c(std::string(32, '\xff')), 0x62A8AB43u);
   std::string ascending;
   for (int i = 0; i < 32; ++i) ascending.push_back(static_cast<char>(i));
-  EXPECT_EQ(tfe::crc32c(ascending), 0x46DD794Eu);
+  EXPECT_EQ(gb::crc32c(ascending), 0x46DD794Eu);
   const uint32_t c = 0xE3069283u;
   EXPECT_EQ(tfe::masked_crc32c("123456789"), ((c >> 15) | (c << 17)) + 0xa282ead8u);
 }

@@ -16,11 +16,14 @@ namespace fs = std::filesystem;
 
 void check_out_dir(const fs::path& out, bool overwrite, std::string_view what) {
   if (out.empty()) throw std::invalid_argument("--out: an output directory is required");
+  // The files are staged next to `out`, so its parent must take new files too.
+  require_creatable(out.has_parent_path() ? out.parent_path() : fs::path("."), "--out");
   if (!fs::exists(out)) return;
   if (!fs::is_directory(out)) {
     throw std::runtime_error(out.string() + ": exists and is not a directory");
   }
   refuse_nonempty_directory(out, overwrite, what);
+  require_creatable(out, "--out");
 }
 
 std::vector<fs::path> write_output_directory(const fs::path& out, bool overwrite,

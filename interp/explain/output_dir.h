@@ -14,8 +14,9 @@
 
 namespace gb::interp {
 
-// Refuses an empty path, a path that is not a directory, and a non-empty directory unless
-// `overwrite` (`what` names the files --overwrite would replace).
+// Refuses an empty path, a path that is not a directory, a non-empty directory unless
+// `overwrite` (`what` names the files --overwrite would replace), and a place where no file can
+// be created (`out` and the directory it is staged in, see require_creatable).
 // throws: std::invalid_argument / std::runtime_error naming the path and the flag.
 void check_out_dir(const std::filesystem::path& out, bool overwrite, std::string_view what);
 

@@ -4,9 +4,7 @@
 // K classes.
 #include "interp/report/report_job.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -39,15 +37,6 @@ void check_output(const fs::path& out, bool overwrite) {
   refuse_directory(out);
   refuse_existing(out, overwrite);
   require_parent_directory(out, "--out");
-  const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  const fs::path probe = dir / fmt::format(".{}.probe-{}", out.filename().string(), ::getpid());
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) {
-    throw std::runtime_error(fmt::format("{}: cannot write into {}: {} (--out)", out.string(),
-                                         dir.string(), std::strerror(errno)));
-  }
-  ::close(fd);
-  ::unlink(probe.c_str());
 }
 
 json read_json_file(const fs::path& path, const char* option) {

@@ -232,7 +232,8 @@ json epoch_metrics_json(const EpochMetrics& m) {
          {"train_accuracy", m.train_accuracy},
          {"seconds", m.seconds},
          {"images_per_second", m.images_per_second},
-         {"lr_end", m.lr_end}};
+         {"lr_end", m.lr_end},
+         {"rss_mb", m.rss_mb}};
   if (m.test_accuracy >= 0) {
     j["test_loss"] = m.test_loss;
     j["test_accuracy"] = m.test_accuracy;

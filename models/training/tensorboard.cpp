@@ -237,6 +237,7 @@ void TrainingLog::epoch(const EpochMetrics& m, Module& model, bool last) {
   writer_.scalar("epoch/images_per_second", m.epoch, m.images_per_second);
   writer_.scalar("epoch/seconds", m.epoch, m.seconds);
   writer_.scalar("epoch/lr", m.epoch, m.lr_end);
+  writer_.scalar("epoch/rss_mb", m.epoch, m.rss_mb);
   if (m.test_accuracy >= 0) {
     writer_.scalar("epoch/test_loss", m.epoch, m.test_loss);
     writer_.scalar("epoch/test_accuracy", m.epoch, m.test_accuracy);

@@ -1,5 +1,5 @@
-// TensorBoard event files by hand (see tfevents.h): CRC-32C, the protobuf wire format, TFRecord
-// framing, the Event/Summary messages and the event file. No tensor shapes here.
+// TensorBoard event files by hand (see tfevents.h): the masked CRC-32C, the protobuf wire format,
+// TFRecord framing, the Event/Summary messages and the event file. No tensor shapes here.
 #include "models/training/tfevents.h"
 
 #include <unistd.h>
@@ -12,22 +12,12 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "runtime/checksum.h"
+
 namespace gb::training::tfevents {
 namespace fs = std::filesystem;
 
 namespace {
-
-// The byte-at-a-time table of the reflected Castagnoli polynomial.
-constexpr std::array<uint32_t, 256> make_crc32c_table() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-constexpr std::array<uint32_t, 256> kCrc32cTable = make_crc32c_table();
 
 // Protobuf wire types.
 constexpr int kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5;
@@ -57,14 +47,8 @@ std::string host_name() {
 
 }  // namespace
 
-uint32_t crc32c(std::string_view bytes) {
-  uint32_t c = 0xFFFFFFFFu;
-  for (const char ch : bytes) c = kCrc32cTable[(c ^ static_cast<uint8_t>(ch)) & 0xFFu] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
-
 uint32_t masked_crc32c(std::string_view bytes) {
-  const uint32_t c = crc32c(bytes);
+  const uint32_t c = gb::crc32c(bytes);
   return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }
 

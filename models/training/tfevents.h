@@ -15,10 +15,8 @@
 namespace gb::training::tfevents {
 
 // ---- checksums -------------------------------------------------------------------------------
-// CRC-32C (Castagnoli polynomial 0x82F63B78 reflected, initial ~0, final xor ~0), as iSCSI and
-// TFRecord use it: crc32c("123456789") == 0xE3069283.
-uint32_t crc32c(std::string_view bytes);
-// TFRecord's masked CRC: ((crc >> 15) | (crc << 17)) + 0xa282ead8 (wrapping).
+// (CRC-32C itself is gb::crc32c, runtime/checksum.h.)
+// TFRecord's masked CRC of CRC-32C: ((crc >> 15) | (crc << 17)) + 0xa282ead8 (wrapping).
 uint32_t masked_crc32c(std::string_view bytes);
 
 // ---- protobuf wire format --------------------------------------------------------------------

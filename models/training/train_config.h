@@ -39,6 +39,7 @@ struct EpochMetrics {
   double test_loss = 0, test_accuracy = -1;  // -1: not evaluated
   double seconds = 0, images_per_second = 0;
   double lr_end = 0;
+  double rss_mb = 0;  // the process's resident memory after the epoch and its evaluation (MB)
 };
 
 // `glassbox train --recipe fast`: the airbench-style fast CIFAR-10 recipe (model airbench with

@@ -17,6 +17,7 @@
 #include "models/training/loop.h"
 #include "models/training/optimizer_setup.h"
 #include "models/training/progress.h"
+#include "models/training/throughput.h"
 #include "runtime/checkpoint.h"
 #include "runtime/output_path.h"
 #include "runtime/rng.h"
@@ -73,13 +74,16 @@ bool same_file(const fs::path& a, const fs::path& b) {
 void check_outputs(const TrainOptions& opt) {
   if (opt.out.empty()) throw std::runtime_error("train: no output checkpoint path given");
   if (!same_file(opt.out, opt.resume)) refuse_existing(opt.out, opt.overwrite);
-  require_parent_directory(opt.out);
+  refuse_directory(opt.out);
+  require_parent_directory(opt.out, "--out");
   if (opt.json.empty()) return;
   if (same_file(opt.json, opt.out) || same_file(opt.json, opt.resume) || opt.json == opt.out ||
       opt.json == opt.resume) {
     throw std::runtime_error(opt.json.string() + ": --json must not name the checkpoint");
   }
   refuse_existing(opt.json, opt.overwrite || !opt.resume.empty());
+  refuse_directory(opt.json);
+  require_parent_directory(opt.json, "--json");
 }
 
 struct RunData {
@@ -253,7 +257,14 @@ class TrainingRun {
       m.test_loss = er.loss;
       m.test_accuracy = er.accuracy;
     }
+    m.rss_mb = read_memory().rss_mb;
     return m;
+  }
+
+  // What a failed save left on disk, for its error message.
+  std::string previous_checkpoint_state() const {
+    if (!fs::exists(opt_.out)) return "and no checkpoint exists at " + opt_.out.string();
+    return "and " + opt_.out.string() + " still holds the checkpoint written before";
   }
 
   // The checkpoint (atomically) and the metrics file after epoch m.epoch.
@@ -265,7 +276,12 @@ class TrainingRun {
     const data::Dataset& tr = *data_.train;
     const nlohmann::json meta = trained_meta(model_config_, tr.classes, data_.norm,
                                              {tr.channels, tr.height, tr.width}, state_);
-    save_trained_checkpoint(opt_.out, *model_, *optimizer_, meta);
+    try {
+      save_trained_checkpoint(opt_.out, *model_, *optimizer_, meta);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string(e.what()) + "; epoch " + std::to_string(m.epoch) +
+                               " was not saved, " + previous_checkpoint_state());
+    }
     if (!opt_.json.empty()) {
       const nlohmann::json metrics{{"model", cfg_.model},
                                    {"train_config", train_config_json(cfg_)},

@@ -97,7 +97,8 @@ class TrainTensorBoard(unittest.TestCase):
                          ("epoch/test_accuracy", "test_accuracy"),
                          ("epoch/images_per_second", "images_per_second"),
                          ("epoch/seconds", "seconds"),
-                         ("epoch/lr", "lr_end")]:
+                         ("epoch/lr", "lr_end"),
+                         ("epoch/rss_mb", "rss_mb")]:
             events = self.acc.Scalars(tag)
             self.assertEqual([e.step for e in events], [m["epoch"] for m in epochs], tag)
             for e, m in zip(events, epochs):

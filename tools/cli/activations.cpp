@@ -49,6 +49,7 @@ Command add_activations(CLI::App& cli, SharedOptions& shared) {
   app->add_option("--out", c->out, "output directory (must be empty or new)")->required();
   app->add_flag("--overwrite", c->overwrite, "replace the files in a non-empty --out");
   add_threads_option(*app, shared, "compute threads");
+  add_no_verify_option(*app, shared);
   app->add_option("--device", c->device, "where the model runs: cpu | cuda | cuda:N");
   return {app, [c, no_features] {
             c->features = !*no_features;

@@ -238,6 +238,7 @@ void add_options(CLI::App& app, BenchCommand& b, SharedOptions& shared) {
   app.add_option("--threads", bc.threads, "compute threads");
   app.add_option("--device", bc.device, "cpu | cuda | cuda:N (a GPU needs a CUDA build)");
   add_conv_backend_option(app, shared);
+  add_no_verify_option(app, shared);
   add_conv_algorithm_option(app, shared);
   app.add_flag("--no-train", b.no_train, "skip the training measurement");
   app.add_flag("--no-inference", b.no_inference, "skip the inference measurement");

@@ -19,7 +19,7 @@ struct Command {
 
 Command add_train(CLI::App& cli, SharedOptions& shared);
 Command add_eval(CLI::App& cli, SharedOptions& shared);
-Command add_summary(CLI::App& cli);
+Command add_summary(CLI::App& cli, SharedOptions& shared);
 Command add_ops(CLI::App& cli);
 Command add_bench(CLI::App& cli, SharedOptions& shared);
 Command add_explain(CLI::App& cli, SharedOptions& shared);
@@ -28,9 +28,9 @@ Command add_prune(CLI::App& cli, SharedOptions& shared);
 Command add_distill(CLI::App& cli, SharedOptions& shared);
 Command add_compress(CLI::App& cli, SharedOptions& shared);
 Command add_import(CLI::App& cli);
-Command add_export(CLI::App& cli);
-Command add_graph(CLI::App& cli);
-Command add_probe(CLI::App& cli);
+Command add_export(CLI::App& cli, SharedOptions& shared);
+Command add_graph(CLI::App& cli, SharedOptions& shared);
+Command add_probe(CLI::App& cli, SharedOptions& shared);
 Command add_activations(CLI::App& cli, SharedOptions& shared);
 Command add_report(CLI::App& cli, SharedOptions& shared);
 

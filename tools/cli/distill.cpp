@@ -37,6 +37,7 @@ void add_options(CLI::App& app, DistillCommand& d, SharedOptions& shared) {
   app.add_option("--json", dc.json, "write the report as JSON");
   app.add_flag("--no-timing", d.no_timing, "skip the images/s measurements");
   add_threads_option(app, shared, "compute threads");
+  add_no_verify_option(app, shared);
   app.add_flag("--quiet", dc.quiet, "no progress output");
   add_tensorboard_options(app, dc.tensorboard, "distilled student's training");
 }

@@ -19,6 +19,7 @@ struct EvalCommand {
   std::string checkpoint, data, json;
   int64_t limit = 0, batch_size = 256;
   std::string device = "cpu";
+  bool overwrite = false;
 };
 
 nlohmann::json eval_json(const EvalCommand& e, const std::string& data,
@@ -35,6 +36,7 @@ nlohmann::json eval_json(const EvalCommand& e, const std::string& data,
 }
 
 void run(const EvalCommand& e) {
+  if (!e.json.empty()) check_json_output(e.json, e.overwrite);
   training::LoadedModel lm = training::load_model(e.checkpoint);
   const std::string data = e.data.empty() ? lm.meta.training_data : e.data;
   const data::Dataset ds = training::load_split(data, data::Split::Test, e.limit);
@@ -43,7 +45,7 @@ void run(const EvalCommand& e) {
   training::EvalResult r = training::evaluate(*lm.model, ds, lm.meta.norm, e.batch_size, false);
   r.classes = lm.meta.classes;
   std::cout << "\n" << training::format_eval_report(r);
-  if (!e.json.empty()) write_json_file(e.json, eval_json(e, ds.source, r), true);
+  if (!e.json.empty()) write_json_file(e.json, eval_json(e, ds.source, r), e.overwrite);
 }
 
 }  // namespace
@@ -55,8 +57,10 @@ Command add_eval(CLI::App& cli, SharedOptions& shared) {
   app->add_option("--data", e->data, "data set (default: the one it was trained on)");
   app->add_option("--limit", e->limit, "use only this many test images");
   app->add_option("--batch-size", e->batch_size, "batch size");
-  app->add_option("--json", e->json, "write the result as JSON");
+  app->add_flag("--overwrite", e->overwrite, "replace an existing --json file")
+      ->needs(app->add_option("--json", e->json, "write the result as JSON"));
   add_threads_option(*app, shared, "compute threads");
+  add_no_verify_option(*app, shared);
   app->add_option("--device", e->device, "cpu | cuda | cuda:N");
   return {app, [e] { run(*e); }};
 }

@@ -40,8 +40,9 @@ void add_options(CLI::App& app, EvaluateCommand& e, SharedOptions& shared) {
   app.add_option("--maps-format", e.maps_format, "with --save-maps: safetensors, npy or both")
       ->capture_default_str()
       ->needs(maps);
-  app.add_flag("--overwrite", ec.overwrite, "replace an existing --save-maps output")->needs(maps);
+  app.add_flag("--overwrite", ec.overwrite, "replace an existing --json file or --save-maps output");
   add_threads_option(app, shared, "compute threads");
+  add_no_verify_option(app, shared);
   add_conv_algorithm_option(app, shared);
   app.add_option("--device", ec.device, "where the model runs: cpu | cuda | cuda:N");
   app.add_flag("--quiet", ec.quiet, "no progress lines");
@@ -52,13 +53,10 @@ void run(EvaluateCommand& e) {
   e.config.warmup = !e.no_warmup;
   set_mem_budget(e.config.method, e.mem_budget_mb);
   e.config.maps_format = interp::parse_map_format(e.maps_format);
-  if (!e.json.empty()) {  // fail before the long run, not after it
-    refuse_directory(e.json);
-    require_parent_directory(e.json);
-  }
+  if (!e.json.empty()) check_json_output(e.json, e.config.overwrite);
   const auto r = interp::evaluate_explanations(e.config);
   std::cout << interp::format_evaluation(r);
-  if (!e.json.empty()) write_json_file(e.json, interp::evaluation_to_json(r), true);
+  if (!e.json.empty()) write_json_file(e.json, interp::evaluation_to_json(r), e.config.overwrite);
 }
 
 }  // namespace

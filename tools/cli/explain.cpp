@@ -40,6 +40,7 @@ void add_options(CLI::App& app, ExplainCommand& x, SharedOptions& shared) {
       ->capture_default_str()
       ->needs(maps);
   add_threads_option(app, shared, "compute threads");
+  add_no_verify_option(app, shared);
   add_conv_algorithm_option(app, shared);
   app.add_option("--device", xc.device, "where the model runs: cpu | cuda | cuda:N");
 }

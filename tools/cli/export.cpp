@@ -29,12 +29,13 @@ void run(ExportCommand& c) {
 
 }  // namespace
 
-Command add_export(CLI::App& cli) {
+Command add_export(CLI::App& cli, SharedOptions& shared) {
   auto c = std::make_shared<ExportCommand>();
   models::ExportJob& job = c->job;
   auto* app = cli.add_subcommand("export", "write a checkpoint's model as an ONNX file");
   auto* ck = app->add_option("--checkpoint", job.checkpoint, "the model (.safetensors)");
   ck->excludes(add_zoo_model_options(*app, c->zoo));
+  add_no_verify_option(*app, shared);
   app->add_option("--out", job.out, "the .onnx file to write")->required();
   app->add_flag("--overwrite", job.overwrite, "replace an existing --out");
   app->add_option("--opset", job.opset, "ONNX opset, 14 to 18")->capture_default_str();

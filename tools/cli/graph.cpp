@@ -31,12 +31,13 @@ void run(GraphCommand& c) {
 
 }  // namespace
 
-Command add_graph(CLI::App& cli) {
+Command add_graph(CLI::App& cli, SharedOptions& shared) {
   auto c = std::make_shared<GraphCommand>();
   auto* app = cli.add_subcommand(
       "graph", "draw a model's dataflow graph (Graphviz DOT, and SVG when dot is installed)");
   auto* ck = app->add_option("--checkpoint", c->job.checkpoint, "the model (.safetensors)");
   ck->excludes(add_zoo_model_options(*app, c->zoo));
+  add_no_verify_option(*app, shared);
   app->add_option("--out", c->job.out, "model.dot (plus model.svg beside it) or model.svg")
       ->required();
   app->add_flag("--no-svg", c->no_svg, "with a .dot --out: no SVG beside it");

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -11,6 +12,9 @@
 #include "tools/cli/shared_options.h"
 
 int main(int argc, char** argv) {
+  // Past a file-size limit (ulimit -f) a write then fails with EFBIG and an error naming the file,
+  // as on a full disk, instead of the process dying from SIGXFSZ with the file half written.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App cli{"glassbox: train and explain CIFAR-style CNNs with one binary"};
   cli.require_subcommand(1);
   gb::cli::SharedOptions shared;
@@ -38,7 +42,7 @@ namespace gb::cli {
 std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared) {
   return {add_train(cli, shared),
           add_eval(cli, shared),
-          add_summary(cli),
+          add_summary(cli, shared),
           add_ops(cli),
           add_bench(cli, shared),
           add_explain(cli, shared),
@@ -47,11 +51,11 @@ std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared) {
           add_distill(cli, shared),
           add_compress(cli, shared),
           add_import(cli),
-          add_export(cli),
-          add_graph(cli),
+          add_export(cli, shared),
+          add_graph(cli, shared),
           add_activations(cli, shared),
           add_report(cli, shared),
-          add_probe(cli)};
+          add_probe(cli, shared)};
 }
 
 }  // namespace gb::cli

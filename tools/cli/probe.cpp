@@ -5,14 +5,16 @@
 
 #include "interp/explain/tensor_probe.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/shared_options.h"
 
 namespace gb::cli {
 
-Command add_probe(CLI::App& cli) {
+Command add_probe(CLI::App& cli, SharedOptions& shared) {
   auto j = std::make_shared<interp::ProbeJob>();
   auto* app = cli.add_subcommand(
       "probe", "run a checkpoint on raw tensors (.safetensors); write logits, gradients, Grad-CAM");
   app->add_option("--checkpoint", j->checkpoint, "the model")->required();
+  add_no_verify_option(*app, shared);
   app->add_option("--input", j->input,
                   "tensors: 'input' [N,C,H,W] (normalised), 'grad_output' [N,K] for --backward")
       ->required();

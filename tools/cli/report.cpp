@@ -39,6 +39,7 @@ void add_options(CLI::App& app, ReportCommand& r, SharedOptions& shared) {
   app.add_flag("!--graph-text", c.draw_graph,
                "list the graph's ops as text instead of drawing it with Graphviz");
   add_threads_option(app, shared, "compute threads");
+  add_no_verify_option(app, shared);
   app.add_option("--device", c.device, "where the model runs: cpu | cuda | cuda:N");
   app.add_flag("--quiet", c.quiet, "no progress lines");
 }

@@ -9,6 +9,8 @@
 
 #include "interp/explain/training_views.h"
 #include "kernels/conv2d.h"
+#include "runtime/checkpoint.h"
+#include "runtime/output_path.h"
 
 namespace gb::cli {
 namespace {
@@ -59,8 +61,21 @@ void add_conv_algorithm_option(CLI::App& app, SharedOptions& s) {
   app.add_option("--conv-algorithm", s.conv_algorithm, kConvAlgorithmHelp);
 }
 
+void check_json_output(const std::string& json, bool overwrite) {
+  refuse_directory(json);
+  refuse_existing(json, overwrite);
+  require_parent_directory(json, "--json");
+}
+
+void add_no_verify_option(CLI::App& app, SharedOptions& s) {
+  app.add_flag("--no-verify", s.no_verify,
+               "load checkpoints even when their checksums do not match (to inspect a damaged "
+               "file)");
+}
+
 void apply_shared_options(const SharedOptions& s) {
   if (s.threads > 0) omp_set_num_threads(s.threads);
+  set_checksum_policy(s.no_verify ? ChecksumPolicy::Skip : ChecksumPolicy::Verify);
   set_conv_backend(s.conv_backend);
   set_conv_algorithm(s.conv_algorithm);
 }
@@ -116,6 +131,7 @@ void set_training_views(training::TensorBoardSettings& s) {
 
 void add_compress_common(CLI::App& app, prune::CompressCommon& o, SharedOptions& shared) {
   app.add_option("--checkpoint", o.checkpoint, "checkpoint to compress")->required();
+  add_no_verify_option(app, shared);
   app.add_option("--data", o.data, "data set (default: the one the checkpoint was trained on)");
   app.add_option("--limit-train", o.limit_train, "use only this many training images (0: all)");
   app.add_option("--limit-test", o.limit_test, "evaluate on this many test images (0: all)");

@@ -24,13 +24,20 @@ struct SharedOptions {
   int threads = 0;  // 0: all cores (OpenMP's default)
   std::string conv_backend = "handwritten";
   std::string conv_algorithm = "auto";
+  bool no_verify = false;  // load checkpoints without checking their checksums
 };
 
 void add_threads_option(CLI::App& app, SharedOptions& s, const std::string& help);
 void add_conv_backend_option(CLI::App& app, SharedOptions& s);
 void add_conv_algorithm_option(CLI::App& app, SharedOptions& s);
+// The checks of a --json FILE before any work: not an existing file (unless `overwrite`), not a
+// directory, in a directory that takes new files. throws: std::runtime_error naming the file.
+void check_json_output(const std::string& json, bool overwrite);
+// --no-verify: every command that reads a checkpoint.
+void add_no_verify_option(CLI::App& app, SharedOptions& s);
 
-// Sets the thread count, the convolution backend and the convolution algorithm.
+// Sets the thread count, the convolution backend, the convolution algorithm and the checkpoint
+// checksum policy.
 // throws: std::invalid_argument / std::runtime_error naming the option and the accepted values.
 void apply_shared_options(const SharedOptions& s);
 

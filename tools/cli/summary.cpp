@@ -11,6 +11,7 @@
 #include "models/registry.h"
 #include "models/training/checkpoint_meta.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/shared_options.h"
 
 namespace gb::cli {
 namespace {
@@ -39,11 +40,12 @@ void run(const SummaryCommand& s) {
 
 }  // namespace
 
-Command add_summary(CLI::App& cli) {
+Command add_summary(CLI::App& cli, SharedOptions& shared) {
   auto s = std::make_shared<SummaryCommand>();
   auto* app = cli.add_subcommand("summary", "print a model's layer table");
   app->add_option("--model", s->model, "model name");
   app->add_option("--checkpoint", s->checkpoint, "summarise the model in this checkpoint");
+  add_no_verify_option(*app, shared);
   app->add_option("--classes", s->config.num_classes, "number of classes");
   app->add_option("--in-channels", s->config.in_channels, "input channels");
   app->add_option("--image-size", s->config.image_size, "input height and width");

@@ -64,6 +64,7 @@ void add_run_options(CLI::App& app, TrainCommand& t, SharedOptions& shared) {
   app.add_option("--stop-after-epoch", o.stop_after_epoch,
                  "stop after this epoch as if interrupted (resume later)");
   add_threads_option(app, shared, "compute threads (default: all cores)");
+  add_no_verify_option(app, shared);
   app.add_option("--device", t.device, "cpu | cuda | cuda:N (a GPU needs a CUDA build)");
   app.add_flag("--quiet", o.quiet, "no progress output");
   app.add_option("--recipe", t.recipe,
