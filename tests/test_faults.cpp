@@ -225,6 +225,9 @@ TEST(Faults, UnwritableOutputsAreRefusedBeforeAnyWork) {
       "report" + c + " --out /proc/r.html",
       "export" + c + " --out /proc/m.onnx",
       "prune" + c + " --target-macs 0.5 --out /proc/p.safetensors",
+      "compress" + c + " --weight-sharing 16 --out /proc/w.safetensors",
+      "distill --teacher " + ck.string() + " --student smallcnn --out /proc/s.safetensors",
+      "graph" + c + " --out /proc/g.dot",
   };
   for (const std::string& cmd : commands) {
     const auto r = testing::run_glassbox(cmd);
