@@ -53,8 +53,11 @@ StepPass forward_backward(const TrainingLoop& loop, const data::Batch& b) {
   }
   loop.optimizer.zero_grad();
   loss.backward();
-  r.gradient = first_nonfinite_gradient(loop.optimizer.params());
-  if (!r.gradient.empty()) r.bad = NonFinite::Gradient;
+  // One reduction (one read-back on a GPU); the search for the parameter only when it fails.
+  if (!std::isfinite(optim::squared_grad_norm(loop.optimizer.params()))) {
+    r.bad = NonFinite::Gradient;
+    r.gradient = first_nonfinite_gradient(loop.optimizer.params());
+  }
   return r;
 }
 
