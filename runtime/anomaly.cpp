@@ -12,11 +12,12 @@ namespace {
 
 constexpr uint32_t kExponentMask = 0x7f800000u;  // all ones: Inf or NaN
 
-// Non-finite values among p[0..n): a branch-free (vectorised, parallel) pass that finds whether
-// there are any, then a second pass that tells NaN from Inf only when there are.
+// Non-finite values among p[0..n): a branch-free (vectorised) pass that finds whether there are
+// any, then a second pass that tells NaN from Inf only when there are. Serial on purpose: the
+// pass is memory-bound, and one more parallel region per op costs more than it saves on a
+// loaded machine (a ResNet-20 step on 2 busy cores: +65% with one, a few % without).
 NonFiniteCount count_host(const float* p, int64_t n) {
   int64_t bad = 0;
-#pragma omp parallel for reduction(+ : bad) schedule(static) if (n >= (int64_t{1} << 16))
   for (int64_t i = 0; i < n; ++i) {
     bad += (std::bit_cast<uint32_t>(p[i]) & kExponentMask) == kExponentMask ? 1 : 0;
   }

@@ -38,9 +38,11 @@ struct RunningMetrics {
 
 // The anomaly guard (runtime/anomaly.h) in a run: on for the optimizer steps numbered below
 // `first_steps` (the optimizer's count, so a run resumed past them starts with it off) and for
-// every step with `always` (--detect-anomaly). 50 by default: divergence from a bad recipe (too
-// high a learning rate, a bad init) shows in the first steps, and the guard's scan of every
-// activation and gradient costs about half a step while on (see models/training/README.md).
+// every step with `always` (--detect-anomaly). 50 by default: a broken model, init or data shows
+// in the first steps, 50 steps are a small part of any real run, and the guard's scan of every
+// activation and gradient costs a few percent of a CPU step while on (more on a GPU, whose
+// tensors it copies to the host); later divergence (a learning rate that peaks after warm-up)
+// is still located, by the re-run of the failing step (see models/training/README.md).
 inline constexpr int64_t kDefaultAnomalySteps = 50;
 struct AnomalySettings {
   int64_t first_steps = kDefaultAnomalySteps;  // 0: not by default
