@@ -75,7 +75,7 @@ std::optional<AnomalyReport> guarded_pass(const TrainingLoop& loop, const data::
   return std::nullopt;
 }
 
-// What went wrong, in words: "the loss became nan", "the gradient of 'fc.weight' became
+// What went wrong, in words: "the loss became NaN", "the gradient of 'fc.weight' became
 // non-finite (loss 2.31)", or an activation that did not reach the loss.
 std::string nonfinite_what(const StepPass& r) {
   switch (r.bad) {
