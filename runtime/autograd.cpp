@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "runtime/anomaly.h"
 #include "runtime/profiler.h"
 #include "runtime/trace.h"
 
@@ -32,6 +33,20 @@ class NeededInputsScope {
   const std::vector<bool>* prev_;
 };
 
+// Suspends the anomaly guard's forward checks for its scope (a backward pass).
+class ForwardChecksOff {
+ public:
+  ForwardChecksOff() : prev_(anomaly_detail::t_forward_checks) {
+    anomaly_detail::t_forward_checks = false;
+  }
+  ~ForwardChecksOff() { anomaly_detail::t_forward_checks = prev_; }
+  ForwardChecksOff(const ForwardChecksOff&) = delete;
+  ForwardChecksOff& operator=(const ForwardChecksOff&) = delete;
+
+ private:
+  bool prev_;
+};
+
 // A fresh contiguous tensor holding a + b (same shape); nothing is recorded.
 Tensor sum_of(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) {
@@ -48,7 +63,17 @@ Tensor sum_of(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-void add_into(Tensor& acc, const Tensor& g) { acc = acc.defined() ? sum_of(acc, g) : g; }
+// acc += g for the gradient of node n's output (a fan-out when acc is already defined).
+void add_into(Tensor& acc, const Tensor& g, const Node& n) {
+  if (!acc.defined()) {
+    acc = g;
+    return;
+  }
+  acc = sum_of(acc, g);
+  if (anomaly_detail::t_enabled) [[unlikely]] {
+    anomaly_detail::check_gradient_sum(n.name(), n.module, acc);
+  }
+}
 
 Tensor default_seed(const Tensor& root) {
   if (root.numel() != 1) {
@@ -141,16 +166,19 @@ std::vector<Tensor> call_backward(Node& n, const Tensor& g, const std::unordered
                            "' a second time; its saved tensors were freed (use retain_graph)");
   }
   std::vector<Tensor> in_grads;
+  std::vector<bool> needed(n.next.size());
+  for (size_t i = 0; i < n.next.size(); ++i)
+    needed[i] = n.next[i] && active.count(n.next[i].get()) > 0;
   {
     std::optional<profile::Span> span;  // per-layer backward time, when profiling is on
     if (profile::enabled()) span.emplace(profile::Pass::Backward, n.module, n.name());
-    std::vector<bool> needed(n.next.size());
-    for (size_t i = 0; i < n.next.size(); ++i)
-      needed[i] = n.next[i] && active.count(n.next[i].get()) > 0;
     NeededInputsScope needed_scope(&needed);
     in_grads = n.backward(g);
   }
   if (!retain_graph) n.backward = nullptr;
+  if (anomaly_detail::t_enabled) [[unlikely]] {
+    anomaly_detail::check_backward(n.name(), n.module, g, in_grads, needed, n.input_names);
+  }
   for (size_t i = 0; i < in_grads.size() && i < n.input_shapes.size(); ++i) {
     if (n.next[i] && in_grads[i].defined() && in_grads[i].shape() != n.input_shapes[i]) {
       throw std::logic_error("autograd: backward of '" + std::string(n.name()) +
@@ -175,6 +203,8 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
   }
   const bool capture_mode = !targets.empty();
   NoGradGuard no_grad;  // backward closures and hooks never record a graph of their own
+  // The ops closures run are checked as the closures' gradients, not as forward ops.
+  ForwardChecksOff forward_checks_off;
   std::vector<Node*> nodes = reachable(root_node.get());
   const std::unordered_set<Node*> active =
       capture_mode ? nodes_leading_to(root_node.get(), targets)
@@ -225,7 +255,7 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph,
     for (size_t i = 0; i < n->next.size(); ++i) {
       Node* nx = n->next[i].get();
       if (!nx || !active.count(nx)) continue;
-      if (i < in_grads.size() && in_grads[i].defined()) add_into(grads[nx], in_grads[i]);
+      if (i < in_grads.size() && in_grads[i].defined()) add_into(grads[nx], in_grads[i], *nx);
       if (--deps[nx] == 0) ready.push_back(nx);  // possibly with no gradient: see above
     }
   }
@@ -263,6 +293,9 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
 namespace {
 void record_node(std::optional<OpId> op, const char* label, const std::vector<Tensor>& inputs,
                  Tensor& out, BackwardFn backward) {
+  if (anomaly_detail::t_forward_checks) [[unlikely]] {
+    anomaly_detail::check_forward(op ? op_name(*op) : label, t_module_path, inputs, out);
+  }
   trace_op(op, label, inputs, out);
   if (!t_grad_mode) return;
   bool any = false;

@@ -111,7 +111,6 @@ void AdamW::load_state(const NamedTensors& state, int64_t steps) {
   steps_ = steps;
 }
 
-namespace {
 // The sum of squares of every gradient, in parameter order, in double: host gradients add into
 // one host double, GPU gradients into one device double read back once (no sync per tensor).
 double squared_grad_norm(const NamedTensors& params) {
@@ -138,7 +137,6 @@ double squared_grad_norm(const NamedTensors& params) {
   }
   return host_total;
 }
-}  // namespace
 
 float clip_grad_norm(const NamedTensors& params, float max_norm) {
   const float norm = static_cast<float>(std::sqrt(squared_grad_norm(params)));

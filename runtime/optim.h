@@ -80,6 +80,11 @@ class AdamW : public Optimizer {
   std::vector<Tensor> m_, v_;
 };
 
+// The sum of squares of every gradient, in double (GPU gradients: one read-back). Finite exactly
+// when every gradient is: no float's square, summed, overflows a double (the training loop's
+// NaN/Inf check).
+double squared_grad_norm(const NamedTensors& params);
+
 // Scales all gradients so their global L2 norm is at most max_norm; returns the norm before.
 float clip_grad_norm(const NamedTensors& params, float max_norm);
 

@@ -38,9 +38,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-std::string nonfinite_loss_message(float loss, int64_t step, float lr) {
-  return "fine-tune: loss became " + std::to_string(loss) + " at step " + std::to_string(step) +
-         " (learning rate " + std::to_string(lr) + "); try a lower --lr";
+std::string nonfinite_message(const std::string& message) {
+  return "fine-tune: " + message + "; try a lower --lr";
 }
 
 }  // namespace
@@ -64,9 +63,10 @@ FinetuneResult finetune(Module& model, std::shared_ptr<const data::Dataset> trai
     if (hooks.on_step) hooks.on_step(m.steps, total, m.loss(), m.accuracy());
     if (hooks.log) hooks.log->step(m, optimizer->lr());
   };
-  loop_hooks.nonfinite_loss_message = nonfinite_loss_message;
+  loop_hooks.nonfinite_message = nonfinite_message;
   StepSettings settings;
   settings.bn_l1 = cfg.bn_l1;
+  settings.anomaly = cfg.anomaly;
   const TrainingLoop loop{model, *optimizer, *schedule, Device{}, settings, loop_hooks};
 
   if (hooks.log) hooks.log->graph_once(model, {train->channels, train->height, train->width});

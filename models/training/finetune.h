@@ -32,6 +32,8 @@ struct FinetuneConfig {
   bool augment = true;  // random crop (pad 4) + horizontal flip
   uint64_t seed = 0;    // loader order and augmentation
   float bn_l1 = 0.0f;   // network slimming: adds bn_l1 * sign(gamma) to every BN scale's grad
+  // The anomaly guard (loop.h): on for the first steps, or every step.
+  AnomalySettings anomaly;
 };
 
 struct FinetuneHooks {
@@ -53,7 +55,8 @@ struct FinetuneResult {
 
 // Trains `model` (on the CPU) in place on `train` (normalised with `norm`) for cfg.epochs. Leaves
 // the model in eval mode. throws: std::invalid_argument for a bad config (unknown schedule,
-// batch < 1, epochs <= 0, no images) and std::runtime_error when the loss becomes NaN or infinite.
+// batch < 1, epochs <= 0, no images) and std::runtime_error (gb::AnomalyError when located)
+// when the loss or a gradient becomes NaN or infinite.
 FinetuneResult finetune(Module& model, std::shared_ptr<const data::Dataset> train,
                         const data::Normalization& norm, const FinetuneConfig& cfg,
                         const FinetuneHooks& hooks = {});

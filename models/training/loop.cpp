@@ -5,37 +5,139 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "models/training/losses.h"
+#include "runtime/anomaly.h"
 #include "runtime/device_copy.h"
+#include "runtime/module.h"
 #include "runtime/ops.h"
+#include "runtime/rng.h"
 
 namespace gb::training {
 namespace {
 
-std::string generic_nonfinite_message(float loss, int64_t step, float lr) {
-  return fmt::format("loss became {} at step {} (learning rate {:.4g})", loss, step, lr);
+// What a forward and backward of a batch found not finite.
+enum class NonFinite { None, Loss, Gradient };
+
+struct StepPass {
+  Tensor logits;
+  float loss = 0;
+  NonFinite bad = NonFinite::None;
+  std::string gradient;  // with bad == Gradient: the first parameter whose gradient is not
+};
+
+// The name of the first parameter whose gradient holds a NaN or an infinity ("" when none).
+std::string first_nonfinite_gradient(const optim::NamedTensors& params) {
+  for (const auto& [name, p] : params) {
+    if (count_nonfinite(p.grad()).any()) return name;
+  }
+  return {};
+}
+
+// Forward and loss of batch `b`; when the loss is finite, zeroed gradients, backward and a scan
+// of the parameters' gradients. The optimizer does not step.
+StepPass forward_backward(const TrainingLoop& loop, const data::Batch& b) {
+  StepPass r;
+  const Tensor x = batch_images(b, loop.device);
+  r.logits = loop.model(x);
+  const Tensor loss =
+      loop.hooks.loss ? loop.hooks.loss(x, r.logits, b.labels)
+                      : ops::cross_entropy(r.logits, Tensor::from_labels(b.labels).to(loop.device),
+                                           loop.settings.label_smoothing);
+  r.loss = loss.item();
+  if (!std::isfinite(r.loss)) {
+    r.bad = NonFinite::Loss;
+    return r;
+  }
+  loop.optimizer.zero_grad();
+  loss.backward();
+  // One reduction (one read-back on a GPU); the search for the parameter only when it fails.
+  if (!std::isfinite(optim::squared_grad_norm(loop.optimizer.params()))) {
+    r.bad = NonFinite::Gradient;
+    r.gradient = first_nonfinite_gradient(loop.optimizer.params());
+  }
+  return r;
+}
+
+// forward_backward with the anomaly guard `on`, from the dropout stream's counter `dropout`
+// (the same draws as the step's first pass); the guard's report, if it found anything.
+std::optional<AnomalyReport> guarded_pass(const TrainingLoop& loop, const data::Batch& b, bool on,
+                                          uint64_t dropout, StepPass& r) {
+  dropout_generator().set_counter(dropout);
+  try {
+    AnomalyGuard guard(on);
+    r = forward_backward(loop, b);
+  } catch (const AnomalyError& e) {
+    return e.report();
+  }
+  return std::nullopt;
+}
+
+// What went wrong, in words: "the loss became NaN", "the gradient of 'fc.weight' became
+// non-finite (loss 2.31)", or an activation that did not reach the loss.
+std::string nonfinite_what(const StepPass& r) {
+  switch (r.bad) {
+    case NonFinite::Loss:
+      return std::isnan(r.loss) ? "the loss became NaN" : fmt::format("the loss became {}", r.loss);
+    case NonFinite::Gradient:
+      return fmt::format("the gradient of '{}' became non-finite (loss {:.4g})", r.gradient,
+                         r.loss);
+    case NonFinite::None:
+      break;
+  }
+  return fmt::format(
+      "a value became non-finite, though the loss ({:.4g}) and the parameter "
+      "gradients stayed finite",
+      r.loss);
+}
+
+// Where the value appeared, in words: the guard's report, or why there is none (`rerun`: the
+// guard was off for the step and a re-run with it on found nothing).
+std::string nonfinite_where(const std::optional<AnomalyReport>& where, bool rerun) {
+  if (where) return "it first appeared in " + where->describe();
+  if (rerun) {
+    return "a re-run of the step with the anomaly guard on did not reproduce it (something "
+           "outside the step's weights, batch and dropout draws differs), so the op is unknown";
+  }
+  return "the anomaly guard saw no op produce it (it appeared outside the recorded ops)";
+}
+
+// Throws the error of a step where something was not finite: `r` is the step without the
+// guard, `where` the guard's report (none: it did not locate the value), `rerun` as above.
+[[noreturn]] void throw_nonfinite(const TrainingLoop& loop, const data::Batch& b, const StepPass& r,
+                                  const std::optional<AnomalyReport>& where, bool rerun) {
+  std::string message = fmt::format("step {} (epoch {}, learning rate {:.4g}): {}; {}",
+                                    loop.optimizer.steps() + 1, b.epoch + 1, loop.optimizer.lr(),
+                                    nonfinite_what(r), nonfinite_where(where, rerun));
+  if (loop.hooks.nonfinite_message) message = loop.hooks.nonfinite_message(message);
+  if (where) throw AnomalyError(*where, message);
+  throw std::runtime_error(message);
+}
+
+// Forward and backward of batch `b` with the guard as the settings say for this step; when
+// anything is not finite, the pass that finds where (the guard on) and the pass that finds what
+// (the guard off) both run, from the same dropout draws, and the step stops with the error.
+StepPass checked_forward_backward(const TrainingLoop& loop, const data::Batch& b) {
+  const uint64_t dropout = dropout_generator().counter();
+  const bool guarded = loop.settings.anomaly.on_at(loop.optimizer.steps());
+  StepPass r;
+  std::optional<AnomalyReport> where = guarded_pass(loop, b, guarded, dropout, r);
+  if (!where && r.bad == NonFinite::None) return r;
+  if (where) {
+    guarded_pass(loop, b, false, dropout, r);  // the loss and gradients as they are
+  } else if (!guarded) {
+    StepPass again;
+    where = guarded_pass(loop, b, true, dropout, again);
+  }
+  throw_nonfinite(loop, b, r, where, !guarded);
 }
 
 // One optimizer step on batch `b`, added to `m`.
 void train_one_batch(const TrainingLoop& loop, const data::Batch& b, RunningMetrics& m) {
   loop.optimizer.set_lr(loop.schedule.lr(loop.optimizer.steps()));
-  const Tensor x = batch_images(b, loop.device);
-  const Tensor logits = loop.model(x);
-  const Tensor loss =
-      loop.hooks.loss ? loop.hooks.loss(x, logits, b.labels)
-                      : ops::cross_entropy(logits, Tensor::from_labels(b.labels).to(loop.device),
-                                           loop.settings.label_smoothing);
-  const float lv = loss.item();
-  if (!std::isfinite(lv)) {
-    const auto& message = loop.hooks.nonfinite_loss_message;
-    throw std::runtime_error(message
-                                 ? message(lv, m.steps + 1, loop.optimizer.lr())
-                                 : generic_nonfinite_message(lv, m.steps + 1, loop.optimizer.lr()));
-  }
-  loop.optimizer.zero_grad();
-  loss.backward();
+  const StepPass r = checked_forward_backward(loop, b);
   if (loop.settings.bn_l1 > 0) add_bn_l1_subgradient(loop.model, loop.settings.bn_l1);
   if (loop.settings.clip_grad_norm > 0) {
     optim::clip_grad_norm(loop.optimizer.params(), loop.settings.clip_grad_norm);
@@ -43,11 +145,11 @@ void train_one_batch(const TrainingLoop& loop, const data::Batch& b, RunningMetr
   loop.optimizer.step();
   if (loop.hooks.after_step) loop.hooks.after_step();
   ++m.steps;
-  const int64_t correct = count_correct(logits, b.labels);
-  m.loss_sum += static_cast<double>(lv) * static_cast<double>(b.size());
+  const int64_t correct = count_correct(r.logits, b.labels);
+  m.loss_sum += static_cast<double>(r.loss) * static_cast<double>(b.size());
   m.correct += correct;
   m.seen += static_cast<int64_t>(b.size());
-  m.batch_loss = lv;
+  m.batch_loss = r.loss;
   m.batch_accuracy = static_cast<double>(correct) / static_cast<double>(b.size());
 }
 

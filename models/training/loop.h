@@ -36,11 +36,26 @@ struct RunningMetrics {
   double accuracy() const;    // correct / seen (0 before the first step)
 };
 
+// The anomaly guard (runtime/anomaly.h) in a run: on for the optimizer steps numbered below
+// `first_steps` (the optimizer's count, so a run resumed past them starts with it off) and for
+// every step with `always` (--detect-anomaly). 50 by default: a broken model, init or data shows
+// in the first steps, 50 steps are a small part of any real run, and the guard's scan of every
+// activation and gradient costs a few percent of a CPU step while on (more on a GPU, whose
+// tensors it copies to the host); later divergence (a learning rate that peaks after warm-up)
+// is still located, by the re-run of the failing step (see models/training/README.md).
+inline constexpr int64_t kDefaultAnomalySteps = 50;
+struct AnomalySettings {
+  int64_t first_steps = kDefaultAnomalySteps;  // 0: not by default
+  bool always = false;
+  bool on_at(int64_t step) const { return always || step < first_steps; }
+};
+
 // What a step does besides the fixed sequence above.
 struct StepSettings {
   float label_smoothing = 0.0f;  // of the default cross-entropy loss
   float bn_l1 = 0.0f;            // network slimming: L1 subgradient on BN scales (0: off)
   float clip_grad_norm = 0.0f;   // clip gradients to this global norm (0: off)
+  AnomalySettings anomaly;
 };
 
 struct LoopHooks {
@@ -48,9 +63,10 @@ struct LoopHooks {
   std::function<void()> after_step;  // runs after every optimizer step (re-apply masks, ...)
   // Runs after every step with the totals so far.
   std::function<void(const RunningMetrics&)> on_step;
-  // The message of the error thrown when the loss of step `step` (1-based, counted in the
-  // RunningMetrics) is NaN or infinite at learning rate `lr`. Default: a generic one.
-  std::function<std::string(float loss, int64_t step, float lr)> nonfinite_loss_message;
+  // Adds the caller's context to the message of the error thrown when a loss or gradient is NaN
+  // or infinite (the message names the step, the epoch, the learning rate and, when the guard
+  // located it, the op and module). Default: the message as it is.
+  std::function<std::string(const std::string& message)> nonfinite_message;
 };
 
 // Everything a step needs. The optimizer holds the model's parameters (and lives on its device).
@@ -65,8 +81,14 @@ struct TrainingLoop {
 
 // Trains on batches from `loader` until its epoch ends (next() returns nullopt, so the following
 // call starts the next epoch) or metrics.steps reaches `step_limit`, adding to `metrics`.
-// requires: the model is in training mode. throws: std::runtime_error with the hook's message
-// (nothing stepped) when a loss is not finite; whatever the loader or the loss throws.
+// A step whose loss or parameter gradients are not finite (or, with the anomaly guard on, any
+// op's output or gradient) stops the run before the optimizer steps: when the guard was off for
+// it, the step's forward and backward run again with it on (same weights, batch and dropout
+// draws) to find where the first non-finite value appeared.
+// requires: the model is in training mode. throws: gb::AnomalyError (a std::runtime_error) whose
+// message names the step, the epoch, the loss and the op and module where the first non-finite
+// value appeared, through hooks.nonfinite_message (nothing stepped); std::runtime_error when the
+// re-run could not locate it; whatever the loader or the loss throws.
 void train_steps(const TrainingLoop& loop, data::Loader& loader, RunningMetrics& metrics,
                  int64_t step_limit = std::numeric_limits<int64_t>::max());
 

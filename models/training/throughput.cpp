@@ -11,6 +11,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "runtime/anomaly.h"
 #include "runtime/autograd.h"
 #include "runtime/device_copy.h"
 #include "runtime/ops.h"
@@ -161,6 +162,7 @@ std::vector<ThroughputRow> measure_throughput(Module& model, const Shape& chw, i
   }
   std::vector<ThroughputRow> rows;
   Generator gen(1, 0);
+  const AnomalyGuard guard(opt.detect_anomaly);
   if (opt.train) {
     rows.push_back(measure_training(model, chw, std::max<int64_t>(classes, 1), opt, gen));
     set_memory(rows.back(), baseline);

@@ -25,6 +25,8 @@ struct ThroughputOptions {
   bool inference = true;
   bool peak_memory = false;   // also measure the peak tensor bytes of one training step
   int64_t profile_steps = 0;  // > 0: a per-layer profile of this many more steps per mode
+  // Every step with the anomaly guard on (runtime/anomaly.h): what it costs.
+  bool detect_anomaly = false;
 };
 
 // The process's resident memory now, in MB (10^6 bytes). All 0 where the source is unreadable.

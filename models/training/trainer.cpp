@@ -232,13 +232,11 @@ class TrainingRun {
       bar.update(m.steps, m.loss(), m.accuracy(), m.seen);
       if (log_) log_->step(m, optimizer_->lr());
     };
-    hooks.nonfinite_loss_message = [epoch](float loss, int64_t step, float lr) {
-      return fmt::format(
-          "train: loss became {} at epoch {} step {} (learning rate {:.4g}); stopping, the last "
-          "checkpoint (if any) is left as it was",
-          loss, epoch + 1, step, lr);
+    hooks.nonfinite_message = [](const std::string& message) {
+      return "train: " + message + "; stopping, the last checkpoint (if any) is left as it was";
     };
-    const StepSettings settings{cfg_.label_smoothing, cfg_.bn_l1, cfg_.clip_grad_norm};
+    const StepSettings settings{cfg_.label_smoothing, cfg_.bn_l1, cfg_.clip_grad_norm,
+                                opt_.anomaly};
     RunningMetrics running;
     train_steps({*model_, *optimizer_, *schedule_, opt_.device, settings, hooks}, loader_, running);
     EpochMetrics m;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "models/training/loop.h"
 #include "models/training/tensorboard.h"
 #include "models/training/train_config.h"
 #include "runtime/device.h"
@@ -31,6 +32,8 @@ struct TrainOptions {
   // TensorBoard event files (tensorboard.dir empty: none): the graph at the start, per-step and
   // per-epoch scalars, histograms after every epoch, the views every image_every epochs.
   TensorBoardSettings tensorboard;
+  // The anomaly guard: the first steps by default, every step with --detect-anomaly.
+  AnomalySettings anomaly;
 };
 
 struct TrainResult {
@@ -43,7 +46,9 @@ struct TrainResult {
 // same weights, optimizer state, data order and dropout stream as if never interrupted.
 // throws: std::runtime_error / std::invalid_argument naming the file or cause on bad input
 // (unreadable data, existing output without overwrite, an unwritable TensorBoard directory,
-// checkpoint mismatch) or a NaN loss; the output checkpoint is never left half-written.
+// checkpoint mismatch) or a NaN/infinite loss or gradient (a gb::AnomalyError naming the step,
+// op and module: loop.h); the output checkpoint is never left half-written, nor written after a
+// non-finite step.
 TrainResult train(TrainConfig cfg, const TrainOptions& opt);
 
 }  // namespace gb::training

@@ -42,6 +42,8 @@ struct BenchConfig {
   int64_t profile_steps = 3;
   std::string sort = "order";  // per-layer table order: "order" (execution) | "time"
   std::string device = "cpu";  // cpu | cuda | cuda:N (parse_device)
+  // The anomaly guard on (--detect-anomaly): what it costs.
+  bool detect_anomaly = false;
 };
 
 struct BenchCommand {
@@ -96,6 +98,7 @@ std::vector<training::ThroughputRow> run_bench(const BenchConfig& cfg) {
   opt.train = cfg.train;
   opt.inference = cfg.inference;
   opt.peak_memory = true;
+  opt.detect_anomaly = cfg.detect_anomaly;
   opt.profile_steps = cfg.per_layer ? std::max<int64_t>(cfg.profile_steps, 1) : 0;
   std::vector<training::ThroughputRow> rows;
   for (const auto& name : cfg.models) {
@@ -246,6 +249,8 @@ void add_options(CLI::App& app, BenchCommand& b, SharedOptions& shared) {
                "after the timed repetitions, profile a few more steps and print a per-layer "
                "table (forward/backward ms per step, share, kernel notes)");
   app.add_option("--profile-steps", bc.profile_steps, "steps profiled for --per-layer (3)");
+  app.add_flag("--detect-anomaly", bc.detect_anomaly,
+               "time the steps with the anomaly guard on (NaN/Inf checks of every op): its cost");
   app.add_option("--sort", bc.sort, "per-layer table order: order (execution) | time");
   app.add_option("--gemm", b.gemm,
                  "square SGEMM sizes (e.g. 256,512,1024,2048): glassbox vs OpenBLAS GFLOP/s; "

@@ -111,6 +111,18 @@ void add_finetune_options(CLI::App& app, training::FinetuneConfig& f, bool& no_a
   app.add_option("--warmup", f.warmup_fraction, "fraction of the steps for linear warm-up");
   app.add_option("--bn-l1", f.bn_l1, "L1 penalty on BN scales during " + what + " (0: off)");
   app.add_flag("--no-augment", no_augment, "no random crop and flip");
+  add_anomaly_options(app, f.anomaly, what);
+}
+
+void add_anomaly_options(CLI::App& app, training::AnomalySettings& a, const std::string& what) {
+  app.add_flag("--detect-anomaly", a.always,
+               "check every op's output and gradient for NaN/Inf in every step of the " + what +
+                   " (slower): a non-finite value stops it naming the step, op and module");
+  app.add_option("--anomaly-steps", a.first_steps,
+                 "those checks in the first K steps only (" +
+                     std::to_string(training::kDefaultAnomalySteps) +
+                     "; 0: off); a later non-finite loss or gradient re-runs its step with them")
+      ->check(CLI::NonNegativeNumber);
 }
 
 void add_tensorboard_options(CLI::App& app, training::TensorBoardSettings& s,

@@ -53,6 +53,9 @@ std::string method_help();
 // help texts ("fine-tuning", "training").
 void add_finetune_options(CLI::App& app, training::FinetuneConfig& f, bool& no_augment,
                           const std::string& what);
+// --detect-anomaly (the anomaly guard on every step) and --anomaly-steps K (on for the first K
+// steps; 0: off) of train, prune, distill and compress; `what` names the training in the help.
+void add_anomaly_options(CLI::App& app, training::AnomalySettings& a, const std::string& what);
 // --tensorboard DIR and --tensorboard-every N (train, prune, distill, compress): `what` names the
 // training that is logged ("training", "fine-tuning").
 void add_tensorboard_options(CLI::App& app, training::TensorBoardSettings& s,

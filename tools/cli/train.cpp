@@ -73,6 +73,7 @@ void add_run_options(CLI::App& app, TrainCommand& t, SharedOptions& shared) {
   add_conv_backend_option(app, shared);
   add_conv_algorithm_option(app, shared);
   add_tensorboard_options(app, o.tensorboard, "training");
+  add_anomaly_options(app, o.anomaly, "training");
 }
 
 // A resumed run continues with its saved configuration; only the length may change.
