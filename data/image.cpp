@@ -1,8 +1,10 @@
-// Single-image decoding with stb_image (the implementation is compiled into libstb).
+// Single-image decoding with stb_image (the implementation is compiled into libstb), PNG and JPEG
+// only, with the size declared in the header checked against the limits before decoding.
 #include "data/image.h"
 
 #include <stb/stb_image.h>
 
+#include <algorithm>
 #include <climits>
 #include <memory>
 
@@ -22,15 +24,44 @@ int checked_size(size_t size, const std::string& name) {
   return static_cast<int>(size);
 }
 
+bool is_png(const uint8_t* b, size_t size) {
+  static constexpr uint8_t kMagic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  return size >= 8 && std::equal(kMagic, kMagic + 8, b);
+}
+
+bool is_jpeg(const uint8_t* b, size_t size) {
+  return size >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
+}
+
+// The header's width, height and channel count (with alpha), after the format and size checks.
+struct Header {
+  int w = 0, h = 0, comp = 0;
+};
+
+Header probe(const uint8_t* bytes, size_t size, const std::string& name) {
+  if (size == 0) throw DataError(name, "cannot decode image: empty file");
+  if (!is_png(bytes, size) && !is_jpeg(bytes, size)) {
+    throw DataError(name, "cannot decode image: not a PNG or JPEG file (unknown magic bytes)");
+  }
+  Header hd;
+  if (!stbi_info_from_memory(bytes, checked_size(size, name), &hd.w, &hd.h, &hd.comp)) {
+    throw DataError(name, "cannot decode image: " + stb_reason());
+  }
+  const int64_t pixels = int64_t{hd.w} * int64_t{hd.h};
+  if (hd.w <= 0 || hd.h <= 0) throw DataError(name, "image has no pixels");
+  if (hd.w > kMaxImageSide || hd.h > kMaxImageSide || pixels > kMaxImagePixels) {
+    throw DataError(name, "image of " + std::to_string(hd.w) + " x " + std::to_string(hd.h) +
+                              " pixels exceeds the limit (" + std::to_string(kMaxImageSide) +
+                              " per side, " + std::to_string(kMaxImagePixels) +
+                              " in all); refused before decoding");
+  }
+  return hd;
+}
+
 }  // namespace
 
 int native_channels(const uint8_t* bytes, size_t size, const std::string& name) {
-  int w = 0, h = 0, comp = 0;
-  if (size == 0) throw DataError(name, "cannot decode image: empty file");
-  if (!stbi_info_from_memory(bytes, checked_size(size, name), &w, &h, &comp)) {
-    throw DataError(name, "cannot decode image: " + stb_reason());
-  }
-  return comp <= 2 ? 1 : 3;
+  return probe(bytes, size, name).comp <= 2 ? 1 : 3;
 }
 
 Image decode_image(const uint8_t* bytes, size_t size, const std::string& name, int channels,
@@ -51,6 +82,7 @@ Image decode_image(const uint8_t* bytes, size_t size, const std::string& name, i
       stbi_load_from_memory(bytes, checked_size(size, name), &w, &h, &comp, c), stbi_image_free);
   if (!hwc) throw DataError(name, "cannot decode image: " + stb_reason());
   if (w <= 0 || h <= 0) throw DataError(name, "image has no pixels");
+  if (int64_t{w} * h > kMaxImagePixels) throw DataError(name, "decoded size differs from header");
   Image img;
   img.channels = c;
   img.height = h;

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "data/image.h"
 #include "models/onnx/onnx_converters.h"
 
 namespace gb::models {
@@ -35,6 +36,8 @@ bool convert_node(ImportContext& ctx, const onnx::NodeProto& node) {
 
 namespace {
 
+constexpr int64_t kMaxInputChannels = 4096;
+
 std::string supported_list() {
   std::string out;
   for (const auto& [op, fn] : converters()) out += (out.empty() ? "" : ", ") + op;
@@ -46,6 +49,21 @@ int64_t default_opset(const onnx::ModelProto& model) {
     if (o.domain().empty() || o.domain() == "ai.onnx") return o.version();
   }
   return -1;
+}
+
+// `chw` if within the limits of an image input: at most kMaxInputChannels channels and
+// data::kMaxImageSide / kMaxImagePixels (data/image.h) for the image; the import runs the model
+// once on an input of this size.
+std::vector<int64_t> checked_input(ImportContext& ctx, const std::string& name,
+                                   const std::vector<int64_t>& chw) {
+  if (chw[0] > kMaxInputChannels || chw[1] > data::kMaxImageSide ||
+      chw[2] > data::kMaxImageSide || chw[1] * chw[2] > data::kMaxImagePixels) {
+    ctx.fail("input '" + name + "' of size " + shape_str(chw) + " exceeds the limit (" +
+             std::to_string(kMaxInputChannels) + " channels, " +
+             std::to_string(data::kMaxImageSide) + " pixels per side, " +
+             std::to_string(data::kMaxImagePixels) + " pixels in all)");
+  }
+  return chw;
 }
 
 // [C, H, W] of the image input from its declared type and the options.
@@ -75,7 +93,7 @@ std::vector<int64_t> input_chw(ImportContext& ctx, const onnx::ValueInfoProto& i
                  in.name() + "' " + shape_str(chw) + " (-1: symbolic)");
       }
     }
-    return want;
+    return checked_input(ctx, in.name(), want);
   }
   for (int64_t d : chw) {
     if (d <= 0) {
@@ -83,7 +101,7 @@ std::vector<int64_t> input_chw(ImportContext& ctx, const onnx::ValueInfoProto& i
                " (-1: symbolic); give it with --input-size CxHxW");
     }
   }
-  return chw;
+  return checked_input(ctx, in.name(), chw);
 }
 
 }  // namespace
