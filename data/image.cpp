@@ -33,6 +33,25 @@ bool is_jpeg(const uint8_t* b, size_t size) {
   return size >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
 }
 
+// False if a JPEG Huffman table (DHT segment) declares more than 256 codes. stb_image 2.27
+// (Debian's libstb) writes past its tables on such a segment, so every FF C4 in the bytes is read
+// as a DHT segment, the way stb_image would, and checked before stb_image sees the file.
+bool jpeg_huffman_tables_ok(const uint8_t* b, size_t size) {
+  for (size_t at = 0; at + 4 <= size; ++at) {
+    if (b[at] != 0xff || b[at + 1] != 0xc4) continue;
+    int64_t left = ((int64_t{b[at + 2]} << 8) | b[at + 3]) - 2;  // segment length after itself
+    size_t p = at + 4;
+    while (left > 0 && p < size) {
+      int codes = 0;
+      for (size_t i = 0; i < 16; ++i) codes += p + 1 + i < size ? b[p + 1 + i] : 0;
+      if (codes > 256) return false;
+      p += 17 + static_cast<size_t>(codes);
+      left -= 17 + codes;
+    }
+  }
+  return true;
+}
+
 // The header's width, height and channel count (with alpha), after the format and size checks.
 struct Header {
   int w = 0, h = 0, comp = 0;
@@ -42,6 +61,9 @@ Header probe(const uint8_t* bytes, size_t size, const std::string& name) {
   if (size == 0) throw DataError(name, "cannot decode image: empty file");
   if (!is_png(bytes, size) && !is_jpeg(bytes, size)) {
     throw DataError(name, "cannot decode image: not a PNG or JPEG file (unknown magic bytes)");
+  }
+  if (is_jpeg(bytes, size) && !jpeg_huffman_tables_ok(bytes, size)) {
+    throw DataError(name, "cannot decode image: corrupt JPEG (a Huffman table of more than 256 codes)");
   }
   Header hd;
   if (!stbi_info_from_memory(bytes, checked_size(size, name), &hd.w, &hd.h, &hd.comp)) {

@@ -77,6 +77,16 @@ TEST(ImageLimits, OnlyPngAndJpegAreDecoded) {
   EXPECT_HAS(msg, "not a PNG or JPEG");
 }
 
+// Found by fuzz_image: a JPEG whose DHT segment declares more than 256 codes made stb_image 2.27
+// write past its Huffman tables.
+TEST(ImageLimits, JpegHuffmanTableOfMoreThan256CodesIsRefused) {
+  const std::string path = GB_SOURCE_DIR "/tests/fuzz/regressions/image/jpeg_dht_over_256_codes";
+  const Bytes bytes = data::read_file(path);
+  const std::string msg = error_of([&] { data::decode_image(bytes.data(), bytes.size(), "h.jpg"); });
+  EXPECT_HAS(msg, "h.jpg: ");
+  EXPECT_HAS(msg, "Huffman table of more than 256 codes");
+}
+
 // A ustar header for a regular file `name` declaring `size` bytes (octal), checksum filled in.
 Bytes tar_header(const std::string& name, uint64_t size) {
   Bytes h(512, 0);
