@@ -26,7 +26,7 @@ json norm_json(const data::Normalization& n) { return json{{"mean", n.mean}, {"s
 // The fields of CheckpointMeta from the parsed entry `j`. throws: json or invalid_argument errors.
 void parse_model_fields(const json& j, CheckpointMeta& m) {
   if (j.at("format").get<std::string>() != kFormat) {
-    throw std::runtime_error("unsupported format " + j.at("format").get<std::string>());
+    throw std::invalid_argument("unsupported format " + j.at("format").get<std::string>());
   }
   m.model_name = j.at("model").get<std::string>();
   m.model_config = j.at("model_config").get<models::ModelConfig>();
