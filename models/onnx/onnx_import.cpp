@@ -121,6 +121,9 @@ ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& lab
              "with onnx.version_converter)");
   }
   const onnx::GraphProto& g = model.graph();
+  for (const auto& node : g.node()) {
+    if (node.output_size() == 0) ctx.fail(node, "operator " + node.op_type() + " has no output");
+  }
   std::set<std::string> initializer_names;
   for (const auto& t : g.initializer()) {
     try {
