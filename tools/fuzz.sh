@@ -19,7 +19,7 @@ build=build-fuzz
 # The longest input tried per target (bytes): room for a few records / entries / nodes.
 declare -A max_len=([fuzz_safetensors]=8192 [fuzz_cifar]=16384 [fuzz_idx]=4096
                     [fuzz_image]=16384 [fuzz_archive]=32768 [fuzz_checkpoint_meta]=8192
-                    [fuzz_onnx]=16384)
+                    [fuzz_onnx]=32768)
 
 install_clang() {
   local missing=()

@@ -4,8 +4,10 @@ slightly broken ones (run with /usr/bin/python3, which has torch for the ONNX se
 the JPEG seeds). The checkpoint_meta seeds are "glassbox" metadata entries taken from
 checkpoints: pass checkpoint files as arguments to add theirs (those of at most 4 KB are also
 safetensors seeds); the committed ones come from a trained smallcnn and from `glassbox import` of
-the two ONNX seeds. Usage:
-    /usr/bin/python3 tests/fuzz/make_corpus.py [checkpoint.safetensors ...]"""
+the two ONNX seeds. .onnx files given as arguments become ONNX seeds too; the committed ones are
+`glassbox export --model smallcnn|resnet20 --width 0.0625 --num-classes 3 --input-size 1x8x8`.
+Usage:
+    /usr/bin/python3 tests/fuzz/make_corpus.py [checkpoint.safetensors ...] [model.onnx ...]"""
 import gzip
 import io
 import json
@@ -225,7 +227,10 @@ def main():
     image_seeds()
     archive_seeds()
     onnx_seeds()
-    checkpoint_meta_seeds(sys.argv[1:])
+    checkpoint_meta_seeds([a for a in sys.argv[1:] if a.endswith(".safetensors")])
+    for path in [a for a in sys.argv[1:] if a.endswith(".onnx")]:
+        with open(path, "rb") as f:
+            put("onnx", "export_" + os.path.basename(path), f.read())
 
 
 if __name__ == "__main__":
