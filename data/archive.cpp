@@ -1,6 +1,7 @@
 // Image trees read straight from an archive (.tar.gz etc.) with libarchive, from a file or from
 // memory: one streaming pass keeps the encoded bytes of the wanted split's images, which are then
-// sorted (class, file name) and decoded in parallel. Entries look like [<top>/]<split>/<class>/<file>.
+// sorted (class, file name) and decoded in parallel. Entries look like
+// [<top>/]<split>/<class>/<file>.
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -170,8 +171,8 @@ Dataset load_image_archive(const std::string& path, Split split, const LoadOptio
   return read_image_archive(ar.get(), path, split, options);
 }
 
-Dataset parse_image_archive(const uint8_t* bytes, size_t size, const std::string& name,
-                            Split split, const LoadOptions& options) {
+Dataset parse_image_archive(const uint8_t* bytes, size_t size, const std::string& name, Split split,
+                            const LoadOptions& options) {
   ArchivePtr ar = new_reader(name);
   if (archive_read_open_memory(ar.get(), bytes, size) != ARCHIVE_OK) fail(ar.get(), name, kNotData);
   return read_image_archive(ar.get(), name, split, options);

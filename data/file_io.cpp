@@ -66,8 +66,8 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string
       const size_t got = sizeof(chunk) - zs.avail_out;
       if (got > max_bytes - out.size()) {
         inflateEnd(&zs);
-        throw DataError(name, "gzip stream decompresses to more than " +
-                                  std::to_string(max_bytes) + " bytes (refused)");
+        throw DataError(name, "gzip stream decompresses to more than " + std::to_string(max_bytes) +
+                                  " bytes (refused)");
       }
       out.insert(out.end(), chunk, chunk + got);
     }

@@ -54,8 +54,8 @@ Dataset load_image_tree(const std::string& root, Split split, const LoadOptions&
 Dataset load_image_archive(const std::string& archive, Split split,
                            const LoadOptions& options = {});
 // The same from the archive's bytes in memory; `name` stands for the archive in messages.
-Dataset parse_image_archive(const uint8_t* bytes, size_t size, const std::string& name,
-                            Split split, const LoadOptions& options = {});
+Dataset parse_image_archive(const uint8_t* bytes, size_t size, const std::string& name, Split split,
+                            const LoadOptions& options = {});
 // The largest archive entry kept for decoding (64 MiB): no PNG or JPEG within the pixel limit of
 // data/image.h needs more.
 inline constexpr int64_t kMaxArchiveEntryBytes = int64_t{1} << 26;

@@ -91,7 +91,8 @@ Dataset parse_idx(std::vector<uint8_t> image_bytes, const std::string& images_pa
   const IdxArray labels = parse_idx_array(std::move(label_bytes), labels_path, 1);
   if (images.dims[1] > kMaxImageSide || images.dims[2] > kMaxImageSide) {
     throw DataError(images_path, "IDX images of " + std::to_string(images.dims[1]) + " x " +
-                                     std::to_string(images.dims[2]) + " pixels exceed the limit of " +
+                                     std::to_string(images.dims[2]) +
+                                     " pixels exceed the limit of " +
                                      std::to_string(kMaxImageSide) + " per side");
   }
   if (images.dims[0] != labels.dims[0]) {

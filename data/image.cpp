@@ -33,18 +33,39 @@ bool is_jpeg(const uint8_t* b, size_t size) {
   return size >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
 }
 
-// False if a JPEG Huffman table (DHT segment) declares more than 256 codes. stb_image 2.27
-// (Debian's libstb) writes past its tables on such a segment, so every FF C4 in the bytes is read
-// as a DHT segment, the way stb_image would, and checked before stb_image sees the file.
+// True if the 16 code counts of a JPEG Huffman table (`counts[i]` codes of i + 1 bits) make a
+// code that stb_image decodes safely: at most 256 codes, and complete (every bit string starts
+// with a code) or complete but for the all-ones code of the longest length, which the JPEG
+// standard reserves. libjpeg and the standard's example tables are always of this form.
+bool huffman_counts_ok(const int counts[16]) {
+  int codes = 0, longest = 0;
+  int64_t space = 0;  // the code space used, in units of 2^-16
+  for (int i = 0; i < 16; ++i) {
+    codes += counts[i];
+    space += int64_t{counts[i]} << (15 - i);
+    if (counts[i] > 0) longest = i + 1;
+  }
+  if (codes == 0) return true;  // decodes nothing: every symbol is an error
+  const int64_t full = int64_t{1} << 16;
+  return codes <= 256 && (space == full || space == full - (int64_t{1} << (16 - longest)));
+}
+
+// False if a JPEG Huffman table (DHT segment) is one huffman_counts_ok refuses. stb_image 2.27
+// (Debian's libstb) writes past its tables when a table has more than 256 codes, and fails an
+// assertion (aborting the process) on corrupt data coded with an incomplete table. Every FF C4
+// in the bytes is read as a DHT segment, the way stb_image would, before stb_image sees the file.
 bool jpeg_huffman_tables_ok(const uint8_t* b, size_t size) {
   for (size_t at = 0; at + 4 <= size; ++at) {
     if (b[at] != 0xff || b[at + 1] != 0xc4) continue;
     int64_t left = ((int64_t{b[at + 2]} << 8) | b[at + 3]) - 2;  // segment length after itself
     size_t p = at + 4;
     while (left > 0 && p < size) {
-      int codes = 0;
-      for (size_t i = 0; i < 16; ++i) codes += p + 1 + i < size ? b[p + 1 + i] : 0;
-      if (codes > 256) return false;
+      int counts[16], codes = 0;
+      for (size_t i = 0; i < 16; ++i) {
+        counts[i] = p + 1 + i < size ? b[p + 1 + i] : 0;  // stb_image reads 0 past the end
+        codes += counts[i];
+      }
+      if (!huffman_counts_ok(counts)) return false;
       p += 17 + static_cast<size_t>(codes);
       left -= 17 + codes;
     }
@@ -63,7 +84,9 @@ Header probe(const uint8_t* bytes, size_t size, const std::string& name) {
     throw DataError(name, "cannot decode image: not a PNG or JPEG file (unknown magic bytes)");
   }
   if (is_jpeg(bytes, size) && !jpeg_huffman_tables_ok(bytes, size)) {
-    throw DataError(name, "cannot decode image: corrupt JPEG (a Huffman table of more than 256 codes)");
+    throw DataError(name,
+                    "cannot decode image: corrupt JPEG (a Huffman table of more than 256 codes, or "
+                    "incomplete)");
   }
   Header hd;
   if (!stbi_info_from_memory(bytes, checked_size(size, name), &hd.w, &hd.h, &hd.comp)) {

@@ -328,8 +328,7 @@ SafetensorsEntry read_entry(const std::string& name, const nlohmann::json& v, Lo
     fail(path, what + ": missing or non-string \"dtype\"");
   if (!v.contains("shape") || !v["shape"].is_array())
     fail(path, what + ": missing or non-array \"shape\"");
-  if (!v.contains("data_offsets") || !v["data_offsets"].is_array() ||
-      v["data_offsets"].size() != 2)
+  if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
     fail(path, what + ": \"data_offsets\" must be an array [begin, end]");
   SafetensorsEntry e;
   e.name = name;

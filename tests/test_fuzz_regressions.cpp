@@ -17,7 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* const kTargets[] = {"safetensors", "cifar",           "idx",  "image",
+const char* const kTargets[] = {"safetensors", "cifar",           "idx", "image",
                                 "archive",     "checkpoint_meta", "onnx"};
 
 // Feeds every file of tests/fuzz/<kind>/<target>/ to the target; returns how many there were.

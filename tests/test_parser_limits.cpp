@@ -3,7 +3,6 @@
 // size is allocated, with a message naming the input and the cause; images other than PNG and
 // JPEG are refused by their magic bytes.
 #include <gtest/gtest.h>
-
 #include <zlib.h>
 
 #include <cstdio>
@@ -55,8 +54,7 @@ Bytes png_header(uint32_t w, uint32_t h) {
 
 TEST(ImageLimits, HugePngHeaderIsRefusedBeforeDecoding) {
   const Bytes png = png_header(40000, 40000);  // 1.6e9 pixels
-  const std::string msg =
-      error_of([&] { data::decode_image(png.data(), png.size(), "huge.png"); });
+  const std::string msg = error_of([&] { data::decode_image(png.data(), png.size(), "huge.png"); });
   EXPECT_HAS(msg, "huge.png: ");
   EXPECT_HAS(msg, "40000 x 40000");
   EXPECT_HAS(msg, "exceeds the limit");
@@ -78,13 +76,17 @@ TEST(ImageLimits, OnlyPngAndJpegAreDecoded) {
 }
 
 // Found by fuzz_image: a JPEG whose DHT segment declares more than 256 codes made stb_image 2.27
-// write past its Huffman tables.
-TEST(ImageLimits, JpegHuffmanTableOfMoreThan256CodesIsRefused) {
-  const std::string path = GB_SOURCE_DIR "/tests/fuzz/regressions/image/jpeg_dht_over_256_codes";
-  const Bytes bytes = data::read_file(path);
-  const std::string msg = error_of([&] { data::decode_image(bytes.data(), bytes.size(), "h.jpg"); });
-  EXPECT_HAS(msg, "h.jpg: ");
-  EXPECT_HAS(msg, "Huffman table of more than 256 codes");
+// write past its Huffman tables; corrupt data coded with an incomplete table failed an assertion
+// inside stb_image (aborting the process). Both are refused before stb_image decodes.
+TEST(ImageLimits, JpegHuffmanTablesStbImageCannotDecodeAreRefused) {
+  for (const char* file : {"jpeg_dht_over_256_codes", "jpeg_incomplete_huffman_assert"}) {
+    const Bytes bytes =
+        data::read_file(std::string(GB_SOURCE_DIR "/tests/fuzz/regressions/image/") + file);
+    const std::string msg =
+        error_of([&] { data::decode_image(bytes.data(), bytes.size(), "h.jpg"); });
+    EXPECT_HAS(msg, "h.jpg: ");
+    EXPECT_HAS(msg, "corrupt JPEG (a Huffman table of more than 256 codes, or incomplete)");
+  }
 }
 
 // A ustar header for a regular file `name` declaring `size` bytes (octal), checksum filled in.
@@ -110,9 +112,8 @@ Bytes tar_header(const std::string& name, uint64_t size) {
 TEST(ArchiveLimits, EntryDeclaringAHugeSizeIsRefusedBeforeReading) {
   Bytes tar = tar_header("train/cat/1.png", 8'000'000'000ULL);
   tar.resize(tar.size() + 1024, 0);
-  const std::string msg = error_of([&] {
-    data::parse_image_archive(tar.data(), tar.size(), "big.tar", data::Split::Train);
-  });
+  const std::string msg = error_of(
+      [&] { data::parse_image_archive(tar.data(), tar.size(), "big.tar", data::Split::Train); });
   EXPECT_HAS(msg, "big.tar: ");
   EXPECT_HAS(msg, "train/cat/1.png is 8000000000 bytes, over the limit");
 }
@@ -147,8 +148,9 @@ Bytes idx_file(std::vector<uint32_t> dims) {
 }
 
 TEST(IdxLimits, HugeImageSidesAreRefused) {
-  const std::string msg = error_of(
-      [&] { data::parse_idx(idx_file({0, 100000, 100000}), "imgs", idx_file({0}), "lbls"); });
+  const std::string msg = error_of([&] {
+    data::parse_idx(idx_file({0, 100000, 100000}), "imgs", idx_file({0}), "lbls");
+  });
   EXPECT_HAS(msg, "imgs: ");
   EXPECT_HAS(msg, "100000 x 100000 pixels exceed the limit");
 }
@@ -160,12 +162,13 @@ TEST(IdxLimits, HugeCountIsRefused) {
   EXPECT_HAS(msg, "imgs: IDX header dimensions are implausibly large");
 }
 
+// The 8-byte little-endian length of `header`, the header, then `data_bytes` zero bytes.
 Bytes safetensors_bytes(const std::string& header, size_t data_bytes = 0) {
-  Bytes b(8, 0);
-  for (int i = 0; i < 8; ++i) b[static_cast<size_t>(i)] = static_cast<uint8_t>(header.size() >> (8 * i));
-  b.insert(b.end(), header.begin(), header.end());
-  b.resize(b.size() + data_bytes, 0);
-  return b;
+  std::string s;
+  for (int i = 0; i < 8; ++i) s += static_cast<char>(header.size() >> (8 * i));
+  s += header;
+  s.append(data_bytes, '\0');
+  return Bytes(s.begin(), s.end());
 }
 
 TEST(SafetensorsLimits, TrillionElementShapeIsRefused) {

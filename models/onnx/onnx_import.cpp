@@ -56,8 +56,8 @@ int64_t default_opset(const onnx::ModelProto& model) {
 // once on an input of this size.
 std::vector<int64_t> checked_input(ImportContext& ctx, const std::string& name,
                                    const std::vector<int64_t>& chw) {
-  if (chw[0] > kMaxInputChannels || chw[1] > data::kMaxImageSide ||
-      chw[2] > data::kMaxImageSide || chw[1] * chw[2] > data::kMaxImagePixels) {
+  if (chw[0] > kMaxInputChannels || chw[1] > data::kMaxImageSide || chw[2] > data::kMaxImageSide ||
+      chw[1] * chw[2] > data::kMaxImagePixels) {
     ctx.fail("input '" + name + "' of size " + shape_str(chw) + " exceeds the limit (" +
              std::to_string(kMaxInputChannels) + " channels, " +
              std::to_string(data::kMaxImageSide) + " pixels per side, " +

@@ -126,9 +126,12 @@ void onnx_input(const uint8_t* data, size_t size) {
 InputFn input_fn(std::string_view name) {
   if (name.starts_with("fuzz_")) name.remove_prefix(5);
   static const std::pair<std::string_view, InputFn> kTable[] = {
-      {"safetensors", safetensors_input}, {"cifar", cifar_input},
-      {"idx", idx_input},                 {"image", image_input},
-      {"archive", archive_input},         {"checkpoint_meta", checkpoint_meta_input},
+      {"safetensors", safetensors_input},
+      {"cifar", cifar_input},
+      {"idx", idx_input},
+      {"image", image_input},
+      {"archive", archive_input},
+      {"checkpoint_meta", checkpoint_meta_input},
       {"onnx", onnx_input}};
   for (const auto& [n, fn] : kTable)
     if (n == name) return fn;
