@@ -73,6 +73,21 @@ bool jpeg_huffman_tables_ok(const uint8_t* b, size_t size) {
   return true;
 }
 
+// False if a PNG chunk declares more bytes than the file holds after its header. stb_image
+// allocates an IDAT chunk's declared length (up to 2 GiB) before reading it, so the chunks are
+// walked here first, the way stb_image walks them (length, type, data, CRC), up to IEND.
+bool png_chunks_fit(const uint8_t* b, size_t size) {
+  size_t at = 8;  // after the signature
+  while (at + 8 <= size) {
+    const uint64_t length = (uint64_t{b[at]} << 24) | (uint64_t{b[at + 1]} << 16) |
+                            (uint64_t{b[at + 2]} << 8) | b[at + 3];
+    if (length > size - at - 8) return false;
+    if (std::equal(b + at + 4, b + at + 8, "IEND")) break;
+    at += 12 + length;
+  }
+  return true;
+}
+
 // The header's width, height and channel count (with alpha), after the format and size checks.
 struct Header {
   int w = 0, h = 0, comp = 0;
@@ -87,6 +102,11 @@ Header probe(const uint8_t* bytes, size_t size, const std::string& name) {
     throw DataError(name,
                     "cannot decode image: corrupt JPEG (a Huffman table of more than 256 codes, or "
                     "incomplete)");
+  }
+  if (is_png(bytes, size) && !png_chunks_fit(bytes, size)) {
+    throw DataError(name,
+                    "cannot decode image: truncated or corrupt PNG (a chunk longer than the "
+                    "file)");
   }
   Header hd;
   if (!stbi_info_from_memory(bytes, checked_size(size, name), &hd.w, &hd.h, &hd.comp)) {

@@ -66,6 +66,18 @@ TEST(ImageLimits, OneSideOverTheLimitIsRefused) {
              "exceeds the limit");
 }
 
+// Found by fuzz_archive: stb_image allocated an IDAT chunk's declared length (2 GiB here) before
+// finding that the file is 40 bytes long.
+TEST(ImageLimits, PngChunkLongerThanTheFileIsRefused) {
+  Bytes png = png_header(4, 4);
+  put_be32(png, 0x7fffffff);
+  for (char c : std::string("IDAT")) png.push_back(static_cast<uint8_t>(c));
+  png.resize(png.size() + 8, 0);
+  const std::string msg = error_of([&] { data::decode_image(png.data(), png.size(), "t.png"); });
+  EXPECT_HAS(msg, "t.png: ");
+  EXPECT_HAS(msg, "a chunk longer than the file");
+}
+
 TEST(ImageLimits, OnlyPngAndJpegAreDecoded) {
   const std::string gif = "GIF89a\x01\x00\x01\x00\x00\x00\x00;";
   const Bytes bytes(gif.begin(), gif.end());
