@@ -9,6 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/error.h"
@@ -88,17 +89,37 @@ TEST(ImageLimits, OnlyPngAndJpegAreDecoded) {
 }
 
 // Found by fuzz_image: a JPEG whose DHT segment declares more than 256 codes made stb_image 2.27
-// write past its Huffman tables; corrupt data coded with an incomplete table failed an assertion
-// inside stb_image (aborting the process). Both are refused before stb_image decodes.
+// write past its Huffman tables; a scan using a Huffman table the file never defined made it
+// read uninitialised tables and fail an assertion (aborting the process). Both are refused
+// before stb_image decodes.
 TEST(ImageLimits, JpegHuffmanTablesStbImageCannotDecodeAreRefused) {
-  for (const char* file : {"jpeg_dht_over_256_codes", "jpeg_incomplete_huffman_assert"}) {
-    const Bytes bytes =
-        data::read_file(std::string(GB_SOURCE_DIR "/tests/fuzz/regressions/image/") + file);
+  const std::string dir = GB_SOURCE_DIR "/tests/fuzz/regressions/image/";
+  const std::pair<const char*, const char*> cases[] = {
+      {"jpeg_dht_over_256_codes", "a Huffman table of more than 256 codes, or incomplete"},
+      {"jpeg_incomplete_huffman_assert", "a scan uses a Huffman table that was never defined"}};
+  for (const auto& [file, cause] : cases) {
+    const Bytes bytes = data::read_file(dir + file);
     const std::string msg =
         error_of([&] { data::decode_image(bytes.data(), bytes.size(), "h.jpg"); });
-    EXPECT_HAS(msg, "h.jpg: ");
-    EXPECT_HAS(msg, "corrupt JPEG (a Huffman table of more than 256 codes, or incomplete)");
+    EXPECT_HAS(msg, "h.jpg: cannot decode image: corrupt JPEG (");
+    EXPECT_HAS(msg, cause);
   }
+}
+
+// Found by fuzz_image: stb_image decodes a truncated JPEG's missing data as zeros, so a few
+// hundred bytes declaring 8000 x 8000 pixels took seconds to decode.
+TEST(ImageLimits, JpegTooSmallForItsSizeIsRefused) {
+  Bytes jpg = data::read_file(GB_SOURCE_DIR "/tests/fuzz/corpus/image/rgb.jpg");
+  for (size_t at = 2; at + 9 < jpg.size(); ++at) {
+    if (jpg[at] == 0xff && jpg[at + 1] == 0xc0) {  // SOF0: length, precision, height, width
+      jpg[at + 5] = jpg[at + 7] = 8000 >> 8;
+      jpg[at + 6] = jpg[at + 8] = 8000 & 255;
+      break;
+    }
+  }
+  const std::string msg = error_of([&] { data::decode_image(jpg.data(), jpg.size(), "t.jpg"); });
+  EXPECT_HAS(msg, "t.jpg: cannot decode image: truncated JPEG (");
+  EXPECT_HAS(msg, "cannot hold 8000 x 8000 pixels");
 }
 
 // A ustar header for a regular file `name` declaring `size` bytes (octal), checksum filled in.
