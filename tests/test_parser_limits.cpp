@@ -16,6 +16,7 @@
 #include "data/file_io.h"
 #include "data/formats.h"
 #include "data/image.h"
+#include "models/training/checkpoint_meta.h"
 #include "runtime/safetensors.h"
 #include "tests/onnx_test_util.h"
 
@@ -236,6 +237,18 @@ TEST(SafetensorsLimits, ParseFromMemoryMatchesTheFileReader) {
   EXPECT_EQ(f.entries[0].name, "a");
   EXPECT_EQ(f.entries[1].bytes.size(), 2u);
   EXPECT_EQ(f.metadata.at("k"), "v");
+}
+
+// Found by fuzz_checkpoint_meta: a float where an integer is read (2.18e20 as image_size) was
+// converted to int64 by nlohmann::json without a range check (undefined behaviour).
+TEST(CheckpointMetaLimits, NumberOutOfRangeIsRefused) {
+  const Bytes bytes = data::read_file(
+      GB_SOURCE_DIR "/tests/fuzz/regressions/checkpoint_meta/float_out_of_int64_range");
+  SafetensorsFile file;
+  file.metadata["glassbox"] = std::string(bytes.begin(), bytes.end());
+  const std::string msg = error_of([&] { training::read_checkpoint_meta(file, "m.safetensors"); });
+  EXPECT_HAS(msg, "m.safetensors: bad glassbox metadata: number ");
+  EXPECT_HAS(msg, "is out of range");
 }
 
 TEST(OnnxLimits, InitializerWithAbsurdDimsIsRefused) {
