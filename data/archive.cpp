@@ -1,6 +1,7 @@
-// Image trees read straight from an archive (.tar.gz etc.) with libarchive: one streaming pass
-// keeps the encoded bytes of the wanted split's images, which are then sorted (class, file name)
-// and decoded in parallel. Entries look like [<top>/]<split>/<class>/<file>.
+// Image trees read straight from an archive (.tar.gz etc.) with libarchive, from a file or from
+// memory: one streaming pass keeps the encoded bytes of the wanted split's images, which are then
+// sorted (class, file name) and decoded in parallel. Entries look like
+// [<top>/]<split>/<class>/<file>.
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -35,33 +36,67 @@ struct Entry {
   std::vector<uint8_t> bytes;
 };
 
-}  // namespace
+using ArchivePtr = std::unique_ptr<archive, int (*)(archive*)>;
 
-Dataset load_image_archive(const std::string& path, Split split, const LoadOptions& options) {
-  if (!std::filesystem::exists(path)) throw DataError(path, "no such file or directory");
-  const std::string want = split_name(split);
-  std::unique_ptr<archive, int (*)(archive*)> ar(archive_read_new(), archive_read_free);
+// A reader for the formats and filters of formats.h (no external programs).
+ArchivePtr new_reader(const std::string& path) {
+  ArchivePtr ar(archive_read_new(), archive_read_free);
   if (!ar) throw DataError(path, "cannot allocate an archive reader");
-  archive_read_support_filter_all(ar.get());
-  archive_read_support_format_all(ar.get());
-  auto fail = [&](const std::string& what) {
-    const char* msg = archive_error_string(ar.get());
-    throw DataError(path, what + (msg ? std::string(": ") + msg : std::string()));
-  };
-  const std::string not_data =
-      "not a data set (neither a directory, an IDX file, a CIFAR batch nor an archive)";
-  if (archive_read_open_filename(ar.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) fail(not_data);
+  archive_read_support_filter_gzip(ar.get());
+  archive_read_support_filter_bzip2(ar.get());
+  archive_read_support_filter_xz(ar.get());
+  archive_read_support_filter_zstd(ar.get());
+  archive_read_support_format_tar(ar.get());
+  archive_read_support_format_gnutar(ar.get());
+  archive_read_support_format_zip(ar.get());
+  return ar;
+}
 
+[[noreturn]] void fail(archive* ar, const std::string& path, const std::string& what) {
+  const char* msg = archive_error_string(ar);
+  throw DataError(path, what + (msg ? std::string(": ") + msg : std::string()));
+}
+
+const char* const kNotData =
+    "not a data set (neither a directory, an IDX file, a CIFAR batch nor an archive)";
+
+// The bytes of the current entry, refused when its declared or actual size exceeds the limit.
+std::vector<uint8_t> read_entry(archive* ar, archive_entry* e, const std::string& path,
+                                const std::string& full) {
+  const la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+  const auto too_large = [&](const std::string& size_text) {
+    return DataError(path, "archive entry " + full + " is " + size_text +
+                               " bytes, over the limit of " +
+                               std::to_string(kMaxArchiveEntryBytes) + " for one image");
+  };
+  if (size > kMaxArchiveEntryBytes) throw too_large(std::to_string(size));
+  std::vector<uint8_t> bytes;
+  bytes.reserve(static_cast<size_t>(std::max<la_int64_t>(size, 0)));
+  uint8_t buf[1 << 14];
+  for (;;) {
+    const la_ssize_t got = archive_read_data(ar, buf, sizeof(buf));
+    if (got < 0) fail(ar, path, "corrupt archive entry " + full);
+    if (got == 0) break;
+    if (bytes.size() + static_cast<size_t>(got) > static_cast<size_t>(kMaxArchiveEntryBytes)) {
+      throw too_large("more than " + std::to_string(kMaxArchiveEntryBytes));
+    }
+    bytes.insert(bytes.end(), buf, buf + got);
+  }
+  return bytes;
+}
+
+// Reads the split out of an opened archive reader; `path` names the archive in messages.
+Dataset read_image_archive(archive* ar, const std::string& path, Split split,
+                           const LoadOptions& options) {
+  const std::string want = split_name(split);
   std::set<std::string> classes, tops;
   std::vector<Entry> entries;
   archive_entry* e = nullptr;
   size_t seen = 0;  // headers read so far
   for (;;) {
-    const int rc = archive_read_next_header(ar.get(), &e);
+    const int rc = archive_read_next_header(ar, &e);
     if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) {
-      fail(seen ? "corrupt or truncated archive" : not_data);
-    }
+    if (rc < ARCHIVE_WARN) fail(ar, path, seen ? "corrupt or truncated archive" : kNotData);
     ++seen;
     const char* raw = archive_entry_pathname(e);
     if (!raw) continue;
@@ -86,15 +121,7 @@ Dataset load_image_archive(const std::string& path, Split split, const LoadOptio
     }
     if (type != AE_IFREG || !has_image_extension(c[at + 2])) continue;
     Entry entry{c[at + 1], c[at + 2], raw, {}};
-    const la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
-    entry.bytes.reserve(static_cast<size_t>(std::max<la_int64_t>(size, 0)));
-    uint8_t buf[1 << 14];
-    for (;;) {
-      const la_ssize_t got = archive_read_data(ar.get(), buf, sizeof(buf));
-      if (got < 0) fail("corrupt archive entry " + entry.full);
-      if (got == 0) break;
-      entry.bytes.insert(entry.bytes.end(), buf, buf + got);
-    }
+    entry.bytes = read_entry(ar, e, path, entry.full);
     classes.insert(entry.cls);
     tops.insert(top);
     entries.push_back(std::move(entry));
@@ -131,6 +158,24 @@ Dataset load_image_archive(const std::string& path, Split split, const LoadOptio
   entries.clear();
   decode_images(items, options.threads, ds);
   return ds;
+}
+
+}  // namespace
+
+Dataset load_image_archive(const std::string& path, Split split, const LoadOptions& options) {
+  if (!std::filesystem::exists(path)) throw DataError(path, "no such file or directory");
+  ArchivePtr ar = new_reader(path);
+  if (archive_read_open_filename(ar.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) {
+    fail(ar.get(), path, kNotData);
+  }
+  return read_image_archive(ar.get(), path, split, options);
+}
+
+Dataset parse_image_archive(const uint8_t* bytes, size_t size, const std::string& name, Split split,
+                            const LoadOptions& options) {
+  ArchivePtr ar = new_reader(name);
+  if (archive_read_open_memory(ar.get(), bytes, size) != ARCHIVE_OK) fail(ar.get(), name, kNotData);
+  return read_image_archive(ar.get(), name, split, options);
 }
 
 }  // namespace gb::data

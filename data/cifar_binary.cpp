@@ -37,48 +37,88 @@ std::vector<std::string> class_names(const std::string& first_file, CifarKind ki
 
 }  // namespace
 
-Dataset load_cifar_batches(const std::vector<std::string>& files, CifarKind kind, Split split,
-                           const LoadOptions& options) {
-  if (files.empty()) throw DataError("(no files)", "no CIFAR batch files given");
-  const size_t label_bytes = kind == CifarKind::Cifar10 ? 1 : 2;
+namespace {
+
+// Appends the records of one batch (already gunzipped) to `ds`, stopping at `stop` records.
+void append_batch(Dataset& ds, const std::vector<uint8_t>& bytes, const std::string& name,
+                  size_t label_bytes, size_t stop) {
   const size_t record = label_bytes + kPixels;
-  Dataset ds;
-  ds.source = files.size() == 1 ? files[0] : std::filesystem::path(files[0]).parent_path().string();
-  ds.split = split;
+  if (bytes.empty()) throw DataError(name, "empty CIFAR batch");
+  if (bytes.size() % record != 0) {
+    throw DataError(name, "truncated or corrupt CIFAR batch: " + std::to_string(bytes.size()) +
+                              " bytes is not a whole number of " + std::to_string(record) +
+                              "-byte records");
+  }
+  const size_t n = std::min(bytes.size() / record, stop - ds.labels.size());
+  const size_t base = ds.labels.size();
+  ds.labels.resize(base + n);
+  ds.images.resize((base + n) * kPixels);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* r = bytes.data() + i * record;
+    const int64_t label = r[label_bytes - 1];  // CIFAR-100: the fine label, second byte
+    if (label >= static_cast<int64_t>(ds.classes.size())) {
+      throw DataError(name, "record " + std::to_string(i) + ": label " + std::to_string(label) +
+                                " out of range (" + std::to_string(ds.classes.size()) +
+                                " classes)");
+    }
+    ds.labels[base + i] = label;
+    std::copy_n(r + label_bytes, kPixels, ds.image(base + i));
+  }
+}
+
+// Reads batches one at a time through `next` (false when there are no more) into a data set.
+template <class Next>
+Dataset read_batches(Dataset ds, CifarKind kind, const LoadOptions& options, Next next) {
+  const size_t label_bytes = kind == CifarKind::Cifar10 ? 1 : 2;
   ds.channels = 3;
   ds.height = ds.width = kSide;
-  ds.classes = class_names(files[0], kind);
   // Without `balanced`, reading stops once `limit` records are in.
   const size_t stop = options.limit && !options.balanced ? options.limit : SIZE_MAX;
-  for (const std::string& file : files) {
-    if (ds.labels.size() >= stop) break;
-    const std::vector<uint8_t> bytes = read_maybe_gzip(file);
-    if (bytes.empty()) throw DataError(file, "empty CIFAR batch");
-    if (bytes.size() % record != 0) {
-      throw DataError(file, "truncated or corrupt CIFAR batch: " + std::to_string(bytes.size()) +
-                                " bytes is not a whole number of " + std::to_string(record) +
-                                "-byte records");
-    }
-    const size_t n = std::min(bytes.size() / record, stop - ds.labels.size());
-    const size_t base = ds.labels.size();
-    ds.labels.resize(base + n);
-    ds.images.resize((base + n) * kPixels);
-    for (size_t i = 0; i < n; ++i) {
-      const uint8_t* r = bytes.data() + i * record;
-      const int64_t label = r[label_bytes - 1];  // CIFAR-100: the fine label, second byte
-      if (label >= static_cast<int64_t>(ds.classes.size())) {
-        throw DataError(file, "record " + std::to_string(i) + ": label " + std::to_string(label) +
-                                  " out of range (" + std::to_string(ds.classes.size()) +
-                                  " classes)");
-      }
-      ds.labels[base + i] = label;
-      std::copy_n(r + label_bytes, kPixels, ds.image(base + i));
-    }
+  std::vector<uint8_t> bytes;
+  std::string name;
+  while (ds.labels.size() < stop && next(bytes, name)) {
+    append_batch(ds, bytes, name, label_bytes, stop);
   }
   if (options.balanced && options.limit) {
     return subset(ds, select_samples(ds.labels, ds.classes.size(), options));
   }
   return ds;
+}
+
+}  // namespace
+
+Dataset load_cifar_batches(const std::vector<std::string>& files, CifarKind kind, Split split,
+                           const LoadOptions& options) {
+  if (files.empty()) throw DataError("(no files)", "no CIFAR batch files given");
+  Dataset ds;
+  ds.source = files.size() == 1 ? files[0] : std::filesystem::path(files[0]).parent_path().string();
+  ds.split = split;
+  ds.classes = class_names(files[0], kind);
+  size_t at = 0;
+  return read_batches(std::move(ds), kind, options,
+                      [&](std::vector<uint8_t>& bytes, std::string& name) {
+                        if (at == files.size()) return false;
+                        name = files[at++];
+                        bytes = read_maybe_gzip(name);
+                        return true;
+                      });
+}
+
+Dataset parse_cifar_batch(std::vector<uint8_t> bytes, const std::string& name, CifarKind kind,
+                          Split split, const LoadOptions& options) {
+  Dataset ds;
+  ds.source = name;
+  ds.split = split;
+  ds.classes = kind == CifarKind::Cifar10 ? cifar10_classes() : cifar100_classes();
+  bool done = false;
+  return read_batches(std::move(ds), kind, options,
+                      [&](std::vector<uint8_t>& out, std::string& out_name) {
+                        if (done) return false;
+                        done = true;
+                        out = maybe_gunzip(std::move(bytes), name);
+                        out_name = name;
+                        return true;
+                      });
 }
 
 Dataset load_cifar_dir(const std::string& dir, Split split, const LoadOptions& options) {

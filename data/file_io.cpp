@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -38,9 +39,10 @@ std::vector<uint8_t> read_file(const std::string& path) {
   return bytes;
 }
 
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string& name) {
+std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string& name,
+                            size_t max_bytes) {
   std::vector<uint8_t> out;
-  out.reserve(bytes.size() * 4);
+  out.reserve(std::min(bytes.size() * 4, max_bytes));
   size_t pos = 0;
   // One iteration per gzip member; a file may hold several concatenated members.
   while (pos < bytes.size()) {
@@ -61,7 +63,13 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string
         throw DataError(name, truncated ? "truncated gzip stream (unexpected end of data)"
                                         : "corrupt gzip stream (" + msg + ")");
       }
-      out.insert(out.end(), chunk, chunk + (sizeof(chunk) - zs.avail_out));
+      const size_t got = sizeof(chunk) - zs.avail_out;
+      if (got > max_bytes - out.size()) {
+        inflateEnd(&zs);
+        throw DataError(name, "gzip stream decompresses to more than " + std::to_string(max_bytes) +
+                                  " bytes (refused)");
+      }
+      out.insert(out.end(), chunk, chunk + got);
     }
     pos = bytes.size() - zs.avail_in;
     inflateEnd(&zs);
@@ -76,10 +84,13 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string
   return out;
 }
 
-std::vector<uint8_t> read_maybe_gzip(const std::string& path) {
-  std::vector<uint8_t> bytes = read_file(path);
-  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return gunzip(bytes, path);
+std::vector<uint8_t> maybe_gunzip(std::vector<uint8_t> bytes, const std::string& name) {
+  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return gunzip(bytes, name);
   return bytes;
+}
+
+std::vector<uint8_t> read_maybe_gzip(const std::string& path) {
+  return maybe_gunzip(read_file(path), path);
 }
 
 }  // namespace gb::data

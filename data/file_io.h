@@ -16,9 +16,18 @@ std::vector<uint8_t> read_file(const std::string& path);
 // throws: DataError naming `path` for a missing file, a corrupt or truncated gzip stream.
 std::vector<uint8_t> read_maybe_gzip(const std::string& path);
 
+// The most bytes gunzip produces by default (2 GiB): more is refused as a likely gzip bomb.
+inline constexpr size_t kMaxGunzipBytes = size_t{1} << 31;
+
 // Decompress an in-memory gzip stream; `name` is used in error messages.
-// throws: DataError(name, ...) if the stream is corrupt or ends early.
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string& name);
+// throws: DataError(name, ...) if the stream is corrupt or ends early, or would decompress to
+//   more than `max_bytes` bytes.
+std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string& name,
+                            size_t max_bytes = kMaxGunzipBytes);
+
+// `bytes` gunzipped when they start with the gzip magic (1f 8b), else returned as they are.
+// throws: as gunzip.
+std::vector<uint8_t> maybe_gunzip(std::vector<uint8_t> bytes, const std::string& name);
 
 // True if `path` exists and is a regular file / a directory (no exceptions).
 bool is_file(const std::string& path);

@@ -7,6 +7,7 @@
 #include "data/error.h"
 #include "data/file_io.h"
 #include "data/formats.h"
+#include "data/image.h"
 
 namespace gb::data {
 namespace {
@@ -17,9 +18,9 @@ struct IdxArray {
   size_t offset = 0;           // where the data starts
 };
 
-IdxArray read_idx(const std::string& path, size_t want_dims) {
+IdxArray parse_idx_array(std::vector<uint8_t> bytes, const std::string& path, size_t want_dims) {
   IdxArray a;
-  a.bytes = read_maybe_gzip(path);
+  a.bytes = maybe_gunzip(std::move(bytes), path);
   const auto& b = a.bytes;
   if (b.size() < 4)
     throw DataError(path, "too short for an IDX header (" + std::to_string(b.size()) + " bytes)");
@@ -79,8 +80,21 @@ std::string find_idx_file(const std::string& dir, const std::string& stem) {
 
 Dataset load_idx(const std::string& images_path, const std::string& labels_path,
                  const LoadOptions& options) {
-  const IdxArray images = read_idx(images_path, 3);
-  const IdxArray labels = read_idx(labels_path, 1);
+  return parse_idx(read_file(images_path), images_path, read_file(labels_path), labels_path,
+                   options);
+}
+
+Dataset parse_idx(std::vector<uint8_t> image_bytes, const std::string& images_path,
+                  std::vector<uint8_t> label_bytes, const std::string& labels_path,
+                  const LoadOptions& options) {
+  const IdxArray images = parse_idx_array(std::move(image_bytes), images_path, 3);
+  const IdxArray labels = parse_idx_array(std::move(label_bytes), labels_path, 1);
+  if (images.dims[1] > kMaxImageSide || images.dims[2] > kMaxImageSide) {
+    throw DataError(images_path, "IDX images of " + std::to_string(images.dims[1]) + " x " +
+                                     std::to_string(images.dims[2]) +
+                                     " pixels exceed the limit of " +
+                                     std::to_string(kMaxImageSide) + " per side");
+  }
   if (images.dims[0] != labels.dims[0]) {
     throw DataError(labels_path, "holds " + std::to_string(labels.dims[0]) + " labels but " +
                                      images_path + " holds " + std::to_string(images.dims[0]) +

@@ -282,6 +282,132 @@ void check_tiling(const std::filesystem::path& path, std::vector<Located>& locat
 }
 }  // namespace
 
+namespace {
+// The header length from the first 8 bytes, checked against the limit and the file size.
+uint64_t header_length(const uint8_t len[8], uint64_t size, const std::filesystem::path& path) {
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t{len[i]} << (8 * i);
+  if (n > kMaxHeader)
+    fail(path, "header length " + std::to_string(n) + " is absurd (limit " +
+                   std::to_string(kMaxHeader) + " bytes); not a safetensors file?");
+  if (n > size - 8)
+    fail(path, "header length " + std::to_string(n) + " is larger than the file (" +
+                   std::to_string(size) + " bytes)");
+  return n;
+}
+
+nlohmann::json parse_header_json(std::string_view text, const std::filesystem::path& path) {
+  // nlohmann's parser stops at a NUL, so bytes after one would be ignored: refuse it (JSON text
+  // holds none; the padding is spaces).
+  if (text.find('\0') != std::string_view::npos) fail(path, "header holds a NUL byte");
+  nlohmann::json header;
+  DuplicateCheck dup;
+  try {
+    header = nlohmann::json::parse(text, std::ref(dup));
+  } catch (const nlohmann::json::exception& ex) {
+    fail(path, std::string("header is not valid JSON: ") + ex.what());
+  }
+  if (!dup.error.empty()) fail(path, dup.error);
+  if (!header.is_object()) fail(path, "header is not a JSON object");
+  return header;
+}
+
+void read_metadata(const nlohmann::json& v, SafetensorsFile& out,
+                   const std::filesystem::path& path) {
+  if (!v.is_object()) fail(path, "__metadata__ is not a JSON object");
+  for (auto m = v.begin(); m != v.end(); ++m) {
+    if (!m.value().is_string())
+      fail(path, "__metadata__ value of " + squote(m.key()) + " is not a string");
+    out.metadata[m.key()] = m.value().get<std::string>();
+  }
+}
+
+// One tensor's header entry: its name, dtype and shape (bytes left empty) and its byte range.
+SafetensorsEntry read_entry(const std::string& name, const nlohmann::json& v, Located& where,
+                            const std::filesystem::path& path) {
+  const std::string what = "tensor " + squote(name);
+  if (!v.is_object()) fail(path, what + ": entry is not a JSON object");
+  if (!v.contains("dtype") || !v["dtype"].is_string())
+    fail(path, what + ": missing or non-string \"dtype\"");
+  if (!v.contains("shape") || !v["shape"].is_array())
+    fail(path, what + ": missing or non-array \"shape\"");
+  if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
+    fail(path, what + ": \"data_offsets\" must be an array [begin, end]");
+  SafetensorsEntry e;
+  e.name = name;
+  e.dtype = v["dtype"].get<std::string>();
+  const size_t elem = dtype_size_or_zero(e.dtype);
+  if (elem == 0)
+    fail(path,
+         what + ": unknown dtype " + squote(e.dtype) + " (known: F32, F16, BF16, I64, I32, U8)");
+  for (const auto& d : v["shape"]) {
+    const uint64_t u = read_u64(d, path, what + ": shape dimension");
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      fail(path, what + ": shape dimension " + std::to_string(u) + " is too large");
+    e.shape.push_back(static_cast<int64_t>(u));
+  }
+  const uint64_t begin = read_u64(v["data_offsets"][0], path, what + ": data_offsets begin");
+  const uint64_t end = read_u64(v["data_offsets"][1], path, what + ": data_offsets end");
+  if (end < begin)
+    fail(path, what + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                   "] out of range (end before begin)");
+  uint64_t want = 0;
+  try {
+    want = byte_size(e.shape, elem);
+  } catch (const std::exception& ex) {
+    fail(path, what + ": " + ex.what());
+  }
+  if (end - begin != want)
+    fail(path, what + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                   "] span " + std::to_string(end - begin) + " bytes, but dtype " + e.dtype +
+                   " and shape " + shape_str(e.shape) + " need " + std::to_string(want));
+  where.begin = begin;
+  where.end = end;
+  return e;
+}
+
+// Validates the header text and the tiling of a data area of `data_size` bytes; the entries come
+// back without their bytes, with `located` giving each one's byte range.
+SafetensorsFile parse_header(std::string_view text, uint64_t data_size,
+                             std::vector<Located>& located, const std::filesystem::path& path) {
+  const nlohmann::json header = parse_header_json(text, path);
+  SafetensorsFile out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == kMetadataKey) {
+      read_metadata(it.value(), out, path);
+      continue;
+    }
+    Located where{0, 0, out.entries.size()};
+    out.entries.push_back(read_entry(it.key(), it.value(), where, path));
+    located.push_back(where);
+  }
+  // The tensors must tile the data area exactly, as the reference implementation requires.
+  check_tiling(path, located, out.entries, data_size);
+  return out;
+}
+
+void sort_by_name(SafetensorsFile& out) {
+  std::sort(out.entries.begin(), out.entries.end(),
+            [](const SafetensorsEntry& a, const SafetensorsEntry& b) { return a.name < b.name; });
+}
+}  // namespace
+
+SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::string& name) {
+  const uint64_t size = bytes.size();
+  if (size < 8)
+    fail(name, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+  const uint64_t n = header_length(bytes.data(), size, name);
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), n);
+  std::vector<Located> located;
+  SafetensorsFile out = parse_header(text, size - 8 - n, located, name);
+  for (const Located& l : located) {
+    const uint8_t* data = bytes.data() + 8 + n + l.begin;
+    out.entries[l.index].bytes.assign(data, data + (l.end - l.begin));
+  }
+  sort_by_name(out);
+  return out;
+}
+
 SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   Fd fd;
   fd.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -295,94 +421,17 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
 
   uint8_t len[8];
   pread_all(fd.fd, len, 8, 0, path);
-  uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= uint64_t{len[i]} << (8 * i);
-  if (n > kMaxHeader)
-    fail(path, "header length " + std::to_string(n) + " is absurd (limit " +
-                   std::to_string(kMaxHeader) + " bytes); not a safetensors file?");
-  if (n > size - 8)
-    fail(path, "header length " + std::to_string(n) + " is larger than the file (" +
-                   std::to_string(size) + " bytes)");
-
+  const uint64_t n = header_length(len, size, path);
   std::string text(n, '\0');
   pread_all(fd.fd, reinterpret_cast<uint8_t*>(text.data()), n, 8, path);
-  // nlohmann's parser stops at a NUL, so bytes after one would be ignored: refuse it (JSON text
-  // holds none; the padding is spaces).
-  if (text.find('\0') != std::string::npos) fail(path, "header holds a NUL byte");
-  nlohmann::json header;
-  DuplicateCheck dup;
-  try {
-    header = nlohmann::json::parse(text, std::ref(dup));
-  } catch (const nlohmann::json::exception& ex) {
-    fail(path, std::string("header is not valid JSON: ") + ex.what());
-  }
-  if (!dup.error.empty()) fail(path, dup.error);
-  if (!header.is_object()) fail(path, "header is not a JSON object");
-
-  SafetensorsFile out;
   std::vector<Located> located;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const nlohmann::json& v = it.value();
-    if (name == kMetadataKey) {
-      if (!v.is_object()) fail(path, "__metadata__ is not a JSON object");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string())
-          fail(path, "__metadata__ value of " + squote(m.key()) + " is not a string");
-        out.metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    const std::string what = "tensor " + squote(name);
-    if (!v.is_object()) fail(path, what + ": entry is not a JSON object");
-    if (!v.contains("dtype") || !v["dtype"].is_string())
-      fail(path, what + ": missing or non-string \"dtype\"");
-    if (!v.contains("shape") || !v["shape"].is_array())
-      fail(path, what + ": missing or non-array \"shape\"");
-    if (!v.contains("data_offsets") || !v["data_offsets"].is_array() ||
-        v["data_offsets"].size() != 2)
-      fail(path, what + ": \"data_offsets\" must be an array [begin, end]");
-    SafetensorsEntry e;
-    e.name = name;
-    e.dtype = v["dtype"].get<std::string>();
-    const size_t elem = dtype_size_or_zero(e.dtype);
-    if (elem == 0)
-      fail(path,
-           what + ": unknown dtype " + squote(e.dtype) + " (known: F32, F16, BF16, I64, I32, U8)");
-    for (const auto& d : v["shape"]) {
-      const uint64_t u = read_u64(d, path, what + ": shape dimension");
-      if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        fail(path, what + ": shape dimension " + std::to_string(u) + " is too large");
-      e.shape.push_back(static_cast<int64_t>(u));
-    }
-    const uint64_t begin = read_u64(v["data_offsets"][0], path, what + ": data_offsets begin");
-    const uint64_t end = read_u64(v["data_offsets"][1], path, what + ": data_offsets end");
-    if (end < begin)
-      fail(path, what + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                     "] out of range (end before begin)");
-    uint64_t want = 0;
-    try {
-      want = byte_size(e.shape, elem);
-    } catch (const std::exception& ex) {
-      fail(path, what + ": " + ex.what());
-    }
-    if (end - begin != want)
-      fail(path, what + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                     "] span " + std::to_string(end - begin) + " bytes, but dtype " + e.dtype +
-                     " and shape " + shape_str(e.shape) + " need " + std::to_string(want));
-    located.push_back({begin, end, out.entries.size()});
-    out.entries.push_back(std::move(e));
-  }
-
-  // The tensors must tile the data area exactly, as the reference implementation requires.
-  check_tiling(path, located, out.entries, size - 8 - n);
+  SafetensorsFile out = parse_header(text, size - 8 - n, located, path);
   for (const Located& l : located) {
     auto& bytes = out.entries[l.index].bytes;
     bytes.resize(l.end - l.begin);
     pread_all(fd.fd, bytes.data(), bytes.size(), 8 + n + l.begin, path);
   }
-  std::sort(out.entries.begin(), out.entries.end(),
-            [](const SafetensorsEntry& a, const SafetensorsEntry& b) { return a.name < b.name; });
+  sort_by_name(out);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,11 @@ void write_safetensors(const std::filesystem::path& path, const SafetensorsFile&
 // dtype, has data_offsets that are malformed, out of range, overlapping, leave gaps or do not
 // match shape * dtype size, has truncated or trailing data, or repeats a name.
 SafetensorsFile read_safetensors(const std::filesystem::path& path);
+
+// The same checks on the bytes of a whole file held in memory (no file system access); `name`
+// stands for the path in messages ("<name>: <cause>"). Nothing is allocated from a declared size
+// before the header has been checked against the bytes actually given.
+SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::string& name);
 
 // An F32 entry holding numel(shape) floats copied from `data`.
 SafetensorsEntry make_f32_entry(std::string name, std::vector<int64_t> shape, const float* data);

@@ -5,16 +5,20 @@
 // Small blocks go straight to the C allocator (its own free lists already reuse them).
 #include "runtime/storage.h"
 
+#include "runtime/allocation_limit.h"
+
 #ifdef GB_WITH_CUDA
 #include "kernels/cuda/device_api.h"
 #endif
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -22,6 +26,7 @@ namespace gb {
 namespace {
 std::atomic<size_t> g_live{0};
 std::atomic<size_t> g_peak{0};
+thread_local size_t t_live_limit = SIZE_MAX;  // AllocationLimit of this thread
 constexpr size_t kAlign = 64;
 constexpr size_t kCachedMin = 64 * 1024;     // blocks at least this large are cached...
 constexpr size_t kCacheGranule = 16 * 1024;  // ...with sizes rounded up to this granule
@@ -168,6 +173,12 @@ Storage::Storage(size_t bytes, Device device, bool zero) : bytes_(bytes), device
   if (device.type != DeviceType::Cpu) {
     throw std::runtime_error("storage: device " + device.str() + " is not available in this build");
   }
+  if (bytes > t_live_limit || g_live.load() > t_live_limit - bytes) {
+    throw std::runtime_error("storage: a tensor of " + std::to_string(bytes) +
+                             " bytes would take " +
+                             "the live tensor memory past this job's limit of " +
+                             std::to_string(t_live_limit) + " bytes");
+  }
   const size_t rounded = rounded_size(bytes);
   data_ = allocate(rounded);
   if (zero) std::memset(data_, 0, rounded);
@@ -190,6 +201,11 @@ Storage::~Storage() {
 }
 
 size_t Storage::live_bytes() { return g_live.load(); }
+
+AllocationLimit::AllocationLimit(size_t max_live_bytes) : previous_(t_live_limit) {
+  t_live_limit = max_live_bytes;
+}
+AllocationLimit::~AllocationLimit() { t_live_limit = previous_; }
 size_t Storage::peak_bytes() { return g_peak.load(); }
 void Storage::reset_peak() { g_peak.store(g_live.load()); }
 

@@ -4,7 +4,8 @@
 # (tools/check_size.py: files <= 700 lines, functions <= 120 outside kernels/), with the agreement
 # suites against PyTorch and onnxruntime (tests/agreement) and the viewer suites (tests/viewers:
 # the files glassbox writes, opened by the tools users open them with) after the optimised pass.
-# Installs what it needs.
+# In the full mode, after the sanitizer pass, each libFuzzer target (tests/fuzz) runs for 60 s
+# (tools/fuzz.sh; clang, build-fuzz). Installs what it needs.
 # Usage: tools/test.sh            (both passes)
 #        tools/test.sh --fast     (optimised build only)
 set -euo pipefail
@@ -29,4 +30,6 @@ if [ "${1:-}" != "--fast" ]; then
   echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer, leak checking on)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j 2
+  echo "== fuzz targets, 60 s each (tools/fuzz.sh; libFuzzer, ASan + UBSan)"
+  tools/fuzz.sh 60
 fi

@@ -158,6 +158,8 @@ void ImportContext::add_node(const onnx::NodeProto& node, const std::string& op,
     y = sample_fn(in);
   } catch (const std::invalid_argument& e) {
     fail(node, std::string("cannot run on its inputs: ") + e.what());
+  } catch (const std::runtime_error& e) {  // e.g. the import's AllocationLimit
+    fail(node, std::string("cannot run on its inputs: ") + e.what());
   }
   PendingNode p;
   p.node = {path_for(node, weight_source), op, inputs, node.output(0), std::move(attrs)};

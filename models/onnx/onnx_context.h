@@ -101,8 +101,16 @@ std::vector<int64_t> attr_ints(const onnx::NodeProto& node, const char* name);
 bool has_attr(const onnx::NodeProto& node, const char* name);
 const onnx::TensorProto* attr_tensor(const onnx::NodeProto& node, const char* name);
 
-// A TensorProto's values; throws std::runtime_error naming the tensor for external data or an
-// element type other than float / double / int32 / int64.
+// The most elements of any tensor an import reads or makes (2^31): larger shapes are refused
+// before anything is allocated.
+inline constexpr int64_t kMaxImportElements = int64_t{1} << 31;
+
+// The element count of `shape`; throws std::runtime_error naming `what` for a negative dimension
+// or a count over kMaxImportElements (checked without overflow).
+int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what);
+
+// A TensorProto's values; throws std::runtime_error naming the tensor for external data, an
+// element type other than float / double / int32 / int64, or dims refused by checked_numel.
 ConstValue read_tensor(const onnx::TensorProto& t);
 
 // Converts one node; false when its op_type is not one this importer knows.

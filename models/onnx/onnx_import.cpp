@@ -8,8 +8,12 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
+#include <string_view>
 
+#include "data/image.h"
 #include "models/onnx/onnx_converters.h"
+#include "runtime/allocation_limit.h"
 
 namespace gb::models {
 namespace onnx_import {
@@ -35,6 +39,11 @@ bool convert_node(ImportContext& ctx, const onnx::NodeProto& node) {
 
 namespace {
 
+constexpr int64_t kMaxInputChannels = 4096;
+// The host tensor memory the import may hold beyond what was live when it started: the weights
+// and the batch-1 sample values of every node, kept until the import ends.
+constexpr size_t kImportMemoryBytes = size_t{1} << 30;
+
 std::string supported_list() {
   std::string out;
   for (const auto& [op, fn] : converters()) out += (out.empty() ? "" : ", ") + op;
@@ -46,6 +55,21 @@ int64_t default_opset(const onnx::ModelProto& model) {
     if (o.domain().empty() || o.domain() == "ai.onnx") return o.version();
   }
   return -1;
+}
+
+// `chw` if within the limits of an image input: at most kMaxInputChannels channels,
+// data::kMaxImageSide (data/image.h) per side and data::kMaxImagePixels values in all; the import
+// runs the model once on an input of this size.
+std::vector<int64_t> checked_input(ImportContext& ctx, const std::string& name,
+                                   const std::vector<int64_t>& chw) {
+  if (chw[0] > kMaxInputChannels || chw[1] > data::kMaxImageSide || chw[2] > data::kMaxImageSide ||
+      chw[1] * chw[2] > data::kMaxImagePixels) {
+    ctx.fail("input '" + name + "' of size " + shape_str(chw) + " exceeds the limit (" +
+             std::to_string(kMaxInputChannels) + " channels, " +
+             std::to_string(data::kMaxImageSide) + " pixels per side, " +
+             std::to_string(data::kMaxImagePixels) + " values in all)");
+  }
+  return chw;
 }
 
 // [C, H, W] of the image input from its declared type and the options.
@@ -75,7 +99,7 @@ std::vector<int64_t> input_chw(ImportContext& ctx, const onnx::ValueInfoProto& i
                  in.name() + "' " + shape_str(chw) + " (-1: symbolic)");
       }
     }
-    return want;
+    return checked_input(ctx, in.name(), want);
   }
   for (int64_t d : chw) {
     if (d <= 0) {
@@ -83,15 +107,19 @@ std::vector<int64_t> input_chw(ImportContext& ctx, const onnx::ValueInfoProto& i
                " (-1: symbolic); give it with --input-size CxHxW");
     }
   }
-  return chw;
+  return checked_input(ctx, in.name(), chw);
 }
 
 }  // namespace
 }  // namespace onnx_import
 
-ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& label,
-                                const OnnxImportOptions& options) {
+namespace {
+
+ImportedModel import_model(const std::string& bytes, const std::string& label,
+                           const OnnxImportOptions& options) {
   using namespace onnx_import;
+  // Every value the import computes is held here; an absurd shape is refused, not allocated.
+  const AllocationLimit memory_limit(Storage::live_bytes() + kImportMemoryBytes);
   onnx::ModelProto model;
   if (bytes.empty() || !model.ParseFromString(bytes) || !model.has_graph()) {
     throw std::runtime_error(label + ": not a readable ONNX model (truncated or corrupt file?)");
@@ -103,6 +131,9 @@ ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& lab
              "with onnx.version_converter)");
   }
   const onnx::GraphProto& g = model.graph();
+  for (const auto& node : g.node()) {
+    if (node.output_size() == 0) ctx.fail(node, "operator " + node.op_type() + " has no output");
+  }
   std::set<std::string> initializer_names;
   for (const auto& t : g.initializer()) {
     try {
@@ -150,6 +181,21 @@ ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& lab
   for (const auto& prop : model.metadata_props()) m.metadata[prop.key()] = prop.value();
   validate(m.graph);
   return m;
+}
+
+}  // namespace
+
+ImportedModel import_onnx_bytes(const std::string& bytes, const std::string& label,
+                                const OnnxImportOptions& options) {
+  // Every error names the file: those of the converters already do, the runtime's get the label.
+  try {
+    return import_model(bytes, label, options);
+  } catch (const std::runtime_error& e) {
+    if (std::string_view(e.what()).starts_with(label + ": ")) throw;
+    throw std::runtime_error(label + ": " + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(label + ": " + e.what());
+  }
 }
 
 ImportedModel import_onnx(const std::filesystem::path& path, const OnnxImportOptions& options) {

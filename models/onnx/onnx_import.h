@@ -42,7 +42,11 @@ struct ImportedModel {
 
 // throws std::runtime_error "<path>: ..." naming the cause: unreadable, truncated or not ONNX, an
 // opset outside 11..18, an unsupported operator or attribute (with the node's name), a symbolic
-// input dimension without input_chw, a tensor stored in external data.
+// input dimension without input_chw, a tensor stored in external data, a tensor of more than 2^31
+// elements or with a negative dimension, an input of more than 4096 channels, more than
+// data::kMaxImageSide pixels per side or data::kMaxImagePixels values (data/image.h), a model
+// whose batch-1 values need more than 1 GiB of memory (runtime/allocation_limit.h), all refused
+// before anything of that size is allocated.
 ImportedModel import_onnx(const std::filesystem::path& path, const OnnxImportOptions& options = {});
 
 // The same from the bytes of an .onnx file; `label` names it in errors.

@@ -26,6 +26,19 @@ std::vector<double> raw_values(const std::string& raw) {
 }
 }  // namespace
 
+int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw std::runtime_error(what + " has a negative dimension in " + shape_str(shape));
+    if (d != 0 && n > kMaxImportElements / d) {
+      throw std::runtime_error(what + " has shape " + shape_str(shape) + ", more than " +
+                               std::to_string(kMaxImportElements) + " elements (refused)");
+    }
+    n *= d;
+  }
+  return n;
+}
+
 Tensor ConstValue::as_tensor() const {
   std::vector<float> v(data.begin(), data.end());
   return Tensor::from_vector(shape, v);
@@ -70,7 +83,7 @@ ConstValue read_tensor(const onnx::TensorProto& t) {
   }
   ConstValue v;
   for (int64_t d : t.dims()) v.shape.push_back(d);
-  const int64_t count = shape_numel(v.shape);
+  const int64_t count = checked_numel(v.shape, what);
   const bool raw = t.has_raw_data();
   switch (t.data_type()) {
     case onnx::TensorProto::FLOAT:

@@ -17,6 +17,17 @@ namespace {
 constexpr const char* kMetadataKey = "glassbox";
 constexpr const char* kFormat = "glassbox-checkpoint/1";
 
+// Parser callback: refuses a floating-point number that no integer or float field could hold
+// (|x| >= 2^63), since nlohmann's get<int64_t>() / get<float>() convert without a range check.
+bool in_range_numbers(int, json::parse_event_t event, json& value) {
+  if (event == json::parse_event_t::value && value.is_number_float() &&
+      !(std::fabs(value.get<double>()) < 9.2e18)) {
+    throw std::invalid_argument("bad glassbox metadata: number " + value.dump() +
+                                " is out of range");
+  }
+  return true;
+}
+
 std::runtime_error bad_metadata(const fs::path& path, const std::exception& e) {
   return std::runtime_error(path.string() + ": bad glassbox metadata: " + e.what());
 }
@@ -26,7 +37,7 @@ json norm_json(const data::Normalization& n) { return json{{"mean", n.mean}, {"s
 // The fields of CheckpointMeta from the parsed entry `j`. throws: json or invalid_argument errors.
 void parse_model_fields(const json& j, CheckpointMeta& m) {
   if (j.at("format").get<std::string>() != kFormat) {
-    throw std::runtime_error("unsupported format " + j.at("format").get<std::string>());
+    throw std::invalid_argument("unsupported format " + j.at("format").get<std::string>());
   }
   m.model_name = j.at("model").get<std::string>();
   m.model_config = j.at("model_config").get<models::ModelConfig>();
@@ -93,7 +104,7 @@ CheckpointMeta read_checkpoint_meta(const SafetensorsFile& file, const fs::path&
   }
   CheckpointMeta m;
   try {
-    m.json = json::parse(it->second);
+    m.json = json::parse(it->second, in_range_numbers);
     parse_model_fields(m.json, m);
   } catch (const json::exception& e) {
     throw bad_metadata(path, e);
