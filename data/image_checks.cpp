@@ -75,10 +75,19 @@ ImageBytesCheck check_png_bytes(const uint8_t* b, size_t size) {
     out.width = be32(b + 16);
     out.height = be32(b + 20);
   }
+  bool data = false;  // an IDAT with bytes seen
   for (size_t at = 8; at + 8 <= size; at += 12 + be32(b + at)) {
-    if (be32(b + at) > size - at - 8) {
+    const uint32_t length = be32(b + at);
+    if (length > size - at - 8) {
       out.problem = "truncated or corrupt PNG (a chunk longer than the file)";
       break;
+    }
+    if (std::equal(b + at + 4, b + at + 8, "IDAT")) {
+      if (length == 0 && !data) {
+        out.problem = "corrupt PNG (an empty IDAT chunk before the image data)";
+        break;
+      }
+      data = true;
     }
     if (std::equal(b + at + 4, b + at + 8, "IEND")) break;
   }

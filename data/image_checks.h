@@ -15,7 +15,8 @@ struct ImageBytesCheck {
 };
 
 // requires: bytes start with the PNG signature. Refused: a chunk longer than the rest of the file
-// (stb_image allocates an IDAT's declared length before reading it). Sizes from IHDR.
+// (stb_image allocates an IDAT's declared length before reading it); an empty IDAT before any
+// image data (stb_image then reads into a null buffer). Sizes from IHDR.
 ImageBytesCheck check_png_bytes(const uint8_t* bytes, size_t size);
 
 // requires: bytes start with FF D8 FF. Refused: a Huffman table (every FF C4 read as a DHT

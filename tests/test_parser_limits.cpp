@@ -80,6 +80,17 @@ TEST(ImageLimits, PngChunkLongerThanTheFileIsRefused) {
   EXPECT_HAS(msg, "a chunk longer than the file");
 }
 
+// Found by fuzz_image: an empty first IDAT made stb_image read into its null data buffer.
+TEST(ImageLimits, PngEmptyFirstIdatIsRefused) {
+  Bytes png = png_header(4, 4);
+  put_be32(png, 0);
+  for (char c : std::string("IDAT")) png.push_back(static_cast<uint8_t>(c));
+  put_be32(png, 0);  // CRC
+  const std::string msg = error_of([&] { data::decode_image(png.data(), png.size(), "e.png"); });
+  EXPECT_HAS(msg,
+             "e.png: cannot decode image: corrupt PNG (an empty IDAT chunk before the image data)");
+}
+
 TEST(ImageLimits, OnlyPngAndJpegAreDecoded) {
   const std::string gif = "GIF89a\x01\x00\x01\x00\x00\x00\x00;";
   const Bytes bytes(gif.begin(), gif.end());
