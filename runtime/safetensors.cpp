@@ -61,6 +61,22 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 
 std::string errno_str() { return std::strerror(errno); }
 
+// `text` with every byte outside printable ASCII written as \xNN: parser messages quote the
+// damaged bytes they met, which need not be valid UTF-8 (or printable) text.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b >= 0x20 && b < 0x7f) {
+      out.push_back(c);
+    } else {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += {'\\', 'x', kHex[b >> 4], kHex[b & 15]};
+    }
+  }
+  return out;
+}
+
 // Byte size of numel(shape) elements of `elem` bytes; throws (no path) on overflow/negative dims.
 uint64_t byte_size(const std::vector<int64_t>& shape, size_t elem) {
   const uint64_t n = safetensors_numel(shape);
@@ -305,7 +321,7 @@ nlohmann::json parse_header_json(std::string_view text, const std::filesystem::p
   try {
     header = nlohmann::json::parse(text, std::ref(dup));
   } catch (const nlohmann::json::exception& ex) {
-    fail(path, std::string("header is not valid JSON: ") + ex.what());
+    fail(path, "header is not valid JSON: " + printable(ex.what()));
   }
   if (!dup.error.empty()) fail(path, dup.error);
   if (!header.is_object()) fail(path, "header is not a JSON object");

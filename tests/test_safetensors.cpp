@@ -72,6 +72,8 @@ class SafetensorsTest : public ::testing::Test {
       const std::string msg = e.what();
       EXPECT_EQ(msg.rfind(path.string() + ": ", 0), 0u) << msg;
       EXPECT_NE(msg.find(cause), std::string::npos) << "message: " << msg << "\nwanted: " << cause;
+      // Damaged bytes the parser quotes come out escaped: the message is printable text.
+      for (const char c : msg) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "unprintable byte in: " << msg;
     }
   }
   // Writes `contents` to a fresh file and expects reading it to fail with `cause`.
