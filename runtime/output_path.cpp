@@ -72,6 +72,12 @@ void require_creatable(const fs::path& path, std::string_view option) {
   probe_writable(dir, path, option);
 }
 
+void check_output_file(const fs::path& path, bool overwrite, std::string_view option) {
+  refuse_directory(path);
+  refuse_existing(path, overwrite);
+  require_parent_directory(path, option);
+}
+
 void write_file_atomically(const fs::path& path, std::string_view bytes, bool overwrite) {
   refuse_existing(path, overwrite);
   const auto tmp = path.string() + ".tmp." + std::to_string(::getpid());

@@ -36,6 +36,12 @@ void require_parent_directory(const std::filesystem::path& path, std::string_vie
 // or "<path>: <ancestor> is not a directory", with " (<option>)" as above.
 void require_creatable(const std::filesystem::path& path, std::string_view option = {});
 
+// The checks of a file a command will write, made before any work: not a directory
+// (refuse_directory), not an existing file unless `overwrite` (refuse_existing), in a directory
+// that takes new files (require_parent_directory, whose messages name `option`).
+void check_output_file(const std::filesystem::path& path, bool overwrite,
+                       std::string_view option);
+
 // Writes `bytes` to `path` through a temporary file in the same directory renamed into place, so
 // a reader never sees half a file. Without `overwrite`, an existing file is refused as
 // refuse_existing does. throws: std::runtime_error naming the file on any failure.

@@ -34,9 +34,7 @@ namespace {
 // directory this process can create files in (tried with a probe file, removed at once).
 void check_output(const fs::path& out, bool overwrite) {
   if (out.empty()) throw std::invalid_argument("--out: the HTML file to write is required");
-  refuse_directory(out);
-  refuse_existing(out, overwrite);
-  require_parent_directory(out, "--out");
+  check_output_file(out, overwrite, "--out");
 }
 
 json read_json_file(const fs::path& path, const char* option) {

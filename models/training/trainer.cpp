@@ -73,17 +73,13 @@ bool same_file(const fs::path& a, const fs::path& b) {
 // (resuming into its own checkpoint and metrics file is allowed).
 void check_outputs(const TrainOptions& opt) {
   if (opt.out.empty()) throw std::runtime_error("train: no output checkpoint path given");
-  if (!same_file(opt.out, opt.resume)) refuse_existing(opt.out, opt.overwrite);
-  refuse_directory(opt.out);
-  require_parent_directory(opt.out, "--out");
+  check_output_file(opt.out, opt.overwrite || same_file(opt.out, opt.resume), "--out");
   if (opt.json.empty()) return;
   if (same_file(opt.json, opt.out) || same_file(opt.json, opt.resume) || opt.json == opt.out ||
       opt.json == opt.resume) {
     throw std::runtime_error(opt.json.string() + ": --json must not name the checkpoint");
   }
-  refuse_existing(opt.json, opt.overwrite || !opt.resume.empty());
-  refuse_directory(opt.json);
-  require_parent_directory(opt.json, "--json");
+  check_output_file(opt.json, opt.overwrite || !opt.resume.empty(), "--json");
 }
 
 struct RunData {

@@ -36,7 +36,7 @@ nlohmann::json eval_json(const EvalCommand& e, const std::string& data,
 }
 
 void run(const EvalCommand& e) {
-  if (!e.json.empty()) check_json_output(e.json, e.overwrite);
+  if (!e.json.empty()) check_output_file(e.json, e.overwrite, "--json");
   training::LoadedModel lm = training::load_model(e.checkpoint);
   const std::string data = e.data.empty() ? lm.meta.training_data : e.data;
   const data::Dataset ds = training::load_split(data, data::Split::Test, e.limit);

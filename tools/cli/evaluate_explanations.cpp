@@ -53,7 +53,7 @@ void run(EvaluateCommand& e) {
   e.config.warmup = !e.no_warmup;
   set_mem_budget(e.config.method, e.mem_budget_mb);
   e.config.maps_format = interp::parse_map_format(e.maps_format);
-  if (!e.json.empty()) check_json_output(e.json, e.config.overwrite);
+  if (!e.json.empty()) check_output_file(e.json, e.config.overwrite, "--json");
   const auto r = interp::evaluate_explanations(e.config);
   std::cout << interp::format_evaluation(r);
   if (!e.json.empty()) write_json_file(e.json, interp::evaluation_to_json(r), e.config.overwrite);

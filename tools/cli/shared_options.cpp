@@ -10,7 +10,6 @@
 #include "interp/explain/training_views.h"
 #include "kernels/conv2d.h"
 #include "runtime/checkpoint.h"
-#include "runtime/output_path.h"
 
 namespace gb::cli {
 namespace {
@@ -59,12 +58,6 @@ void add_conv_backend_option(CLI::App& app, SharedOptions& s) {
 
 void add_conv_algorithm_option(CLI::App& app, SharedOptions& s) {
   app.add_option("--conv-algorithm", s.conv_algorithm, kConvAlgorithmHelp);
-}
-
-void check_json_output(const std::string& json, bool overwrite) {
-  refuse_directory(json);
-  refuse_existing(json, overwrite);
-  require_parent_directory(json, "--json");
 }
 
 void add_no_verify_option(CLI::App& app, SharedOptions& s) {

@@ -30,9 +30,6 @@ struct SharedOptions {
 void add_threads_option(CLI::App& app, SharedOptions& s, const std::string& help);
 void add_conv_backend_option(CLI::App& app, SharedOptions& s);
 void add_conv_algorithm_option(CLI::App& app, SharedOptions& s);
-// The checks of a --json FILE before any work: not an existing file (unless `overwrite`), not a
-// directory, in a directory that takes new files. throws: std::runtime_error naming the file.
-void check_json_output(const std::string& json, bool overwrite);
 // --no-verify: every command that reads a checkpoint.
 void add_no_verify_option(CLI::App& app, SharedOptions& s);
 
