@@ -93,7 +93,8 @@ void memorise(Module& model, const std::shared_ptr<const data::Dataset>& train,
     r.epochs += fc.epochs;
     r.memorisation_accuracy = accuracy_on(model, *train, norm);
     if (!cfg.quiet) {
-      fmt::print(stderr, "  data randomisation: {:.1f} epochs, accuracy on permuted labels {:.3f}\n",
+      fmt::print(stderr,
+                 "  data randomisation: {:.1f} epochs, accuracy on permuted labels {:.3f}\n",
                  r.epochs, r.memorisation_accuracy);
     }
     if (r.memorisation_accuracy >= cfg.min_accuracy) break;
@@ -130,9 +131,9 @@ void compare_maps(const MethodOutput& real, const MethodOutput& random, Similari
   s.spearman_abs.push_back(spearman(absolute(a), absolute(b)));
   const eval::Map2d ma = eval::to_map2d(real.map), mb = eval::to_map2d(random.map);
   const bool is_signed = real.is_signed;
-  s.ssim.push_back(is_signed ? eval::ssim(eval::normalise_signed_max(ma),
-                                          eval::normalise_signed_max(mb))
-                             : eval::ssim(eval::normalise_abs_max(ma), eval::normalise_abs_max(mb)));
+  s.ssim.push_back(is_signed
+                       ? eval::ssim(eval::normalise_signed_max(ma), eval::normalise_signed_max(mb))
+                       : eval::ssim(eval::normalise_abs_max(ma), eval::normalise_abs_max(mb)));
   s.hog.push_back(eval::hog_similarity(eval::normalise_abs_max(ma), eval::normalise_abs_max(mb)));
 }
 
@@ -197,7 +198,8 @@ DataRandomizationResult data_randomization(const DataRandomizationConfig& cfg) {
   r.trained_train_accuracy = accuracy_on(*real.model, train_true, norm);
 
   manual_seed(cfg.seed);
-  std::shared_ptr<Module> random = models::build_model(real.meta.model_name, real.meta.model_config);
+  std::shared_ptr<Module> random =
+      models::build_model(real.meta.model_name, real.meta.model_config);
   const auto train = std::make_shared<const data::Dataset>(permuted_labels(train_true, cfg.seed));
   memorise(*random, train, norm, cfg, r);
   r.random_test_accuracy = accuracy_on(*random, test, norm);

@@ -36,10 +36,10 @@ struct DataRandomizationConfig {
   bool allow_underfit = false;  // compare maps even when min_accuracy was not reached
   int64_t batch_size = 128;
   float lr = 0.05f;
-  uint64_t seed = 0;                    // initialisation, label permutation, loader order
-  std::filesystem::path save_model;     // "": not written; else the random-label model
-  bool overwrite = false;               // replace an existing save_model file
-  bool quiet = false;                   // no progress lines on stderr
+  uint64_t seed = 0;                 // initialisation, label permutation, loader order
+  std::filesystem::path save_model;  // "": not written; else the random-label model
+  bool overwrite = false;            // replace an existing save_model file
+  bool quiet = false;                // no progress lines on stderr
 };
 
 // One method's maps of the two models, compared image by image.
@@ -57,11 +57,11 @@ struct DataRandomizationResult {
   uint64_t seed = 0;
   int64_t train_images = 0, test_images = 0;
   double epochs = 0, train_seconds = 0;
-  double memorisation_accuracy = 0;  // random-label model on the permuted training labels
-  double random_test_accuracy = 0;   // random-label model on the true test labels (~ chance)
-  double trained_test_accuracy = 0;  // the checkpoint's model on the same test images
-  double trained_train_accuracy = 0; // the checkpoint's model on the training subset's true labels
-  bool memorised = false;            // memorisation_accuracy >= min_accuracy
+  double memorisation_accuracy = 0;   // random-label model on the permuted training labels
+  double random_test_accuracy = 0;    // random-label model on the true test labels (~ chance)
+  double trained_test_accuracy = 0;   // the checkpoint's model on the same test images
+  double trained_train_accuracy = 0;  // the checkpoint's model on the training subset's true labels
+  bool memorised = false;             // memorisation_accuracy >= min_accuracy
   double min_accuracy = 0;
   std::vector<MapAgreement> methods;  // empty when not memorised and not allow_underfit
 };
