@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "data/file_io.h"
 #include "data/image.h"
 #include "interp/cam.h"
 #include "runtime/ops.h"
@@ -45,7 +46,9 @@ Tensor load_image_folder(const fs::path& dir, const Shape& chw, const data::Norm
   const size_t per = static_cast<size_t>(C) * H * W;
   std::vector<float> v(files.size() * per);
   for (size_t i = 0; i < files.size(); ++i) {
-    const data::Image img = data::load_image(files[i].string(), C);
+    const std::vector<uint8_t> bytes = data::read_file(files[i].string());
+    const data::Image img =
+        data::decode_image(bytes.data(), bytes.size(), files[i].string(), C, /*convert=*/true);
     if (img.height != H || img.width != W) {
       throw std::invalid_argument(
           fmt::format("{}: image is {}x{}x{} (CxHxW), the model expects "

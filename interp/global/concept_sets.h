@@ -19,8 +19,9 @@ namespace gb::interp {
 std::vector<std::filesystem::path> image_files(const std::filesystem::path& dir,
                                                const std::string& option);
 
-// Every image of `dir` as [N,C,H,W] normalised with norm. Each must have the model's shape chw
-// [C,H,W]. throws: std::invalid_argument / data::DataError naming the file and the expected
+// Every image of `dir` as [N,C,H,W] normalised with norm. Grey files are replicated to RGB and
+// RGB files reduced to luma where the model's channel count differs (data::decode_image's
+// convert); each must have the model's height and width (chw [C,H,W]). throws: std::invalid_argument / data::DataError naming the file and the expected
 // CxHxW.
 Tensor load_image_folder(const std::filesystem::path& dir, const Shape& chw,
                          const data::Normalization& norm, const std::string& option);
