@@ -6,10 +6,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <memory>
 #include <set>
 #include <stdexcept>
 
 #include "data/dataset.h"
+#include "interp/cam.h"
 #include "interp/explain/output_dir.h"
 #include "interp/global/concept_sets.h"
 #include "interp/global/influential_segments.h"
@@ -399,6 +402,44 @@ TcavInputs load_tcav_inputs(const TcavConfig& cfg, const training::LoadedModel& 
   return in;
 }
 
+// The mean cosine between each input's gradient row and the mean gradient: 1 when every input
+// has the same gradient direction (as for a layer followed only by pooling and a linear head),
+// where a TCAV score can only be 0 or 1.
+double gradient_mean_cosine(const ActivationRows& g) {
+  std::vector<double> mean(static_cast<size_t>(g.d));
+  for (int64_t i = 0; i < g.n; ++i) {
+    for (int64_t j = 0; j < g.d; ++j) mean[static_cast<size_t>(j)] += g.values[i * g.d + j];
+  }
+  double mean_norm = 0;
+  for (double v : mean) mean_norm += v * v;
+  mean_norm = std::sqrt(mean_norm);
+  const std::vector<double> dots = project_rows(g, mean);
+  double sum = 0;
+  for (int64_t i = 0; i < g.n; ++i) {
+    double norm = 0;
+    for (int64_t j = 0; j < g.d; ++j) {
+      const double v = g.values[i * g.d + j];
+      norm += v * v;
+    }
+    norm = std::sqrt(norm);
+    if (norm > 0 && mean_norm > 0) sum += dots[static_cast<size_t>(i)] / (norm * mean_norm);
+  }
+  return sum / static_cast<double>(g.n);
+}
+
+// Every layer resolves and gives 4-D (or token) outputs, checked on one blank input before the
+// images are loaded.
+void check_layers(Module& model, const Shape& chw, const std::vector<std::string>& layers) {
+  const Tensor blank = Tensor::zeros({1, chw[0], chw[1], chw[2]});
+  for (const std::string& layer : layers) {
+    try {
+      capture_layer(model, blank, layer, Target::pred(), false);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("--layer " + layer + ": " + e.what());
+    }
+  }
+}
+
 json runs_json(const std::vector<TcavRun>& runs) {
   json a = json::array();
   for (const TcavRun& r : runs) {
@@ -440,9 +481,10 @@ TcavResult tcav(const TcavConfig& cfg) {
   model.to(parse_device(cfg.device));
   model.eval();
   const int64_t k = resolve_class(cfg.target_class, lm.meta.classes);
-  const TcavInputs in = load_tcav_inputs(cfg, lm, R, k);
   const std::vector<std::string> layers =
       cfg.layers.empty() ? std::vector<std::string>{""} : cfg.layers;
+  check_layers(model, lm.meta.input_shape, layers);
+  const TcavInputs in = load_tcav_inputs(cfg, lm, R, k);
   json results = json::array();
   std::vector<double> p_values;
   for (const std::string& layer : layers) {
@@ -451,10 +493,12 @@ TcavResult tcav(const TcavConfig& cfg) {
     for (const Tensor& x : in.randoms)
       randoms.push_back(layer_rows(model, x, layer, cfg.batch, &resolved));
     const ActivationRows grads = layer_gradient_rows(model, in.class_inputs, layer, k, cfg.batch);
+    const double cosine = gradient_mean_cosine(grads);
     for (size_t c = 0; c < cfg.concepts.size(); ++c) {
       const ActivationRows acts = layer_rows(model, in.concepts[c], layer, cfg.batch);
       const TcavConcept t = tcav_concept(acts, randoms, grads, cfg.cav);
       results.push_back(concept_json(cfg.concepts[c].name, acts.n, resolved, t));
+      results.back()["class_gradient_mean_cosine"] = cosine;
       p_values.push_back(t.test.p);
     }
   }
@@ -501,13 +545,16 @@ std::string format_tcav_table(const TcavResult& r) {
   for (const json& e : j["results"]) {
     s += fmt::format(
         "{:<14} {:<12} {:>6.3f} +- {:<5.3f} {:>6.3f} +- {:<5.3f} {:>10.3f} {:>10.3g} {:>10.3g}  "
-        "{}{}\n",
+        "{}{}{}\n",
         e["concept"].get<std::string>(), e["layer"].get<std::string>(),
         e["score"]["mean"].get<double>(), e["score"]["std"].get<double>(),
         e["random_score"]["mean"].get<double>(), e["random_score"]["std"].get<double>(),
         e["probe_accuracy"]["mean"].get<double>(), e["p_value"].get<double>(),
         e["p_value_bonferroni"].get<double>(), e["significant"].get<bool>() ? "yes" : "no",
-        e["probe_ok"].get<bool>() ? "" : " (probe below min accuracy: no CAV)");
+        e["probe_ok"].get<bool>() ? "" : " (probe below min accuracy: no CAV)",
+        e["class_gradient_mean_cosine"].get<double>() > 0.999
+            ? " (all class gradients alike: the score can only be 0 or 1)"
+            : "");
   }
   return s;
 }
