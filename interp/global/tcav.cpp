@@ -81,16 +81,28 @@ double student_t_two_sided_p(double t, double df) {
   return regularized_incomplete_beta(df / 2, 0.5, df / (df + t * t));
 }
 
+namespace {
+
+double mean_of(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return sum / static_cast<double>(v.size());
+}
+
+// Sum of squared deviations from the mean.
+double squared_deviations(const std::vector<double>& v, double mean) {
+  double ss = 0;
+  for (double x : v) ss += (x - mean) * (x - mean);
+  return ss;
+}
+
+}  // namespace
+
 MeanStd mean_std(const std::vector<double>& v) {
   MeanStd out;
   if (v.empty()) return out;
-  double sum = 0;
-  for (double x : v) sum += x;
-  out.mean = sum / static_cast<double>(v.size());
-  if (v.size() < 2) return out;
-  double ss = 0;
-  for (double x : v) ss += (x - out.mean) * (x - out.mean);
-  out.std = std::sqrt(ss / static_cast<double>(v.size() - 1));
+  out.mean = mean_of(v);
+  out.std = std::sqrt(squared_deviations(v, out.mean) / static_cast<double>(v.size()));
   return out;
 }
 
@@ -99,13 +111,12 @@ TTest student_t_test(const std::vector<double>& a, const std::vector<double>& b)
     throw std::invalid_argument("student_t_test: needs one value per sample and three in all");
   }
   const auto na = static_cast<double>(a.size()), nb = static_cast<double>(b.size());
-  const MeanStd ma = mean_std(a), mb = mean_std(b);
+  const double ma = mean_of(a), mb = mean_of(b);
   TTest out;
   out.df = na + nb - 2;
-  const double pooled =
-      ((na - 1) * ma.std * ma.std + (nb - 1) * mb.std * mb.std) / out.df;  // s_p^2
+  const double pooled = (squared_deviations(a, ma) + squared_deviations(b, mb)) / out.df;  // s_p^2
   const double se = std::sqrt(pooled * (1 / na + 1 / nb));
-  const double diff = ma.mean - mb.mean;
+  const double diff = ma - mb;
   if (se == 0) {
     out.t = diff == 0 ? 0.0 : std::copysign(std::numeric_limits<double>::infinity(), diff);
     out.p = diff == 0 ? 1.0 : 0.0;

@@ -6,6 +6,12 @@
 // against random sets, and the two groups of R scores are compared by a two-sided Student
 // t-test (equal variances, scipy.stats.ttest_ind's default), Bonferroni-corrected over the
 // hypotheses tested. The statistics helpers are here too.
+// Checked against the reference library tensorflow/tcav (utils.py print_results: scipy
+// ttest_ind of the concept's and the random runs' scores, np.std in the summary): same test and
+// std. Departure: tcav scores ONE random counterpart against every other random set for the
+// baseline; here random set r is scored against random set (r + 1) mod R, so every random set
+// is the positive side once. tcav differentiates the loss and counts S < 0; here the logit and
+// S > 0, the same thing for a softmax cross-entropy.
 // Shape letters: n inputs, D flattened activation size of the layer, R random runs.
 #pragma once
 #include <cstdint>
@@ -51,7 +57,8 @@ std::vector<double> bonferroni(const std::vector<double>& p);
 
 struct MeanStd {
   double mean = 0;
-  double std = 0;  // sample standard deviation (n - 1 in the denominator; 0 for one value)
+  double std = 0;  // population standard deviation (n in the denominator), as np.std and the
+                   // tcav library's print_results report it
 };
 MeanStd mean_std(const std::vector<double>& v);
 
