@@ -8,6 +8,8 @@ Concepts (any number of --concept):
   striped      the images with the most horizontal stripes: the mean |change| between
                consecutive rows of the object's row-mean profile (objects >= 14 rows tall)
   dotted       the images with the most high-frequency texture: mean |Laplacian| inside the object
+  blue, green  colour images whose blue (green) channel most exceeds the mean of the other two
+               (sky and water, grass and leaves)
 Each concept gets --per-concept images, picked from the training split (seeded shuffle of
 ties), written as PNGs into OUT/<concept>/ (grey for Fashion-MNIST, RGB for CIFAR).
 With --random R, also R disjoint folders OUT/random_<r>/ of --per-concept random training
@@ -94,6 +96,13 @@ def statistic(name, img):
         if len(rows) < 14:
             return np.nan
         return np.abs(np.diff(rows)).mean()
+    if name in ("blue", "green"):
+        if img.shape[0] != 3:
+            raise SystemExit(f"--concept {name}: needs colour images")
+        rgb = img.astype(np.float64)
+        channel = 2 if name == "blue" else 1
+        others = [c for c in range(3) if c != channel]
+        return (rgb[channel] - rgb[others].mean(axis=0)).mean()
     if name == "dotted":
         lap = np.abs(4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2]
                      - grey[1:-1, 2:])
@@ -130,14 +139,15 @@ def main():
     ap.add_argument("--concept", action="append", required=True)
     ap.add_argument("--per-concept", type=int, default=50)
     ap.add_argument("--random", type=int, default=0, help="random folders to write")
-    ap.add_argument("--scan", type=int, default=10000, help="training images scanned")
+    ap.add_argument("--scan", type=int, default=10000,
+                    help="training images scanned (archives: scan/10 per class)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     if os.path.isdir(a.data):
         images, labels, classes = load_idx(a.data)
-    else:
+        images, labels = images[:a.scan], labels[:a.scan]
+    else:  # the first scan/10 training images of each class folder
         images, labels, classes = load_tree_archive(a.data, max(1, a.scan // 10))
-    images, labels = images[:a.scan], labels[:a.scan]
     rng = np.random.default_rng(a.seed)
     used = set()
     for name in a.concept:
