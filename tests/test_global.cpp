@@ -9,7 +9,9 @@
 
 #include "interp/global/cav.h"
 #include "interp/global/class_maps.h"
+#include "interp/global/influential_segments.h"
 #include "interp/global/tcav.h"
+#include "interp/slic.h"
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
 
@@ -81,6 +83,32 @@ TEST(ClassMaps, SumNormalisationMakesEachMapWeighOne) {
   EXPECT_FLOAT_EQ(m[1], (0.25f - 1) / 2);  // (0.25 - 1) / 2
   EXPECT_THROW(acc.add(1, Tensor::zeros({1, 2}), Tensor::zeros({1, 1, 2})), std::invalid_argument);
   EXPECT_THROW(acc.add(0, Tensor::zeros({2, 1}), Tensor::zeros({1, 1, 2})), std::invalid_argument);
+}
+
+TEST(InfluentialSegments, KeepsTheTopValuesPerClassAcrossImagesWithCrops) {
+  TopSegments top(2, 3);
+  ImageSegmentValues a, b;
+  a.segments = b.segments = grid_segments(8, 8, 2, 2);  // four 4x4 cells
+  a.phi = {0.5, 2.0, -1.0, 0.5};
+  b.phi = {0.5, 3.0, 0.1, 0.2};
+  const Tensor x = Tensor::full({1, 3, 8, 8}, 0.5f);
+  top.add(1, 7, x, {}, a);
+  top.add(1, 9, x, {}, b);
+  const auto& best = top.of(1);
+  ASSERT_EQ(best.size(), 3u);
+  EXPECT_EQ(best[0].image, 9);  // 3.0
+  EXPECT_EQ(best[0].segment, 1);
+  EXPECT_EQ(best[1].image, 7);  // 2.0
+  EXPECT_EQ(best[2].image, 7);  // 0.5: image 7's cell 0 came first and ties are not replaced
+  EXPECT_EQ(best[2].segment, 0);
+  EXPECT_EQ(best[0].pixels, 16);
+  EXPECT_EQ(best[0].y0, 0);
+  EXPECT_EQ(best[0].x0, 4);
+  EXPECT_EQ(best[0].y1, 4);
+  EXPECT_EQ(best[0].x1, 8);
+  EXPECT_EQ(best[0].crop.width, 4);  // the 4x4 box is already half the image per side
+  EXPECT_EQ(best[0].crop.at(0, 0)[0], 128);
+  EXPECT_TRUE(top.of(0).empty());
 }
 
 TEST(Cav, SeparatesTwoGaussianCloudsAlongTheirMeanDifference) {
