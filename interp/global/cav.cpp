@@ -161,7 +161,9 @@ Cav train_cav(const ActivationRows& concept_acts, const ActivationRows& random_a
     for (int64_t j = 0; j < d; ++j) A(i, j) = s.train[static_cast<size_t>(i)][j];
   }
   const VectorXd y = Eigen::Map<const VectorXd>(s.train_y.data(), n);
-  const MatrixXd K = A * A.transpose();
+  MatrixXd K = MatrixXd::Zero(n, n);  // the Gram matrix A A^T, half of it computed
+  K.selfadjointView<Eigen::Lower>().rankUpdate(A);
+  K.triangularView<Eigen::StrictlyUpper>() = K.transpose();
   const DualFit fit = fit_dual(K, y, opt.l2, opt.max_iterations);
   const VectorXd w = A.transpose() * fit.alpha;
   const double norm = w.norm();
