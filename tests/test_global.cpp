@@ -9,9 +9,12 @@
 
 #include "interp/global/cav.h"
 #include "interp/global/class_maps.h"
+#include "interp/global/concept_sets.h"
 #include "interp/global/influential_segments.h"
 #include "interp/global/tcav.h"
 #include "interp/slic.h"
+#include "runtime/layers.h"
+#include "runtime/ops.h"
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
 
@@ -19,6 +22,38 @@ using namespace gb;
 using namespace gb::interp;
 
 namespace {
+
+// x [N,2,4,4] -> "conv" (1x1, identity, no bias) -> flatten -> fc with logit 0 = w . a, logit 1 = -w . a:
+// both logits are linear in the conv activation a, with gradients +w and -w for every input.
+class LinearHeadNet : public Module {
+ public:
+  explicit LinearHeadNet(const std::vector<double>& w) {
+    conv_ = register_module("conv", std::make_shared<nn::Conv2d>(2, 2, 1));
+    fc_ = register_module("fc", std::make_shared<nn::Linear>(32, 2));
+    conv_->local_tensor("weight").copy_(Tensor::from_vector({2, 2, 1, 1}, {1, 0, 0, 1}));
+    std::vector<float> fw;
+    for (double v : w) fw.push_back(static_cast<float>(v));
+    for (double v : w) fw.push_back(static_cast<float>(-v));
+    fc_->local_tensor("weight").copy_(Tensor::from_vector({2, 32}, fw));
+    fc_->local_tensor("bias").zero_();
+  }
+  Tensor forward(const Tensor& x) override { return (*fc_)(ops::flatten((*conv_)(x))); }
+  std::string type_name() const override { return "LinearHeadNet"; }
+
+ private:
+  std::shared_ptr<nn::Conv2d> conv_;
+  std::shared_ptr<nn::Linear> fc_;
+};
+
+// n inputs [n,2,4,4]: Philox noise plus shift * w.
+Tensor inputs_along(const std::vector<double>& w, int64_t n, double shift, uint64_t seed) {
+  Generator g(seed);
+  std::vector<float> v;
+  for (int64_t i = 0; i < n; ++i) {
+    for (double wj : w) v.push_back(static_cast<float>(0.5 * g.normal() + shift * wj));
+  }
+  return Tensor::from_vector({n, 2, 4, 4}, v);
+}
 
 // n points around `mean` with isotropic Gaussian noise of `sigma`, from Philox(seed).
 ActivationRows cloud(const std::vector<double>& mean, int64_t n, double sigma, uint64_t seed) {
@@ -163,6 +198,41 @@ TEST(Tcav, ScoreIsOneOrZeroForALogitLinearInTheConceptDirection) {
   EXPECT_EQ(up.concept_runs.size(), 3u);
   EXPECT_EQ(up.random_runs.size(), 3u);
   EXPECT_THROW(tcav_concept(concept_acts, {randoms[0]}, repeated(w, 2), {}), std::invalid_argument);
+}
+
+TEST(Tcav, ThroughAModelLinearInTheConceptDirectionScoresOneForItsClassAndZeroAgainst) {
+  std::vector<double> w(32);
+  Generator g(11);
+  for (double& v : w) v = g.normal();
+  LinearHeadNet net(w);
+  const Tensor concept_x = inputs_along(w, 20, 1.0, 1), class_x = inputs_along(w, 7, 0.0, 2);
+  std::vector<ActivationRows> randoms;
+  for (uint64_t r = 0; r < 3; ++r)
+    randoms.push_back(layer_rows(net, inputs_along(w, 20, 0, 3 + r), "conv", 3));
+  std::string resolved;
+  const ActivationRows concept_acts = layer_rows(net, concept_x, "conv", 3, &resolved);
+  EXPECT_EQ(resolved, "conv");
+  ASSERT_EQ(concept_acts.n, 20);
+  ASSERT_EQ(concept_acts.d, 32);
+  // The identity conv: activations are the inputs, in batches of 3 as in one.
+  EXPECT_EQ(concept_acts.values, concept_x.to_vector());
+  const ActivationRows up = layer_gradient_rows(net, class_x, "conv", 0, 3);
+  const ActivationRows down = layer_gradient_rows(net, class_x, "conv", 1, 3);
+  ASSERT_EQ(up.n, 7);
+  for (int64_t i = 0; i < up.n; ++i) {
+    for (int64_t j = 0; j < 32; ++j) {
+      EXPECT_NEAR(up.values[i * 32 + j], w[static_cast<size_t>(j)], 1e-6);
+      EXPECT_NEAR(down.values[i * 32 + j], -w[static_cast<size_t>(j)], 1e-6);
+    }
+  }
+  const TcavConcept t_up = tcav_concept(concept_acts, randoms, up);
+  const TcavConcept t_down = tcav_concept(concept_acts, randoms, down);
+  EXPECT_DOUBLE_EQ(t_up.score.mean, 1.0);
+  EXPECT_DOUBLE_EQ(t_down.score.mean, 0.0);
+  EXPECT_GE(t_up.test_accuracy.mean, 0.9);
+  // Random-vs-random CAVs point anywhere: their scores are all 0 or 1 here (one gradient), and
+  // the concept's 1.0 differs from their mix unless every random run happened to score 1.
+  EXPECT_LT(t_up.test.p, 1.0);
 }
 
 // Reference values from scipy 1.17.1 (scipy.stats.ttest_ind, scipy.special.betainc,
