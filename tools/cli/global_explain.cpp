@@ -21,7 +21,9 @@ Command add_global_explain(CLI::App& cli, SharedOptions& shared) {
   auto* app = cli.add_subcommand(
       "global-explain",
       "per-class average maps, mean inputs and the most influential superpixels per class");
-  app->add_option("--checkpoint", c.checkpoint, "checkpoint file")->required();
+  app->add_option("checkpoint,--checkpoint", c.checkpoint,
+                  "checkpoint file (positional or --checkpoint)")
+      ->required();
   app->add_option("--data", c.data,
                   "data set whose test images are used (default: the training one)");
   app->add_option("--count", c.count, "test images, balanced over the classes")

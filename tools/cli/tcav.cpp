@@ -32,7 +32,9 @@ Command add_tcav(CLI::App& cli, SharedOptions& shared) {
   interp::TcavConfig& c = s->config;
   auto* app = cli.add_subcommand(
       "tcav", "TCAV: how much concepts (folders of images) move a class's logit at a layer");
-  app->add_option("--checkpoint", c.checkpoint, "checkpoint file")->required();
+  app->add_option("checkpoint,--checkpoint", c.checkpoint,
+                  "checkpoint file (positional or --checkpoint)")
+      ->required();
   app->add_option("--concept", s->concepts,
                   "NAME=DIR: a folder of images of the concept "
                   "(repeat for several concepts)")
