@@ -409,3 +409,114 @@ TEST_F(Explain, ActivationsCommandWritesMapsTopImagesAndFeatures) {
   EXPECT_EQ(j["images_scanned"], 30);
   EXPECT_EQ(j["channel_scores"].size(), j["layer_output_shape"][1].get<size_t>());
 }
+
+// ---- global-explain and tcav (issue 16, global explanations) ----
+
+namespace {
+
+// `count` 28x28 PNGs in `dir`: "stripes" (alternating bright and dark rows), "blobs" (a bright
+// square at a random place) or "noise", each with noise from its own seed.
+void write_concept_folder(const fs::path& dir, const std::string& kind, int count, uint64_t seed) {
+  fs::create_directories(dir);
+  uint64_t state = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+  const auto next = [&state] {  // a 64-bit LCG; its top 24 bits as a uniform in [0,1)
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<float>(state >> 40) / 16777216.0f;
+  };
+  for (int i = 0; i < count; ++i) {
+    interp::Image img(28, 28);
+    const auto bx = static_cast<int64_t>(next() * 18), by = static_cast<int64_t>(next() * 18);
+    for (int64_t y = 0; y < 28; ++y) {
+      for (int64_t x = 0; x < 28; ++x) {
+        float v = 0.3f * next();
+        if (kind == "stripes") v += (y / 2) % 2 ? 0.7f : 0.0f;
+        if (kind == "blobs") v += (y >= by && y < by + 10 && x >= bx && x < bx + 10) ? 0.7f : 0.0f;
+        if (kind == "noise") v = next();
+        const auto b = static_cast<uint8_t>(std::min(v, 1.0f) * 255.0f);
+        uint8_t* p = img.at(x, y);
+        p[0] = p[1] = p[2] = b;
+      }
+    }
+    interp::write_png((dir / (std::to_string(1000 + i) + ".png")).string(), img);
+  }
+}
+
+}  // namespace
+
+TEST_F(Explain, TcavAndGlobalExplainCommandsWriteScoresPValuesAndPictures) {
+  const fs::path dir = temp_dir("tcav");
+  write_concept_folder(dir / "stripes", "stripes", 12, 1);
+  write_concept_folder(dir / "blobs", "blobs", 12, 2);
+  for (int r = 0; r < 3; ++r) {
+    write_concept_folder(dir / ("random_" + std::to_string(r)), "noise", 12, 10 + r);
+  }
+  const fs::path out = dir / "tcav.json";
+  std::string args = "tcav --checkpoint " + checkpoint_.string() +
+                     " --concept stripes=" + (dir / "stripes").string() +
+                     " --concept blobs=" + (dir / "blobs").string() + " --random";
+  for (int r = 0; r < 3; ++r) args += " " + (dir / ("random_" + std::to_string(r))).string();
+  args +=
+      " --layer features.5,features.9 --target-class 1 --count 6 --threads 2 --out " + out.string();
+  const auto r = run_cli(args);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("significant"), std::string::npos) << r.output;
+  const json j = read_json(out);
+  EXPECT_EQ(j["runs"], 3);
+  EXPECT_EQ(j["hypotheses"], 4);  // two concepts at two layers
+  ASSERT_EQ(j["results"].size(), 4u);
+  for (const auto& e : j["results"]) {
+    const double p = e["p_value"].get<double>();
+    EXPECT_GE(p, 0.0);
+    EXPECT_LE(p, 1.0);
+    EXPECT_DOUBLE_EQ(e["p_value_bonferroni"].get<double>(), std::min(1.0, 4 * p));
+    EXPECT_GE(e["score"]["mean"].get<double>(), 0.0);
+    EXPECT_LE(e["score"]["mean"].get<double>(), 1.0);
+    ASSERT_EQ(e["runs"].size(), 3u);
+    ASSERT_EQ(e["random_runs"].size(), 3u);
+    // Stripes and blobs are told apart from noise by any layer's probe.
+    EXPECT_GE(e["probe_accuracy"]["mean"].get<double>(), 0.9) << e.dump();
+    EXPECT_EQ(e["runs"][0]["probe_test_count"], 2 * 3);  // floor(0.33 * 12) per side
+    EXPECT_EQ(e["significant"].get<bool>(),
+              e["probe_ok"].get<bool>() && e["p_value_bonferroni"].get<double>() < 0.05);
+  }
+  EXPECT_EQ(j["results"][1]["layer"], "features.5");
+  EXPECT_EQ(j["results"][2]["layer"], "features.9");
+  // An existing file needs --overwrite; a malformed concept and a missing folder are named.
+  const auto again = run_cli(args);
+  EXPECT_NE(again.status, 0);
+  EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
+  const auto bad =
+      run_cli("tcav --checkpoint " + checkpoint_.string() + " --concept stripes " +
+              "--random-from-data 8 --target-class 1 --out " + (dir / "x.json").string());
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("NAME=DIR"), std::string::npos) << bad.output;
+  const auto missing = run_cli(
+      "tcav --checkpoint " + checkpoint_.string() + " --concept s=" + (dir / "nowhere").string() +
+      " --random-from-data 8 --target-class 1 --out " + (dir / "x.json").string());
+  EXPECT_NE(missing.status, 0);
+  EXPECT_NE(missing.output.find("nowhere"), std::string::npos) << missing.output;
+
+  // global-explain: class maps and influential superpixels on a few test images.
+  const fs::path gout = dir / "global";
+  const std::string gargs = "global-explain --checkpoint " + checkpoint_.string() +
+                            " --count 10 --segment-images 3 --shap-samples 32 --segments 8 "
+                            "--top-segments 2 --threads 2 --out " +
+                            gout.string();
+  const auto g = run_cli(gargs);
+  ASSERT_EQ(g.status, 0) << g.output;
+  for (const char* f :
+       {"class_maps.png", "segments.png", "global.json", "class_maps.safetensors"}) {
+    EXPECT_TRUE(fs::exists(gout / f)) << f;
+  }
+  const json gj = read_json(gout / "global.json");
+  EXPECT_EQ(gj["class_maps"]["normalisation"], "max-abs");
+  EXPECT_EQ(gj["class_maps"]["classes"].size(), 10u);
+  EXPECT_EQ(gj["segments"]["images"], 3);
+  int64_t kept = 0;
+  for (const auto& c : gj["segments"]["classes"]) kept += static_cast<int64_t>(c["top"].size());
+  EXPECT_GT(kept, 0);
+  EXPECT_LE(kept, 6);  // 3 images of at most 3 classes, 2 segments each
+  const auto refused = run_cli(gargs);
+  EXPECT_NE(refused.status, 0);
+  EXPECT_NE(refused.output.find("--overwrite"), std::string::npos) << refused.output;
+}

@@ -33,6 +33,8 @@ Command add_graph(CLI::App& cli, SharedOptions& shared);
 Command add_probe(CLI::App& cli, SharedOptions& shared);
 Command add_activations(CLI::App& cli, SharedOptions& shared);
 Command add_report(CLI::App& cli, SharedOptions& shared);
+Command add_global_explain(CLI::App& cli, SharedOptions& shared);
+Command add_tcav(CLI::App& cli, SharedOptions& shared);
 
 // Every subcommand, in the order `glassbox --help` lists them.
 std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared);

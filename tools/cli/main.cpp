@@ -54,6 +54,8 @@ std::vector<Command> add_commands(CLI::App& cli, SharedOptions& shared) {
           add_export(cli, shared),
           add_graph(cli, shared),
           add_activations(cli, shared),
+          add_global_explain(cli, shared),
+          add_tcav(cli, shared),
           add_report(cli, shared),
           add_probe(cli, shared)};
 }
