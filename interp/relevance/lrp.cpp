@@ -69,7 +69,7 @@ std::vector<Tensor> op_relevance(const RelevanceGraph& g, const GraphOp& op, con
       }
       return {parameter_relevance(t, op, R, rule, p)};
     }
-    case OpFamily::Norm: return norm_relevance(t, op, R, opt.epsilon);
+    case OpFamily::Norm: return norm_relevance(t, op, R, base);
     case OpFamily::Map: return map_relevance(t, op, R);
     case OpFamily::Pass:
       if (t.inputs[op.act_inputs[0]].shape() != R.shape()) {
@@ -123,6 +123,15 @@ double LrpResult::max_relative_error() const {
   return m;
 }
 
+double LrpResult::max_error_besides_dead() const {
+  double m = 0;
+  for (size_t n = 0; n < explained.size(); ++n) {
+    m = std::max(m, std::fabs(input_sum[n] + dead_loss[n] - explained[n]) /
+                        std::fabs(explained[n]));
+  }
+  return m;
+}
+
 double LrpResult::max_ledger_error() const {
   double m = 0;
   for (size_t n = 0; n < explained.size(); ++n) {
@@ -155,6 +164,8 @@ LrpResult lrp(Module& model, const Tensor& x, const Target& target, const LrpOpt
   base.gamma = opt.gamma;
   base.use_bias = opt.use_bias;
   res.leak.assign(static_cast<size_t>(N), 0.0);
+  res.dead_loss.assign(static_cast<size_t>(N), 0.0);
+  base.dead = &res.dead_loss;
   std::map<std::pair<std::string, std::string>, double> leaks;
   for (auto it = g.ops.rbegin(); it != g.ops.rend(); ++it) {
     const GraphOp& op = *it;
@@ -183,6 +194,13 @@ LrpResult lrp(Module& model, const Tensor& x, const Target& target, const LrpOpt
   }
   auto in = R.find(x.impl());
   res.relevance = in != R.end() ? in->second : Tensor::zeros(x.shape());
+  for (const auto& [key, rest] : R) {  // relevance stranded on a tensor no op consumed
+    if (key == x.impl()) continue;
+    for (int64_t n = 0; n < N; ++n) {
+      res.leak[static_cast<size_t>(n)] += sample_sum(rest, n);
+      leaks[{"", "unreached"}] += sample_sum(rest, n);
+    }
+  }
   for (int64_t n = 0; n < N; ++n) res.input_sum.push_back(sample_sum(res.relevance, n));
   for (const auto& [key, amount] : leaks) res.largest_leaks.push_back({key.first, key.second, amount});
   std::sort(res.largest_leaks.begin(), res.largest_leaks.end(),

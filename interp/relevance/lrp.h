@@ -54,11 +54,15 @@ struct LrpResult {
   std::vector<double> explained;       // f_t(x) per sample (the seed's sum)
   std::vector<double> input_sum;       // sum R_input per sample
   std::vector<double> leak;            // ledger total per sample: explained - input_sum
+  // The part of `leak` lost over exact-zero denominators (dead receptive fields), per sample.
+  std::vector<double> dead_loss;
   std::vector<LrpLeak> largest_leaks;  // by |amount|, at most 5
   std::vector<std::string> notes;      // folded / passed batch norms, skipped softmax
   int64_t folded_batch_norms = 0;
   // max over samples of |input_sum - explained| / |explained|
   double max_relative_error() const;
+  // the same with the dead-field loss added back: what biases, stabilisers and rounding lost
+  double max_error_besides_dead() const;
   // max over samples of |input_sum + leak - explained| / |explained| (bookkeeping, ~1e-7)
   double max_ledger_error() const;
 };

@@ -42,14 +42,20 @@ Tensor product(const Tensor& a, const Tensor& b) {
 }
 
 // R / (z + eps * sign(z)), sign(0) = +1 (Zennit's stabilize; Captum's eps rule likewise); where
-// `mask` is given, 0 outside it.
-Tensor stabilised_ratio(const Tensor& R, const Tensor& z, double eps,
-                        const std::vector<bool>* mask = nullptr) {
+// `mask` is given, 0 outside it. Relevance over an exact zero z is added to p.dead per sample.
+Tensor stabilised_ratio(const Tensor& R, const Tensor& z, const RuleParams& p,
+                        const std::vector<bool>* mask = nullptr, double dead_coef = 1.0) {
   std::vector<float> r = R.to_vector();
   const std::vector<float> zv = z.to_vector();
+  const size_t per = r.size() / static_cast<size_t>(R.size(0));
   for (size_t i = 0; i < r.size(); ++i) {
-    const double d = zv[i] + (zv[i] >= 0.0f ? eps : -eps);
-    r[i] = (mask && !(*mask)[i]) ? 0.0f : static_cast<float>(r[i] / d);
+    if (mask && !(*mask)[i]) {
+      r[i] = 0.0f;
+      continue;
+    }
+    if (zv[i] == 0.0f && p.dead) (*p.dead)[i / per] += dead_coef * r[i];
+    const double d = zv[i] + (zv[i] >= 0.0f ? p.epsilon : -p.epsilon);
+    r[i] = static_cast<float>(r[i] / d);
   }
   return Tensor::from_vector(R.shape(), r);
 }
@@ -87,12 +93,13 @@ struct Term {
 // A denominator sum_k replay(x_k; w_k) (+ bias), stabilised, the ratio R / z (masked), and
 // sum_k x_k * vjp(x_k; w_k, ratio).
 Tensor branch(const TracedOp& t, const GraphOp& op, const std::vector<Term>& terms,
-              const Tensor& bias, const Tensor& R, double eps, const std::vector<bool>* mask) {
+              const Tensor& bias, const Tensor& R, const RuleParams& p,
+              const std::vector<bool>* mask, double dead_coef = 1.0) {
   std::vector<std::pair<double, Tensor>> zs;
   for (const auto& term : terms) zs.emplace_back(1.0, forward_z(t, term.x, term.w));
   Tensor z = combine(zs);
   if (bias.defined()) z = add_bias(z, bias, op.op);
-  const Tensor s = stabilised_ratio(R, z, eps, mask);
+  const Tensor s = stabilised_ratio(R, z, p, mask, dead_coef);
   std::vector<std::pair<double, Tensor>> rs;
   for (const auto& term : terms) rs.emplace_back(1.0, product(term.x, backward_c(t, term.x, term.w, s)));
   return combine(rs);
@@ -113,8 +120,8 @@ Tensor gamma_rule(const TracedOp& t, const GraphOp& op, const Tensor& a, const T
   const Tensor ap = positive(a), an = negative(a);
   const Tensor bp = bias.defined() ? gamma_weight(bias, p.gamma, true) : Tensor();
   const Tensor bn = bias.defined() ? gamma_weight(bias, p.gamma, false) : Tensor();
-  const Tensor rp = branch(t, op, {{ap, wp}, {an, wn}}, bp, R, p.epsilon, &pos);
-  const Tensor rn = branch(t, op, {{ap, wn}, {an, wp}}, bn, R, p.epsilon, &neg);
+  const Tensor rp = branch(t, op, {{ap, wp}, {an, wn}}, bp, R, p, &pos);
+  const Tensor rn = branch(t, op, {{ap, wn}, {an, wp}}, bn, R, p, &neg);
   return combine({{1.0, rp}, {1.0, rn}});
 }
 
@@ -124,9 +131,9 @@ Tensor alpha_beta_rule(const TracedOp& t, const GraphOp& op, const Tensor& a, co
   const Tensor wp = positive(op.weight), wn = negative(op.weight);
   const Tensor bp = bias.defined() ? positive(bias) : Tensor();
   const Tensor bn = bias.defined() ? negative(bias) : Tensor();
-  const Tensor rp = branch(t, op, {{ap, wp}, {an, wn}}, bp, R, p.epsilon, nullptr);
+  const Tensor rp = branch(t, op, {{ap, wp}, {an, wn}}, bp, R, p, nullptr, p.alpha);
   if (p.beta == 0.0) return combine({{p.alpha, rp}});
-  const Tensor rn = branch(t, op, {{ap, wn}, {an, wp}}, bn, R, p.epsilon, nullptr);
+  const Tensor rn = branch(t, op, {{ap, wn}, {an, wp}}, bn, R, p, nullptr, -p.beta);
   return combine({{p.alpha, rp}, {-p.beta, rn}});
 }
 
@@ -136,7 +143,7 @@ Tensor zbox_rule(const TracedOp& t, const GraphOp& op, const Tensor& a, const Te
   const Tensor z = combine({{1.0, forward_z(t, a, op.weight)},
                             {-1.0, forward_z(t, p.low, wp)},
                             {-1.0, forward_z(t, p.high, wn)}});
-  const Tensor s = stabilised_ratio(R, z, p.epsilon);
+  const Tensor s = stabilised_ratio(R, z, p);
   return combine({{1.0, product(a, backward_c(t, a, op.weight, s))},
                   {-1.0, product(p.low, backward_c(t, p.low, wp, s))},
                   {-1.0, product(p.high, backward_c(t, p.high, wn, s))}});
@@ -157,7 +164,7 @@ Tensor parameter_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R
   const Tensor& a = t.inputs.at(0);
   const Tensor bias = p.use_bias ? op.bias : Tensor();
   switch (rule) {
-    case ParamRule::Epsilon: return branch(t, op, {{a, op.weight}}, bias, R, p.epsilon, nullptr);
+    case ParamRule::Epsilon: return branch(t, op, {{a, op.weight}}, bias, R, p, nullptr);
     case ParamRule::Gamma: return gamma_rule(t, op, a, R, p, bias);
     case ParamRule::AlphaBeta: return alpha_beta_rule(t, op, a, R, p, bias);
     case ParamRule::ZBox: return zbox_rule(t, op, a, R, p);
@@ -166,8 +173,8 @@ Tensor parameter_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R
 }
 
 std::vector<Tensor> norm_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R,
-                                   double epsilon) {
-  const Tensor s = stabilised_ratio(R, t.output, epsilon);
+                                   const RuleParams& p) {
+  const Tensor s = stabilised_ratio(R, t.output, p);
   const std::vector<Tensor> c = vjp(t, t.inputs, s, op.act_inputs);
   std::vector<Tensor> out;
   for (size_t k = 0; k < c.size(); ++k) out.push_back(product(t.inputs[op.act_inputs[k]], c[k]));

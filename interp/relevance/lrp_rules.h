@@ -19,6 +19,10 @@ struct RuleParams {
   double alpha = 2.0, beta = 1.0;  // alpha - beta = 1 (checked by the caller)
   bool use_bias = true;            // false: Zennit's zero_params='bias' on every parameter rule
   Tensor low, high;                // z-box bounds, the op input's shape (normalised pixel 0 / 1)
+  // When set ([N] entries): adds, per sample, the relevance of outputs whose denominator is
+  // exactly 0 (a dead receptive field: every contribution 0 while the output carries relevance,
+  // e.g. through a positive bias left out of z). That relevance is lost by the rule.
+  std::vector<double>* dead = nullptr;
 };
 
 // Relevance of a parameter op's activation input (x [N,C,...]) from its output relevance R:
@@ -40,7 +44,7 @@ Tensor parameter_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R
 // constant: R_x = x * vjp(x, R / stab(f(inputs))), one result per activation input (op.act_inputs
 // order). Max pooling routes R to the argmax (x_max / stab(x_max) ~ 1).
 std::vector<Tensor> norm_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R,
-                                   double epsilon);
+                                   const RuleParams& p);
 
 // Shape ops (reshape, permute, slice, copy, pad2d, concat): R_x = vjp(x, R), exact.
 std::vector<Tensor> map_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R);
