@@ -496,8 +496,7 @@ void check_method_options(const MethodOptions& opt) {
   if (opt.ig_steps < 1) throw std::invalid_argument("--ig-steps must be at least 1");
   if (opt.batch.mem_budget_bytes == 0) throw std::invalid_argument("--mem-budget must be > 0");
   if (opt.lrp_bias != "include" && opt.lrp_bias != "ignore") {
-    throw std::invalid_argument("--lrp-bias must be include or ignore, got '" + opt.lrp_bias +
-                                "'");
+    throw std::invalid_argument("--lrp-bias must be include or ignore, got '" + opt.lrp_bias + "'");
   }
   relevance::check_lrp_options(lrp_options("lrp", opt));
   check_rise_options(rise_options(opt));

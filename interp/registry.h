@@ -20,12 +20,12 @@ namespace gb::interp {
 // Every method name, in display order: the CAM family (on a transformer, over its patch tokens),
 // the gradient family (with DeepLIFT), the LRP family ("lrp" = the --lrp-composite, default
 // epsilon-gamma-box; "lrp-epsilon", "lrp-gamma", "lrp-alphabeta" = epsilon-alpha2beta1,
-// "lrp-epsilon-plus"; CPU only), the perturbation family (with RISE), the attention methods of vision transformers
-// ("attention": the last layer's class-token attention, or --layer's; "attention-rollout";
-// interp/attention.h), then the baselines every faithful method should beat: "random" (a seeded
-// uniform value per pixel) and "random-smooth" (seeded uniform values on a grid of 4x4-pixel cells,
-// bilinearly upsampled: as smooth as a CAM, so deletion curves compare where a map points rather
-// than how scattered its pixels are).
+// "lrp-epsilon-plus"; CPU only), the perturbation family (with RISE), the attention methods of
+// vision transformers ("attention": the last layer's class-token attention, or --layer's;
+// "attention-rollout"; interp/attention.h), then the baselines every faithful method should beat:
+// "random" (a seeded uniform value per pixel) and "random-smooth" (seeded uniform values on a grid
+// of 4x4-pixel cells, bilinearly upsampled: as smooth as a CAM, so deletion curves compare where
+// a map points rather than how scattered its pixels are).
 const std::vector<std::string>& method_names();
 
 // Splits a comma-separated list ("gradcam, ig,lime"): spaces trimmed, empty items and duplicates
@@ -47,7 +47,7 @@ struct MethodOptions {
   // fewer than requested) or "grid" (exactly `segments` rectangular cells, rows x cols with the
   // most nearly square factorisation: 16 -> 4x4).
   std::string segmentation = "slic";
-  int64_t ig_steps = 32;     // Integrated Gradients: Gauss-Legendre points
+  int64_t ig_steps = 32;  // Integrated Gradients: Gauss-Legendre points
   // LRP (interp/relevance/lrp.h): the composite of "lrp" (the lrp-* rows fix their own), the
   // stabiliser, gamma, alpha/beta (alpha - beta = 1) and whether biases enter z ("include",
   // or "ignore": Zennit's zero_params='bias').

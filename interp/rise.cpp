@@ -56,7 +56,9 @@ Tensor rise_mask(int64_t index, int64_t H, int64_t W, const RiseOptions& opt) {
       const double sx = source_coord(x + dx, s, up_w);
       const int64_t x0 = static_cast<int64_t>(std::floor(sx)), x1 = std::min(x0 + 1, s - 1);
       const double fx = sx - static_cast<double>(x0);
-      auto g = [&](int64_t r, int64_t c) { return static_cast<double>(grid[static_cast<size_t>(r * s + c)]); };
+      auto g = [&](int64_t r, int64_t c) {
+        return static_cast<double>(grid[static_cast<size_t>(r * s + c)]);
+      };
       const double v = (1 - fy) * ((1 - fx) * g(y0, x0) + fx * g(y0, x1)) +
                        fy * ((1 - fx) * g(y1, x0) + fx * g(y1, x1));
       out[static_cast<size_t>(y * W + x)] = static_cast<float>(v);
@@ -98,8 +100,8 @@ RiseResult rise(Module& model, const Tensor& x, int64_t target, const RiseOption
     for (int64_t i = 0; i < count; ++i) {
       const auto& m = chunk_masks.at(static_cast<size_t>(i));
       for (int64_t p = 0; p < HW; ++p) {
-        sal[static_cast<size_t>(p)] += static_cast<double>(score[static_cast<size_t>(i)]) *
-                                       m[static_cast<size_t>(p)];
+        sal[static_cast<size_t>(p)] +=
+            static_cast<double>(score[static_cast<size_t>(i)]) * m[static_cast<size_t>(p)];
       }
     }
     ++res.chunks;

@@ -102,8 +102,8 @@ void check_summation_to_delta(const std::string& name, float width) {
               static_cast<double>(width), r.max_relative_error());
   EXPECT_LT(r.max_relative_error(), 1e-4) << name;
   // batch == one by one
-  const auto one = deeplift(*m, ops::slice(x, 0, 1, 2), ops::slice(x0, 0, 1, 2),
-                            Target::of(r.targets[1]));
+  const auto one =
+      deeplift(*m, ops::slice(x, 0, 1, 2), ops::slice(x0, 0, 1, 2), Target::of(r.targets[1]));
   const auto a = r.attr.to_vector(), b = one.attr.to_vector();
   const size_t per = b.size();
   for (size_t i = 0; i < per; ++i) ASSERT_NEAR(a[per + i], b[i], 1e-6 + 1e-4 * std::fabs(b[i]));

@@ -88,9 +88,8 @@ TEST(RelevanceGraph, Resnet20FoldsEveryBatchNormAndSplitsResidualAdds) {
   EXPECT_EQ(std::count_if(g.ops.begin(), g.ops.end(),
                           [](const GraphOp& o) { return !o.folded_bn.empty(); }),
             21);
-  EXPECT_EQ(std::count_if(g.ops.begin(), g.ops.end(),
-                          [](const GraphOp& o) { return o.first_layer; }),
-            1);
+  EXPECT_EQ(
+      std::count_if(g.ops.begin(), g.ops.end(), [](const GraphOp& o) { return o.first_layer; }), 1);
   for (const auto& o : g.ops) {
     if (o.op == OpId::Add) {
       EXPECT_EQ(o.act_inputs.size(), 2u) << o.module;

@@ -19,8 +19,8 @@
 
 using namespace gb;
 using namespace gb::interp;
-using relevance::LrpOptions;
 using relevance::lrp;
+using relevance::LrpOptions;
 
 namespace {
 
@@ -244,8 +244,7 @@ std::shared_ptr<Module> zoo_model(const std::string& name, float width) {
   auto m = models::build_model(name, cfg);
   Generator gen(99);
   for (auto& [pname, p] : m->named_parameters()) {
-    if (pname.find("bn") == std::string::npos && pname.find("norm") == std::string::npos)
-      continue;
+    if (pname.find("bn") == std::string::npos && pname.find("norm") == std::string::npos) continue;
     const bool weight = pname.size() >= 6 && pname.substr(pname.size() - 6) == "weight";
     p.copy_(weight ? Tensor::uniform(p.shape(), gen, 0.5f, 1.5f)
                    : Tensor::uniform(p.shape(), gen, -0.2f, 0.2f));
@@ -277,8 +276,8 @@ void check_conservation(const ZooCase& zc) {
   EXPECT_LT(def.max_ledger_error(), 1e-5) << zc.name << " defaults";
   std::printf("[conservation] %-9s w%.2f %-19s bias=include eps=1e-6 rel_err=%.3g\n", zc.name,
               static_cast<double>(zc.width), o.composite.c_str(), def.max_relative_error());
-  for (const char* comp : {"gamma", "epsilon-gamma-box", "epsilon-plus", "alpha2beta1",
-                           "epsilon"}) {
+  for (const char* comp :
+       {"gamma", "epsilon-gamma-box", "epsilon-plus", "alpha2beta1", "epsilon"}) {
     o.composite = comp;
     o.use_bias = false;
     o.epsilon = 1e-9;
@@ -287,10 +286,11 @@ void check_conservation(const ZooCase& zc) {
     for (size_t n = 0; n < r.dead_loss.size(); ++n) {
       dead = std::max(dead, std::fabs(r.dead_loss[n] / r.explained[n]));
     }
-    std::printf("[conservation] %-9s w%.2f %-19s bias=ignore  eps=1e-9 rel_err=%.3g "
-                "dead_fields=%.3g rel_err_besides_dead=%.3g ledger=%.3g\n",
-                zc.name, static_cast<double>(zc.width), comp, r.max_relative_error(), dead,
-                r.max_error_besides_dead(), r.max_ledger_error());
+    std::printf(
+        "[conservation] %-9s w%.2f %-19s bias=ignore  eps=1e-9 rel_err=%.3g "
+        "dead_fields=%.3g rel_err_besides_dead=%.3g ledger=%.3g\n",
+        zc.name, static_cast<double>(zc.width), comp, r.max_relative_error(), dead,
+        r.max_error_besides_dead(), r.max_ledger_error());
     const std::string c = comp;
     if (c != "epsilon") {  // float32 epsilon-LRP without the bias explodes: reported only
       EXPECT_LT(r.max_ledger_error(), 1e-5) << zc.name << " " << comp;

@@ -30,7 +30,8 @@ std::vector<float> bottom_half(const Tensor& t) {
   return std::vector<float>(v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
 }
 // [2N,...] seed from two [N,...] halves.
-Tensor stacked(const Tensor& like, const std::vector<float>& top, const std::vector<float>& bottom) {
+Tensor stacked(const Tensor& like, const std::vector<float>& top,
+               const std::vector<float>& bottom) {
   std::vector<float> v(top);
   v.insert(v.end(), bottom.begin(), bottom.end());
   return Tensor::from_vector(like.shape(), v);
@@ -63,9 +64,9 @@ std::vector<float> rescale_multiplier(const TracedOp& t, const GraphOp& op,
                                       const std::vector<float>& m) {
   const Tensor& in = t.inputs[op.act_inputs[0]];
   if (in.shape() != t.output.shape()) {
-    throw std::invalid_argument(fmt::format(
-        "deeplift: op '{}' in module '{}' broadcasts its activation; no rescale rule", t.label,
-        t.module));
+    throw std::invalid_argument(
+        fmt::format("deeplift: op '{}' in module '{}' broadcasts its activation; no rescale rule",
+                    t.label, t.module));
   }
   const std::vector<float> grad = linear_multipliers(t, op, m).at(0);
   const std::vector<float> x = top_half(in), x0 = bottom_half(in);
@@ -119,8 +120,9 @@ double DeepLiftResult::max_relative_error() const {
 DeepLiftResult deeplift(Module& model, const Tensor& x, const Tensor& baseline,
                         const Target& target) {
   if (x.dim() != 4 || baseline.shape() != x.shape()) {
-    throw std::invalid_argument("deeplift: x and baseline must be [N,C,H,W] of the same shape, got " +
-                                shape_str(x.shape()) + " and " + shape_str(baseline.shape()));
+    throw std::invalid_argument(
+        "deeplift: x and baseline must be [N,C,H,W] of the same shape, got " +
+        shape_str(x.shape()) + " and " + shape_str(baseline.shape()));
   }
   GraphOptions go;
   go.method = "deeplift";
@@ -163,8 +165,8 @@ DeepLiftResult deeplift(Module& model, const Tensor& x, const Tensor& baseline,
       }
     }
   }
-  std::vector<float> mx = M.count(both.impl()) ? M[both.impl()]
-                                                : std::vector<float>(static_cast<size_t>(x.numel()));
+  std::vector<float> mx =
+      M.count(both.impl()) ? M[both.impl()] : std::vector<float>(static_cast<size_t>(x.numel()));
   const std::vector<float> xv = x.to_vector(), bv = baseline.to_vector();
   const int64_t per = x.numel() / N;
   for (size_t i = 0; i < mx.size(); ++i) mx[i] *= xv[i] - bv[i];

@@ -45,8 +45,8 @@ ParamRule composite_rule(const LrpOptions& opt, const GraphOp& op, RuleParams& p
 // The z-box bound images: per channel (v - mean_c) / std_c for v = 0 (low) or 1 (high).
 Tensor bound_image(const Tensor& x, const LrpOptions& opt, float v) {
   const int64_t C = x.size(1), per = x.numel() / (x.size(0) * C);
-  const bool have = static_cast<int64_t>(opt.mean.size()) == C &&
-                    static_cast<int64_t>(opt.std.size()) == C;
+  const bool have =
+      static_cast<int64_t>(opt.mean.size()) == C && static_cast<int64_t>(opt.std.size()) == C;
   std::vector<float> out(static_cast<size_t>(x.numel()));
   for (size_t i = 0; i < out.size(); ++i) {
     const size_t c = static_cast<size_t>((static_cast<int64_t>(i) / per) % C);
@@ -69,13 +69,15 @@ std::vector<Tensor> op_relevance(const RelevanceGraph& g, const GraphOp& op, con
       }
       return {parameter_relevance(t, op, R, rule, p)};
     }
-    case OpFamily::Norm: return norm_relevance(t, op, R, base);
-    case OpFamily::Map: return map_relevance(t, op, R);
+    case OpFamily::Norm:
+      return norm_relevance(t, op, R, base);
+    case OpFamily::Map:
+      return map_relevance(t, op, R);
     case OpFamily::Pass:
       if (t.inputs[op.act_inputs[0]].shape() != R.shape()) {
-        throw std::invalid_argument(fmt::format(
-            "lrp: op '{}' in module '{}' broadcasts its activation; no pass rule", t.label,
-            t.module));
+        throw std::invalid_argument(
+            fmt::format("lrp: op '{}' in module '{}' broadcasts its activation; no pass rule",
+                        t.label, t.module));
       }
       return {R};
   }
@@ -92,9 +94,9 @@ Tensor accumulate(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 const std::vector<std::string>& lrp_composite_names() {
-  static const std::vector<std::string> names = {"epsilon",      "gamma",
-                                                 "alpha2beta1",  "epsilon-plus",
-                                                 "epsilon-alpha2beta1", "epsilon-gamma-box"};
+  static const std::vector<std::string> names = {
+      "epsilon",          "gamma", "alpha2beta1", "epsilon-plus", "epsilon-alpha2beta1",
+      "epsilon-gamma-box"};
   return names;
 }
 
@@ -126,8 +128,8 @@ double LrpResult::max_relative_error() const {
 double LrpResult::max_error_besides_dead() const {
   double m = 0;
   for (size_t n = 0; n < explained.size(); ++n) {
-    m = std::max(m, std::fabs(input_sum[n] + dead_loss[n] - explained[n]) /
-                        std::fabs(explained[n]));
+    m = std::max(m,
+                 std::fabs(input_sum[n] + dead_loss[n] - explained[n]) / std::fabs(explained[n]));
   }
   return m;
 }
@@ -135,8 +137,7 @@ double LrpResult::max_error_besides_dead() const {
 double LrpResult::max_ledger_error() const {
   double m = 0;
   for (size_t n = 0; n < explained.size(); ++n) {
-    m = std::max(m,
-                 std::fabs(input_sum[n] + leak[n] - explained[n]) / std::fabs(explained[n]));
+    m = std::max(m, std::fabs(input_sum[n] + leak[n] - explained[n]) / std::fabs(explained[n]));
   }
   return m;
 }
@@ -202,9 +203,11 @@ LrpResult lrp(Module& model, const Tensor& x, const Target& target, const LrpOpt
     }
   }
   for (int64_t n = 0; n < N; ++n) res.input_sum.push_back(sample_sum(res.relevance, n));
-  for (const auto& [key, amount] : leaks) res.largest_leaks.push_back({key.first, key.second, amount});
-  std::sort(res.largest_leaks.begin(), res.largest_leaks.end(),
-            [](const LrpLeak& a, const LrpLeak& b) { return std::fabs(a.amount) > std::fabs(b.amount); });
+  for (const auto& [key, amount] : leaks)
+    res.largest_leaks.push_back({key.first, key.second, amount});
+  std::sort(
+      res.largest_leaks.begin(), res.largest_leaks.end(),
+      [](const LrpLeak& a, const LrpLeak& b) { return std::fabs(a.amount) > std::fabs(b.amount); });
   if (res.largest_leaks.size() > 5) res.largest_leaks.resize(5);
   return res;
 }

@@ -49,11 +49,11 @@ struct LrpLeak {
 };
 
 struct LrpResult {
-  Tensor relevance;                    // [N,C,H,W]
-  std::vector<int64_t> targets;        // [N]
-  std::vector<double> explained;       // f_t(x) per sample (the seed's sum)
-  std::vector<double> input_sum;       // sum R_input per sample
-  std::vector<double> leak;            // ledger total per sample: explained - input_sum
+  Tensor relevance;               // [N,C,H,W]
+  std::vector<int64_t> targets;   // [N]
+  std::vector<double> explained;  // f_t(x) per sample (the seed's sum)
+  std::vector<double> input_sum;  // sum R_input per sample
+  std::vector<double> leak;       // ledger total per sample: explained - input_sum
   // The part of `leak` lost over exact-zero denominators (dead receptive fields), per sample.
   std::vector<double> dead_loss;
   std::vector<LrpLeak> largest_leaks;  // by |amount|, at most 5

@@ -20,8 +20,12 @@ Tensor map1(const Tensor& a, const std::function<float(float)>& f) {
   return Tensor::from_vector(a.shape(), v);
 }
 
-Tensor positive(const Tensor& a) { return map1(a, [](float e) { return std::max(e, 0.0f); }); }
-Tensor negative(const Tensor& a) { return map1(a, [](float e) { return std::min(e, 0.0f); }); }
+Tensor positive(const Tensor& a) {
+  return map1(a, [](float e) { return std::max(e, 0.0f); });
+}
+Tensor negative(const Tensor& a) {
+  return map1(a, [](float e) { return std::min(e, 0.0f); });
+}
 
 // sum_k coef_k * t_k (all of t_0's shape), in double per element.
 Tensor combine(const std::vector<std::pair<double, Tensor>>& terms) {
@@ -101,7 +105,8 @@ Tensor branch(const TracedOp& t, const GraphOp& op, const std::vector<Term>& ter
   if (bias.defined()) z = add_bias(z, bias, op.op);
   const Tensor s = stabilised_ratio(R, z, p, mask, dead_coef);
   std::vector<std::pair<double, Tensor>> rs;
-  for (const auto& term : terms) rs.emplace_back(1.0, product(term.x, backward_c(t, term.x, term.w, s)));
+  for (const auto& term : terms)
+    rs.emplace_back(1.0, product(term.x, backward_c(t, term.x, term.w, s)));
   return combine(rs);
 }
 
@@ -164,10 +169,14 @@ Tensor parameter_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R
   const Tensor& a = t.inputs.at(0);
   const Tensor bias = p.use_bias ? op.bias : Tensor();
   switch (rule) {
-    case ParamRule::Epsilon: return branch(t, op, {{a, op.weight}}, bias, R, p, nullptr);
-    case ParamRule::Gamma: return gamma_rule(t, op, a, R, p, bias);
-    case ParamRule::AlphaBeta: return alpha_beta_rule(t, op, a, R, p, bias);
-    case ParamRule::ZBox: return zbox_rule(t, op, a, R, p);
+    case ParamRule::Epsilon:
+      return branch(t, op, {{a, op.weight}}, bias, R, p, nullptr);
+    case ParamRule::Gamma:
+      return gamma_rule(t, op, a, R, p, bias);
+    case ParamRule::AlphaBeta:
+      return alpha_beta_rule(t, op, a, R, p, bias);
+    case ParamRule::ZBox:
+      return zbox_rule(t, op, a, R, p);
   }
   return {};
 }

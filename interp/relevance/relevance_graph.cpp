@@ -81,8 +81,8 @@ OpFamily family_of(const char* method, const TracedOp& t, size_t acts) {
 std::vector<float> bn_scale(const TracedOp& bn) {
   const std::vector<float> var = bn.inputs.at(4).to_vector();
   const double eps = bn.attrs.at("epsilon").at(0);
-  std::vector<float> g = bn.inputs[1].defined() ? bn.inputs[1].to_vector()
-                                                : std::vector<float>(var.size(), 1.0f);
+  std::vector<float> g =
+      bn.inputs[1].defined() ? bn.inputs[1].to_vector() : std::vector<float>(var.size(), 1.0f);
   for (size_t k = 0; k < var.size(); ++k) {
     g[k] = static_cast<float>(g[k] / std::sqrt(static_cast<double>(var[k]) + eps));
   }
@@ -113,8 +113,8 @@ void fold_batch_norm(GraphOp& op, const TracedOp& bn) {
 
 RelevanceGraph build_relevance_graph(Module& model, const Tensor& x, const GraphOptions& opt) {
   if (x.dim() != 4) {
-    throw std::invalid_argument(fmt::format("{}: input must be [N,C,H,W], got {}", opt.method,
-                                            shape_str(x.shape())));
+    throw std::invalid_argument(
+        fmt::format("{}: input must be [N,C,H,W], got {}", opt.method, shape_str(x.shape())));
   }
   if (x.device().type != DeviceType::Cpu) {
     throw std::invalid_argument(fmt::format(
@@ -151,16 +151,16 @@ RelevanceGraph build_relevance_graph(Module& model, const Tensor& x, const Graph
   g.output = g.logits;
   auto last = producer.find(g.logits.impl());
   if (last == producer.end()) {
-    throw std::invalid_argument(fmt::format("{}: the model output does not depend on its input",
-                                            opt.method));
+    throw std::invalid_argument(
+        fmt::format("{}: the model output does not depend on its input", opt.method));
   }
   std::optional<size_t> skip_last;
   const TracedOp& tl = g.trace.ops[last->second];
   if (tl.op && (*tl.op == OpId::Softmax || *tl.op == OpId::LogSoftmax)) {
     g.output = tl.inputs.at(0);
     skip_last = last->second;
-    g.notes.push_back(fmt::format("final {} skipped: the scores explained are its input",
-                                  tl.label));
+    g.notes.push_back(
+        fmt::format("final {} skipped: the scores explained are its input", tl.label));
   }
   std::map<size_t, size_t> folded_into;  // batch-norm trace index -> graph op index
   for (size_t i = 0; i < g.trace.ops.size(); ++i) {
@@ -185,8 +185,8 @@ RelevanceGraph build_relevance_graph(Module& model, const Tensor& x, const Graph
       op.first_layer = t.inputs[0].same(x);
     }
     if (*t.op == OpId::BatchNorm2d) {
-      g.notes.push_back(fmt::format("batch norm '{}' not after a foldable conv/linear: passed",
-                                    t.module));
+      g.notes.push_back(
+          fmt::format("batch norm '{}' not after a foldable conv/linear: passed", t.module));
     }
     g.ops.push_back(std::move(op));
     // Fold a batch norm that alone reads this conv2d / linear's output.

@@ -67,24 +67,33 @@ Tensor replay_parameter_op(const TracedOp& t, const std::vector<Tensor>& in) {
 
 Tensor replay_pointwise(const TracedOp& t, const std::vector<Tensor>& in) {
   switch (*t.op) {
-    case OpId::Relu: return ops::relu(in[0]);
-    case OpId::Gelu: return ops::gelu(in[0]);
+    case OpId::Relu:
+      return ops::relu(in[0]);
+    case OpId::Gelu:
+      return ops::gelu(in[0]);
     case OpId::Clamp:
       return ops::clamp(in[0], static_cast<float>(t.attrs.at("lo").at(0)),
                         static_cast<float>(t.attrs.at("hi").at(0)));
     case OpId::LeakyRelu:
       return ops::leaky_relu(in[0], static_cast<float>(t.attrs.at("alpha").at(0)));
-    case OpId::Sigmoid: return ops::sigmoid(in[0]);
-    case OpId::Tanh: return ops::tanh(in[0]);
+    case OpId::Sigmoid:
+      return ops::sigmoid(in[0]);
+    case OpId::Tanh:
+      return ops::tanh(in[0]);
     case OpId::HardSigmoid:
       return ops::hardsigmoid(in[0], static_cast<float>(t.attrs.at("alpha").at(0)),
                               static_cast<float>(t.attrs.at("beta").at(0)));
-    case OpId::HardSwish: return ops::hardswish(in[0]);
-    case OpId::PRelu: return ops::prelu(in[0], in[1]);
-    case OpId::Scale: return ops::scale(in[0], static_cast<float>(t.attrs.at("factor").at(0)));
+    case OpId::HardSwish:
+      return ops::hardswish(in[0]);
+    case OpId::PRelu:
+      return ops::prelu(in[0], in[1]);
+    case OpId::Scale:
+      return ops::scale(in[0], static_cast<float>(t.attrs.at("factor").at(0)));
     case OpId::Dropout:
-    case OpId::Mul: return ops::mul(in[0], in[1]);
-    case OpId::Div: return ops::div(in[0], in[1]);
+    case OpId::Mul:
+      return ops::mul(in[0], in[1]);
+    case OpId::Div:
+      return ops::div(in[0], in[1]);
     case OpId::BatchNorm2d:
       return ops::batch_norm(in[0], in[1], in[2], in.at(3), in.at(4), false, 0.1f,
                              static_cast<float>(t.attrs.at("epsilon").at(0)));
@@ -100,20 +109,30 @@ Tensor replay(const TracedOp& t, const std::vector<Tensor>& in) {
   switch (*t.op) {
     case OpId::Conv2d:
     case OpId::ConvTranspose2d:
-    case OpId::Linear: return replay_parameter_op(t, in);
-    case OpId::Add: return ops::add(in[0], in[1]);
-    case OpId::Sub: return ops::sub(in[0], in[1]);
-    case OpId::MatMul: return ops::matmul(in[0], in[1]);
-    case OpId::MaxPool2d: return ops::max_pool2d(in[0], pool_options(t));
-    case OpId::AvgPool2d: return ops::avg_pool2d(in[0], pool_options(t));
-    case OpId::GlobalAvgPool: return ops::global_avg_pool(in[0]);
-    case OpId::Sum: return ops::sum(in[0], int_list(t, "dims"), attr(t, "keepdim") != 0);
-    case OpId::Mean: return ops::mean(in[0], int_list(t, "dims"), attr(t, "keepdim") != 0);
-    case OpId::Reshape: return ops::reshape(in[0], t.output.shape());
-    case OpId::Permute: return ops::permute(in[0], int_list(t, "dims"));
+    case OpId::Linear:
+      return replay_parameter_op(t, in);
+    case OpId::Add:
+      return ops::add(in[0], in[1]);
+    case OpId::Sub:
+      return ops::sub(in[0], in[1]);
+    case OpId::MatMul:
+      return ops::matmul(in[0], in[1]);
+    case OpId::MaxPool2d:
+      return ops::max_pool2d(in[0], pool_options(t));
+    case OpId::AvgPool2d:
+      return ops::avg_pool2d(in[0], pool_options(t));
+    case OpId::GlobalAvgPool:
+      return ops::global_avg_pool(in[0]);
+    case OpId::Sum:
+      return ops::sum(in[0], int_list(t, "dims"), attr(t, "keepdim") != 0);
+    case OpId::Mean:
+      return ops::mean(in[0], int_list(t, "dims"), attr(t, "keepdim") != 0);
+    case OpId::Reshape:
+      return ops::reshape(in[0], t.output.shape());
+    case OpId::Permute:
+      return ops::permute(in[0], int_list(t, "dims"));
     case OpId::Slice:
-      return ops::slice(in[0], attr(t, "dim"), attr(t, "start"), attr(t, "end"),
-                        attr(t, "step"));
+      return ops::slice(in[0], attr(t, "dim"), attr(t, "start"), attr(t, "end"), attr(t, "step"));
     case OpId::Copy: {
       // contiguous() of a contiguous leaf copy would not copy: route through a reshape.
       return ops::reshape(in[0], t.output.shape());
@@ -121,8 +140,10 @@ Tensor replay(const TracedOp& t, const std::vector<Tensor>& in) {
     case OpId::Pad2d:
       return ops::pad2d(in[0], attr(t, "pads", 0), attr(t, "pads", 1), attr(t, "pads", 2),
                         attr(t, "pads", 3), static_cast<float>(t.attrs.at("value").at(0)));
-    case OpId::Concat: return ops::concat(in, attr(t, "dim"));
-    default: return replay_pointwise(t, in);
+    case OpId::Concat:
+      return ops::concat(in, attr(t, "dim"));
+    default:
+      return replay_pointwise(t, in);
   }
 }
 
