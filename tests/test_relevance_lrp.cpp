@@ -301,9 +301,9 @@ void check_conservation(const ZooCase& zc) {
 
 }  // namespace
 
-TEST(RelevanceLrpConservation, Resnet20) { check_conservation({"resnet20", 0.5f}); }
+TEST(RelevanceLrpConservation, Resnet20) { check_conservation({"resnet20", 1.0f}); }
 TEST(RelevanceLrpConservation, Resnet18) { check_conservation({"resnet18", 0.25f}); }
-TEST(RelevanceLrpConservation, Vgg11) { check_conservation({"vgg11", 0.25f}); }
+TEST(RelevanceLrpConservation, Vgg11) { check_conservation({"vgg11", 0.5f}); }
 TEST(RelevanceLrpConservation, Inception) { check_conservation({"inception", 0.25f}); }
 
 TEST(RelevanceLrp, UnsupportedOpNamesOpAndModule) {
