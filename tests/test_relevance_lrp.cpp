@@ -15,6 +15,7 @@
 #include "interp/relevance/lrp.h"
 #include "models/registry.h"
 #include "runtime/layers.h"
+#include "runtime/ops.h"
 #include "runtime/rng.h"
 
 using namespace gb;
@@ -151,6 +152,43 @@ TEST(RelevanceLrp, BiasIgnoredLeavesBiasOutOfZ) {
   const auto rb = lrp(*L.net, L.input(), Target::of(0), o);
   // with the bias in z, the bias's share leaks: sum R = y * (z - b) / z
   EXPECT_NEAR(rb.leak[0], L.b[0], 1e-5);
+}
+
+namespace {
+
+// y = flatten(conv_a(x) + conv_b(x)) on x [1,1,1,1]: a = 2x, b = -0.5x + 1.
+class TwoBranchNet : public Module {
+ public:
+  TwoBranchNet() {
+    a_ = register_module("a", std::make_shared<nn::Conv2d>(1, 1, 1, 1, 0, 1, false));
+    b_ = register_module("b", std::make_shared<nn::Conv2d>(1, 1, 1, 1, 0, 1, true));
+    for (auto& [n, p] : named_parameters()) {
+      p.fill_(n == "a.weight" ? 2.0f : n == "b.weight" ? -0.5f : 1.0f);
+    }
+  }
+  Tensor forward(const Tensor& x) override {
+    return ops::flatten(ops::add((*a_)(x), (*b_)(x)), 1);
+  }
+  std::string type_name() const override { return "TwoBranchNet"; }
+
+ private:
+  std::shared_ptr<nn::Conv2d> a_, b_;
+};
+
+}  // namespace
+
+TEST(RelevanceLrp, ResidualAddSplitsByContribution) {
+  TwoBranchNet net;
+  LrpOptions o;
+  o.composite = "epsilon";
+  o.epsilon = 1e-9;
+  // x = 1: a = 2, b = 0.5, y = 2.5; R_a = 2 * 2.5 / 2.5 = 2, R_b = 0.5; conv b passes
+  // x * w * R_b / b = -0.5 and its bias keeps 1 * 0.5 / 0.5 = 1.
+  const auto r = lrp(net, Tensor::from_vector({1, 1, 1, 1}, {1.0f}), Target::of(0), o);
+  EXPECT_NEAR(r.relevance.to_vector()[0], 1.5, 1e-5);
+  EXPECT_NEAR(r.leak[0], 1.0, 1e-5);
+  ASSERT_FALSE(r.largest_leaks.empty());
+  EXPECT_EQ(r.largest_leaks[0].module, "b");
 }
 
 namespace {

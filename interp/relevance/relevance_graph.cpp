@@ -116,7 +116,7 @@ RelevanceGraph build_relevance_graph(Module& model, const Tensor& x, const Graph
     throw std::invalid_argument(
         fmt::format("{}: input must be [N,C,H,W], got {}", opt.method, shape_str(x.shape())));
   }
-  if (x.device().type != DeviceType::Cpu) {
+  if (x.device().type != DeviceType::Cpu || model.device().type != DeviceType::Cpu) {
     throw std::invalid_argument(fmt::format(
         "{}: runs on the CPU only (v1); move the model and input to the CPU (--device cpu)",
         opt.method));

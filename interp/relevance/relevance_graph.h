@@ -56,7 +56,7 @@ struct GraphOptions {
 // requires: x [N,C,H,W] F32 on the CPU.
 // throws: std::invalid_argument naming the method, the op and its module for an op without a
 // relevance rule (layer_norm, softmax inside the net, mul/div/matmul of two activations,
-// bilinear_resize, custom nodes, ...), and for a CUDA input (v1 is CPU only).
+// bilinear_resize, custom nodes, ...), and for a CUDA model or input (v1 is CPU only).
 RelevanceGraph build_relevance_graph(Module& model, const Tensor& x, const GraphOptions& opt = {});
 
 // The traced op of a graph op.
