@@ -166,9 +166,7 @@ class TwoBranchNet : public Module {
       p.fill_(n == "a.weight" ? 2.0f : n == "b.weight" ? -0.5f : 1.0f);
     }
   }
-  Tensor forward(const Tensor& x) override {
-    return ops::flatten(ops::add((*a_)(x), (*b_)(x)), 1);
-  }
+  Tensor forward(const Tensor& x) override { return ops::flatten(ops::add((*a_)(x), (*b_)(x)), 1); }
   std::string type_name() const override { return "TwoBranchNet"; }
 
  private:
