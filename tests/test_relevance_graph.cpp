@@ -126,3 +126,23 @@ TEST(RelevanceGraph, UnsupportedOpNamesOpAndModule) {
     EXPECT_EQ(msg.rfind("deeplift: op 'layer_norm' in module '", 0), 0u) << msg;
   }
 }
+
+TEST(RelevanceGraph, FinalSoftmaxIsSkippedAndALoneBatchNormPasses) {
+  manual_seed(5);
+  auto net = std::make_shared<nn::Sequential>();
+  net->push_back(std::make_shared<nn::BatchNorm2d>(3));  // reads x: nothing to fold into
+  net->push_back(std::make_shared<nn::Conv2d>(3, 2, 3, 1, 1, 1, true));
+  net->push_back(std::make_shared<nn::GlobalAvgPool>());
+  net->push_back(std::make_shared<nn::Softmax>());
+  Generator gen(4);
+  const RelevanceGraph g = build_relevance_graph(*net, Tensor::randn({1, 3, 4, 4}, gen));
+  ASSERT_EQ(g.ops.size(), 3u);  // batch norm, conv, pool: the softmax is gone
+  EXPECT_EQ(g.ops[0].op, OpId::BatchNorm2d);
+  EXPECT_EQ(g.ops[0].family, OpFamily::Pass);
+  EXPECT_TRUE(g.ops[1].folded_bn.empty());
+  EXPECT_FALSE(g.ops[1].first_layer);  // it reads the batch norm's output, not x
+  EXPECT_TRUE(g.output.same(g.ops[2].output));
+  ASSERT_EQ(g.notes.size(), 2u);
+  EXPECT_NE(g.notes[0].find("softmax"), std::string::npos) << g.notes[0];
+  EXPECT_NE(g.notes[1].find("batch norm '0'"), std::string::npos) << g.notes[1];
+}
