@@ -28,20 +28,22 @@ struct RuleParams {
 // Relevance of a parameter op's activation input (x [N,C,...]) from its output relevance R:
 //   Epsilon   R_i = a_i sum_j w_ij R_j / stab(z_j), z_j = sum_i a_i w_ij + b_j (eps once per
 //             output, bias included unless use_bias is false).
-//   Gamma     Zennit's generalised Gamma: where z_j >= 0, through (a+, w + g w+) and
-//             (a-, w + g w-) with bias b + g b+; where z_j < 0, through (a+, w + g w-) and
-//             (a-, w + g w+) with bias b + g b-; each branch normalised by its own stab(sum).
-//             Departure: the modified bias enters each branch's denominator once (Zennit adds it
-//             in both replays of a branch).
+//   Gamma     Zennit's generalised Gamma (rules.Gamma): where z_j >= 0, through (a+, w + g w+)
+//             and (a-, w + g w-) with bias b + g b+; where z_j < 0, through (a+, w + g w-) and
+//             (a-, w + g w+) with bias b + g b-; each branch normalised by its own stab(sum), the
+//             bias once per branch (as Zennit). Departure: z_j == 0 exactly goes to the first
+//             branch (Zennit's masks are strict, so it goes nowhere there).
 //   AlphaBeta R = alpha R+ - beta R-, R+ through (a+, w+) and (a-, w-) with b+, R- through
-//             (a+, w-) and (a-, w+) with b-, each normalised by its own stab(sum) (z+ = 1,0).
+//             (a+, w-) and (a-, w+) with b-, each normalised by its own stab(sum) (z+ = 1,0);
+//             as Zennit's AlphaBeta / ZPlus.
 //   ZBox      R_i = (a_i w_ij - l_i w+_ij - h_i w-_ij) R_j / stab(sum_i ...), no bias (it
 //             cancels); l/h in p.low / p.high (conv padding pads them with 0, as Zennit).
 Tensor parameter_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R, ParamRule rule,
                            const RuleParams& p);
 
 // The z-rule without parameters (Zennit's Norm) for add, sub, pools, mean, sum, matmul with a
-// constant: R_x = x * vjp(x, R / stab(f(inputs))), one result per activation input (op.act_inputs
+// constant, stabilised with p.epsilon (Zennit's Norm keeps its own 1e-6 whatever the composite's
+// epsilon): R_x = x * vjp(x, R / stab(f(inputs))), one result per activation input (op.act_inputs
 // order). Max pooling routes R to the argmax (x_max / stab(x_max) ~ 1).
 std::vector<Tensor> norm_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R,
                                    const RuleParams& p);
