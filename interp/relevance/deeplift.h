@@ -6,6 +6,11 @@
 // pointwise nonlinearities use m_in = m_out * (y - y0) / (x - x0), falling back to the gradient
 // at x where |x - x0| < 1e-10 (Captum's eps); max pooling uses Captum's rule with the argmax of
 // each half. Attribution = (x - x0) * m_x; summation-to-delta: sum = f_t(x) - f_t(x0).
+// Departure from Captum: Captum rescales only the modules it hooks (ReLU, ELU, LeakyReLU,
+// Sigmoid, Tanh, Softplus, max pools, Softmax) and passes the plain gradient through others
+// (GELU, ReLU6/Hardtanh, Hardswish, Hardsigmoid, PReLU); glassbox rescales every pointwise op,
+// so summation-to-delta also holds on those models. A final softmax is skipped (the logits are
+// explained), where Captum would rescale it.
 // Shape letters: N batch, C channels, H/W image size, K classes.
 #pragma once
 #include <vector>
