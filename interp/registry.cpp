@@ -17,6 +17,9 @@
 #include "interp/lime.h"
 #include "interp/metrics.h"
 #include "interp/perturb.h"
+#include "interp/relevance/deeplift.h"
+#include "interp/relevance/lrp.h"
+#include "interp/rise.h"
 #include "interp/shapley.h"
 #include "interp/slic.h"
 #include "runtime/ops.h"
@@ -188,6 +191,19 @@ void run_integrated_gradients(const MethodCall& c, MethodOutput& out) {
   out.info["f_input_minus_f_baseline"] = r.delta.at(0);
 }
 
+void run_deeplift(const MethodCall& c, MethodOutput& out) {
+  const Tensor base = black_baseline(c.x, c.opt.norm.mean, c.opt.norm.std);
+  const relevance::DeepLiftResult r = relevance::deeplift(c.model, c.x, base, c.tgt);
+  out.ms = c.clock.elapsed_ms();
+  out.map = reduce_channels(r.attr, false);
+  out.is_signed = true;
+  out.scores["completeness_error"] = std::fabs(r.attr_sum.at(0) - r.delta.at(0));
+  out.info["baseline"] = "black";
+  out.info["rule"] = "rescale";
+  out.info["attribution_sum"] = r.attr_sum.at(0);
+  out.info["f_input_minus_f_baseline"] = r.delta.at(0);
+}
+
 void run_guided_backprop(const MethodCall& c, MethodOutput& out) {
   const Attribution a = guided_backprop(c.model, c.x, c.tgt);
   out.ms = c.clock.elapsed_ms();
@@ -198,6 +214,53 @@ void run_deconvnet(const MethodCall& c, MethodOutput& out) {
   const Attribution a = deconvnet(c.model, c.x, c.tgt);
   out.ms = c.clock.elapsed_ms();
   out.map = reduce_channels(a.attr, true);
+}
+
+// ---- LRP ----
+
+relevance::LrpOptions lrp_options(const std::string& method, const MethodOptions& opt) {
+  relevance::LrpOptions lo;
+  lo.composite = method == "lrp-epsilon"        ? "epsilon"
+                 : method == "lrp-gamma"        ? "gamma"
+                 : method == "lrp-alphabeta"    ? "epsilon-alpha2beta1"
+                 : method == "lrp-epsilon-plus" ? "epsilon-plus"
+                                                : opt.lrp_composite;
+  lo.epsilon = opt.lrp_epsilon;
+  lo.gamma = opt.lrp_gamma;
+  lo.alpha = opt.lrp_alpha;
+  lo.beta = opt.lrp_beta;
+  lo.use_bias = opt.lrp_bias != "ignore";
+  lo.mean = opt.norm.mean;
+  lo.std = opt.norm.std;
+  return lo;
+}
+
+void run_lrp(const MethodCall& c, MethodOutput& out) {
+  const relevance::LrpOptions lo = lrp_options(c.method, c.opt);
+  const relevance::LrpResult r = relevance::lrp(c.model, c.x, c.tgt, lo);
+  out.ms = c.clock.elapsed_ms();
+  out.map = reduce_channels(r.relevance, false);
+  out.is_signed = true;
+  out.scores["conservation_error"] = r.max_relative_error();
+  out.info["composite"] = lo.composite;
+  out.info["epsilon"] = lo.epsilon;
+  if (lo.composite == "gamma" || lo.composite == "epsilon-gamma-box") out.info["gamma"] = lo.gamma;
+  if (lo.composite.find("alpha2beta1") != std::string::npos) {
+    out.info["alpha"] = lo.alpha;
+    out.info["beta"] = lo.beta;
+  }
+  out.info["bias"] = lo.use_bias ? "include" : "ignore";
+  out.info["relevance_sum"] = r.input_sum.at(0);
+  out.info["explained_score"] = r.explained.at(0);
+  out.info["leak"] = r.leak.at(0);
+  out.info["dead_field_loss"] = r.dead_loss.at(0);
+  out.info["folded_batch_norms"] = r.folded_batch_norms;
+  json leaks = json::array();
+  for (const auto& l : r.largest_leaks) {
+    leaks.push_back({{"module", l.module}, {"op", l.op}, {"amount", l.amount}});
+  }
+  out.info["largest_leaks"] = leaks;
+  if (!r.notes.empty()) out.info["notes"] = r.notes;
 }
 
 // ---- the perturbation family ----
@@ -213,6 +276,27 @@ void run_occlusion(const MethodCall& c, MethodOutput& out) {
   out.is_signed = true;
   out.info["window"] = oo.window;
   out.info["stride"] = oo.stride;
+}
+
+RiseOptions rise_options(const MethodOptions& opt) {
+  RiseOptions ro;
+  ro.masks = opt.rise_masks;
+  ro.cells = opt.rise_cells;
+  ro.p = opt.rise_p;
+  ro.seed = opt.seed;
+  ro.batch = opt.batch;
+  return ro;
+}
+
+void run_rise(const MethodCall& c, MethodOutput& out) {
+  const RiseOptions ro = rise_options(c.opt);
+  const RiseResult r = rise(c.model, c.x, c.target, ro);
+  out.ms = c.clock.elapsed_ms();
+  out.map = as_hw(r.map, c.H, c.W);
+  out.info["masks"] = ro.masks;
+  out.info["cells"] = ro.cells;
+  out.info["p"] = ro.p;
+  out.info["score"] = "probability";
 }
 
 // The image's players: a grid of exactly opt.segments cells, or SLIC superpixels.
@@ -334,9 +418,16 @@ const std::vector<MethodEntry>& methods() {
       {"inputxgrad", run_input_x_gradient},
       {"smoothgrad", run_smoothgrad},
       {"ig", run_integrated_gradients},
+      {"deeplift", run_deeplift},
       {"guided-backprop", run_guided_backprop},
       {"deconvnet", run_deconvnet},
+      {"lrp", run_lrp},
+      {"lrp-epsilon", run_lrp},
+      {"lrp-gamma", run_lrp},
+      {"lrp-alphabeta", run_lrp},
+      {"lrp-epsilon-plus", run_lrp},
       {"occlusion", run_occlusion},
+      {"rise", run_rise},
       {"attention", run_attention},
       {"attention-rollout", run_attention},
       {"lime", run_segment_method},
@@ -404,6 +495,11 @@ void check_method_options(const MethodOptions& opt) {
   }
   if (opt.ig_steps < 1) throw std::invalid_argument("--ig-steps must be at least 1");
   if (opt.batch.mem_budget_bytes == 0) throw std::invalid_argument("--mem-budget must be > 0");
+  if (opt.lrp_bias != "include" && opt.lrp_bias != "ignore") {
+    throw std::invalid_argument("--lrp-bias must be include or ignore, got '" + opt.lrp_bias + "'");
+  }
+  relevance::check_lrp_options(lrp_options("lrp", opt));
+  check_rise_options(rise_options(opt));
 }
 
 int64_t method_samples(const std::string& method, const MethodOptions& opt) {

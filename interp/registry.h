@@ -18,12 +18,14 @@
 namespace gb::interp {
 
 // Every method name, in display order: the CAM family (on a transformer, over its patch tokens),
-// the gradient family, the perturbation family, the attention methods of vision transformers
-// ("attention": the last layer's class-token attention, or --layer's; "attention-rollout";
-// interp/attention.h), then the baselines every faithful method should beat: "random" (a seeded
-// uniform value per pixel) and "random-smooth" (seeded uniform values on a grid of 4x4-pixel cells,
-// bilinearly upsampled: as smooth as a CAM, so deletion curves compare where a map points rather
-// than how scattered its pixels are).
+// the gradient family (with DeepLIFT), the LRP family ("lrp" = the --lrp-composite, default
+// epsilon-gamma-box; "lrp-epsilon", "lrp-gamma", "lrp-alphabeta" = epsilon-alpha2beta1,
+// "lrp-epsilon-plus"; CPU only), the perturbation family (with RISE), the attention methods of
+// vision transformers ("attention": the last layer's class-token attention, or --layer's;
+// "attention-rollout"; interp/attention.h), then the baselines every faithful method should beat:
+// "random" (a seeded uniform value per pixel) and "random-smooth" (seeded uniform values on a grid
+// of 4x4-pixel cells, bilinearly upsampled: as smooth as a CAM, so deletion curves compare where
+// a map points rather than how scattered its pixels are).
 const std::vector<std::string>& method_names();
 
 // Splits a comma-separated list ("gradcam, ig,lime"): spaces trimmed, empty items and duplicates
@@ -45,13 +47,26 @@ struct MethodOptions {
   // fewer than requested) or "grid" (exactly `segments` rectangular cells, rows x cols with the
   // most nearly square factorisation: 16 -> 4x4).
   std::string segmentation = "slic";
-  int64_t ig_steps = 32;     // Integrated Gradients: Gauss-Legendre points
+  int64_t ig_steps = 32;  // Integrated Gradients: Gauss-Legendre points
+  // LRP (interp/relevance/lrp.h): the composite of "lrp" (the lrp-* rows fix their own), the
+  // stabiliser, gamma, alpha/beta (alpha - beta = 1) and whether biases enter z ("include",
+  // or "ignore": Zennit's zero_params='bias').
+  std::string lrp_composite = "epsilon-gamma-box";
+  double lrp_epsilon = 1e-6;
+  double lrp_gamma = 0.25;
+  double lrp_alpha = 2.0, lrp_beta = 1.0;
+  std::string lrp_bias = "include";
+  // RISE (interp/rise.h): masks, grid cells per side, probability of a kept cell.
+  int64_t rise_masks = 2000;
+  int64_t rise_cells = 4;
+  double rise_p = 0.5;
   BatchOptions batch;        // memory budget of every batched forward (--mem-budget)
   data::Normalization norm;  // of the model's inputs: IG's black baseline, SLIC's colours
 };
 
 // throws: std::invalid_argument naming the option when samples < 0, segments < 1, ig_steps < 1,
-// segmentation is neither "slic" nor "grid", or the memory budget is 0.
+// segmentation is neither "slic" nor "grid", the memory budget is 0, an LRP option is invalid
+// (check_lrp_options; lrp_bias neither "include" nor "ignore") or a RISE option is.
 void check_method_options(const MethodOptions& opt);
 
 // The sample count `method` uses: opt.samples when > 0, else lime 1000 coalitions, kernelshap
@@ -68,7 +83,8 @@ struct MethodOutput {
   Tensor map;              // [H,W]; segment methods: every pixel carries its segment's score
   bool is_signed = false;  // signed maps are drawn with the diverging colormap, others viridis
   double ms = 0;           // time of the attribution alone (no metrics, no pictures)
-  // Numeric checks by name: "completeness_error" (ig, |sum attr - (f(x) - f(black))| in logits),
+  // Numeric checks by name: "completeness_error" (ig and deeplift, |sum attr - (f(x) - f(black))|
+  // in logits), "conservation_error" (lrp*, |sum R_input - f_t(x)| / |f_t(x)|),
   // "efficiency_error" (Shapley methods, |sum phi - (v(full) - v(empty))|), "r2" (lime).
   std::map<std::string, double> scores;
   nlohmann::json info;  // layer, samples, segments, top_segments, ... (always an object)
@@ -76,8 +92,8 @@ struct MethodOutput {
 
 // Runs `method` on x [1,C,H,W] (normalised like the training data) for class `target`.
 // Multi-channel attributions become [H,W] maps: summed over channels for the signed methods
-// (inputxgrad, ig), max |.| over channels for guided-backprop, deconvnet, guided-gradcam and
-// smoothgrad. The model is left in eval mode.
+// (inputxgrad, ig, deeplift, lrp*), max |.| over channels for guided-backprop, deconvnet,
+// guided-gradcam and smoothgrad. The model is left in eval mode.
 // requires: method in method_names(); 0 <= target < K.
 // throws: std::invalid_argument for an input that is not [1,C,H,W], an unknown method or layer,
 // or exact-shapley on more than 20 segments.

@@ -520,3 +520,53 @@ TEST_F(Explain, TcavAndGlobalExplainCommandsWriteScoresPValuesAndPictures) {
   EXPECT_NE(refused.status, 0);
   EXPECT_NE(refused.output.find("--overwrite"), std::string::npos) << refused.output;
 }
+
+// ---- issue 16, lane B: LRP, DeepLIFT and RISE through explain and its CLI flags ----
+
+TEST_F(Explain, RelevanceMethodsRunThroughTheRegistryAndTheCli) {
+  const fs::path out = temp_dir("relevance") / "out";
+  auto c = config(out, "lrp,lrp-epsilon,lrp-gamma,lrp-alphabeta,lrp-epsilon-plus,deeplift,rise");
+  c.method.rise_masks = 100;
+  c.method.lrp_bias = "ignore";
+  c.method.lrp_epsilon = 1e-9;
+  const interp::ExplainResult r = interp::explain(c);
+  const json& ms = r.json["methods"];
+  ASSERT_EQ(ms.size(), 7u);
+  for (const auto& m : ms) {
+    const std::string name = m["method"];
+    EXPECT_TRUE(fs::exists(out / (name + ".png"))) << name;
+    if (name == "rise") {
+      EXPECT_EQ(m["masks"], 100);
+      EXPECT_FALSE(m["signed"].get<bool>());
+    } else if (name == "deeplift") {
+      EXPECT_LT(m["completeness_error"].get<double>(),
+                1e-4 * std::max(1.0, std::fabs(m["f_input_minus_f_baseline"].get<double>())));
+    } else {
+      EXPECT_TRUE(m["signed"].get<bool>()) << name;
+      EXPECT_EQ(m["bias"], "ignore") << name;
+      EXPECT_GT(m["folded_batch_norms"].get<int64_t>(), 0) << name;
+      EXPECT_TRUE(m.contains("conservation_error")) << name;
+    }
+  }
+  EXPECT_EQ(ms[0]["composite"], "epsilon-gamma-box");
+  EXPECT_EQ(ms[3]["composite"], "epsilon-alpha2beta1");
+  // smallcnn has no dead fields here: the conservation of --lrp-bias ignore shows through.
+  EXPECT_LT(ms[0]["conservation_error"].get<double>(), 1e-3);
+
+  const fs::path cli_out = temp_dir("relevance_cli") / "out";
+  const std::string base = "explain --checkpoint " + checkpoint_.string() +
+                           " --index 0 --method lrp,deeplift,rise --rise-masks 64 --out " +
+                           cli_out.string();
+  const auto bad = run_cli(base + " --lrp-bias sometimes");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("--lrp-bias"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(cli_out));
+  const auto bad_ab = run_cli(base + " --lrp-alpha 3");
+  EXPECT_NE(bad_ab.status, 0);
+  EXPECT_NE(bad_ab.output.find("--lrp-alpha"), std::string::npos) << bad_ab.output;
+  const auto ok = run_cli(base + " --lrp-composite epsilon-plus --rise-cells 3 --rise-p 0.4");
+  ASSERT_EQ(ok.status, 0) << ok.output;
+  const json j = read_json(cli_out / "explanation.json");
+  EXPECT_EQ(j["methods"][0]["composite"], "epsilon-plus");
+  EXPECT_EQ(j["methods"][2]["cells"], 3);
+}

@@ -83,6 +83,19 @@ void add_method_options(CLI::App& app, interp::MethodOptions& m, int64_t& mem_bu
   app.add_option("--segmentation", m.segmentation,
                  "slic (superpixels, about --segments of them) or grid (exactly --segments cells)");
   app.add_option("--ig-steps", m.ig_steps, "Integrated Gradients steps (Gauss-Legendre, 32)");
+  app.add_option("--lrp-composite", m.lrp_composite,
+                 "LRP composite of --method lrp: epsilon, gamma, alpha2beta1, epsilon-plus, "
+                 "epsilon-alpha2beta1 or epsilon-gamma-box (default)");
+  app.add_option("--lrp-epsilon", m.lrp_epsilon, "LRP stabiliser epsilon (1e-6)");
+  app.add_option("--lrp-gamma", m.lrp_gamma, "LRP gamma of the gamma rule (0.25)");
+  app.add_option("--lrp-alpha", m.lrp_alpha, "LRP alpha of the alpha-beta rule (2)");
+  app.add_option("--lrp-beta", m.lrp_beta, "LRP beta of the alpha-beta rule (1; alpha - beta = 1)");
+  app.add_option("--lrp-bias", m.lrp_bias,
+                 "include (default) or ignore: whether biases (folded batch norms too) enter "
+                 "the LRP denominators; ignore conserves relevance");
+  app.add_option("--rise-masks", m.rise_masks, "RISE masks (2000)");
+  app.add_option("--rise-cells", m.rise_cells, "RISE grid cells per side (4)");
+  app.add_option("--rise-p", m.rise_p, "RISE probability of a kept cell (0.5)");
   app.add_option("--mem-budget", mem_budget_mb,
                  "memory budget in MB of each batched forward of perturbed inputs (512)");
 }
