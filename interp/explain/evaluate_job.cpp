@@ -25,21 +25,6 @@ namespace gb::interp {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-Stats stats_of(const std::vector<double>& v) {
-  Stats s;
-  s.n = static_cast<int64_t>(v.size());
-  if (v.empty()) return s;
-  double sum = 0;
-  for (double e : v) sum += e;
-  s.mean = sum / static_cast<double>(v.size());
-  if (v.size() >= 2) {
-    double ss = 0;
-    for (double e : v) ss += (e - s.mean) * (e - s.mean);
-    s.std = std::sqrt(ss / static_cast<double>(v.size() - 1));
-  }
-  return s;
-}
-
 namespace {
 
 struct Series {
@@ -84,10 +69,11 @@ std::vector<std::string> methods_with_baselines(const EvaluateConfig& cfg) {
   return methods;
 }
 
-// The test images, normalised, and the class the model predicts for each (the one explained).
+// The test images, normalised, the class the model predicts for each (the one explained) and
+// the true labels.
 struct Images {
   std::vector<Tensor> xs;  // [1,C,H,W] each
-  std::vector<int64_t> targets;
+  std::vector<int64_t> targets, labels;
 };
 
 Images predicted_images(Module& model, const data::Dataset& ds, const data::Normalization& norm) {
@@ -97,6 +83,7 @@ Images predicted_images(Module& model, const data::Dataset& ds, const data::Norm
     NoGradGuard no_grad;
     const std::vector<float> logits = model(im.xs.back().to(model.device())).to_vector();
     im.targets.push_back(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    im.labels.push_back(ds.labels[i]);
   }
   return im;
 }
@@ -107,15 +94,40 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
                               const MethodOptions& mo, const EvaluateConfig& cfg,
                               std::vector<float>* maps) {
   Series s;
+  MetricCollector collector;
+  const auto wants = [&](const std::string& metric) {
+    return std::find(cfg.metrics.begin(), cfg.metrics.end(), metric) != cfg.metrics.end();
+  };
+  eval::MetricContext ctx;
+  ctx.model = &model;
+  ctx.norm = mo.norm;
+  ctx.seed = mo.seed;
+  ctx.batch = mo.batch;
+  int64_t explained = 0;  // re-explanations (max-sensitivity) draw their own method streams
+  ctx.explain = [&](const Tensor& x, int64_t target) {
+    MethodOptions o = mo;
+    o.stream = (uint64_t{1} << 32) + static_cast<uint64_t>(explained++);
+    return run_method(model, name, x, target, o).map;
+  };
   if (cfg.warmup) run_method(model, name, im.xs[0], im.targets[0], mo);
   Stopwatch sw;
   for (size_t k = 0; k < im.xs.size(); ++k) {
     MethodOptions o = mo;
     o.stream = static_cast<uint64_t>(k);
     const MethodOutput m = run_method(model, name, im.xs[k], im.targets[k], o);
-    const MapAucs auc = map_aucs(model, im.xs[k], m.map, im.targets[k], mo.batch);
-    s.deletion.push_back(auc.deletion);
-    s.insertion.push_back(auc.insertion);
+    const eval::ImageCase c{im.xs[k], m.map, im.targets[k], im.labels[k],
+                            static_cast<int64_t>(k)};
+    // The rows' deletion/insertion AUCs (map_aucs' settings), kept as metrics when asked for.
+    for (const char* curve : {"deletion", "insertion"}) {
+      const eval::MetricValues v = eval::run_image_metric(curve, ctx, c, cfg.metric_params);
+      (curve[0] == 'd' ? s.deletion : s.insertion).push_back(v.scalars.at("auc"));
+      if (wants(curve)) collector.add(curve, v);
+    }
+    for (const std::string& metric : cfg.metrics) {
+      if (metric != "deletion" && metric != "insertion") {
+        collector.add(metric, eval::run_image_metric(metric, ctx, c, cfg.metric_params));
+      }
+    }
     s.time_ms.push_back(m.ms);
     if (maps) {
       const std::vector<float> v = m.map.to_vector();
@@ -129,6 +141,7 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
   row.insertion_auc = stats_of(s.insertion);
   row.time_ms = stats_of(s.time_ms);
   for (const auto& [key, v] : s.scores) row.scores[key] = stats_of(v);
+  row.metrics = collector.summarise();
   if (!cfg.quiet) {
     fmt::print(stderr, "  {:<16} {} images in {:.1f}s\n", name, im.xs.size(),
                sw.elapsed_ms() / 1000.0);
@@ -228,11 +241,21 @@ void write_maps(const EvaluateConfig& cfg, const EvaluateResult& r, const Images
   if (cfg.maps_format != MapFormat::Npy) archive.write_safetensors_file(cfg.save_maps);
 }
 
+// (method, its metric summaries) per row.
+std::vector<std::pair<std::string, std::map<std::string, MetricSummary>>> metric_summaries(
+    const EvaluateResult& r) {
+  std::vector<std::pair<std::string, std::map<std::string, MetricSummary>>> out;
+  for (const auto& row : r.rows) out.emplace_back(row.method, row.metrics);
+  return out;
+}
+
 }  // namespace
 
 EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
   if (cfg.count < 1) throw std::invalid_argument("--count must be at least 1");
   check_method_options(cfg.method);
+  for (const std::string& m : cfg.metrics) eval::metric_info(m);  // unknown names: refused here
+  eval::check_metric_params(cfg.metric_params);
   check_maps_output(cfg);
   const std::vector<std::string> methods = methods_with_baselines(cfg);
   training::LoadedModel lm = training::load_model(cfg.checkpoint);
@@ -253,6 +276,8 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
   r.model = lm.meta.model_name;
   r.images = static_cast<int64_t>(ds.size());
   r.seed = mo.seed;
+  r.metrics = cfg.metrics;
+  r.metric_params = cfg.metric_params;
   std::vector<std::pair<std::string, std::vector<float>>> maps;
   for (const auto& name : methods) {
     std::vector<float>* keep = nullptr;
@@ -298,6 +323,7 @@ std::string format_evaluation(const EvaluateResult& r) {
                        stats_cell(st.spearman, 3), *mn, *mx);
     }
   }
+  s += format_metrics(r.metrics, metric_summaries(r));
   return s;
 }
 
@@ -321,6 +347,9 @@ json evaluation_to_json(const EvaluateResult& r) {
           {{"layer", s.layer}, {"spearman", st(s.spearman)}, {"per_image", s.per_image}});
     }
     out["sanity_check"] = {{"method", "gradcam"}, {"layer", r.sanity_layer}, {"steps", steps}};
+  }
+  if (!r.metrics.empty()) {
+    out["metrics"] = metrics_to_json(r.metrics, r.metric_params, metric_summaries(r));
   }
   return out;
 }

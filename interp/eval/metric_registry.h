@@ -1,0 +1,84 @@
+// The metrics `glassbox evaluate-explanations --metrics` knows: name, citation, direction, their
+// parameters (one struct, echoed in the JSON) and a runner per metric that scores one image's map
+// (per-image metrics) or every image's map after re-explaining a changed model (model metrics:
+// MPRT). Each metric draws its random numbers from Philox(seed, metric_stream(id, image)).
+// Shape letters: C channels, H/W image size, K classes.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/normalize.h"
+#include "interp/batch.h"
+#include "interp/eval/perturbation_curves.h"
+#include "interp/eval/road.h"
+#include "interp/eval/robustness.h"
+#include "runtime/module.h"
+
+namespace gb::interp::eval {
+
+struct MetricInfo {
+  std::string name;
+  uint32_t id = 0;        // part of the metric's Philox stream; never reused
+  std::string citation;   // the paper the definition follows
+  std::string direction;  // how to read the headline numbers
+};
+
+// Every metric, in display order ("deletion" and "insertion" first: the default).
+const std::vector<MetricInfo>& metric_infos();
+// throws: std::invalid_argument for an unknown name.
+const MetricInfo& metric_info(const std::string& name);
+
+// Splits "road, aopc" (spaces trimmed, duplicates dropped, order kept); "all" is every metric.
+// throws: std::invalid_argument naming the first unknown metric and listing the known ones, or
+// for an empty list.
+std::vector<std::string> parse_metric_list(const std::string& csv);
+std::string metric_list_text();
+
+// Parameters of every metric; each runner reads its own.
+struct MetricParams {
+  RoadOptions road;  // fractions, noise (norm, seed, stream, batch: set per image)
+  PixelFlippingOptions pixel_flipping;
+  AopcOptions aopc;
+  FaithfulnessCorrelationOptions faithfulness;
+  InfidelityOptions infidelity;
+  SensitivityOptions sensitivity;
+};
+
+// throws: std::invalid_argument naming the flag of the first bad parameter (before any work).
+void check_metric_params(const MetricParams& p);
+
+// The parameters `name` runs with, as JSON (what the report echoes).
+nlohmann::json metric_parameters(const std::string& name, const MetricParams& p);
+
+// One image and its map, as a per-image metric sees them.
+struct ImageCase {
+  Tensor x;            // [1,C,H,W], normalised
+  Tensor map;          // [H,W]
+  int64_t target = 0;  // the explained (predicted) class
+  int64_t label = 0;   // the true label
+  int64_t index = 0;   // the image's position (its seed stream)
+};
+
+// Scalars (averaged over images by the report) and curves (averaged point by point).
+struct MetricValues {
+  std::map<std::string, double> scalars;
+  std::map<std::string, std::vector<double>> curves;
+};
+
+struct MetricContext {
+  Module* model = nullptr;
+  data::Normalization norm;  // of the model's inputs
+  uint64_t seed = 0;
+  BatchOptions batch;
+  MapFn explain;  // for the metrics that re-explain (max-sensitivity)
+};
+
+// Runs per-image metric `name` on one image. requires: name is a per-image metric.
+MetricValues run_image_metric(const std::string& name, const MetricContext& ctx,
+                              const ImageCase& c, const MetricParams& p);
+
+}  // namespace gb::interp::eval

@@ -1,0 +1,95 @@
+// The metric flags of evaluate-explanations (see metric_options.h).
+#include "tools/cli/metric_options.h"
+
+#include <CLI/CLI.hpp>
+#include <stdexcept>
+
+namespace gb::cli {
+namespace {
+
+std::vector<double> parse_percentages(const std::string& csv) {
+  std::vector<double> out;
+  size_t start = 0;
+  while (start <= csv.size()) {
+    const size_t comma = std::min(csv.find(',', start), csv.size());
+    const std::string item = csv.substr(start, comma - start);
+    start = comma + 1;
+    if (item.find_first_not_of(" \t") == std::string::npos) continue;
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || item.find_first_not_of(" \t", used) != std::string::npos) {
+      throw std::invalid_argument("--road-percentages: '" + item + "' is not a number");
+    }
+    out.push_back(v / 100.0);
+  }
+  return out;
+}
+
+}  // namespace
+
+void add_metric_options(CLI::App& app, MetricFlags& f) {
+  interp::eval::MetricParams& p = f.params;
+  app.add_option("--metrics", f.metrics,
+                 "metrics to run on every map, or all: " + interp::eval::metric_list_text())
+      ->capture_default_str();
+  app.add_option("--road-percentages", f.road_percentages,
+                 "ROAD: percent of pixels removed (each < 100)")
+      ->capture_default_str();
+  app.add_option("--road-noise", p.road.noise, "ROAD: imputation noise std, pixel units")
+      ->capture_default_str();
+  app.add_option("--pf-step", p.pixel_flipping.features_in_step,
+                 "pixel flipping: pixels flipped per step")
+      ->capture_default_str();
+  app.add_option("--aopc-patch", p.aopc.patch, "AOPC: region side in pixels")
+      ->capture_default_str();
+  app.add_option("--aopc-regions", p.aopc.regions, "AOPC: regions perturbed (0: all)")
+      ->capture_default_str();
+  app.add_option("--fc-runs", p.faithfulness.runs, "faithfulness correlation: random subsets")
+      ->capture_default_str();
+  app.add_option("--fc-subset", p.faithfulness.subset,
+                 "faithfulness correlation: pixels per subset")
+      ->capture_default_str();
+  app.add_option("--infidelity-samples", p.infidelity.samples, "infidelity: perturbations")
+      ->capture_default_str();
+  app.add_option("--infidelity-perturbation", f.infidelity_perturbation,
+                 "infidelity: square or gaussian")
+      ->capture_default_str();
+  app.add_option("--infidelity-square-max", p.infidelity.square_max,
+                 "infidelity: largest square side")
+      ->capture_default_str();
+  app.add_option("--infidelity-sigma", p.infidelity.sigma,
+                 "infidelity: gaussian std, pixel units")
+      ->capture_default_str();
+  app.add_option("--infidelity-normalize", p.infidelity.normalize,
+                 "infidelity: rescale the map by the optimal beta (true/false)")
+      ->capture_default_str();
+  app.add_option("--sensitivity-radius", p.sensitivity.radius,
+                 "max-sensitivity: L_inf radius, pixel units")
+      ->capture_default_str();
+  app.add_option("--sensitivity-samples", p.sensitivity.samples,
+                 "max-sensitivity: perturbed inputs re-explained")
+      ->capture_default_str();
+}
+
+void apply_metric_flags(MetricFlags& f, std::vector<std::string>& metrics,
+                        interp::eval::MetricParams& params) {
+  metrics = interp::eval::parse_metric_list(f.metrics);
+  f.params.road.fractions = parse_percentages(f.road_percentages);
+  if (f.infidelity_perturbation == "square") {
+    f.params.infidelity.perturbation = interp::eval::InfidelityPerturbation::Square;
+  } else if (f.infidelity_perturbation == "gaussian") {
+    f.params.infidelity.perturbation = interp::eval::InfidelityPerturbation::Gaussian;
+  } else {
+    throw std::invalid_argument("--infidelity-perturbation: '" + f.infidelity_perturbation +
+                                "' (known: square, gaussian)");
+  }
+  interp::eval::check_metric_params(f.params);
+  params = f.params;
+}
+
+}  // namespace gb::cli
