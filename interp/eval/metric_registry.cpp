@@ -129,6 +129,15 @@ const std::vector<MetricInfo>& metric_infos() {
        "Gini index of |map|: higher is sparser"},
       {"complexity", 10, "Bhatt, Weller, Moura, IJCAI 2020",
        "entropy of the normalised |map|: lower is simpler"},
+      {"random-logit", 11, "Sixt, Granz, Landgraf, ICML 2020",
+       "SSIM of the maps for the explained and a random other class: lower passes"},
+      {"mprt-cascading", 12,
+       "Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim, NeurIPS 2018",
+       "similarity to the trained model's map as layers are randomised from the output down: "
+       "lower passes"},
+      {"mprt-independent", 13,
+       "Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim, NeurIPS 2018",
+       "similarity to the trained model's map with one layer randomised at a time: lower passes"},
   };
   return infos;
 }
@@ -177,6 +186,13 @@ void check_metric_params(const MetricParams& p) {
   if (p.faithfulness.subset < 1) throw std::invalid_argument("--fc-subset must be >= 1");
   check_infidelity_options(p.infidelity);
   check_sensitivity_options(p.sensitivity);
+  if (p.mprt.order != "trace" && p.mprt.order != "registration") {
+    throw std::invalid_argument("--mprt-order: '" + p.mprt.order + "' (known: trace, registration)");
+  }
+  if (p.mprt.init != "spread" && p.mprt.init != "fresh") {
+    throw std::invalid_argument("--mprt-init: '" + p.mprt.init + "' (known: spread, fresh)");
+  }
+  if (p.mprt.images < 0) throw std::invalid_argument("--mprt-images must be >= 0");
 }
 
 json metric_parameters(const std::string& name, const MetricParams& p) {
@@ -232,6 +248,20 @@ json metric_parameters(const std::string& name, const MetricParams& p) {
             {"samples", p.sensitivity.samples},
             {"norm", "Frobenius, relative to ||a(x)||"}};
   }
+  if (name == "random-logit") {
+    return {{"similarity", "2-D SSIM (7x7, skimage defaults) of a / max|a|"},
+            {"other_class", "uniform over the K-1 other classes, Philox(seed, image)"}};
+  }
+  if (is_model_metric(name)) {
+    return {{"order", p.mprt.order},
+            {"init", p.mprt.init},
+            {"init_used", p.mprt.init_used.empty() ? p.mprt.init : p.mprt.init_used},
+            {"reset_bn_stats", p.mprt.reset_bn_stats},
+            {"images", p.mprt.images == 0 ? json("all") : json(p.mprt.images)},
+            {"layers", p.mprt.layers},
+            {"similarities",
+             {"spearman", "spearman_abs", "ssim of |a|/max|a|", "hog pearson of |a|/max|a|"}}};
+  }
   if (name == "sparseness") return {{"abs", true}, {"normalise", "max"}, {"epsilon", 1e-7}};
   if (name == "complexity") return {{"abs", true}, {"log", "natural"}};
   metric_info(name);
@@ -253,10 +283,63 @@ MetricValues run_image_metric(const std::string& name, const MetricContext& ctx,
   }
   if (name == "infidelity" || name == "max-sensitivity") return robustness_values(name, ctx, c, p);
   MetricValues v;
+  if (name == "random-logit") {
+    if (!ctx.explain) throw std::invalid_argument("random-logit: no explain function");
+    const RandomLogitResult r =
+        random_logit(ctx.explain, c.x, c.map, c.target, ctx.classes, ctx.seed,
+                     metric_stream(metric_info(name).id, c.index));
+    v.scalars["ssim"] = r.ssim;
+    return v;
+  }
   if (name == "sparseness") v.scalars["gini"] = sparseness_gini(c.map);
   else if (name == "complexity") v.scalars["entropy"] = complexity_entropy(c.map);
   else throw std::invalid_argument("run_image_metric: '" + name + "' is not a per-image metric");
   return v;
+}
+
+bool is_model_metric(const std::string& name) {
+  return name == "mprt-cascading" || name == "mprt-independent";
+}
+
+std::vector<std::string> resolve_mprt_layers(Module& model, const Tensor& x, const MprtParams& p) {
+  if (p.order == "trace") return execution_order_layers(model, x);
+  if (p.order == "registration") return randomization_layers(model);
+  throw std::invalid_argument("--mprt-order: '" + p.order + "' (known: trace, registration)");
+}
+
+std::vector<MetricValues> run_model_metric(const std::string& name, Module& model,
+                                           const ExplainAll& explain, const MetricParams& p,
+                                           uint64_t seed, const Reinitialise& init) {
+  if (!is_model_metric(name)) {
+    throw std::invalid_argument("run_model_metric: '" + name + "' is not a model metric");
+  }
+  MprtOptions o;
+  o.mode = name == "mprt-cascading" ? MprtMode::Cascading : MprtMode::Independent;
+  o.layers = p.mprt.layers;
+  o.init = init;
+  o.seed = seed;
+  o.reset_bn_stats = p.mprt.reset_bn_stats;
+  const MprtReport rep = mprt(model, explain, o);
+  std::vector<MetricValues> out(rep.original.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    MetricValues& v = out[i];
+    for (const MprtStep& s : rep.steps) {
+      const MapComparison& c = s.comparisons[i];
+      v.curves["spearman"].push_back(c.spearman);
+      v.curves["spearman_abs"].push_back(c.spearman_abs);
+      v.curves["ssim"].push_back(c.ssim);
+      if (c.has_hog) v.curves["hog"].push_back(c.hog);
+    }
+    const bool cascading = o.mode == MprtMode::Cascading;
+    for (const auto& [k, curve] : v.curves) {
+      if (curve.empty()) continue;
+      double mean = 0;
+      for (const double e : curve) mean += e;
+      mean /= static_cast<double>(curve.size());
+      v.scalars[(cascading ? "final_" : "mean_") + k] = cascading ? curve.back() : mean;
+    }
+  }
+  return out;
 }
 
 }  // namespace gb::interp::eval

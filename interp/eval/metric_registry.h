@@ -14,6 +14,7 @@
 #include "data/normalize.h"
 #include "interp/batch.h"
 #include "interp/eval/perturbation_curves.h"
+#include "interp/eval/randomisation.h"
 #include "interp/eval/road.h"
 #include "interp/eval/robustness.h"
 #include "runtime/module.h"
@@ -38,6 +39,17 @@ const MetricInfo& metric_info(const std::string& name);
 std::vector<std::string> parse_metric_list(const std::string& csv);
 std::string metric_list_text();
 
+// MPRT settings (--mprt-*); `layers` and `init_used` are filled in by resolve_mprt_layers and
+// the job, so the report echoes what ran.
+struct MprtParams {
+  std::string order = "trace";  // trace: reverse first use in a traced forward; registration
+  std::string init = "spread";  // spread: N(mean, std) of each tensor; fresh: a new model's init
+  bool reset_bn_stats = false;
+  int64_t images = 0;  // first images re-explained per layer; 0: all
+  std::vector<std::string> layers;
+  std::string init_used;
+};
+
 // Parameters of every metric; each runner reads its own.
 struct MetricParams {
   RoadOptions road;  // fractions, noise (norm, seed, stream, batch: set per image)
@@ -46,6 +58,7 @@ struct MetricParams {
   FaithfulnessCorrelationOptions faithfulness;
   InfidelityOptions infidelity;
   SensitivityOptions sensitivity;
+  MprtParams mprt;
 };
 
 // throws: std::invalid_argument naming the flag of the first bad parameter (before any work).
@@ -71,14 +84,34 @@ struct MetricValues {
 
 struct MetricContext {
   Module* model = nullptr;
+  int64_t classes = 0;       // K (random-logit)
   data::Normalization norm;  // of the model's inputs
   uint64_t seed = 0;
   BatchOptions batch;
-  MapFn explain;  // for the metrics that re-explain (max-sensitivity)
+  MapFn explain;  // for the metrics that re-explain (max-sensitivity, random-logit)
 };
 
 // Runs per-image metric `name` on one image. requires: name is a per-image metric.
 MetricValues run_image_metric(const std::string& name, const MetricContext& ctx,
                               const ImageCase& c, const MetricParams& p);
+
+}  // namespace gb::interp::eval
+
+namespace gb::interp::eval {
+
+// True for the metrics that change the model and re-explain every image (MPRT).
+bool is_model_metric(const std::string& name);
+
+// The layers MPRT randomises, in p.mprt.order, x being the first image [1,C,H,W].
+// throws: std::invalid_argument for an unknown order.
+std::vector<std::string> resolve_mprt_layers(Module& model, const Tensor& x, const MprtParams& p);
+
+// Runs model metric `name` ("mprt-cascading" or "mprt-independent") with `init` (empty: spread).
+// Returns one MetricValues per image: curves spearman, spearman_abs, ssim, hog over the layers
+// (p.mprt.layers), and scalars: cascading the values after the last layer ("final_*"),
+// independent their means over the layers ("mean_*").
+std::vector<MetricValues> run_model_metric(const std::string& name, Module& model,
+                                           const ExplainAll& explain, const MetricParams& p,
+                                           uint64_t seed, const Reinitialise& init = {});
 
 }  // namespace gb::interp::eval

@@ -16,6 +16,7 @@
 #include "interp/metrics.h"
 #include "interp/target.h"
 #include "models/training/checkpoint_meta.h"
+#include "models/registry.h"
 #include "models/training/datasets.h"
 #include "runtime/autograd.h"
 #include "runtime/ops.h"
@@ -74,6 +75,7 @@ std::vector<std::string> methods_with_baselines(const EvaluateConfig& cfg) {
 struct Images {
   std::vector<Tensor> xs;  // [1,C,H,W] each
   std::vector<int64_t> targets, labels;
+  int64_t classes = 0;  // K
 };
 
 Images predicted_images(Module& model, const data::Dataset& ds, const data::Normalization& norm) {
@@ -84,15 +86,46 @@ Images predicted_images(Module& model, const data::Dataset& ds, const data::Norm
     const std::vector<float> logits = model(im.xs.back().to(model.device())).to_vector();
     im.targets.push_back(std::max_element(logits.begin(), logits.end()) - logits.begin());
     im.labels.push_back(ds.labels[i]);
+    im.classes = static_cast<int64_t>(logits.size());
   }
   return im;
 }
 
 // One method over every image: mean and spread of its AUCs, time and checks.
 // Appends every image's map to `maps` when given.
+// What the metrics run with: the resolved parameters (MPRT layers) and MPRT's re-draw.
+struct MetricSetup {
+  eval::MetricParams params;
+  eval::Reinitialise init;  // empty: spread
+};
+
+// Model metrics (MPRT) of one method: re-explains the first images per randomised layer.
+void model_metrics(Module& model, const std::string& name, const Images& im,
+                   const MethodOptions& mo, const EvaluateConfig& cfg, const MetricSetup& setup,
+                   MetricCollector& collector) {
+  const auto N = static_cast<int64_t>(im.xs.size());
+  const int64_t n = setup.params.mprt.images == 0 ? N : std::min(N, setup.params.mprt.images);
+  const eval::ExplainAll explain = [&](Module& m) {
+    std::vector<Tensor> maps;
+    for (int64_t k = 0; k < n; ++k) {
+      MethodOptions o = mo;
+      o.stream = static_cast<uint64_t>(k);  // as the trained model's maps
+      maps.push_back(run_method(m, name, im.xs[k], im.targets[k], o).map);
+    }
+    return maps;
+  };
+  for (const std::string& metric : cfg.metrics) {
+    if (!eval::is_model_metric(metric)) continue;
+    for (const eval::MetricValues& v :
+         eval::run_model_metric(metric, model, explain, setup.params, mo.seed, setup.init)) {
+      collector.add(metric, v);
+    }
+  }
+}
+
 MethodSummary evaluate_method(Module& model, const std::string& name, const Images& im,
                               const MethodOptions& mo, const EvaluateConfig& cfg,
-                              std::vector<float>* maps) {
+                              const MetricSetup& setup, std::vector<float>* maps) {
   Series s;
   MetricCollector collector;
   const auto wants = [&](const std::string& metric) {
@@ -103,6 +136,7 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
   ctx.norm = mo.norm;
   ctx.seed = mo.seed;
   ctx.batch = mo.batch;
+  ctx.classes = im.classes;
   int64_t explained = 0;  // re-explanations (max-sensitivity) draw their own method streams
   ctx.explain = [&](const Tensor& x, int64_t target) {
     MethodOptions o = mo;
@@ -119,13 +153,13 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
                             static_cast<int64_t>(k)};
     // The rows' deletion/insertion AUCs (map_aucs' settings), kept as metrics when asked for.
     for (const char* curve : {"deletion", "insertion"}) {
-      const eval::MetricValues v = eval::run_image_metric(curve, ctx, c, cfg.metric_params);
+      const eval::MetricValues v = eval::run_image_metric(curve, ctx, c, setup.params);
       (curve[0] == 'd' ? s.deletion : s.insertion).push_back(v.scalars.at("auc"));
       if (wants(curve)) collector.add(curve, v);
     }
     for (const std::string& metric : cfg.metrics) {
-      if (metric != "deletion" && metric != "insertion") {
-        collector.add(metric, eval::run_image_metric(metric, ctx, c, cfg.metric_params));
+      if (metric != "deletion" && metric != "insertion" && !eval::is_model_metric(metric)) {
+        collector.add(metric, eval::run_image_metric(metric, ctx, c, setup.params));
       }
     }
     s.time_ms.push_back(m.ms);
@@ -141,6 +175,7 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
   row.insertion_auc = stats_of(s.insertion);
   row.time_ms = stats_of(s.time_ms);
   for (const auto& [key, v] : s.scores) row.scores[key] = stats_of(v);
+  model_metrics(model, name, im, mo, cfg, setup, collector);
   row.metrics = collector.summarise();
   if (!cfg.quiet) {
     fmt::print(stderr, "  {:<16} {} images in {:.1f}s\n", name, im.xs.size(),
@@ -241,6 +276,43 @@ void write_maps(const EvaluateConfig& cfg, const EvaluateResult& r, const Images
   if (cfg.maps_format != MapFormat::Npy) archive.write_safetensors_file(cfg.save_maps);
 }
 
+// The metric parameters with MPRT's layers resolved on the first image, and MPRT's re-draw:
+// fresh copies the parameters of a newly built model (manual_seed(seed)); a model the zoo cannot
+// rebuild (imported graph) falls back to spread, recorded in init_used.
+MetricSetup metric_setup(Module& model, const Images& im, const training::CheckpointMeta& meta,
+                         const EvaluateConfig& cfg) {
+  MetricSetup setup;
+  setup.params = cfg.metric_params;
+  const bool wants_mprt = std::any_of(cfg.metrics.begin(), cfg.metrics.end(),
+                                      [](const std::string& m) { return eval::is_model_metric(m); });
+  if (!wants_mprt) return setup;
+  eval::MprtParams& mp = setup.params.mprt;
+  mp.layers = eval::resolve_mprt_layers(model, im.xs[0], mp);
+  mp.init_used = mp.init;
+  if (mp.init == "fresh") {
+    std::shared_ptr<Module> fresh;
+    try {
+      manual_seed(cfg.method.seed);
+      fresh = models::build_model(meta.model_name, meta.model_config);
+    } catch (const std::exception& e) {
+      mp.init_used = std::string("spread (fresh unavailable: ") + e.what() + ")";
+    }
+    if (fresh) {
+      std::map<std::string, Tensor> params;
+      for (const auto& [n, t] : fresh->named_parameters()) params[n] = t;
+      setup.init = [params](const std::string& name, const Tensor& t, uint64_t) {
+        const auto it = params.find(name);
+        if (it == params.end() || it->second.shape() != t.shape()) {
+          throw std::runtime_error("--mprt-init fresh: the new model has no parameter '" + name +
+                                   "' of shape " + shape_str(t.shape()));
+        }
+        t.detach().copy_(it->second.to(t.device()));
+      };
+    }
+  }
+  return setup;
+}
+
 // (method, its metric summaries) per row.
 std::vector<std::pair<std::string, std::map<std::string, MetricSummary>>> metric_summaries(
     const EvaluateResult& r) {
@@ -276,13 +348,14 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
   r.model = lm.meta.model_name;
   r.images = static_cast<int64_t>(ds.size());
   r.seed = mo.seed;
+  const MetricSetup setup = metric_setup(model, im, lm.meta, cfg);
   r.metrics = cfg.metrics;
-  r.metric_params = cfg.metric_params;
+  r.metric_params = setup.params;
   std::vector<std::pair<std::string, std::vector<float>>> maps;
   for (const auto& name : methods) {
     std::vector<float>* keep = nullptr;
     if (!cfg.save_maps.empty()) keep = &maps.emplace_back(name, std::vector<float>()).second;
-    r.rows.push_back(evaluate_method(model, name, im, mo, cfg, keep));
+    r.rows.push_back(evaluate_method(model, name, im, mo, cfg, setup, keep));
   }
   if (cfg.sanity_check) sanity_check(model, im, mo, cfg, r);
   if (!cfg.save_maps.empty()) write_maps(cfg, r, im, ds.labels, maps, mo);

@@ -74,6 +74,16 @@ void add_metric_options(CLI::App& app, MetricFlags& f) {
   app.add_option("--sensitivity-samples", p.sensitivity.samples,
                  "max-sensitivity: perturbed inputs re-explained")
       ->capture_default_str();
+  app.add_option("--mprt-order", p.mprt.order,
+                 "MPRT layer order: trace (reverse first use in a forward) or registration")
+      ->capture_default_str();
+  app.add_option("--mprt-init", p.mprt.init,
+                 "MPRT re-draw: spread (N(mean,std) per tensor) or fresh (a new model's init)")
+      ->capture_default_str();
+  app.add_flag("--mprt-reset-bn-stats", p.mprt.reset_bn_stats,
+               "MPRT: also reset running mean/var of randomised BatchNorms to 0/1");
+  app.add_option("--mprt-images", p.mprt.images, "MPRT: first images re-explained (0: all)")
+      ->capture_default_str();
 }
 
 void apply_metric_flags(MetricFlags& f, std::vector<std::string>& metrics,

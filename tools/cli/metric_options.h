@@ -1,5 +1,6 @@
 // The --metrics flags of `glassbox evaluate-explanations`: the metric list and one flag per
-// metric parameter (--road-percentages, --aopc-patch, --fc-runs, --infidelity-samples, ...),
+// metric parameter (--road-percentages, --aopc-patch, --fc-runs, --infidelity-samples,
+// --mprt-init, ...),
 // read into interp::eval::MetricParams.
 #pragma once
 #include <string>
