@@ -138,6 +138,11 @@ const std::vector<MetricInfo>& metric_infos() {
       {"mprt-independent", 13,
        "Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim, NeurIPS 2018",
        "similarity to the trained model's map with one layer randomised at a time: lower passes"},
+      {"pointing-game", 14,
+       "Zhang, Bargal, Lin, Brandt, Shen, Sclaroff, ECCV 2016 (IJCV 2018)",
+       "fraction of maps whose maximum lies on the pasted object: higher is better"},
+      {"relevance-mass", 15, "Arras, Osman, Samek, Information Fusion 2022 (CLEVR-XAI)",
+       "share of the map's relevance on the pasted object: higher is better"},
   };
   return infos;
 }
@@ -193,6 +198,14 @@ void check_metric_params(const MetricParams& p) {
     throw std::invalid_argument("--mprt-init: '" + p.mprt.init + "' (known: spread, fresh)");
   }
   if (p.mprt.images < 0) throw std::invalid_argument("--mprt-images must be >= 0");
+  const LocalisationParams& l = p.localisation;
+  if (l.set.count < 1) throw std::invalid_argument("--localisation must be >= 1");
+  if (!(l.set.scale > 0 && l.set.scale <= 1)) {
+    throw std::invalid_argument("--loc-scale must be in (0, 1]");
+  }
+  if (l.source < 2) throw std::invalid_argument("--loc-source must be >= 2");
+  if (!(l.tolerance >= 0)) throw std::invalid_argument("--pointing-tolerance must be >= 0");
+  parse_mass_sign(l.mass_sign);
 }
 
 json metric_parameters(const std::string& name, const MetricParams& p) {
@@ -262,6 +275,25 @@ json metric_parameters(const std::string& name, const MetricParams& p) {
             {"similarities",
              {"spearman", "spearman_abs", "ssim of |a|/max|a|", "hog pearson of |a|/max|a|"}}};
   }
+  if (is_localisation_metric(name)) {
+    const LocalisationParams& l = p.localisation;
+    json j = {{"set",
+               {{"count", l.set.count},
+                {"scale", l.set.scale},
+                {"source_images", l.source},
+                {"require_correct", l.set.require_correct},
+                {"generated", l.generated},
+                {"kept", l.kept},
+                {"how", "object area-averaged and pasted at a uniform position on an image of "
+                        "another class; mask = the box; target = the object's class"}}}};
+    if (name == "pointing-game") {
+      j["tolerance"] = l.tolerance;
+      j["maximum"] = "first in index order; ties counted in 'ties'";
+    } else {
+      j["sign"] = l.mass_sign;
+    }
+    return j;
+  }
   if (name == "sparseness") return {{"abs", true}, {"normalise", "max"}, {"epsilon", 1e-7}};
   if (name == "complexity") return {{"abs", true}, {"log", "natural"}};
   metric_info(name);
@@ -291,10 +323,26 @@ MetricValues run_image_metric(const std::string& name, const MetricContext& ctx,
     v.scalars["ssim"] = r.ssim;
     return v;
   }
+  if (is_localisation_metric(name)) {
+    if (!c.mask) throw std::invalid_argument(name + ": no object mask");
+    if (name == "pointing-game") {
+      const PointingResult r = pointing_game(c.map, *c.mask, p.localisation.tolerance);
+      v.scalars["hit"] = r.hit ? 1.0 : 0.0;
+      v.scalars["ties"] = static_cast<double>(r.ties);
+    } else {
+      v.scalars["mass"] =
+          relevance_mass(c.map, *c.mask, parse_mass_sign(p.localisation.mass_sign));
+    }
+    return v;
+  }
   if (name == "sparseness") v.scalars["gini"] = sparseness_gini(c.map);
   else if (name == "complexity") v.scalars["entropy"] = complexity_entropy(c.map);
   else throw std::invalid_argument("run_image_metric: '" + name + "' is not a per-image metric");
   return v;
+}
+
+bool is_localisation_metric(const std::string& name) {
+  return name == "pointing-game" || name == "relevance-mass";
 }
 
 bool is_model_metric(const std::string& name) {

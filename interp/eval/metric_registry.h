@@ -13,6 +13,7 @@
 
 #include "data/normalize.h"
 #include "interp/batch.h"
+#include "interp/eval/localisation_set.h"
 #include "interp/eval/perturbation_curves.h"
 #include "interp/eval/randomisation.h"
 #include "interp/eval/road.h"
@@ -50,6 +51,16 @@ struct MprtParams {
   std::string init_used;
 };
 
+// The localisation set and its scores (--localisation, --loc-*, --pointing-tolerance,
+// --mass-sign); `kept` and `generated` are filled in by the job.
+struct LocalisationParams {
+  LocalisationOptions set;  // count, scale, require_correct (seed: --seed)
+  int64_t source = 500;     // first test images (class-balanced) objects and backgrounds come from
+  double tolerance = 0;     // pointing game, pixels
+  std::string mass_sign = "abs";
+  int64_t kept = 0, generated = 0;
+};
+
 // Parameters of every metric; each runner reads its own.
 struct MetricParams {
   RoadOptions road;  // fractions, noise (norm, seed, stream, batch: set per image)
@@ -59,6 +70,7 @@ struct MetricParams {
   InfidelityOptions infidelity;
   SensitivityOptions sensitivity;
   MprtParams mprt;
+  LocalisationParams localisation;
 };
 
 // throws: std::invalid_argument naming the flag of the first bad parameter (before any work).
@@ -74,6 +86,7 @@ struct ImageCase {
   int64_t target = 0;  // the explained (predicted) class
   int64_t label = 0;   // the true label
   int64_t index = 0;   // the image's position (its seed stream)
+  const std::vector<uint8_t>* mask = nullptr;  // H*W object mask (localisation metrics)
 };
 
 // Scalars (averaged over images by the report) and curves (averaged point by point).
@@ -101,6 +114,8 @@ namespace gb::interp::eval {
 
 // True for the metrics that change the model and re-explain every image (MPRT).
 bool is_model_metric(const std::string& name);
+// True for the metrics scored on the generated localisation set (pointing game, relevance mass).
+bool is_localisation_metric(const std::string& name);
 
 // The layers MPRT randomises, in p.mprt.order, x being the first image [1,C,H,W].
 // throws: std::invalid_argument for an unknown order.

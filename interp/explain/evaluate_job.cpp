@@ -96,8 +96,31 @@ Images predicted_images(Module& model, const data::Dataset& ds, const data::Norm
 // What the metrics run with: the resolved parameters (MPRT layers) and MPRT's re-draw.
 struct MetricSetup {
   eval::MetricParams params;
-  eval::Reinitialise init;  // empty: spread
+  eval::Reinitialise init;      // empty: spread
+  eval::LocalisationSet localisation;  // the kept samples (localisation metrics)
+  int channels = 0, height = 0, width = 0;
 };
+
+// Localisation metrics of one method: each kept sample explained for its object's class.
+void localisation_metrics(Module& model, const std::string& name, const MethodOptions& mo,
+                          const EvaluateConfig& cfg, const MetricSetup& setup,
+                          MetricCollector& collector) {
+  eval::MetricContext ctx;
+  ctx.model = &model;
+  for (const eval::LocalisationSample& smp : setup.localisation.samples) {
+    MethodOptions o = mo;
+    o.stream = (uint64_t{2} << 32) + static_cast<uint64_t>(smp.id);
+    const Tensor x =
+        eval::localisation_input(smp, mo.norm, setup.channels, setup.height, setup.width);
+    const Tensor map = run_method(model, name, x, smp.target, o).map;
+    const eval::ImageCase c{x, map, smp.target, smp.target, smp.id, &smp.mask};
+    for (const std::string& metric : cfg.metrics) {
+      if (eval::is_localisation_metric(metric)) {
+        collector.add(metric, eval::run_image_metric(metric, ctx, c, setup.params));
+      }
+    }
+  }
+}
 
 // Model metrics (MPRT) of one method: re-explains the first images per randomised layer.
 void model_metrics(Module& model, const std::string& name, const Images& im,
@@ -158,7 +181,8 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
       if (wants(curve)) collector.add(curve, v);
     }
     for (const std::string& metric : cfg.metrics) {
-      if (metric != "deletion" && metric != "insertion" && !eval::is_model_metric(metric)) {
+      if (metric != "deletion" && metric != "insertion" && !eval::is_model_metric(metric) &&
+          !eval::is_localisation_metric(metric)) {
         collector.add(metric, eval::run_image_metric(metric, ctx, c, setup.params));
       }
     }
@@ -176,6 +200,7 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
   row.time_ms = stats_of(s.time_ms);
   for (const auto& [key, v] : s.scores) row.scores[key] = stats_of(v);
   model_metrics(model, name, im, mo, cfg, setup, collector);
+  localisation_metrics(model, name, mo, cfg, setup, collector);
   row.metrics = collector.summarise();
   if (!cfg.quiet) {
     fmt::print(stderr, "  {:<16} {} images in {:.1f}s\n", name, im.xs.size(),
@@ -280,9 +305,25 @@ void write_maps(const EvaluateConfig& cfg, const EvaluateResult& r, const Images
 // fresh copies the parameters of a newly built model (manual_seed(seed)); a model the zoo cannot
 // rebuild (imported graph) falls back to spread, recorded in init_used.
 MetricSetup metric_setup(Module& model, const Images& im, const training::CheckpointMeta& meta,
-                         const EvaluateConfig& cfg) {
+                         const std::string& data, const EvaluateConfig& cfg) {
   MetricSetup setup;
   setup.params = cfg.metric_params;
+  if (std::any_of(cfg.metrics.begin(), cfg.metrics.end(), eval::is_localisation_metric)) {
+    eval::LocalisationParams& lp = setup.params.localisation;
+    const data::Dataset src = training::load_split(data, data::Split::Test, lp.source);
+    eval::LocalisationOptions lo = lp.set;
+    lo.seed = cfg.method.seed;
+    setup.localisation = eval::make_localisation_set(src, lo);
+    setup.channels = src.channels;
+    setup.height = src.height;
+    setup.width = src.width;
+    if (lo.require_correct) {
+      eval::keep_recognised(setup.localisation, model, meta.norm, src.channels, src.height,
+                            src.width, cfg.method.batch);
+    }
+    lp.generated = setup.localisation.generated;
+    lp.kept = static_cast<int64_t>(setup.localisation.samples.size());
+  }
   const bool wants_mprt = std::any_of(cfg.metrics.begin(), cfg.metrics.end(),
                                       [](const std::string& m) { return eval::is_model_metric(m); });
   if (!wants_mprt) return setup;
@@ -348,7 +389,7 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
   r.model = lm.meta.model_name;
   r.images = static_cast<int64_t>(ds.size());
   r.seed = mo.seed;
-  const MetricSetup setup = metric_setup(model, im, lm.meta, cfg);
+  const MetricSetup setup = metric_setup(model, im, lm.meta, data, cfg);
   r.metrics = cfg.metrics;
   r.metric_params = setup.params;
   std::vector<std::pair<std::string, std::vector<float>>> maps;

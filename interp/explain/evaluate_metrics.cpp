@@ -35,7 +35,10 @@ std::map<std::string, MetricSummary> MetricCollector::summarise() const {
     std::map<std::string, std::vector<double>> sums;
     std::map<std::string, int64_t> counts;
     for (const eval::MetricValues& v : list) {
-      for (const auto& [k, x] : v.scalars) scalars[k].push_back(x);
+      for (const auto& [k, x] : v.scalars) {
+        std::vector<double>& xs = scalars[k];  // NaN (e.g. relevance mass of a zero map): skipped
+        if (std::isfinite(x)) xs.push_back(x);
+      }
       for (const auto& [k, c] : v.curves) {
         std::vector<double>& acc = sums[k];
         if (acc.size() < c.size()) acc.resize(c.size(), 0.0);

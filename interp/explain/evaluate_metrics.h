@@ -19,7 +19,8 @@ struct Stats {
 };
 Stats stats_of(const std::vector<double>& v);
 
-// One metric over the images of one method: each scalar's Stats, each curve's point-wise mean.
+// One metric over the images of one method: each scalar's Stats over the images where it is
+// finite (n says how many), each curve's point-wise mean.
 struct MetricSummary {
   std::map<std::string, Stats> scalars;
   std::map<std::string, std::vector<double>> curves;

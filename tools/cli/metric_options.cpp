@@ -84,6 +84,21 @@ void add_metric_options(CLI::App& app, MetricFlags& f) {
                "MPRT: also reset running mean/var of randomised BatchNorms to 0/1");
   app.add_option("--mprt-images", p.mprt.images, "MPRT: first images re-explained (0: all)")
       ->capture_default_str();
+  interp::eval::LocalisationParams& l = p.localisation;
+  app.add_option("--localisation", l.set.count,
+                 "pointing game / relevance mass: samples of the generated localisation set")
+      ->capture_default_str();
+  app.add_option("--loc-scale", l.set.scale, "localisation set: pasted object side / image side")
+      ->capture_default_str();
+  app.add_option("--loc-source", l.source,
+                 "localisation set: test images the objects and backgrounds come from")
+      ->capture_default_str();
+  app.add_flag("--loc-keep-all", f.loc_keep_all,
+               "localisation set: keep samples the model does not assign to the object's class");
+  app.add_option("--pointing-tolerance", l.tolerance, "pointing game: tolerance in pixels")
+      ->capture_default_str();
+  app.add_option("--mass-sign", l.mass_sign, "relevance mass of abs, positive or signed values")
+      ->capture_default_str();
 }
 
 void apply_metric_flags(MetricFlags& f, std::vector<std::string>& metrics,
@@ -98,6 +113,7 @@ void apply_metric_flags(MetricFlags& f, std::vector<std::string>& metrics,
     throw std::invalid_argument("--infidelity-perturbation: '" + f.infidelity_perturbation +
                                 "' (known: square, gaussian)");
   }
+  f.params.localisation.set.require_correct = !f.loc_keep_all;
   interp::eval::check_metric_params(f.params);
   params = f.params;
 }

@@ -19,6 +19,7 @@ struct MetricFlags {
   std::string metrics = "deletion,insertion";
   std::string road_percentages = "10,20,30,40,50,60,70,80,90";
   std::string infidelity_perturbation = "square";
+  bool loc_keep_all = false;
   interp::eval::MetricParams params;
 };
 
