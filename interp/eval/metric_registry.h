@@ -108,10 +108,6 @@ struct MetricContext {
 MetricValues run_image_metric(const std::string& name, const MetricContext& ctx,
                               const ImageCase& c, const MetricParams& p);
 
-}  // namespace gb::interp::eval
-
-namespace gb::interp::eval {
-
 // True for the metrics that change the model and re-explain every image (MPRT).
 bool is_model_metric(const std::string& name);
 // True for the metrics scored on the generated localisation set (pointing game, relevance mass).

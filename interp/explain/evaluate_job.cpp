@@ -379,6 +379,14 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
       cfg.data.empty() ? training::existing_training_data(lm.meta, cfg.checkpoint) : cfg.data;
   const data::Dataset ds = training::load_split(data, data::Split::Test, cfg.count);
   training::check_dataset_fits(ds, lm.meta, cfg.checkpoint);
+  const int64_t pixels = int64_t{ds.height} * ds.width;
+  if (std::find(cfg.metrics.begin(), cfg.metrics.end(), "faithfulness-correlation") !=
+          cfg.metrics.end() &&
+      cfg.metric_params.faithfulness.subset > pixels) {
+    throw std::invalid_argument("--fc-subset " +
+                                std::to_string(cfg.metric_params.faithfulness.subset) +
+                                " exceeds the " + std::to_string(pixels) + " pixels of an image");
+  }
   MethodOptions mo = cfg.method;
   mo.norm = lm.meta.norm;
   const Images im = predicted_images(model, ds, lm.meta.norm);
