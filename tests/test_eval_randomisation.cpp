@@ -6,6 +6,7 @@
 // different quadrants. Shape letters: C/H/W image, K classes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -156,6 +157,30 @@ TEST(Mprt, TraceOrderFollowsExecutionNotRegistration) {
   EXPECT_EQ(order.size(), randomization_layers(*model).size());
   EXPECT_EQ(order.front(), randomization_layers(*model).front());  // the classifier
   EXPECT_EQ(order.back(), "conv1");                                 // the stem runs first
+}
+
+TEST(Mprt, BlockGranularityGroupsLayersByBlock) {
+  auto model = small_resnet();
+  const std::vector<std::string> blocks =
+      block_layers(*model, execution_order_layers(*model, image(3)));
+  EXPECT_EQ(blocks.front(), "fc");
+  EXPECT_EQ(blocks.back(), "conv1");
+  EXPECT_NE(std::find(blocks.begin(), blocks.end(), "layer3.2"), blocks.end());
+  EXPECT_EQ(std::find(blocks.begin(), blocks.end(), "layer3.2.conv1"), blocks.end());
+  EXPECT_LT(blocks.size(), randomization_layers(*model).size());
+  // Randomising a block re-draws every parameter under it and restores them all.
+  const auto before = snapshot(*model);
+  MprtOptions o;
+  o.layers = {"layer3.2"};
+  std::vector<float> during;
+  mprt(*model,
+       [&](Module& m) {
+         during = m.find("layer3.2.conv2")->named_parameters()[0].second.to_vector();
+         return std::vector<Tensor>{Tensor::from_vector({8, 8}, std::vector<float>(64, 1.0f))};
+       },
+       o);
+  EXPECT_NE(during, model->find("layer3.2.conv2")->named_parameters()[0].second.to_vector());
+  EXPECT_EQ(snapshot(*model), before);
 }
 
 TEST(CompareMaps, IdenticalMapsScoreOne) {

@@ -194,6 +194,10 @@ void check_metric_params(const MetricParams& p) {
   if (p.mprt.order != "trace" && p.mprt.order != "registration") {
     throw std::invalid_argument("--mprt-order: '" + p.mprt.order + "' (known: trace, registration)");
   }
+  if (p.mprt.granularity != "module" && p.mprt.granularity != "block") {
+    throw std::invalid_argument("--mprt-granularity: '" + p.mprt.granularity +
+                                "' (known: module, block)");
+  }
   if (p.mprt.init != "spread" && p.mprt.init != "fresh") {
     throw std::invalid_argument("--mprt-init: '" + p.mprt.init + "' (known: spread, fresh)");
   }
@@ -268,6 +272,7 @@ json metric_parameters(const std::string& name, const MetricParams& p) {
   if (is_model_metric(name)) {
     return {{"order", p.mprt.order},
             {"init", p.mprt.init},
+            {"granularity", p.mprt.granularity},
             {"init_used", p.mprt.init_used.empty() ? p.mprt.init : p.mprt.init_used},
             {"reset_bn_stats", p.mprt.reset_bn_stats},
             {"images", p.mprt.images == 0 ? json("all") : json(p.mprt.images)},
@@ -350,9 +355,19 @@ bool is_model_metric(const std::string& name) {
 }
 
 std::vector<std::string> resolve_mprt_layers(Module& model, const Tensor& x, const MprtParams& p) {
-  if (p.order == "trace") return execution_order_layers(model, x);
-  if (p.order == "registration") return randomization_layers(model);
-  throw std::invalid_argument("--mprt-order: '" + p.order + "' (known: trace, registration)");
+  if (p.granularity != "module" && p.granularity != "block") {
+    throw std::invalid_argument("--mprt-granularity: '" + p.granularity +
+                                "' (known: module, block)");
+  }
+  std::vector<std::string> layers;
+  if (p.order == "trace") {
+    layers = execution_order_layers(model, x);
+  } else if (p.order == "registration") {
+    layers = randomization_layers(model);
+  } else {
+    throw std::invalid_argument("--mprt-order: '" + p.order + "' (known: trace, registration)");
+  }
+  return p.granularity == "block" ? block_layers(model, layers) : layers;
 }
 
 std::vector<MetricValues> run_model_metric(const std::string& name, Module& model,

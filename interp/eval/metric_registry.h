@@ -45,6 +45,8 @@ std::string metric_list_text();
 struct MprtParams {
   std::string order = "trace";  // trace: reverse first use in a traced forward; registration
   std::string init = "spread";  // spread: N(mean, std) of each tensor; fresh: a new model's init
+  std::string granularity = "module";  // module: each parameter-owning module; block: see
+                                       // block_layers (Adebayo et al. randomised blocks)
   bool reset_bn_stats = false;
   int64_t images = 0;  // first images re-explained per layer; 0: all
   std::vector<std::string> layers;
@@ -113,8 +115,8 @@ bool is_model_metric(const std::string& name);
 // True for the metrics scored on the generated localisation set (pointing game, relevance mass).
 bool is_localisation_metric(const std::string& name);
 
-// The layers MPRT randomises, in p.mprt.order, x being the first image [1,C,H,W].
-// throws: std::invalid_argument for an unknown order.
+// The layers MPRT randomises, in p.mprt.order and p.mprt.granularity, x being the first image
+// [1,C,H,W]. throws: std::invalid_argument for an unknown order or granularity.
 std::vector<std::string> resolve_mprt_layers(Module& model, const Tensor& x, const MprtParams& p);
 
 // Runs model metric `name` ("mprt-cascading" or "mprt-independent") with `init` (empty: spread).

@@ -126,6 +126,21 @@ std::vector<std::string> execution_order_layers(Module& model, const Tensor& x) 
   return out;
 }
 
+std::vector<std::string> block_layers(Module& model, const std::vector<std::string>& layers) {
+  std::vector<std::string> out;
+  for (const std::string& l : layers) {
+    const size_t first = l.find('.');
+    std::string block = l;
+    if (first != std::string::npos) {
+      const size_t second = l.find('.', first + 1);
+      block = second == std::string::npos ? l : l.substr(0, second);
+    }
+    if (!model.find(block)) throw std::invalid_argument("mprt: no module named '" + block + "'");
+    if (std::find(out.begin(), out.end(), block) == out.end()) out.push_back(block);
+  }
+  return out;
+}
+
 Reinitialise spread_init(uint64_t seed) {
   return [seed](const std::string&, const Tensor& t, uint64_t i) {
     randomize_like(t, seed, kRandomizeStream + i);

@@ -32,6 +32,12 @@ MapComparison compare_maps(const Tensor& reference, const Tensor& other);
 // reverse registration order.
 std::vector<std::string> execution_order_layers(Module& model, const Tensor& x);
 
+// Block granularity: each layer path replaced by its block, the direct child of a top-level
+// container ("layer1.0.conv1" -> "layer1.0"; a top-level leaf such as "conv1" or "fc" stays),
+// duplicates dropped, order of first appearance kept. Randomising a block re-draws every
+// parameter under it.
+std::vector<std::string> block_layers(Module& model, const std::vector<std::string>& layers);
+
 enum class MprtMode { Cascading, Independent };
 
 // Re-draws the parameter tensor `t` (path `name` from the model's root; the i-th randomised

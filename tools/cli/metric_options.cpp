@@ -80,6 +80,9 @@ void add_metric_options(CLI::App& app, MetricFlags& f) {
   app.add_option("--mprt-init", p.mprt.init,
                  "MPRT re-draw: spread (N(mean,std) per tensor) or fresh (a new model's init)")
       ->capture_default_str();
+  app.add_option("--mprt-granularity", p.mprt.granularity,
+                 "MPRT: randomise each module, or each block (children of top-level stages)")
+      ->capture_default_str();
   app.add_flag("--mprt-reset-bn-stats", p.mprt.reset_bn_stats,
                "MPRT: also reset running mean/var of randomised BatchNorms to 0/1");
   app.add_option("--mprt-images", p.mprt.images, "MPRT: first images re-explained (0: all)")
