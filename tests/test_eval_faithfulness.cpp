@@ -109,7 +109,8 @@ TEST(Imputation, BorderEquationsHoldAndNoiseTouchesOnlyImputedPixels) {
     double num = 0, den = 0;
     for (int dy = -1; dy <= 1; ++dy) {
       for (int dx = -1; dx <= 1; ++dx) {
-        if ((dy == 0 && dx == 0) || y + dy < 0 || y + dy >= H || x + dx < 0 || x + dx >= W) continue;
+        if ((dy == 0 && dx == 0) || y + dy < 0 || y + dy >= H || x + dx < 0 || x + dx >= W)
+          continue;
         const double w = (dy == 0 || dx == 0) ? 1.0 / 6 : 1.0 / 12;
         num += w * filled[(y + dy) * W + x + dx];
         den += w;
@@ -121,8 +122,10 @@ TEST(Imputation, BorderEquationsHoldAndNoiseTouchesOnlyImputedPixels) {
   noisy_linear_impute(noisy, C, H, W, removed, 0.01, gb::Philox(1, 2));
   double moved = 0;
   for (int64_t p = 0; p < P; ++p) {
-    if (!removed[p]) EXPECT_EQ(noisy[p], px[p]);
-    else moved = std::max(moved, std::fabs(static_cast<double>(noisy[p]) - filled[p]));
+    if (!removed[p])
+      EXPECT_EQ(noisy[p], px[p]);
+    else
+      moved = std::max(moved, std::fabs(static_cast<double>(noisy[p]) - filled[p]));
   }
   EXPECT_GT(moved, 1e-4);
   EXPECT_LT(moved, 0.06);
@@ -151,7 +154,8 @@ TEST(Road, IndependentOfChunkingAndSeeded) {
   auto net = quadrant_net();
   const Tensor x = random_image(3);
   const std::vector<float> mv = random_image(4).to_vector();
-  const Tensor map = Tensor::from_vector({32, 32}, std::vector<float>(mv.begin(), mv.begin() + 1024));
+  const Tensor map =
+      Tensor::from_vector({32, 32}, std::vector<float>(mv.begin(), mv.begin() + 1024));
   RoadOptions o;
   o.norm.mean = {0.5f, 0.4f, 0.3f};
   o.norm.std = {0.2f, 0.25f, 0.3f};
@@ -189,7 +193,8 @@ TEST(Aopc, MatchesTheClosedFormOfALinearNet) {
   auto net = quadrant_net();
   const Tensor x = random_image(7);
   const std::vector<float> mv = random_image(8, -1, 1).to_vector();
-  const Tensor map = Tensor::from_vector({32, 32}, std::vector<float>(mv.begin(), mv.begin() + 1024));
+  const Tensor map =
+      Tensor::from_vector({32, 32}, std::vector<float>(mv.begin(), mv.begin() + 1024));
   AopcOptions o;
   o.patch = 4;
   o.seed = 3;
@@ -205,12 +210,14 @@ TEST(Aopc, MatchesTheClosedFormOfALinearNet) {
       const int64_t cell = (y / 4) * 8 + xx / 4, p = y * 32 + xx;
       sums[cell] += a[p];
       if (y >= 16 || xx >= 16) continue;
-      for (int64_t c = 0; c < 3; ++c) effect[cell] += (xv[c * 1024 + p] - rng.uniform(c * 1024 + p)) / 768.0;
+      for (int64_t c = 0; c < 3; ++c)
+        effect[cell] += (xv[c * 1024 + p] - rng.uniform(c * 1024 + p)) / 768.0;
     }
   }
   std::vector<int64_t> order(64);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) { return sums[i] > sums[j]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t i, int64_t j) { return sums[i] > sums[j]; });
   double total = 0, drop = 0;
   for (int64_t k = 0; k <= 64; ++k) {
     if (k > 0) drop += effect[order[k - 1]];
@@ -241,8 +248,8 @@ TEST(FaithfulnessCorrelation, OneForALinearNetWithItsInputTimesGradient) {
     EXPECT_NEAR(r.score_drop[i], r.attribution_sum[i], 1e-5);
   }
   // A map unrelated to the net correlates much less.
-  const FaithfulnessCorrelationResult rnd = faithfulness_correlation(
-      *net, x, quadrant_map(false), 0, o);
+  const FaithfulnessCorrelationResult rnd =
+      faithfulness_correlation(*net, x, quadrant_map(false), 0, o);
   EXPECT_LT(rnd.correlation, 0.9);
   o.subset = 2000;
   EXPECT_THROW(faithfulness_correlation(*net, x, quadrant_map(true), 0, o), std::invalid_argument);

@@ -30,7 +30,8 @@ gb::data::Dataset tiny_dataset() {
   gb::Philox rng(1, 0);
   for (int i = 0; i < 40; ++i) ds.labels.push_back(i % 4);
   ds.images.resize(40 * ds.image_size());
-  for (size_t i = 0; i < ds.images.size(); ++i) ds.images[i] = static_cast<uint8_t>(rng.below(i, 256));
+  for (size_t i = 0; i < ds.images.size(); ++i)
+    ds.images[i] = static_cast<uint8_t>(rng.below(i, 256));
   return ds;
 }
 
@@ -76,8 +77,8 @@ TEST(RelevanceMass, AbsPositiveSignedAndNan) {
   EXPECT_DOUBLE_EQ(relevance_mass(map, mask, MassSign::Positive), 2.0 / 3.0);
   EXPECT_DOUBLE_EQ(relevance_mass(map, mask, MassSign::Signed), 1.0 / -2.0);  // leaves [0, 1]
   EXPECT_TRUE(std::isnan(relevance_mass(map, {0, 0, 0, 0}, MassSign::Abs)));
-  EXPECT_TRUE(std::isnan(relevance_mass(Tensor::from_vector({2, 2}, {0, 0, 0, 0}), mask,
-                                        MassSign::Abs)));
+  EXPECT_TRUE(
+      std::isnan(relevance_mass(Tensor::from_vector({2, 2}, {0, 0, 0, 0}), mask, MassSign::Abs)));
   EXPECT_EQ(parse_mass_sign("positive"), MassSign::Positive);
   EXPECT_THROW(parse_mass_sign("both"), std::invalid_argument);
 }
@@ -111,9 +112,10 @@ TEST(LocalisationSet, DeterministicMaskIsTheBoxClassesDifferPixelsAreMeans) {
             continue;
           }
           const int64_t sy = 2 * (y - m.y0), sx = 2 * (x - m.x0);
-          const double mean = (obj[c * 64 + sy * 8 + sx] + obj[c * 64 + sy * 8 + sx + 1] +
-                               obj[c * 64 + (sy + 1) * 8 + sx] + obj[c * 64 + (sy + 1) * 8 + sx + 1]) /
-                              4.0;
+          const double mean =
+              (obj[c * 64 + sy * 8 + sx] + obj[c * 64 + sy * 8 + sx + 1] +
+               obj[c * 64 + (sy + 1) * 8 + sx] + obj[c * 64 + (sy + 1) * 8 + sx + 1]) /
+              4.0;
           EXPECT_NEAR(m.image[c * 64 + p], mean, 0.5 + 1e-9);
         }
       }

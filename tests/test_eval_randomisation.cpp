@@ -98,7 +98,8 @@ TEST(Mprt, CascadingSpreadEqualsTheOldCascadingRandomization) {
   MprtOptions o;
   o.seed = 5;
   o.layers = ro.layers;
-  const MprtReport now = mprt(*model, [&](Module& m) { return std::vector<Tensor>{one(m)}; }, o);
+  const MprtReport now = mprt(
+      *model, [&](Module& m) { return std::vector<Tensor>{one(m)}; }, o);
   ASSERT_EQ(now.steps.size(), old.steps.size());
   for (size_t i = 0; i < old.steps.size(); ++i) {
     EXPECT_EQ(now.steps[i].layer, old.steps[i].layer);
@@ -156,7 +157,7 @@ TEST(Mprt, TraceOrderFollowsExecutionNotRegistration) {
   ASSERT_FALSE(order.empty());
   EXPECT_EQ(order.size(), randomization_layers(*model).size());
   EXPECT_EQ(order.front(), randomization_layers(*model).front());  // the classifier
-  EXPECT_EQ(order.back(), "conv1");                                 // the stem runs first
+  EXPECT_EQ(order.back(), "conv1");                                // the stem runs first
 }
 
 TEST(Mprt, BlockGranularityGroupsLayersByBlock) {
@@ -173,12 +174,13 @@ TEST(Mprt, BlockGranularityGroupsLayersByBlock) {
   MprtOptions o;
   o.layers = {"layer3.2"};
   std::vector<float> during;
-  mprt(*model,
-       [&](Module& m) {
-         during = m.find("layer3.2.conv2")->named_parameters()[0].second.to_vector();
-         return std::vector<Tensor>{Tensor::from_vector({8, 8}, std::vector<float>(64, 1.0f))};
-       },
-       o);
+  mprt(
+      *model,
+      [&](Module& m) {
+        during = m.find("layer3.2.conv2")->named_parameters()[0].second.to_vector();
+        return std::vector<Tensor>{Tensor::from_vector({8, 8}, std::vector<float>(64, 1.0f))};
+      },
+      o);
   EXPECT_NE(during, model->find("layer3.2.conv2")->named_parameters()[0].second.to_vector());
   EXPECT_EQ(snapshot(*model), before);
 }

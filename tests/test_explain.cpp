@@ -17,8 +17,8 @@
 
 #include "data/dataset.h"
 #include "data/image.h"
-#include "interp/explain/evaluate_job.h"
 #include "interp/eval/metric_registry.h"
+#include "interp/explain/evaluate_job.h"
 #include "interp/explain/explain_job.h"
 #include "interp/visualize.h"
 #include "models/training/checkpoint_meta.h"
@@ -451,7 +451,8 @@ TEST_F(Explain, EvaluateMetricsAllWritesEveryMetricWithParametersAndCitation) {
                          " --metrics all --road-percentages 20,60 --pf-step 64 --fc-runs 10 "
                          "--fc-subset 32 --infidelity-samples 16 --sensitivity-samples 2 "
                          "--localisation 6 --loc-source 20 --loc-keep-all --mprt-images 1 "
-                         "--json " + out.string());
+                         "--json " +
+                         out.string());
   ASSERT_EQ(r.status, 0) << r.output;
   const json j = read_json(out);
   EXPECT_TRUE(j["methods"][0].contains("deletion_auc"));  // the old keys stay
@@ -486,7 +487,8 @@ TEST_F(Explain, EvaluateMetricsAllWritesEveryMetricWithParametersAndCitation) {
                     " --metrics all --road-percentages 20,60 --pf-step 64 --fc-runs 10 "
                     "--fc-subset 32 --infidelity-samples 16 --sensitivity-samples 2 "
                     "--localisation 6 --loc-source 20 --loc-keep-all --mprt-images 1 "
-                    "--mem-budget 1 --json " + again.string())
+                    "--mem-budget 1 --json " +
+                    again.string())
                 .status,
             0);
   EXPECT_TRUE(json_near(read_json(again)["metrics"], j["metrics"], 1e-6));

@@ -14,7 +14,7 @@ struct Neighbour {
   double w;
 };
 // Rong et al. 2022, reference NoisyLinearImputer: axial neighbours 1/6, diagonal 1/12.
-constexpr Neighbour kNeighbours[8] = {{-1, 0, 1.0 / 6},  {1, 0, 1.0 / 6},   {0, -1, 1.0 / 6},
+constexpr Neighbour kNeighbours[8] = {{-1, 0, 1.0 / 6},  {1, 0, 1.0 / 6},    {0, -1, 1.0 / 6},
                                       {0, 1, 1.0 / 6},   {-1, -1, 1.0 / 12}, {-1, 1, 1.0 / 12},
                                       {1, -1, 1.0 / 12}, {1, 1, 1.0 / 12}};
 

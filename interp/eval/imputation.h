@@ -17,10 +17,10 @@ namespace gb::interp::eval {
 // tleemann/road_evaluation); known neighbours move to the right-hand side, out-of-image ones drop
 // out of both sides. One sparse solve for all C channels (the same matrix): the system is
 // symmetric negative definite, so -A is factorised with Eigen's SimplicialLDLT. Then
-// noise * N(0,1) from rng (value offset + c*P + p) is added to every filled value, as the reference does
-// (absolute, pixel units). Nothing removed: unchanged.
-// requires: pixels.size() == C*H*W, removed.size() == H*W, noise >= 0.
-// throws: std::invalid_argument when every pixel is removed (the system is singular) or on sizes.
+// noise * N(0,1) from rng (value offset + c*P + p) is added to every filled value, as the reference
+// does (absolute, pixel units). Nothing removed: unchanged. requires: pixels.size() == C*H*W,
+// removed.size() == H*W, noise >= 0. throws: std::invalid_argument when every pixel is removed (the
+// system is singular) or on sizes.
 void noisy_linear_impute(std::vector<float>& pixels, int64_t C, int64_t H, int64_t W,
                          const std::vector<uint8_t>& removed, double noise, const Philox& rng,
                          uint64_t offset = 0);

@@ -29,7 +29,8 @@ std::vector<float> area_downscale(const uint8_t* src, int64_t C, int64_t H, int6
         for (int64_t y = y0; y < y1; ++y) {
           for (int64_t x = x0; x < x1; ++x) sum += src[(c * H + y) * W + x];
         }
-        out[(c * h + ty) * w + tx] = static_cast<float>(sum / static_cast<double>((y1 - y0) * (x1 - x0)));
+        out[(c * h + ty) * w + tx] =
+            static_cast<float>(sum / static_cast<double>((y1 - y0) * (x1 - x0)));
       }
     }
   }
@@ -40,7 +41,8 @@ std::vector<float> area_downscale(const uint8_t* src, int64_t C, int64_t H, int6
 
 LocalisationSet make_localisation_set(const data::Dataset& ds, const LocalisationOptions& opt) {
   if (opt.count < 1) throw std::invalid_argument("--localisation must be >= 1");
-  if (!(opt.scale > 0 && opt.scale <= 1)) throw std::invalid_argument("--loc-scale must be in (0, 1]");
+  if (!(opt.scale > 0 && opt.scale <= 1))
+    throw std::invalid_argument("--loc-scale must be in (0, 1]");
   const auto N = static_cast<uint64_t>(ds.size());
   if (N < 2 || std::all_of(ds.labels.begin(), ds.labels.end(),
                            [&](int64_t l) { return l == ds.labels[0]; })) {
@@ -74,7 +76,8 @@ LocalisationSet make_localisation_set(const data::Dataset& ds, const Localisatio
     smp.x0 = static_cast<int64_t>(rng.below(101, static_cast<uint64_t>(W - w + 1)));
     const uint8_t* bg = ds.image(static_cast<size_t>(smp.background_index));
     smp.image.assign(bg, bg + ds.image_size());
-    const std::vector<float> obj = area_downscale(ds.image(static_cast<size_t>(smp.object_index)), C, H, W, h, w);
+    const std::vector<float> obj =
+        area_downscale(ds.image(static_cast<size_t>(smp.object_index)), C, H, W, h, w);
     smp.mask.assign(static_cast<size_t>(H * W), 0);
     for (int64_t y = 0; y < h; ++y) {
       for (int64_t x = 0; x < w; ++x) {
@@ -112,7 +115,8 @@ void keep_recognised(LocalisationSet& set, Module& model, const data::Normalizat
       [&](int64_t begin, int64_t count) {
         Tensor b = Tensor::empty({count, channels, height, width});
         for (int64_t i = 0; i < count; ++i) {
-          const Tensor x = localisation_input(set.samples[begin + i], norm, channels, height, width);
+          const Tensor x =
+              localisation_input(set.samples[begin + i], norm, channels, height, width);
           std::memcpy(b.f32() + i * CHW, x.f32(), static_cast<size_t>(CHW) * sizeof(float));
         }
         return b;

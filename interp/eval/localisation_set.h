@@ -14,9 +14,9 @@
 namespace gb::interp::eval {
 
 struct LocalisationOptions {
-  int64_t count = 200;   // samples generated
-  double scale = 0.5;    // pasted side / image side (0.5: 16x16 on 32x32)
-  uint64_t seed = 0;     // every draw of sample s: Philox(seed, kLocalisationStream + s)
+  int64_t count = 200;          // samples generated
+  double scale = 0.5;           // pasted side / image side (0.5: 16x16 on 32x32)
+  uint64_t seed = 0;            // every draw of sample s: Philox(seed, kLocalisationStream + s)
   bool require_correct = true;  // keep only samples the model assigns to the object's class
 };
 
@@ -27,7 +27,7 @@ struct LocalisationSample {
   int64_t background_class = 0;
   int64_t object_index = 0, background_index = 0;  // in the source data set
   int64_t y0 = 0, x0 = 0, h = 0, w = 0;            // the box
-  int64_t id = 0;                                   // s: its position among the generated
+  int64_t id = 0;                                  // s: its position among the generated
 };
 
 struct LocalisationSet {

@@ -131,15 +131,12 @@ const std::vector<MetricInfo>& metric_infos() {
        "entropy of the normalised |map|: lower is simpler"},
       {"random-logit", 11, "Sixt, Granz, Landgraf, ICML 2020",
        "SSIM of the maps for the explained and a random other class: lower passes"},
-      {"mprt-cascading", 12,
-       "Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim, NeurIPS 2018",
+      {"mprt-cascading", 12, "Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim, NeurIPS 2018",
        "similarity to the trained model's map as layers are randomised from the output down: "
        "lower passes"},
-      {"mprt-independent", 13,
-       "Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim, NeurIPS 2018",
+      {"mprt-independent", 13, "Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim, NeurIPS 2018",
        "similarity to the trained model's map with one layer randomised at a time: lower passes"},
-      {"pointing-game", 14,
-       "Zhang, Bargal, Lin, Brandt, Shen, Sclaroff, ECCV 2016 (IJCV 2018)",
+      {"pointing-game", 14, "Zhang, Bargal, Lin, Brandt, Shen, Sclaroff, ECCV 2016 (IJCV 2018)",
        "fraction of maps whose maximum lies on the pasted object: higher is better"},
       {"relevance-mass", 15, "Arras, Osman, Samek, Information Fusion 2022 (CLEVR-XAI)",
        "share of the map's relevance on the pasted object: higher is better"},
@@ -192,7 +189,8 @@ void check_metric_params(const MetricParams& p) {
   check_infidelity_options(p.infidelity);
   check_sensitivity_options(p.sensitivity);
   if (p.mprt.order != "trace" && p.mprt.order != "registration") {
-    throw std::invalid_argument("--mprt-order: '" + p.mprt.order + "' (known: trace, registration)");
+    throw std::invalid_argument("--mprt-order: '" + p.mprt.order +
+                                "' (known: trace, registration)");
   }
   if (p.mprt.granularity != "module" && p.mprt.granularity != "block") {
     throw std::invalid_argument("--mprt-granularity: '" + p.mprt.granularity +
@@ -255,8 +253,10 @@ json metric_parameters(const std::string& name, const MetricParams& p) {
               {"perturbation", sq ? "square" : "gaussian"},
               {"normalize", p.infidelity.normalize},
               {"score", score_name(p.infidelity.score)}};
-    if (sq) j["square_max"] = p.infidelity.square_max;
-    else j["sigma"] = p.infidelity.sigma;
+    if (sq)
+      j["square_max"] = p.infidelity.square_max;
+    else
+      j["sigma"] = p.infidelity.sigma;
     return j;
   }
   if (name == "max-sensitivity") {
@@ -289,8 +289,9 @@ json metric_parameters(const std::string& name, const MetricParams& p) {
                 {"require_correct", l.set.require_correct},
                 {"generated", l.generated},
                 {"kept", l.kept},
-                {"how", "object area-averaged and pasted at a uniform position on an image of "
-                        "another class; mask = the box; target = the object's class"}}}};
+                {"how",
+                 "object area-averaged and pasted at a uniform position on an image of "
+                 "another class; mask = the box; target = the object's class"}}}};
     if (name == "pointing-game") {
       j["tolerance"] = l.tolerance;
       j["maximum"] = "first in index order; ties counted in 'ties'";
@@ -305,8 +306,8 @@ json metric_parameters(const std::string& name, const MetricParams& p) {
   return json::object();
 }
 
-MetricValues run_image_metric(const std::string& name, const MetricContext& ctx,
-                              const ImageCase& c, const MetricParams& p) {
+MetricValues run_image_metric(const std::string& name, const MetricContext& ctx, const ImageCase& c,
+                              const MetricParams& p) {
   if (!ctx.model) throw std::invalid_argument("run_image_metric: no model");
   if (name == "deletion" || name == "insertion") {
     CurveOptions co;
@@ -335,14 +336,16 @@ MetricValues run_image_metric(const std::string& name, const MetricContext& ctx,
       v.scalars["hit"] = r.hit ? 1.0 : 0.0;
       v.scalars["ties"] = static_cast<double>(r.ties);
     } else {
-      v.scalars["mass"] =
-          relevance_mass(c.map, *c.mask, parse_mass_sign(p.localisation.mass_sign));
+      v.scalars["mass"] = relevance_mass(c.map, *c.mask, parse_mass_sign(p.localisation.mass_sign));
     }
     return v;
   }
-  if (name == "sparseness") v.scalars["gini"] = sparseness_gini(c.map);
-  else if (name == "complexity") v.scalars["entropy"] = complexity_entropy(c.map);
-  else throw std::invalid_argument("run_image_metric: '" + name + "' is not a per-image metric");
+  if (name == "sparseness")
+    v.scalars["gini"] = sparseness_gini(c.map);
+  else if (name == "complexity")
+    v.scalars["entropy"] = complexity_entropy(c.map);
+  else
+    throw std::invalid_argument("run_image_metric: '" + name + "' is not a per-image metric");
   return v;
 }
 

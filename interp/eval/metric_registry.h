@@ -83,11 +83,11 @@ nlohmann::json metric_parameters(const std::string& name, const MetricParams& p)
 
 // One image and its map, as a per-image metric sees them.
 struct ImageCase {
-  Tensor x;            // [1,C,H,W], normalised
-  Tensor map;          // [H,W]
-  int64_t target = 0;  // the explained (predicted) class
-  int64_t label = 0;   // the true label
-  int64_t index = 0;   // the image's position (its seed stream)
+  Tensor x;                                    // [1,C,H,W], normalised
+  Tensor map;                                  // [H,W]
+  int64_t target = 0;                          // the explained (predicted) class
+  int64_t label = 0;                           // the true label
+  int64_t index = 0;                           // the image's position (its seed stream)
   const std::vector<uint8_t>* mask = nullptr;  // H*W object mask (localisation metrics)
 };
 
@@ -107,8 +107,8 @@ struct MetricContext {
 };
 
 // Runs per-image metric `name` on one image. requires: name is a per-image metric.
-MetricValues run_image_metric(const std::string& name, const MetricContext& ctx,
-                              const ImageCase& c, const MetricParams& p);
+MetricValues run_image_metric(const std::string& name, const MetricContext& ctx, const ImageCase& c,
+                              const MetricParams& p);
 
 // True for the metrics that change the model and re-explain every image (MPRT).
 bool is_model_metric(const std::string& name);

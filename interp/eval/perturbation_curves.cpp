@@ -24,8 +24,8 @@ void check_map(const Tensor& img, const Tensor& map, const char* who) {
 }
 
 // Scores of the target for `total` images made by `make`.
-std::vector<float> streamed_scores(Module& model, const Tensor& img, int64_t total,
-                                   int64_t target, Score score, const BatchOptions& batch,
+std::vector<float> streamed_scores(Module& model, const Tensor& img, int64_t total, int64_t target,
+                                   Score score, const BatchOptions& batch,
                                    const std::function<void(int64_t k, float* out)>& make) {
   const int64_t CP = img.numel();
   std::vector<float> scores(static_cast<size_t>(total));
@@ -61,8 +61,8 @@ std::vector<std::vector<int64_t>> patch_cells(int64_t H, int64_t W, int64_t patc
 
 }  // namespace
 
-PerturbationCurve pixel_flipping(Module& model, const Tensor& x, const Tensor& map,
-                                 int64_t target, const PixelFlippingOptions& opt) {
+PerturbationCurve pixel_flipping(Module& model, const Tensor& x, const Tensor& map, int64_t target,
+                                 const PixelFlippingOptions& opt) {
   if (opt.features_in_step < 1) throw std::invalid_argument("--pf-step must be >= 1");
   const Tensor img = as_image(x);
   check_map(img, map, "pixel_flipping");
@@ -102,8 +102,8 @@ AopcResult aopc(Module& model, const Tensor& x, const Tensor& map, int64_t targe
     for (int64_t p = 0; p < P; ++p) noise[c * P + p] = space.to_model(rng.uniform(c * P + p), c);
   }
   const std::vector<float> base = img.to_vector();
-  const std::vector<float> f = streamed_scores(
-      model, img, L + 1, target, opt.score, opt.batch, [&](int64_t k, float* o) {
+  const std::vector<float> f =
+      streamed_scores(model, img, L + 1, target, opt.score, opt.batch, [&](int64_t k, float* o) {
         std::memcpy(o, base.data(), base.size() * sizeof(float));
         for (int64_t r = 0; r < k; ++r) {
           for (const int64_t p : cells[order[r]]) {
@@ -146,8 +146,8 @@ FaithfulnessCorrelationResult faithfulness_correlation(Module& model, const Tens
   }
   const float black = image_min(img);
   const std::vector<float> base = img.to_vector();
-  const std::vector<float> f = streamed_scores(
-      model, img, R + 1, target, opt.score, opt.batch, [&](int64_t k, float* o) {
+  const std::vector<float> f =
+      streamed_scores(model, img, R + 1, target, opt.score, opt.batch, [&](int64_t k, float* o) {
         std::memcpy(o, base.data(), base.size() * sizeof(float));
         if (k == 0) return;
         for (const int64_t p : subsets[k - 1]) {

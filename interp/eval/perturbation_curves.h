@@ -27,12 +27,12 @@ struct PerturbationCurve {
 // Pixel flipping: pixels in decreasing map order (ties by index) set, k per step, to Quantus's
 // "black" (the image's minimum over all its values and channels); the curve has
 // ceil(P / k) + 1 points. Lower AUC = more faithful. requires: features_in_step >= 1.
-PerturbationCurve pixel_flipping(Module& model, const Tensor& x, const Tensor& map,
-                                 int64_t target, const PixelFlippingOptions& opt);
+PerturbationCurve pixel_flipping(Module& model, const Tensor& x, const Tensor& map, int64_t target,
+                                 const PixelFlippingOptions& opt);
 
 struct AopcOptions {
-  int64_t patch = 4;     // square region side (Samek 9 on ~224 px; Quantus 8)
-  int64_t regions = 0;   // L regions perturbed; 0: every patch of the grid
+  int64_t patch = 4;    // square region side (Samek 9 on ~224 px; Quantus 8)
+  int64_t regions = 0;  // L regions perturbed; 0: every patch of the grid
   Score score = Score::Logit;
   data::Normalization norm;       // the uniform fill is drawn in pixel units [0, 1]
   uint64_t seed = 0, stream = 0;  // the uniform fill: Philox(seed, stream)
@@ -51,14 +51,14 @@ AopcResult aopc(Module& model, const Tensor& x, const Tensor& map, int64_t targe
                 const AopcOptions& opt);
 
 struct FaithfulnessCorrelationOptions {
-  int64_t runs = 100;    // random subsets (Quantus nr_runs)
-  int64_t subset = 64;   // pixels per subset (Quantus 224 channel-elements on 224x224)
+  int64_t runs = 100;          // random subsets (Quantus nr_runs)
+  int64_t subset = 64;         // pixels per subset (Quantus 224 channel-elements on 224x224)
   Score score = Score::Logit;  // Quantus softmax=False
   uint64_t seed = 0, stream = 0;
   BatchOptions batch;
 };
 struct FaithfulnessCorrelationResult {
-  double correlation = 0;             // Pearson over the runs; 0 when either side is constant
+  double correlation = 0;  // Pearson over the runs; 0 when either side is constant
   std::vector<double> attribution_sum, score_drop;  // [runs]
 };
 // mu_F = corr_S(sum_{i in S} a_i, f(x) - f(x with x_S := black)) over `runs` subsets S of

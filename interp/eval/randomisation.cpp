@@ -74,7 +74,8 @@ MprtStep compare_step(const std::string& layer, std::vector<Tensor> maps,
   if (maps.size() != original.size()) throw std::runtime_error("mprt: explain() map count changed");
   MprtStep s;
   s.layer = layer;
-  for (size_t i = 0; i < maps.size(); ++i) s.comparisons.push_back(compare_maps(original[i], maps[i]));
+  for (size_t i = 0; i < maps.size(); ++i)
+    s.comparisons.push_back(compare_maps(original[i], maps[i]));
   s.maps = std::move(maps);
   return s;
 }
@@ -169,14 +170,14 @@ MprtReport mprt(Module& model, const ExplainAll& explain, const MprtOptions& opt
 }
 
 RandomLogitResult random_logit(const std::function<Tensor(const Tensor&, int64_t)>& explain,
-                               const Tensor& x, const Tensor& map, int64_t target,
-                               int64_t classes, uint64_t seed, uint64_t stream) {
+                               const Tensor& x, const Tensor& map, int64_t target, int64_t classes,
+                               uint64_t seed, uint64_t stream) {
   if (classes < 2 || target < 0 || target >= classes) {
     throw std::invalid_argument("random_logit: needs >= 2 classes and a target among them");
   }
   RandomLogitResult r;
-  const auto pick = static_cast<int64_t>(
-      Philox(seed, stream).below(0, static_cast<uint64_t>(classes - 1)));
+  const auto pick =
+      static_cast<int64_t>(Philox(seed, stream).below(0, static_cast<uint64_t>(classes - 1)));
   r.other_class = pick >= target ? pick + 1 : pick;
   const Tensor other = explain(x, r.other_class);
   r.ssim = ssim(normalise_signed_max(to_map2d(map)), normalise_signed_max(to_map2d(other)));

@@ -81,7 +81,7 @@ struct RandomLogitResult {
 // Philox(seed, stream); explain(x, other) is compared with `map` (the target's).
 // requires: classes >= 2, 0 <= target < classes.
 RandomLogitResult random_logit(const std::function<Tensor(const Tensor&, int64_t)>& explain,
-                               const Tensor& x, const Tensor& map, int64_t target,
-                               int64_t classes, uint64_t seed, uint64_t stream);
+                               const Tensor& x, const Tensor& map, int64_t target, int64_t classes,
+                               uint64_t seed, uint64_t stream);
 
 }  // namespace gb::interp::eval

@@ -36,8 +36,8 @@ void check_road_options(const RoadOptions& opt) {
   if (!(opt.noise >= 0.0)) throw std::invalid_argument("--road-noise must be >= 0");
 }
 
-RoadResult road(Module& model, const Tensor& x, const Tensor& map, int64_t predicted,
-                int64_t label, const RoadOptions& opt) {
+RoadResult road(Module& model, const Tensor& x, const Tensor& map, int64_t predicted, int64_t label,
+                const RoadOptions& opt) {
   check_road_options(opt);
   const Tensor img = as_image(x);
   const int64_t C = img.size(0), H = img.size(1), W = img.size(2), P = H * W;

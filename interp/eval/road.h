@@ -15,8 +15,8 @@ namespace gb::interp::eval {
 struct RoadOptions {
   // Fractions of the pixels removed, each in [0, 1): the reference notebook's 0.1 .. 0.9.
   std::vector<double> fractions = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
-  double noise = 0.01;        // std of the noise added to imputed values, pixel units [0, 1]
-  data::Normalization norm;   // of the model's inputs (empty: identity)
+  double noise = 0.01;            // std of the noise added to imputed values, pixel units [0, 1]
+  data::Normalization norm;       // of the model's inputs (empty: identity)
   uint64_t seed = 0, stream = 0;  // tie-breaker and imputation noise: Philox(seed, stream)
   BatchOptions batch;
 };
@@ -42,8 +42,8 @@ struct RoadResult {
 // forward_streamed, each built inside its chunk, so results do not depend on chunking.
 // requires: x [1,C,H,W] or [C,H,W], map with H*W values, 0 <= predicted, label < K.
 // throws: std::invalid_argument for an empty list or a fraction outside [0, 1), noise < 0.
-RoadResult road(Module& model, const Tensor& x, const Tensor& map, int64_t predicted,
-                int64_t label, const RoadOptions& opt);
+RoadResult road(Module& model, const Tensor& x, const Tensor& map, int64_t predicted, int64_t label,
+                const RoadOptions& opt);
 
 // The check of road()'s options alone (for the CLI, before any work).
 void check_road_options(const RoadOptions& opt);

@@ -43,8 +43,10 @@ InfidelityResult infidelity(Module& model, const Tensor& x, const Tensor& map, i
       const int64_t side = std::min<int64_t>(
           {1 + static_cast<int64_t>(rng.below(4 * n, static_cast<uint64_t>(opt.square_max))), H,
            W});
-      const auto y0 = static_cast<int64_t>(rng.below(4 * n + 1, static_cast<uint64_t>(H - side + 1)));
-      const auto x0 = static_cast<int64_t>(rng.below(4 * n + 2, static_cast<uint64_t>(W - side + 1)));
+      const auto y0 =
+          static_cast<int64_t>(rng.below(4 * n + 1, static_cast<uint64_t>(H - side + 1)));
+      const auto x0 =
+          static_cast<int64_t>(rng.below(4 * n + 2, static_cast<uint64_t>(W - side + 1)));
       for (int64_t y = y0; y < y0 + side; ++y) {
         for (int64_t xx = x0; xx < x0 + side; ++xx) {
           const int64_t p = y * W + xx;

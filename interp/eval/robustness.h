@@ -41,8 +41,8 @@ struct InfidelityResult {
 // as input x gradient). Gaussian: x - I = clip(sigma z, 0, 1) per element in pixel units (a noisy
 // black image), I in the model's units, and I^T a = sum_hw a_hw sum_c I_chw (the map broadcast
 // to the channels: a map summed over channels, as glassbox's signed methods give, is read C times
-// too large, which beta absorbs). With normalize, a is first scaled by beta = E[(I^T a) d] / E[(I^T a)^2]
-// (0 for a zero map), which makes the score invariant to the map's scale; Captum's
+// too large, which beta absorbs). With normalize, a is first scaled by beta = E[(I^T a) d] / E[(I^T
+// a)^2] (0 for a zero map), which makes the score invariant to the map's scale; Captum's
 // infidelity(normalize=True) does the same. The expectation is over independent I, not Quantus's
 // cumulative patch sweep. requires: samples >= 1, square_max >= 1, sigma > 0.
 InfidelityResult infidelity(Module& model, const Tensor& x, const Tensor& map, int64_t target,

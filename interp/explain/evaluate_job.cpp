@@ -15,8 +15,8 @@
 #include "interp/explain/output_dir.h"
 #include "interp/metrics.h"
 #include "interp/target.h"
-#include "models/training/checkpoint_meta.h"
 #include "models/registry.h"
+#include "models/training/checkpoint_meta.h"
 #include "models/training/datasets.h"
 #include "runtime/autograd.h"
 #include "runtime/ops.h"
@@ -96,7 +96,7 @@ Images predicted_images(Module& model, const data::Dataset& ds, const data::Norm
 // What the metrics run with: the resolved parameters (MPRT layers) and MPRT's re-draw.
 struct MetricSetup {
   eval::MetricParams params;
-  eval::Reinitialise init;      // empty: spread
+  eval::Reinitialise init;             // empty: spread
   eval::LocalisationSet localisation;  // the kept samples (localisation metrics)
   int channels = 0, height = 0, width = 0;
 };
@@ -172,8 +172,7 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
     MethodOptions o = mo;
     o.stream = static_cast<uint64_t>(k);
     const MethodOutput m = run_method(model, name, im.xs[k], im.targets[k], o);
-    const eval::ImageCase c{im.xs[k], m.map, im.targets[k], im.labels[k],
-                            static_cast<int64_t>(k)};
+    const eval::ImageCase c{im.xs[k], m.map, im.targets[k], im.labels[k], static_cast<int64_t>(k)};
     // The rows' deletion/insertion AUCs (map_aucs' settings), kept as metrics when asked for.
     for (const char* curve : {"deletion", "insertion"}) {
       const eval::MetricValues v = eval::run_image_metric(curve, ctx, c, setup.params);
@@ -324,8 +323,9 @@ MetricSetup metric_setup(Module& model, const Images& im, const training::Checkp
     lp.generated = setup.localisation.generated;
     lp.kept = static_cast<int64_t>(setup.localisation.samples.size());
   }
-  const bool wants_mprt = std::any_of(cfg.metrics.begin(), cfg.metrics.end(),
-                                      [](const std::string& m) { return eval::is_model_metric(m); });
+  const bool wants_mprt =
+      std::any_of(cfg.metrics.begin(), cfg.metrics.end(),
+                  [](const std::string& m) { return eval::is_model_metric(m); });
   if (!wants_mprt) return setup;
   eval::MprtParams& mp = setup.params.mprt;
   mp.layers = eval::resolve_mprt_layers(model, im.xs[0], mp);

@@ -47,10 +47,10 @@ struct EvaluateConfig {
 
 struct MethodSummary {
   std::string method;
-  Stats deletion_auc;                   // lower is more faithful
-  Stats insertion_auc;                  // higher is more faithful
-  Stats time_ms;                        // per image, attribution only
-  std::map<std::string, Stats> scores;  // completeness_error / efficiency_error / r2
+  Stats deletion_auc;                            // lower is more faithful
+  Stats insertion_auc;                           // higher is more faithful
+  Stats time_ms;                                 // per image, attribution only
+  std::map<std::string, Stats> scores;           // completeness_error / efficiency_error / r2
   std::map<std::string, MetricSummary> metrics;  // by metric name (cfg.metrics)
 };
 
@@ -64,9 +64,9 @@ struct EvaluateResult {
   std::string checkpoint, data, model;
   int64_t images = 0;
   uint64_t seed = 0;
-  std::vector<MethodSummary> rows;  // cfg.methods order, then the baselines not listed
-  std::vector<SanityStep> sanity;   // empty without sanity_check
-  std::string sanity_layer;         // the Grad-CAM layer of the sanity check
+  std::vector<MethodSummary> rows;   // cfg.methods order, then the baselines not listed
+  std::vector<SanityStep> sanity;    // empty without sanity_check
+  std::string sanity_layer;          // the Grad-CAM layer of the sanity check
   std::vector<std::string> metrics;  // cfg.metrics
   eval::MetricParams metric_params;  // what they ran with
 };

@@ -43,7 +43,8 @@ void add_options(CLI::App& app, EvaluateCommand& e, SharedOptions& shared) {
   app.add_option("--maps-format", e.maps_format, "with --save-maps: safetensors, npy or both")
       ->capture_default_str()
       ->needs(maps);
-  app.add_flag("--overwrite", ec.overwrite, "replace an existing --json file or --save-maps output");
+  app.add_flag("--overwrite", ec.overwrite,
+               "replace an existing --json file or --save-maps output");
   add_threads_option(app, shared, "compute threads");
   add_no_verify_option(app, shared);
   add_conv_algorithm_option(app, shared);

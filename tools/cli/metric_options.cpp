@@ -62,8 +62,7 @@ void add_metric_options(CLI::App& app, MetricFlags& f) {
   app.add_option("--infidelity-square-max", p.infidelity.square_max,
                  "infidelity: largest square side")
       ->capture_default_str();
-  app.add_option("--infidelity-sigma", p.infidelity.sigma,
-                 "infidelity: gaussian std, pixel units")
+  app.add_option("--infidelity-sigma", p.infidelity.sigma, "infidelity: gaussian std, pixel units")
       ->capture_default_str();
   app.add_option("--infidelity-normalize", p.infidelity.normalize,
                  "infidelity: rescale the map by the optimal beta (true/false)")
