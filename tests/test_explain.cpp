@@ -493,3 +493,33 @@ TEST_F(Explain, EvaluateMetricsAllWritesEveryMetricWithParametersAndCitation) {
             0);
   EXPECT_TRUE(json_near(read_json(again)["metrics"], j["metrics"], 1e-6));
 }
+
+TEST_F(Explain, EvaluateDataRandomizationTrainsOnPermutedLabelsAndReportsMemorisation) {
+  const fs::path dir = temp_dir("data_randomization");
+  const std::string base = "evaluate-explanations --checkpoint " + checkpoint_.string() +
+                           " --methods saliency --count 2 --threads 2 --quiet --seed 4"
+                           " --metrics data-randomization --dr-train-limit 64 --dr-epochs 2";
+  // Not memorised (min accuracy 1.0 in 2 epochs): the comparison is withheld.
+  const auto withheld = run_cli(base + " --dr-min-accuracy 1 --json " + (dir / "w.json").string());
+  ASSERT_EQ(withheld.status, 0) << withheld.output;
+  const json w = read_json(dir / "w.json")["metrics"]["data-randomization"];
+  const json& result = w["parameters"]["result"];
+  EXPECT_EQ(result["train_images"], 64);
+  EXPECT_TRUE(result.contains("memorisation_accuracy"));
+  EXPECT_TRUE(result.contains("test_accuracy"));
+  if (result["memorisation_accuracy"].get<double>() < 1.0) {
+    EXPECT_FALSE(result["compared"].get<bool>());
+    EXPECT_TRUE(result.contains("withheld"));
+    EXPECT_TRUE(w["methods"].empty());
+  }
+  const auto r = run_cli(base + " --dr-allow-underfit --json " + (dir / "a.json").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const json a = read_json(dir / "a.json")["metrics"]["data-randomization"];
+  EXPECT_TRUE(a["parameters"]["result"]["compared"].get<bool>());
+  EXPECT_EQ(a["methods"]["saliency"]["spearman"]["n"], 2);
+  EXPECT_TRUE(a["methods"]["saliency"].contains("ssim"));
+  EXPECT_LE(a["methods"]["saliency"]["spearman_abs"]["mean"].get<double>(), 1.0);
+  // "all" does not train a model.
+  EXPECT_FALSE(interp::eval::metric_info("data-randomization").in_all);
+  EXPECT_NE(run_cli(base + " --dr-epochs 0").status, 0);
+}

@@ -140,6 +140,8 @@ const std::vector<MetricInfo>& metric_infos() {
        "fraction of maps whose maximum lies on the pasted object: higher is better"},
       {"relevance-mass", 15, "Arras, Osman, Samek, Information Fusion 2022 (CLEVR-XAI)",
        "share of the map's relevance on the pasted object: higher is better"},
+      {"data-randomization", 16, "Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim, NeurIPS 2018",
+       "similarity to the map of a model trained on permuted labels: lower passes", false},
   };
   return infos;
 }
@@ -168,7 +170,9 @@ std::vector<std::string> parse_metric_list(const std::string& csv) {
     if (name.empty()) continue;
     if (name == "all") {
       for (const MetricInfo& m : metric_infos()) {
-        if (std::find(out.begin(), out.end(), m.name) == out.end()) out.push_back(m.name);
+        if (m.in_all && std::find(out.begin(), out.end(), m.name) == out.end()) {
+          out.push_back(m.name);
+        }
       }
       continue;
     }
@@ -208,6 +212,14 @@ void check_metric_params(const MetricParams& p) {
   if (l.source < 2) throw std::invalid_argument("--loc-source must be >= 2");
   if (!(l.tolerance >= 0)) throw std::invalid_argument("--pointing-tolerance must be >= 0");
   parse_mass_sign(l.mass_sign);
+  const DataRandomizationParams& d = p.data_randomization;
+  if (d.train_limit < 2) throw std::invalid_argument("--dr-train-limit must be >= 2");
+  if (d.max_epochs < 1) throw std::invalid_argument("--dr-epochs must be >= 1");
+  if (!(d.min_accuracy > 0 && d.min_accuracy <= 1)) {
+    throw std::invalid_argument("--dr-min-accuracy must be in (0, 1]");
+  }
+  if (!(d.lr > 0)) throw std::invalid_argument("--dr-lr must be > 0");
+  if (d.batch_size < 1) throw std::invalid_argument("--dr-batch must be >= 1");
 }
 
 json metric_parameters(const std::string& name, const MetricParams& p) {
@@ -298,6 +310,19 @@ json metric_parameters(const std::string& name, const MetricParams& p) {
     } else {
       j["sign"] = l.mass_sign;
     }
+    return j;
+  }
+  if (name == "data-randomization") {
+    const DataRandomizationParams& d = p.data_randomization;
+    json j = {{"train_limit", d.train_limit},
+              {"max_epochs", d.max_epochs},
+              {"min_accuracy", d.min_accuracy},
+              {"allow_underfit", d.allow_underfit},
+              {"lr", d.lr},
+              {"batch_size", d.batch_size},
+              {"explained_class", "the trained model's prediction"},
+              {"similarities", {"spearman", "spearman_abs", "ssim", "hog"}}};
+    j["result"] = d.result;
     return j;
   }
   if (name == "sparseness") return {{"abs", true}, {"normalise", "max"}, {"epsilon", 1e-7}};

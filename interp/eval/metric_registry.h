@@ -27,6 +27,7 @@ struct MetricInfo {
   uint32_t id = 0;        // part of the metric's Philox stream; never reused
   std::string citation;   // the paper the definition follows
   std::string direction;  // how to read the headline numbers
+  bool in_all = true;     // part of "--metrics all" (data-randomization trains a model: not)
 };
 
 // Every metric, in display order ("deletion" and "insertion" first: the default).
@@ -34,7 +35,8 @@ const std::vector<MetricInfo>& metric_infos();
 // throws: std::invalid_argument for an unknown name.
 const MetricInfo& metric_info(const std::string& name);
 
-// Splits "road, aopc" (spaces trimmed, duplicates dropped, order kept); "all" is every metric.
+// Splits "road, aopc" (spaces trimmed, duplicates dropped, order kept); "all" is every metric
+// with in_all (all but data-randomization, which trains a model and must be named).
 // throws: std::invalid_argument naming the first unknown metric and listing the known ones, or
 // for an empty list.
 std::vector<std::string> parse_metric_list(const std::string& csv);
@@ -63,6 +65,18 @@ struct LocalisationParams {
   int64_t kept = 0, generated = 0;
 };
 
+// The data-randomisation test (--dr-*); `result` is filled in by the job (epochs, memorisation
+// and test accuracy, whether the comparison is reported).
+struct DataRandomizationParams {
+  int64_t train_limit = 2000;   // training images (class-balanced), labels permuted
+  int64_t max_epochs = 60;      // training stops here at the latest
+  double min_accuracy = 0.95;   // memorisation: accuracy on the permuted labels to reach
+  bool allow_underfit = false;  // compare even below min_accuracy
+  double lr = 0.05;
+  int64_t batch_size = 64;
+  nlohmann::json result = nlohmann::json::object();
+};
+
 // Parameters of every metric; each runner reads its own.
 struct MetricParams {
   RoadOptions road;  // fractions, noise (norm, seed, stream, batch: set per image)
@@ -73,6 +87,7 @@ struct MetricParams {
   SensitivityOptions sensitivity;
   MprtParams mprt;
   LocalisationParams localisation;
+  DataRandomizationParams data_randomization;
 };
 
 // throws: std::invalid_argument naming the flag of the first bad parameter (before any work).

@@ -12,6 +12,7 @@
 
 #include "data/dataset.h"
 #include "interp/cam.h"
+#include "interp/explain/evaluate_data_randomization.h"
 #include "interp/explain/output_dir.h"
 #include "interp/metrics.h"
 #include "interp/target.h"
@@ -98,6 +99,7 @@ struct MetricSetup {
   eval::MetricParams params;
   eval::Reinitialise init;             // empty: spread
   eval::LocalisationSet localisation;  // the kept samples (localisation metrics)
+  std::shared_ptr<Module> permuted;    // data-randomization: trained on permuted labels
   int channels = 0, height = 0, width = 0;
 };
 
@@ -179,9 +181,18 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
       (curve[0] == 'd' ? s.deletion : s.insertion).push_back(v.scalars.at("auc"));
       if (wants(curve)) collector.add(curve, v);
     }
+    if (setup.permuted) {  // the same class, seed stream and method on the permuted model
+      const Tensor other = run_method(*setup.permuted, name, im.xs[k], im.targets[k], o).map;
+      const eval::MapComparison cmp = eval::compare_maps(m.map, other);
+      eval::MetricValues v;
+      v.scalars = {
+          {"spearman", cmp.spearman}, {"spearman_abs", cmp.spearman_abs}, {"ssim", cmp.ssim}};
+      if (cmp.has_hog) v.scalars["hog"] = cmp.hog;
+      collector.add("data-randomization", v);
+    }
     for (const std::string& metric : cfg.metrics) {
-      if (metric != "deletion" && metric != "insertion" && !eval::is_model_metric(metric) &&
-          !eval::is_localisation_metric(metric)) {
+      if (metric != "deletion" && metric != "insertion" && metric != "data-randomization" &&
+          !eval::is_model_metric(metric) && !eval::is_localisation_metric(metric)) {
         collector.add(metric, eval::run_image_metric(metric, ctx, c, setup.params));
       }
     }
@@ -307,6 +318,22 @@ MetricSetup metric_setup(Module& model, const Images& im, const training::Checkp
                          const std::string& data, const EvaluateConfig& cfg) {
   MetricSetup setup;
   setup.params = cfg.metric_params;
+  if (std::find(cfg.metrics.begin(), cfg.metrics.end(), "data-randomization") !=
+      cfg.metrics.end()) {
+    const auto test_accuracy = [&](Module& m) {
+      int64_t right = 0;
+      for (size_t k = 0; k < im.xs.size(); ++k) {
+        NoGradGuard no_grad;
+        const std::vector<float> logits = m(im.xs[k]).to_vector();
+        right += std::max_element(logits.begin(), logits.end()) - logits.begin() == im.labels[k];
+      }
+      return static_cast<double>(right) / static_cast<double>(im.xs.size());
+    };
+    PermutedModel pm = train_on_permuted_labels(meta, data, cfg.metric_params.data_randomization,
+                                                cfg.method.seed, test_accuracy, cfg.quiet);
+    setup.params.data_randomization.result = pm.info;
+    if (pm.compared) setup.permuted = pm.model;
+  }
   if (std::any_of(cfg.metrics.begin(), cfg.metrics.end(), eval::is_localisation_metric)) {
     eval::LocalisationParams& lp = setup.params.localisation;
     const data::Dataset src = training::load_split(data, data::Split::Test, lp.source);
@@ -446,6 +473,14 @@ std::string format_evaluation(const EvaluateResult& r) {
     }
   }
   s += format_metrics(r.metrics, metric_summaries(r));
+  const nlohmann::json& dr = r.metric_params.data_randomization.result;
+  if (dr.contains("memorisation_accuracy")) {
+    s += fmt::format(
+        "  (permuted-label model: {} epochs, memorised {:.1f}%, test accuracy {:.1f}%{})\n",
+        dr["epochs"].get<int64_t>(), 100.0 * dr["memorisation_accuracy"].get<double>(),
+        100.0 * dr["test_accuracy"].get<double>(),
+        dr.contains("withheld") ? "; " + dr["withheld"].get<std::string>() : "");
+  }
   return s;
 }
 

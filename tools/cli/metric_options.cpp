@@ -35,7 +35,8 @@ std::vector<double> parse_percentages(const std::string& csv) {
 void add_metric_options(CLI::App& app, MetricFlags& f) {
   interp::eval::MetricParams& p = f.params;
   app.add_option("--metrics", f.metrics,
-                 "metrics to run on every map, or all: " + interp::eval::metric_list_text())
+                 "metrics to run on every map, or all (every one but data-randomization): " +
+                     interp::eval::metric_list_text())
       ->capture_default_str();
   app.add_option("--road-percentages", f.road_percentages,
                  "ROAD: percent of pixels removed (each < 100)")
@@ -100,6 +101,20 @@ void add_metric_options(CLI::App& app, MetricFlags& f) {
   app.add_option("--pointing-tolerance", l.tolerance, "pointing game: tolerance in pixels")
       ->capture_default_str();
   app.add_option("--mass-sign", l.mass_sign, "relevance mass of abs, positive or signed values")
+      ->capture_default_str();
+  interp::eval::DataRandomizationParams& d = p.data_randomization;
+  app.add_option("--dr-train-limit", d.train_limit,
+                 "data randomization: training images whose labels are permuted")
+      ->capture_default_str();
+  app.add_option("--dr-epochs", d.max_epochs, "data randomization: most epochs of training")
+      ->capture_default_str();
+  app.add_option("--dr-min-accuracy", d.min_accuracy,
+                 "data randomization: memorisation accuracy to reach before comparing")
+      ->capture_default_str();
+  app.add_flag("--dr-allow-underfit", d.allow_underfit,
+               "data randomization: compare even below --dr-min-accuracy");
+  app.add_option("--dr-lr", d.lr, "data randomization: learning rate")->capture_default_str();
+  app.add_option("--dr-batch", d.batch_size, "data randomization: batch size")
       ->capture_default_str();
 }
 
