@@ -92,9 +92,8 @@ Images predicted_images(Module& model, const data::Dataset& ds, const data::Norm
   return im;
 }
 
-// One method over every image: mean and spread of its AUCs, time and checks.
-// Appends every image's map to `maps` when given.
-// What the metrics run with: the resolved parameters (MPRT layers) and MPRT's re-draw.
+// What the metrics run with: the resolved parameters (MPRT layers, localisation set counts,
+// data-randomisation result), MPRT's re-draw, the localisation samples, the permuted-label model.
 struct MetricSetup {
   eval::MetricParams params;
   eval::Reinitialise init;             // empty: spread
@@ -148,6 +147,8 @@ void model_metrics(Module& model, const std::string& name, const Images& im,
   }
 }
 
+// One method over every image: mean and spread of its AUCs, time, checks and --metrics.
+// Appends every image's map to `maps` when given.
 MethodSummary evaluate_method(Module& model, const std::string& name, const Images& im,
                               const MethodOptions& mo, const EvaluateConfig& cfg,
                               const MetricSetup& setup, std::vector<float>* maps) {
