@@ -163,10 +163,12 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
   ctx.seed = mo.seed;
   ctx.batch = mo.batch;
   ctx.classes = im.classes;
-  int64_t explained = 0;  // re-explanations (max-sensitivity) draw their own method streams
+  // Re-explanations (max-sensitivity, random-logit) keep the image's own method stream, so a
+  // sampling method's noise is held fixed and only the input or the class changes.
+  uint64_t image_stream = 0;
   ctx.explain = [&](const Tensor& x, int64_t target) {
     MethodOptions o = mo;
-    o.stream = (uint64_t{1} << 32) + static_cast<uint64_t>(explained++);
+    o.stream = image_stream;
     return run_method(model, name, x, target, o).map;
   };
   if (cfg.warmup) run_method(model, name, im.xs[0], im.targets[0], mo);
@@ -174,6 +176,7 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
   for (size_t k = 0; k < im.xs.size(); ++k) {
     MethodOptions o = mo;
     o.stream = static_cast<uint64_t>(k);
+    image_stream = o.stream;
     const MethodOutput m = run_method(model, name, im.xs[k], im.targets[k], o);
     const eval::ImageCase c{im.xs[k], m.map, im.targets[k], im.labels[k], static_cast<int64_t>(k)};
     // The rows' deletion/insertion AUCs (map_aucs' settings), kept as metrics when asked for.
