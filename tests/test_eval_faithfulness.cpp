@@ -15,6 +15,7 @@
 
 #include "interp/eval/image_space.h"
 #include "interp/eval/imputation.h"
+#include "interp/eval/metric_registry.h"
 #include "interp/eval/perturbation_curves.h"
 #include "interp/eval/road.h"
 #include "interp/metrics.h"
@@ -253,4 +254,37 @@ TEST(FaithfulnessCorrelation, OneForALinearNetWithItsInputTimesGradient) {
   EXPECT_LT(rnd.correlation, 0.9);
   o.subset = 2000;
   EXPECT_THROW(faithfulness_correlation(*net, x, quadrant_map(true), 0, o), std::invalid_argument);
+}
+
+TEST(MetricRegistry, ParsesAllRefusesUnknownAndChecksParameters) {
+  const std::vector<std::string> all = parse_metric_list(" all ");
+  EXPECT_EQ(all.front(), "deletion");
+  EXPECT_EQ(std::count(all.begin(), all.end(), "road"), 1);
+  EXPECT_EQ(std::count(all.begin(), all.end(), "data-randomization"), 0);  // trains: named only
+  EXPECT_EQ(parse_metric_list("road, aopc,road"), (std::vector<std::string>{"road", "aopc"}));
+  try {
+    parse_metric_list("road,nope");
+    FAIL() << "no throw";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("nope"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("faithfulness-correlation"), std::string::npos);
+  }
+  EXPECT_THROW(parse_metric_list(" , "), std::invalid_argument);
+  MetricParams p;
+  EXPECT_NO_THROW(check_metric_params(p));
+  p.road.fractions = {0.5, 1.0};
+  try {
+    check_metric_params(p);
+    FAIL() << "no throw";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--road-percentages"), std::string::npos);
+  }
+  p = MetricParams();
+  p.mprt.order = "alphabetical";
+  EXPECT_THROW(check_metric_params(p), std::invalid_argument);
+  // Every metric echoes its parameters and has a citation.
+  for (const MetricInfo& m : metric_infos()) {
+    EXPECT_FALSE(m.citation.empty()) << m.name;
+    EXPECT_FALSE(metric_parameters(m.name, MetricParams()).empty()) << m.name;
+  }
 }
