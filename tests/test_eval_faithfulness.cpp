@@ -1,9 +1,10 @@
 // Tests of the faithfulness metrics of interp/eval: noisy linear imputation (exact on a linear
 // ramp, the 8-neighbour equations hold at borders, noise only on imputed pixels, refusal of a
 // fully removed image), ROAD (MoRF below LeRF on the top-left-quadrant net for the quadrant map,
-// reversed for the inverted map, independent of chunking), pixel flipping (curve shape), AOPC
+// reversed for the inverted map, independent of chunking, imputing in pixel space whatever the
+// normalisation), pixel flipping (curve shape), AOPC
 // (closed form on a linear net) and faithfulness correlation (1 for a linear net with its
-// input x gradient map and a black baseline).
+// input x gradient map and a black baseline), and the metric registry's parsing and checks.
 // Shape letters: C/H/W image, P = H*W pixels.
 #include <gtest/gtest.h>
 
@@ -172,6 +173,38 @@ TEST(Road, IndependentOfChunkingAndSeeded) {
   EXPECT_NE(a.morf.probability, c.morf.probability);
   o.fractions = {0.5, 1.0};
   EXPECT_THROW(road(*net, x, map, 0, 1, o), std::invalid_argument);
+}
+
+TEST(Road, ImputesInPixelSpaceWhateverTheNormalisation) {
+  // The same model twice: on pixels, and behind a BN (eval) that un-normalises its input. ROAD on
+  // the normalised image with that normalisation must match ROAD on the pixels: imputation and its
+  // absolute noise (0.01 pixel units) happen in pixel space.
+  const std::vector<float> mean = {0.5f, 0.4f, 0.3f}, stdev = {0.2f, 0.25f, 0.3f};
+  auto pixel_net = quadrant_net(4.0f);
+  auto norm_net = std::make_shared<gb::nn::Sequential>();
+  auto bn = std::make_shared<gb::nn::BatchNorm2d>(3, 0.1f, 0.0f);
+  bn->local_tensor("weight").copy_(Tensor::from_vector({3}, stdev));
+  bn->local_tensor("bias").copy_(Tensor::from_vector({3}, mean));
+  norm_net->push_back(bn);
+  norm_net->push_back(quadrant_net(4.0f));
+  norm_net->eval();
+  const Tensor px = random_image(21, 0.0f, 1.0f);
+  std::vector<float> n = px.to_vector();
+  for (int64_t c = 0; c < 3; ++c) {
+    for (int64_t p = 0; p < 1024; ++p) n[c * 1024 + p] = (n[c * 1024 + p] - mean[c]) / stdev[c];
+  }
+  RoadOptions o;
+  o.seed = 3;
+  o.noise = 0.05;
+  const RoadResult a = road(*pixel_net, px, quadrant_map(true), 0, 0, o);
+  o.norm.mean = mean;
+  o.norm.std = stdev;
+  const RoadResult b =
+      road(*norm_net, Tensor::from_vector({3, 32, 32}, n), quadrant_map(true), 0, 0, o);
+  for (size_t i = 0; i < a.morf.probability.size(); ++i) {
+    EXPECT_NEAR(a.morf.probability[i], b.morf.probability[i], 1e-5) << i;
+    EXPECT_NEAR(a.lerf.probability[i], b.lerf.probability[i], 1e-5) << i;
+  }
 }
 
 TEST(PixelFlipping, CurveFallsWhileTheQuadrantIsFlippedThenStays) {
