@@ -7,16 +7,13 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
-#include <set>
 #include <stdexcept>
 #include <utility>
 
-#include "runtime/rng.h"
+#include "interp/eval/param_restore.h"
 
 namespace gb::interp {
 namespace {
-
-constexpr uint64_t kRandomizeStream = 0x52414e44;  // "RAND": first Philox stream of the check
 
 // The curve whose step k shows `base` with its first n_k pixels in `order` taken from `src`.
 Curve pixel_curve(Module& model, const Tensor& base, const Tensor& src,
@@ -64,46 +61,6 @@ std::vector<int64_t> checked_order(const Tensor& image, const Tensor& attributio
                                 shape_str(image.shape()));
   }
   return pixel_order(attribution);
-}
-
-// Restores saved parameter values when it goes out of scope.
-class ParameterRestorer {
- public:
-  ParameterRestorer() = default;
-  ParameterRestorer(const ParameterRestorer&) = delete;
-  ParameterRestorer& operator=(const ParameterRestorer&) = delete;
-  ~ParameterRestorer() {
-    for (auto& [param, saved] : saved_) param.copy_(saved);
-  }
-  // Saves `t` unless it is saved already; returns false when it was.
-  bool save(const Tensor& t) {
-    if (!seen_.insert(t.impl()).second) return false;
-    saved_.emplace_back(t, t.clone());
-    return true;
-  }
-
- private:
-  std::vector<std::pair<Tensor, Tensor>> saved_;
-  std::set<const TensorImpl*> seen_;
-};
-
-// Redraws `t` from N(mean(t), std(t)^2) using Philox(seed, stream).
-void randomize_like(const Tensor& t, uint64_t seed, uint64_t stream) {
-  const std::vector<float> v = t.to_vector();
-  if (v.empty()) return;
-  double mean = 0.0;
-  for (const float e : v) mean += e;
-  mean /= static_cast<double>(v.size());
-  double var = 0.0;
-  for (const float e : v) var += (e - mean) * (e - mean);
-  const double sd = std::sqrt(var / static_cast<double>(v.size()));
-  if (!(sd > 0.0)) return;
-  const Philox rng(seed, stream);
-  std::vector<float> r(v.size());
-  for (size_t i = 0; i < r.size(); ++i) {
-    r[i] = static_cast<float>(mean + sd * static_cast<double>(rng.normal(i)));
-  }
-  t.detach().copy_(Tensor::from_vector(t.shape(), r));
 }
 
 Tensor map_for_comparison(const Tensor& map, bool absolute) {

@@ -2,11 +2,13 @@
 // for one epoch on 64 Fashion-MNIST images: the files and JSON fields, PNGs of the right size,
 // bit-identical attributions from the same seed, clear errors that name the file or list the
 // methods and leave existing output untouched, an evaluation table with a random baseline, and
-// the raw maps (--save-maps) as safetensors and .npy with their metadata.
+// the raw maps (--save-maps) as safetensors and .npy with their metadata, and every --metrics
+// metric in the JSON with its parameters and citation.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,7 @@
 
 #include "data/dataset.h"
 #include "data/image.h"
+#include "interp/eval/metric_registry.h"
 #include "interp/explain/evaluate_job.h"
 #include "interp/explain/explain_job.h"
 #include "interp/visualize.h"
@@ -43,6 +46,27 @@ std::string read_all(const fs::path& p) {
 }
 
 gb::testing::RunResult run_cli(const std::string& args) { return gb::testing::run_glassbox(args); }
+
+// Whether two JSON values are equal, numbers within `tol` (absolute).
+bool json_near(const json& a, const json& b, double tol) {
+  if (a.is_number() && b.is_number()) {
+    return std::fabs(a.get<double>() - b.get<double>()) <= tol;
+  }
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  if (a.is_object()) {
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      if (!b.contains(it.key()) || !json_near(it.value(), b[it.key()], tol)) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!json_near(a[i], b[i], tol)) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
 
 // The JSON with every timing removed: what must not change between runs with the same seed.
 json without_times(json j) {
@@ -569,4 +593,95 @@ TEST_F(Explain, RelevanceMethodsRunThroughTheRegistryAndTheCli) {
   const json j = read_json(cli_out / "explanation.json");
   EXPECT_EQ(j["methods"][0]["composite"], "epsilon-plus");
   EXPECT_EQ(j["methods"][2]["cells"], 3);
+}
+
+TEST_F(Explain, EvaluateMetricsAllWritesEveryMetricWithParametersAndCitation) {
+  const fs::path dir = temp_dir("metrics_all");
+  const std::string base = "evaluate-explanations --checkpoint " + checkpoint_.string() +
+                           " --methods gradcam --count 2 --threads 2 --quiet --seed 3";
+  // A bad metric or parameter is refused before any work: no JSON written.
+  for (const std::string bad : {" --metrics road,nope", " --metrics road --road-percentages 50,100",
+                                " --metrics infidelity --infidelity-perturbation blob"}) {
+    const auto r = run_cli(base + bad + " --json " + (dir / "bad.json").string());
+    EXPECT_NE(r.status, 0) << bad;
+    EXPECT_FALSE(fs::exists(dir / "bad.json")) << bad;
+  }
+  EXPECT_NE(run_cli(base + " --metrics road,nope").output.find("nope"), std::string::npos);
+  const fs::path out = dir / "all.json";
+  const auto r = run_cli(base +
+                         " --metrics all --road-percentages 20,60 --pf-step 64 --fc-runs 10 "
+                         "--fc-subset 32 --infidelity-samples 16 --sensitivity-samples 2 "
+                         "--localisation 6 --loc-source 20 --loc-keep-all --mprt-images 1 "
+                         "--json " +
+                         out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const json j = read_json(out);
+  EXPECT_TRUE(j["methods"][0].contains("deletion_auc"));  // the old keys stay
+  for (const auto& info : interp::eval::metric_infos()) {
+    EXPECT_EQ(j["metrics"].contains(info.name), info.in_all) << info.name;
+    if (!info.in_all) continue;  // data-randomization trains: named only
+    const json& m = j["metrics"][info.name];
+    EXPECT_EQ(m["citation"], info.citation);
+    EXPECT_FALSE(m["direction"].get<std::string>().empty()) << info.name;
+    EXPECT_TRUE(m["parameters"].is_object() && !m["parameters"].empty()) << info.name;
+    for (const char* method : {"gradcam", "random", "random-smooth"}) {
+      ASSERT_TRUE(m["methods"].contains(method)) << info.name << " " << method;
+      EXPECT_FALSE(m["methods"][method].empty()) << info.name << " " << method;
+    }
+  }
+  const json& road = j["metrics"]["road"];
+  EXPECT_EQ(road["parameters"]["percentages"], json({20.0, 60.0}));
+  EXPECT_EQ(road["methods"]["gradcam"]["morf_probability_auc"]["n"], 2);
+  EXPECT_EQ(road["methods"]["gradcam"]["curves"]["morf_probability"].size(), 2u);
+  EXPECT_EQ(j["metrics"]["pixel-flipping"]["parameters"]["features_in_step"], 64);
+  EXPECT_EQ(j["metrics"]["faithfulness-correlation"]["parameters"]["runs"], 10);
+  EXPECT_EQ(j["metrics"]["infidelity"]["parameters"]["samples"], 16);
+  EXPECT_EQ(j["metrics"]["max-sensitivity"]["parameters"]["samples"], 2);
+  EXPECT_EQ(j["metrics"]["pointing-game"]["parameters"]["set"]["kept"], 6);
+  const json& mprt = j["metrics"]["mprt-cascading"];
+  EXPECT_FALSE(mprt["parameters"]["layers"].empty());
+  EXPECT_EQ(mprt["methods"]["gradcam"]["curves"]["spearman"].size(),
+            mprt["parameters"]["layers"].size());
+  // Same seed, same figures, also in chunks of other sizes (a 1 MB budget): equal up to the
+  // forward pass's float rounding, which may differ by batch size.
+  const fs::path again = dir / "again.json";
+  ASSERT_EQ(run_cli(base +
+                    " --metrics all --road-percentages 20,60 --pf-step 64 --fc-runs 10 "
+                    "--fc-subset 32 --infidelity-samples 16 --sensitivity-samples 2 "
+                    "--localisation 6 --loc-source 20 --loc-keep-all --mprt-images 1 "
+                    "--mem-budget 1 --json " +
+                    again.string())
+                .status,
+            0);
+  EXPECT_TRUE(json_near(read_json(again)["metrics"], j["metrics"], 1e-6));
+}
+
+TEST_F(Explain, EvaluateDataRandomizationTrainsOnPermutedLabelsAndReportsMemorisation) {
+  const fs::path dir = temp_dir("data_randomization");
+  const std::string base = "evaluate-explanations --checkpoint " + checkpoint_.string() +
+                           " --methods saliency --count 2 --threads 2 --quiet --seed 4"
+                           " --metrics data-randomization --dr-train-limit 64 --dr-epochs 2";
+  // Not memorised (min accuracy 1.0 in 2 epochs): the comparison is withheld.
+  const auto withheld = run_cli(base + " --dr-min-accuracy 1 --json " + (dir / "w.json").string());
+  ASSERT_EQ(withheld.status, 0) << withheld.output;
+  const json w = read_json(dir / "w.json")["metrics"]["data-randomization"];
+  const json& result = w["parameters"]["result"];
+  EXPECT_EQ(result["train_images"], 64);
+  EXPECT_TRUE(result.contains("memorisation_accuracy"));
+  EXPECT_TRUE(result.contains("test_accuracy"));
+  if (result["memorisation_accuracy"].get<double>() < 1.0) {
+    EXPECT_FALSE(result["compared"].get<bool>());
+    EXPECT_TRUE(result.contains("withheld"));
+    EXPECT_TRUE(w["methods"].empty());
+  }
+  const auto r = run_cli(base + " --dr-allow-underfit --json " + (dir / "a.json").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const json a = read_json(dir / "a.json")["metrics"]["data-randomization"];
+  EXPECT_TRUE(a["parameters"]["result"]["compared"].get<bool>());
+  EXPECT_EQ(a["methods"]["saliency"]["spearman"]["n"], 2);
+  EXPECT_TRUE(a["methods"]["saliency"].contains("ssim"));
+  EXPECT_LE(a["methods"]["saliency"]["spearman_abs"]["mean"].get<double>(), 1.0);
+  // "all" does not train a model.
+  EXPECT_FALSE(interp::eval::metric_info("data-randomization").in_all);
+  EXPECT_NE(run_cli(base + " --dr-epochs 0").status, 0);
 }

@@ -12,9 +12,11 @@
 
 #include "data/dataset.h"
 #include "interp/cam.h"
+#include "interp/explain/evaluate_data_randomization.h"
 #include "interp/explain/output_dir.h"
 #include "interp/metrics.h"
 #include "interp/target.h"
+#include "models/registry.h"
 #include "models/training/checkpoint_meta.h"
 #include "models/training/datasets.h"
 #include "runtime/autograd.h"
@@ -24,21 +26,6 @@
 namespace gb::interp {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-Stats stats_of(const std::vector<double>& v) {
-  Stats s;
-  s.n = static_cast<int64_t>(v.size());
-  if (v.empty()) return s;
-  double sum = 0;
-  for (double e : v) sum += e;
-  s.mean = sum / static_cast<double>(v.size());
-  if (v.size() >= 2) {
-    double ss = 0;
-    for (double e : v) ss += (e - s.mean) * (e - s.mean);
-    s.std = std::sqrt(ss / static_cast<double>(v.size() - 1));
-  }
-  return s;
-}
 
 namespace {
 
@@ -84,10 +71,12 @@ std::vector<std::string> methods_with_baselines(const EvaluateConfig& cfg) {
   return methods;
 }
 
-// The test images, normalised, and the class the model predicts for each (the one explained).
+// The test images, normalised, the class the model predicts for each (the one explained) and
+// the true labels.
 struct Images {
   std::vector<Tensor> xs;  // [1,C,H,W] each
-  std::vector<int64_t> targets;
+  std::vector<int64_t> targets, labels;
+  int64_t classes = 0;  // K
 };
 
 Images predicted_images(Module& model, const data::Dataset& ds, const data::Normalization& norm) {
@@ -97,25 +86,120 @@ Images predicted_images(Module& model, const data::Dataset& ds, const data::Norm
     NoGradGuard no_grad;
     const std::vector<float> logits = model(im.xs.back().to(model.device())).to_vector();
     im.targets.push_back(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    im.labels.push_back(ds.labels[i]);
+    im.classes = static_cast<int64_t>(logits.size());
   }
   return im;
 }
 
-// One method over every image: mean and spread of its AUCs, time and checks.
+// What the metrics run with: the resolved parameters (MPRT layers, localisation set counts,
+// data-randomisation result), MPRT's re-draw, the localisation samples, the permuted-label model.
+struct MetricSetup {
+  eval::MetricParams params;
+  eval::Reinitialise init;             // empty: spread
+  eval::LocalisationSet localisation;  // the kept samples (localisation metrics)
+  std::shared_ptr<Module> permuted;    // data-randomization: trained on permuted labels
+  int channels = 0, height = 0, width = 0;
+};
+
+// Localisation metrics of one method: each kept sample explained for its object's class.
+void localisation_metrics(Module& model, const std::string& name, const MethodOptions& mo,
+                          const EvaluateConfig& cfg, const MetricSetup& setup,
+                          MetricCollector& collector) {
+  eval::MetricContext ctx;
+  ctx.model = &model;
+  for (const eval::LocalisationSample& smp : setup.localisation.samples) {
+    MethodOptions o = mo;
+    o.stream = (uint64_t{2} << 32) + static_cast<uint64_t>(smp.id);
+    const Tensor x =
+        eval::localisation_input(smp, mo.norm, setup.channels, setup.height, setup.width);
+    const Tensor map = run_method(model, name, x, smp.target, o).map;
+    const eval::ImageCase c{x, map, smp.target, smp.target, smp.id, &smp.mask};
+    for (const std::string& metric : cfg.metrics) {
+      if (eval::is_localisation_metric(metric)) {
+        collector.add(metric, eval::run_image_metric(metric, ctx, c, setup.params));
+      }
+    }
+  }
+}
+
+// Model metrics (MPRT) of one method: re-explains the first images per randomised layer.
+void model_metrics(Module& model, const std::string& name, const Images& im,
+                   const MethodOptions& mo, const EvaluateConfig& cfg, const MetricSetup& setup,
+                   MetricCollector& collector) {
+  const auto N = static_cast<int64_t>(im.xs.size());
+  const int64_t n = setup.params.mprt.images == 0 ? N : std::min(N, setup.params.mprt.images);
+  const eval::ExplainAll explain = [&](Module& m) {
+    std::vector<Tensor> maps;
+    for (int64_t k = 0; k < n; ++k) {
+      MethodOptions o = mo;
+      o.stream = static_cast<uint64_t>(k);  // as the trained model's maps
+      maps.push_back(run_method(m, name, im.xs[k], im.targets[k], o).map);
+    }
+    return maps;
+  };
+  for (const std::string& metric : cfg.metrics) {
+    if (!eval::is_model_metric(metric)) continue;
+    for (const eval::MetricValues& v :
+         eval::run_model_metric(metric, model, explain, setup.params, mo.seed, setup.init)) {
+      collector.add(metric, v);
+    }
+  }
+}
+
+// One method over every image: mean and spread of its AUCs, time, checks and --metrics.
 // Appends every image's map to `maps` when given.
 MethodSummary evaluate_method(Module& model, const std::string& name, const Images& im,
                               const MethodOptions& mo, const EvaluateConfig& cfg,
-                              std::vector<float>* maps) {
+                              const MetricSetup& setup, std::vector<float>* maps) {
   Series s;
+  MetricCollector collector;
+  const auto wants = [&](const std::string& metric) {
+    return std::find(cfg.metrics.begin(), cfg.metrics.end(), metric) != cfg.metrics.end();
+  };
+  eval::MetricContext ctx;
+  ctx.model = &model;
+  ctx.norm = mo.norm;
+  ctx.seed = mo.seed;
+  ctx.batch = mo.batch;
+  ctx.classes = im.classes;
+  // Re-explanations (max-sensitivity, random-logit) keep the image's own method stream, so a
+  // sampling method's noise is held fixed and only the input or the class changes.
+  uint64_t image_stream = 0;
+  ctx.explain = [&](const Tensor& x, int64_t target) {
+    MethodOptions o = mo;
+    o.stream = image_stream;
+    return run_method(model, name, x, target, o).map;
+  };
   if (cfg.warmup) run_method(model, name, im.xs[0], im.targets[0], mo);
   Stopwatch sw;
   for (size_t k = 0; k < im.xs.size(); ++k) {
     MethodOptions o = mo;
     o.stream = static_cast<uint64_t>(k);
+    image_stream = o.stream;
     const MethodOutput m = run_method(model, name, im.xs[k], im.targets[k], o);
-    const MapAucs auc = map_aucs(model, im.xs[k], m.map, im.targets[k], mo.batch);
-    s.deletion.push_back(auc.deletion);
-    s.insertion.push_back(auc.insertion);
+    const eval::ImageCase c{im.xs[k], m.map, im.targets[k], im.labels[k], static_cast<int64_t>(k)};
+    // The rows' deletion/insertion AUCs (map_aucs' settings), kept as metrics when asked for.
+    for (const char* curve : {"deletion", "insertion"}) {
+      const eval::MetricValues v = eval::run_image_metric(curve, ctx, c, setup.params);
+      (curve[0] == 'd' ? s.deletion : s.insertion).push_back(v.scalars.at("auc"));
+      if (wants(curve)) collector.add(curve, v);
+    }
+    if (setup.permuted) {  // the same class, seed stream and method on the permuted model
+      const Tensor other = run_method(*setup.permuted, name, im.xs[k], im.targets[k], o).map;
+      const eval::MapComparison cmp = eval::compare_maps(m.map, other);
+      eval::MetricValues v;
+      v.scalars = {
+          {"spearman", cmp.spearman}, {"spearman_abs", cmp.spearman_abs}, {"ssim", cmp.ssim}};
+      if (cmp.has_hog) v.scalars["hog"] = cmp.hog;
+      collector.add("data-randomization", v);
+    }
+    for (const std::string& metric : cfg.metrics) {
+      if (metric != "deletion" && metric != "insertion" && metric != "data-randomization" &&
+          !eval::is_model_metric(metric) && !eval::is_localisation_metric(metric)) {
+        collector.add(metric, eval::run_image_metric(metric, ctx, c, setup.params));
+      }
+    }
     s.time_ms.push_back(m.ms);
     if (maps) {
       const std::vector<float> v = m.map.to_vector();
@@ -129,6 +213,9 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
   row.insertion_auc = stats_of(s.insertion);
   row.time_ms = stats_of(s.time_ms);
   for (const auto& [key, v] : s.scores) row.scores[key] = stats_of(v);
+  model_metrics(model, name, im, mo, cfg, setup, collector);
+  localisation_metrics(model, name, mo, cfg, setup, collector);
+  row.metrics = collector.summarise();
   if (!cfg.quiet) {
     fmt::print(stderr, "  {:<16} {} images in {:.1f}s\n", name, im.xs.size(),
                sw.elapsed_ms() / 1000.0);
@@ -228,11 +315,91 @@ void write_maps(const EvaluateConfig& cfg, const EvaluateResult& r, const Images
   if (cfg.maps_format != MapFormat::Npy) archive.write_safetensors_file(cfg.save_maps);
 }
 
+// The metric parameters with MPRT's layers resolved on the first image, and MPRT's re-draw:
+// fresh copies the parameters of a newly built model (manual_seed(seed)); a model the zoo cannot
+// rebuild (imported graph) falls back to spread, recorded in init_used.
+MetricSetup metric_setup(Module& model, const Images& im, const training::CheckpointMeta& meta,
+                         const std::string& data, const EvaluateConfig& cfg) {
+  MetricSetup setup;
+  setup.params = cfg.metric_params;
+  if (std::find(cfg.metrics.begin(), cfg.metrics.end(), "data-randomization") !=
+      cfg.metrics.end()) {
+    const auto test_accuracy = [&](Module& m) {
+      int64_t right = 0;
+      for (size_t k = 0; k < im.xs.size(); ++k) {
+        NoGradGuard no_grad;
+        const std::vector<float> logits = m(im.xs[k]).to_vector();
+        right += std::max_element(logits.begin(), logits.end()) - logits.begin() == im.labels[k];
+      }
+      return static_cast<double>(right) / static_cast<double>(im.xs.size());
+    };
+    PermutedModel pm = train_on_permuted_labels(meta, data, cfg.metric_params.data_randomization,
+                                                cfg.method.seed, test_accuracy, cfg.quiet);
+    setup.params.data_randomization.result = pm.info;
+    if (pm.compared) setup.permuted = pm.model;
+  }
+  if (std::any_of(cfg.metrics.begin(), cfg.metrics.end(), eval::is_localisation_metric)) {
+    eval::LocalisationParams& lp = setup.params.localisation;
+    const data::Dataset src = training::load_split(data, data::Split::Test, lp.source);
+    eval::LocalisationOptions lo = lp.set;
+    lo.seed = cfg.method.seed;
+    setup.localisation = eval::make_localisation_set(src, lo);
+    setup.channels = src.channels;
+    setup.height = src.height;
+    setup.width = src.width;
+    if (lo.require_correct) {
+      eval::keep_recognised(setup.localisation, model, meta.norm, src.channels, src.height,
+                            src.width, cfg.method.batch);
+    }
+    lp.generated = setup.localisation.generated;
+    lp.kept = static_cast<int64_t>(setup.localisation.samples.size());
+  }
+  const bool wants_mprt =
+      std::any_of(cfg.metrics.begin(), cfg.metrics.end(),
+                  [](const std::string& m) { return eval::is_model_metric(m); });
+  if (!wants_mprt) return setup;
+  eval::MprtParams& mp = setup.params.mprt;
+  mp.layers = eval::resolve_mprt_layers(model, im.xs[0], mp);
+  mp.init_used = mp.init;
+  if (mp.init == "fresh") {
+    std::shared_ptr<Module> fresh;
+    try {
+      manual_seed(cfg.method.seed);
+      fresh = models::build_model(meta.model_name, meta.model_config);
+    } catch (const std::exception& e) {
+      mp.init_used = std::string("spread (fresh unavailable: ") + e.what() + ")";
+    }
+    if (fresh) {
+      std::map<std::string, Tensor> params;
+      for (const auto& [n, t] : fresh->named_parameters()) params[n] = t;
+      setup.init = [params](const std::string& name, const Tensor& t, uint64_t) {
+        const auto it = params.find(name);
+        if (it == params.end() || it->second.shape() != t.shape()) {
+          throw std::runtime_error("--mprt-init fresh: the new model has no parameter '" + name +
+                                   "' of shape " + shape_str(t.shape()));
+        }
+        t.detach().copy_(it->second.to(t.device()));
+      };
+    }
+  }
+  return setup;
+}
+
+// (method, its metric summaries) per row.
+std::vector<std::pair<std::string, std::map<std::string, MetricSummary>>> metric_summaries(
+    const EvaluateResult& r) {
+  std::vector<std::pair<std::string, std::map<std::string, MetricSummary>>> out;
+  for (const auto& row : r.rows) out.emplace_back(row.method, row.metrics);
+  return out;
+}
+
 }  // namespace
 
 EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
   if (cfg.count < 1) throw std::invalid_argument("--count must be at least 1");
   check_method_options(cfg.method);
+  for (const std::string& m : cfg.metrics) eval::metric_info(m);  // unknown names: refused here
+  eval::check_metric_params(cfg.metric_params);
   check_maps_output(cfg);
   const std::vector<std::string> methods = methods_with_baselines(cfg);
   training::LoadedModel lm = training::load_model(cfg.checkpoint);
@@ -243,6 +410,14 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
       cfg.data.empty() ? training::existing_training_data(lm.meta, cfg.checkpoint) : cfg.data;
   const data::Dataset ds = training::load_split(data, data::Split::Test, cfg.count);
   training::check_dataset_fits(ds, lm.meta, cfg.checkpoint);
+  const int64_t pixels = int64_t{ds.height} * ds.width;
+  if (std::find(cfg.metrics.begin(), cfg.metrics.end(), "faithfulness-correlation") !=
+          cfg.metrics.end() &&
+      cfg.metric_params.faithfulness.subset > pixels) {
+    throw std::invalid_argument("--fc-subset " +
+                                std::to_string(cfg.metric_params.faithfulness.subset) +
+                                " exceeds the " + std::to_string(pixels) + " pixels of an image");
+  }
   MethodOptions mo = cfg.method;
   mo.norm = lm.meta.norm;
   const Images im = predicted_images(model, ds, lm.meta.norm);
@@ -253,11 +428,14 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
   r.model = lm.meta.model_name;
   r.images = static_cast<int64_t>(ds.size());
   r.seed = mo.seed;
+  const MetricSetup setup = metric_setup(model, im, lm.meta, data, cfg);
+  r.metrics = cfg.metrics;
+  r.metric_params = setup.params;
   std::vector<std::pair<std::string, std::vector<float>>> maps;
   for (const auto& name : methods) {
     std::vector<float>* keep = nullptr;
     if (!cfg.save_maps.empty()) keep = &maps.emplace_back(name, std::vector<float>()).second;
-    r.rows.push_back(evaluate_method(model, name, im, mo, cfg, keep));
+    r.rows.push_back(evaluate_method(model, name, im, mo, cfg, setup, keep));
   }
   if (cfg.sanity_check) sanity_check(model, im, mo, cfg, r);
   if (!cfg.save_maps.empty()) write_maps(cfg, r, im, ds.labels, maps, mo);
@@ -298,6 +476,15 @@ std::string format_evaluation(const EvaluateResult& r) {
                        stats_cell(st.spearman, 3), *mn, *mx);
     }
   }
+  s += format_metrics(r.metrics, metric_summaries(r));
+  const nlohmann::json& dr = r.metric_params.data_randomization.result;
+  if (dr.contains("memorisation_accuracy")) {
+    s += fmt::format(
+        "  (permuted-label model: {} epochs, memorised {:.1f}%, test accuracy {:.1f}%{})\n",
+        dr["epochs"].get<int64_t>(), 100.0 * dr["memorisation_accuracy"].get<double>(),
+        100.0 * dr["test_accuracy"].get<double>(),
+        dr.contains("withheld") ? "; " + dr["withheld"].get<std::string>() : "");
+  }
   return s;
 }
 
@@ -321,6 +508,9 @@ json evaluation_to_json(const EvaluateResult& r) {
           {{"layer", s.layer}, {"spearman", st(s.spearman)}, {"per_image", s.per_image}});
     }
     out["sanity_check"] = {{"method", "gradcam"}, {"layer", r.sanity_layer}, {"steps", steps}};
+  }
+  if (!r.metrics.empty()) {
+    out["metrics"] = metrics_to_json(r.metrics, r.metric_params, metric_summaries(r));
   }
   return out;
 }

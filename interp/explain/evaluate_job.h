@@ -3,7 +3,8 @@
 // mean and spread of the deletion AUC, insertion AUC, time per image and the method's own check
 // (IG completeness error, Shapley efficiency error, LIME R^2), next to two seeded random-map
 // baselines (per pixel, and smooth); optionally the cascading model-parameter randomisation
-// sanity check of Grad-CAM.
+// sanity check of Grad-CAM; and the metrics chosen with --metrics (evaluate_metrics.h), each with
+// its parameters and citation.
 // Shape letters: C channels, H/W image size.
 #pragma once
 #include <cstdint>
@@ -13,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "interp/eval/metric_registry.h"
+#include "interp/explain/evaluate_metrics.h"
 #include "interp/map_archive.h"
 #include "interp/registry.h"
 
@@ -36,21 +39,19 @@ struct EvaluateConfig {
   std::filesystem::path save_maps;  // "": none
   MapFormat maps_format = MapFormat::Safetensors;
   bool overwrite = false;  // replace an existing save_maps file / non-empty directory
+  // Metrics of interp/eval/metric_registry.h run on every map (the "metrics" JSON section); the
+  // rows' deletion/insertion AUCs are computed either way.
+  std::vector<std::string> metrics = {"deletion", "insertion"};
+  eval::MetricParams metric_params;
 };
-
-// Mean and sample standard deviation (n - 1; 0 when n < 2) of a series.
-struct Stats {
-  double mean = 0, std = 0;
-  int64_t n = 0;
-};
-Stats stats_of(const std::vector<double>& v);
 
 struct MethodSummary {
   std::string method;
-  Stats deletion_auc;                   // lower is more faithful
-  Stats insertion_auc;                  // higher is more faithful
-  Stats time_ms;                        // per image, attribution only
-  std::map<std::string, Stats> scores;  // completeness_error / efficiency_error / r2
+  Stats deletion_auc;                            // lower is more faithful
+  Stats insertion_auc;                           // higher is more faithful
+  Stats time_ms;                                 // per image, attribution only
+  std::map<std::string, Stats> scores;           // completeness_error / efficiency_error / r2
+  std::map<std::string, MetricSummary> metrics;  // by metric name (cfg.metrics)
 };
 
 struct SanityStep {
@@ -63,9 +64,11 @@ struct EvaluateResult {
   std::string checkpoint, data, model;
   int64_t images = 0;
   uint64_t seed = 0;
-  std::vector<MethodSummary> rows;  // cfg.methods order, then the baselines not listed
-  std::vector<SanityStep> sanity;   // empty without sanity_check
-  std::string sanity_layer;         // the Grad-CAM layer of the sanity check
+  std::vector<MethodSummary> rows;   // cfg.methods order, then the baselines not listed
+  std::vector<SanityStep> sanity;    // empty without sanity_check
+  std::string sanity_layer;          // the Grad-CAM layer of the sanity check
+  std::vector<std::string> metrics;  // cfg.metrics
+  eval::MetricParams metric_params;  // what they ran with
 };
 
 // Runs the evaluation. Each image is explained for its predicted class, one image at a time.

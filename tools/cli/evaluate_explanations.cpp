@@ -7,6 +7,7 @@
 #include "interp/explain/evaluate_job.h"
 #include "runtime/output_path.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/metric_options.h"
 #include "tools/cli/shared_options.h"
 
 namespace gb::cli {
@@ -18,6 +19,7 @@ struct EvaluateCommand {
   std::string json, maps_format = "safetensors";
   int64_t mem_budget_mb = 512;
   bool no_warmup = false;
+  MetricFlags metric_flags;
 };
 
 void add_options(CLI::App& app, EvaluateCommand& e, SharedOptions& shared) {
@@ -31,6 +33,7 @@ void add_options(CLI::App& app, EvaluateCommand& e, SharedOptions& shared) {
   app.add_flag("--sanity-check", ec.sanity_check,
                "cascading parameter randomisation check of Grad-CAM");
   app.add_option("--sanity-images", ec.sanity_images, "images of the sanity check (4)");
+  add_metric_options(app, e.metric_flags);
   app.add_flag("--no-warmup", e.no_warmup, "time each method's first run too");
   app.add_option("--json", e.json, "write the table (and sanity check) as JSON");
   auto* maps =
@@ -40,7 +43,8 @@ void add_options(CLI::App& app, EvaluateCommand& e, SharedOptions& shared) {
   app.add_option("--maps-format", e.maps_format, "with --save-maps: safetensors, npy or both")
       ->capture_default_str()
       ->needs(maps);
-  app.add_flag("--overwrite", ec.overwrite, "replace an existing --json file or --save-maps output");
+  app.add_flag("--overwrite", ec.overwrite,
+               "replace an existing --json file or --save-maps output");
   add_threads_option(app, shared, "compute threads");
   add_no_verify_option(app, shared);
   add_conv_algorithm_option(app, shared);
@@ -50,6 +54,7 @@ void add_options(CLI::App& app, EvaluateCommand& e, SharedOptions& shared) {
 
 void run(EvaluateCommand& e) {
   e.config.methods = interp::parse_method_list(e.methods);
+  apply_metric_flags(e.metric_flags, e.config.metrics, e.config.metric_params);
   e.config.warmup = !e.no_warmup;
   set_mem_budget(e.config.method, e.mem_budget_mb);
   e.config.maps_format = interp::parse_map_format(e.maps_format);
@@ -65,7 +70,8 @@ Command add_evaluate_explanations(CLI::App& cli, SharedOptions& shared) {
   auto e = std::make_shared<EvaluateCommand>();
   auto* app = cli.add_subcommand(
       "evaluate-explanations",
-      "deletion/insertion AUC, time and checks of methods over N test images, vs random maps");
+      "deletion/insertion AUC, time, checks and --metrics of methods over N test images, vs "
+      "random maps");
   add_options(*app, *e, shared);
   return {app, [e] { run(*e); }};
 }
