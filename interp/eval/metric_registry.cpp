@@ -215,6 +215,7 @@ void check_metric_params(const MetricParams& p) {
   const DataRandomizationParams& d = p.data_randomization;
   if (d.train_limit < 2) throw std::invalid_argument("--dr-train-limit must be >= 2");
   if (d.max_epochs < 1) throw std::invalid_argument("--dr-epochs must be >= 1");
+  if (d.check_every < 1) throw std::invalid_argument("--dr-check-every must be >= 1");
   if (!(d.min_accuracy > 0 && d.min_accuracy <= 1)) {
     throw std::invalid_argument("--dr-min-accuracy must be in (0, 1]");
   }
@@ -316,6 +317,7 @@ json metric_parameters(const std::string& name, const MetricParams& p) {
     const DataRandomizationParams& d = p.data_randomization;
     json j = {{"train_limit", d.train_limit},
               {"max_epochs", d.max_epochs},
+              {"check_every", d.check_every},
               {"min_accuracy", d.min_accuracy},
               {"allow_underfit", d.allow_underfit},
               {"lr", d.lr},

@@ -68,8 +68,11 @@ struct LocalisationParams {
 // The data-randomisation test (--dr-*); `result` is filled in by the job (epochs, memorisation
 // and test accuracy, whether the comparison is reported).
 struct DataRandomizationParams {
-  int64_t train_limit = 2000;   // training images (class-balanced), labels permuted
-  int64_t max_epochs = 60;      // training stops here at the latest
+  int64_t train_limit = 2000;  // training images (class-balanced), labels permuted
+  int64_t max_epochs = 60;     // training stops here at the latest
+  // Epochs per training round: memorisation is checked after each round. One optimizer (and its
+  // momentum) lives through a round, so rounds of one epoch on a small subset learn far slower.
+  int64_t check_every = 5;
   double min_accuracy = 0.95;   // memorisation: accuracy on the permuted labels to reach
   bool allow_underfit = false;  // compare even below min_accuracy
   double lr = 0.05;

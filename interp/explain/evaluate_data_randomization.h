@@ -31,8 +31,9 @@ struct PermutedModel {
 
 // Builds the model of `meta` afresh (manual_seed(seed)), permutes the labels of the first
 // train_limit training images of `data` with Philox(seed) and trains (SGD, no augmentation,
-// constant lr, one epoch at a time) until the accuracy on the permuted labels reaches
-// min_accuracy or max_epochs. `test_accuracy_of` returns the model's accuracy on the test images.
+// constant lr, no weight decay, in rounds of check_every epochs) until the accuracy on the permuted
+// labels reaches min_accuracy or max_epochs. `test_accuracy_of` returns the model's accuracy on the
+// test images.
 PermutedModel train_on_permuted_labels(const training::CheckpointMeta& meta,
                                        const std::string& data,
                                        const eval::DataRandomizationParams& o, uint64_t seed,

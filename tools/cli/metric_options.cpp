@@ -108,6 +108,9 @@ void add_metric_options(CLI::App& app, MetricFlags& f) {
       ->capture_default_str();
   app.add_option("--dr-epochs", d.max_epochs, "data randomization: most epochs of training")
       ->capture_default_str();
+  app.add_option("--dr-check-every", d.check_every,
+                 "data randomization: epochs per round; memorisation is checked after each")
+      ->capture_default_str();
   app.add_option("--dr-min-accuracy", d.min_accuracy,
                  "data randomization: memorisation accuracy to reach before comparing")
       ->capture_default_str();
