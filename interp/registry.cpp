@@ -230,6 +230,7 @@ relevance::LrpOptions lrp_options(const std::string& method, const MethodOptions
   lo.alpha = opt.lrp_alpha;
   lo.beta = opt.lrp_beta;
   lo.use_bias = opt.lrp_bias != "ignore";
+  lo.dead_flat = opt.lrp_dead_field != "drop";
   lo.mean = opt.norm.mean;
   lo.std = opt.norm.std;
   return lo;
@@ -253,7 +254,9 @@ void run_lrp(const MethodCall& c, MethodOutput& out) {
   out.info["relevance_sum"] = r.input_sum.at(0);
   out.info["explained_score"] = r.explained.at(0);
   out.info["leak"] = r.leak.at(0);
+  out.info["dead_field"] = lo.dead_flat ? "flat" : "drop";
   out.info["dead_field_loss"] = r.dead_loss.at(0);
+  out.info["dead_field_flat"] = r.dead_flat.at(0);
   out.info["folded_batch_norms"] = r.folded_batch_norms;
   json leaks = json::array();
   for (const auto& l : r.largest_leaks) {
@@ -497,6 +500,10 @@ void check_method_options(const MethodOptions& opt) {
   if (opt.batch.mem_budget_bytes == 0) throw std::invalid_argument("--mem-budget must be > 0");
   if (opt.lrp_bias != "include" && opt.lrp_bias != "ignore") {
     throw std::invalid_argument("--lrp-bias must be include or ignore, got '" + opt.lrp_bias + "'");
+  }
+  if (opt.lrp_dead_field != "flat" && opt.lrp_dead_field != "drop") {
+    throw std::invalid_argument("--lrp-dead-field must be flat or drop, got '" +
+                                opt.lrp_dead_field + "'");
   }
   relevance::check_lrp_options(lrp_options("lrp", opt));
   check_rise_options(rise_options(opt));

@@ -56,6 +56,9 @@ struct MethodOptions {
   double lrp_gamma = 0.25;
   double lrp_alpha = 2.0, lrp_beta = 1.0;
   std::string lrp_bias = "include";
+  // Outputs with an exact-zero denominator (dead receptive fields): "flat" passes their relevance
+  // on by the flat rule, "drop" loses it (Zennit).
+  std::string lrp_dead_field = "flat";
   // RISE (interp/rise.h): masks, grid cells per side, probability of a kept cell.
   int64_t rise_masks = 2000;
   int64_t rise_cells = 4;
@@ -66,7 +69,8 @@ struct MethodOptions {
 
 // throws: std::invalid_argument naming the option when samples < 0, segments < 1, ig_steps < 1,
 // segmentation is neither "slic" nor "grid", the memory budget is 0, an LRP option is invalid
-// (check_lrp_options; lrp_bias neither "include" nor "ignore") or a RISE option is.
+// (check_lrp_options; lrp_bias neither "include" nor "ignore", lrp_dead_field neither "flat"
+// nor "drop") or a RISE option is.
 void check_method_options(const MethodOptions& opt);
 
 // The sample count `method` uses: opt.samples when > 0, else lime 1000 coalitions, kernelshap

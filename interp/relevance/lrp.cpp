@@ -167,6 +167,9 @@ LrpResult lrp(Module& model, const Tensor& x, const Target& target, const LrpOpt
   res.leak.assign(static_cast<size_t>(N), 0.0);
   res.dead_loss.assign(static_cast<size_t>(N), 0.0);
   base.dead = &res.dead_loss;
+  res.dead_flat.assign(static_cast<size_t>(N), 0.0);
+  base.dead_flat = opt.dead_flat;
+  base.dead_moved = &res.dead_flat;
   std::map<std::pair<std::string, std::string>, double> leaks;
   for (auto it = g.ops.rbegin(); it != g.ops.rend(); ++it) {
     const GraphOp& op = *it;

@@ -33,6 +33,9 @@ struct LrpOptions {
   double gamma = 0.25;
   double alpha = 2.0, beta = 1.0;
   bool use_bias = true;  // false: biases (folded batch-norm shifts too) leave z (--lrp-bias ignore)
+  // Outputs whose denominator is exactly 0 (a dead receptive field) pass their relevance on by the
+  // flat rule (lrp_rules.h); false: it is lost, as in Zennit (--lrp-dead-field drop).
+  bool dead_flat = true;
   // Normalisation of the model's inputs: the z-box bounds are (0 - mean_c) / std_c and
   // (1 - mean_c) / std_c; empty: the identity (0 and 1).
   std::vector<float> mean, std;
@@ -56,6 +59,8 @@ struct LrpResult {
   std::vector<double> leak;       // ledger total per sample: explained - input_sum
   // The part of `leak` lost over exact-zero denominators (dead receptive fields), per sample.
   std::vector<double> dead_loss;
+  // Relevance of dead receptive fields passed on by the flat rule instead, per sample.
+  std::vector<double> dead_flat;
   std::vector<LrpLeak> largest_leaks;  // by |amount|, at most 5
   std::vector<std::string> notes;      // folded / passed batch norms, skipped softmax
   int64_t folded_batch_norms = 0;

@@ -57,7 +57,10 @@ Tensor stabilised_ratio(const Tensor& R, const Tensor& z, const RuleParams& p,
       r[i] = 0.0f;
       continue;
     }
-    if (zv[i] == 0.0f && p.dead) (*p.dead)[i / per] += dead_coef * r[i];
+    if (zv[i] == 0.0f) {
+      if (p.dead) (*p.dead)[i / per] += dead_coef * r[i];
+      if (p.dead_map) (*p.dead_map)[i] += static_cast<float>(dead_coef * r[i]);
+    }
     const double d = zv[i] + (zv[i] >= 0.0f ? p.epsilon : -p.epsilon);
     r[i] = static_cast<float>(r[i] / d);
   }
@@ -154,18 +157,18 @@ Tensor zbox_rule(const TracedOp& t, const GraphOp& op, const Tensor& a, const Te
                   {-1.0, product(p.high, backward_c(t, p.high, wn, s))}});
 }
 
-}  // namespace
-
-double sample_sum(const Tensor& t, int64_t n) {
-  const std::vector<float> v = t.to_vector();
-  const int64_t per = t.numel() / t.size(0);
-  double s = 0;
-  for (int64_t i = n * per; i < (n + 1) * per; ++i) s += v[static_cast<size_t>(i)];
-  return s;
+// The relevance map D of dead outputs passed on by the flat rule: R_i = sum_j D_j / n_j, n_j the
+// number of inputs connected to output j (a replay with all-ones input and weights).
+Tensor flat_relevance(const TracedOp& t, const Tensor& a, const Tensor& w, const Tensor& D) {
+  const Tensor ones_x = Tensor::ones(a.shape()), ones_w = Tensor::ones(w.shape());
+  const std::vector<float> n = forward_z(t, ones_x, ones_w).to_vector();
+  std::vector<float> d = D.to_vector();
+  for (size_t i = 0; i < d.size(); ++i) d[i] = n[i] > 0.0f ? d[i] / n[i] : 0.0f;
+  return backward_c(t, ones_x, ones_w, Tensor::from_vector(D.shape(), d));
 }
 
-Tensor parameter_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R, ParamRule rule,
-                           const RuleParams& p) {
+Tensor rule_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R, ParamRule rule,
+                      const RuleParams& p) {
   const Tensor& a = t.inputs.at(0);
   const Tensor bias = p.use_bias ? op.bias : Tensor();
   switch (rule) {
@@ -179,6 +182,34 @@ Tensor parameter_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R
       return zbox_rule(t, op, a, R, p);
   }
   return {};
+}
+
+}  // namespace
+
+double sample_sum(const Tensor& t, int64_t n) {
+  const std::vector<float> v = t.to_vector();
+  const int64_t per = t.numel() / t.size(0);
+  double s = 0;
+  for (int64_t i = n * per; i < (n + 1) * per; ++i) s += v[static_cast<size_t>(i)];
+  return s;
+}
+
+Tensor parameter_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R, ParamRule rule,
+                           const RuleParams& p) {
+  if (!p.dead_flat) return rule_relevance(t, op, R, rule, p);
+  std::vector<float> dead_map(static_cast<size_t>(R.numel()), 0.0f);
+  RuleParams q = p;
+  q.dead_map = &dead_map;
+  const Tensor r = rule_relevance(t, op, R, rule, q);
+  if (std::all_of(dead_map.begin(), dead_map.end(), [](float e) { return e == 0.0f; })) return r;
+  const Tensor moved =
+      flat_relevance(t, t.inputs.at(0), op.weight, Tensor::from_vector(R.shape(), dead_map));
+  for (int64_t n = 0; n < R.size(0); ++n) {
+    const double m = sample_sum(moved, n);
+    if (p.dead) (*p.dead)[static_cast<size_t>(n)] -= m;
+    if (p.dead_moved) (*p.dead_moved)[static_cast<size_t>(n)] += m;
+  }
+  return combine({{1.0, r}, {1.0, moved}});
 }
 
 std::vector<Tensor> norm_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R,

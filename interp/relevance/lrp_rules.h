@@ -23,6 +23,15 @@ struct RuleParams {
   // exactly 0 (a dead receptive field: every contribution 0 while the output carries relevance,
   // e.g. through a positive bias left out of z). That relevance is lost by the rule.
   std::vector<double>* dead = nullptr;
+  // Dead receptive fields get the flat rule instead (Lapuschkin et al., Nature Communications
+  // 2019: R_i = sum_j R_j / n_j over the n_j inputs connected to output j, whatever their values),
+  // so their relevance reaches the input; a departure from Zennit, which loses it. The relevance
+  // so moved is added per sample to `dead_moved` (when set) and left out of `dead`.
+  bool dead_flat = true;
+  std::vector<double>* dead_moved = nullptr;
+  // Internal to parameter_relevance: where each rule adds the relevance over exact-zero
+  // denominators, element by element (R's shape), for the flat rule.
+  std::vector<float>* dead_map = nullptr;
 };
 
 // Relevance of a parameter op's activation input (x [N,C,...]) from its output relevance R:
@@ -38,6 +47,8 @@ struct RuleParams {
 //             as Zennit's AlphaBeta / ZPlus.
 //   ZBox      R_i = (a_i w_ij - l_i w+_ij - h_i w-_ij) R_j / stab(sum_i ...), no bias (it
 //             cancels); l/h in p.low / p.high (conv padding pads them with 0, as Zennit).
+// Outputs whose denominator is exactly 0 pass their relevance by the flat rule when p.dead_flat
+// (see RuleParams); an output with no input connected (all padding) loses it.
 Tensor parameter_relevance(const TracedOp& t, const GraphOp& op, const Tensor& R, ParamRule rule,
                            const RuleParams& p);
 

@@ -93,6 +93,9 @@ void add_method_options(CLI::App& app, interp::MethodOptions& m, int64_t& mem_bu
   app.add_option("--lrp-bias", m.lrp_bias,
                  "include (default) or ignore: whether biases (folded batch norms too) enter "
                  "the LRP denominators; ignore conserves relevance");
+  app.add_option("--lrp-dead-field", m.lrp_dead_field,
+                 "flat (default) or drop: LRP relevance of outputs whose denominator is exactly 0 "
+                 "(every input 0) is passed on by the flat rule, or lost as in Zennit");
   app.add_option("--rise-masks", m.rise_masks, "RISE masks (2000)");
   app.add_option("--rise-cells", m.rise_cells, "RISE grid cells per side (4)");
   app.add_option("--rise-p", m.rise_p, "RISE probability of a kept cell (0.5)");
