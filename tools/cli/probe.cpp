@@ -38,6 +38,7 @@ Command add_probe(CLI::App& cli, SharedOptions& shared) {
       "explanation maps");
   app->add_option("--checkpoint", j->checkpoint, "the model")->required();
   add_no_verify_option(*app, shared);
+  add_threads_option(*app, shared, "compute threads (default: all cores)");
   app->add_option("--input", j->input,
                   "tensors: 'input' [N,C,H,W] (normalised), 'grad_output' [N,K] for --backward")
       ->required();
