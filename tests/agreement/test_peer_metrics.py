@@ -91,5 +91,29 @@ class PeerMetrics(unittest.TestCase):
         self.check(28, seed=2)
 
 
+class ProbeRefusals(unittest.TestCase):
+    """`glassbox probe` refuses bad explanation options before any work, naming the cause."""
+
+    def test_refusals(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            ck = write_checkpoint(seeded_model("smallcnn", width=0.25), "smallcnn",
+                                  os.path.join(tmp, "s.safetensors"), width=0.25)
+            cases = {
+                ("--methods", "nonsense"): "unknown method 'nonsense'",
+                ("--methods", "feature-ablation"): "feature-ablation needs --segmentation grid",
+                ("--methods", "exact-shapley", "--game"): "--game needs --segmentation grid",
+                ("--methods", "exact-shapley", "--game", "--segmentation", "grid",
+                 "--segments", "17"): "--segments <= 16",
+                ("--methods", "ig", "--timing-reps", "-1"): "--timing-reps must be >= 0",
+                ("--methods", "ig", "--ig-steps", "0"): "ig",
+                ("--similarity",): "map_a",
+            }
+            for flags, message in cases.items():
+                with self.assertRaises(RuntimeError) as e:
+                    probe(ck, {"input": np.zeros((1, 3, 32, 32), np.float32)},
+                          os.path.join(tmp, "o.safetensors"), *flags)
+                self.assertIn(message, str(e.exception), flags)
+
+
 if __name__ == "__main__":
     unittest.main()
