@@ -4,10 +4,9 @@
 // Shape letters: N inputs, C channels, H/W image size, K classes, S segments, F HOG features.
 #include "interp/explain/tensor_probe.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "interp/cam.h"
@@ -77,8 +76,8 @@ void check_job(const ProbeJob& job) {
   const bool grid = job.method_options.segmentation == "grid";
   for (const auto& m : job.methods) {
     if (!is_probe_method(m)) {
-      throw std::invalid_argument("unknown method '" + m + "'; known methods: " +
-                                  method_list_text() + ", feature-ablation");
+      throw std::invalid_argument("unknown method '" + m +
+                                  "'; known methods: " + method_list_text() + ", feature-ablation");
     }
     if (m == "feature-ablation" && !grid) {
       throw std::invalid_argument("probe: feature-ablation needs --segmentation grid");
@@ -123,9 +122,8 @@ void write_maps(Module& model, const ProbeJob& job, const Tensor& x,
     std::vector<float> maps;
     maps.reserve(static_cast<size_t>(N * H * W));
     for (int64_t n = 0; n < N; ++n) {
-      const MethodOutput r =
-          probe_method(model, m, input_at(x, n), classes[static_cast<size_t>(n)],
-                       job.method_options);
+      const MethodOutput r = probe_method(model, m, input_at(x, n), classes[static_cast<size_t>(n)],
+                                          job.method_options);
       const std::vector<float> v = ops::contiguous(r.map).to_vector();
       maps.insert(maps.end(), v.begin(), v.end());
     }

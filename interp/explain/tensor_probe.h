@@ -35,9 +35,9 @@ struct ProbeJob {
   bool overwrite = false;
   bool train_mode = false;  // batch statistics in BatchNorm (running stats are not written back)
   bool backward = false;
-  bool param_grads = false;         // with backward: also every parameter's gradient
-  std::string cam_layer;            // "": no Grad-CAM
-  std::string cam_target = "pred";  // "pred" or a class index
+  bool param_grads = false;          // with backward: also every parameter's gradient
+  std::string cam_layer;             // "": no Grad-CAM
+  std::string cam_target = "pred";   // "pred" or a class index
   std::vector<std::string> methods;  // explanation methods; empty: none
   std::string target = "pred";       // the methods' class: "pred" or a class index
   MethodOptions method_options;      // ig_steps, samples, seed, segments, segmentation

@@ -34,7 +34,8 @@ Command add_probe(CLI::App& cli, SharedOptions& shared) {
   auto j = std::make_shared<interp::ProbeJob>();
   auto methods = std::make_shared<std::string>();
   auto* app = cli.add_subcommand(
-      "probe", "run a checkpoint on raw tensors (.safetensors); write logits, gradients, Grad-CAM, "
+      "probe",
+      "run a checkpoint on raw tensors (.safetensors); write logits, gradients, Grad-CAM, "
       "explanation maps");
   app->add_option("--checkpoint", j->checkpoint, "the model")->required();
   add_no_verify_option(*app, shared);
@@ -60,7 +61,8 @@ Command add_probe(CLI::App& cli, SharedOptions& shared) {
   app->add_option("--samples", mo.samples, "sampling methods' samples (0: the method's default)");
   app->add_option("--seed", mo.seed, "seed of the sampling methods");
   app->add_option("--segments", mo.segments, "segments of the segment methods (16)");
-  app->add_option("--segmentation", mo.segmentation, "slic | grid (segments, fill and --game "
+  app->add_option("--segmentation", mo.segmentation,
+                  "slic | grid (segments, fill and --game "
                   "are written for grid)");
   app->add_flag("--game", j->game,
                 "write game [N,2^S]: the segment game's value of every coalition (grid, S <= 16)");
