@@ -23,8 +23,8 @@ random 3x32x32 image explained for its predicted class; both sides on --threads 
 Captum's perturbation methods run at perturbations_per_eval 1 (its default) and at 16, 64 and
 256; the table gives the ratio against the default and against the best of the three.
 
-glassbox's time is what `glassbox probe --timing-reps 1` reports: the method's own time in a
-process that has already run it once (no process start, model load or file I/O). Captum's is the
+glassbox's time is the median of what `glassbox probe --timing-reps 3` reports: the method's own
+time in a process that has already run it once (no process start, model load or file I/O). Captum's is the
 wall time of one `attribute` call after a warm-up. Each round runs every case on both sides, in
 alternating order (glassbox first in even rounds), so load drifting during the run shows as a wide
 range of the per-round ratios instead of a false figure: the table gives the median ratio and its
@@ -60,6 +60,10 @@ from gb_io import read_tensors, write_tensors  # noqa: E402
 from peer_models import seeded_images, seeded_model, write_checkpoint  # noqa: E402
 
 PPE = (16, 64, 256)
+# Each round's glassbox figure: the median of this many timed calls in one process (a fresh
+# process per round; its first calls after the untimed one were seen to take ~400 ms for
+# occlusion and feature ablation on a loaded machine where later ones took 25-70 ms).
+GLASSBOX_REPS = 3
 GRID = ["--segmentation", "grid", "--segments", "16"]
 # name -> (glassbox probe flags, metadata key of its time, whether Captum's side has a ppe)
 CASES = {
@@ -120,10 +124,10 @@ class Setup:
         inputs = self.batch_inputs if case == "gradcam" else self.inputs
         if case == "gradcam":
             flags = [*flags, "--cam-target", "pred"]
-        out, meta = self.glassbox(flags, inputs)
+        out, meta = self.glassbox(flags, inputs, reps=GLASSBOX_REPS)
         if case == "ig" and self.ig_baseline is None:
             self.ig_baseline = torch.from_numpy(out["baseline.ig"].copy())
-        return json.loads(meta[key])[0]
+        return statistics.median(json.loads(meta[key]))
 
     def captum_call(self, case, ppe):
         """The peer's call for `case` (ppe: perturbations_per_eval, where it applies)."""
