@@ -77,22 +77,6 @@ Tensor reduce_channels(const Tensor& a, bool max_abs) {
   return Tensor::from_vector({H, W}, out);
 }
 
-// x [1,C,H,W] normalised -> [C,H,W] pixel values in [0,1] (for SLIC's colour distances).
-Tensor pixel_image(const Tensor& x, const data::Normalization& norm) {
-  const int64_t C = x.size(1), H = x.size(2), W = x.size(3);
-  std::vector<float> v = x.to_vector();
-  const bool have =
-      static_cast<int64_t>(norm.mean.size()) == C && static_cast<int64_t>(norm.std.size()) == C;
-  for (int64_t c = 0; c < C; ++c) {
-    for (int64_t p = 0; p < H * W; ++p) {
-      float& e = v[static_cast<size_t>(c * H * W + p)];
-      if (have) e = e * norm.std[static_cast<size_t>(c)] + norm.mean[static_cast<size_t>(c)];
-      e = std::clamp(e, 0.0f, 1.0f);
-    }
-  }
-  return Tensor::from_vector({C, H, W}, v);
-}
-
 // The mean (y, x) of every segment's pixels.
 std::vector<std::pair<double, double>> segment_centers(const Segments& seg, size_t count) {
   std::vector<std::pair<double, double>> sum(count, {0.0, 0.0});
@@ -302,20 +286,6 @@ void run_rise(const MethodCall& c, MethodOutput& out) {
   out.info["score"] = "probability";
 }
 
-// The image's players: a grid of exactly opt.segments cells, or SLIC superpixels.
-Segments segment_image(const MethodCall& c) {
-  if (c.opt.segmentation == "grid") {
-    int64_t rows = 1;  // the largest divisor of segments not above its square root
-    for (int64_t r = 1; r * r <= c.opt.segments; ++r) {
-      if (c.opt.segments % r == 0) rows = r;
-    }
-    return grid_segments(c.H, c.W, rows, c.opt.segments / rows);
-  }
-  SlicOptions so;
-  so.segments = c.opt.segments;
-  return slic(pixel_image(c.x, c.opt.norm), so);
-}
-
 // LIME's coefficients per segment (R^2 and intercept recorded).
 std::vector<double> lime_values(const MethodCall& c, const ValueFn& v, const Segments& seg,
                                 MethodOutput& out) {
@@ -353,7 +323,7 @@ std::vector<double> shapley_values(const MethodCall& c, const ValueFn& v, const 
 }
 
 void run_segment_method(const MethodCall& c, MethodOutput& out) {
-  const Segments seg = segment_image(c);
+  const Segments seg = method_segments(c.x, c.opt);
   if (c.method == "exact-shapley" && seg.count > 20) {
     throw std::invalid_argument(fmt::format(
         "exact-shapley: the image has {} superpixels, at most 20 can be enumerated (2^n "
@@ -452,6 +422,35 @@ MethodRunner find_runner(const std::string& method) {
 }
 
 }  // namespace
+
+Tensor pixel_image(const Tensor& x, const data::Normalization& norm) {
+  const int64_t C = x.size(x.dim() - 3), H = x.size(x.dim() - 2), W = x.size(x.dim() - 1);
+  std::vector<float> v = x.to_vector();
+  const bool have =
+      static_cast<int64_t>(norm.mean.size()) == C && static_cast<int64_t>(norm.std.size()) == C;
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t p = 0; p < H * W; ++p) {
+      float& e = v[static_cast<size_t>(c * H * W + p)];
+      if (have) e = e * norm.std[static_cast<size_t>(c)] + norm.mean[static_cast<size_t>(c)];
+      e = std::clamp(e, 0.0f, 1.0f);
+    }
+  }
+  return Tensor::from_vector({C, H, W}, v);
+}
+
+Segments method_segments(const Tensor& x, const MethodOptions& opt) {
+  const int64_t H = x.size(x.dim() - 2), W = x.size(x.dim() - 1);
+  if (opt.segmentation == "grid") {
+    int64_t rows = 1;  // the largest divisor of segments not above its square root
+    for (int64_t r = 1; r * r <= opt.segments; ++r) {
+      if (opt.segments % r == 0) rows = r;
+    }
+    return grid_segments(H, W, rows, opt.segments / rows);
+  }
+  SlicOptions so;
+  so.segments = opt.segments;
+  return slic(pixel_image(x, opt.norm), so);
+}
 
 const std::vector<std::string>& method_names() {
   static const std::vector<std::string> names = [] {

@@ -12,6 +12,7 @@
 
 #include "data/normalize.h"
 #include "interp/batch.h"
+#include "interp/slic.h"
 #include "runtime/module.h"
 #include "runtime/tensor.h"
 
@@ -112,6 +113,15 @@ struct MapAucs {
 // requires: x [1,C,H,W], map with H*W elements.
 MapAucs map_aucs(Module& model, const Tensor& x, const Tensor& map, int64_t target,
                  const BatchOptions& batch);
+
+// x [1,C,H,W] or [C,H,W] in the model's normalised units -> [C,H,W] pixel values, the normalisation
+// undone (when it has C channels) and clamped to [0,1]: what SLIC's colour distances read.
+Tensor pixel_image(const Tensor& x, const data::Normalization& norm);
+
+// The players of the segment methods for x [1,C,H,W] (or [C,H,W]): with segmentation "grid",
+// exactly opt.segments cells, rows x cols the most nearly square factorisation (16 -> 4x4, 6 ->
+// 2x3); with "slic", SLIC superpixels of pixel_image(x, opt.norm).
+Segments method_segments(const Tensor& x, const MethodOptions& opt);
 
 // The k largest entries of map [H,W] as [{"y","x","value"}], ties by increasing index.
 nlohmann::json top_pixels(const Tensor& map, int64_t k);

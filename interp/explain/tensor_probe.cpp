@@ -63,11 +63,10 @@ bool uses_segments(const std::string& m) { return is_segment_method(m) || m == "
 // The grid the segment methods use with segmentation "grid" (registry.h: `segments` cells,
 // rows = the largest divisor of segments not above its square root).
 Segments probe_grid(int64_t H, int64_t W, int64_t segments) {
-  int64_t rows = 1;
-  for (int64_t r = 1; r * r <= segments; ++r) {
-    if (segments % r == 0) rows = r;
-  }
-  return grid_segments(H, W, rows, segments / rows);
+  MethodOptions grid;  // the registry's grid, so the peers see the cells glassbox uses
+  grid.segmentation = "grid";
+  grid.segments = segments;
+  return method_segments(Tensor::zeros({1, 1, H, W}), grid);
 }
 
 void check_job(const ProbeJob& job) {

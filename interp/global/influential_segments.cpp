@@ -8,24 +8,10 @@
 #include <utility>
 
 #include "interp/perturb.h"
+#include "interp/registry.h"
 #include "interp/shapley.h"
 
 namespace gb::interp {
-
-Tensor pixel_values(const Tensor& x, const data::Normalization& norm) {
-  const int64_t C = x.size(x.dim() - 3), H = x.size(x.dim() - 2), W = x.size(x.dim() - 1);
-  std::vector<float> v = x.to_vector();
-  const bool have =
-      static_cast<int64_t>(norm.mean.size()) == C && static_cast<int64_t>(norm.std.size()) == C;
-  for (int64_t c = 0; c < C; ++c) {
-    for (int64_t p = 0; p < H * W; ++p) {
-      float& e = v[static_cast<size_t>(c * H * W + p)];
-      if (have) e = e * norm.std[static_cast<size_t>(c)] + norm.mean[static_cast<size_t>(c)];
-      e = std::clamp(e, 0.0f, 1.0f);
-    }
-  }
-  return Tensor::from_vector({C, H, W}, v);
-}
 
 ImageSegmentValues segment_values(Module& model, const Tensor& x, int64_t target,
                                   const SegmentShapOptions& opt) {
@@ -35,7 +21,7 @@ ImageSegmentValues segment_values(Module& model, const Tensor& x, int64_t target
   SlicOptions so;
   so.segments = opt.segments;
   ImageSegmentValues out;
-  out.segments = slic(pixel_values(x, opt.norm), so);
+  out.segments = slic(pixel_image(x, opt.norm), so);
   ImageGameOptions go;
   go.batch = opt.batch;
   const ValueFn v = image_value_fn(model, x, out.segments, target, go);
@@ -106,7 +92,7 @@ Image crop_of(const Tensor& pixels, const Segments& seg, const InfluentialSegmen
 void TopSegments::add(int64_t k, int64_t image, const Tensor& x, const data::Normalization& norm,
                       const ImageSegmentValues& values) {
   std::vector<InfluentialSegment>& best = best_.at(static_cast<size_t>(k));
-  const Tensor pixels = pixel_values(x, norm);
+  const Tensor pixels = pixel_image(x, norm);
   for (int32_t j = 0; j < static_cast<int32_t>(values.phi.size()); ++j) {
     const double value = values.phi[static_cast<size_t>(j)];
     // Strictly better than the current last, so ties keep the earlier image / lower label.

@@ -61,7 +61,5 @@ class TopSegments {
   std::vector<std::vector<InfluentialSegment>> best_;
 };
 
-// Pixels [C,H,W] in [0,1] of a normalised x [1,C,H,W] (or [C,H,W]): v * std + mean, clamped.
-Tensor pixel_values(const Tensor& x, const data::Normalization& norm);
 
 }  // namespace gb::interp
