@@ -20,6 +20,7 @@
 #include "interp/eval/perturbation_curves.h"
 #include "interp/eval/road.h"
 #include "interp/metrics.h"
+#include "quadrant_net.h"
 #include "runtime/layers.h"
 #include "runtime/rng.h"
 
@@ -31,16 +32,7 @@ namespace {
 
 // Logit 0 = `gain` x mean of the top-left 16x16 quadrant of a 3x32x32 image; logit 1 = 0.
 std::shared_ptr<gb::nn::Sequential> quadrant_net(float gain = 1.0f) {
-  auto net = std::make_shared<gb::nn::Sequential>();
-  auto conv = std::make_shared<gb::nn::Conv2d>(3, 1, 16, 16);
-  auto fc = std::make_shared<gb::nn::Linear>(4, 2);
-  net->push_back(conv);
-  net->push_back(std::make_shared<gb::nn::Flatten>());
-  net->push_back(fc);
-  conv->local_tensor("weight").fill_(1.0f / (3 * 16 * 16));
-  fc->local_tensor("weight").copy_(Tensor::from_vector({2, 4}, {gain, 0, 0, 0, 0, 0, 0, 0}));
-  fc->local_tensor("bias").fill_(0.0f);
-  return net;
+  return gb::testing::quadrant_net({gain, 0, 0, 0, 0, 0, 0, 0});
 }
 
 Tensor random_image(uint64_t seed, float lo = 0.2f, float hi = 1.0f) {

@@ -15,6 +15,7 @@
 #include "interp/metrics.h"
 #include "interp/registry.h"
 #include "models/registry.h"
+#include "quadrant_net.h"
 #include "runtime/layers.h"
 #include "runtime/rng.h"
 
@@ -72,16 +73,7 @@ class Swapped : public Module {
 
 // Logit 0 = mean of the top-left 16x16 quadrant, logit 1 = mean of the bottom-right one.
 std::shared_ptr<gb::nn::Sequential> two_quadrant_net() {
-  auto net = std::make_shared<gb::nn::Sequential>();
-  auto conv = std::make_shared<gb::nn::Conv2d>(3, 1, 16, 16);
-  auto fc = std::make_shared<gb::nn::Linear>(4, 2);
-  net->push_back(conv);
-  net->push_back(std::make_shared<gb::nn::Flatten>());
-  net->push_back(fc);
-  conv->local_tensor("weight").fill_(1.0f / (3 * 16 * 16));
-  fc->local_tensor("weight").copy_(Tensor::from_vector({2, 4}, {1, 0, 0, 0, 0, 0, 0, 1}));
-  fc->local_tensor("bias").fill_(0.0f);
-  return net;
+  return gb::testing::quadrant_net({1, 0, 0, 0, 0, 0, 0, 1});
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "interp/eval/robustness.h"
+#include "quadrant_net.h"
 #include "runtime/layers.h"
 #include "runtime/rng.h"
 
@@ -20,19 +21,7 @@ using namespace gb::interp::eval;
 
 namespace {
 
-// Logit 0 = mean of the top-left 16x16 quadrant of a 3x32x32 image; logit 1 = 0.
-std::shared_ptr<gb::nn::Sequential> quadrant_net() {
-  auto net = std::make_shared<gb::nn::Sequential>();
-  auto conv = std::make_shared<gb::nn::Conv2d>(3, 1, 16, 16);
-  auto fc = std::make_shared<gb::nn::Linear>(4, 2);
-  net->push_back(conv);
-  net->push_back(std::make_shared<gb::nn::Flatten>());
-  net->push_back(fc);
-  conv->local_tensor("weight").fill_(1.0f / (3 * 16 * 16));
-  fc->local_tensor("weight").copy_(Tensor::from_vector({2, 4}, {1, 0, 0, 0, 0, 0, 0, 0}));
-  fc->local_tensor("bias").fill_(0.0f);
-  return net;
-}
+using gb::testing::quadrant_net;
 
 Tensor random_image(uint64_t seed) {
   gb::Generator gen(seed, 0);

@@ -19,6 +19,7 @@
 #include "interp/metrics.h"
 #include "interp/perturb.h"
 #include "interp/slic.h"
+#include "quadrant_net.h"
 #include "runtime/layers.h"
 #include "runtime/rng.h"
 
@@ -28,21 +29,7 @@ using namespace gb::interp;
 
 namespace {
 
-// Logit 0 = mean of the top-left 16x16 quadrant of a 3x32x32 image; logit 1 = 0. Built from real
-// layers: a 16x16 stride-16 conv of constant weights gives the four quadrant means, and a linear
-// layer picks the first.
-std::shared_ptr<gb::nn::Sequential> quadrant_net() {
-  auto net = std::make_shared<gb::nn::Sequential>();
-  auto conv = std::make_shared<gb::nn::Conv2d>(3, 1, 16, 16);
-  auto fc = std::make_shared<gb::nn::Linear>(4, 2);
-  net->push_back(conv);
-  net->push_back(std::make_shared<gb::nn::Flatten>());
-  net->push_back(fc);
-  conv->local_tensor("weight").fill_(1.0f / (3 * 16 * 16));
-  fc->local_tensor("weight").copy_(Tensor::from_vector({2, 4}, {1, 0, 0, 0, 0, 0, 0, 0}));
-  fc->local_tensor("bias").fill_(0.0f);
-  return net;
-}
+using gb::testing::quadrant_net;
 
 Tensor random_image(uint64_t seed, float lo = 0.2f, float hi = 1.0f) {
   gb::Generator gen(seed, 0);
