@@ -15,6 +15,10 @@ struct BatchOptions {
   // Never more inputs than this per forward. Chunks of 32-64 images ran ~2x faster than
   // 256-1024 on the 2-core reference machine (activations stay in cache), so 64 is the default.
   int64_t max_chunk = 64;
+  // Perturbation methods whose images differ from the explained one in a box (occlusion, feature
+  // ablation, the coalition games) compute each layer only where the box reaches
+  // (interp/incremental.h); false: every image runs the full forward (--no-incremental).
+  bool incremental = true;
 };
 
 // How many inputs of shape [C,H,W] fit in one forward pass under `opt.mem_budget_bytes`,

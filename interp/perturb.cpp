@@ -3,10 +3,15 @@
 #include "interp/perturb.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <numeric>
 #include <stdexcept>
 #include <string>
+
+#include "interp/incremental.h"
 
 namespace gb::interp {
 namespace {
@@ -60,6 +65,41 @@ std::vector<int64_t> window_starts(int64_t n, int64_t win, int64_t stride) {
     starts.push_back(p);
   }
   return starts;
+}
+
+// Each segment's bounding box.
+std::vector<ChangedBox> segment_boxes(const Segments& seg) {
+  std::vector<int64_t> y0(static_cast<size_t>(seg.count), seg.height), y1(y0.size(), -1);
+  std::vector<int64_t> x0(y0.size(), seg.width), x1(y0.size(), -1);
+  for (int64_t y = 0; y < seg.height; ++y) {
+    for (int64_t x = 0; x < seg.width; ++x) {
+      const auto s = static_cast<size_t>(seg.at(y, x));
+      y0[s] = std::min(y0[s], y);
+      y1[s] = std::max(y1[s], y);
+      x0[s] = std::min(x0[s], x);
+      x1[s] = std::max(x1[s], x);
+    }
+  }
+  std::vector<ChangedBox> boxes(y0.size());
+  for (size_t s = 0; s < boxes.size(); ++s) {
+    if (y1[s] >= 0) boxes[s] = {y0[s], x0[s], y1[s] - y0[s] + 1, x1[s] - x0[s] + 1};
+  }
+  return boxes;
+}
+
+// The bounding box of the segments a coalition hides (z[s] == 0); empty when it hides none.
+ChangedBox hidden_box(const std::vector<ChangedBox>& seg_boxes, const uint8_t* z) {
+  int64_t y0 = INT64_MAX, x0 = INT64_MAX, y1 = -1, x1 = -1;
+  for (size_t s = 0; s < seg_boxes.size(); ++s) {
+    const ChangedBox& b = seg_boxes[s];
+    if (z[s] != 0 || b.h == 0) continue;
+    y0 = std::min(y0, b.y0);
+    x0 = std::min(x0, b.x0);
+    y1 = std::max(y1, b.y0 + b.h);
+    x1 = std::max(x1, b.x0 + b.w);
+  }
+  if (y1 < 0) return {};
+  return {y0, x0, y1 - y0, x1 - x0};
 }
 
 }  // namespace
@@ -222,22 +262,65 @@ ValueFn image_value_fn(Module& model, const Tensor& image, const Segments& seg, 
   if (target < 0) throw std::invalid_argument("image_value_fn: target must be >= 0");
   Tensor fill = make_fill(img, opt.fill);
   Module* m = &model;
-  return
-      [m, img, fill, seg, target, opt](const std::vector<uint8_t>& z, int64_t count, float* out) {
-        const int64_t S = seg.count;
-        if (static_cast<int64_t>(z.size()) < count * S) {
-          throw std::invalid_argument("image game: fewer coalition bytes than count x segments");
-        }
-        forward_streamed(
-            *m, count, img.shape(),
-            [&](int64_t begin, int64_t n) {
-              return masked_batch(img, fill, seg, z.data() + begin * S, n);
-            },
-            [&](int64_t begin, const Tensor& logits) {
-              target_scores(logits, target, opt.score, out + begin);
-            },
-            opt.batch);
-      };
+  std::shared_ptr<IncrementalForward> inc;
+  if (opt.batch.incremental) {
+    std::string why;
+    inc = try_incremental(model, img, &why);
+    if (!inc && opt.incremental_stats) opt.incremental_stats->not_run = why;
+  } else if (opt.incremental_stats) {
+    opt.incremental_stats->not_run = "--no-incremental";
+  }
+  const std::vector<ChangedBox> seg_boxes = segment_boxes(seg);
+  return [m, img, fill, seg, target, opt, inc, seg_boxes](const std::vector<uint8_t>& z,
+                                                          int64_t count, float* out) {
+    const int64_t S = seg.count;
+    if (static_cast<int64_t>(z.size()) < count * S) {
+      throw std::invalid_argument("image game: fewer coalition bytes than count x segments");
+    }
+    if (!inc) {
+      forward_streamed(
+          *m, count, img.shape(),
+          [&](int64_t begin, int64_t n) {
+            return masked_batch(img, fill, seg, z.data() + begin * S, n);
+          },
+          [&](int64_t begin, const Tensor& logits) {
+            target_scores(logits, target, opt.score, out + begin);
+          },
+          opt.batch);
+      return;
+    }
+    // Coalitions in order of their changed box's area, so that chunks group small boxes.
+    std::vector<ChangedBox> boxes(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i)
+      boxes[static_cast<size_t>(i)] = hidden_box(seg_boxes, z.data() + i * S);
+    std::vector<int64_t> order(static_cast<size_t>(count));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      const ChangedBox& p = boxes[static_cast<size_t>(a)];
+      const ChangedBox& q = boxes[static_cast<size_t>(b)];
+      return p.h * p.w < q.h * q.w;
+    });
+    std::vector<uint8_t> sorted(static_cast<size_t>(count * S));
+    for (int64_t i = 0; i < count; ++i) {
+      std::memcpy(sorted.data() + i * S, z.data() + order[static_cast<size_t>(i)] * S,
+                  static_cast<size_t>(S));
+    }
+    std::vector<float> values(static_cast<size_t>(count));
+    const IncrementalStats before = inc->stats();
+    forward_streamed_incremental(
+        *m, *inc, count,
+        [&](int64_t begin, int64_t n) {
+          return masked_batch(img, fill, seg, sorted.data() + begin * S, n);
+        },
+        [&](int64_t i) { return boxes[static_cast<size_t>(order[static_cast<size_t>(i)])]; },
+        [&](int64_t begin, const Tensor& logits) {
+          target_scores(logits, target, opt.score, values.data() + begin);
+        },
+        opt.batch);
+    for (int64_t i = 0; i < count; ++i)
+      out[order[static_cast<size_t>(i)]] = values[static_cast<size_t>(i)];
+    if (opt.incremental_stats) opt.incremental_stats->add(inc->stats().minus(before));
+  };
 }
 
 Tensor occlusion(Module& model, const Tensor& image, int64_t target, const OcclusionOptions& opt) {
@@ -253,29 +336,43 @@ Tensor occlusion(Module& model, const Tensor& image, int64_t target, const Occlu
   const auto nx = static_cast<int64_t>(xs.size());
   const int64_t windows = static_cast<int64_t>(ys.size()) * nx;
   std::vector<float> scores(static_cast<size_t>(windows + 1));
-  forward_streamed(
-      model, windows + 1, img.shape(),
-      [&](int64_t begin, int64_t n) {
-        Tensor batch = Tensor::empty({n, C, H, W});
-        for (int64_t i = 0; i < n; ++i) {
-          float* o = batch.f32() + i * C * P;
-          std::memcpy(o, img.f32(), static_cast<size_t>(C * P) * sizeof(float));
-          const int64_t w = begin + i - 1;  // image 0 is the unoccluded one
-          if (w < 0) continue;
-          const int64_t y0 = ys[static_cast<size_t>(w / nx)], x0 = xs[static_cast<size_t>(w % nx)];
-          for (int64_t c = 0; c < C; ++c) {
-            for (int64_t y = y0; y < y0 + wy; ++y) {
-              std::memcpy(o + c * P + y * W + x0, fill.f32() + c * P + y * W + x0,
-                          static_cast<size_t>(wx) * sizeof(float));
-            }
-          }
+  auto make = [&](int64_t begin, int64_t n) {
+    Tensor batch = Tensor::empty({n, C, H, W});
+    for (int64_t i = 0; i < n; ++i) {
+      float* o = batch.f32() + i * C * P;
+      std::memcpy(o, img.f32(), static_cast<size_t>(C * P) * sizeof(float));
+      const int64_t w = begin + i - 1;  // image 0 is the unoccluded one
+      if (w < 0) continue;
+      const int64_t y0 = ys[static_cast<size_t>(w / nx)], x0 = xs[static_cast<size_t>(w % nx)];
+      for (int64_t c = 0; c < C; ++c) {
+        for (int64_t y = y0; y < y0 + wy; ++y) {
+          std::memcpy(o + c * P + y * W + x0, fill.f32() + c * P + y * W + x0,
+                      static_cast<size_t>(wx) * sizeof(float));
         }
-        return batch;
-      },
-      [&](int64_t begin, const Tensor& logits) {
-        target_scores(logits, target, opt.score, scores.data() + begin);
-      },
-      opt.batch);
+      }
+    }
+    return batch;
+  };
+  auto consume = [&](int64_t begin, const Tensor& logits) {
+    target_scores(logits, target, opt.score, scores.data() + begin);
+  };
+  std::string why;
+  std::unique_ptr<IncrementalForward> inc =
+      opt.batch.incremental ? try_incremental(model, img, &why) : nullptr;
+  if (opt.incremental_stats && !inc) {
+    opt.incremental_stats->not_run = opt.batch.incremental ? why : "--no-incremental";
+  }
+  if (inc) {
+    auto box_of = [&](int64_t i) {
+      if (i == 0) return ChangedBox{};
+      const int64_t w = i - 1;
+      return ChangedBox{ys[static_cast<size_t>(w / nx)], xs[static_cast<size_t>(w % nx)], wy, wx};
+    };
+    forward_streamed_incremental(model, *inc, windows + 1, make, box_of, consume, opt.batch);
+    if (opt.incremental_stats) opt.incremental_stats->add(inc->stats());
+  } else {
+    forward_streamed(model, windows + 1, img.shape(), make, consume, opt.batch);
+  }
   std::vector<double> sum(static_cast<size_t>(P), 0.0), cover(static_cast<size_t>(P), 0.0);
   for (int64_t w = 0; w < windows; ++w) {
     const int64_t y0 = ys[static_cast<size_t>(w / nx)], x0 = xs[static_cast<size_t>(w % nx)];

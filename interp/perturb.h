@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "interp/batch.h"
+#include "interp/incremental.h"
 #include "interp/slic.h"
 #include "runtime/module.h"
 
@@ -81,6 +82,9 @@ struct ImageGameOptions {
   FillOptions fill;            // what hidden segments show
   Score score = Score::Logit;  // the game's value is this score of the target class
   BatchOptions batch;          // memory budget of each forward chunk
+  // When given and batch.incremental: what incremental inference computed (added to), and
+  // why it did not run, if so (interp/incremental.h).
+  IncrementalStats* incremental_stats = nullptr;
 };
 
 // The game "target score of the image with the segments outside the coalition hidden".
@@ -99,6 +103,7 @@ struct OcclusionOptions {
   FillOptions fill = constant_fill(0.0f);
   Score score = Score::Logit;
   BatchOptions batch;
+  IncrementalStats* incremental_stats = nullptr;  // as in ImageGameOptions
 };
 
 // Occlusion map [H,W]: for each window position, drop = score(image) - score(image with the window

@@ -252,13 +252,23 @@ void run_lrp(const MethodCall& c, MethodOutput& out) {
 
 // ---- the perturbation family ----
 
+// What incremental inference did for one explanation: the share of a full forward's
+// multiply-adds it computed, or why it did not run.
+json incremental_info(const IncrementalStats& s) {
+  if (!s.not_run.empty()) return {{"used", false}, {"why", s.not_run}};
+  return {{"used", true}, {"mac_fraction", s.mac_fraction()}, {"images", s.images}};
+}
+
 void run_occlusion(const MethodCall& c, MethodOutput& out) {
   OcclusionOptions oo;
   oo.window = std::max<int64_t>(1, std::min(c.H, c.W) / 4);
   oo.stride = std::max<int64_t>(1, oo.window / 2);
   oo.batch = c.opt.batch;
+  IncrementalStats inc;
+  oo.incremental_stats = &inc;
   const Tensor m = occlusion(c.model, c.x, c.target, oo);
   out.ms = c.clock.elapsed_ms();
+  out.info["incremental"] = incremental_info(inc);
   out.map = as_hw(m, c.H, c.W);
   out.is_signed = true;
   out.info["window"] = oo.window;
@@ -332,9 +342,12 @@ void run_segment_method(const MethodCall& c, MethodOutput& out) {
   }
   ImageGameOptions go;
   go.batch = c.opt.batch;
+  IncrementalStats inc;
+  go.incremental_stats = &inc;
   const ValueFn v = image_value_fn(c.model, c.x, seg, c.target, go);
   const std::vector<double> values =
       c.method == "lime" ? lime_values(c, v, seg, out) : shapley_values(c, v, seg, out);
+  out.info["incremental"] = incremental_info(inc);
   out.map = segment_map(seg, values);
   out.ms = c.clock.elapsed_ms();
   out.map = as_hw(out.map, c.H, c.W);

@@ -17,6 +17,7 @@
 #include "runtime/layers.h"
 #include "runtime/ops.h"
 #include "runtime/rng.h"
+#include "zoo_models.h"
 
 using namespace gb;
 using namespace gb::interp;
@@ -282,25 +283,7 @@ TEST(RelevanceLrp, OptionsAreCheckedBeforeWork) {
 namespace {
 
 std::shared_ptr<Module> zoo_model(const std::string& name, float width) {
-  manual_seed(7);
-  models::ModelConfig cfg;
-  cfg.width = width;
-  auto m = models::build_model(name, cfg);
-  Generator gen(99);
-  for (auto& [pname, p] : m->named_parameters()) {
-    if (pname.find("bn") == std::string::npos && pname.find("norm") == std::string::npos) continue;
-    const bool weight = pname.size() >= 6 && pname.substr(pname.size() - 6) == "weight";
-    p.copy_(weight ? Tensor::uniform(p.shape(), gen, 0.5f, 1.5f)
-                   : Tensor::uniform(p.shape(), gen, -0.2f, 0.2f));
-  }
-  for (auto& [bname, b] : m->named_buffers()) {
-    if (bname.find("running_mean") != std::string::npos)
-      b.copy_(Tensor::uniform(b.shape(), gen, -0.3f, 0.3f));
-    if (bname.find("running_var") != std::string::npos)
-      b.copy_(Tensor::uniform(b.shape(), gen, 0.5f, 2.0f));
-  }
-  m->eval();
-  return m;
+  return gb::testing::zoo_model_random_bn(name, width);
 }
 
 struct ZooCase {

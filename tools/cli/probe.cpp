@@ -64,6 +64,8 @@ Command add_probe(CLI::App& cli, SharedOptions& shared) {
   app->add_option("--segmentation", mo.segmentation,
                   "slic | grid (segments, fill and --game "
                   "are written for grid)");
+  app->add_flag("!--no-incremental", mo.batch.incremental,
+                "every perturbed image through the full forward (interp/incremental.h)");
   app->add_flag("--game", j->game,
                 "write game [N,2^S]: the segment game's value of every coalition (grid, S <= 16)");
   app->add_option("--timing-reps", j->timing_reps,
