@@ -115,6 +115,11 @@ Tensor assemble(const Tensor& base, const Tensor& patch, const Region& patch_reg
   return out;
 }
 
+Tensor interior(const Tensor& y, int64_t border) {
+  const std::vector<int64_t> y0(static_cast<size_t>(y.size(0)), border);
+  return crop(y, Region{Span{y0, y.size(2) - 2 * border}, Span{y0, y.size(3) - 2 * border}});
+}
+
 Tensor crop(const Tensor& batch, const Region& region) {
   const int64_t B = batch.size(0), C = batch.size(1), H = batch.size(2), W = batch.size(3);
   const int64_t h = region.y.size, w = region.x.size;

@@ -49,6 +49,10 @@ Span input_span(const Span& out, int64_t k, int64_t s, int64_t p);
 Tensor assemble(const Tensor& base, const Tensor& patch, const Region& patch_region, const Span& ry,
                 const Span& rx, int64_t B, float fill);
 
+// y [B,C,h,w] without its outer `border` rows and columns: [B,C,h-2*border,w-2*border].
+// requires: h, w > 2 * border.
+Tensor interior(const Tensor& y, int64_t border);
+
 // The rectangle of `batch` [B,C,H,W] over `region` (each image's own place), [B,C,h,w].
 Tensor crop(const Tensor& batch, const Region& region);
 

@@ -261,8 +261,10 @@ json incremental_info(const IncrementalStats& s) {
 
 void run_occlusion(const MethodCall& c, MethodOutput& out) {
   OcclusionOptions oo;
-  oo.window = std::max<int64_t>(1, std::min(c.H, c.W) / 4);
-  oo.stride = std::max<int64_t>(1, oo.window / 2);
+  oo.window = c.opt.occlusion_window > 0 ? c.opt.occlusion_window
+                                         : std::max<int64_t>(1, std::min(c.H, c.W) / 4);
+  oo.stride =
+      c.opt.occlusion_stride > 0 ? c.opt.occlusion_stride : std::max<int64_t>(1, oo.window / 2);
   oo.batch = c.opt.batch;
   IncrementalStats inc;
   oo.incremental_stats = &inc;
@@ -509,6 +511,10 @@ void check_method_options(const MethodOptions& opt) {
                                 "'");
   }
   if (opt.ig_steps < 1) throw std::invalid_argument("--ig-steps must be at least 1");
+  if (opt.occlusion_window < 0 || opt.occlusion_stride < 0) {
+    throw std::invalid_argument(
+        "--occlusion-window and --occlusion-stride must be >= 0 (0: default)");
+  }
   if (opt.batch.mem_budget_bytes == 0) throw std::invalid_argument("--mem-budget must be > 0");
   if (opt.lrp_bias != "include" && opt.lrp_bias != "ignore") {
     throw std::invalid_argument("--lrp-bias must be include or ignore, got '" + opt.lrp_bias + "'");

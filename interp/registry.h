@@ -49,6 +49,9 @@ struct MethodOptions {
   // most nearly square factorisation: 16 -> 4x4).
   std::string segmentation = "slic";
   int64_t ig_steps = 32;  // Integrated Gradients: Gauss-Legendre points
+  // Occlusion's square window and stride in pixels; 0: a quarter of the image's shorter side,
+  // and half the window.
+  int64_t occlusion_window = 0, occlusion_stride = 0;
   // LRP (interp/relevance/lrp.h): the composite of "lrp" (the lrp-* rows fix their own), the
   // stabiliser, gamma, alpha/beta (alpha - beta = 1) and whether biases enter z ("include",
   // or "ignore": Zennit's zero_params='bias').
@@ -69,6 +72,7 @@ struct MethodOptions {
 };
 
 // throws: std::invalid_argument naming the option when samples < 0, segments < 1, ig_steps < 1,
+// an occlusion window or stride < 0,
 // segmentation is neither "slic" nor "grid", the memory budget is 0, an LRP option is invalid
 // (check_lrp_options; lrp_bias neither "include" nor "ignore", lrp_dead_field neither "flat"
 // nor "drop") or a RISE option is.
