@@ -64,6 +64,10 @@ Command add_probe(CLI::App& cli, SharedOptions& shared) {
   app->add_option("--segmentation", mo.segmentation,
                   "slic | grid (segments, fill and --game "
                   "are written for grid)");
+  app->add_option("--occlusion-window", mo.occlusion_window,
+                  "occlusion window side in pixels (0: a quarter of the shorter side)");
+  app->add_option("--occlusion-stride", mo.occlusion_stride,
+                  "occlusion stride in pixels (0: half the window)");
   app->add_flag("!--no-incremental", mo.batch.incremental,
                 "every perturbed image through the full forward (interp/incremental.h)");
   app->add_flag("--game", j->game,

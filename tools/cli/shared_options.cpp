@@ -101,6 +101,10 @@ void add_method_options(CLI::App& app, interp::MethodOptions& m, int64_t& mem_bu
   app.add_option("--rise-p", m.rise_p, "RISE probability of a kept cell (0.5)");
   app.add_option("--mem-budget", mem_budget_mb,
                  "memory budget in MB of each batched forward of perturbed inputs (512)");
+  app.add_option("--occlusion-window", m.occlusion_window,
+                 "occlusion window side in pixels (0: a quarter of the shorter side)");
+  app.add_option("--occlusion-stride", m.occlusion_stride,
+                 "occlusion stride in pixels (0: half the window)");
   app.add_flag("!--no-incremental", m.batch.incremental,
                "run every perturbed image through the full forward (default: occlusion, feature "
                "ablation and the coalition methods compute each layer only where the changed "
