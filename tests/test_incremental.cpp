@@ -145,7 +145,7 @@ TEST_P(IncrementalZoo, LogitsMatchTheFullForward) {
 INSTANTIATE_TEST_SUITE_P(Zoo, IncrementalZoo,
                          ::testing::Values(ZooCase{"resnet20", 0.5f}, ZooCase{"resnet18", 0.125f},
                                            ZooCase{"vgg11", 0.125f}, ZooCase{"inception", 0.125f},
-                                           ZooCase{"smallcnn", 0.5f}),
+                                           ZooCase{"smallcnn", 0.5f}, ZooCase{"airbench", 0.25f}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Incremental, SmallBoxesComputeLess) {
@@ -168,6 +168,22 @@ TEST(Incremental, RefusesWhatItCannotRun) {
   EXPECT_THROW(inc.forward(batch, {ChangedBox{30, 0, 4, 4}}), std::invalid_argument);
   EXPECT_THROW(inc.forward(batch, {}), std::invalid_argument);
   EXPECT_THROW(IncrementalForward(*m, base, 0.0), std::invalid_argument);
+}
+
+TEST(Incremental, FallsBackWhereAnOpHasNoRule) {
+  auto vit = gb::testing::zoo_model_random_bn("vit", 0.25f);
+  Generator gen(4);
+  const Tensor img = Tensor::randn({3, 32, 32}, gen);
+  std::string why;
+  EXPECT_EQ(try_incremental(*vit, img, &why), nullptr);
+  EXPECT_NE(why.find("layer_norm"), std::string::npos) << why;
+  // The methods still run, on the full forward, and say why.
+  OcclusionOptions oo;
+  IncrementalStats stats;
+  oo.incremental_stats = &stats;
+  const Tensor map = occlusion(*vit, img, 0, oo);
+  EXPECT_EQ(map.numel(), 32 * 32);
+  EXPECT_NE(stats.not_run.find("layer_norm"), std::string::npos);
 }
 
 TEST(Incremental, ChangedBoxIsTheBoundingBox) {
