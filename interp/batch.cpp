@@ -53,7 +53,8 @@ void forward_streamed(Module& model, int64_t total, const Shape& chw,
 
 Tensor forward_batched(Module& model, const Tensor& inputs, const BatchOptions& opt) {
   if (inputs.dim() != 4) {
-    throw std::invalid_argument("interp: inputs must be [N,C,H,W], got " + shape_str(inputs.shape()));
+    throw std::invalid_argument("interp: inputs must be [N,C,H,W], got " +
+                                shape_str(inputs.shape()));
   }
   const int64_t N = inputs.size(0);
   const Shape chw{inputs.size(1), inputs.size(2), inputs.size(3)};

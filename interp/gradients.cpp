@@ -19,7 +19,6 @@
 namespace gb::interp {
 namespace {
 
-
 void check_images(const Tensor& x, const char* who) {
   if (!x.defined() || x.dim() != 4 || x.dtype() != DType::F32 ||
       x.device().type != DeviceType::Cpu) {
@@ -216,11 +215,16 @@ Attribution smooth_grad(Module& model, const Tensor& x, const SmoothGradOptions&
 
 const char* quadrature_name(Quadrature q) {
   switch (q) {
-    case Quadrature::RiemannLeft: return "left";
-    case Quadrature::RiemannRight: return "right";
-    case Quadrature::RiemannMidpoint: return "midpoint";
-    case Quadrature::RiemannTrapezoid: return "trapezoid";
-    case Quadrature::GaussLegendre: return "gauss-legendre";
+    case Quadrature::RiemannLeft:
+      return "left";
+    case Quadrature::RiemannRight:
+      return "right";
+    case Quadrature::RiemannMidpoint:
+      return "midpoint";
+    case Quadrature::RiemannTrapezoid:
+      return "trapezoid";
+    case Quadrature::GaussLegendre:
+      return "gauss-legendre";
   }
   return "?";
 }

@@ -91,6 +91,48 @@ bool is_spatial_combine(const TracedOp& t, const GraphOp& op) {
   return t.inputs.size() == 2 && t.inputs[0].shape() == t.inputs[1].shape();
 }
 
+// Whether the op, run on a batch of B images instead of the traced one, treats the batch as the
+// outermost dimension it leaves alone (so the whole path may run it with a batch of B).
+// throws: std::invalid_argument naming the op and module when it does not: a permute, slice,
+// reduction or concat over dimension 0, a reshape that moves the batch, a concat with a traced
+// constant (of batch 1).
+void check_batch_safe(const TracedOp& t, const GraphOp& op) {
+  auto refuse = [&](const char* why) {
+    throw std::invalid_argument(fmt::format("incremental inference: op '{}' in module '{}' {}",
+                                            t.label, t.module.empty() ? "<root>" : t.module, why));
+  };
+  const auto has = [&](const char* name) { return t.attrs.count(name) != 0; };
+  switch (op.op) {
+    case OpId::Permute:
+      if (attr(t, "dims") != 0) refuse("moves the batch dimension");
+      break;
+    case OpId::Slice:
+      if (attr(t, "dim") == 0) refuse("slices the batch dimension");
+      break;
+    case OpId::Sum:
+    case OpId::Mean:
+      if (!has("dims") || t.attrs.at("dims").empty()) refuse("reduces over the batch");
+      for (double d : t.attrs.at("dims")) {
+        if (d == 0) refuse("reduces over the batch");
+      }
+      break;
+    case OpId::Reshape:
+    case OpId::Copy:
+      if (t.output.dim() < 1 || t.output.size(0) != 1 || t.inputs[0].dim() < 1 ||
+          t.inputs[0].size(0) != 1) {
+        refuse("reshapes across the batch dimension");
+      }
+      break;
+    case OpId::Concat:
+      if (attr(t, "dim") == 0 || op.act_inputs.size() != t.inputs.size()) {
+        refuse("concatenates over the batch or with a constant");
+      }
+      break;
+    default:
+      break;
+  }
+}
+
 void set_window(Step& s, const TracedOp& t, const GraphOp& op) {
   if (op.op == OpId::Conv2d) {
     s.kh = op.weight.size(2);
@@ -127,6 +169,8 @@ bool windowable(const TracedOp& t, const GraphOp& op) {
 }  // namespace
 
 struct IncrementalForward::Impl {
+  Module* model = nullptr;  // runs chunks whose input region is already too large
+  double full_macs_per_image = 0.0;
   relevance::RelevanceGraph graph;
   std::vector<Step> steps;
   std::unordered_map<const TensorImpl*, Tensor> base;  // cached activations, contiguous
@@ -201,6 +245,10 @@ void IncrementalForward::Impl::plan() {
     const TracedOp& t = relevance::traced(graph, op);
     for (size_t a : op.act_inputs) ++readers[t.inputs[a].impl()];
     producer[op.output.impl()] = i;
+    if (op.op == OpId::Conv2d || op.op == OpId::Linear) {
+      full_macs_per_image += static_cast<double>(op.output.numel()) *
+                             static_cast<double>(op.weight.numel() / op.weight.size(0));
+    }
     keep(op.output);
   }
   std::vector<bool> consumed(graph.ops.size(), false);
@@ -208,6 +256,7 @@ void IncrementalForward::Impl::plan() {
     if (consumed[i]) continue;
     const GraphOp& op = graph.ops[i];
     const TracedOp& t = relevance::traced(graph, op);
+    check_batch_safe(t, op);
     Step s;
     s.graph_index = i;
     s.out = op.output.impl();
@@ -266,6 +315,8 @@ Tensor IncrementalForward::Impl::run_conv(const Step& s, const Tensor& x, const 
   o.pad_h = pad_h;
   o.pad_w = pad_w;
   o.groups = attr(t, "groups");
+  o.dilation_h = attr(t, "dilation", 0);
+  o.dilation_w = attr(t, "dilation", 1);
   return ops::conv2d_fused(x, op.weight, Tensor(), op.bias, residual, s.relu, o);
 }
 
@@ -379,7 +430,7 @@ State IncrementalForward::Impl::run_whole(
   } else if (op.op == OpId::ConvTranspose2d) {
     r.data = relevance::replay(t, {in[0], op.weight, op.bias});
   } else if (op.op == OpId::Reshape || op.op == OpId::Copy) {
-    // The traced shape has batch 1: scale its outermost dimension by B.
+    // The traced shape has batch 1 outermost (check_batch_safe): make it B.
     Shape shape = t.output.shape();
     shape.at(0) *= B;
     r.data = ops::reshape(in[0], shape);
@@ -396,6 +447,7 @@ IncrementalForward::IncrementalForward(Module& model, const Tensor& image, doubl
     throw std::invalid_argument("incremental inference: full_fraction must be in (0, 1]");
   }
   impl_->full_fraction = full_fraction;
+  impl_->model = &model;
   for (const auto& [path, mod] : model.named_modules()) {
     if (mod->has_hooks()) {
       throw std::invalid_argument(
@@ -440,7 +492,15 @@ Tensor IncrementalForward::forward(const Tensor& batch, const std::vector<Change
   NoGradGuard no_grad;
   const Tensor xb = batch.is_contiguous() ? batch : ops::contiguous(batch);
   std::unordered_map<const TensorImpl*, State> states;
-  states[x0.impl()] = m.input_state(xb, boxes);
+  State in = m.input_state(xb, boxes);
+  m.stats.images += B;
+  if (in.whole) {  // nothing to save: the model's own (module-fused) forward
+    EvalModeScope eval(*m.model);
+    m.stats.macs_done += m.full_macs_per_image * static_cast<double>(B);
+    m.stats.macs_full += m.full_macs_per_image * static_cast<double>(B);
+    return (*m.model)(xb);
+  }
+  states[x0.impl()] = std::move(in);
   for (const Step& s : m.steps) {
     switch (s.rule) {
       case Rule::Window:
@@ -454,7 +514,6 @@ Tensor IncrementalForward::forward(const Tensor& batch, const std::vector<Change
         break;
     }
   }
-  m.stats.images += B;
   const TensorImpl* out = m.graph.logits.impl();
   return m.whole(states.at(out), out, B);
 }
@@ -492,7 +551,7 @@ std::unique_ptr<IncrementalForward> try_incremental(Module& model, const Tensor&
                                                     std::string* why) {
   try {
     return std::make_unique<IncrementalForward>(model, image);
-  } catch (const std::invalid_argument& e) {
+  } catch (const std::exception& e) {
     if (why) *why = e.what();
     return nullptr;
   }

@@ -8,7 +8,8 @@
 // pool over the patch with its halo (assembled from the cache, zero or -inf padding outside the
 // layer), pointwise ops and additions over the union of their inputs' regions. Where a layer's
 // region exceeds `full_fraction` of it, or an op has no windowed rule (global pooling, linear,
-// reshape), that op and every op after it run on whole activations, as a full forward does.
+// reshape), that op and every op downstream of it run on whole activations, as a full forward
+// does.
 // Batch norms are folded into the preceding convolution and a following residual add and ReLU run
 // in its epilogue (ops::conv2d_fused), as in the full forward.
 // Exact up to float rounding: a patch convolution may take another kernel (direct instead of
@@ -48,15 +49,19 @@ struct IncrementalStats {
   IncrementalStats minus(const IncrementalStats& o) const;
 };
 
+// Not safe to use from two threads at once (forward() adds to the running statistics).
 class IncrementalForward {
  public:
   // Traces `model` (eval mode, no grad; its training flag is restored) on `image` [C,H,W] (or
-  // [1,C,H,W]) and caches the activations. full_fraction in (0, 1]: a layer whose changed region
+  // [1,C,H,W]) and caches the activations. Keeps a reference to `model` (chunks whose changed
+  // region covers more than full_fraction of the image from the start run its own forward), which
+  // must outlive this object. full_fraction in (0, 1]: a layer whose changed region
   // covers more than this fraction of it runs whole.
   // throws: std::invalid_argument naming the op and its module when the model has an op that
-  // cannot be replayed (the relevance graph's list, interp/relevance/relevance_graph.h), a final
-  // softmax, a module with hooks (the plan would not call them), or a non-CPU model; callers
-  // then run the full forward (forward_streamed).
+  // cannot be replayed or that touches the batch dimension (a permute, slice, reduction or concat
+  // over it, a reshape across it, a concat with a traced constant) (the relevance graph's list,
+  // interp/relevance/relevance_graph.h), a final softmax, a module with hooks (the plan would not
+  // call them), or a non-CPU model; callers then run the full forward (forward_streamed).
   IncrementalForward(Module& model, const Tensor& image, double full_fraction = 0.5);
   ~IncrementalForward();
   IncrementalForward(IncrementalForward&&) noexcept;
@@ -80,8 +85,8 @@ class IncrementalForward {
 };
 
 // An IncrementalForward for `model` on `image`, or null when the model cannot run incrementally
-// (an op without a rule, a final softmax, hooks, a model off the CPU); `why` (when given) gets the
-// reason.
+// (any exception of the constructor: an op without a rule, a final softmax, hooks, a model off
+// the CPU); `why` (when given) gets the reason.
 std::unique_ptr<IncrementalForward> try_incremental(Module& model, const Tensor& image,
                                                     std::string* why = nullptr);
 
@@ -90,8 +95,9 @@ ChangedBox changed_box(const Tensor& base, const Tensor& image);
 
 // forward_streamed (interp/batch.h) through `inc`: make(begin, count) returns the perturbed images
 // [count,C,H,W], box_of(i) the box image i differs in, consume(begin, logits) as there. Chunks
-// are sized as forward_streamed sizes them for `model`. A chunk whose boxes cover more than the
-// full fraction of the image runs whole from the first layer (the plan's folded ops).
+// are sized as forward_streamed sizes them for `model`. A chunk whose common region (the largest
+// box height x the largest box width) exceeds the full fraction of the image runs whole from the
+// first layer (the plan's folded ops).
 void forward_streamed_incremental(
     Module& model, IncrementalForward& inc, int64_t total,
     const std::function<Tensor(int64_t begin, int64_t count)>& make,

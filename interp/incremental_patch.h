@@ -12,7 +12,8 @@ namespace gb::interp::incremental {
 
 // One interval per image along one axis of a layer: [start[b], start[b] + size), all of one size
 // (the union of the images' own intervals is covered; the extra positions are unchanged ones,
-// recomputed). ensures: 0 <= start[b] and start[b] + size <= the layer's extent; size >= 1.
+// recomputed). The spans of uniform_span, reached_span and union_span lie inside the layer
+// (0 <= start[b], start[b] + size <= extent, size >= 1); input_span's may reach into the padding.
 struct Span {
   std::vector<int64_t> start;
   int64_t size = 1;

@@ -2,10 +2,9 @@
 // Shape letters: S players, M samples.
 #include "interp/lime.h"
 
+#include <Eigen/Dense>
 #include <cmath>
 #include <stdexcept>
-
-#include <Eigen/Dense>
 
 #include "runtime/rng.h"
 

@@ -102,6 +102,59 @@ ChangedBox hidden_box(const std::vector<ChangedBox>& seg_boxes, const uint8_t* z
   return {y0, x0, y1 - y0, x1 - x0};
 }
 
+// What the image game renders and reads: the image, the fill of hidden segments, the segments,
+// the target and its score.
+struct GameImage {
+  const Tensor& img;
+  const Tensor& fill;
+  const Segments& seg;
+  int64_t target;
+  Score score;
+};
+
+// The image game's values of the `count` coalitions of z (S bytes each) into out, through
+// incremental inference. The coalitions run in order of their hidden box's larger side, then its
+// area, so that a chunk's boxes (which share one region of max height x max width) are alike;
+// the values are written back in the callers' order.
+void incremental_values(Module& model, IncrementalForward& inc, const GameImage& g,
+                        const std::vector<ChangedBox>& seg_boxes, const std::vector<uint8_t>& z,
+                        int64_t count, const ImageGameOptions& opt, float* out) {
+  const int64_t S = g.seg.count;
+  std::vector<ChangedBox> boxes(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) {
+    boxes[static_cast<size_t>(i)] = hidden_box(seg_boxes, z.data() + i * S);
+  }
+  std::vector<int64_t> order(static_cast<size_t>(count));
+  std::iota(order.begin(), order.end(), 0);
+  auto key = [&](int64_t i) {
+    const ChangedBox& b = boxes[static_cast<size_t>(i)];
+    return std::make_pair(std::max(b.h, b.w), b.h * b.w);
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return key(a) < key(b); });
+  std::vector<uint8_t> sorted(static_cast<size_t>(count * S));
+  for (int64_t i = 0; i < count; ++i) {
+    std::memcpy(sorted.data() + i * S, z.data() + order[static_cast<size_t>(i)] * S,
+                static_cast<size_t>(S));
+  }
+  std::vector<float> values(static_cast<size_t>(count));
+  const IncrementalStats before = inc.stats();
+  forward_streamed_incremental(
+      model, inc, count,
+      [&](int64_t begin, int64_t n) {
+        return masked_batch(g.img, g.fill, g.seg, sorted.data() + begin * S, n);
+      },
+      [&](int64_t i) { return boxes[static_cast<size_t>(order[static_cast<size_t>(i)])]; },
+      [&](int64_t begin, const Tensor& logits) {
+        target_scores(logits, g.target, g.score, values.data() + begin);
+      },
+      opt.batch);
+  for (int64_t i = 0; i < count; ++i) {
+    out[order[static_cast<size_t>(i)]] = values[static_cast<size_t>(i)];
+  }
+  if (opt.incremental_stats) opt.incremental_stats->add(inc.stats().minus(before));
+}
+
 }  // namespace
 
 Tensor as_image(const Tensor& image) {
@@ -289,37 +342,8 @@ ValueFn image_value_fn(Module& model, const Tensor& image, const Segments& seg, 
           opt.batch);
       return;
     }
-    // Coalitions in order of their changed box's area, so that chunks group small boxes.
-    std::vector<ChangedBox> boxes(static_cast<size_t>(count));
-    for (int64_t i = 0; i < count; ++i)
-      boxes[static_cast<size_t>(i)] = hidden_box(seg_boxes, z.data() + i * S);
-    std::vector<int64_t> order(static_cast<size_t>(count));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-      const ChangedBox& p = boxes[static_cast<size_t>(a)];
-      const ChangedBox& q = boxes[static_cast<size_t>(b)];
-      return p.h * p.w < q.h * q.w;
-    });
-    std::vector<uint8_t> sorted(static_cast<size_t>(count * S));
-    for (int64_t i = 0; i < count; ++i) {
-      std::memcpy(sorted.data() + i * S, z.data() + order[static_cast<size_t>(i)] * S,
-                  static_cast<size_t>(S));
-    }
-    std::vector<float> values(static_cast<size_t>(count));
-    const IncrementalStats before = inc->stats();
-    forward_streamed_incremental(
-        *m, *inc, count,
-        [&](int64_t begin, int64_t n) {
-          return masked_batch(img, fill, seg, sorted.data() + begin * S, n);
-        },
-        [&](int64_t i) { return boxes[static_cast<size_t>(order[static_cast<size_t>(i)])]; },
-        [&](int64_t begin, const Tensor& logits) {
-          target_scores(logits, target, opt.score, values.data() + begin);
-        },
-        opt.batch);
-    for (int64_t i = 0; i < count; ++i)
-      out[order[static_cast<size_t>(i)]] = values[static_cast<size_t>(i)];
-    if (opt.incremental_stats) opt.incremental_stats->add(inc->stats().minus(before));
+    GameImage g{img, fill, seg, target, opt.score};
+    incremental_values(*m, *inc, g, seg_boxes, z, count, opt, out);
   };
 }
 

@@ -88,9 +88,13 @@ struct ImageGameOptions {
 };
 
 // The game "target score of the image with the segments outside the coalition hidden".
-// Each call pushes its coalitions through forward_streamed, building the masked images chunk by
-// chunk. The fill is computed once here. The returned function keeps a reference to `model`,
-// which must outlive it, and copies of the image and segments.
+// Each call renders its coalitions chunk by chunk and evaluates them through incremental
+// inference (interp/incremental.h) when opt.batch.incremental and the model allows it, else
+// through forward_streamed. The fill, and for incremental inference the trace of the image (its
+// activations and the folded weights), are made here, once: parameters changed or hooks added
+// after this call are not seen by the incremental path. The returned function keeps a reference
+// to `model` and the opt.incremental_stats pointer, which must outlive it, and copies of the
+// image and segments; it is not safe to call from two threads at once.
 // requires: image [C,H,W] (or [1,C,H,W]) with H,W equal to seg's; 0 <= target < K.
 ValueFn image_value_fn(Module& model, const Tensor& image, const Segments& seg, int64_t target,
                        const ImageGameOptions& opt = {});

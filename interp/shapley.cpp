@@ -2,6 +2,7 @@
 // Shape letters: n players, R regression rows, P permutations.
 #include "interp/shapley.h"
 
+#include <Eigen/Dense>
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -9,8 +10,6 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
-
-#include <Eigen/Dense>
 
 #include "runtime/rng.h"
 

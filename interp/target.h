@@ -88,8 +88,8 @@ inline Tensor target_one_hot(const std::vector<int64_t>& classes, int64_t K) {
 
 // Differentiable target logits [N]: logits[n, classes[n]]. requires: classes.size() == N.
 inline Tensor target_logits(const Tensor& logits, const std::vector<int64_t>& classes) {
-  return ops::sum(
-      ops::mul(logits, target_one_hot(classes, logits.size(1)).to(logits.device())), {1});
+  return ops::sum(ops::mul(logits, target_one_hot(classes, logits.size(1)).to(logits.device())),
+                  {1});
 }
 
 // Differentiable scalar sum_n logits[n, classes[n]]. Inputs of a batch do not interact in an

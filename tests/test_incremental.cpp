@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "interp/incremental.h"
@@ -18,6 +21,7 @@
 #include "interp/shapley.h"
 #include "interp/slic.h"
 #include "runtime/autograd.h"
+#include "runtime/layers.h"
 #include "runtime/ops.h"
 #include "runtime/rng.h"
 #include "zoo_models.h"
@@ -258,4 +262,127 @@ TEST(IncrementalMethods, SameMapsAsTheFullForward) {
       "[incremental] occlusion MACs %.3f of full; feature ablation + LIME + KernelSHAP "
       "%.3f\n",
       stats.mac_fraction(), game_stats.mac_fraction());
+}
+
+// ---- the rarer layers, on a hand-built net ----
+
+namespace {
+
+// A module that runs a function of its input (the test's own ops and constant weights).
+class Fn : public Module {
+ public:
+  explicit Fn(std::function<Tensor(const Tensor&)> f) : f_(std::move(f)) {}
+  Tensor forward(const Tensor& x) override { return f_(x); }
+  std::string type_name() const override { return "Fn"; }
+
+ private:
+  std::function<Tensor(const Tensor&)> f_;
+};
+
+std::shared_ptr<Module> fn(std::function<Tensor(const Tensor&)> f) {
+  return std::make_shared<Fn>(std::move(f));
+}
+
+ops::Pool2dOptions pool(int64_t k, int64_t s, int64_t p, bool ceil, bool include_pad) {
+  ops::Pool2dOptions o{k, k, s, s, p, p};
+  o.ceil_mode = ceil;
+  o.count_include_pad = include_pad;
+  return o;
+}
+
+// Depthwise, 1x7 and padded 1x1 convolutions, two convolutions of one input added (the second
+// reads the first's output as its residual), padded average and ceil-mode max pools, PReLU, a
+// batch norm after a ReLU; then ops that run whole (a dilated convolution, an average pool that
+// excludes its padding, a subtraction of a constant) and the head.
+std::shared_ptr<nn::Sequential> rare_layers_net() {
+  Generator gen(17);
+  auto w = [&](Shape s) { return Tensor::randn(s, gen, 0.3f); };
+  auto net = std::make_shared<nn::Sequential>();
+  net->push_back(std::make_shared<nn::Conv2d>(3, 8, 3, 1, 1));
+  const Tensor wd = w({8, 8, 3, 3}), wa = w({8, 8, 3, 3}), wb = w({8, 8, 1, 1});
+  ops::Conv2dOptions dil(1, 2);
+  dil.dilation_h = dil.dilation_w = 2;
+  net->push_back(std::make_shared<nn::Conv2d>(8, 8, 3, 1, 1, 8));  // depthwise
+  ops::Conv2dOptions row;
+  row.pad_w = 3;
+  net->push_back(std::make_shared<nn::Conv2d>(8, 8, 1, 7, row, true));
+  net->push_back(std::make_shared<nn::Conv2d>(8, 8, 1, 1, 1));  // 32 -> 34
+  net->push_back(fn([=](const Tensor& x) {
+    return ops::relu(ops::add(ops::conv2d(x, wa, Tensor(), {1, 1}), ops::conv2d(x, wb, Tensor())));
+  }));
+  net->push_back(
+      fn([](const Tensor& x) { return ops::avg_pool2d(x, pool(3, 1, 1, false, true)); }));
+  net->push_back(fn([](const Tensor& x) { return ops::max_pool2d(x, pool(3, 2, 1, true, true)); }));
+  const Tensor slope = Tensor::uniform({8}, gen, 0.05f, 0.3f);
+  net->push_back(fn([=](const Tensor& x) { return ops::prelu(x, slope); }));
+  net->push_back(std::make_shared<nn::ReLU>());
+  net->push_back(std::make_shared<nn::BatchNorm2d>(8));
+  net->push_back(fn([=](const Tensor& x) { return ops::relu(ops::conv2d(x, wd, Tensor(), dil)); }));
+  net->push_back(
+      fn([](const Tensor& x) { return ops::avg_pool2d(x, pool(3, 1, 1, false, false)); }));
+  const Tensor shift = w({1, 8, 1, 1});
+  net->push_back(fn([=](const Tensor& x) { return ops::sub(x, shift); }));
+  net->push_back(std::make_shared<nn::GlobalAvgPool>());
+  net->push_back(std::make_shared<nn::Linear>(8, 5));
+  for (auto& [name, b] : net->named_buffers()) {
+    if (name.find("running_var") != std::string::npos)
+      b.copy_(Tensor::uniform(b.shape(), gen, 0.5f, 2.0f));
+    if (name.find("running_mean") != std::string::npos)
+      b.copy_(Tensor::uniform(b.shape(), gen, -0.3f, 0.3f));
+  }
+  return net;
+}
+
+}  // namespace
+
+TEST(Incremental, RareLayersMatchTheFullForward) {
+  auto net = rare_layers_net();
+  net->train();  // construction must leave the training flag as it was
+  Generator gen(8);
+  const Tensor base = Tensor::randn({1, 3, 32, 32}, gen);
+  IncrementalForward inc(*net, base);
+  EXPECT_TRUE(net->is_training());
+  net->eval();
+  const std::vector<ChangedBox> boxes = {{0, 0, 4, 4}, {14, 20, 3, 2}, {28, 28, 4, 4}, {}};
+  const Tensor batch = perturbed(base, boxes, 9);
+  const Tensor got = inc.forward(batch, boxes);
+  Tensor want;
+  {
+    NoGradGuard ng;
+    want = (*net)(batch);
+  }
+  EXPECT_LT(max_rel_diff(got, want), 1e-4);
+  EXPECT_LT(inc.stats().mac_fraction(), 1.0);
+}
+
+TEST(Incremental, RefusesHooksAndBatchMixingOps) {
+  auto net = rare_layers_net();
+  net->eval();
+  Generator gen(8);
+  const Tensor base = Tensor::randn({1, 3, 32, 32}, gen);
+  const int id =
+      net->add_forward_hook([](Module&, const Tensor&, const Tensor&) { return Tensor(); });
+  std::string why;
+  EXPECT_EQ(try_incremental(*net, base, &why), nullptr);
+  EXPECT_NE(why.find("hooks"), std::string::npos) << why;
+  net->remove_hook(id);
+  net->push_back(fn([](const Tensor& x) { return ops::sum(x, {0}, true); }));
+  EXPECT_EQ(try_incremental(*net, base, &why), nullptr);
+  EXPECT_NE(why.find("batch"), std::string::npos) << why;
+}
+
+TEST(IncrementalStatsTest, AddAndMinus) {
+  IncrementalStats a;
+  a.macs_done = 3;
+  a.macs_full = 10;
+  a.images = 2;
+  a.macs_by_module = {{"conv1", 3}};
+  IncrementalStats b = a;
+  b.add(a);
+  EXPECT_EQ(b.images, 4);
+  EXPECT_DOUBLE_EQ(b.mac_fraction(), 0.3);
+  const IncrementalStats d = b.minus(a);
+  EXPECT_EQ(d.images, 2);
+  EXPECT_DOUBLE_EQ(d.macs_by_module.at(0).second, 3);
+  EXPECT_DOUBLE_EQ(IncrementalStats{}.mac_fraction(), 1.0);
 }

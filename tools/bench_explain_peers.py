@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """glassbox's explanation methods against Captum 0.6 and pytorch-grad-cam 1.5.7, side by side on
 the same model, image, class and evaluation counts, as one ratio table (Captum's time / glassbox's
-time: above 1, glassbox is faster).
+time: above 1, glassbox is faster). The perturbation cases (occlusion, feature ablation, Shapley
+sampling, KernelSHAP, LIME) also time glassbox with `--no-incremental` ("glassbox full": every
+perturbed image through the whole network instead of incremental inference, interp/incremental.h)
+and give the ratio full / incremental.
 
 Usage: build/venv/bin/python tools/bench_explain_peers.py [--rounds 5] [--threads 2]
            [--methods occlusion,feature-ablation,...] [--cam-batch 64] [--glassbox build/glassbox]
@@ -26,11 +29,17 @@ Captum's perturbation methods run at perturbations_per_eval 1 (its default) and 
 glassbox's time is the median of what `glassbox probe --timing-reps 3` reports: the method's own
 time in a process that has already run it once (no process start, model load or file I/O). Captum's is the
 wall time of one `attribute` call after a warm-up. Each round runs every case on both sides, in
-alternating order (glassbox first in even rounds), so load drifting during the run shows as a wide
-range of the per-round ratios instead of a false figure: the table gives the median ratio and its
-range over the rounds. The load average before and after is printed and written to the JSON.
+alternating order (glassbox first in even rounds; within glassbox's side, incremental first in
+even rounds, full first in odd ones), so load drifting during the run shows as a wide range of the
+per-round ratios instead of a false figure: the table gives the median ratio and its range over
+the rounds. The Captum ratios are against glassbox's default (incremental) time; the column
+"full/incr" is glassbox full's time over its incremental time (above 1, incremental inference
+pays). The load average before and after is printed and written to the JSON. In the JSON, the
+perturbation cases' rows also carry "glassbox_full_ms" and "ratio_full" (median, min, max), and
+their "times_ms" a "glassbox_full" list (ms per round) beside "glassbox".
 """
 import argparse
+import functools
 import json
 import os
 import platform
@@ -77,6 +86,9 @@ CASES = {
     "ig": (["--methods", "ig", "--ig-steps", "32"], "ms.ig", False),
     "gradcam": (["--cam-layer", "layer3.2"], "ms.cam", False),
 }
+# The cases glassbox runs with incremental inference by default: each is also timed with
+# --no-incremental ("glassbox full").
+INCREMENTAL_CASES = ("occlusion", "feature-ablation", "shapley-sampling", "kernelshap", "lime")
 LABELS = {
     "occlusion": "occlusion 8x8/4",
     "feature-ablation": "feature ablation, 16 cells",
@@ -119,11 +131,15 @@ class Setup:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stdout}{r.stderr}")
         return read_tensors(out_path)
 
-    def glassbox_ms(self, case):
+    def glassbox_ms(self, case, incremental=True):
+        """The median of glassbox's timed calls of `case` (incremental False: with
+        --no-incremental)."""
         flags, key, _ = CASES[case]
         inputs = self.batch_inputs if case == "gradcam" else self.inputs
         if case == "gradcam":
             flags = [*flags, "--cam-target", "pred"]
+        if not incremental:
+            flags = [*flags, "--no-incremental"]
         out, meta = self.glassbox(flags, inputs, reps=GLASSBOX_REPS)
         if case == "ig" and self.ig_baseline is None:
             self.ig_baseline = torch.from_numpy(out["baseline.ig"].copy())
@@ -161,80 +177,138 @@ class Setup:
 
 
 def timed_ms(fn):
+    """Wall time of fn() in ms."""
     start = time.perf_counter()
     fn()
     return (time.perf_counter() - start) * 1e3
 
 
 def captum_settings(case):
+    """Captum's perturbations_per_eval settings of `case` (None: the case has none)."""
     return (1, *PPE) if CASES[case][2] else (None,)
 
 
-def run_rounds(setup, cases, rounds):
-    """{case: {"glassbox": [ms per round], "peer": {ppe: [ms per round]}}}."""
-    times = {c: {"glassbox": [], "peer": {p: [] for p in captum_settings(c)}} for c in cases}
-    for c in cases:  # warm-up: both sides once (also fetches IG's baseline); Captum at its
-        setup.glassbox_ms(c)  # largest batch (ppe 1 would double the longest runs)
+def glassbox_variants(case):
+    """glassbox's timed variants of `case`: {key in the times: incremental or not}."""
+    if case in INCREMENTAL_CASES:
+        return {"glassbox": True, "glassbox_full": False}
+    return {"glassbox": True}
+
+
+def warm_up(setup, cases):
+    """Every case once on both sides (also fetches IG's baseline); Captum at its largest batch
+    (ppe 1 would double the longest runs)."""
+    for c in cases:
+        for incremental in glassbox_variants(c).values():
+            setup.glassbox_ms(c, incremental)
         setup.captum_call(c, captum_settings(c)[-1])()
+
+
+def time_glassbox(setup, case, t, r):
+    """glassbox's variants of `case` once each into t[variant]: incremental first in even rounds
+    `r`, full first in odd ones."""
+    variants = list(glassbox_variants(case).items())
+    for name, incremental in (variants if r % 2 == 0 else variants[::-1]):
+        t[name].append(setup.glassbox_ms(case, incremental))
+
+
+def time_peer(setup, case, t):
+    """Captum's settings of `case` once each into t["peer"][ppe]."""
+    for p in captum_settings(case):
+        t["peer"][p].append(timed_ms(setup.captum_call(case, p)))
+
+
+def round_line(r, case, t):
+    """The progress line of round r's `case`."""
+    full = f" (full {t['glassbox_full'][-1]:.1f})" if "glassbox_full" in t else ""
+    return (f"round {r + 1}: {case}: glassbox {t['glassbox'][-1]:.1f} ms{full}, peer "
+            + ", ".join(f"{v[-1]:.0f}" for v in t["peer"].values()) + " ms")
+
+
+def run_rounds(setup, cases, rounds):
+    """{case: {"glassbox": [ms per round], "glassbox_full": [ms per round] (INCREMENTAL_CASES
+    only), "peer": {ppe: [ms per round]}}}."""
+    times = {c: {**{v: [] for v in glassbox_variants(c)},
+                 "peer": {p: [] for p in captum_settings(c)}} for c in cases}
+    warm_up(setup, cases)
     for r in range(rounds):
         for c in cases:
-            def peer_side(c=c):
-                for p in captum_settings(c):
-                    times[c]["peer"][p].append(timed_ms(setup.captum_call(c, p)))
-
-            def glassbox_side(c=c):
-                times[c]["glassbox"].append(setup.glassbox_ms(c))
-            for side in ((glassbox_side, peer_side) if r % 2 == 0 else (peer_side, glassbox_side)):
+            sides = (functools.partial(time_glassbox, setup, c, times[c], r),
+                     functools.partial(time_peer, setup, c, times[c]))
+            for side in (sides if r % 2 == 0 else sides[::-1]):
                 side()
-            print(f"round {r + 1}: {c}: glassbox {times[c]['glassbox'][-1]:.1f} ms, peer "
-                  + ", ".join(f"{v[-1]:.0f}" for v in times[c]["peer"].values()) + " ms",
-                  file=sys.stderr, flush=True)
+            print(round_line(r, c, times[c]), file=sys.stderr, flush=True)
     return times
 
 
-def summarise(times, cam_batch):
-    """Rows of the table: medians and the per-round ratio's median and range."""
-    rows = []
-    for c, t in times.items():
-        gb = t["glassbox"]
+def ratio_range(num, den):
+    """The per-round ratios num[i] / den[i]: their median, min and max."""
+    r = [a / b for a, b in zip(num, den)]
+    return {"median": statistics.median(r), "min": min(r), "max": max(r)}
 
-        def ratio(peer):
-            r = [p / g for p, g in zip(peer, gb)]
-            return {"median": statistics.median(r), "min": min(r), "max": max(r)}
-        settings = list(t["peer"])
-        default = settings[0]
-        best = min(settings[1:], key=lambda p: statistics.median(t["peer"][p])) \
-            if len(settings) > 1 else default
-        rows.append({
-            "case": c, "label": LABELS[c].format(cam_batch=cam_batch),
-            "glassbox_ms": statistics.median(gb),
-            "peer_default_ms": statistics.median(t["peer"][default]),
-            "ratio_default": ratio(t["peer"][default]),
-            "best_ppe": best,
-            "peer_best_ms": statistics.median(t["peer"][best]),
-            "ratio_best": ratio(t["peer"][best]),
-            "goal": 3.0 if c == "gradcam" else 2.0,
-        })
-    return rows
+
+def summarise_case(case, t, cam_batch):
+    """One row of the table: medians, and the per-round ratios' median and range."""
+    gb = t["glassbox"]
+    settings = list(t["peer"])
+    default = settings[0]
+    best = min(settings[1:], key=lambda p: statistics.median(t["peer"][p])) \
+        if len(settings) > 1 else default
+    row = {
+        "case": case, "label": LABELS[case].format(cam_batch=cam_batch),
+        "glassbox_ms": statistics.median(gb),
+        "peer_default_ms": statistics.median(t["peer"][default]),
+        "ratio_default": ratio_range(t["peer"][default], gb),
+        "best_ppe": best,
+        "peer_best_ms": statistics.median(t["peer"][best]),
+        "ratio_best": ratio_range(t["peer"][best], gb),
+        "goal": 3.0 if case == "gradcam" else 2.0,
+    }
+    if "glassbox_full" in t:
+        row["glassbox_full_ms"] = statistics.median(t["glassbox_full"])
+        row["ratio_full"] = ratio_range(t["glassbox_full"], gb)
+    return row
+
+
+def summarise(times, cam_batch):
+    """Rows of the table, one per case."""
+    return [summarise_case(c, t, cam_batch) for c, t in times.items()]
+
+
+def fmt_range(x):
+    """A ratio_range as "median x [min-max]"."""
+    return f"{x['median']:.2f}x [{x['min']:.2f}-{x['max']:.2f}]"
 
 
 def print_table(rows, meta):
     print(f"\nglassbox vs {meta['peers']}; {meta['threads']} threads on both sides; "
           f"{meta['rounds']} rounds; CPU: {meta['cpu']}")
     print(f"load average before {meta['load_before']}, after {meta['load_after']}")
-    print(f"{'method':30s} {'glassbox ms':>11s} {'peer ms (ppe 1)':>16s} {'ratio [range]':>20s} "
+    print("(glassbox ms: incremental, the default; full: --no-incremental; the peer ratios are "
+          "against the default)")
+    print(f"{'method':30s} {'glassbox ms':>11s} {'full ms':>9s} {'full/incr [range]':>20s} "
+          f"{'peer ms (ppe 1)':>16s} {'ratio [range]':>20s} "
           f"{'peer ms (best ppe)':>19s} {'ratio [range]':>20s} goal")
     for r in rows:
-        def fmt(x):
-            return f"{x['median']:.2f}x [{x['min']:.2f}-{x['max']:.2f}]"
+        full = f"{r['glassbox_full_ms']:.1f}" if "glassbox_full_ms" in r else "-"
+        ratio_full = fmt_range(r["ratio_full"]) if "ratio_full" in r else "-"
         best = "-" if r["best_ppe"] in (None, 1) else f"{r['peer_best_ms']:.1f} ({r['best_ppe']})"
-        ratio_best = "-" if r["best_ppe"] in (None, 1) else fmt(r["ratio_best"])
-        print(f"{r['label']:30s} {r['glassbox_ms']:11.1f} {r['peer_default_ms']:16.1f} "
-              f"{fmt(r['ratio_default']):>20s} {best:>19s} {ratio_best:>20s} "
-              f">={r['goal']:.0f}x")
+        ratio_best = "-" if r["best_ppe"] in (None, 1) else fmt_range(r["ratio_best"])
+        print(f"{r['label']:30s} {r['glassbox_ms']:11.1f} {full:>9s} {ratio_full:>20s} "
+              f"{r['peer_default_ms']:16.1f} {fmt_range(r['ratio_default']):>20s} {best:>19s} "
+              f"{ratio_best:>20s} >={r['goal']:.0f}x")
+
+
+def times_json(times):
+    """The per-round times as JSON: {case: {"glassbox": [...], "glassbox_full": [...] (where
+    timed), "peer": {"ppe": [...]}}}."""
+    return {c: {**{k: v for k, v in t.items() if k != "peer"},
+                "peer": {str(k): v for k, v in t["peer"].items()}}
+            for c, t in times.items()}
 
 
 def cpu_name():
+    """The CPU's model name (/proc/cpuinfo), for the table's header."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -276,10 +350,7 @@ def main(argv=None):
     print_table(rows, meta)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
-        json.dump({"meta": meta, "rows": rows,
-                   "times_ms": {c: {"glassbox": t["glassbox"],
-                                    "peer": {str(k): v for k, v in t["peer"].items()}}
-                                for c, t in times.items()}}, f, indent=2)
+        json.dump({"meta": meta, "rows": rows, "times_ms": times_json(times)}, f, indent=2)
     print(f"JSON: {args.json}")
     return 0
 
