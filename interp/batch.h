@@ -10,20 +10,44 @@
 
 namespace gb::interp {
 
+enum class IncrementalMode { Auto, On, Off };
+
+// Auto's threshold. Measured with 2 threads (tools/bench_explain_peers.py, bench_incremental.py):
+// on 32x32 ResNet-20 occlusion the changed region covers most layers (0.79 of the multiply-adds
+// remain) and the trace and the small patch ops cost more than that saves (0.8-1.0x); on 224x224
+// ResNet-18 (0.51 remain) it paid 1.66x. 64 is the smallest side at which it is tried.
+inline constexpr int64_t kIncrementalMinSide = 64;
+
 struct BatchOptions {
   size_t mem_budget_bytes = size_t{512} << 20;  // activations of one chunk stay under this
   // Never more inputs than this per forward. Chunks of 32-64 images ran ~2x faster than
   // 256-1024 on the 2-core reference machine (activations stay in cache), so 64 is the default.
   int64_t max_chunk = 64;
   // Perturbation methods whose images differ from the explained one in a box (occlusion, feature
-  // ablation, the coalition games) compute each layer only where the box reaches
-  // (interp/incremental.h); false: every image runs the full forward (--no-incremental).
-  bool incremental = true;
+  // ablation, the coalition games) can compute each layer only where the box reaches
+  // (interp/incremental.h): On always, Off never (every image runs the full forward), Auto on
+  // images of at least kIncrementalMinSide pixels a side (--incremental auto|on|off).
+  IncrementalMode incremental = IncrementalMode::Auto;
 };
 
 // How many inputs of shape [C,H,W] fit in one forward pass under `opt.mem_budget_bytes`,
 // measured once by running a one-image forward (eval mode, no grad) and reading the runtime's
 // peak tensor memory. ensures: 1 <= result <= opt.max_chunk.
+// Whether `opt` asks for incremental inference on images of H x W.
+inline bool use_incremental(const BatchOptions& opt, int64_t H, int64_t W) {
+  return opt.incremental == IncrementalMode::On ||
+         (opt.incremental == IncrementalMode::Auto && H >= kIncrementalMinSide &&
+          W >= kIncrementalMinSide);
+}
+
+// Why incremental inference was not asked for (for the method's JSON), "" when it was.
+inline const char* incremental_declined(const BatchOptions& opt, int64_t H, int64_t W) {
+  if (use_incremental(opt, H, W)) return "";
+  return opt.incremental == IncrementalMode::Off
+             ? "--incremental off"
+             : "--incremental auto: images under 64 pixels a side run the full forward";
+}
+
 int64_t chunk_size_for(Module& model, const Shape& chw, const BatchOptions& opt);
 
 // Logits [N,K] of `inputs` [N,C,H,W], evaluated in eval mode under NoGradGuard in chunks of

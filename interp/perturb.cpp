@@ -316,13 +316,9 @@ ValueFn image_value_fn(Module& model, const Tensor& image, const Segments& seg, 
   Tensor fill = make_fill(img, opt.fill);
   Module* m = &model;
   std::shared_ptr<IncrementalForward> inc;
-  if (opt.batch.incremental) {
-    std::string why;
-    inc = try_incremental(model, img, &why);
-    if (!inc && opt.incremental_stats) opt.incremental_stats->not_run = why;
-  } else if (opt.incremental_stats) {
-    opt.incremental_stats->not_run = "--no-incremental";
-  }
+  std::string why = incremental_declined(opt.batch, img.size(1), img.size(2));
+  if (why.empty()) inc = try_incremental(model, img, &why);
+  if (!inc && opt.incremental_stats) opt.incremental_stats->not_run = why;
   const std::vector<ChangedBox> seg_boxes = segment_boxes(seg);
   return [m, img, fill, seg, target, opt, inc, seg_boxes](const std::vector<uint8_t>& z,
                                                           int64_t count, float* out) {
@@ -380,12 +376,10 @@ Tensor occlusion(Module& model, const Tensor& image, int64_t target, const Occlu
   auto consume = [&](int64_t begin, const Tensor& logits) {
     target_scores(logits, target, opt.score, scores.data() + begin);
   };
-  std::string why;
+  std::string why = incremental_declined(opt.batch, H, W);
   std::unique_ptr<IncrementalForward> inc =
-      opt.batch.incremental ? try_incremental(model, img, &why) : nullptr;
-  if (opt.incremental_stats && !inc) {
-    opt.incremental_stats->not_run = opt.batch.incremental ? why : "--no-incremental";
-  }
+      why.empty() ? try_incremental(model, img, &why) : nullptr;
+  if (opt.incremental_stats && !inc) opt.incremental_stats->not_run = why;
   if (inc) {
     auto box_of = [&](int64_t i) {
       if (i == 0) return ChangedBox{};

@@ -82,14 +82,15 @@ struct ImageGameOptions {
   FillOptions fill;            // what hidden segments show
   Score score = Score::Logit;  // the game's value is this score of the target class
   BatchOptions batch;          // memory budget of each forward chunk
-  // When given and batch.incremental: what incremental inference computed (added to), and
-  // why it did not run, if so (interp/incremental.h).
+  // When given: what incremental inference computed (added to), or why it did not run
+  // (batch.incremental, interp/incremental.h).
   IncrementalStats* incremental_stats = nullptr;
 };
 
 // The game "target score of the image with the segments outside the coalition hidden".
 // Each call renders its coalitions chunk by chunk and evaluates them through incremental
-// inference (interp/incremental.h) when opt.batch.incremental and the model allows it, else
+// inference (interp/incremental.h) when use_incremental(opt.batch, H, W) and the model allows it,
+// else
 // through forward_streamed. The fill, and for incremental inference the trace of the image (its
 // activations and the folded weights), are made here, once: parameters changed or hooks added
 // after this call are not seen by the incremental path. The returned function keeps a reference

@@ -183,6 +183,7 @@ TEST(Incremental, FallsBackWhereAnOpHasNoRule) {
   EXPECT_NE(why.find("layer_norm"), std::string::npos) << why;
   // The methods still run, on the full forward, and say why.
   OcclusionOptions oo;
+  oo.batch.incremental = IncrementalMode::On;
   IncrementalStats stats;
   oo.incremental_stats = &stats;
   const Tensor map = occlusion(*vit, img, 0, oo);
@@ -227,21 +228,23 @@ TEST(IncrementalMethods, SameMapsAsTheFullForward) {
   Generator gen(21);
   const Tensor img = Tensor::randn({3, 32, 32}, gen);
   OcclusionOptions oo;
+  oo.batch.incremental = IncrementalMode::On;  // Auto would decline 32x32
   IncrementalStats stats;
   oo.incremental_stats = &stats;
   const Tensor fast = occlusion(*m, img, 3, oo);
   EXPECT_TRUE(stats.not_run.empty()) << stats.not_run;
   EXPECT_EQ(stats.images, 50);  // 7 x 7 windows and the original
   EXPECT_LT(stats.mac_fraction(), 1.0);
-  oo.batch.incremental = false;
+  oo.batch.incremental = IncrementalMode::Off;
   IncrementalStats none;
   oo.incremental_stats = &none;
   const Tensor full = occlusion(*m, img, 3, oo);
-  EXPECT_EQ(none.not_run, "--no-incremental");
+  EXPECT_EQ(none.not_run, "--incremental off");
   expect_close(as_doubles(fast), as_doubles(full), 1e-4, "occlusion");
 
   const Segments seg = grid_segments(32, 32, 4, 4);
   ImageGameOptions go;
+  go.batch.incremental = IncrementalMode::On;
   IncrementalStats game_stats;
   go.incremental_stats = &game_stats;
   const AblationResult a = feature_ablation(*m, img, seg, 3, go);
@@ -252,7 +255,7 @@ TEST(IncrementalMethods, SameMapsAsTheFullForward) {
   KernelShapOptions ko;
   ko.samples = 200;
   const ShapleyResult k = kernel_shap(image_value_fn(*m, img, seg, 3, go), seg.count, ko);
-  go.batch.incremental = false;
+  go.batch.incremental = IncrementalMode::Off;
   go.incremental_stats = nullptr;
   expect_close(a.drop, feature_ablation(*m, img, seg, 3, go).drop, 1e-4, "feature ablation");
   expect_close(l.coef, lime(image_value_fn(*m, img, seg, 3, go), seg.count, lo).coef, 1e-3, "lime");
@@ -369,6 +372,24 @@ TEST(Incremental, RefusesHooksAndBatchMixingOps) {
   net->push_back(fn([](const Tensor& x) { return ops::sum(x, {0}, true); }));
   EXPECT_EQ(try_incremental(*net, base, &why), nullptr);
   EXPECT_NE(why.find("batch"), std::string::npos) << why;
+}
+
+TEST(Incremental, AutoDeclinesSmallImages) {
+  BatchOptions b;
+  EXPECT_FALSE(use_incremental(b, 32, 32));
+  EXPECT_TRUE(use_incremental(b, 224, 224));
+  EXPECT_FALSE(use_incremental(b, 224, 32));
+  b.incremental = IncrementalMode::On;
+  EXPECT_TRUE(use_incremental(b, 32, 32));
+  b.incremental = IncrementalMode::Off;
+  EXPECT_FALSE(use_incremental(b, 224, 224));
+  auto m = gb::testing::zoo_model_random_bn("smallcnn", 0.25f);
+  Generator gen(2);
+  OcclusionOptions oo;
+  IncrementalStats stats;
+  oo.incremental_stats = &stats;
+  occlusion(*m, Tensor::randn({3, 32, 32}, gen), 0, oo);
+  EXPECT_NE(stats.not_run.find("auto"), std::string::npos) << stats.not_run;
 }
 
 TEST(IncrementalStatsTest, AddAndMinus) {

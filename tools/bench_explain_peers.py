@@ -2,9 +2,10 @@
 """glassbox's explanation methods against Captum 0.6 and pytorch-grad-cam 1.5.7, side by side on
 the same model, image, class and evaluation counts, as one ratio table (Captum's time / glassbox's
 time: above 1, glassbox is faster). The perturbation cases (occlusion, feature ablation, Shapley
-sampling, KernelSHAP, LIME) also time glassbox with `--no-incremental` ("glassbox full": every
-perturbed image through the whole network instead of incremental inference, interp/incremental.h)
-and give the ratio full / incremental.
+sampling, KernelSHAP, LIME) also time glassbox with `--incremental on` ("glassbox incr": incremental
+inference forced, interp/incremental.h; the default `auto` uses it on images of at least 64x64
+only, so on these 32x32 images the default runs every perturbed image through the whole network)
+and give the ratio default / incremental.
 
 Usage: build/venv/bin/python tools/bench_explain_peers.py [--rounds 5] [--threads 2]
            [--methods occlusion,feature-ablation,...] [--cam-batch 64] [--glassbox build/glassbox]
@@ -29,14 +30,14 @@ Captum's perturbation methods run at perturbations_per_eval 1 (its default) and 
 glassbox's time is the median of what `glassbox probe --timing-reps 3` reports: the method's own
 time in a process that has already run it once (no process start, model load or file I/O). Captum's is the
 wall time of one `attribute` call after a warm-up. Each round runs every case on both sides, in
-alternating order (glassbox first in even rounds; within glassbox's side, incremental first in
-even rounds, full first in odd ones), so load drifting during the run shows as a wide range of the
+alternating order (glassbox first in even rounds; within glassbox's side, the default first in
+even rounds, incremental first in odd ones), so load drifting during the run shows as a wide range of the
 per-round ratios instead of a false figure: the table gives the median ratio and its range over
-the rounds. The Captum ratios are against glassbox's default (incremental) time; the column
-"full/incr" is glassbox full's time over its incremental time (above 1, incremental inference
-pays). The load average before and after is printed and written to the JSON. In the JSON, the
-perturbation cases' rows also carry "glassbox_full_ms" and "ratio_full" (median, min, max), and
-their "times_ms" a "glassbox_full" list (ms per round) beside "glassbox".
+the rounds. The Captum ratios are against glassbox's default time; the column "default/incr" is
+the default's time over the forced incremental time (above 1, forcing it would pay). The load
+average before and after is printed and written to the JSON. In the JSON, the perturbation cases'
+rows also carry "glassbox_incremental_ms" and "ratio_incremental" (median, min, max), and their
+"times_ms" a "glassbox_incremental" list (ms per round) beside "glassbox".
 """
 import argparse
 import functools
@@ -86,8 +87,8 @@ CASES = {
     "ig": (["--methods", "ig", "--ig-steps", "32"], "ms.ig", False),
     "gradcam": (["--cam-layer", "layer3.2"], "ms.cam", False),
 }
-# The cases glassbox runs with incremental inference by default: each is also timed with
-# --no-incremental ("glassbox full").
+# The cases that can run with incremental inference: each is also timed with --incremental on
+# ("glassbox incr").
 INCREMENTAL_CASES = ("occlusion", "feature-ablation", "shapley-sampling", "kernelshap", "lime")
 LABELS = {
     "occlusion": "occlusion 8x8/4",
@@ -131,15 +132,15 @@ class Setup:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stdout}{r.stderr}")
         return read_tensors(out_path)
 
-    def glassbox_ms(self, case, incremental=True):
-        """The median of glassbox's timed calls of `case` (incremental False: with
-        --no-incremental)."""
+    def glassbox_ms(self, case, incremental=False):
+        """The median of glassbox's timed calls of `case` (incremental True: with
+        --incremental on)."""
         flags, key, _ = CASES[case]
         inputs = self.batch_inputs if case == "gradcam" else self.inputs
         if case == "gradcam":
             flags = [*flags, "--cam-target", "pred"]
-        if not incremental:
-            flags = [*flags, "--no-incremental"]
+        if incremental:
+            flags = [*flags, "--incremental", "on"]
         out, meta = self.glassbox(flags, inputs, reps=GLASSBOX_REPS)
         if case == "ig" and self.ig_baseline is None:
             self.ig_baseline = torch.from_numpy(out["baseline.ig"].copy())
@@ -189,10 +190,10 @@ def captum_settings(case):
 
 
 def glassbox_variants(case):
-    """glassbox's timed variants of `case`: {key in the times: incremental or not}."""
+    """glassbox's timed variants of `case`: {key in the times: incremental forced or not}."""
     if case in INCREMENTAL_CASES:
-        return {"glassbox": True, "glassbox_full": False}
-    return {"glassbox": True}
+        return {"glassbox": False, "glassbox_incremental": True}
+    return {"glassbox": False}
 
 
 def warm_up(setup, cases):
@@ -205,8 +206,8 @@ def warm_up(setup, cases):
 
 
 def time_glassbox(setup, case, t, r):
-    """glassbox's variants of `case` once each into t[variant]: incremental first in even rounds
-    `r`, full first in odd ones."""
+    """glassbox's variants of `case` once each into t[variant]: the default first in even rounds
+    `r`, incremental first in odd ones."""
     variants = list(glassbox_variants(case).items())
     for name, incremental in (variants if r % 2 == 0 else variants[::-1]):
         t[name].append(setup.glassbox_ms(case, incremental))
@@ -220,13 +221,14 @@ def time_peer(setup, case, t):
 
 def round_line(r, case, t):
     """The progress line of round r's `case`."""
-    full = f" (full {t['glassbox_full'][-1]:.1f})" if "glassbox_full" in t else ""
-    return (f"round {r + 1}: {case}: glassbox {t['glassbox'][-1]:.1f} ms{full}, peer "
+    incr = (f" (incr {t['glassbox_incremental'][-1]:.1f})" if "glassbox_incremental" in t
+            else "")
+    return (f"round {r + 1}: {case}: glassbox {t['glassbox'][-1]:.1f} ms{incr}, peer "
             + ", ".join(f"{v[-1]:.0f}" for v in t["peer"].values()) + " ms")
 
 
 def run_rounds(setup, cases, rounds):
-    """{case: {"glassbox": [ms per round], "glassbox_full": [ms per round] (INCREMENTAL_CASES
+    """{case: {"glassbox": [ms per round], "glassbox_incremental": [ms per round] (INCREMENTAL_CASES
     only), "peer": {ppe: [ms per round]}}}."""
     times = {c: {**{v: [] for v in glassbox_variants(c)},
                  "peer": {p: [] for p in captum_settings(c)}} for c in cases}
@@ -264,9 +266,9 @@ def summarise_case(case, t, cam_batch):
         "ratio_best": ratio_range(t["peer"][best], gb),
         "goal": 3.0 if case == "gradcam" else 2.0,
     }
-    if "glassbox_full" in t:
-        row["glassbox_full_ms"] = statistics.median(t["glassbox_full"])
-        row["ratio_full"] = ratio_range(t["glassbox_full"], gb)
+    if "glassbox_incremental" in t:
+        row["glassbox_incremental_ms"] = statistics.median(t["glassbox_incremental"])
+        row["ratio_incremental"] = ratio_range(gb, t["glassbox_incremental"])
     return row
 
 
@@ -284,14 +286,14 @@ def print_table(rows, meta):
     print(f"\nglassbox vs {meta['peers']}; {meta['threads']} threads on both sides; "
           f"{meta['rounds']} rounds; CPU: {meta['cpu']}")
     print(f"load average before {meta['load_before']}, after {meta['load_after']}")
-    print("(glassbox ms: incremental, the default; full: --no-incremental; the peer ratios are "
-          "against the default)")
-    print(f"{'method':30s} {'glassbox ms':>11s} {'full ms':>9s} {'full/incr [range]':>20s} "
+    print("(glassbox ms: the default; incr: --incremental on; the peer ratios are against the "
+          "default)")
+    print(f"{'method':30s} {'glassbox ms':>11s} {'incr ms':>9s} {'default/incr [range]':>20s} "
           f"{'peer ms (ppe 1)':>16s} {'ratio [range]':>20s} "
           f"{'peer ms (best ppe)':>19s} {'ratio [range]':>20s} goal")
     for r in rows:
-        full = f"{r['glassbox_full_ms']:.1f}" if "glassbox_full_ms" in r else "-"
-        ratio_full = fmt_range(r["ratio_full"]) if "ratio_full" in r else "-"
+        full = f"{r['glassbox_incremental_ms']:.1f}" if "glassbox_incremental_ms" in r else "-"
+        ratio_full = fmt_range(r["ratio_incremental"]) if "ratio_incremental" in r else "-"
         best = "-" if r["best_ppe"] in (None, 1) else f"{r['peer_best_ms']:.1f} ({r['best_ppe']})"
         ratio_best = "-" if r["best_ppe"] in (None, 1) else fmt_range(r["ratio_best"])
         print(f"{r['label']:30s} {r['glassbox_ms']:11.1f} {full:>9s} {ratio_full:>20s} "
@@ -300,7 +302,7 @@ def print_table(rows, meta):
 
 
 def times_json(times):
-    """The per-round times as JSON: {case: {"glassbox": [...], "glassbox_full": [...] (where
+    """The per-round times as JSON: {case: {"glassbox": [...], "glassbox_incremental": [...] (where
     timed), "peer": {"ppe": [...]}}}."""
     return {c: {**{k: v for k, v in t.items() if k != "peer"},
                 "peer": {str(k): v for k, v in t["peer"].items()}}

@@ -19,8 +19,9 @@ The models, both at seeded random weights (nothing is downloaded):
 Each image is explained for the PyTorch model's predicted class, the occluded pixels set to 0
 (of the normalised input), on --threads threads on every side.
 
-The columns: "full ms" is `glassbox probe --methods occlusion --no-incremental`, "incr ms" the
-same without the flag (incremental inference, the default), both the median of the
+The columns: "full ms" is `glassbox probe --methods occlusion --incremental off`, "incr ms" the
+same with `--incremental on` (the default, `auto`, is on for images of at least 64x64), both the
+median of the
 `--timing-reps` timed calls ("reps"; default: 1 for resnet18, whose full run takes seconds, 5 for
 resnet20) in a process that already ran the method once (the method's own time: no process
 start, model load or file I/O); "speed-up" full / incremental, the median of the
@@ -169,7 +170,7 @@ def glassbox_ms(case, args, tmp, incremental):
     glassbox_run(args, "probe", "--checkpoint", case.checkpoint, "--input", case.inputs, "--out",
                  out, "--overwrite", "--threads", args.threads, "--timing-reps",
                  case.timing_reps, *occlusion_flags(case),
-                 *([] if incremental else ["--no-incremental"]))
+                 "--incremental", "on" if incremental else "off")
     tensors, meta = read_tensors(out)
     return statistics.median(json.loads(meta["ms.occlusion"])), tensors["map.occlusion"][0].copy()
 
@@ -185,7 +186,8 @@ def mac_fraction(case, args, tmp):
     out = os.path.join(tmp, case.name + ".explain")
     glassbox_run(args, "explain", "--checkpoint", case.checkpoint, "--image", png, "--method",
                  "occlusion", "--occlusion-window", case.window, "--occlusion-stride",
-                 case.stride, "--threads", args.threads, "--out", out, "--overwrite")
+                 case.stride, "--incremental", "on", "--threads", args.threads, "--out", out,
+                 "--overwrite")
     with open(os.path.join(out, "explanation.json")) as f:
         methods = json.load(f)["methods"]
     return next(m for m in methods if m["method"] == "occlusion").get("incremental", {})
@@ -342,7 +344,7 @@ def row_line(r):
 
 def print_table(rows, meta):
     """The table, with the agreement of the maps and why incremental inference did not run."""
-    print(f"\nocclusion, glassbox full (--no-incremental) vs incremental; {meta['threads']} "
+    print(f"\nocclusion, glassbox full (--incremental off) vs incremental (on); {meta['threads']} "
           f"threads; {meta['rounds']} rounds; CPU: {meta['cpu']}")
     print(f"load average before {meta['load_before']}, after {meta['load_after']}")
     print(f"{'model':9s} {'image':>7s} {'win/str':>7s} {'windows':>7s} {'reps':>4s} "

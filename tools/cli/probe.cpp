@@ -68,8 +68,11 @@ Command add_probe(CLI::App& cli, SharedOptions& shared) {
                   "occlusion window side in pixels (0: a quarter of the shorter side)");
   app->add_option("--occlusion-stride", mo.occlusion_stride,
                   "occlusion stride in pixels (0: half the window)");
-  app->add_flag("!--no-incremental", mo.batch.incremental,
-                "every perturbed image through the full forward (interp/incremental.h)");
+  app->add_option("--incremental", mo.batch.incremental,
+                  "auto (default: on for images of at least 64x64), on or off: occlusion, feature "
+                  "ablation and the coalition methods compute each layer only where the changed "
+                  "box reaches it (interp/incremental.h)")
+      ->transform(CLI::CheckedTransformer(incremental_modes(), CLI::ignore_case));
   app->add_flag("--game", j->game,
                 "write game [N,2^S]: the segment game's value of every coalition (grid, S <= 16)");
   app->add_option("--timing-reps", j->timing_reps,

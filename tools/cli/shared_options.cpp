@@ -73,6 +73,12 @@ void apply_shared_options(const SharedOptions& s) {
   set_conv_algorithm(s.conv_algorithm);
 }
 
+std::map<std::string, interp::IncrementalMode> incremental_modes() {
+  return {{"auto", interp::IncrementalMode::Auto},
+          {"on", interp::IncrementalMode::On},
+          {"off", interp::IncrementalMode::Off}};
+}
+
 void add_method_options(CLI::App& app, interp::MethodOptions& m, int64_t& mem_budget_mb) {
   app.add_option("--layer", m.layer, "layer the CAM methods explain (default: last 4-D output)");
   app.add_option("--seed", m.seed, "seed of the sampling methods: same seed, same attributions");
@@ -105,10 +111,11 @@ void add_method_options(CLI::App& app, interp::MethodOptions& m, int64_t& mem_bu
                  "occlusion window side in pixels (0: a quarter of the shorter side)");
   app.add_option("--occlusion-stride", m.occlusion_stride,
                  "occlusion stride in pixels (0: half the window)");
-  app.add_flag("!--no-incremental", m.batch.incremental,
-               "run every perturbed image through the full forward (default: occlusion, feature "
-               "ablation and the coalition methods compute each layer only where the changed "
-               "box reaches it)");
+  app.add_option("--incremental", m.batch.incremental,
+                 "auto (default: on for images of at least 64x64), on or off: occlusion, feature "
+                 "ablation and the coalition methods compute each layer only where the changed "
+                 "box reaches it (interp/incremental.h)")
+      ->transform(CLI::CheckedTransformer(incremental_modes(), CLI::ignore_case));
 }
 
 void set_mem_budget(interp::MethodOptions& m, int64_t mb) {

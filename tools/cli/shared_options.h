@@ -5,6 +5,7 @@
 // commands that take --model instead of --checkpoint (export, graph).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "interp/prune/job_common.h"
@@ -39,7 +40,9 @@ void add_no_verify_option(CLI::App& app, SharedOptions& s);
 void apply_shared_options(const SharedOptions& s);
 
 // explain and evaluate-explanations: --layer, --seed, --samples, --segments, --segmentation,
-// --ig-steps, --mem-budget (MB, applied by set_mem_budget after parsing), --no-incremental.
+// --ig-steps, --mem-budget (MB, applied by set_mem_budget after parsing), --incremental.
+// The names of --incremental's modes.
+std::map<std::string, interp::IncrementalMode> incremental_modes();
 void add_method_options(CLI::App& app, interp::MethodOptions& m, int64_t& mem_budget_mb);
 // throws: std::invalid_argument when mb < 1.
 void set_mem_budget(interp::MethodOptions& m, int64_t mb);
