@@ -56,7 +56,9 @@ Tensor forward_batched(Module& model, const Tensor& inputs, const BatchOptions& 
 
 // Streams inputs produced on demand: make(begin, count) returns [count,C,H,W] for inputs
 // begin..begin+count-1; consume(begin, logits[count,K]) receives each chunk's logits in order.
-// Lets callers evaluate 2^16 coalitions without holding all inputs at once.
+// Lets callers evaluate 2^16 coalitions without holding all inputs at once. Input 0 runs alone
+// first, and the peak memory of that forward sizes the chunks of the others (as chunk_size_for
+// would, without a forward of its own).
 void forward_streamed(Module& model, int64_t total, const Shape& chw,
                       const std::function<Tensor(int64_t begin, int64_t count)>& make,
                       const std::function<void(int64_t begin, const Tensor& logits)>& consume,

@@ -67,10 +67,10 @@ TEST(Rise, MapDoesNotDependOnChunkingAndCountsForwardPasses) {
   o.batch.max_chunk = 7;
   const RiseResult small = rise(net, x, 0, o);
   EXPECT_EQ(small.chunk, 7);
-  EXPECT_EQ(small.chunks, 8);  // ceil(50 / 7)
+  EXPECT_EQ(small.chunks, 8);  // mask 0 alone (it sizes the chunks), then ceil(49 / 7)
   o.batch.max_chunk = 64;
   const RiseResult big = rise(net, x, 0, o);
-  EXPECT_EQ(big.chunks, 1);
+  EXPECT_EQ(big.chunks, 2);  // mask 0, then the other 49
   EXPECT_EQ(small.map.to_vector(), big.map.to_vector());
 }
 
