@@ -34,6 +34,16 @@ int64_t chunk_for(size_t per_input, const BatchOptions& opt) {
 
 }  // namespace
 
+ForwardPrecisionScope forward_precision_scope(const Module& model, const BatchOptions& opt) {
+  if (opt.precision != ForwardPrecision::Fp32 && model.device().type != DeviceType::Cpu) {
+    throw std::invalid_argument(std::string("--precision ") +
+                                forward_precision_name(opt.precision) +
+                                " runs the CPU kernels only; this model is on " +
+                                model.device().str() + ": use --precision fp32");
+  }
+  return ForwardPrecisionScope(opt.precision);
+}
+
 int64_t chunk_size_for(Module& model, const Shape& chw, const BatchOptions& opt) {
   if (chw.size() != 3) throw std::invalid_argument("interp: input shape must be [C,H,W]");
   EvalModeScope eval(model);
@@ -51,6 +61,7 @@ void forward_streamed(Module& model, int64_t total, const Shape& chw,
   if (chw.size() != 3) throw std::invalid_argument("interp: input shape must be [C,H,W]");
   EvalModeScope eval(model);
   NoGradGuard no_grad;
+  const ForwardPrecisionScope precision = forward_precision_scope(model, opt);
   // The model runs on its device; the consumer always sees host logits.
   auto run = [&](int64_t begin, int64_t count) {
     Tensor x = make(begin, count);

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "runtime/module.h"
+#include "runtime/precision.h"
 
 namespace gb::interp {
 
@@ -28,7 +29,22 @@ struct BatchOptions {
   // (interp/incremental.h): On always, Off never (every image runs the full forward), Auto on
   // images of at least kIncrementalMinSide pixels a side (--incremental auto|on|off).
   IncrementalMode incremental = IncrementalMode::Auto;
+  // The multiplications of these forwards (runtime/precision.h): Bf16 (--precision bf16) runs
+  // the Winograd convolutions on bfloat16 operands with float32 accumulation. CPU models only.
+  ForwardPrecision precision = ForwardPrecision::Fp32;
 };
+
+// opt with float32 forwards: what the evaluation metrics use, so that a bf16 explanation is
+// scored by the exact model.
+inline BatchOptions exact_forwards(BatchOptions opt) {
+  opt.precision = ForwardPrecision::Fp32;
+  return opt;
+}
+
+// The scope every batched forward of this header runs under: opt.precision on this thread.
+// throws: std::invalid_argument for Bf16 with a model that is not on the CPU; std::runtime_error
+// for Bf16 on a CPU without AVX512-BF16.
+ForwardPrecisionScope forward_precision_scope(const Module& model, const BatchOptions& opt);
 
 // How many inputs of shape [C,H,W] fit in one forward pass under `opt.mem_budget_bytes`,
 // measured once by running a one-image forward (eval mode, no grad) and reading the runtime's
@@ -50,8 +66,9 @@ inline const char* incremental_declined(const BatchOptions& opt, int64_t H, int6
 
 int64_t chunk_size_for(Module& model, const Shape& chw, const BatchOptions& opt);
 
-// Logits [N,K] of `inputs` [N,C,H,W], evaluated in eval mode under NoGradGuard in chunks of
-// chunk_size_for(...). The model's train/eval mode is restored afterwards.
+// Logits [N,K] of `inputs` [N,C,H,W], evaluated in eval mode under NoGradGuard (and
+// opt.precision) in chunks of chunk_size_for(...). The model's train/eval mode is restored
+// afterwards.
 Tensor forward_batched(Module& model, const Tensor& inputs, const BatchOptions& opt = {});
 
 // Streams inputs produced on demand: make(begin, count) returns [count,C,H,W] for inputs

@@ -592,6 +592,7 @@ void forward_streamed_incremental(Module& model, IncrementalForward& inc, int64_
                                   const BatchOptions& opt) {
   const Tensor& x0 = inc.base_image();
   const int64_t chunk = chunk_size_for(model, {x0.size(1), x0.size(2), x0.size(3)}, opt);
+  const ForwardPrecisionScope precision = forward_precision_scope(model, opt);
   for (int64_t begin = 0; begin < total; begin += chunk) {
     const int64_t count = std::min(chunk, total - begin);
     std::vector<ChangedBox> boxes;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -428,6 +429,34 @@ const std::vector<MethodEntry>& methods() {
   return table;
 }
 
+// The methods whose no-grad perturbation batches follow BatchOptions::precision.
+bool batches_perturbations(const std::string& method) {
+  static const std::set<std::string> names = {
+      "occlusion", "rise", "scorecam", "lime", "kernelshap", "shapley-sampling", "exact-shapley"};
+  return names.count(method) > 0;
+}
+
+// The float32 run of the method next to its reduced-precision output: Spearman of the two maps,
+// their largest difference (also relative to the float32 map's largest |value|) and both times.
+json compare_with_fp32(Module& model, const MethodOutput& reduced, const Tensor& x, int64_t target,
+                       const MethodOptions& opt) {
+  MethodOptions exact = opt;
+  exact.batch.precision = ForwardPrecision::Fp32;
+  exact.compare_fp32 = false;
+  const MethodOutput full = run_method(model, reduced.method, x, target, exact);
+  const std::vector<float> a = reduced.map.to_vector(), b = full.map.to_vector();
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+  }
+  return {{"spearman", spearman(reduced.map, full.map)},
+          {"max_abs_diff", diff},
+          {"max_abs_diff_relative", scale > 0 ? diff / scale : 0.0},
+          {"fp32_ms", full.ms},
+          {"ms", reduced.ms}};
+}
+
 MethodRunner find_runner(const std::string& method) {
   for (const auto& e : methods()) {
     if (method == e.name) return e.run;
@@ -561,13 +590,17 @@ MethodOutput run_method(Module& model, const std::string& method, const Tensor& 
                         x.size(3), samples, co.target, co,     clock};
   runner(call, out);
   model.eval();
+  if (opt.batch.precision != ForwardPrecision::Fp32 && batches_perturbations(method)) {
+    out.info["precision"] = forward_precision_name(opt.batch.precision);
+    if (opt.compare_fp32) out.info["bf16_vs_fp32"] = compare_with_fp32(model, out, x, target, opt);
+  }
   return out;
 }
 
 MapAucs map_aucs(Module& model, const Tensor& x, const Tensor& map, int64_t target,
                  const BatchOptions& batch) {
   CurveOptions co;
-  co.batch = batch;
+  co.batch = exact_forwards(batch);  // the scores use the exact model
   MapAucs a;
   a.deletion = deletion_curve(model, x, map, target, co).auc;
   a.insertion = insertion_curve(model, x, map, target, co).auc;

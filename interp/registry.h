@@ -67,7 +67,10 @@ struct MethodOptions {
   int64_t rise_masks = 2000;
   int64_t rise_cells = 4;
   double rise_p = 0.5;
-  BatchOptions batch;        // memory budget of every batched forward (--mem-budget)
+  BatchOptions batch;  // memory budget of every batched forward (--mem-budget), precision
+  // With batch.precision Bf16: also run the method in float32 and report in info
+  // "bf16_vs_fp32" the rank correlation and largest difference of the two maps (--compare-fp32).
+  bool compare_fp32 = false;
   data::Normalization norm;  // of the model's inputs: IG's black baseline, SLIC's colours
 };
 
@@ -103,6 +106,9 @@ struct MethodOutput {
 // Multi-channel attributions become [H,W] maps: summed over channels for the signed methods
 // (inputxgrad, ig, deeplift, lrp*), max |.| over channels for guided-backprop, deconvnet,
 // guided-gradcam and smoothgrad. The model is left in eval mode.
+// The methods that batch no-grad forwards of perturbed inputs (occlusion, feature ablation, rise,
+// scorecam, lime, kernelshap, shapley-sampling, exact-shapley) run them at opt.batch.precision
+// and say so in info "precision"; the gradient methods always run in float32.
 // requires: method in method_names(); 0 <= target < K.
 // throws: std::invalid_argument for an input that is not [1,C,H,W], an unknown method or layer,
 // or exact-shapley on more than 20 segments.

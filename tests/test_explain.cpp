@@ -311,7 +311,15 @@ TEST_F(Explain, EvaluateGivesMethodAndRandomRows) {
   c.sanity_check = true;
   c.sanity_images = 2;
   c.quiet = true;
-  const interp::EvaluateResult r = interp::evaluate_explanations(c);
+  std::vector<std::string> seen;  // after each finished method: the rows so far, joined
+  const interp::EvaluateResult r =
+      interp::evaluate_explanations(c, [&](const interp::EvaluateResult& partial) {
+        EXPECT_FALSE(interp::evaluation_to_json(partial, false)["complete"].get<bool>());
+        seen.push_back("");
+        for (const auto& row : partial.rows) seen.back() += row.method + ",";
+      });
+  EXPECT_EQ(seen, (std::vector<std::string>{"gradcam,", "gradcam,random,",
+                                            "gradcam,random,random-smooth,"}));
   EXPECT_EQ(r.images, 3);
   ASSERT_EQ(r.rows.size(), 3u);
   EXPECT_EQ(r.rows[0].method, "gradcam");
@@ -334,6 +342,7 @@ TEST_F(Explain, EvaluateGivesMethodAndRandomRows) {
   EXPECT_EQ(j["methods"].size(), 3u);
   EXPECT_TRUE(j["methods"][0]["deletion_auc"].contains("std"));
   EXPECT_TRUE(j.contains("sanity_check"));
+  EXPECT_TRUE(j["complete"].get<bool>());
 }
 
 TEST_F(Explain, SaveMapsWritesTheRawMapsWithWhatMadeThem) {

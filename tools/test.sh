@@ -4,32 +4,38 @@
 # (tools/check_size.py: files <= 700 lines, functions <= 120 outside kernels/), with the agreement
 # suites against PyTorch and onnxruntime (tests/agreement) and the viewer suites (tests/viewers:
 # the files glassbox writes, opened by the tools users open them with) after the optimised pass.
-# In the full mode, after the sanitizer pass, each libFuzzer target (tests/fuzz) runs for 60 s
+# In the full mode, after the sanitizer pass, each libFuzzer target (tests/fuzz) runs for 45 s
 # (tools/fuzz.sh; clang, build-fuzz). Installs what it needs.
 # Usage: tools/test.sh            (both passes)
 #        tools/test.sh --fast     (optimised build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GB_CIFAR10=${GB_CIFAR10:-$(cd .. && pwd)/shared/data/cifar10-jpg.tar.gz}
+# Each phase's heading says when it started (seconds since this script began), so a CI log
+# shows where the time goes.
+phase() { echo "== $* (at $SECONDS s)"; }
 
+phase "setup and release build"
 tools/setup.sh build
-echo "== size budget"
+phase "size budget"
 python3 tools/check_size.py
-echo "== tests (release build)"
+phase "tests (release build)"
 ctest --test-dir build --output-on-failure -j 2
 
-echo "== agreement suites (PyTorch, onnxruntime; tests/agreement)"
+phase "agreement suites (PyTorch, onnxruntime; tests/agreement)"
 python=$(tools/setup_python.sh | tail -1)
 (cd tests/agreement && OMP_NUM_THREADS=2 PYTHONWARNINGS=ignore "../../$python" -m unittest -v)
 
-echo "== viewer suites (the files users open: numpy, safetensors, TensorBoard; tests/viewers)"
+phase "viewer suites (the files users open: numpy, safetensors, TensorBoard; tests/viewers)"
 (cd tests/viewers && OMP_NUM_THREADS=2 PYTHONWARNINGS=ignore "../../$python" -m unittest -v)
 
 if [ "${1:-}" != "--fast" ]; then
+  phase "AddressSanitizer + UndefinedBehaviorSanitizer build"
   tools/setup.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGLASSBOX_SANITIZE=ON
-  echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer, leak checking on)"
+  phase "tests (AddressSanitizer + UndefinedBehaviorSanitizer, leak checking on)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j 2
-  echo "== fuzz targets, 60 s each (tools/fuzz.sh; libFuzzer, ASan + UBSan)"
-  tools/fuzz.sh 60
+  phase "fuzz targets, 45 s each (tools/fuzz.sh; libFuzzer, ASan + UBSan)"
+  tools/fuzz.sh 45
 fi
+phase "all passed"

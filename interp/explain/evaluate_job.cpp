@@ -161,7 +161,7 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
   ctx.model = &model;
   ctx.norm = mo.norm;
   ctx.seed = mo.seed;
-  ctx.batch = mo.batch;
+  ctx.batch = exact_forwards(mo.batch);  // metrics score with the exact model
   ctx.classes = im.classes;
   // Re-explanations (max-sensitivity, random-logit) keep the image's own method stream, so a
   // sampling method's noise is held fixed and only the input or the class changes.
@@ -349,7 +349,7 @@ MetricSetup metric_setup(Module& model, const Images& im, const training::Checkp
     setup.width = src.width;
     if (lo.require_correct) {
       eval::keep_recognised(setup.localisation, model, meta.norm, src.channels, src.height,
-                            src.width, cfg.method.batch);
+                            src.width, exact_forwards(cfg.method.batch));
     }
     lp.generated = setup.localisation.generated;
     lp.kept = static_cast<int64_t>(setup.localisation.samples.size());
@@ -395,7 +395,8 @@ std::vector<std::pair<std::string, std::map<std::string, MetricSummary>>> metric
 
 }  // namespace
 
-EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
+EvaluateResult evaluate_explanations(const EvaluateConfig& cfg,
+                                     const EvaluateProgressFn& on_method_done) {
   if (cfg.count < 1) throw std::invalid_argument("--count must be at least 1");
   check_method_options(cfg.method);
   for (const std::string& m : cfg.metrics) eval::metric_info(m);  // unknown names: refused here
@@ -436,6 +437,7 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg) {
     std::vector<float>* keep = nullptr;
     if (!cfg.save_maps.empty()) keep = &maps.emplace_back(name, std::vector<float>()).second;
     r.rows.push_back(evaluate_method(model, name, im, mo, cfg, setup, keep));
+    if (on_method_done) on_method_done(r);
   }
   if (cfg.sanity_check) sanity_check(model, im, mo, cfg, r);
   if (!cfg.save_maps.empty()) write_maps(cfg, r, im, ds.labels, maps, mo);
@@ -488,7 +490,7 @@ std::string format_evaluation(const EvaluateResult& r) {
   return s;
 }
 
-json evaluation_to_json(const EvaluateResult& r) {
+json evaluation_to_json(const EvaluateResult& r, bool complete) {
   auto st = [](const Stats& s) { return json{{"mean", s.mean}, {"std", s.std}, {"n", s.n}}; };
   json rows = json::array();
   for (const auto& row : r.rows) {
@@ -500,7 +502,8 @@ json evaluation_to_json(const EvaluateResult& r) {
     rows.push_back(j);
   }
   json out = {{"checkpoint", r.checkpoint}, {"data", r.data}, {"model", r.model},
-              {"images", r.images},         {"seed", r.seed}, {"methods", rows}};
+              {"images", r.images},         {"seed", r.seed}, {"methods", rows},
+              {"complete", complete}};
   if (!r.sanity.empty()) {
     json steps = json::array();
     for (const auto& s : r.sanity) {

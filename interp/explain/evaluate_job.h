@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -45,6 +46,11 @@ struct EvaluateConfig {
   eval::MetricParams metric_params;
 };
 
+struct EvaluateResult;
+// Called after each method's row is complete (the result so far, rows in cfg order), so that a
+// long run that is cut off keeps what it finished. Empty: not called.
+using EvaluateProgressFn = std::function<void(const EvaluateResult&)>;
+
 struct MethodSummary {
   std::string method;
   Stats deletion_auc;                            // lower is more faithful
@@ -76,11 +82,14 @@ struct EvaluateResult {
 // throws: std::invalid_argument / std::runtime_error naming the file or option on bad input
 // (unknown method, data set whose images or classes do not match the checkpoint, a save_maps
 // path that exists without overwrite or whose directory is missing: checked before any work).
-EvaluateResult evaluate_explanations(const EvaluateConfig& cfg);
+EvaluateResult evaluate_explanations(const EvaluateConfig& cfg,
+                                     const EvaluateProgressFn& on_method_done = {});
 
 // The table: one row per method with mean +- std of each metric, then the sanity-check table.
 std::string format_evaluation(const EvaluateResult& r);
 
-nlohmann::json evaluation_to_json(const EvaluateResult& r);
+// complete = false marks a partial result (written by on_method_done): "complete": false and
+// the rows finished so far.
+nlohmann::json evaluation_to_json(const EvaluateResult& r, bool complete = true);
 
 }  // namespace gb::interp

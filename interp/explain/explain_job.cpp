@@ -275,6 +275,7 @@ ExplainResult explain(const ExplainConfig& cfg) {
             {"segments_requested", mo.segments},
             {"segmentation", mo.segmentation},
             {"mem_budget_mb", mo.batch.mem_budget_bytes >> 20},
+            {"precision", forward_precision_name(mo.batch.precision)},
             {"methods", e.methods}};
   r.files = write_output_directory(
       out, cfg.overwrite, e.pngs, "explanation.json", r.json,

@@ -17,6 +17,8 @@
 #include <cstring>
 
 #include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/conv_winograd_bf16.h"
+#include "kernels/precision.h"
 
 namespace gb::kernels::cpu {
 namespace {
@@ -405,6 +407,14 @@ void run(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, const float* x
   thread_local AlignedBuffer u_buffer;
   float* u = u_buffer.get(kXi * p.Cp * p.Kp);
   transform_weights(w, transposed ? Ci : Co, transposed ? Co : Ci, transposed, p.Cp, p.Kp, u);
+  // Forward under ForwardPrecision::Bf16: the GEMMs multiply bf16 copies of u and v.
+  uint16_t* ub = nullptr;
+  if (!transposed && forward_precision() == ForwardPrecision::Bf16) {
+    thread_local AlignedBuffer ub_buffer;
+    ub = reinterpret_cast<uint16_t*>(
+        ub_buffer.get((winograd_bf16::filter_elements(p.Cp, p.Kp) + 1) / 2));
+    winograd_bf16::pack_filters(u, p.Cp, p.Kp, ub);
+  }
 
   const int threads = static_cast<int>(std::min<int64_t>(max_threads, p.items));
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -416,7 +426,15 @@ void run(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, const float* x
     float* m = m_buffer.get(kXi * p.m_stride);
     pack_group(p, x, p.Ci, w.n0, w.g, xb);
     input_transform(p, w, xb, v);
-    multiply(p, w.g * w.rows() * p.TW, v, u, m);
+    const int64_t tiles = w.g * w.rows() * p.TW;
+    if (ub) {
+      thread_local AlignedBuffer vb_buffer;
+      auto* vb = reinterpret_cast<uint16_t*>(vb_buffer.get((p.Tr * p.Cp + 1) / 2));
+      winograd_bf16::multiply(v, p.v_stride, ub, p.Cp, p.Kp, round_up(tiles, kRows), m, p.m_stride,
+                              vb);
+    } else {
+      multiply(p, tiles, v, u, m);
+    }
     output_transform(p, w, m, ep, y);
   }
 }

@@ -59,9 +59,18 @@ void run(EvaluateCommand& e) {
   set_mem_budget(e.config.method, e.mem_budget_mb);
   e.config.maps_format = interp::parse_map_format(e.maps_format);
   if (!e.json.empty()) check_output_file(e.json, e.config.overwrite, "--json");
-  const auto r = interp::evaluate_explanations(e.config);
+  // With --json, the file is rewritten after each method ("complete": false until the end), so a
+  // run that is cut off keeps the methods it finished. The path was checked above, so the later
+  // writes replace only this run's own partial file.
+  interp::EvaluateProgressFn progress;
+  if (!e.json.empty()) {
+    progress = [&e](const interp::EvaluateResult& partial) {
+      write_json_file(e.json, interp::evaluation_to_json(partial, false), true);
+    };
+  }
+  const auto r = interp::evaluate_explanations(e.config, progress);
   std::cout << interp::format_evaluation(r);
-  if (!e.json.empty()) write_json_file(e.json, interp::evaluation_to_json(r), e.config.overwrite);
+  if (!e.json.empty()) write_json_file(e.json, interp::evaluation_to_json(r), true);
 }
 
 }  // namespace

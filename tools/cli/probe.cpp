@@ -73,6 +73,7 @@ Command add_probe(CLI::App& cli, SharedOptions& shared) {
                   "ablation and the coalition methods compute each layer only where the changed "
                   "box reaches it (interp/incremental.h)")
       ->transform(CLI::CheckedTransformer(incremental_modes(), CLI::ignore_case));
+  add_precision_options(*app, mo);
   app->add_flag("--game", j->game,
                 "write game [N,2^S]: the segment game's value of every coalition (grid, S <= 16)");
   app->add_option("--timing-reps", j->timing_reps,

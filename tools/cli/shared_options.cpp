@@ -116,6 +116,23 @@ void add_method_options(CLI::App& app, interp::MethodOptions& m, int64_t& mem_bu
                  "ablation and the coalition methods compute each layer only where the changed "
                  "box reaches it (interp/incremental.h)")
       ->transform(CLI::CheckedTransformer(incremental_modes(), CLI::ignore_case));
+  add_precision_options(app, m);
+}
+
+void add_precision_options(CLI::App& app, interp::MethodOptions& m) {
+  const std::map<std::string, ForwardPrecision> precisions = {{"fp32", ForwardPrecision::Fp32},
+                                                              {"bf16", ForwardPrecision::Bf16}};
+  auto* precision =
+      app.add_option("--precision", m.batch.precision,
+                     "fp32 (default) or bf16: the no-grad forwards of the perturbation methods "
+                     "(occlusion, rise, scorecam, lime, kernelshap, shapley) multiply bfloat16 "
+                     "operands with float32 sums in the Winograd convolutions (CPUs with "
+                     "AVX512-BF16); metrics always score with fp32")
+          ->transform(CLI::CheckedTransformer(precisions, CLI::ignore_case));
+  app.add_flag("--compare-fp32", m.compare_fp32,
+               "with --precision bf16: also run each perturbation method in fp32 and report the "
+               "maps' Spearman and largest difference (bf16_vs_fp32 in the JSON)")
+      ->needs(precision);
 }
 
 void set_mem_budget(interp::MethodOptions& m, int64_t mb) {

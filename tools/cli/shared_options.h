@@ -40,10 +40,13 @@ void add_no_verify_option(CLI::App& app, SharedOptions& s);
 void apply_shared_options(const SharedOptions& s);
 
 // explain and evaluate-explanations: --layer, --seed, --samples, --segments, --segmentation,
-// --ig-steps, --mem-budget (MB, applied by set_mem_budget after parsing), --incremental.
+// --ig-steps, --mem-budget (MB, applied by set_mem_budget after parsing), --incremental,
+// --precision, --compare-fp32.
 // The names of --incremental's modes.
 std::map<std::string, interp::IncrementalMode> incremental_modes();
 void add_method_options(CLI::App& app, interp::MethodOptions& m, int64_t& mem_budget_mb);
+// --precision fp32|bf16 (the perturbation batches' forwards) and --compare-fp32; also probe's.
+void add_precision_options(CLI::App& app, interp::MethodOptions& m);
 // throws: std::invalid_argument when mb < 1.
 void set_mem_budget(interp::MethodOptions& m, int64_t mb);
 // "comma-separated methods: gradcam,gradcam++,..."
