@@ -46,9 +46,11 @@ TEST(Cli, BenchPerLayerTableMemoryAndJson) {
           "--threads 1 --per-layer --profile-steps 1 --json " +
           js.string());
   ASSERT_EQ(r.status, 0) << r.output;
+  // Not "Linear": the printed table hides rows under 0.005 ms, and on a fast machine the fc
+  // layer of a batch of 4 takes less (the JSON below must still list it).
   for (const char* text : {"peak RSS MB", "RSS base MB", "per-layer profile: smallcnn train",
                            "per-layer profile: smallcnn inference", "features.0", "Conv2d",
-                           "conv2d", "Linear", "not in any row"}) {
+                           "conv2d", "not in any row"}) {
     EXPECT_NE(r.output.find(text), std::string::npos) << text << "\n" << r.output;
   }
   std::ifstream in(js);
