@@ -76,13 +76,14 @@ Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values)
                                 " values do not fill shape " + shape_str(shape));
   }
   Tensor t = empty(shape);
-  std::memcpy(t.f32(), values.data(), values.size() * sizeof(float));
+  if (!values.empty()) std::memcpy(t.f32(), values.data(), values.size() * sizeof(float));
   return t;
 }
 
 Tensor Tensor::from_labels(const std::vector<int64_t>& labels) {
   Tensor t = empty({static_cast<int64_t>(labels.size())}, DType::I64);
-  std::memcpy(t.data<int64_t>(), labels.data(), labels.size() * sizeof(int64_t));
+  if (!labels.empty())
+    std::memcpy(t.data<int64_t>(), labels.data(), labels.size() * sizeof(int64_t));
   return t;
 }
 

@@ -82,4 +82,16 @@ for t in "${targets[@]}"; do
   echo "$row"
   [[ $row == *" ok" ]] || failed=1
 done
+# A finding must be reproducible from the CI log alone (the build tree is gone afterwards):
+# print each failing target's report and its newest input, base64.
+for t in "${targets[@]}"; do
+  [[ $(cat "$build/logs/$t.row" 2>/dev/null) == *" ok" ]] && continue
+  echo "== $t: the end of its log"
+  grep -v -E '^#[0-9]+|^INFO:|^MERGE' "$build/logs/$t.log" | tail -60
+  input=$(ls -t "$build/crashes/$t" 2>/dev/null | head -1)
+  if [ -n "$input" ]; then
+    echo "== $t: $input, base64 (first 8 KiB; decode with base64 -d > input; run $build/tests/fuzz/$t input)"
+    head -c 8192 "$build/crashes/$t/$input" | base64 -w 120
+  fi
+done
 exit "$failed"

@@ -31,7 +31,10 @@ phase "viewer suites (the files users open: numpy, safetensors, TensorBoard; tes
 
 if [ "${1:-}" != "--fast" ]; then
   phase "AddressSanitizer + UndefinedBehaviorSanitizer build"
-  tools/setup.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGLASSBOX_SANITIZE=ON
+  # -O1 -g1: half the compile time of RelWithDebInfo's -O2 -g (measured on tests/test_cli.cpp:
+  # 11.9 s against 22.8 s); the reports keep file:line stacks, and -O1 is ASan's own advice.
+  tools/setup.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGLASSBOX_SANITIZE=ON \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
   phase "tests (AddressSanitizer + UndefinedBehaviorSanitizer, leak checking on)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j 2
