@@ -319,35 +319,22 @@ void multiply(const Plan& p, int64_t tiles, const float* v, const float* u, floa
   }
 }
 
-// Stores one output row segment of 4 pixels for up to 8 channels: lanes[j] holds pixel j's 8
-// channel values. y points at channel 0's first pixel; `plane` floats between channels; `count`
-// <= 4 pixels and `channels` <= 8 channels are valid. relu: min(max(v, 0), cap).
-inline void store_row(const __m256 lanes[4], float* y, const float* residual, int64_t plane,
-                      int64_t count, int64_t channels, bool relu, float cap) {
-  __m128 lo[4], hi[4];
-  for (int j = 0; j < 4; ++j) {
-    lo[j] = _mm256_castps256_ps128(lanes[j]);
-    hi[j] = _mm256_extractf128_ps(lanes[j], 1);
+// Adds the residual row (if any), applies the activation and stores the first `count` (<= 8)
+// of one channel row's 8 pixels r at dst. relu: min(max(v, 0), cap); a NaN passes, as in ref
+// (max/min return their second operand for a NaN).
+inline void store_pixels(__m256 r, float* dst, const float* residual, int64_t count, bool relu,
+                         float cap) {
+  if (count == 8) {
+    if (residual) r = _mm256_add_ps(r, _mm256_loadu_ps(residual));
+    if (relu) r = _mm256_min_ps(_mm256_set1_ps(cap), _mm256_max_ps(_mm256_setzero_ps(), r));
+    _mm256_storeu_ps(dst, r);
+    return;
   }
-  _MM_TRANSPOSE4_PS(lo[0], lo[1], lo[2], lo[3]);
-  _MM_TRANSPOSE4_PS(hi[0], hi[1], hi[2], hi[3]);
-  const __m128 zero = _mm_setzero_ps(), vcap = _mm_set1_ps(cap);
-  for (int k = 0; k < channels; ++k) {
-    __m128 r = k < 4 ? lo[k] : hi[k - 4];
-    float* dst = y + k * plane;
-    if (count == 4) {
-      if (residual) r = _mm_add_ps(r, _mm_loadu_ps(residual + k * plane));
-      // max/min return their second operand for a NaN, so a NaN passes as in ref.
-      if (relu) r = _mm_min_ps(vcap, _mm_max_ps(zero, r));
-      _mm_storeu_ps(dst, r);
-    } else {
-      alignas(16) float tmp[4];
-      _mm_store_ps(tmp, r);
-      for (int64_t j = 0; j < count; ++j) {
-        float val = tmp[j] + (residual ? residual[k * plane + j] : 0.0f);
-        dst[j] = relu ? std::min(std::max(val, 0.0f), cap) : val;  // a NaN passes
-      }
-    }
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, r);
+  for (int64_t j = 0; j < count; ++j) {
+    const float val = tmp[j] + (residual ? residual[j] : 0.0f);
+    dst[j] = relu ? std::min(std::max(val, 0.0f), cap) : val;
   }
 }
 
@@ -361,36 +348,69 @@ inline __m256 per_channel(const float* values, int64_t kb, int64_t channels, flo
   return _mm256_load_ps(lanes);
 }
 
-// y[n0 + image] from m, through A^T . A and the epilogue. Both 8-channel halves of a 64-byte
-// line of m are used back to back.
+// out[i][j] = (A^T . M . A)[i][j] * scale + shift for one tile's 8 channels: src points at the
+// tile's xi = 0 entry in m, xi slices xi_stride apart; i the output row, j the pixel.
+inline void tile_output(const float* src, int64_t xi_stride, __m256 scale, __m256 shift,
+                        __m256 out[4][4]) {
+  __m256 tmp[4][6];
+  for (int j = 0; j < 6; ++j) {
+    __m256 col[6], rows[4];
+    for (int i = 0; i < 6; ++i) col[i] = _mm256_load_ps(src + (i * 6 + j) * xi_stride);
+    output_1d(col, rows);
+    for (int i = 0; i < 4; ++i) tmp[i][j] = rows[i];
+  }
+  for (int i = 0; i < 4; ++i) {
+    output_1d(tmp[i], out[i]);
+    for (int j = 0; j < 4; ++j) out[i][j] = _mm256_fmadd_ps(out[i][j], scale, shift);
+  }
+}
+
+// Prefetches rows [row0, row0 + rows) of channels [0, channels) of one image's [C][H][W] map.
+// The residual (a block's input, last touched a whole layer earlier) is not in the caches, and
+// the 4 x 8 row streams of a tile pair are more than the hardware prefetcher follows.
+inline void prefetch_rows(const float* map, int64_t channels, int64_t H, int64_t W, int64_t row0,
+                          int64_t rows) {
+  const int64_t bytes = rows * W * static_cast<int64_t>(sizeof(float));
+  for (int64_t k = 0; k < channels; ++k) {
+    const char* first = reinterpret_cast<const char*>(map + (k * H + row0) * W);
+    for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(first + b, _MM_HINT_T0);
+  }
+}
+
+// y[n0 + image] from m, through A^T . A and the epilogue. Two horizontally adjacent tiles are
+// transformed together, so each channel's output row is stored 8 pixels (32 bytes) at a time.
 void output_transform(const Plan& p, const Work& w, const float* m, const ConvEpilogue& ep,
                       float* y) {
-  const int64_t HW = p.H * p.W, xi_stride = p.m_stride;
+  const int64_t HW = p.H * p.W;
   for (int64_t gi = 0; gi < w.g; ++gi) {
     const int64_t n = w.n0 + gi;
+    const float* residual_map = ep.residual ? ep.residual + n * p.Co * HW : nullptr;
+    if (residual_map)
+      prefetch_rows(residual_map, p.Co, p.H, p.W, 4 * w.ty0, std::min<int64_t>(4, p.H - 4 * w.ty0));
     for (int64_t ty = w.ty0; ty < w.ty1; ++ty) {
-      for (int64_t tx = 0; tx < p.TW; ++tx) {
+      const int64_t rows = std::min<int64_t>(4, p.H - 4 * ty);
+      if (residual_map && ty + 1 < w.ty1)  // the next tile row, while this one is transformed
+        prefetch_rows(residual_map, p.Co, p.H, p.W, 4 * ty + 4,
+                      std::min<int64_t>(4, p.H - 4 * ty - 4));
+      for (int64_t tx = 0; tx < p.TW; tx += 2) {
         const int64_t t = (gi * w.rows() + ty - w.ty0) * p.TW + tx;
-        const int64_t count = std::min<int64_t>(4, p.W - 4 * tx);
+        const int64_t count = std::min<int64_t>(8, p.W - 4 * tx);
         for (int64_t kb = 0; kb < p.Co; kb += 8) {
           const int64_t channels = std::min<int64_t>(8, p.Co - kb);
           const __m256 scale = per_channel(ep.scale, kb, channels, 1.0f);
           const __m256 shift = per_channel(ep.shift, kb, channels, 0.0f);
-          const float* src = m + t * p.Kp + kb;
-          __m256 tmp[4][6];
-          for (int j = 0; j < 6; ++j) {
-            __m256 col[6], out[4];
-            for (int i = 0; i < 6; ++i) col[i] = _mm256_load_ps(src + (i * 6 + j) * xi_stride);
-            output_1d(col, out);
-            for (int i = 0; i < 4; ++i) tmp[i][j] = out[i];
-          }
-          for (int i = 0; i < 4 && 4 * ty + i < p.H; ++i) {
-            __m256 out[4];
-            output_1d(tmp[i], out);
-            for (int j = 0; j < 4; ++j) out[j] = _mm256_fmadd_ps(out[j], scale, shift);
+          __m256 left[4][4], right[4][4] = {};
+          tile_output(m + t * p.Kp + kb, p.m_stride, scale, shift, left);
+          if (tx + 1 < p.TW) tile_output(m + (t + 1) * p.Kp + kb, p.m_stride, scale, shift, right);
+          for (int64_t i = 0; i < rows; ++i) {
+            __m256 r[8] = {left[i][0],  left[i][1],  left[i][2],  left[i][3],
+                           right[i][0], right[i][1], right[i][2], right[i][3]};
+            transpose_8x8(r);  // r[k]: channel kb + k's 8 pixels
             const int64_t at = (n * p.Co + kb) * HW + (4 * ty + i) * p.W + 4 * tx;
-            store_row(out, y + at, ep.residual ? ep.residual + at : nullptr, HW, count, channels,
-                      ep.relu, ep.relu_cap);
+            for (int64_t k = 0; k < channels; ++k) {
+              const float* residual = ep.residual ? ep.residual + at + k * HW : nullptr;
+              store_pixels(r[k], y + at + k * HW, residual, count, ep.relu, ep.relu_cap);
+            }
           }
         }
       }
