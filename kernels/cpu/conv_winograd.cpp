@@ -18,6 +18,7 @@
 
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/conv_winograd_bf16.h"
+#include "kernels/cpu/conv_winograd_transforms.h"
 #include "kernels/precision.h"
 
 namespace gb::kernels::cpu {
@@ -37,22 +38,6 @@ constexpr int64_t kMaxFilterGradFloats = 512 * 512;
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // ---- Transforms, on 8-channel vectors --------------------------------------------------------
-
-// out = B^T in (one column or row of a 6x6 patch).
-inline void input_1d(const __m256 in[6], __m256 out[6]) {
-  const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f);
-  const __m256 two = _mm256_set1_ps(2.0f);
-  out[0] = _mm256_fmadd_ps(four, in[0], _mm256_fnmadd_ps(five, in[2], in[4]));
-  const __m256 a = _mm256_fnmadd_ps(four, in[2], in[4]);  // in4 - 4 in2
-  const __m256 b = _mm256_fnmadd_ps(four, in[1], in[3]);  // in3 - 4 in1
-  out[1] = _mm256_add_ps(a, b);
-  out[2] = _mm256_sub_ps(a, b);
-  const __m256 c = _mm256_sub_ps(in[4], in[2]);
-  const __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(in[3], in[1]));
-  out[3] = _mm256_add_ps(c, e);
-  out[4] = _mm256_sub_ps(c, e);
-  out[5] = _mm256_fmadd_ps(four, in[1], _mm256_fnmadd_ps(five, in[3], in[5]));
-}
 
 // out = A^T in: 6 Winograd-domain values to 4 outputs.
 inline void output_1d(const __m256 in[6], __m256 out[4]) {
@@ -230,19 +215,10 @@ void input_transform(const Plan& p, const Work& w, const float* xb, float* v) {
         const int64_t t = (gi * w.rows() + ty - w.ty0) * p.TW + tx;
         for (int64_t cb = 0; cb < blocks; ++cb) {
           const float* base = xb + (gi * blocks + cb) * p.Hb * row + (4 * ty) * row + 4 * tx * 8;
-          __m256 tmp[6][6];
-          for (int j = 0; j < 6; ++j) {
-            __m256 col[6], out[6];
-            for (int i = 0; i < 6; ++i) col[i] = _mm256_load_ps(base + i * row + j * 8);
-            input_1d(col, out);
-            for (int i = 0; i < 6; ++i) tmp[i][j] = out[i];
-          }
+          __m256 out[36];
+          winograd::input_tile(base, row, out);
           float* dst = v + t * p.Cp + cb * 8;
-          for (int i = 0; i < 6; ++i) {
-            __m256 out[6];
-            input_1d(tmp[i], out);
-            for (int j = 0; j < 6; ++j) _mm256_store_ps(dst + (i * 6 + j) * xi_stride, out[j]);
-          }
+          for (int xi = 0; xi < 36; ++xi) _mm256_store_ps(dst + xi * xi_stride, out[xi]);
         }
       }
     }
@@ -442,17 +418,19 @@ void run(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, const float* x
     thread_local AlignedBuffer xb_buffer, v_buffer, m_buffer;
     const Work w = work_item(p, id);
     float* xb = xb_buffer.get(p.group * p.Cp * p.Hb * p.Wb);
-    float* v = v_buffer.get(kXi * p.v_stride);
     float* m = m_buffer.get(kXi * p.m_stride);
     pack_group(p, x, p.Ci, w.n0, w.g, xb);
-    input_transform(p, w, xb, v);
     const int64_t tiles = w.g * w.rows() * p.TW;
-    if (ub) {
-      thread_local AlignedBuffer vb_buffer;
-      auto* vb = reinterpret_cast<uint16_t*>(vb_buffer.get((p.Tr * p.Cp + 1) / 2));
-      winograd_bf16::multiply(v, p.v_stride, ub, p.Cp, p.Kp, round_up(tiles, kRows), m, p.m_stride,
-                              vb);
+    if (ub) {  // v in bf16, half of v_stride's floats per xi
+      const winograd_bf16::TileGrid grid{xb,       w.g,   p.Cp / 8, p.Hb * p.Wb * 8,
+                                         p.Wb * 8, w.ty0, w.ty1,    p.TW};
+      auto* vb = reinterpret_cast<uint16_t*>(v_buffer.get(kXi * p.v_stride / 2));
+      winograd_bf16::input_transform(grid, round_up(tiles, kRows), vb, p.v_stride);
+      winograd_bf16::multiply(vb, p.v_stride, ub, p.Cp, p.Kp, round_up(tiles, kRows), m,
+                              p.m_stride);
     } else {
+      float* v = v_buffer.get(kXi * p.v_stride);
+      input_transform(p, w, xb, v);
       multiply(p, tiles, v, u, m);
     }
     output_transform(p, w, m, ep, y);

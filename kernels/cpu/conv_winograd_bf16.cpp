@@ -5,6 +5,10 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+
+#include "kernels/cpu/conv_winograd_transforms.h"
+
 #define GB_BF16 __attribute__((target("avx512bf16,avx512vl,avx512bw,avx512f,avx2,fma")))
 
 namespace gb::kernels::cpu::winograd_bf16 {
@@ -15,19 +19,6 @@ constexpr int64_t kRows = 6;  // register tile: 6 tile rows x 16 output channels
 constexpr int64_t kCols = 16;
 
 using AliasedPair = int32_t __attribute__((may_alias));
-
-// dst[0:n] <- bf16(src[0:n]); n a multiple of 8.
-GB_BF16 void to_bf16(const float* src, int64_t n, uint16_t* dst) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), reinterpret_cast<const __m256i&>(h));
-  }
-  for (; i < n; i += 8) {
-    const __m128bh h = _mm256_cvtneps_pbh(_mm256_loadu_ps(src + i));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), reinterpret_cast<const __m128i&>(h));
-  }
-}
 
 // dst[2k + j] = bf16(row_j[k]) for k < Kp (a multiple of 8), j in {0, 1}: two filter rows'
 // values interleaved per output channel.
@@ -107,15 +98,41 @@ void pack_filters(const float* u, int64_t Cp, int64_t Kp, uint16_t* ub) {
   }
 }
 
-void multiply(const float* v, int64_t v_stride, const uint16_t* ub, int64_t Cp, int64_t Kp,
-              int64_t rows, float* m, int64_t m_stride, uint16_t* vb) {
+GB_BF16 void input_transform(const TileGrid& grid, int64_t rows, uint16_t* vb, int64_t vb_stride) {
+  const int64_t Cp = grid.blocks * 8, tile_rows = grid.ty1 - grid.ty0;
+  for (int64_t image = 0; image < grid.images; ++image) {
+    for (int64_t ty = grid.ty0; ty < grid.ty1; ++ty) {
+      for (int64_t tx = 0; tx < grid.TW; ++tx) {
+        const int64_t t = (image * tile_rows + ty - grid.ty0) * grid.TW + tx;
+        for (int64_t cb = 0; cb < grid.blocks; ++cb) {
+          const float* base =
+              grid.xb + (image * grid.blocks + cb) * grid.plane + 4 * ty * grid.row + 4 * tx * 8;
+          __m256 out[kXi];
+          winograd::input_tile(base, grid.row, out);
+          uint16_t* dst = vb + t * Cp + cb * 8;
+          for (int64_t xi = 0; xi < kXi; ++xi) {
+            const __m128bh h = _mm256_cvtneps_pbh(out[xi]);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + xi * vb_stride),
+                             reinterpret_cast<const __m128i&>(h));
+          }
+        }
+      }
+    }
+  }
+  for (int64_t xi = 0; xi < kXi; ++xi)
+    std::fill(vb + xi * vb_stride + grid.tiles() * Cp, vb + xi * vb_stride + rows * Cp,
+              uint16_t{0});
+}
+
+void multiply(const uint16_t* vb, int64_t vb_stride, const uint16_t* ub, int64_t Cp, int64_t Kp,
+              int64_t rows, float* m, int64_t m_stride) {
   for (int64_t xi = 0; xi < kXi; ++xi) {
-    to_bf16(v + xi * v_stride, rows * Cp, vb);
+    const uint16_t* vx = vb + xi * vb_stride;
     const uint16_t* ux = ub + xi * Cp * Kp;
     float* mx = m + xi * m_stride;
     for (int64_t kb = 0; kb < Kp; kb += kCols)
       for (int64_t t = 0; t < rows; t += kRows)
-        gemm_6x16(vb + t * Cp, Cp, ux + 2 * kb, 2 * Kp, mx + t * Kp + kb, Kp, Cp / 2);
+        gemm_6x16(vx + t * Cp, Cp, ux + 2 * kb, 2 * Kp, mx + t * Kp + kb, Kp, Cp / 2);
   }
 }
 

@@ -6,6 +6,7 @@
 #include "models/onnx/onnx_import.h"
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -30,9 +31,41 @@ const ConverterTable& converters() {
   return table;
 }
 
+namespace {
+
+// The inputs that every opset version of an op requires (the ONNX operator specs; 1 for the ops
+// not listed). Converters read these with node.input(i) directly, so a node with fewer, or with
+// an empty name in their place, is refused here.
+int required_inputs(const std::string& op) {
+  static const std::map<std::string, int, std::less<>> kRequired = {{"Add", 2},
+                                                                    {"BatchNormalization", 5},
+                                                                    {"Constant", 0},
+                                                                    {"Conv", 2},
+                                                                    {"ConvTranspose", 2},
+                                                                    {"Div", 2},
+                                                                    {"Gather", 2},
+                                                                    {"Gemm", 2},
+                                                                    {"LayerNormalization", 2},
+                                                                    {"MatMul", 2},
+                                                                    {"Mul", 2},
+                                                                    {"PRelu", 2},
+                                                                    {"Sub", 2}};
+  const auto it = kRequired.find(op);
+  return it == kRequired.end() ? 1 : it->second;
+}
+
+}  // namespace
+
 bool convert_node(ImportContext& ctx, const onnx::NodeProto& node) {
   const auto it = converters().find(node.op_type());
   if (it == converters().end()) return false;
+  const int required = required_inputs(node.op_type());
+  if (node.input_size() < required) {
+    ctx.fail(node, "has " + std::to_string(node.input_size()) + " input(s); the op requires " +
+                       std::to_string(required));
+  }
+  for (int i = 0; i < required; ++i)
+    if (node.input(i).empty()) ctx.fail(node, "required input " + std::to_string(i) + " is empty");
   it->second(ctx, node);
   return true;
 }

@@ -1,0 +1,41 @@
+// The Winograd F(4x4, 3x3) input transform V = B^T d B on 8-channel AVX2 vectors, shared by the
+// fp32 path (conv_winograd.cpp) and the bf16 one (conv_winograd_bf16.cpp, which inlines it into
+// functions compiled for AVX512-BF16). Shape letters as in conv_winograd.h: d a 6x6 input patch
+// of 8 channels, xi = 6 i + j a point of the Winograd domain.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace gb::kernels::cpu::winograd {
+
+// out = B^T in (one column or row of a 6x6 patch).
+inline void input_1d(const __m256 in[6], __m256 out[6]) {
+  const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f);
+  const __m256 two = _mm256_set1_ps(2.0f);
+  out[0] = _mm256_fmadd_ps(four, in[0], _mm256_fnmadd_ps(five, in[2], in[4]));
+  const __m256 a = _mm256_fnmadd_ps(four, in[2], in[4]);  // in4 - 4 in2
+  const __m256 b = _mm256_fnmadd_ps(four, in[1], in[3]);  // in3 - 4 in1
+  out[1] = _mm256_add_ps(a, b);
+  out[2] = _mm256_sub_ps(a, b);
+  const __m256 c = _mm256_sub_ps(in[4], in[2]);
+  const __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(in[3], in[1]));
+  out[3] = _mm256_add_ps(c, e);
+  out[4] = _mm256_sub_ps(c, e);
+  out[5] = _mm256_fmadd_ps(four, in[1], _mm256_fnmadd_ps(five, in[3], in[5]));
+}
+
+// out[6 i + j] = (B^T d B)[i][j] for the patch d whose row r, column c is the 8-channel vector at
+// base + r * row + 8 c (32-byte aligned).
+inline void input_tile(const float* base, int64_t row, __m256 out[36]) {
+  __m256 tmp[6][6];
+  for (int j = 0; j < 6; ++j) {
+    __m256 col[6], rows[6];
+    for (int i = 0; i < 6; ++i) col[i] = _mm256_load_ps(base + i * row + j * 8);
+    input_1d(col, rows);
+    for (int i = 0; i < 6; ++i) tmp[i][j] = rows[i];
+  }
+  for (int i = 0; i < 6; ++i) input_1d(tmp[i], out + 6 * i);
+}
+
+}  // namespace gb::kernels::cpu::winograd
