@@ -230,9 +230,15 @@ void Tensor::copy_(const Tensor& src) {
   });
 }
 
+void Tensor::throw_undefined() {
+  throw std::logic_error(
+      "tensor: used while undefined (a default-constructed Tensor, such as a module's parameter "
+      "or buffer that does not exist: check defined() first)");
+}
+
 void Tensor::fill_(float value) {
+  if (dtype() != DType::F32) throw std::runtime_error("tensor: fill_ needs F32");
   float* base = static_cast<float*>(impl_->storage->data());
-  if (impl_->dtype != DType::F32) throw std::runtime_error("tensor: fill_ needs F32");
   if (device().type != DeviceType::Cpu) {
     fill_on_device(*this, value);
     return;

@@ -62,17 +62,17 @@ class Tensor {
   static Tensor uniform(const Shape& shape, Generator& gen, float low, float high);
 
   bool defined() const { return impl_ != nullptr; }
-  const Shape& shape() const { return impl_->shape; }
-  const Shape& strides() const { return impl_->strides; }
-  int64_t dim() const { return static_cast<int64_t>(impl_->shape.size()); }
+  const Shape& shape() const { return live().shape; }
+  const Shape& strides() const { return live().strides; }
+  int64_t dim() const { return static_cast<int64_t>(live().shape.size()); }
   // size(d) accepts negative d counting from the end.
   int64_t size(int64_t d) const;
-  int64_t numel() const { return shape_numel(impl_->shape); }
-  int64_t offset() const { return impl_->offset; }
-  DType dtype() const { return impl_->dtype; }
-  Device device() const { return impl_->storage->device(); }
+  int64_t numel() const { return shape_numel(live().shape); }
+  int64_t offset() const { return live().offset; }
+  DType dtype() const { return live().dtype; }
+  Device device() const { return live().storage->device(); }
   bool is_contiguous() const;
-  const std::shared_ptr<Storage>& storage() const { return impl_->storage; }
+  const std::shared_ptr<Storage>& storage() const { return live().storage; }
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
@@ -80,7 +80,7 @@ class Tensor {
   // Raw element access at the view's offset. requires: dtype matches T.
   template <class T>
   T* data() const {
-    return static_cast<T*>(impl_->storage->data()) + impl_->offset;
+    return static_cast<T*>(live().storage->data()) + impl_->offset;
   }
   float* f32() const;  // checks dtype F32
   const int64_t* i64() const;  // checks dtype I64
@@ -106,15 +106,15 @@ class Tensor {
   void zero_() { fill_(0.0f); }
 
   // Autograd.
-  bool requires_grad() const { return impl_->requires_grad; }
+  bool requires_grad() const { return live().requires_grad; }
   Tensor& set_requires_grad(bool on);
-  bool is_leaf() const { return impl_->grad_fn == nullptr; }
-  const std::shared_ptr<Node>& grad_fn() const { return impl_->grad_fn; }
-  Tensor grad() const { return impl_->grad ? Tensor(impl_->grad) : Tensor(); }
-  void set_grad(const Tensor& g) { impl_->grad = g.impl_; }
-  void zero_grad() { impl_->grad.reset(); }
-  const std::string& name() const { return impl_->name; }
-  void set_name(std::string n) { impl_->name = std::move(n); }
+  bool is_leaf() const { return live().grad_fn == nullptr; }
+  const std::shared_ptr<Node>& grad_fn() const { return live().grad_fn; }
+  Tensor grad() const { return live().grad ? Tensor(impl_->grad) : Tensor(); }
+  void set_grad(const Tensor& g) { live().grad = g.impl_; }
+  void zero_grad() { live().grad.reset(); }
+  const std::string& name() const { return live().name; }
+  void set_name(std::string n) { live().name = std::move(n); }
   // Backpropagates from this tensor; a scalar needs no seed gradient.
   void backward(const Tensor& seed = {}) const;
   // Registers a hook called with this tensor's gradient during backward.
@@ -123,6 +123,14 @@ class Tensor {
   void retain_grad() const;
 
  private:
+  // The impl; a std::logic_error naming the misuse for an undefined (default-constructed) tensor,
+  // such as a module's missing parameter, instead of a null dereference.
+  TensorImpl& live() const {
+    if (!impl_) [[unlikely]] throw_undefined();
+    return *impl_;
+  }
+  [[noreturn]] static void throw_undefined();
+
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -1,6 +1,6 @@
 // Tests for the autograd engine (runtime/autograd.h), tensor and module hooks, module naming,
-// graph walking, the ReLU backward-rule switch, and the optimizers / schedules / clipping in
-// runtime/optim.h (single steps against PyTorch's update formulas, and small models that train).
+// graph walking, undefined tensors refused, the ReLU backward-rule switch, and small models that
+// train (the optimizers' single steps are in test_optim.cpp).
 // Gradients are compared with hand-derived values; tests/gradcheck.h is checked here against a
 // deliberately wrong backward rule so a silently passing gradient check would be noticed.
 #include <gtest/gtest.h>
@@ -379,6 +379,18 @@ TEST(Modules, PathsAndParameterNames) {
   EXPECT_EQ(seq.named_parameters()[1].first, "0.bias");
 }
 
+TEST(Modules, AMissingParameterIsAnUndefinedTensorThatRefusesUse) {
+  nn::Conv2d conv(3, 8, 3);  // no bias by default
+  Tensor bias = conv.local_tensor("bias");
+  EXPECT_FALSE(bias.defined());
+  EXPECT_THROW(bias.fill_(1.0f), std::logic_error);
+  EXPECT_THROW((void)bias.shape(), std::logic_error);
+  EXPECT_THROW((void)bias.requires_grad(), std::logic_error);
+  nn::Conv2d with_bias(3, 8, 3, 1, 0, 1, true);
+  with_bias.local_tensor("bias").fill_(0.5f);
+  EXPECT_TRUE(values_near(with_bias.local_tensor("bias"), Vec(8, 0.5f), 0.0));
+}
+
 TEST(Modules, ForwardHooksSeeAndReplaceOutput) {
   manual_seed(1);
   nn::Sequential net(std::vector<ModulePtr>{std::make_shared<nn::Linear>(4, 3),
@@ -584,132 +596,6 @@ TEST(Training, SmallCnnLearnsStripes) {
   EXPECT_LT(losses.back(), 0.5f * losses.front()) << losses.front() << " -> " << losses.back();
   // 50 training steps plus the final (no-grad, still training-mode) loss evaluation.
   EXPECT_EQ(net.find("1")->local_tensor("num_batches_tracked").data<int64_t>()[0], 51);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Optimizers, schedules, clipping (PyTorch's torch.optim formulas, computed in double)
-
-struct SgdCase {
-  float momentum, dampening, weight_decay;
-  bool nesterov;
-};
-
-TEST(Optim, SgdStepsMatchPyTorchFormula) {
-  const Vec p0 = {1.0f, -2.0f, 0.25f}, g1 = {0.5f, 0.1f, -0.3f}, g2 = {-0.2f, 0.4f, 0.05f};
-  const double lr = 0.1;
-  for (SgdCase c :
-       {SgdCase{0, 0, 0, false}, SgdCase{0, 0, 0.01f, false}, SgdCase{0.9f, 0, 0.01f, false},
-        SgdCase{0.9f, 0, 0.01f, true}, SgdCase{0.8f, 0.1f, 0, false}}) {
-    SCOPED_TRACE("momentum " + std::to_string(c.momentum) + " dampening " +
-                 std::to_string(c.dampening) + " wd " + std::to_string(c.weight_decay) +
-                 " nesterov " + std::to_string(c.nesterov));
-    Tensor p = leaf({3}, p0);
-    optim::SGD sgd({{"p", p}},
-                   {static_cast<float>(lr), c.momentum, c.dampening, c.weight_decay, c.nesterov});
-    std::vector<double> want(p0.begin(), p0.end()), buf(3, 0.0);
-    for (int step = 0; step < 2; ++step) {
-      const Vec& g = step == 0 ? g1 : g2;
-      p.set_grad(Tensor::from_vector({3}, g));
-      sgd.step();
-      for (size_t i = 0; i < 3; ++i) {
-        double d = g[i] + c.weight_decay * want[i];
-        if (c.momentum != 0) {
-          buf[i] = step == 0 ? d : c.momentum * buf[i] + (1 - c.dampening) * d;
-          d = c.nesterov ? d + c.momentum * buf[i] : buf[i];
-        }
-        want[i] -= lr * d;
-      }
-      EXPECT_TRUE(values_near(p, Vec(want.begin(), want.end()), 1e-6)) << "step " << step;
-    }
-    EXPECT_EQ(sgd.steps(), 2);
-  }
-}
-
-TEST(Optim, SgdSkipsParametersWithoutGradAndZeroGradClears) {
-  Tensor a = leaf({1}, {1.0f}), b = leaf({1}, {2.0f});
-  optim::SGD sgd({{"a", a}, {"b", b}}, {0.5f});
-  a.set_grad(Tensor::from_vector({1}, {1.0f}));
-  sgd.step();
-  EXPECT_FLOAT_EQ(a.item(), 0.5f);
-  EXPECT_FLOAT_EQ(b.item(), 2.0f);
-  sgd.zero_grad();
-  EXPECT_FALSE(a.grad().defined());
-}
-
-TEST(Optim, AdamWStepsMatchPyTorchFormula) {
-  const Vec p0 = {1.0f, -2.0f, 0.25f}, g1 = {0.5f, 0.1f, -0.3f}, g2 = {-0.2f, 0.4f, 0.05f};
-  const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.1;
-  Tensor p = leaf({3}, p0);
-  optim::AdamW adam({{"p", p}},
-                    {static_cast<float>(lr), static_cast<float>(b1), static_cast<float>(b2),
-                     static_cast<float>(eps), static_cast<float>(wd)});
-  std::vector<double> want(p0.begin(), p0.end()), m(3, 0.0), v(3, 0.0);
-  for (int t = 1; t <= 3; ++t) {
-    const Vec& g = t == 2 ? g2 : g1;
-    p.set_grad(Tensor::from_vector({3}, g));
-    adam.step();
-    for (size_t i = 0; i < 3; ++i) {
-      want[i] *= 1 - lr * wd;  // decoupled weight decay
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      const double mhat = m[i] / (1 - std::pow(b1, t)), vhat = v[i] / (1 - std::pow(b2, t));
-      want[i] -= lr * mhat / (std::sqrt(vhat) + eps);
-    }
-    EXPECT_TRUE(values_near(p, Vec(want.begin(), want.end()), 1e-6)) << "step " << t;
-  }
-  // State is named after the parameter, PyTorch-style slots.
-  EXPECT_EQ(adam.steps(), 3);
-  const auto state = adam.state();
-  ASSERT_EQ(state.size(), 2u);
-  EXPECT_EQ(state[0].first, "p.exp_avg");
-  EXPECT_TRUE(values_near(state[0].second, Vec(m.begin(), m.end()), 1e-6));
-}
-
-TEST(Optim, Schedules) {
-  const optim::StepSchedule step(0.1f, 10, 0.5f);
-  EXPECT_FLOAT_EQ(step.lr(0), 0.1f);
-  EXPECT_FLOAT_EQ(step.lr(9), 0.1f);
-  EXPECT_FLOAT_EQ(step.lr(10), 0.05f);
-  EXPECT_FLOAT_EQ(step.lr(25), 0.025f);
-
-  const optim::CosineSchedule cosine(1.0f, 100);
-  EXPECT_FLOAT_EQ(cosine.lr(0), 1.0f);
-  EXPECT_NEAR(cosine.lr(25), 0.5 * (1 + std::cos(std::numbers::pi * 0.25)), 1e-6);
-  EXPECT_NEAR(cosine.lr(50), 0.5f, 1e-6);
-  EXPECT_NEAR(cosine.lr(100), 0.0f, 1e-6);
-  const optim::CosineSchedule warm(1.0f, 110, 10, 0.1f);
-  EXPECT_FLOAT_EQ(warm.lr(0), 0.1f);  // (step + 1) / warmup
-  EXPECT_FLOAT_EQ(warm.lr(9), 1.0f);
-  EXPECT_FLOAT_EQ(warm.lr(10), 1.0f);
-  EXPECT_NEAR(warm.lr(60), 0.1 + 0.9 * 0.5, 1e-6);
-  EXPECT_NEAR(warm.lr(110), 0.1f, 1e-6);
-
-  // One-cycle over 100 steps with 20 warm-up steps: (s + 1) / 20 * peak, then linear to 0.
-  const optim::OneCycleSchedule one(2.0f, 100, 0.2f);
-  EXPECT_FLOAT_EQ(one.lr(0), 0.1f);
-  EXPECT_FLOAT_EQ(one.lr(9), 1.0f);
-  EXPECT_FLOAT_EQ(one.lr(19), 2.0f);
-  EXPECT_FLOAT_EQ(one.lr(20), 2.0f);
-  EXPECT_FLOAT_EQ(one.lr(59), 2.0f * 41.0f / 80);
-  EXPECT_FLOAT_EQ(one.lr(99), 2.0f / 80);
-  EXPECT_NEAR(one.lr(100), 0.0f, 1e-7);
-  for (int64_t s = 20; s < 99; ++s) EXPECT_GT(one.lr(s), one.lr(s + 1));
-
-  EXPECT_FLOAT_EQ(optim::ConstantSchedule(0.3f).lr(1000), 0.3f);
-}
-
-TEST(Optim, ClipGradNorm) {
-  Tensor a = leaf({2}, {0, 0}), b = leaf({1}, {0}), c = leaf({1}, {0});
-  a.set_grad(Tensor::from_vector({2}, {3, 4}));
-  b.set_grad(Tensor::from_vector({1}, {12}));
-  const optim::NamedTensors params = {{"a", a}, {"b", b}, {"c", c}};  // c has no grad
-  EXPECT_FLOAT_EQ(optim::clip_grad_norm(params, 100.0f), 13.0f);
-  EXPECT_TRUE(values_near(a.grad(), {3, 4}, 0.0));  // under the limit: untouched
-  EXPECT_FLOAT_EQ(optim::clip_grad_norm(params, 6.5f), 13.0f);
-  const float f = 6.5f / (13.0f + 1e-6f);  // PyTorch: max_norm / (norm + 1e-6)
-  EXPECT_TRUE(values_near(a.grad(), {3 * f, 4 * f}, 1e-6));
-  EXPECT_TRUE(values_near(b.grad(), {12 * f}, 1e-6));
-  EXPECT_NEAR(optim::clip_grad_norm(params, 100.0f), 6.5f, 1e-5);
 }
 
 }  // namespace

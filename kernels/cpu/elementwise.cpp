@@ -37,7 +37,7 @@ void split(int64_t n, Body&& body) {
 // the compiler sees no aliasing with the closure and emits branch-free AVX2 code.
 void relu_range(int64_t b, int64_t e, const float* x, float* y) {
 #pragma omp simd
-  for (int64_t i = b; i < e; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  for (int64_t i = b; i < e; ++i) y[i] = (x[i] > 0.0f || x[i] != x[i]) ? x[i] : 0.0f;  // NaN passes
 }
 
 void relu_backward_range(int64_t b, int64_t e, const float* y, const float* dy, float* dx) {

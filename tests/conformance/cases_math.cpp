@@ -47,6 +47,15 @@ std::vector<Case> relu_cases() {
     c.grad = GradCheck::None;  // modified backward rules, not gradients
     out.push_back(c);
   }
+  // NaN passes (as torch.relu), -0 becomes +0; 17 values so the vector loop has a tail.
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  const std::vector<float> special = {nan,   -inf, inf,  0.0f, -0.0f, 1e-30f, -1e-30f, nan, 2.0f,
+                                      -2.0f, nan,  3.0f, nan,  -nan,  -1.0f,  5.0f,    nan};
+  Case specials{"special values (NaN passes)",
+                {Tensor::from_vector({static_cast<int64_t>(special.size())}, special)},
+                relu};
+  specials.grad = GradCheck::None;
+  out.push_back(specials);
   return out;
 }
 
