@@ -117,6 +117,15 @@ TEST(Cli, BenchDepthwiseAgainstIm2col) {
     EXPECT_GT(row.at("new_ms")[0].get<double>(), 0.0);
     EXPECT_LT(row.at("max_rel_diff").get<double>(), 1e-4);  // the two paths agree
   }
+  // An existing --json file is refused before any measuring, and replaced with --overwrite.
+  const std::string again =
+      "bench --depthwise 1 --warmup 0 --reps 1 --threads 2 --json " + js.string();
+  r = run(again);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("already exists; pass --overwrite"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("depthwise convolution on the CPU"), std::string::npos) << r.output;
+  r = run(again + " --overwrite");
+  EXPECT_EQ(r.status, 0) << r.output;
 }
 
 TEST(CliBadInput, BenchBadGemmSizeAndSort) {
@@ -261,8 +270,8 @@ TEST(Cli, InitFineTunesFromACheckpointsWeights) {
   ASSERT_EQ(r.status, 0) << r.output;
   // Learning rate 0: every weight stays the one --init loaded (the model comes from the file,
   // not from --model's default).
-  r = run("train --init " + base.string() + tiny +
-          " --lr 0 --weight-decay 0 --seed 9 --out " + tuned.string());
+  r = run("train --init " + base.string() + tiny + " --lr 0 --weight-decay 0 --seed 9 --out " +
+          tuned.string());
   ASSERT_EQ(r.status, 0) << r.output;
   const gb::SafetensorsFile a = gb::read_safetensors(base), b = gb::read_safetensors(tuned);
   int compared = 0;

@@ -88,6 +88,13 @@ void check_job(const ProbeJob& job) {
   if (job.game && job.methods.empty()) {
     throw std::invalid_argument("probe: --game needs --methods (for the target and segments)");
   }
+  if (job.checkpoint.empty()) {  // only the map similarities run without a model
+    if (!job.similarity) throw std::invalid_argument("probe: --checkpoint is required");
+    if (job.backward || job.train_mode || !job.cam_layer.empty() || !job.methods.empty()) {
+      throw std::invalid_argument(
+          "probe: --backward, --train-mode, --cam-layer and --methods need --checkpoint");
+    }
+  }
 }
 
 // Feature ablation over the probe grid with the segment methods' game (image_value_fn's
@@ -280,21 +287,18 @@ bool is_probe_method(const std::string& name) {
   return name == "feature-ablation" || std::find(known.begin(), known.end(), name) != known.end();
 }
 
-void run_probe(const ProbeJob& job) {
-  check_job(job);
-  refuse_directory(job.out);
-  refuse_existing(job.out, job.overwrite);
-  require_parent_directory(job.out, "--out");
+namespace {
+
+// The checkpoint's part of the probe: logits (and gradients), Grad-CAM, the methods.
+void run_model(const ProbeJob& job, const SafetensorsFile& in, SafetensorsFile& out) {
   const training::LoadedModel lm = training::load_model(job.checkpoint);
   Module& model = *lm.model;
-  const SafetensorsFile in = read_safetensors(job.input);
   const SafetensorsEntry* xe = in.find("input");
   if (!xe) throw std::runtime_error(job.input.string() + ": no tensor 'input'");
   Shape x_shape = lm.meta.input_shape;
   x_shape.insert(x_shape.begin(), xe->shape.empty() ? 0 : xe->shape[0]);
   Tensor x = read_f32(in, job.input, "input", x_shape);
   if (job.train_mode) model.train();
-  SafetensorsFile out;
   if (job.backward) {
     x.set_requires_grad(true);
     const Tensor logits = model(x);
@@ -311,6 +315,18 @@ void run_probe(const ProbeJob& job) {
   }
   if (!job.cam_layer.empty()) write_cam(model, job, x, out);
   if (!job.methods.empty()) write_methods(model, job, x.detach(), lm.meta.norm, out);
+}
+
+}  // namespace
+
+void run_probe(const ProbeJob& job) {
+  check_job(job);
+  refuse_directory(job.out);
+  refuse_existing(job.out, job.overwrite);
+  require_parent_directory(job.out, "--out");
+  const SafetensorsFile in = read_safetensors(job.input);
+  SafetensorsFile out;
+  if (!job.checkpoint.empty()) run_model(job, in, out);
   if (job.similarity) write_similarity(in, job.input, out);
   write_safetensors(job.out, out);
 }

@@ -29,8 +29,8 @@
 namespace gb::interp {
 
 struct ProbeJob {
-  std::filesystem::path checkpoint;
-  std::filesystem::path input;  // tensor "input" [N,C,H,W]; "grad_output" [N,K] for backward
+  std::filesystem::path checkpoint;  // may be empty with similarity alone (no model is run)
+  std::filesystem::path input;       // tensor "input" [N,C,H,W]; "grad_output" [N,K] for backward
   std::filesystem::path out;
   bool overwrite = false;
   bool train_mode = false;  // batch statistics in BatchNorm (running stats are not written back)
@@ -54,7 +54,7 @@ bool is_probe_method(const std::string& name);
 // "input" (or "grad_output" with backward, "map_a"/"map_b" with similarity) of the wrong dtype or
 // shape, an existing `out` without `overwrite`, an unknown CAM layer; std::invalid_argument for
 // an unknown method, bad method options, timing_reps < 0, or game with a segmentation other than
-// "grid" or more than 16 segments.
+// "grid" or more than 16 segments, or no checkpoint without similarity (or with model options).
 void run_probe(const ProbeJob& job);
 
 }  // namespace gb::interp

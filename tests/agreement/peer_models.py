@@ -52,11 +52,12 @@ def write_checkpoint(model, name, path, width=1.0):
 
 def probe(checkpoint, tensors, out_path, *flags):
     """`glassbox probe` on `tensors` ({"input": [N,C,H,W], ...}): ({name: array}, metadata)
-    with the "ms.*" metadata decoded from JSON."""
+    with the "ms.*" metadata decoded from JSON. checkpoint None: no --checkpoint (--similarity
+    alone runs without a model)."""
     in_path = out_path + ".in.safetensors"
     write_tensors(in_path, {k: v.numpy() if hasattr(v, "numpy") else v
                             for k, v in tensors.items()})
-    run_glassbox("probe", "--checkpoint", checkpoint, "--input", in_path, "--out", out_path,
-                 "--overwrite", *flags)
+    model = ["--checkpoint", checkpoint] if checkpoint is not None else []
+    run_glassbox("probe", *model, "--input", in_path, "--out", out_path, "--overwrite", *flags)
     out, meta = read_tensors(out_path)
     return out, {k: json.loads(v) if k.startswith("ms.") else v for k, v in meta.items()}

@@ -57,11 +57,12 @@ class PeerMetrics(unittest.TestCase):
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
-    def check(self, size, seed):
+    def check(self, size, seed, checkpoint):
         a, b = map_pairs(size, 6, seed)
-        out, _ = probe(self.ck, {"input": np.zeros((1, 3, 32, 32), np.float32), "map_a": a,
-                                 "map_b": b},
+        out, _ = probe(checkpoint, {"input": np.zeros((1, 3, 32, 32), np.float32), "map_a": a,
+                                    "map_b": b},
                        os.path.join(self.tmp.name, f"sim{size}.safetensors"), "--similarity")
+        self.assertEqual("logits" in out, checkpoint is not None)
         for n in range(len(a)):
             a64, b64 = a[n].astype(np.float64), b[n].astype(np.float64)
             rng = max(a64.max(), b64.max()) - min(a64.min(), b64.min())
@@ -85,10 +86,10 @@ class PeerMetrics(unittest.TestCase):
                                 f"HOG features, {size}x{size} pair {n}")
 
     def test_32x32(self):
-        self.check(32, seed=1)
+        self.check(32, seed=1, checkpoint=self.ck)
 
-    def test_28x28(self):
-        self.check(28, seed=2)
+    def test_28x28_without_a_model(self):
+        self.check(28, seed=2, checkpoint=None)
 
 
 class ProbeRefusals(unittest.TestCase):
@@ -108,9 +109,16 @@ class ProbeRefusals(unittest.TestCase):
                 ("--methods", "ig", "--ig-steps", "0"): "ig",
                 ("--similarity",): "map_a",
             }
+            no_model = {(): "--checkpoint is required",
+                        ("--similarity", "--methods", "ig"): "--methods need --checkpoint"}
             for flags, message in cases.items():
                 with self.assertRaises(RuntimeError) as e:
                     probe(ck, {"input": np.zeros((1, 3, 32, 32), np.float32)},
+                          os.path.join(tmp, "o.safetensors"), *flags)
+                self.assertIn(message, str(e.exception), flags)
+            for flags, message in no_model.items():
+                with self.assertRaises(RuntimeError) as e:
+                    probe(None, {"input": np.zeros((1, 3, 32, 32), np.float32)},
                           os.path.join(tmp, "o.safetensors"), *flags)
                 self.assertIn(message, str(e.exception), flags)
 

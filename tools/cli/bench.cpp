@@ -50,7 +50,7 @@ struct BenchCommand {
   CLI::App* app = nullptr;
   BenchConfig config;
   std::string json;
-  bool no_train = false, no_inference = false, conv_layers = false;
+  bool no_train = false, no_inference = false, conv_layers = false, overwrite = false;
   std::vector<int64_t> gemm;
   std::vector<int64_t> depthwise;  // batch sizes of the depthwise benchmark
 };
@@ -196,6 +196,7 @@ void run(BenchCommand& b) {
   cfg.train = !b.no_train;
   cfg.inference = !b.no_inference;
   if (cfg.profile_steps < 1) throw std::invalid_argument("--profile-steps must be at least 1");
+  if (!b.json.empty()) check_output_file(b.json, b.overwrite, "--json");  // before measuring
   const bool run_models =
       !b.conv_layers && ((b.gemm.empty() && b.depthwise.empty()) || b.app->count("--model") > 0);
   const nlohmann::json conv_json = b.conv_layers ? run_conv_layers(cfg) : nlohmann::json();
@@ -224,7 +225,7 @@ void run(BenchCommand& b) {
   if (!b.json.empty()) {
     auto j = bench_to_json(cfg, rows, gemm ? &*gemm : nullptr, depthwise ? &*depthwise : nullptr);
     if (b.conv_layers) j["conv_layers"] = conv_json;
-    write_json_file(b.json, j, true);
+    write_json_file(b.json, j, b.overwrite);
   }
 }
 
@@ -264,6 +265,7 @@ void add_options(CLI::App& app, BenchCommand& b, SharedOptions& shared) {
                "with --device cuda: time every conv layer shape of each model, hand-written "
                "kernels against cuDNN");
   app.add_option("--json", b.json, "write the results as JSON");
+  app.add_flag("--overwrite", b.overwrite, "replace an existing --json file");
 }
 
 }  // namespace

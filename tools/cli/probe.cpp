@@ -37,11 +37,13 @@ Command add_probe(CLI::App& cli, SharedOptions& shared) {
       "probe",
       "run a checkpoint on raw tensors (.safetensors); write logits, gradients, Grad-CAM, "
       "explanation maps");
-  app->add_option("--checkpoint", j->checkpoint, "the model")->required();
+  app->add_option("--checkpoint", j->checkpoint,
+                  "the model (required, except for --similarity alone)");
   add_no_verify_option(*app, shared);
   add_threads_option(*app, shared, "compute threads (default: all cores)");
   app->add_option("--input", j->input,
-                  "tensors: 'input' [N,C,H,W] (normalised), 'grad_output' [N,K] for --backward")
+                  "tensors: 'input' [N,C,H,W] (normalised), 'grad_output' [N,K] for --backward, "
+                  "'map_a' and 'map_b' [N,H,W] for --similarity")
       ->required();
   app->add_option("--out", j->out, "where to write the results (.safetensors)")->required();
   app->add_flag("--overwrite", j->overwrite, "replace an existing --out");
