@@ -276,6 +276,28 @@ TEST(PruneSelect, BudgetRoundingAndProtection) {
       EXPECT_LE(max_dropped, min_kept) << g.groups[i].name;
     }
   }
+  // Per group, rounding to 8 wastes no budget: no group can grow by one more step and fit.
+  prune::SelectOptions eight;
+  eight.max_macs = g.macs / 2;
+  eight.round_to = 8;
+  const auto sel8 = prune::select_channels(g, scores, eight);
+  EXPECT_LE(sel8.macs, eight.max_macs);
+  for (size_t i = 0; i < g.groups.size(); ++i) {
+    const auto n = static_cast<int64_t>(g.groups[i].ids.size());
+    const int64_t k = sel8.kept_per_group[i];
+    if (k == n) continue;
+    // One more step: keep the next 8 highest-scored dropped channels.
+    std::vector<std::pair<double, int>> dropped;
+    for (int t : g.groups[i].ids) {
+      if (!sel8.keep[static_cast<size_t>(t)])
+        dropped.push_back({scores[static_cast<size_t>(t)], t});
+    }
+    std::sort(dropped.rbegin(), dropped.rend());
+    std::vector<char> grown = sel8.keep;
+    const int64_t step = std::min<int64_t>(8, n - k);
+    for (int64_t j = 0; j < step; ++j) grown[static_cast<size_t>(dropped[j].second)] = 1;
+    EXPECT_GT(prune::plan_macs(g, grown), eight.max_macs) << g.groups[i].name << " could grow";
+  }
   prune::SelectOptions tiny;
   tiny.max_macs = g.macs / 100;
   try {
@@ -566,7 +588,7 @@ TEST(PruneCli, PruneDistillCompressEndToEnd) {
   const std::string js = (dir / "pruned.json").string();
   const std::string common = " --limit-train 64 --limit-test 32 --threads 2 --quiet";
   r = run("prune --checkpoint " + ck +
-          " --structured --criterion taylor --target-macs 0.5 "
+          " --structured --criterion taylor --target-macs 0.5 --round-to 4 "  // 8 cannot reach it
           "--finetune-epochs 1 --calib-images 16 --cam-images 8 --timing-reps 1 --out " +
           pruned + " --json " + js + common);
   ASSERT_EQ(r.status, 0) << r.output;

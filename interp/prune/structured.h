@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "interp/prune/channel_graph.h"
 #include "interp/prune/channel_importance.h"
 #include "models/model_config.h"
-#include "interp/prune/channel_graph.h"
 #include "runtime/module.h"
 
 namespace gb::prune {
@@ -47,10 +47,13 @@ std::vector<double> channel_importance(Module& model, const ChannelGraph& g,
                                        const ScoreOptions& opt);
 
 struct SelectOptions {
-  int64_t max_macs = 0;   // keep at most this many MACs per image (> 0)
-  bool global = false;    // one ranking of group-normalised scores over all groups; else every
-                          // prunable group keeps the same fraction of its channels
-  int64_t round_to = 4;   // kept channels per group: a multiple of this, or all of them
+  int64_t max_macs = 0;  // keep at most this many MACs per image (> 0)
+  bool global = false;   // one ranking of group-normalised scores over all groups; else every
+                         // prunable group keeps the same fraction of its channels
+  // Kept channels per group: a multiple of this, or all of them. 8 (one AVX2 vector of floats)
+  // so the convolutions' channel blocks stay full: ResNet-20 at 0.5x MACs ran 1.73x faster with
+  // 8 and 1.37x with 4, which pads the blocks (measured in session 13).
+  int64_t round_to = 8;
   double min_keep = 0.1;  // never keep fewer than this fraction of a group (nor < round_to)
 };
 
@@ -61,10 +64,12 @@ struct Selection {
 };
 
 // The channels to keep: in each group the highest-scored ones. Per-group: the largest uniform
-// keep fraction whose rounded counts fit max_macs. Global: repeatedly drops the next round_to
-// lowest channels of the group whose chunk has the lowest mean score / group mean, until the
-// MACs fit. throws: std::invalid_argument when even the smallest allowed model exceeds max_macs
-// (the message gives that minimum), or on bad options.
+// keep fraction whose rounded counts fit max_macs, then groups grown one round_to step at a
+// time (the highest chunk mean score / group mean first) while the MACs still fit, so the
+// rounding wastes no budget. Global: repeatedly drops the next round_to lowest channels of the
+// group whose chunk has the lowest mean score / group mean, until the MACs fit. throws:
+// std::invalid_argument when even the smallest allowed model exceeds max_macs (the message gives
+// that minimum), or on bad options.
 Selection select_channels(const ChannelGraph& g, const std::vector<double>& scores,
                           const SelectOptions& opt);
 
