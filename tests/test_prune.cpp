@@ -276,11 +276,12 @@ TEST(PruneSelect, BudgetRoundingAndProtection) {
       EXPECT_LE(max_dropped, min_kept) << g.groups[i].name;
     }
   }
-  // Per group, rounding to 8 wastes no budget: no group can grow by one more step and fit.
+  // The default (auto) rounds to 8 where the target allows it, and per group the rounding
+  // wastes no budget: no group can grow by one more step and fit.
   prune::SelectOptions eight;
   eight.max_macs = g.macs / 2;
-  eight.round_to = 8;
   const auto sel8 = prune::select_channels(g, scores, eight);
+  EXPECT_EQ(sel8.round_to, 8);
   EXPECT_LE(sel8.macs, eight.max_macs);
   for (size_t i = 0; i < g.groups.size(); ++i) {
     const auto n = static_cast<int64_t>(g.groups[i].ids.size());
@@ -298,8 +299,23 @@ TEST(PruneSelect, BudgetRoundingAndProtection) {
     for (int64_t j = 0; j < step; ++j) grown[static_cast<size_t>(dropped[j].second)] = 1;
     EXPECT_GT(prune::plan_macs(g, grown), eight.max_macs) << g.groups[i].name << " could grow";
   }
+  // Where 8 cannot reach the target, auto takes the next power of two that can.
+  prune::SelectOptions deep;
+  deep.round_to = 8;
+  int64_t smallest8 = g.macs;  // the smallest model rounding to 8 allows
+  for (deep.max_macs = g.macs / 2;; deep.max_macs -= g.macs / 200) {
+    try {
+      smallest8 = prune::select_channels(g, scores, deep).macs;
+    } catch (const std::invalid_argument&) {
+      break;
+    }
+  }
+  deep.round_to = 0;
+  deep.max_macs = smallest8 - 1;
+  EXPECT_EQ(prune::select_channels(g, scores, deep).round_to, 4);
   prune::SelectOptions tiny;
   tiny.max_macs = g.macs / 100;
+  tiny.round_to = 4;
   try {
     prune::select_channels(g, scores, tiny);
     FAIL() << "an unreachable budget must be an error";
@@ -588,7 +604,7 @@ TEST(PruneCli, PruneDistillCompressEndToEnd) {
   const std::string js = (dir / "pruned.json").string();
   const std::string common = " --limit-train 64 --limit-test 32 --threads 2 --quiet";
   r = run("prune --checkpoint " + ck +
-          " --structured --criterion taylor --target-macs 0.5 --round-to 4 "  // 8 cannot reach it
+          " --structured --criterion taylor --target-macs 0.5 "
           "--finetune-epochs 1 --calib-images 16 --cam-images 8 --timing-reps 1 --out " +
           pruned + " --json " + js + common);
   ASSERT_EQ(r.status, 0) << r.output;

@@ -81,7 +81,7 @@ bool channelwise(std::optional<OpId> op) {
     case OpId::Permute:
     case OpId::Slice:
     case OpId::ConvTranspose2d:  // mixes channels; its weight is not pruned
-    case OpId::Softmax:  // mixes channels (over the last dimension)
+    case OpId::Softmax:          // mixes channels (over the last dimension)
     case OpId::LogSoftmax:
     case OpId::CrossEntropy:
     case OpId::Sum:

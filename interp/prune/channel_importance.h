@@ -1,7 +1,8 @@
 // Per-channel importance of named layers' outputs over a calibration set, read from the model's
 // own activations and gradients (forward hooks + one gb::grad per batch). Channel pruning
 // (structured.h, beside this file) ranks filters with these; any code can use them to see which
-// channels a model relies on. Two scores, both non-negative and averaged over the calibration images:
+// channels a model relies on. Two scores, both non-negative and averaged over the calibration
+// images:
 //   Taylor  (Molchanov et al. 2017, first order): mean_n | mean_ij A_nkij * dL_n/dA_nkij |,
 //           L_n the cross-entropy of image n against its label: the loss change to first order
 //           when channel k is zeroed.

@@ -123,6 +123,7 @@ void prune_channels(PruneJob& job, PruneReport& r, PruneStep& ps, int64_t step,
   sel_opt.round_to = cfg.round_to;
   sel_opt.min_keep = cfg.min_keep;
   const Selection sel = select_channels(g, scores, sel_opt);
+  r.round_to = sel.round_to;
   PrunedModel pm = prune_model(*job.model, job.model_name(), job.model_config, g, sel.keep);
   job.model = pm.model;
   job.model_config = pm.config;
@@ -146,11 +147,6 @@ void print_step(const PruneJob& job, const PruneReport& r, const PruneStep& ps, 
 
 void prune_structured(PruneJob& job, PruneReport& r) {
   const PruneConfig& cfg = job.cfg;
-  r.description = fmt::format(
-      "criterion {}, {}, {} ranking, target {:.3g} of the MACs, channels rounded to {}",
-      criterion_name(cfg.criterion),
-      cfg.iterative > 1 ? fmt::format("iterative ({} steps)", cfg.iterative) : "one-shot",
-      cfg.global ? "global" : "per-group", cfg.target_macs, cfg.round_to);
   std::vector<interp::CalibrationBatch> calib;
   if (needs_calibration(cfg.criterion))
     calib = image_batches(*job.train, job.norm(), cfg.calib_images, 64);
@@ -178,12 +174,19 @@ void prune_structured(PruneJob& job, PruneReport& r) {
     r.steps.push_back(ps);
   }
   r.channels = job.model_config.channels;
+  r.description = fmt::format(
+      "criterion {}, {}, {} ranking, target {:.3g} of the MACs, channels rounded to {}{}",
+      criterion_name(cfg.criterion),
+      cfg.iterative > 1 ? fmt::format("iterative ({} steps)", cfg.iterative) : "one-shot",
+      cfg.global ? "global" : "per-group", cfg.target_macs, r.round_to,
+      cfg.round_to == 0 ? " (auto)" : "");
   job.pruning = json{{"mode", "structured"},
                      {"criterion", criterion_name(cfg.criterion)},
                      {"target_macs", cfg.target_macs},
                      {"iterative", cfg.iterative},
                      {"global", cfg.global},
-                     {"round_to", cfg.round_to},
+                     {"round_to", r.round_to},
+                     {"round_to_auto", cfg.round_to == 0},
                      {"min_keep", cfg.min_keep},
                      {"protect_first", !cfg.prune_first},
                      {"protect_last", !cfg.prune_last},

@@ -24,7 +24,7 @@ struct PruneConfig : CompressCommon {
   double target_macs = 0.5;  // keep this fraction of the original MACs, in (0,1]
   int64_t iterative = 1;     // prune steps (each followed by its share of fine-tuning)
   bool global = false;       // global ranking (structured) / global threshold (unstructured)
-  int64_t round_to = 8;
+  int64_t round_to = 0;      // 0: auto (SelectOptions::round_to)
   double min_keep = 0.1;
   bool prune_first = false;         // allow pruning the first layer's channels
   bool prune_last = false;          // allow pruning the channels the last layer reads
@@ -60,6 +60,7 @@ struct PruneReport {
   std::vector<PruneStep> steps;
   std::vector<GroupRow> groups;             // structured: last step's groups
   std::map<std::string, int64_t> channels;  // structured: the overrides written
+  int64_t round_to = 0;                     // structured: the last step's channel rounding
   std::vector<LayerSparsity> sparsity;      // unstructured
   double finetune_seconds = 0;
 };

@@ -317,8 +317,7 @@ std::vector<int64_t> global_counts(const std::vector<GroupPlan>& plans,
 // Each group's order (ascending score), allowed counts (multiples of round_to from the
 // min_keep floor, and all) and mean score.
 std::vector<GroupPlan> group_plans(const ChannelGraph& g, const std::vector<double>& scores,
-                                   const SelectOptions& opt) {
-  const int64_t r = std::max<int64_t>(opt.round_to, 1);
+                                   const SelectOptions& opt, int64_t r) {
   std::vector<GroupPlan> plans(g.groups.size());
   for (size_t i = 0; i < g.groups.size(); ++i) {
     const ChannelGroup& G = g.groups[i];
@@ -354,16 +353,26 @@ Selection select_channels(const ChannelGraph& g, const std::vector<double>& scor
   if (!(opt.min_keep >= 0.0 && opt.min_keep <= 1.0)) {
     throw std::invalid_argument("select_channels: min_keep must be in [0,1]");
   }
-  const std::vector<GroupPlan> plans = group_plans(g, scores, opt);
-  std::vector<int64_t> full(plans.size()), least(plans.size());
-  for (size_t i = 0; i < plans.size(); ++i) {
-    full[i] = plans[i].allowed.back();
-    least[i] = plans[i].allowed.front();
-  }
+  if (opt.round_to < 0) throw std::invalid_argument("--round-to must be >= 0 (0: auto)");
+  std::vector<GroupPlan> plans;
+  std::vector<int64_t> full, least;
   const MacsOf macs_of = [&](const std::vector<int64_t>& counts) {
     return plan_macs(g, keep_from_counts(g, plans, counts));
   };
-  const int64_t min_macs = macs_of(least);
+  int64_t min_macs = 0, round_to = 1;
+  for (int64_t r :
+       opt.round_to > 0 ? std::vector<int64_t>{opt.round_to} : std::vector<int64_t>{8, 4, 2, 1}) {
+    round_to = r;
+    plans = group_plans(g, scores, opt, r);
+    full.assign(plans.size(), 0);
+    least.assign(plans.size(), 0);
+    for (size_t i = 0; i < plans.size(); ++i) {
+      full[i] = plans[i].allowed.back();
+      least[i] = plans[i].allowed.front();
+    }
+    min_macs = macs_of(least);
+    if (min_macs <= opt.max_macs) break;
+  }
   if (min_macs > opt.max_macs) {
     throw std::invalid_argument(
         "prune: cannot reach " + std::to_string(opt.max_macs) +
@@ -385,6 +394,7 @@ Selection select_channels(const ChannelGraph& g, const std::vector<double>& scor
   sel.keep = keep_from_counts(g, plans, counts);
   sel.macs = plan_macs(g, sel.keep);
   sel.kept_per_group = counts;
+  sel.round_to = round_to;
   return sel;
 }
 

@@ -50,10 +50,11 @@ struct SelectOptions {
   int64_t max_macs = 0;  // keep at most this many MACs per image (> 0)
   bool global = false;   // one ranking of group-normalised scores over all groups; else every
                          // prunable group keeps the same fraction of its channels
-  // Kept channels per group: a multiple of this, or all of them. 8 (one AVX2 vector of floats)
-  // so the convolutions' channel blocks stay full: ResNet-20 at 0.5x MACs ran 1.73x faster with
-  // 8 and 1.37x with 4, which pads the blocks (measured in session 13).
-  int64_t round_to = 8;
+  // Kept channels per group: a multiple of this, or all of them. 0 (auto): 8 (one AVX2 vector of
+  // floats, so the convolutions' channel blocks stay full) where the smallest model it allows
+  // fits max_macs, else 4, 2 or 1. ResNet-20 at 0.5x MACs ran 1.73x faster than the original
+  // with 8 and 1.37x with 4, which leaves the blocks part empty (measured in session 13).
+  int64_t round_to = 0;
   double min_keep = 0.1;  // never keep fewer than this fraction of a group (nor < round_to)
 };
 
@@ -61,6 +62,7 @@ struct Selection {
   std::vector<char> keep;               // per tied channel
   int64_t macs = 0;                     // plan_macs(g, keep)
   std::vector<int64_t> kept_per_group;  // per g.groups entry
+  int64_t round_to = 1;                 // the rounding used (auto's choice)
 };
 
 // The channels to keep: in each group the highest-scored ones. Per-group: the largest uniform

@@ -32,7 +32,10 @@ void add_structured_options(CLI::App& app, PruneCommand& p) {
   app.add_option("--iterative", pc.iterative, "prune in this many steps, fine-tuning after each");
   app.add_flag("--global", pc.global,
                "one global ranking (structured) / one threshold (unstructured) over all layers");
-  app.add_option("--round-to", pc.round_to, "kept channels per group: a multiple of this (8: whole vector blocks)");
+  app.add_option(
+      "--round-to", pc.round_to,
+      "kept channels per group: a multiple of this; 0 (default): 8, whole vector blocks, "
+      "where the MAC target allows it, else 4, 2 or 1");
   app.add_option("--min-keep", pc.min_keep, "keep at least this fraction of each group (0.1)");
   app.add_flag("--prune-first", pc.prune_first, "allow pruning the first layer's channels");
   app.add_flag("--prune-last", pc.prune_last, "allow pruning the channels read by the last layer");
