@@ -161,10 +161,10 @@ TEST(ConvWinogradBf16, ForwardIsWithinTheRoundingModelAndDeterministic) {
   if (!bf16_supported()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
   ForceWinograd forced;
   uint32_t seed = 1700;
-  for (const Conv2dShape& s :
-       {winograd_shape(1, 8, 4, 4, 8), winograd_shape(3, 16, 7, 5, 24),
-        winograd_shape(2, 11, 9, 7, 13), winograd_shape(1, 16, 13, 10, 16),
-        winograd_shape(9, 64, 8, 8, 32), winograd_shape(4, 16, 32, 32, 16)}) {
+  for (const Conv2dShape& s : {winograd_shape(1, 8, 4, 4, 8), winograd_shape(3, 16, 7, 5, 24),
+                               winograd_shape(2, 11, 9, 7, 13), winograd_shape(1, 16, 13, 10, 16),
+                               winograd_shape(9, 64, 8, 8, 32), winograd_shape(4, 16, 32, 32, 16),
+                               winograd_shape(2, 24, 6, 6, 40)}) {  // K = 40: an 8-column rest
     SCOPED_TRACE(::testing::Message()
                  << "N" << s.N << " C" << s.C << " " << s.H << "x" << s.W << " K" << s.K);
     ASSERT_TRUE(cpu::conv2d_winograd_applicable(s));

@@ -1,6 +1,6 @@
 // Winograd F(4x4, 3x3) convolution (see conv_winograd.h for the scheme).
 // Shape letters: N batch, Ci/Co the channels read and written by one call (C/K forward, K/C
-// backward-input), H/W the map size, Kp = Co rounded up to 16 (the GEMM's column tile), TH/TW
+// backward-input), H/W the map size, Kp = Co rounded up to 8 (16 in backward-weight), TH/TW
 // tiles per image, T tiles in a group of images (Tr rounded up to the GEMM's 6-row tile),
 // Hb/Wb = 4*TH + 2 / 4*TW + 2 the zero-bordered map of the channel-blocked input copy.
 // Cp = Ci rounded up to 8 (the channel block; padded channels are zero in xb, v and u).
@@ -146,11 +146,15 @@ Work work_item(const Plan& p, int64_t id) {
   return w;
 }
 
-Plan make_plan(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, int threads) {
+// column_block: what Kp is rounded to, 8 for forward and backward-input (whose GEMMs finish an
+// odd 8-column block with a 6x8 tile: pruned layers with 8, 24 or 40 channels waste nothing),
+// 16 for backward-weight (its accumulation has 16-column tiles only).
+Plan make_plan(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, int threads,
+               int64_t column_block) {
   Plan p{};
   p.N = N, p.Ci = Ci, p.Co = Co, p.H = H, p.W = W;
   p.Cp = round_up(Ci, 8);
-  p.Kp = round_up(Co, kCols);
+  p.Kp = round_up(Co, column_block);
   p.TH = (H + 3) / 4;
   p.TW = (W + 3) / 4;
   p.tiles_per_image = p.TH * p.TW;
@@ -283,15 +287,41 @@ inline void gemm_6x16(const float* a, int64_t a_row, int64_t a_step, const float
   _mm256_store_ps(d + 5 * ldd + 8, a51);
 }
 
+// d[6 rows][8 cols] = sum over depth e of a[r * a_row + e] * b[e * ldb + col]: the forward
+// GEMM's last column block when Kp is an odd multiple of 8.
+inline void gemm_6x8(const float* a, int64_t a_row, const float* b, int64_t ldb, float* d,
+                     int64_t ldd, int64_t depth) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  for (int64_t e = 0; e < depth; ++e) {
+    const __m256 b0 = _mm256_load_ps(b + e * ldb);
+    a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + e), b0, a0);
+    a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + a_row + e), b0, a1);
+    a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2 * a_row + e), b0, a2);
+    a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3 * a_row + e), b0, a3);
+    a4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4 * a_row + e), b0, a4);
+    a5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5 * a_row + e), b0, a5);
+  }
+  _mm256_store_ps(d, a0);
+  _mm256_store_ps(d + ldd, a1);
+  _mm256_store_ps(d + 2 * ldd, a2);
+  _mm256_store_ps(d + 3 * ldd, a3);
+  _mm256_store_ps(d + 4 * ldd, a4);
+  _mm256_store_ps(d + 5 * ldd, a5);
+}
+
 void multiply(const Plan& p, int64_t tiles, const float* v, const float* u, float* m) {
   const int64_t rows = round_up(tiles, kRows);
   for (int64_t xi = 0; xi < kXi; ++xi) {
     const float* vx = v + xi * p.v_stride;
     const float* ux = u + xi * p.Cp * p.Kp;
     float* mx = m + xi * p.m_stride;
-    for (int64_t kb = 0; kb < p.Kp; kb += kCols)
+    int64_t kb = 0;
+    for (; kb + kCols <= p.Kp; kb += kCols)
       for (int64_t t = 0; t < rows; t += kRows)
         gemm_6x16(vx + t * p.Cp, p.Cp, 1, ux + kb, p.Kp, mx + t * p.Kp + kb, p.Kp, p.Cp, false);
+    if (kb < p.Kp)  // an 8-column rest
+      for (int64_t t = 0; t < rows; t += kRows)
+        gemm_6x8(vx + t * p.Cp, p.Cp, ux + kb, p.Kp, mx + t * p.Kp + kb, p.Kp, p.Cp);
   }
 }
 
@@ -399,7 +429,7 @@ void output_transform(const Plan& p, const Work& w, const float* m, const ConvEp
 void run(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, const float* x, const float* w,
          bool transposed, const ConvEpilogue& ep, float* y) {
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const Plan p = make_plan(N, Ci, Co, H, W, max_threads);
+  const Plan p = make_plan(N, Ci, Co, H, W, max_threads, 8);
   thread_local AlignedBuffer u_buffer;
   float* u = u_buffer.get(kXi * p.Cp * p.Kp);
   transform_weights(w, transposed ? Ci : Co, transposed ? Co : Ci, transposed, p.Cp, p.Kp, u);
@@ -595,7 +625,7 @@ bool conv2d_winograd_backward_weight_applicable(const Conv2dShape& s) {
 void conv2d_winograd_backward_weight(const Conv2dShape& s, const float* x, const float* dy,
                                      float* dw, float* db) {
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const Plan p = make_plan(s.N, s.C, s.K, s.H, s.W, max_threads);
+  const Plan p = make_plan(s.N, s.C, s.K, s.H, s.W, max_threads, kCols);
   const int threads = static_cast<int>(std::min<int64_t>(max_threads, p.items));
   const int64_t du_size = kXi * p.Cp * p.Kp;
   thread_local AlignedBuffer du_buffer;

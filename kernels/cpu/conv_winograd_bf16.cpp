@@ -87,6 +87,28 @@ GB_BF16 void gemm_6x16(const uint16_t* a, int64_t a_row, const uint16_t* b, int6
   _mm256_store_ps(d + 5 * ldd + 8, a51);
 }
 
+// d[6 rows][8 cols] as gemm_6x16, for the last column block when Kp is an odd multiple of 8.
+GB_BF16 void gemm_6x8(const uint16_t* a, int64_t a_row, const uint16_t* b, int64_t ldb, float* d,
+                      int64_t ldd, int64_t pairs) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  for (int64_t e = 0; e < pairs; ++e) {
+    const int64_t at = 2 * e;
+    const __m256bh b0 = load_pairs(b + e * ldb);
+    a0 = _mm256_dpbf16_ps(a0, pair_broadcast(a + at), b0);
+    a1 = _mm256_dpbf16_ps(a1, pair_broadcast(a + a_row + at), b0);
+    a2 = _mm256_dpbf16_ps(a2, pair_broadcast(a + 2 * a_row + at), b0);
+    a3 = _mm256_dpbf16_ps(a3, pair_broadcast(a + 3 * a_row + at), b0);
+    a4 = _mm256_dpbf16_ps(a4, pair_broadcast(a + 4 * a_row + at), b0);
+    a5 = _mm256_dpbf16_ps(a5, pair_broadcast(a + 5 * a_row + at), b0);
+  }
+  _mm256_store_ps(d, a0);
+  _mm256_store_ps(d + ldd, a1);
+  _mm256_store_ps(d + 2 * ldd, a2);
+  _mm256_store_ps(d + 3 * ldd, a3);
+  _mm256_store_ps(d + 4 * ldd, a4);
+  _mm256_store_ps(d + 5 * ldd, a5);
+}
+
 }  // namespace
 
 void pack_filters(const float* u, int64_t Cp, int64_t Kp, uint16_t* ub) {
@@ -130,9 +152,13 @@ void multiply(const uint16_t* vb, int64_t vb_stride, const uint16_t* ub, int64_t
     const uint16_t* vx = vb + xi * vb_stride;
     const uint16_t* ux = ub + xi * Cp * Kp;
     float* mx = m + xi * m_stride;
-    for (int64_t kb = 0; kb < Kp; kb += kCols)
+    int64_t kb = 0;
+    for (; kb + kCols <= Kp; kb += kCols)
       for (int64_t t = 0; t < rows; t += kRows)
         gemm_6x16(vx + t * Cp, Cp, ux + 2 * kb, 2 * Kp, mx + t * Kp + kb, Kp, Cp / 2);
+    if (kb < Kp)  // an 8-column rest
+      for (int64_t t = 0; t < rows; t += kRows)
+        gemm_6x8(vx + t * Cp, Cp, ux + 2 * kb, 2 * Kp, mx + t * Kp + kb, Kp, Cp / 2);
   }
 }
 

@@ -2,7 +2,7 @@
 // (kernels/precision.h): the 36 products M[xi] = V[xi] * U[xi] with both operands rounded to
 // bfloat16 (nearest even) and AVX512-BF16 pair dot products accumulating in float32.
 // Shape letters as in conv_winograd.cpp: xi in [0, 36), t a tile row of V (T rounded up to 6),
-// Cp input channels (a multiple of 8), Kp output channels (a multiple of 16).
+// Cp input channels (a multiple of 8), Kp output channels (a multiple of 8).
 // Layouts: ub [36][Cp/2][Kp][2] (channel pairs interleaved per output channel, so one 256-bit
 // load holds 8 output channels x 2 input channels); vb [36][rows][Cp], written by the input
 // transform directly in bf16 (a channel pair is one 32-bit broadcast).
