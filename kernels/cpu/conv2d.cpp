@@ -3,7 +3,8 @@
 // with at least 8 channels and 32 output tiles run all three passes through Winograd F(4x4, 3x3)
 // (conv_winograd.h; the weight gradient up to 512 x 512 channels, padded-flat above); other
 // ungrouped convolutions go to the padded-flat implicit GEMM of conv_direct.h where it applies
-// (see conv_direct_applicable; the backward-input of strided ones stays here); every other shape
+// (see conv_direct_applicable; the backward-input of strided ones stays here); strided 1x1
+// convolutions run forward in conv_pointwise.h (their backward passes stay here); every other shape
 // runs here as per-image im2col + packed SGEMM, with OpenMP over the batch (dilated convolutions
 // always: the other kernels refuse dilation). Shape letters: N
 // batch, C input channels, H/W input size, K output channels, R/S kernel size, P/Q output size,
@@ -30,6 +31,7 @@
 
 #include "kernels/cpu/conv_depthwise.h"
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_pointwise.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/gemm.h"
 
@@ -211,6 +213,10 @@ bool use_padded_flat(const Conv2dShape& s) {
   return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_applicable(s);
 }
 
+bool use_pointwise(const Conv2dShape& s) {
+  return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_pointwise_applicable(s);
+}
+
 bool use_padded_flat_backward_input(const Conv2dShape& s) {
   return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_backward_input_applicable(s);
 }
@@ -254,6 +260,7 @@ const char* conv2d_kernel_name(const Conv2dShape& s) {
     return "padded-flat (phases); backward-input im2col+gemm";
   }
   if (use_padded_flat(s)) return "padded-flat";
+  if (use_pointwise(s)) return "pointwise strided; backward im2col+gemm";
   return geometry(s).direct ? "gemm-1x1" : "im2col+gemm";
 }
 
@@ -275,6 +282,12 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
     ConvEpilogue ep;
     ep.shift = bias;
     conv2d_direct_forward(s, x, w, ep, y);
+    return;
+  }
+  if (use_pointwise(s)) {
+    ConvEpilogue ep;
+    ep.shift = bias;
+    conv2d_pointwise_forward(s, x, w, ep, y);
     return;
   }
   const Geometry g = geometry(s);
@@ -299,6 +312,10 @@ void conv2d_forward_fused(const Conv2dShape& s, const float* x, const float* w,
   }
   if (use_padded_flat(s)) {
     conv2d_direct_forward(s, x, w, ep, y);
+    return;
+  }
+  if (use_pointwise(s)) {
+    conv2d_pointwise_forward(s, x, w, ep, y);
     return;
   }
   conv2d_forward(s, x, w, nullptr, y);

@@ -219,10 +219,10 @@ void input_transform(const Plan& p, const Work& w, const float* xb, float* v) {
         const int64_t t = (gi * w.rows() + ty - w.ty0) * p.TW + tx;
         for (int64_t cb = 0; cb < blocks; ++cb) {
           const float* base = xb + (gi * blocks + cb) * p.Hb * row + (4 * ty) * row + 4 * tx * 8;
-          __m256 out[36];
-          winograd::input_tile(base, row, out);
           float* dst = v + t * p.Cp + cb * 8;
-          for (int xi = 0; xi < 36; ++xi) _mm256_store_ps(dst + xi * xi_stride, out[xi]);
+          winograd::input_tile(base, row, [&](int xi, __m256 value) {
+            _mm256_store_ps(dst + xi * xi_stride, value);
+          });
         }
       }
     }
@@ -354,20 +354,15 @@ inline __m256 per_channel(const float* values, int64_t kb, int64_t channels, flo
   return _mm256_load_ps(lanes);
 }
 
-// out[i][j] = (A^T . M . A)[i][j] * scale + shift for one tile's 8 channels: src points at the
-// tile's xi = 0 entry in m, xi slices xi_stride apart; i the output row, j the pixel.
-inline void tile_output(const float* src, int64_t xi_stride, __m256 scale, __m256 shift,
-                        __m256 out[4][4]) {
-  __m256 tmp[4][6];
+// The first pass of A^T . M . A for one tile's 8 channels: tmp[i][j] = (A^T . M)[i][j], src
+// pointing at the tile's xi = 0 entry in m, xi slices xi_stride apart.
+[[gnu::always_inline]] inline void tile_columns(const float* src, int64_t xi_stride,
+                                                __m256 tmp[4][6]) {
   for (int j = 0; j < 6; ++j) {
     __m256 col[6], rows[4];
     for (int i = 0; i < 6; ++i) col[i] = _mm256_load_ps(src + (i * 6 + j) * xi_stride);
     output_1d(col, rows);
     for (int i = 0; i < 4; ++i) tmp[i][j] = rows[i];
-  }
-  for (int i = 0; i < 4; ++i) {
-    output_1d(tmp[i], out[i]);
-    for (int j = 0; j < 4; ++j) out[i][j] = _mm256_fmadd_ps(out[i][j], scale, shift);
   }
 }
 
@@ -405,12 +400,19 @@ void output_transform(const Plan& p, const Work& w, const float* m, const ConvEp
           const int64_t channels = std::min<int64_t>(8, p.Co - kb);
           const __m256 scale = per_channel(ep.scale, kb, channels, 1.0f);
           const __m256 shift = per_channel(ep.shift, kb, channels, 0.0f);
-          __m256 left[4][4], right[4][4] = {};
-          tile_output(m + t * p.Kp + kb, p.m_stride, scale, shift, left);
-          if (tx + 1 < p.TW) tile_output(m + (t + 1) * p.Kp + kb, p.m_stride, scale, shift, right);
+          const bool pair = tx + 1 < p.TW;
+          __m256 left[4][6], right[4][6];
+          tile_columns(m + t * p.Kp + kb, p.m_stride, left);
+          if (pair) tile_columns(m + (t + 1) * p.Kp + kb, p.m_stride, right);
           for (int64_t i = 0; i < rows; ++i) {
-            __m256 r[8] = {left[i][0],  left[i][1],  left[i][2],  left[i][3],
-                           right[i][0], right[i][1], right[i][2], right[i][3]};
+            __m256 r[8];  // pixels 4 tx .. 4 tx + 7 of output row i, then channel rows
+            output_1d(left[i], r);
+            if (pair) {
+              output_1d(right[i], r + 4);
+            } else {
+              for (int j = 4; j < 8; ++j) r[j] = _mm256_setzero_ps();
+            }
+            for (int j = 0; j < 8; ++j) r[j] = _mm256_fmadd_ps(r[j], scale, shift);
             transpose_8x8(r);  // r[k]: channel kb + k's 8 pixels
             const int64_t at = (n * p.Co + kb) * HW + (4 * ty + i) * p.W + 4 * tx;
             for (int64_t k = 0; k < channels; ++k) {

@@ -129,14 +129,12 @@ GB_BF16 void input_transform(const TileGrid& grid, int64_t rows, uint16_t* vb, i
         for (int64_t cb = 0; cb < grid.blocks; ++cb) {
           const float* base =
               grid.xb + (image * grid.blocks + cb) * grid.plane + 4 * ty * grid.row + 4 * tx * 8;
-          __m256 out[kXi];
-          winograd::input_tile(base, grid.row, out);
           uint16_t* dst = vb + t * Cp + cb * 8;
-          for (int64_t xi = 0; xi < kXi; ++xi) {
-            const __m128bh h = _mm256_cvtneps_pbh(out[xi]);
+          winograd::input_tile(base, grid.row, [&](int xi, __m256 value) GB_BF16 {
+            const __m128bh h = _mm256_cvtneps_pbh(value);
             _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + xi * vb_stride),
                              reinterpret_cast<const __m128i&>(h));
-          }
+          });
         }
       }
     }

@@ -10,7 +10,7 @@
 namespace gb::kernels::cpu::winograd {
 
 // out = B^T in (one column or row of a 6x6 patch).
-inline void input_1d(const __m256 in[6], __m256 out[6]) {
+[[gnu::always_inline]] inline void input_1d(const __m256 in[6], __m256 out[6]) {
   const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f);
   const __m256 two = _mm256_set1_ps(2.0f);
   out[0] = _mm256_fmadd_ps(four, in[0], _mm256_fnmadd_ps(five, in[2], in[4]));
@@ -25,9 +25,12 @@ inline void input_1d(const __m256 in[6], __m256 out[6]) {
   out[5] = _mm256_fmadd_ps(four, in[1], _mm256_fnmadd_ps(five, in[3], in[5]));
 }
 
-// out[6 i + j] = (B^T d B)[i][j] for the patch d whose row r, column c is the 8-channel vector at
-// base + r * row + 8 c (32-byte aligned).
-inline void input_tile(const float* base, int64_t row, __m256 out[36]) {
+// store(xi, v) for each xi = 6 i + j with v = (B^T d B)[i][j], for the patch d whose row r,
+// column c is the 8-channel vector at base + r * row + 8 c (32-byte aligned). The second pass
+// hands each row's results to `store` straight from registers (an inlined lambda: no array of
+// 36 vectors goes through the stack).
+template <class Store>
+[[gnu::always_inline]] inline void input_tile(const float* base, int64_t row, Store&& store) {
   __m256 tmp[6][6];
   for (int j = 0; j < 6; ++j) {
     __m256 col[6], rows[6];
@@ -35,7 +38,11 @@ inline void input_tile(const float* base, int64_t row, __m256 out[36]) {
     input_1d(col, rows);
     for (int i = 0; i < 6; ++i) tmp[i][j] = rows[i];
   }
-  for (int i = 0; i < 6; ++i) input_1d(tmp[i], out + 6 * i);
+  for (int i = 0; i < 6; ++i) {
+    __m256 out[6];
+    input_1d(tmp[i], out);
+    for (int j = 0; j < 6; ++j) store(6 * i + j, out[j]);
+  }
 }
 
 }  // namespace gb::kernels::cpu::winograd

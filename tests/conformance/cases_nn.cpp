@@ -116,7 +116,9 @@ std::vector<Case> conv2d_cases() {
       {"winograd threads 8->16 ch 16x16", 4, 8, 16, 16, 16, 3, 1, 1, 1, false, P},
       {"padded-flat s1 3->8 33x31", 3, 3, 33, 31, 8, 3, 1, 1, 1, true, P},
       {"phases s2 8->16 12x11", 2, 8, 12, 11, 16, 3, 2, 1, 1, true, P},
-      {"im2col 1x1 s2 16->8", 4, 16, 9, 9, 8, 1, 2, 0, 1, false, P},
+      {"pointwise 1x1 s2 16->8", 4, 16, 9, 9, 8, 1, 2, 0, 1, false, P},
+      {"pointwise 1x1 s2 13->11 37x35 bias", 3, 13, 37, 35, 11, 1, 2, 0, 1, true, P},
+      {"pointwise 1x1 s3 5->6 b1", 1, 5, 10, 7, 6, 1, 3, 0, 1, true, E},
       // The depthwise kernels (groups == C == K; cpu/conv_depthwise.h, cuda/conv_depthwise.cu).
       {"depthwise 3x3 s1 p1 7x9 C17 b3 bias", 3, 17, 7, 9, 17, 3, 1, 1, 17, true, P},
       {"depthwise 3x3 s2 p1 7x9 bias", 2, 5, 7, 9, 5, 3, 2, 1, 5, true, E},
