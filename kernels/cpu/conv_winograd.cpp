@@ -31,11 +31,26 @@ constexpr int64_t kCols = 16;
 // Channels are padded to multiples of 8 inside; below this many the padding wastes more than
 // Winograd saves (a 3-channel stem would do 8 channels' work) and padded-flat runs instead.
 constexpr int64_t kMinChannels = 8;
-// Backward-weight keeps one [36][C][Kp] partial per thread: 38 MB for a 512 x 512 layer (still
-// 2.7x faster than padded-flat there); wider layers use padded-flat to bound that workspace.
+// Backward-weight needs a [36][C][Kp] du (38 MB for a 512 x 512 layer, still 2.7x faster than
+// padded-flat there); wider layers use padded-flat to bound that workspace.
 constexpr int64_t kMaxFilterGradFloats = 512 * 512;
 
+// Backward-weight layers whose du [36][Cp][Kp] holds more floats than this (wider than 128 x 128
+// channels) split the 36 points among the threads: each thread transforms every tile (a few per
+// cent of such a layer's work, which is mostly GEMM) and accumulates only its points into one
+// shared du. Per-thread partials would cost a du per thread (38 MB each for 512 x 512) and a
+// reduction; the split sums each element in tile order, bit-identical for any thread count.
+constexpr int64_t kSplitPointsFloats = kXi * 128 * 128;
+
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// The calling thread's transformed-filter buffer: u in forward and backward-input, du (and its
+// partials) in backward-weight. One buffer for both, as a training step never needs them at
+// once, halves what a 512 x 512 layer keeps (38 MB each).
+AlignedBuffer& filter_buffer() {
+  thread_local AlignedBuffer buffer;
+  return buffer;
+}
 
 // ---- Transforms, on 8-channel vectors --------------------------------------------------------
 
@@ -432,8 +447,7 @@ void run(int64_t N, int64_t Ci, int64_t Co, int64_t H, int64_t W, const float* x
          bool transposed, const ConvEpilogue& ep, float* y) {
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan p = make_plan(N, Ci, Co, H, W, max_threads, 8);
-  thread_local AlignedBuffer u_buffer;
-  float* u = u_buffer.get(kXi * p.Cp * p.Kp);
+  float* u = filter_buffer().get(kXi * p.Cp * p.Kp);
   transform_weights(w, transposed ? Ci : Co, transposed ? Co : Ci, transposed, p.Cp, p.Kp, u);
   // Forward under ForwardPrecision::Bf16: the GEMMs multiply bf16 copies of u and v.
   uint16_t* ub = nullptr;
@@ -555,10 +569,10 @@ inline void gemm_tn_2x16(const float* a, int64_t lda, const float* b, int64_t ld
   _mm256_store_ps(d + ldd + 8, a11);
 }
 
-// du[xi][Cp][Kp] += v[xi]^T z[xi] over `tiles` tiles.
+// du[xi][Cp][Kp] += v[xi]^T z[xi] over `tiles` tiles, for xi in [xi0, xi1).
 void accumulate_filter_grad(const Plan& p, int64_t tiles, const float* v, const float* z,
-                            float* du) {
-  for (int64_t xi = 0; xi < kXi; ++xi) {
+                            int64_t xi0, int64_t xi1, float* du) {
+  for (int64_t xi = xi0; xi < xi1; ++xi) {
     const float* vx = v + xi * p.v_stride;
     const float* zx = z + xi * p.m_stride;
     float* dx = du + xi * p.Cp * p.Kp;
@@ -628,10 +642,13 @@ void conv2d_winograd_backward_weight(const Conv2dShape& s, const float* x, const
                                      float* dw, float* db) {
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan p = make_plan(s.N, s.C, s.K, s.H, s.W, max_threads, kCols);
-  const int threads = static_cast<int>(std::min<int64_t>(max_threads, p.items));
   const int64_t du_size = kXi * p.Cp * p.Kp;
-  thread_local AlignedBuffer du_buffer;
-  float* du_all = du_buffer.get(std::max<int64_t>(1, threads) * du_size);
+  // Wide layers split the 36 points among the threads: one du, no partials (see kSplitPoints).
+  const bool split_points = du_size > kSplitPointsFloats && max_threads > 1;
+  const int threads = static_cast<int>(split_points ? std::min<int64_t>(max_threads, kXi)
+                                                    : std::min<int64_t>(max_threads, p.items));
+  const int64_t partials = split_points ? 1 : std::max(1, threads);
+  float* du_all = filter_buffer().get(partials * du_size);
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -640,24 +657,30 @@ void conv2d_winograd_backward_weight(const Conv2dShape& s, const float* x, const
     float* yb = yb_buffer.get(p.group * round_up(p.Co, 8) * p.Hb * p.Wb);
     float* v = v_buffer.get(kXi * p.v_stride);
     float* z = z_buffer.get(kXi * p.m_stride);
-    float* du = du_all + t * du_size;
-    std::fill(du, du + du_size, 0.0f);
-    // Thread t takes the contiguous work items [items*t/nt, items*(t+1)/nt).
-    for (int64_t id = p.items * t / nt; id < p.items * (t + 1) / nt; ++id) {
+    // Split points: thread t owns points [36t/nt, 36(t+1)/nt) of the one du and runs every work
+    // item; else it owns the work items [items*t/nt, items*(t+1)/nt) and a partial du of its own.
+    const int64_t xi0 = split_points ? kXi * t / nt : 0,
+                  xi1 = split_points ? kXi * (t + 1) / nt : kXi;
+    const int64_t id0 = split_points ? 0 : p.items * t / nt;
+    const int64_t id1 = split_points ? p.items : p.items * (t + 1) / nt;
+    float* du = du_all + (split_points ? 0 : t * du_size);
+    std::fill(du + xi0 * p.Cp * p.Kp, du + xi1 * p.Cp * p.Kp, 0.0f);
+    for (int64_t id = id0; id < id1; ++id) {
       const Work w = work_item(p, id);
       pack_group(p, x, p.Ci, w.n0, w.g, xb);
       input_transform(p, w, xb, v);
       pack_group(p, dy, p.Co, w.n0, w.g, yb);
       output_grad_transform(p, w, yb, z);
-      accumulate_filter_grad(p, w.g * w.rows() * p.TW, v, z, du);
+      accumulate_filter_grad(p, w.g * w.rows() * p.TW, v, z, xi0, xi1, du);
     }
-    // Fixed-order reduction of the partials: du_0 + du_1 + ...
+    if (!split_points) {  // fixed-order reduction of the partials: du_0 + du_1 + ...
 #pragma omp barrier
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < du_size; ++i) {
-      float sum = du_all[i];
-      for (int u = 1; u < nt; ++u) sum += du_all[u * du_size + i];
-      du_all[i] = sum;
+      for (int64_t i = 0; i < du_size; ++i) {
+        float sum = du_all[i];
+        for (int u = 1; u < nt; ++u) sum += du_all[u * du_size + i];
+        du_all[i] = sum;
+      }
     }
   }
   filter_grad_to_weights(p, du_all, dw);

@@ -16,7 +16,9 @@
 // absolute terms; tests use 3e-5).
 // Determinism: in forward and backward-input every output element is computed by one thread, in
 // an order independent of the thread count, so results are bit-identical for any thread count;
-// backward-weight sums per-thread partials in thread order (bit-identical for a fixed count).
+// backward-weight sums per-thread partials in thread order (bit-identical for a fixed count),
+// except in layers wider than 128 x 128 channels, where the threads split the 36 Winograd points
+// and every sum runs in tile order (bit-identical for any count).
 #pragma once
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/shapes.h"
