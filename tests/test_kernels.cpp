@@ -679,10 +679,8 @@ const std::vector<Conv2dShape>& winograd_cases() {
       conv_shape(2, 8, 6, 5, 9, 3, 3, 1, 1, 1, 1, 1),
       conv_shape(5, 23, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1),
       conv_shape(2, 45, 4, 4, 37, 3, 3, 1, 1, 1, 1, 1),
-      // Wider than 128 x 128: backward-weight splits the 36 points among the threads.
-      conv_shape(3, 136, 5, 6, 130, 3, 3, 1, 1, 1, 1, 1),
-      conv_shape(1, 16, 13, 10, 16, 3, 3, 1, 1, 1, 1,
-                 1),  // one image: tile rows split across threads
+      conv_shape(3, 136, 5, 6, 130, 3, 3, 1, 1, 1, 1, 1),  // > 128x128: backward-weight splits xi
+      conv_shape(1, 16, 13, 10, 16, 3, 3, 1, 1, 1, 1, 1),  // one image: rows split over threads
   };
   return cases;
 }

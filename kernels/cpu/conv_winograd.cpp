@@ -288,18 +288,8 @@ inline void gemm_6x16(const float* a, int64_t a_row, int64_t a_step, const float
     a50 = _mm256_fmadd_ps(x, b0, a50);
     a51 = _mm256_fmadd_ps(x, b1, a51);
   }
-  _mm256_store_ps(d, a00);
-  _mm256_store_ps(d + 8, a01);
-  _mm256_store_ps(d + ldd, a10);
-  _mm256_store_ps(d + ldd + 8, a11);
-  _mm256_store_ps(d + 2 * ldd, a20);
-  _mm256_store_ps(d + 2 * ldd + 8, a21);
-  _mm256_store_ps(d + 3 * ldd, a30);
-  _mm256_store_ps(d + 3 * ldd + 8, a31);
-  _mm256_store_ps(d + 4 * ldd, a40);
-  _mm256_store_ps(d + 4 * ldd + 8, a41);
-  _mm256_store_ps(d + 5 * ldd, a50);
-  _mm256_store_ps(d + 5 * ldd + 8, a51);
+  winograd::store_6x8(d, ldd, a00, a10, a20, a30, a40, a50);
+  winograd::store_6x8(d + 8, ldd, a01, a11, a21, a31, a41, a51);
 }
 
 // d[6 rows][8 cols] = sum over depth e of a[r * a_row + e] * b[e * ldb + col]: the forward
@@ -316,12 +306,7 @@ inline void gemm_6x8(const float* a, int64_t a_row, const float* b, int64_t ldb,
     a4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4 * a_row + e), b0, a4);
     a5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5 * a_row + e), b0, a5);
   }
-  _mm256_store_ps(d, a0);
-  _mm256_store_ps(d + ldd, a1);
-  _mm256_store_ps(d + 2 * ldd, a2);
-  _mm256_store_ps(d + 3 * ldd, a3);
-  _mm256_store_ps(d + 4 * ldd, a4);
-  _mm256_store_ps(d + 5 * ldd, a5);
+  winograd::store_6x8(d, ldd, a0, a1, a2, a3, a4, a5);
 }
 
 void multiply(const Plan& p, int64_t tiles, const float* v, const float* u, float* m) {

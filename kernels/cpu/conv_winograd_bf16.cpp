@@ -73,18 +73,8 @@ GB_BF16 void gemm_6x16(const uint16_t* a, int64_t a_row, const uint16_t* b, int6
     a50 = _mm256_dpbf16_ps(a50, x, b0);
     a51 = _mm256_dpbf16_ps(a51, x, b1);
   }
-  _mm256_store_ps(d, a00);
-  _mm256_store_ps(d + 8, a01);
-  _mm256_store_ps(d + ldd, a10);
-  _mm256_store_ps(d + ldd + 8, a11);
-  _mm256_store_ps(d + 2 * ldd, a20);
-  _mm256_store_ps(d + 2 * ldd + 8, a21);
-  _mm256_store_ps(d + 3 * ldd, a30);
-  _mm256_store_ps(d + 3 * ldd + 8, a31);
-  _mm256_store_ps(d + 4 * ldd, a40);
-  _mm256_store_ps(d + 4 * ldd + 8, a41);
-  _mm256_store_ps(d + 5 * ldd, a50);
-  _mm256_store_ps(d + 5 * ldd + 8, a51);
+  winograd::store_6x8(d, ldd, a00, a10, a20, a30, a40, a50);
+  winograd::store_6x8(d + 8, ldd, a01, a11, a21, a31, a41, a51);
 }
 
 // d[6 rows][8 cols] as gemm_6x16, for the last column block when Kp is an odd multiple of 8.
@@ -101,12 +91,7 @@ GB_BF16 void gemm_6x8(const uint16_t* a, int64_t a_row, const uint16_t* b, int64
     a4 = _mm256_dpbf16_ps(a4, pair_broadcast(a + 4 * a_row + at), b0);
     a5 = _mm256_dpbf16_ps(a5, pair_broadcast(a + 5 * a_row + at), b0);
   }
-  _mm256_store_ps(d, a0);
-  _mm256_store_ps(d + ldd, a1);
-  _mm256_store_ps(d + 2 * ldd, a2);
-  _mm256_store_ps(d + 3 * ldd, a3);
-  _mm256_store_ps(d + 4 * ldd, a4);
-  _mm256_store_ps(d + 5 * ldd, a5);
+  winograd::store_6x8(d, ldd, a0, a1, a2, a3, a4, a5);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
-// The Winograd F(4x4, 3x3) input transform V = B^T d B on 8-channel AVX2 vectors, shared by the
-// fp32 path (conv_winograd.cpp) and the bf16 one (conv_winograd_bf16.cpp, which inlines it into
-// functions compiled for AVX512-BF16). Shape letters as in conv_winograd.h: d a 6x6 input patch
-// of 8 channels, xi = 6 i + j a point of the Winograd domain.
+// The Winograd F(4x4, 3x3) input transform V = B^T d B on 8-channel AVX2 vectors and the GEMMs'
+// tile stores, shared by the fp32 path (conv_winograd.cpp) and the bf16 one
+// (conv_winograd_bf16.cpp, which inlines it into functions compiled for AVX512-BF16). Shape letters
+// as in conv_winograd.h: d a 6x6 input patch of 8 channels, xi = 6 i + j a point of the Winograd
+// domain.
 #pragma once
 #include <immintrin.h>
 
@@ -43,6 +44,18 @@ template <class Store>
     input_1d(tmp[i], out);
     for (int j = 0; j < 6; ++j) store(6 * i + j, out[j]);
   }
+}
+
+// Stores a 6-row register tile of the GEMMs (fp32 and bf16 alike: float32 sums), row r at
+// d + r * ldd: 8 columns (a_r) or 16 (a_r0, a_r1). d is 32-byte aligned, as is ldd * 4 bytes.
+[[gnu::always_inline]] inline void store_6x8(float* d, int64_t ldd, __m256 a0, __m256 a1, __m256 a2,
+                                             __m256 a3, __m256 a4, __m256 a5) {
+  _mm256_store_ps(d, a0);
+  _mm256_store_ps(d + ldd, a1);
+  _mm256_store_ps(d + 2 * ldd, a2);
+  _mm256_store_ps(d + 3 * ldd, a3);
+  _mm256_store_ps(d + 4 * ldd, a4);
+  _mm256_store_ps(d + 5 * ldd, a5);
 }
 
 }  // namespace gb::kernels::cpu::winograd
