@@ -3,10 +3,11 @@
 // block of 64 KiB or more goes back to the cache when freed and is handed out again for the next
 // request of the same rounded size, so steady-state steps take no page faults and no mmap/munmap.
 // Small blocks go straight to the C allocator (its own free lists already reuse them).
-// The cache never lets the footprint (live + cached bytes) pass 1.25x the highest live total so
-// far: a request it cannot serve first frees cached blocks of other sizes. Without that, a phase
-// with new sizes (inference at batch 256 after training at 128) kept every block of the old phase
-// and added its own: ResNet-18's peak RSS was 1,368 MB where 1,111 MB had been live.
+// A job that changes phase (training to evaluation, training steps to inference batches) calls
+// Storage::release_cache() at the boundary: the old phase's sizes would not be asked for again
+// soon, and kept they add to the new phase's (ResNet-18 trained at batch 128 and then run at 256
+// held 1,368 MB resident where 736 MB of tensors had been live). Evicting on misses instead
+// (keeping live + cached under a ceiling) churned within a phase: 6x the page faults in inference.
 #include "runtime/storage.h"
 
 #include "runtime/allocation_limit.h"
@@ -17,12 +18,10 @@
 
 #include <sys/mman.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
 #include <mutex>
 #include <new>
 #include <stdexcept>
@@ -34,7 +33,6 @@ namespace gb {
 namespace {
 std::atomic<size_t> g_live{0};
 std::atomic<size_t> g_peak{0};
-std::atomic<size_t> g_max_live{0};            // the highest live total ever (g_peak can be reset)
 thread_local size_t t_live_limit = SIZE_MAX;  // AllocationLimit of this thread
 constexpr size_t kAlign = 64;
 constexpr size_t kCachedMin = 64 * 1024;     // blocks at least this large are cached...
@@ -95,25 +93,6 @@ size_t rounded_size(size_t bytes) {
   return (r + kCacheGranule - 1) / kCacheGranule * kCacheGranule;
 }
 
-// Frees cached blocks until live + cached + `rounded` fits under the ceiling: the highest live
-// total so far plus a quarter (a training step's blocks are not freed in the same order every
-// step; with no slack, each step evicted and re-mapped blocks the next one needed: 3x the page
-// faults, 18% slower). requires: c.mutex held.
-void make_room(BlockCache& c, size_t rounded) {
-  const size_t high = g_max_live.load(), live = g_live.load();
-  const size_t ceiling = std::max(high + high / 4, live + rounded);
-  for (auto it = c.free_blocks.begin();
-       it != c.free_blocks.end() && live + c.cached_bytes + rounded > ceiling;) {
-    auto& blocks = it->second;
-    while (!blocks.empty() && live + c.cached_bytes + rounded > ceiling) {
-      unmap_block(blocks.back(), it->first);
-      blocks.pop_back();
-      c.cached_bytes -= it->first;
-    }
-    it = blocks.empty() ? c.free_blocks.erase(it) : std::next(it);
-  }
-}
-
 void* allocate(size_t rounded) {
   if (rounded >= kCachedMin) {
     BlockCache& c = cache();
@@ -125,7 +104,6 @@ void* allocate(size_t rounded) {
       c.cached_bytes -= rounded;
       return p;
     }
-    make_room(c, rounded);
   }
   const auto get = [rounded] {
     return rounded >= kCachedMin ? map_block(rounded) : std::aligned_alloc(kAlign, rounded);
@@ -241,9 +219,6 @@ Storage::Storage(size_t bytes, Device device, bool zero) : bytes_(bytes), device
   const size_t now = g_live.fetch_add(bytes) + bytes;
   size_t peak = g_peak.load();
   while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
-  }
-  size_t max_live = g_max_live.load();
-  while (now > max_live && !g_max_live.compare_exchange_weak(max_live, now)) {
   }
 }
 

@@ -25,7 +25,9 @@ class Storage {
   static size_t peak_bytes();
   static void reset_peak();
   // Bytes of freed blocks kept for reuse (see storage.cpp), and a way to give them back to the
-  // system (also done automatically when an allocation fails).
+  // system (also done automatically when an allocation fails). Jobs call release_cache() where
+  // they change phase (training <-> evaluation), so one phase's sizes do not stay resident
+  // beside the next one's.
   static size_t cached_bytes();
   static void release_cache();
   // The same accounting for CUDA device memory (0 without CUDA).

@@ -168,6 +168,7 @@ std::vector<ThroughputRow> measure_throughput(Module& model, const Shape& chw, i
     set_memory(rows.back(), baseline);
   }
   if (opt.inference) {
+    Storage::release_cache();  // the training step's block sizes are not inference's
     rows.push_back(measure_inference(model, chw, opt, gen));
     set_memory(rows.back(), baseline);
   }

@@ -21,6 +21,7 @@
 #include "runtime/checkpoint.h"
 #include "runtime/output_path.h"
 #include "runtime/rng.h"
+#include "runtime/storage.h"
 
 namespace gb::training {
 namespace fs = std::filesystem;
@@ -111,8 +112,8 @@ models::ModelConfig model_config_for(const TrainConfig& c, const data::Dataset& 
                                      const CheckpointMeta* source, const fs::path& source_path) {
   if (source) {
     const models::ModelConfig& mc = source->model_config;
-    if (mc.num_classes != static_cast<int64_t>(ds.num_classes()) ||
-        mc.in_channels != ds.channels || mc.image_size != ds.height || ds.height != ds.width) {
+    if (mc.num_classes != static_cast<int64_t>(ds.num_classes()) || mc.in_channels != ds.channels ||
+        mc.image_size != ds.height || ds.height != ds.width) {
       throw std::runtime_error(fmt::format(
           "{}: the model takes {} classes of {}x{}x{} images; {} has {} classes of {}x{}x{}",
           source_path.string(), mc.num_classes, mc.in_channels, mc.image_size, mc.image_size,
@@ -161,7 +162,9 @@ class TrainingRun {
         log_(log),
         data_(load_run_data(cfg, resume, init)),
         model_config_(model_config_for(cfg, *data_.train,
-                                       resume ? &resume->meta : init ? &init->meta : nullptr,
+                                       resume ? &resume->meta
+                                       : init ? &init->meta
+                                              : nullptr,
                                        resume ? opt.resume : opt.init)),
         model_(build_run_model(cfg, model_config_, data_, opt.device, resume == nullptr, init)),
         optimizer_(make_optimizer(optimizer_settings(cfg), *model_)),
@@ -246,8 +249,10 @@ class TrainingRun {
                            100.0 * m.train_accuracy, m.images_per_second,
                            format_duration(m.seconds)));
     if (cfg_.eval_each_epoch || epoch + 1 == cfg_.epochs) {
+      Storage::release_cache();  // phase change: the test pass has other block sizes
       const EvalResult er =
           evaluate(*model_, data_.test, data_.norm, 256, opt_.quiet, "  test", cfg_.tta);
+      Storage::release_cache();
       m.test_loss = er.loss;
       m.test_accuracy = er.accuracy;
     }
