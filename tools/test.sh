@@ -33,9 +33,8 @@ if [ "${1:-}" != "--fast" ]; then
   phase "AddressSanitizer + UndefinedBehaviorSanitizer build"
   # -g1 (line tables only): the reports keep file:line stacks, and tests/test_cli.cpp compiles in
   # 18.6 s instead of 22.8. -O1 would halve it (11.9 s), but it rounds float32 differently (GCC
-  # contracts multiply-adds into FMAs from -O2), and
-  # the slightly different float32 rounding moved LIME's bf16-vs-fp32 Spearman on the random
-  # vgg11 of test_explain_bf16 from above 0.99 to 0.968 (session 13).
+  # contracts multiply-adds into FMAs from -O2), which moved LIME's bf16-vs-fp32 Spearman on the
+  # random vgg11 of test_explain_bf16 from above 0.99 to 0.968 (session 13).
   tools/setup.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGLASSBOX_SANITIZE=ON \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
   phase "tests (AddressSanitizer + UndefinedBehaviorSanitizer, leak checking on)"
