@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "data/error.h"
+#include "runtime/process_group.h"
 
 namespace gb::data {
 
@@ -24,6 +25,7 @@ void fill_batch(const Dataset& ds, const LoaderConfig& cfg, uint64_t epoch,
   out.images.resize(indices.size() * sz);
   out.labels.resize(indices.size());
   out.indices.assign(indices.begin(), indices.end());
+  out.global_size = indices.size();
   std::vector<float> tmp(cfg.augment.any() ? sz : 0);
   for (size_t j = 0; j < indices.size(); ++j) {
     const size_t i = indices[j];
@@ -58,7 +60,25 @@ Loader::Loader(std::shared_ptr<const Dataset> ds, LoaderConfig cfg)
                              " sample(s), batch size " + std::to_string(cfg_.batch_size) +
                              (cfg_.drop_last ? " with drop_last" : ""));
   }
+  check_shards();
   worker_ = std::thread([this] { run(); });
+}
+
+void Loader::check_shards() const {
+  if (cfg_.shards == 0 || cfg_.shard >= cfg_.shards) {
+    throw DataError(ds_->source, "loader shard " + std::to_string(cfg_.shard) + " of " +
+                                     std::to_string(cfg_.shards) + " does not exist");
+  }
+  if (cfg_.shards == 1) return;
+  const size_t last = n_ - (batches_ - 1) * cfg_.batch_size;
+  const size_t smallest = std::min(std::min(cfg_.batch_size, n_), last);
+  if (smallest < cfg_.shards) {
+    throw DataError(ds_->source,
+                    "a batch of " + std::to_string(smallest) + " sample(s) (batch size " +
+                        std::to_string(cfg_.batch_size) + ", " + std::to_string(n_) +
+                        " samples) cannot be split over " + std::to_string(cfg_.shards) +
+                        " processes: every process needs at least one sample of every batch");
+  }
 }
 
 Loader::~Loader() {
@@ -91,8 +111,15 @@ void Loader::run() {
         }
         const size_t begin = b * cfg_.batch_size;
         const size_t count = std::min(cfg_.batch_size, n_ - begin);
+        const ShardRange part =
+            shard_range(static_cast<int64_t>(count), static_cast<int>(cfg_.shard),
+                        static_cast<int>(cfg_.shards));
         Batch batch;
-        fill_batch(*ds_, cfg_, epoch, std::span<const size_t>(order).subspan(begin, count), batch);
+        fill_batch(*ds_, cfg_, epoch,
+                   std::span<const size_t>(order).subspan(begin + static_cast<size_t>(part.begin),
+                                                          static_cast<size_t>(part.size())),
+                   batch);
+        batch.global_size = count;
         batch.index = b;
         if (cfg_.on_batch) cfg_.on_batch(batch);
         if (!push(Item{std::move(batch), nullptr}, false)) return;

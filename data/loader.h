@@ -31,6 +31,7 @@ struct Batch {
   std::vector<float> images;    // N x C x H x W
   std::vector<int64_t> labels;  // N
   std::vector<size_t> indices;  // N: each sample's index in the data set
+  size_t global_size = 0;       // samples in the whole batch this one is a shard of (N unsharded)
 
   size_t size() const { return labels.size(); }
 };
@@ -45,6 +46,10 @@ struct LoaderConfig {
   AugmentConfig augment;     // default: none (evaluation)
   Normalization norm;        // empty: x / 255; else one mean/std per channel
   size_t queue_depth = 3;    // prepared batches (and end-of-epoch marks) held ahead
+  // Data-parallel sharding: each batch holds only shard `shard` of `shards` of the batch an
+  // unsharded loader would give (runtime/process_group.h shard_range: contiguous, in order), with
+  // the same per-sample augmentation draws. Every shard of every batch must get a sample.
+  size_t shard = 0, shards = 1;
   // Optional, run on the worker on each finished batch (an extra transform, a fault probe);
   // an exception it throws reaches the consumer at next().
   std::function<void(Batch&)> on_batch;
@@ -87,6 +92,7 @@ class Loader {
     std::exception_ptr error;
   };
   void run();
+  void check_shards() const;
   bool push(Item item, bool force);
 
   std::shared_ptr<const Dataset> ds_;

@@ -86,6 +86,14 @@ Tensor fused_bn_act(const Module& bn, const Tensor& x, const Tensor& residual, b
         profile::Pass::Forward, bn.path(),
         std::string("BatchNorm2d") + (residual.defined() ? "+add" : "") + (relu ? "+ReLU" : ""));
   }
+  const BatchNormSync& sync = batch_norm_sync();
+  if (sync.group) {  // synced statistics: the batch norm, then the tail as separate ops
+    Tensor y = ops::batch_norm_synced(
+        x, bn.local_tensor("weight"), bn.local_tensor("bias"), bn.local_tensor("running_mean"),
+        bn.local_tensor("running_var"), b.momentum, b.eps, *sync.group, sync.local_weight);
+    if (residual.defined()) y = ops::add(y, residual);
+    return relu ? ops::relu(y) : y;
+  }
   return ops::batch_norm_act(x, bn.local_tensor("weight"), bn.local_tensor("bias"),
                              bn.local_tensor("running_mean"), bn.local_tensor("running_var"),
                              residual, relu, b.momentum, b.eps);

@@ -139,10 +139,26 @@ BatchNorm2d::BatchNorm2d(int64_t channels, float momentum, float eps)
   register_buffer("num_batches_tracked", Tensor::zeros({}, DType::I64));
 }
 
+namespace {
+BatchNormSync& sync_setting() {
+  thread_local BatchNormSync sync;  // per thread: the tests run ranks as threads
+  return sync;
+}
+}  // namespace
+
+void set_batch_norm_sync(const BatchNormSync& sync) { sync_setting() = sync; }
+const BatchNormSync& batch_norm_sync() { return sync_setting(); }
+
 Tensor BatchNorm2d::forward(const Tensor& x) {
   if (is_training()) {
     Tensor nbt = local_tensor("num_batches_tracked");
     nbt.data<int64_t>()[0] += 1;
+    const BatchNormSync& sync = batch_norm_sync();
+    if (sync.group) {
+      return ops::batch_norm_synced(x, local_tensor("weight"), local_tensor("bias"),
+                                    local_tensor("running_mean"), local_tensor("running_var"),
+                                    momentum, eps, *sync.group, sync.local_weight);
+    }
   }
   return ops::batch_norm(x, local_tensor("weight"), local_tensor("bias"),
                          local_tensor("running_mean"), local_tensor("running_var"), is_training(),

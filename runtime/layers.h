@@ -55,6 +55,18 @@ class Linear : public Module {
   int64_t in_features, out_features;
 };
 
+// Synced batch norm for data-parallel training (--sync-bn): while `group` is set, every
+// training-mode BatchNorm2d (and the fused batch_norm_act path, runtime/fusion.h) computes its
+// statistics over the group's global batch with ops::batch_norm_synced, this rank's share of the
+// global loss being `local_weight`. The trainer sets it for each step, for the calling thread;
+// default: off (group null, each process normalises with its own batch).
+struct BatchNormSync {
+  ProcessGroup* group = nullptr;
+  float local_weight = 1.0f;
+};
+void set_batch_norm_sync(const BatchNormSync& sync);
+const BatchNormSync& batch_norm_sync();
+
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, float momentum = 0.1f, float eps = 1e-5f);

@@ -12,6 +12,7 @@
 
 namespace gb {
 class Generator;
+class ProcessGroup;
 
 namespace ops {
 
@@ -76,6 +77,19 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
 // Eval: running statistics. gamma/beta may be undefined (no affine).
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                   Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
+// Training-mode batch norm whose statistics span the global batch of a data-parallel job (synced
+// batch norm): every rank of `group` calls it with its shard x of the global batch, in the same
+// module order. Mean and variance are combined over the ranks in rank order (Chan's pairwise
+// formula, in double), and so are the backward's per-channel sums of dy and dy * xhat.
+// `local_weight` is this rank's share of the global loss (its shard's images / the global batch's
+// images): the trainer sums the ranks' parameter gradients weighted by it, and the input gradient
+// is returned at the same scale. With one rank and local_weight 1 it equals batch_norm(training)
+// to float rounding. Running statistics are updated from the global ones, identically on every
+// rank. requires: local_weight > 0; at least one value per channel on this rank.
+Tensor batch_norm_synced(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         Tensor running_mean, Tensor running_var, float momentum, float eps,
+                         ProcessGroup& group, float local_weight);
 
 // Training-mode batch norm with a fused tail: act(batch_norm(x) + residual), act = ReLU when relu,
 // residual (same shape as x) optional. One op and one pass instead of three; its backward applies

@@ -10,6 +10,7 @@ packages=(build-essential cmake ninja-build libeigen3-dev libcli11-dev nlohmann-
           libfmt-dev zlib1g-dev libarchive-dev libstb-dev libgtest-dev libgmock-dev
           dataset-fashion-mnist
           libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX import and export (models/onnx)
+          libopenmpi-dev openmpi-bin  # mpirun: data-parallel training, sharded jobs (runtime/mpi)
           graphviz  # `glassbox graph` SVG output and the report's model graph
           universal-ctags python3  # the size budget (tools/check_size.py)
           libopenblas0-pthread  # only the yardstick of `glassbox bench --gemm` (dlopen at run time)

@@ -13,6 +13,7 @@
 #include "data/dataset.h"
 #include "interp/cam.h"
 #include "interp/explain/evaluate_data_randomization.h"
+#include "interp/explain/image_records.h"
 #include "interp/explain/output_dir.h"
 #include "interp/metrics.h"
 #include "interp/target.h"
@@ -147,43 +148,36 @@ void model_metrics(Module& model, const std::string& name, const Images& im,
   }
 }
 
-// One method over every image: mean and spread of its AUCs, time, checks and --metrics.
-// Appends every image's map to `maps` when given.
-MethodSummary evaluate_method(Module& model, const std::string& name, const Images& im,
-                              const MethodOptions& mo, const EvaluateConfig& cfg,
-                              const MetricSetup& setup, std::vector<float>* maps) {
-  Series s;
-  MetricCollector collector;
-  const auto wants = [&](const std::string& metric) {
-    return std::find(cfg.metrics.begin(), cfg.metrics.end(), metric) != cfg.metrics.end();
-  };
+// What a method's per-image loop needs besides the image: the metric context (whose re-explain
+// callback reads `image_stream`, the image's own method stream).
+struct ImageLoop {
+  Module& model;
+  const std::string& name;
+  const Images& im;
+  const MethodOptions& mo;
+  const EvaluateConfig& cfg;
+  const MetricSetup& setup;
   eval::MetricContext ctx;
-  ctx.model = &model;
-  ctx.norm = mo.norm;
-  ctx.seed = mo.seed;
-  ctx.batch = exact_forwards(mo.batch);  // metrics score with the exact model
-  ctx.classes = im.classes;
-  // Re-explanations (max-sensitivity, random-logit) keep the image's own method stream, so a
-  // sampling method's noise is held fixed and only the input or the class changes.
   uint64_t image_stream = 0;
-  ctx.explain = [&](const Tensor& x, int64_t target) {
-    MethodOptions o = mo;
-    o.stream = image_stream;
-    return run_method(model, name, x, target, o).map;
-  };
-  if (cfg.warmup) run_method(model, name, im.xs[0], im.targets[0], mo);
-  Stopwatch sw;
-  for (size_t k = 0; k < im.xs.size(); ++k) {
+
+  bool wants(const std::string& metric) const {
+    return std::find(cfg.metrics.begin(), cfg.metrics.end(), metric) != cfg.metrics.end();
+  }
+
+  // Image k: the method's map, its AUCs, checks and per-image metrics (in the order a
+  // collector takes them), and the map itself when `keep_map`.
+  ImageRecord run(size_t k, bool keep_map) {
     MethodOptions o = mo;
     o.stream = static_cast<uint64_t>(k);
     image_stream = o.stream;
     const MethodOutput m = run_method(model, name, im.xs[k], im.targets[k], o);
     const eval::ImageCase c{im.xs[k], m.map, im.targets[k], im.labels[k], static_cast<int64_t>(k)};
+    ImageRecord rec;
     // The rows' deletion/insertion AUCs (map_aucs' settings), kept as metrics when asked for.
     for (const char* curve : {"deletion", "insertion"}) {
       const eval::MetricValues v = eval::run_image_metric(curve, ctx, c, setup.params);
-      (curve[0] == 'd' ? s.deletion : s.insertion).push_back(v.scalars.at("auc"));
-      if (wants(curve)) collector.add(curve, v);
+      (curve[0] == 'd' ? rec.deletion_auc : rec.insertion_auc) = v.scalars.at("auc");
+      if (wants(curve)) rec.metrics.emplace_back(curve, v);
     }
     if (setup.permuted) {  // the same class, seed stream and method on the permuted model
       const Tensor other = run_method(*setup.permuted, name, im.xs[k], im.targets[k], o).map;
@@ -192,20 +186,69 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
       v.scalars = {
           {"spearman", cmp.spearman}, {"spearman_abs", cmp.spearman_abs}, {"ssim", cmp.ssim}};
       if (cmp.has_hog) v.scalars["hog"] = cmp.hog;
-      collector.add("data-randomization", v);
+      rec.metrics.emplace_back("data-randomization", v);
     }
     for (const std::string& metric : cfg.metrics) {
       if (metric != "deletion" && metric != "insertion" && metric != "data-randomization" &&
           !eval::is_model_metric(metric) && !eval::is_localisation_metric(metric)) {
-        collector.add(metric, eval::run_image_metric(metric, ctx, c, setup.params));
+        rec.metrics.emplace_back(metric, eval::run_image_metric(metric, ctx, c, setup.params));
       }
     }
-    s.time_ms.push_back(m.ms);
-    if (maps) {
-      const std::vector<float> v = m.map.to_vector();
-      maps->insert(maps->end(), v.begin(), v.end());
-    }
-    for (const auto& [key, v] : m.scores) s.scores[key].push_back(v);
+    rec.time_ms = m.ms;
+    if (keep_map) rec.map = m.map.to_vector();
+    rec.scores = m.scores;
+    return rec;
+  }
+};
+
+// The images this process explains: all, or its contiguous share of them in an MPI job.
+ShardRange my_images(const EvaluateConfig& cfg, size_t count) {
+  const auto n = static_cast<int64_t>(count);
+  if (!cfg.group || cfg.group->size() == 1) return {0, n};
+  return shard_range(n, cfg.group->rank(), cfg.group->size());
+}
+
+// One method over every image: mean and spread of its AUCs, time, checks and --metrics.
+// Appends every image's map to `maps` when given. In an MPI job each rank explains its share of
+// the images and the records are gathered in image order; the metrics that re-explain on other
+// models (MPRT, localisation) then run on rank 0 alone, which reports.
+MethodSummary evaluate_method(Module& model, const std::string& name, const Images& im,
+                              const MethodOptions& mo, const EvaluateConfig& cfg,
+                              const MetricSetup& setup, std::vector<float>* maps) {
+  ImageLoop loop{model, name, im, mo, cfg, setup, {}, 0};
+  loop.ctx.model = &model;
+  loop.ctx.norm = mo.norm;
+  loop.ctx.seed = mo.seed;
+  loop.ctx.batch = exact_forwards(mo.batch);  // metrics score with the exact model
+  loop.ctx.classes = im.classes;
+  // Re-explanations (max-sensitivity, random-logit) keep the image's own method stream, so a
+  // sampling method's noise is held fixed and only the input or the class changes.
+  loop.ctx.explain = [&loop](const Tensor& x, int64_t target) {
+    MethodOptions o = loop.mo;
+    o.stream = loop.image_stream;
+    return run_method(loop.model, loop.name, x, target, o).map;
+  };
+  const ShardRange mine = my_images(cfg, im.xs.size());
+  if (cfg.warmup && mine.size() > 0) {
+    run_method(model, name, im.xs[static_cast<size_t>(mine.begin)],
+               im.targets[static_cast<size_t>(mine.begin)], mo);
+  }
+  Stopwatch sw;
+  std::vector<ImageRecord> records;
+  for (int64_t k = mine.begin; k < mine.end; ++k) {
+    records.push_back(loop.run(static_cast<size_t>(k), maps != nullptr));
+  }
+  const bool sharded = cfg.group && cfg.group->size() > 1;
+  if (sharded) records = gather_image_records(*cfg.group, records);
+  Series s;
+  MetricCollector collector;
+  for (const ImageRecord& rec : records) {
+    s.deletion.push_back(rec.deletion_auc);
+    s.insertion.push_back(rec.insertion_auc);
+    for (const auto& [metric, v] : rec.metrics) collector.add(metric, v);
+    s.time_ms.push_back(rec.time_ms);
+    if (maps) maps->insert(maps->end(), rec.map.begin(), rec.map.end());
+    for (const auto& [key, v] : rec.scores) s.scores[key].push_back(v);
   }
   MethodSummary row;
   row.method = name;
@@ -213,12 +256,15 @@ MethodSummary evaluate_method(Module& model, const std::string& name, const Imag
   row.insertion_auc = stats_of(s.insertion);
   row.time_ms = stats_of(s.time_ms);
   for (const auto& [key, v] : s.scores) row.scores[key] = stats_of(v);
-  model_metrics(model, name, im, mo, cfg, setup, collector);
-  localisation_metrics(model, name, mo, cfg, setup, collector);
+  if (!sharded || cfg.group->is_root()) {
+    model_metrics(model, name, im, mo, cfg, setup, collector);
+    localisation_metrics(model, name, mo, cfg, setup, collector);
+  }
   row.metrics = collector.summarise();
   if (!cfg.quiet) {
-    fmt::print(stderr, "  {:<16} {} images in {:.1f}s\n", name, im.xs.size(),
-               sw.elapsed_ms() / 1000.0);
+    fmt::print(stderr, "  {:<16} {} images in {:.1f}s{}\n", name, im.xs.size(),
+               sw.elapsed_ms() / 1000.0,
+               sharded ? fmt::format(" on {} processes", cfg.group->size()) : "");
   }
   return row;
 }
@@ -401,7 +447,9 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg,
   check_method_options(cfg.method);
   for (const std::string& m : cfg.metrics) eval::metric_info(m);  // unknown names: refused here
   eval::check_metric_params(cfg.metric_params);
-  check_maps_output(cfg);
+  // The rank that reports: it writes the maps and runs the sanity check.
+  const bool reports = !cfg.group || cfg.group->is_root();
+  if (reports) check_maps_output(cfg);
   const std::vector<std::string> methods = methods_with_baselines(cfg);
   training::LoadedModel lm = training::load_model(cfg.checkpoint);
   Module& model = *lm.model;
@@ -437,8 +485,9 @@ EvaluateResult evaluate_explanations(const EvaluateConfig& cfg,
     std::vector<float>* keep = nullptr;
     if (!cfg.save_maps.empty()) keep = &maps.emplace_back(name, std::vector<float>()).second;
     r.rows.push_back(evaluate_method(model, name, im, mo, cfg, setup, keep));
-    if (on_method_done) on_method_done(r);
+    if (on_method_done && reports) on_method_done(r);
   }
+  if (!reports) return r;
   if (cfg.sanity_check) sanity_check(model, im, mo, cfg, r);
   if (!cfg.save_maps.empty()) write_maps(cfg, r, im, ds.labels, maps, mo);
   return r;

@@ -19,6 +19,7 @@
 #include "interp/explain/evaluate_metrics.h"
 #include "interp/map_archive.h"
 #include "interp/registry.h"
+#include "runtime/process_group.h"
 
 namespace gb::interp {
 
@@ -44,6 +45,12 @@ struct EvaluateConfig {
   // rows' deletion/insertion AUCs are computed either way.
   std::vector<std::string> metrics = {"deletion", "insertion"};
   eval::MetricParams metric_params;
+  // An MPI job's ranks (null or one rank: this process alone). Each rank explains a contiguous
+  // share of the images with every method; the per-image records are gathered in image order,
+  // so the result equals one process's (but the times). The metrics that re-explain on other
+  // models (MPRT, localisation), the sanity check and the maps file run on rank 0, the only rank
+  // whose result is complete: the others return only the rows' per-image figures.
+  ProcessGroup* group = nullptr;
 };
 
 struct EvaluateResult;

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
+#include <stdexcept>
 
 #include "data/loader.h"
 #include "models/training/loop.h"
@@ -14,50 +16,135 @@
 
 namespace gb::training {
 
-EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normalization& norm,
-                    int64_t batch_size, bool quiet, const std::string& label, bool tta) {
-  NoGradGuard no_grad;
-  model.eval();
+namespace {
+
+// What a run over some batches found: each batch's summed loss (batch mean x its images), in
+// batch order, and the confusion counts [true][predicted].
+struct BatchTotals {
+  std::vector<double> batch_losses;
+  std::vector<std::vector<int64_t>> confusion;
+  double seconds = 0;
+};
+
+BatchTotals run_batches(Module& model, const data::Dataset& ds, const data::Normalization& norm,
+                        int64_t batch_size, bool tta, ProgressBar& bar) {
   const Device device = model.device();
-  EvalResult r;
-  r.classes = ds.classes;
   const size_t K = ds.num_classes();
-  r.confusion.assign(K, std::vector<int64_t>(K, 0));
+  BatchTotals t;
+  t.confusion.assign(K, std::vector<int64_t>(K, 0));
+  if (ds.size() == 0) return t;
   data::LoaderConfig lc;
   lc.batch_size = static_cast<size_t>(batch_size);
   lc.shuffle = false;
   lc.norm = norm;
   data::Loader loader(std::make_shared<const data::Dataset>(ds), lc);
-  ProgressBar bar(label, static_cast<int64_t>(loader.batches_per_epoch()), quiet);
   double loss_sum = 0;
-  int64_t correct = 0, step = 0;
+  int64_t correct = 0, step = 0, samples = 0;
   while (auto b = loader.next()) {
     Tensor logits = model(batch_images(*b, device));
     if (tta) {
       logits = ops::scale(ops::add(logits, model(batch_images(*b, device, true))), 0.5f);
     }
     Tensor loss = ops::cross_entropy(logits, Tensor::from_labels(b->labels).to(device));
-    loss_sum += static_cast<double>(loss.item()) * static_cast<double>(b->size());
+    t.batch_losses.push_back(static_cast<double>(loss.item()) * static_cast<double>(b->size()));
+    loss_sum += t.batch_losses.back();
     std::vector<int64_t> pred;
     correct += count_correct(logits, b->labels, &pred);
     for (size_t i = 0; i < pred.size(); ++i) {
-      ++r.confusion[static_cast<size_t>(b->labels[i])][static_cast<size_t>(pred[i])];
+      ++t.confusion[static_cast<size_t>(b->labels[i])][static_cast<size_t>(pred[i])];
     }
-    r.samples += static_cast<int64_t>(b->size());
-    bar.update(++step, loss_sum / static_cast<double>(r.samples),
-               static_cast<double>(correct) / static_cast<double>(r.samples), r.samples);
+    samples += static_cast<int64_t>(b->size());
+    bar.update(++step, loss_sum / static_cast<double>(samples),
+               static_cast<double>(correct) / static_cast<double>(samples), samples);
   }
-  r.seconds = bar.elapsed_seconds();
-  r.loss = loss_sum / static_cast<double>(std::max<int64_t>(r.samples, 1));
-  r.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(r.samples, 1));
-  for (size_t k = 0; k < K; ++k) {
+  t.seconds = bar.elapsed_seconds();
+  return t;
+}
+
+int64_t batch_count(const data::Dataset& ds, int64_t batch_size) {
+  return (static_cast<int64_t>(ds.size()) + batch_size - 1) / batch_size;
+}
+
+// The images of batches [batches.begin, batches.end) of `ds` cut in batches of `batch_size`.
+data::Dataset batch_run(const data::Dataset& ds, int64_t batch_size, const ShardRange& batches) {
+  data::Dataset part;
+  part.source = ds.source;
+  part.split = ds.split;
+  part.channels = ds.channels;
+  part.height = ds.height;
+  part.width = ds.width;
+  part.classes = ds.classes;
+  const size_t begin = static_cast<size_t>(batches.begin * batch_size);
+  const size_t end = std::min(ds.size(), static_cast<size_t>(batches.end * batch_size));
+  part.labels.assign(ds.labels.begin() + static_cast<std::ptrdiff_t>(begin),
+                     ds.labels.begin() + static_cast<std::ptrdiff_t>(std::max(begin, end)));
+  part.images.assign(ds.image(begin), ds.image(begin) + part.labels.size() * ds.image_size());
+  return part;
+}
+
+// Every rank's totals, in rank order (= batch order).
+BatchTotals gather_totals(ProcessGroup& group, const BatchTotals& mine) {
+  std::vector<double> flat{static_cast<double>(mine.batch_losses.size()), mine.seconds};
+  flat.insert(flat.end(), mine.batch_losses.begin(), mine.batch_losses.end());
+  for (const auto& row : mine.confusion) flat.insert(flat.end(), row.begin(), row.end());
+  const std::string bytes(reinterpret_cast<const char*>(flat.data()), flat.size() * sizeof(double));
+  BatchTotals all;
+  all.confusion.assign(mine.confusion.size(), std::vector<int64_t>(mine.confusion.size(), 0));
+  for (const std::string& part : group.all_gather_strings(bytes)) {
+    std::vector<double> v(part.size() / sizeof(double));
+    std::memcpy(v.data(), part.data(), part.size());
+    const size_t batches = static_cast<size_t>(v[0]);
+    all.seconds = std::max(all.seconds, v[1]);
+    all.batch_losses.insert(all.batch_losses.end(), v.begin() + 2,
+                            v.begin() + 2 + static_cast<std::ptrdiff_t>(batches));
+    size_t at = 2 + batches;
+    for (auto& row : all.confusion) {
+      for (int64_t& count : row) count += static_cast<int64_t>(v[at++]);
+    }
+  }
+  return all;
+}
+
+}  // namespace
+
+EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normalization& norm,
+                    int64_t batch_size, bool quiet, const std::string& label, bool tta,
+                    ProcessGroup* group) {
+  NoGradGuard no_grad;
+  model.eval();
+  if (batch_size < 1) throw std::invalid_argument("evaluate: batch size must be positive");
+  const bool sharded = group && group->size() > 1;
+  const ShardRange mine =
+      sharded ? shard_range(batch_count(ds, batch_size), group->rank(), group->size())
+              : ShardRange{0, batch_count(ds, batch_size)};
+  ProgressBar bar(label, mine.size(), quiet || (sharded && !group->is_root()));
+  BatchTotals t;
+  if (sharded) {
+    t = gather_totals(
+        *group, run_batches(model, batch_run(ds, batch_size, mine), norm, batch_size, tta, bar));
+  } else {
+    t = run_batches(model, ds, norm, batch_size, tta, bar);
+  }
+  EvalResult r;
+  r.classes = ds.classes;
+  r.confusion = t.confusion;
+  r.seconds = t.seconds;
+  double loss_sum = 0;
+  for (double l : t.batch_losses) loss_sum += l;
+  int64_t correct = 0;
+  for (size_t k = 0; k < r.confusion.size(); ++k) {
     int64_t total = 0;
-    for (size_t j = 0; j < K; ++j) total += r.confusion[k][j];
+    for (int64_t count : r.confusion[k]) total += count;
+    r.samples += total;
+    correct += r.confusion[k][k];
     r.per_class_accuracy.push_back(
         total ? static_cast<double>(r.confusion[k][k]) / static_cast<double>(total) : 0.0);
   }
-  bar.finish(fmt::format("loss {:.4f}  accuracy {:.2f}%  ({} images, {})", r.loss,
-                         100.0 * r.accuracy, r.samples, format_duration(r.seconds)));
+  r.loss = loss_sum / static_cast<double>(std::max<int64_t>(r.samples, 1));
+  r.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(r.samples, 1));
+  bar.finish(fmt::format(
+      "loss {:.4f}  accuracy {:.2f}%  ({} images{}, {})", r.loss, 100.0 * r.accuracy, r.samples,
+      sharded ? fmt::format(" on {} processes", group->size()) : "", format_duration(r.seconds)));
   return r;
 }
 

@@ -10,6 +10,7 @@
 #include "data/dataset.h"
 #include "data/normalize.h"
 #include "runtime/module.h"
+#include "runtime/process_group.h"
 
 namespace gb::training {
 
@@ -25,9 +26,13 @@ struct EvalResult {
 // Evaluates `model` (switched to eval mode, on its own device) on `ds` with normalisation `norm`
 // in batches of `batch_size`, with a progress bar labelled `label` unless `quiet`; with `tta`,
 // the logits are the mean of the image's and its horizontal mirror's.
+// Sharded over `group` (collective; every rank passes the same data set and model): each rank
+// evaluates a contiguous run of whole batches (shard_range over the batches), and the per-batch
+// losses and the confusion counts are gathered and added in batch order, so every rank gets the
+// result one process would compute from the same batches. seconds is the slowest rank's.
 EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normalization& norm,
                     int64_t batch_size, bool quiet, const std::string& label = "eval",
-                    bool tta = false);
+                    bool tta = false, ProcessGroup* group = nullptr);
 
 // Accuracy, per-class accuracy and the confusion matrix as text.
 std::string format_eval_report(const EvalResult& r);

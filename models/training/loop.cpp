@@ -23,7 +23,8 @@ enum class NonFinite { None, Loss, Gradient };
 
 struct StepPass {
   Tensor logits;
-  float loss = 0;
+  float loss = 0;                   // over the global batch when data-parallel
+  int64_t correct = 0, images = 0;  // likewise
   NonFinite bad = NonFinite::None;
   std::string gradient;  // with bad == Gradient: the first parameter whose gradient is not
 };
@@ -38,8 +39,13 @@ std::string first_nonfinite_gradient(const optim::NamedTensors& params) {
 
 // Forward and loss of batch `b`; when the loss is finite, zeroed gradients, backward and a scan
 // of the parameters' gradients. The optimizer does not step.
+// With data parallelism, the ranks' figures are summed (collective: every rank reaches this
+// point in every pass, so all of them take the same branches below).
 StepPass forward_backward(const TrainingLoop& loop, const data::Batch& b) {
   StepPass r;
+  const float weight =
+      b.global_size > 0 ? static_cast<float>(b.size()) / static_cast<float>(b.global_size) : 1.0f;
+  const BatchNormSyncScope sync_bn(loop.parallel, weight);
   const Tensor x = batch_images(b, loop.device);
   r.logits = loop.model(x);
   const Tensor loss =
@@ -47,12 +53,22 @@ StepPass forward_backward(const TrainingLoop& loop, const data::Batch& b) {
                       : ops::cross_entropy(r.logits, Tensor::from_labels(b.labels).to(loop.device),
                                            loop.settings.label_smoothing);
   r.loss = loss.item();
+  r.correct = count_correct(r.logits, b.labels);
+  r.images = static_cast<int64_t>(b.size());
+  if (loop.parallel.active()) {
+    const GlobalStepFigures g =
+        sum_step_figures(*loop.parallel.group, r.loss, r.correct, r.images, weight);
+    r.loss = static_cast<float>(g.loss);
+    r.correct = g.correct;
+    r.images = g.images;
+  }
   if (!std::isfinite(r.loss)) {
     r.bad = NonFinite::Loss;
     return r;
   }
   loop.optimizer.zero_grad();
   loss.backward();
+  if (loop.parallel.active()) sum_gradients(*loop.parallel.group, loop.optimizer.params(), weight);
   // One reduction (one read-back on a GPU); the search for the parameter only when it fails.
   if (!std::isfinite(optim::squared_grad_norm(loop.optimizer.params()))) {
     r.bad = NonFinite::Gradient;
@@ -145,12 +161,11 @@ void train_one_batch(const TrainingLoop& loop, const data::Batch& b, RunningMetr
   loop.optimizer.step();
   if (loop.hooks.after_step) loop.hooks.after_step();
   ++m.steps;
-  const int64_t correct = count_correct(r.logits, b.labels);
-  m.loss_sum += static_cast<double>(r.loss) * static_cast<double>(b.size());
-  m.correct += correct;
-  m.seen += static_cast<int64_t>(b.size());
+  m.loss_sum += static_cast<double>(r.loss) * static_cast<double>(r.images);
+  m.correct += r.correct;
+  m.seen += r.images;
   m.batch_loss = r.loss;
-  m.batch_accuracy = static_cast<double>(correct) / static_cast<double>(b.size());
+  m.batch_accuracy = static_cast<double>(r.correct) / static_cast<double>(r.images);
 }
 
 }  // namespace

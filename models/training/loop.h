@@ -15,6 +15,7 @@
 
 #include "data/loader.h"
 #include "data/normalize.h"
+#include "models/training/data_parallel.h"
 #include "runtime/module.h"
 #include "runtime/optim.h"
 
@@ -77,6 +78,10 @@ struct TrainingLoop {
   Device device;                      // where the model runs: batches are moved there
   StepSettings settings;
   LoopHooks hooks;
+  // Data-parallel (data_parallel.h): the loader gives this rank's shard of each global batch;
+  // the loss, counts and gradients of a step are summed over the ranks before the checks and
+  // the optimizer step, and the metrics count the global batch. Default: one process.
+  DataParallel parallel = {};
 };
 
 // Trains on batches from `loader` until its epoch ends (next() returns nullopt, so the following

@@ -12,6 +12,7 @@
 #include "models/airbench.h"
 #include "models/registry.h"
 #include "models/training/checkpoint_meta.h"
+#include "models/training/data_parallel.h"
 #include "models/training/datasets.h"
 #include "models/training/evaluate.h"
 #include "models/training/loop.h"
@@ -147,6 +148,30 @@ std::shared_ptr<Module> build_run_model(const TrainConfig& cfg, const models::Mo
   return model;
 }
 
+// The training loader of a run: shuffled and augmented from the seed, from the resumed epoch,
+// giving this rank's shard of every batch.
+data::LoaderConfig run_loader_config(const TrainConfig& cfg, const data::Normalization& norm,
+                                     const Resume* resume, const ProcessGroup& group) {
+  data::LoaderConfig lc =
+      training_loader_config(cfg.batch_size, cfg.seed, norm, cfg.augment, cfg.crop_pad, cfg.cutout,
+                             static_cast<uint64_t>(resume ? resume->state.epoch : 0));
+  lc.shard = static_cast<size_t>(group.rank());
+  lc.shards = static_cast<size_t>(group.size());
+  return lc;
+}
+
+// The options as this rank runs them: ranks other than 0 print, check and write nothing.
+TrainOptions rank_options(const TrainOptions& opt) {
+  TrainOptions o = opt;
+  if (!o.group) o.group = &world();
+  if (!o.group->is_root()) {
+    o.quiet = true;
+    o.json.clear();
+    o.tensorboard.dir.clear();
+  }
+  return o;
+}
+
 OptimizerSettings optimizer_settings(const TrainConfig& c) {
   return {c.optimizer, c.lr, c.momentum, c.nesterov, c.weight_decay};
 }
@@ -155,6 +180,7 @@ OptimizerSettings optimizer_settings(const TrainConfig& c) {
 // loader, and writes the checkpoint and metrics after every epoch.
 class TrainingRun {
  public:
+  // requires: opt.group set.
   TrainingRun(const TrainConfig& cfg, const TrainOptions& opt, const Resume* resume,
               const Init* init, TrainingLog* log)
       : cfg_(cfg),
@@ -168,14 +194,16 @@ class TrainingRun {
                                        resume ? opt.resume : opt.init)),
         model_(build_run_model(cfg, model_config_, data_, opt.device, resume == nullptr, init)),
         optimizer_(make_optimizer(optimizer_settings(cfg), *model_)),
-        loader_(data_.train,
-                training_loader_config(cfg.batch_size, cfg.seed, data_.norm, cfg.augment,
-                                       cfg.crop_pad, cfg.cutout,
-                                       static_cast<uint64_t>(resume ? resume->state.epoch : 0))),
+        parallel_{opt.group, opt.sync_bn},
+        loader_(data_.train, run_loader_config(cfg, data_.norm, resume, *opt.group)),
         steps_per_epoch_(static_cast<int64_t>(loader_.batches_per_epoch())),
         schedule_(make_schedule(cfg.schedule, cfg.lr, steps_per_epoch_ * cfg.epochs,
                                 cfg.warmup_fraction)) {
     state_.config = cfg;
+    check_same_on_all_ranks(
+        *opt.group,
+        dataset_fingerprint(*data_.train) + "; test: " + dataset_fingerprint(data_.test),
+        "the data");
     if (resume) restore(*resume);
   }
 
@@ -207,10 +235,16 @@ class TrainingRun {
     const data::Dataset& tr = *data_.train;
     fmt::print(
         "training {} ({} parameters) on {} ({} train / {} test images, {}x{}x{}), "
-        "{} epochs of {} steps, batch {}, seed {}, device {}\n",
+        "{} epochs of {} steps, batch {}, seed {}, device {}{}\n",
         cfg_.model, model_->parameter_count(), tr.source, tr.size(), data_.test.size(), tr.channels,
         tr.height, tr.width, cfg_.epochs, steps_per_epoch_, cfg_.batch_size, cfg_.seed,
-        describe_device(opt_.device));
+        describe_device(opt_.device), parallel_description());
+  }
+
+  std::string parallel_description() const {
+    if (!parallel_.active()) return "";
+    return fmt::format(", data-parallel over {} processes (each batch split, {} batch norm)",
+                       parallel_.group->size(), parallel_.sync_bn ? "synced" : "per-process");
   }
 
   // The graph, and the axes continued from a resumed run's steps and epochs.
@@ -237,7 +271,11 @@ class TrainingRun {
     const StepSettings settings{cfg_.label_smoothing, cfg_.bn_l1, cfg_.clip_grad_norm,
                                 opt_.anomaly};
     RunningMetrics running;
-    train_steps({*model_, *optimizer_, *schedule_, opt_.device, settings, hooks}, loader_, running);
+    train_steps({*model_, *optimizer_, *schedule_, opt_.device, settings, hooks, parallel_},
+                loader_, running);
+    if (parallel_.active() && !parallel_.sync_bn) {
+      average_running_statistics(*parallel_.group, *model_);
+    }
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.seconds = bar.elapsed_seconds();
@@ -250,8 +288,8 @@ class TrainingRun {
                            format_duration(m.seconds)));
     if (cfg_.eval_each_epoch || epoch + 1 == cfg_.epochs) {
       Storage::release_cache();  // phase change: the test pass has other block sizes
-      const EvalResult er =
-          evaluate(*model_, data_.test, data_.norm, 256, opt_.quiet, "  test", cfg_.tta);
+      const EvalResult er = evaluate(*model_, data_.test, data_.norm, 256, opt_.quiet, "  test",
+                                     cfg_.tta, parallel_.group);
       Storage::release_cache();
       m.test_loss = er.loss;
       m.test_accuracy = er.accuracy;
@@ -273,6 +311,7 @@ class TrainingRun {
     state_.dropout_counter = dropout_generator().counter();
     state_.history.push_back(epoch_metrics_json(m));
     const data::Dataset& tr = *data_.train;
+    if (!opt_.group->is_root()) return;  // rank 0 writes for the job
     const nlohmann::json meta = trained_meta(model_config_, tr.classes, data_.norm,
                                              {tr.channels, tr.height, tr.width}, state_);
     try {
@@ -296,6 +335,7 @@ class TrainingRun {
   models::ModelConfig model_config_;
   std::shared_ptr<Module> model_;
   std::unique_ptr<optim::Optimizer> optimizer_;
+  DataParallel parallel_;
   data::Loader loader_;
   int64_t steps_per_epoch_;
   std::unique_ptr<optim::LrSchedule> schedule_;
@@ -304,7 +344,8 @@ class TrainingRun {
 
 }  // namespace
 
-TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
+TrainResult train(TrainConfig cfg, const TrainOptions& given) {
+  const TrainOptions opt = rank_options(given);
   if (!opt.init.empty() && !opt.resume.empty()) {
     throw std::runtime_error("train: --init cannot go with --resume");
   }
@@ -322,7 +363,11 @@ TrainResult train(TrainConfig cfg, const TrainOptions& opt) {
     // `explain` working from any directory.
     cfg.data = fs::absolute(cfg.data).lexically_normal().string();
   }
-  check_outputs(opt);
+  if (opt.group->is_root()) check_outputs(opt);
+  nlohmann::json recipe = train_config_json(cfg);
+  recipe.erase("data");  // the path may differ between machines; the content is checked
+  recipe["sync_bn"] = opt.sync_bn;
+  check_same_config_on_all_ranks(*opt.group, recipe, "the training configuration");
   if (cfg.batch_size < 1 || cfg.epochs < 1) {
     throw std::runtime_error("train: batch size and epochs must be positive");
   }

@@ -13,6 +13,7 @@
 #include "models/training/train_config.h"
 #include "runtime/device.h"
 #include "runtime/module.h"
+#include "runtime/process_group.h"
 
 namespace gb::training {
 
@@ -34,6 +35,13 @@ struct TrainOptions {
   TensorBoardSettings tensorboard;
   // The anomaly guard: the first steps by default, every step with --detect-anomaly.
   AnomalySettings anomaly;
+  // Data-parallel over this group when it has several ranks (`mpirun -np N`; null: the process's
+  // world, runtime/process_group.h): each global batch of cfg.batch_size images is split over
+  // the ranks (data_parallel.h), the test pass is sharded, and only rank 0 prints, writes the
+  // checkpoint, the metrics and the TensorBoard files. The ranks must agree on the binary, the
+  // configuration and the data (checked before training).
+  ProcessGroup* group = nullptr;
+  bool sync_bn = false;  // batch-norm statistics over the global batch (several ranks only)
 };
 
 struct TrainResult {

@@ -1,9 +1,14 @@
 // batch_norm: training (batch statistics, running-statistics update) and eval, with backward;
-// batch_norm_act: training batch norm fused with a residual add and a ReLU. Dispatch through the
-// op table; kernels: kernels/batchnorm.h. Shape letters: N batch, C channels, L = H*W positions
-// per channel.
+// batch_norm_act: training batch norm fused with a residual add and a ReLU; batch_norm_synced:
+// training batch norm over the global batch of a data-parallel job. Dispatch through the op
+// table; kernels: kernels/batchnorm.h. Shape letters: N batch, C channels, L = H*W positions per
+// channel; M values per channel (N*L on a rank, their sum over the ranks globally).
+#include <cmath>
+
+#include "runtime/autograd.h"
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
+#include "runtime/process_group.h"
 #include "runtime/trace.h"
 
 namespace gb::ops {
@@ -114,7 +119,135 @@ Tensor batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   return y;
 }
 
+// Per-channel statistics of the global batch, on the host: mean, biased and unbiased variance.
+struct GlobalStats {
+  double count = 0;
+  std::vector<double> mean, var_biased, var_unbiased;
+};
+
+// Combines every rank's (count, mean, M2 = sum of squared deviations) per channel in rank order.
+GlobalStats combine_stats(ProcessGroup& group, double count, const std::vector<float>& mean,
+                          const std::vector<float>& var_unbiased) {
+  const size_t C = mean.size(), width = 1 + 2 * C;
+  std::vector<double> mine(width);
+  mine[0] = count;
+  for (size_t c = 0; c < C; ++c) {
+    mine[1 + c] = mean[c];
+    mine[1 + C + c] = count > 1 ? static_cast<double>(var_unbiased[c]) * (count - 1) : 0.0;
+  }
+  std::vector<double> all(width * static_cast<size_t>(group.size()));
+  group.all_gather(std::as_bytes(std::span<const double>(mine)),
+                   std::as_writable_bytes(std::span<double>(all)));
+  GlobalStats g;
+  std::vector<double> m2(C, 0.0);
+  g.mean.assign(C, 0.0);
+  for (int r = 0; r < group.size(); ++r) {
+    const double* part = all.data() + static_cast<size_t>(r) * width;
+    const double n = part[0];
+    if (n <= 0) continue;
+    const double total = g.count + n;
+    for (size_t c = 0; c < C; ++c) {
+      const double delta = part[1 + c] - g.mean[c];
+      g.mean[c] += delta * n / total;
+      m2[c] += part[1 + C + c] + delta * delta * g.count * n / total;
+    }
+    g.count = total;
+  }
+  g.var_biased.resize(C);
+  g.var_unbiased.resize(C);
+  for (size_t c = 0; c < C; ++c) {
+    g.var_biased[c] = m2[c] / g.count;
+    g.var_unbiased[c] = g.count > 1 ? m2[c] / (g.count - 1) : g.var_biased[c];
+  }
+  return g;
+}
+
+// A host vector as a float tensor [C] on `like`'s device.
+Tensor device_vector(const std::vector<double>& values, const Tensor& like) {
+  return Tensor::from_vector({static_cast<int64_t>(values.size())},
+                             std::vector<float>(values.begin(), values.end()))
+      .to(like.device());
+}
+
+std::vector<float> host_values(const Tensor& t) {
+  const Tensor h = t.to(Device{});
+  return std::vector<float>(h.f32(), h.f32() + h.numel());
+}
+
+// A per-channel vector [C] shaped to broadcast against x ([1,C,1,1] or [1,C]).
+Tensor per_channel(const Tensor& v, const Tensor& x) {
+  return x.dim() == 4 ? ops::reshape(v, {1, v.size(0), 1, 1}) : ops::reshape(v, {1, v.size(0)});
+}
+
+// The backward of batch_norm_synced: the local sums of backward_eval, weighted and summed over the
+// ranks, then dx = gamma * invstd * (dy - (xhat * G + B) / (M * w)) (see ops.h).
+struct SyncedBackward {
+  NormDims d;
+  Tensor xs, gk, mean, var;  // input, affine weight (ones without one), global statistics
+  double count;              // M of the global batch
+  float eps, local_weight;
+  ProcessGroup* group;
+
+  std::vector<Tensor> operator()(const Tensor& gy) const {
+    const auto& k = kernels_for<OpId::BatchNorm2d>(xs.device());
+    Tensor gd = dense(gy);
+    NormGrads g = empty_grads(xs, d.C, true);
+    k.backward_eval(d.N, d.C, d.L, xs.f32(), gd.f32(), gk.f32(), mean.f32(), var.f32(), eps,
+                    g.dx.f32(), g.dg.f32(), g.db.f32());
+    const std::vector<float> dg = host_values(g.dg), db = host_values(g.db);
+    const std::vector<float> gamma = host_values(gk), var_h = host_values(var);
+    const size_t C = dg.size();
+    std::vector<double> sums(2 * C);
+    for (size_t c = 0; c < C; ++c) {
+      sums[c] = static_cast<double>(local_weight) * dg[c];
+      sums[C + c] = static_cast<double>(local_weight) * db[c];
+    }
+    group->all_reduce_sum(std::span<double>(sums));
+    std::vector<double> k2(C), k3(C);
+    for (size_t c = 0; c < C; ++c) {
+      const double invstd = 1.0 / std::sqrt(static_cast<double>(var_h[c]) + eps);
+      const double scale = gamma[c] * invstd / (count * local_weight);
+      k2[c] = scale * invstd * sums[c];
+      k3[c] = scale * sums[C + c];
+    }
+    NoGradGuard no_grad;
+    const Tensor centred = ops::sub(xs, per_channel(mean, xs));
+    const Tensor correction = ops::add(ops::mul(centred, per_channel(device_vector(k2, xs), xs)),
+                                       per_channel(device_vector(k3, xs), xs));
+    return {ops::sub(g.dx, correction), g.dg, g.db};
+  }
+};
+
 }  // namespace
+
+Tensor batch_norm_synced(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         Tensor running_mean, Tensor running_var, float momentum, float eps,
+                         ProcessGroup& group, float local_weight) {
+  const OpId op = OpId::BatchNorm2d;
+  const NormDims d = check_batch_norm_inputs(op, x, gamma, beta, running_mean, running_var);
+  if (!(local_weight > 0)) fail(op, "synced batch norm needs a positive local weight");
+  if (d.N * d.L < 1) fail(op, "synced batch norm needs at least one value per channel");
+  if (tracing()) refuse_when_tracing(op);
+  const auto& k = kernels_for<OpId::BatchNorm2d>(x.device());
+  Tensor gk = affine_weight(gamma, beta, d.C, x);
+  if (!gk.defined()) gk = Tensor::ones({d.C}).to(x.device());
+  Tensor xc = dense(x);
+  Tensor y = empty_like_device(x.shape(), x);
+  const BatchStats local = empty_stats(d.C, x);
+  k.forward_train(d.N, d.C, d.L, xc.f32(), nullptr, nullptr, eps, y.f32(), local.mean.f32(),
+                  local.invstd.f32(), local.var.f32());
+  const GlobalStats g = combine_stats(group, static_cast<double>(d.N * d.L),
+                                      host_values(local.mean), host_values(local.var));
+  const BatchStats global{device_vector(g.mean, x), Tensor(), device_vector(g.var_unbiased, x)};
+  const Tensor var_biased = device_vector(g.var_biased, x);
+  k.forward_eval(d.N, d.C, d.L, xc.f32(), gk.f32(), f32_or_null(beta), global.mean.f32(),
+                 var_biased.f32(), eps, y.f32());
+  update_running(running_mean, running_var, global, momentum);
+  record(op, {x, gamma, beta}, y,
+         SyncedBackward{d, xc.detach(), gk.detach(), global.mean, var_biased, g.count, eps,
+                        local_weight, &group});
+  return y;
+}
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                   Tensor running_var, bool training, float momentum, float eps) {

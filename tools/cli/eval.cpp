@@ -6,9 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "models/training/checkpoint_meta.h"
+#include "models/training/data_parallel.h"
 #include "models/training/datasets.h"
 #include "models/training/evaluate.h"
 #include "runtime/output_path.h"
+#include "runtime/process_group.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/shared_options.h"
 
@@ -35,14 +37,19 @@ nlohmann::json eval_json(const EvalCommand& e, const std::string& data,
           {"seconds", r.seconds}};
 }
 
+// Under mpirun the batches are shared out over the ranks and rank 0 reports (evaluate.h).
 void run(const EvalCommand& e) {
-  if (!e.json.empty()) check_output_file(e.json, e.overwrite, "--json");
+  ProcessGroup& group = world();
+  if (!e.json.empty() && group.is_root()) check_output_file(e.json, e.overwrite, "--json");
   training::LoadedModel lm = training::load_model(e.checkpoint);
   const std::string data = e.data.empty() ? lm.meta.training_data : e.data;
   const data::Dataset ds = training::load_split(data, data::Split::Test, e.limit);
   training::check_dataset_fits(ds, lm.meta, e.checkpoint);
   lm.model->to(parse_device(e.device));
-  training::EvalResult r = training::evaluate(*lm.model, ds, lm.meta.norm, e.batch_size, false);
+  check_same_on_all_ranks(group, training::dataset_fingerprint(ds), "the test data");
+  training::EvalResult r =
+      training::evaluate(*lm.model, ds, lm.meta.norm, e.batch_size, false, "eval", false, &group);
+  if (!group.is_root()) return;
   r.classes = lm.meta.classes;
   std::cout << "\n" << training::format_eval_report(r);
   if (!e.json.empty()) write_json_file(e.json, eval_json(e, ds.source, r), e.overwrite);

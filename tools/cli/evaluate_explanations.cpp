@@ -6,6 +6,7 @@
 
 #include "interp/explain/evaluate_job.h"
 #include "runtime/output_path.h"
+#include "runtime/process_group.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/metric_options.h"
 #include "tools/cli/shared_options.h"
@@ -58,7 +59,11 @@ void run(EvaluateCommand& e) {
   e.config.warmup = !e.no_warmup;
   set_mem_budget(e.config.method, e.mem_budget_mb);
   e.config.maps_format = interp::parse_map_format(e.maps_format);
-  if (!e.json.empty()) check_output_file(e.json, e.config.overwrite, "--json");
+  // Under mpirun the images are shared out over the ranks and rank 0 reports (evaluate_job.h).
+  e.config.group = &world();
+  const bool reports = world().is_root();
+  if (!reports) e.config.quiet = true;
+  if (!e.json.empty() && reports) check_output_file(e.json, e.config.overwrite, "--json");
   // With --json, the file is rewritten after each method ("complete": false until the end), so a
   // run that is cut off keeps the methods it finished. The path was checked above, so the later
   // writes replace only this run's own partial file.
@@ -69,6 +74,7 @@ void run(EvaluateCommand& e) {
     };
   }
   const auto r = interp::evaluate_explanations(e.config, progress);
+  if (!reports) return;
   std::cout << interp::format_evaluation(r);
   if (!e.json.empty()) write_json_file(e.json, interp::evaluation_to_json(r), true);
 }

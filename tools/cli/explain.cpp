@@ -1,11 +1,17 @@
 // `glassbox explain`: one image explained by several registry methods, written as PNGs and JSON
-// (interp/explain/explain_job.h), with a one-line-per-method summary.
+// (interp/explain/explain_job.h), with a one-line-per-method summary; or, with --indices, a range
+// of test images, shared out over the processes under mpirun (interp/explain/explain_range.h).
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
+#include <tuple>
 
 #include "interp/explain/explain_job.h"
+#include "interp/explain/explain_range.h"
+#include "runtime/process_group.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/shared_options.h"
 
@@ -15,7 +21,7 @@ namespace {
 struct ExplainCommand {
   CLI::App* app = nullptr;
   interp::ExplainConfig config;
-  std::string methods, image, maps_format = "safetensors";
+  std::string methods, image, indices, maps_format = "safetensors";
   int64_t mem_budget_mb = 512;
 };
 
@@ -24,7 +30,12 @@ void add_options(CLI::App& app, ExplainCommand& x, SharedOptions& shared) {
   app.add_option("--checkpoint", xc.checkpoint, "checkpoint file")->required();
   auto* image = app.add_option("--image", x.image, "image file (PNG, JPEG, ...)");
   auto* index = app.add_option("--index", xc.index, "test image K of the data set");
+  auto* indices = app.add_option(
+      "--indices", x.indices,
+      "test images A-B (inclusive), each into --out/image_K, with explanations.json; under "
+      "mpirun shared out over the processes");
   image->excludes(index);
+  indices->excludes(index)->excludes(image);
   app.add_option("--data", xc.data, "data set of --index (default: the training one)");
   app.add_option("--method", x.methods, method_help())->required();
   app.add_option("--target", xc.target, "class to explain: pred, an index or a class name");
@@ -45,14 +56,54 @@ void add_options(CLI::App& app, ExplainCommand& x, SharedOptions& shared) {
   app.add_option("--device", xc.device, "where the model runs: cpu | cuda | cuda:N");
 }
 
+// "A-B" or "A" as the range first..last.
+std::pair<int64_t, int64_t> parse_indices(const std::string& text) {
+  const size_t dash = text.find('-');
+  try {
+    size_t used = 0;
+    const int64_t first = std::stoll(text.substr(0, dash), &used);
+    if (used != (dash == std::string::npos ? text.size() : dash)) throw std::invalid_argument("");
+    if (dash == std::string::npos) return {first, first};
+    const std::string rest = text.substr(dash + 1);
+    const int64_t last = std::stoll(rest, &used);
+    if (used != rest.size()) throw std::invalid_argument("");
+    return {first, last};
+  } catch (const std::logic_error&) {
+    throw std::invalid_argument("--indices: expected A-B (e.g. 0-99) or A, got '" + text + "'");
+  }
+}
+
+// --indices: a range of test images, sharded under mpirun (interp/explain/explain_range.h).
+void run_range(ExplainCommand& x) {
+  interp::ExplainRangeConfig rc;
+  rc.image = x.config;
+  std::tie(rc.first, rc.last) = parse_indices(x.indices);
+  rc.group = &world();
+  const nlohmann::json summary = interp::explain_range(rc);
+  if (!world().is_root()) return;
+  std::cout << fmt::format("{:<18} {:>12} {:>9} {:>9}   over {} images\n", "method", "mean time ms",
+                           "del AUC", "ins AUC", summary["images"].size());
+  for (const auto& m : summary["methods"]) {
+    std::cout << fmt::format("{:<18} {:>12.2f} {:>9.3f} {:>9.3f}\n", m["method"].get<std::string>(),
+                             m["mean_time_ms"].get<double>(), m["mean_deletion_auc"].get<double>(),
+                             m["mean_insertion_auc"].get<double>());
+  }
+}
+
 void run(ExplainCommand& x) {
   x.config.methods = interp::parse_method_list(x.methods);
   x.config.image = x.image;
-  const bool by_index = x.app->count("--index") > 0;
-  if (x.image.empty() && !by_index) throw std::invalid_argument("give --image FILE or --index K");
-  if (by_index && x.config.index < 0) throw std::invalid_argument("--index must be >= 0");
   set_mem_budget(x.config.method, x.mem_budget_mb);
   x.config.maps_format = interp::parse_map_format(x.maps_format);
+  if (!x.indices.empty()) return run_range(x);
+  if (world().size() > 1) {
+    throw std::invalid_argument("under mpirun, explain runs a range of images: give --indices A-B");
+  }
+  const bool by_index = x.app->count("--index") > 0;
+  if (x.image.empty() && !by_index) {
+    throw std::invalid_argument("give --image FILE, --index K or --indices A-B");
+  }
+  if (by_index && x.config.index < 0) throw std::invalid_argument("--index must be >= 0");
   std::cout << interp::format_explain_summary(interp::explain(x.config));
 }
 

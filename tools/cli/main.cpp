@@ -1,6 +1,7 @@
 // The glassbox command line: builds the CLI11 app from the subcommands (one file each in
 // tools/cli/, listed in commands.h), parses, applies the shared options and runs the chosen
-// command. Errors print one clear line and exit non-zero.
+// command. Errors print one clear line and exit non-zero (under mpirun: naming the rank, and
+// ending every rank of the job; tools/cli/mpi_job.h).
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -9,12 +10,18 @@
 #include <exception>
 
 #include "tools/cli/commands.h"
+#include "tools/cli/mpi_job.h"
 #include "tools/cli/shared_options.h"
 
 int main(int argc, char** argv) {
   // Past a file-size limit (ulimit -f) a write then fails with EFBIG and an error naming the file,
   // as on a full disk, instead of the process dying from SIGXFSZ with the file half written.
   std::signal(SIGXFSZ, SIG_IGN);
+  try {
+    gb::cli::join_mpi_job(&argc, &argv);
+  } catch (const std::exception& e) {
+    return gb::cli::fail_job(e.what());
+  }
   CLI::App cli{"glassbox: train and explain CIFAR-style CNNs with one binary"};
   cli.require_subcommand(1);
   gb::cli::SharedOptions shared;
@@ -27,12 +34,12 @@ int main(int argc, char** argv) {
   try {
     gb::cli::apply_shared_options(shared);
     for (const auto& command : commands) {
-      if (*command.app) command.run();
+      if (!*command.app) continue;
+      gb::cli::check_command_runs_in_job(command.app->get_name());
+      command.run();
     }
   } catch (const std::exception& e) {
-    std::fflush(stdout);
-    fmt::print(stderr, "glassbox: error: {}\n", e.what());
-    return 1;
+    return gb::cli::fail_job(e.what());
   }
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/training/trainer.h"
+#include "runtime/process_group.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/shared_options.h"
 
@@ -63,6 +64,9 @@ void add_run_options(CLI::App& app, TrainCommand& t, SharedOptions& shared) {
   app.add_flag("--overwrite", o.overwrite, "replace an existing --out file");
   app.add_option("--stop-after-epoch", o.stop_after_epoch,
                  "stop after this epoch as if interrupted (resume later)");
+  app.add_flag("--sync-bn", o.sync_bn,
+               "under mpirun: batch-norm statistics over the whole batch of all processes "
+               "(default: each process's share)");
   add_threads_option(app, shared, "compute threads (default: all cores)");
   add_no_verify_option(app, shared);
   app.add_option("--device", t.device, "cpu | cuda | cuda:N (a GPU needs a CUDA build)");
@@ -124,7 +128,7 @@ void run(TrainCommand& t) {
   t.options.device = parse_device(t.device);
   set_training_views(t.options.tensorboard);
   const auto result = training::train(t.config, t.options);
-  if (!t.options.quiet && !result.epochs.empty()) {
+  if (!t.options.quiet && !result.epochs.empty() && world().is_root()) {
     fmt::print("done: test accuracy {:.2f}%, checkpoint {}\n",
                100.0 * result.epochs.back().test_accuracy, t.options.out.string());
   }
