@@ -67,19 +67,11 @@ int64_t batch_count(const data::Dataset& ds, int64_t batch_size) {
 
 // The images of batches [batches.begin, batches.end) of `ds` cut in batches of `batch_size`.
 data::Dataset batch_run(const data::Dataset& ds, int64_t batch_size, const ShardRange& batches) {
-  data::Dataset part;
-  part.source = ds.source;
-  part.split = ds.split;
-  part.channels = ds.channels;
-  part.height = ds.height;
-  part.width = ds.width;
-  part.classes = ds.classes;
   const size_t begin = static_cast<size_t>(batches.begin * batch_size);
   const size_t end = std::min(ds.size(), static_cast<size_t>(batches.end * batch_size));
-  part.labels.assign(ds.labels.begin() + static_cast<std::ptrdiff_t>(begin),
-                     ds.labels.begin() + static_cast<std::ptrdiff_t>(std::max(begin, end)));
-  part.images.assign(ds.image(begin), ds.image(begin) + part.labels.size() * ds.image_size());
-  return part;
+  std::vector<size_t> indices;
+  for (size_t i = begin; i < end; ++i) indices.push_back(i);
+  return data::subset(ds, indices);
 }
 
 // Every rank's totals, in rank order (= batch order).
