@@ -6,14 +6,17 @@
 // kernels/cuda/batchnorm.cu: two-pass statistics with double partials combined in a fixed order,
 // no atomics) kernels. Shape letters: N batch, C channels, L positions per plane; x/y/dy/dx
 // [N,C,L]; per-channel vectors [C]; M = N*L values per channel.
-//   forward_train   batch statistics; writes y, save_mean, save_invstd = 1/sqrt(var + eps)
-//                   (biased variance) and batch_var (unbiased, for the running estimate; the
-//                   biased value 0 when M == 1; may be nullptr).
+//   forward_train   batch statistics; writes y (nullptr: the statistics only), save_mean,
+//                   save_invstd = 1/sqrt(var + eps) (biased variance) and batch_var (unbiased,
+//                   for the running estimate; the biased value 0 when M == 1; may be nullptr).
 //   backward_train  dx, dgamma = sum dy * xhat, dbeta = sum dy (all overwritten).
 //   forward_eval    y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
-//   backward_eval   dx = dy * gamma * invstd (running statistics are constants); dgamma, dbeta
-//                   as above with xhat from the running statistics, written when gamma and the
-//                   pointer are non-null.
+//   backward_eval   dx = dy * gamma * invstd (running statistics are constants; dx nullptr: not
+//                   written); dgamma, dbeta as above with xhat from the running statistics,
+//                   written when gamma and the pointer are non-null.
+//   backward_apply  dx = k1[c] * dy - k2[c] * (x - mean[c]) - k3[c], coef = [k1 | k2 | k3] (3C
+//                   floats): backward_train's last pass, for sums taken elsewhere (the synced
+//                   batch norm of data-parallel training sums them over the processes).
 //   update_running  running = (1 - momentum) * running + momentum * batch, over C channels.
 // gamma/beta may be nullptr (affine off: gamma = 1, beta = 0; dgamma/dbeta then not written).
 // Training requires M > 0 (the CUDA kernels throw std::invalid_argument otherwise).
@@ -43,6 +46,9 @@ using BatchNormBackwardEvalFn = void(int64_t N, int64_t C, int64_t L, const floa
                                      const float* dy, const float* gamma, const float* running_mean,
                                      const float* running_var, float eps, float* dx, float* dgamma,
                                      float* dbeta);
+using BatchNormBackwardApplyFn = void(int64_t N, int64_t C, int64_t L, const float* x,
+                                      const float* dy, const float* mean, const float* coef,
+                                      float* dx);
 using BatchNormUpdateRunningFn = void(int64_t C, float* running, const float* batch,
                                       float momentum);
 // y = act(BN(x) + residual): act is ReLU when relu is set (identity otherwise; NaN passes
@@ -65,13 +71,12 @@ struct BatchNormKernels {
   KernelFn<BatchNormBackwardTrainFn> backward_train;
   KernelFn<BatchNormForwardEvalFn> forward_eval;
   KernelFn<BatchNormBackwardEvalFn> backward_eval;
+  KernelFn<BatchNormBackwardApplyFn> backward_apply;
   KernelFn<BatchNormUpdateRunningFn> update_running;
   std::vector<KernelName> names() const {
-    return {{"forward_train", forward_train.name},
-            {"backward_train", backward_train.name},
-            {"forward_eval", forward_eval.name},
-            {"backward_eval", backward_eval.name},
-            {"update_running", update_running.name}};
+    return {{"forward_train", forward_train.name},   {"backward_train", backward_train.name},
+            {"forward_eval", forward_eval.name},     {"backward_eval", backward_eval.name},
+            {"backward_apply", backward_apply.name}, {"update_running", update_running.name}};
   }
 };
 
@@ -91,6 +96,7 @@ BatchNormForwardTrainFn batchnorm_forward_train;
 BatchNormBackwardTrainFn batchnorm_backward_train;
 BatchNormForwardEvalFn batchnorm_forward_eval;
 BatchNormBackwardEvalFn batchnorm_backward_eval;
+BatchNormBackwardApplyFn batchnorm_backward_apply;
 BatchNormUpdateRunningFn batchnorm_update_running;
 BatchNormActForwardTrainFn batchnorm_act_forward_train;
 BatchNormActBackwardTrainFn batchnorm_act_backward_train;
@@ -105,6 +111,7 @@ BatchNormForwardTrainFn batchnorm_forward_train;
 BatchNormBackwardTrainFn batchnorm_backward_train;
 BatchNormForwardEvalFn batchnorm_forward_eval;
 BatchNormBackwardEvalFn batchnorm_backward_eval;
+BatchNormBackwardApplyFn batchnorm_backward_apply;
 BatchNormActForwardTrainFn batchnorm_act_forward_train;
 BatchNormActBackwardTrainFn batchnorm_act_backward_train;
 extern const BatchNormKernels batchnorm_kernels;
@@ -116,6 +123,7 @@ BatchNormForwardTrainFn batchnorm_forward_train;
 BatchNormBackwardTrainFn batchnorm_backward_train;
 BatchNormForwardEvalFn batchnorm_forward_eval;
 BatchNormBackwardEvalFn batchnorm_backward_eval;
+BatchNormBackwardApplyFn batchnorm_backward_apply;
 BatchNormUpdateRunningFn batchnorm_update_running;
 BatchNormActForwardTrainFn batchnorm_act_forward_train;
 BatchNormActBackwardTrainFn batchnorm_act_backward_train;

@@ -54,18 +54,26 @@ Tensor normalised(const uint8_t* chw, int C, int H, int W, const data::Normaliza
 }
 
 // Test image cfg.index of the data set (file order: only the first index+1 are decoded).
+// The test images 0..index of cfg's data set (the checkpoint's by default).
+// throws: std::invalid_argument when it has no image `index`.
+data::Dataset test_images_up_to(const ExplainConfig& cfg, const training::CheckpointMeta& meta,
+                                int64_t index) {
+  const std::string data =
+      cfg.data.empty() ? training::existing_training_data(meta, cfg.checkpoint) : cfg.data;
+  data::LoadOptions lo;
+  lo.limit = static_cast<size_t>(index) + 1;
+  data::Dataset ds = data.empty() ? data::load_fashion_mnist(data::Split::Test, lo)
+                                  : data::load_dataset(data, data::Split::Test, lo);
+  if (static_cast<int64_t>(ds.size()) <= index) {
+    throw std::invalid_argument(
+        fmt::format("--index {}: {} has only {} test images", index, ds.source, ds.size()));
+  }
+  return ds;
+}
+
 Input load_test_image(const ExplainConfig& cfg, const training::LoadedModel& lm) {
   const Shape& chw = lm.meta.input_shape;
-  const std::string data =
-      cfg.data.empty() ? training::existing_training_data(lm.meta, cfg.checkpoint) : cfg.data;
-  data::LoadOptions lo;
-  lo.limit = static_cast<size_t>(cfg.index) + 1;
-  const data::Dataset ds = data.empty() ? data::load_fashion_mnist(data::Split::Test, lo)
-                                        : data::load_dataset(data, data::Split::Test, lo);
-  if (static_cast<int64_t>(ds.size()) <= cfg.index) {
-    throw std::invalid_argument(
-        fmt::format("--index {}: {} has only {} test images", cfg.index, ds.source, ds.size()));
-  }
+  const data::Dataset ds = test_images_up_to(cfg, lm.meta, cfg.index);
   training::check_images_fit(ds, chw, cfg.checkpoint);
   const auto k = static_cast<size_t>(cfg.index);
   Input in;
@@ -230,6 +238,11 @@ json class_json(const std::vector<std::string>& classes, const std::vector<float
 }
 
 }  // namespace
+
+void check_test_index(const ExplainConfig& cfg, int64_t index) {
+  const training::LoadedModel lm = training::load_model(cfg.checkpoint);
+  test_images_up_to(cfg, lm.meta, index);
+}
 
 ExplainResult explain(const ExplainConfig& cfg) {
   const fs::path out = check_config(cfg);

@@ -51,6 +51,10 @@ struct ExplainResult {
 // (naming the file and the expected CxHxW), index out of range, unknown method, layer or class.
 ExplainResult explain(const ExplainConfig& cfg);
 
+// Throws std::invalid_argument, naming the data set, when cfg's test set (the checkpoint's by
+// default) has no image `index`; std::runtime_error when the checkpoint or data cannot be read.
+void check_test_index(const ExplainConfig& cfg, int64_t index);
+
 // One line per method (time, AUCs, checks) for the terminal.
 std::string format_explain_summary(const ExplainResult& r);
 

@@ -17,20 +17,27 @@ using json = nlohmann::json;
 
 namespace {
 
-// Rank 0 checks `out` (empty or new, or overwrite) and creates it; every rank learns the result
-// and throws the same error when it failed.
+// Before any work, rank 0 checks `out` (empty or new, or overwrite) and that the data set has
+// image `last`, and creates `out`; every rank learns the result and throws the same error when
+// it failed.
 void prepare_out_dir(const ExplainRangeConfig& cfg, ProcessGroup& group) {
   std::string error;
   if (group.is_root()) {
     try {
       check_out_dir(cfg.image.out, cfg.image.overwrite, "its image directories and JSON");
+      try {
+        check_test_index(cfg.image, cfg.last);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(
+            fmt::format("--indices {}-{}: {}", cfg.first, cfg.last, e.what()));
+      }
       fs::create_directories(cfg.image.out);
     } catch (const std::exception& e) {
       error = e.what();
     }
   }
   group.broadcast(error);
-  if (!error.empty()) throw std::runtime_error(error);
+  if (!error.empty()) throw std::invalid_argument(error);
 }
 
 // The per-method means over the images of time and the deletion/insertion AUCs.

@@ -26,9 +26,9 @@ struct ExplainRangeConfig {
 // Explains the images and writes the output described above; returns explanations.json's
 // content (on rank 0; the other ranks return their own images only).
 // requires: 0 <= first <= last; cfg.image.methods non-empty.
-// throws: std::invalid_argument / std::runtime_error naming the option or path: a bad range,
-// an out directory that is not empty without overwrite (checked by rank 0 before any work), and
-// whatever explain() throws for an image (an index past the data set, an unknown method).
+// throws: std::invalid_argument naming the option or path, before any work (rank 0 checks): a bad
+// range, an index past the data set, an out directory that is not empty without overwrite; and
+// whatever explain() throws for an image (an unknown method, an unreadable file).
 nlohmann::json explain_range(const ExplainRangeConfig& cfg);
 
 }  // namespace gb::interp

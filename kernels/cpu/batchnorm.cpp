@@ -68,7 +68,7 @@ void batchnorm_act_forward_train(int64_t N, int64_t C, int64_t L, const float* x
     const double invstd = 1.0 / std::sqrt(var + static_cast<double>(eps));
     const float scale = static_cast<float>(invstd * (gamma ? gamma[c] : 1.0f));
     const float shift = beta ? beta[c] : 0.0f;
-    for (int64_t n = 0; n < N; ++n) {
+    for (int64_t n = 0; y && n < N; ++n) {
       const int64_t base = (n * C + c) * L;
       normalize_plane(L, x + base, mean, scale, shift, residual ? residual + base : nullptr, relu,
                       y + base);
@@ -211,14 +211,16 @@ void batchnorm_backward_eval(int64_t N, int64_t C, int64_t L, const float* x, co
   for (int64_t c = 0; c < C; ++c)
     invstd[static_cast<size_t>(c)] = 1.0f / std::sqrt(running_var[c] + eps);
   const float* is = invstd.data();
+  if (dx) {
 #pragma omp parallel for schedule(static) num_threads(threads_for(N* C* L))
-  for (int64_t nc = 0; nc < N * C; ++nc) {
-    const int64_t c = nc % C;
-    const float k = is[c] * (gamma ? gamma[c] : 1.0f);
-    const float* gs = dy + nc * L;
-    float* out = dx + nc * L;
+    for (int64_t nc = 0; nc < N * C; ++nc) {
+      const int64_t c = nc % C;
+      const float k = is[c] * (gamma ? gamma[c] : 1.0f);
+      const float* gs = dy + nc * L;
+      float* out = dx + nc * L;
 #pragma omp simd
-    for (int64_t l = 0; l < L; ++l) out[l] = gs[l] * k;
+      for (int64_t l = 0; l < L; ++l) out[l] = gs[l] * k;
+    }
   }
   if (!gamma || !dgamma) return;
     // Parameter gradients: one thread per channel, planes accumulated in double.
@@ -243,10 +245,24 @@ void batchnorm_backward_eval(int64_t N, int64_t C, int64_t L, const float* x, co
   }
 }
 
+void batchnorm_backward_apply(int64_t N, int64_t C, int64_t L, const float* x, const float* dy,
+                              const float* mean, const float* coef, float* dx) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(N* C* L))
+  for (int64_t nc = 0; nc < N * C; ++nc) {
+    const int64_t c = nc % C;
+    const float k1 = coef[c], k2 = coef[C + c], k3 = coef[2 * C + c], m = mean[c];
+    const float* xs = x + nc * L;
+    const float* gs = dy + nc * L;
+    float* out = dx + nc * L;
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) out[l] = k1 * gs[l] - k2 * (xs[l] - m) - k3;
+  }
+}
+
 const BatchNormKernels batchnorm_kernels{
-    GB_KERNEL(cpu::batchnorm_forward_train), GB_KERNEL(cpu::batchnorm_backward_train),
-    GB_KERNEL(cpu::batchnorm_forward_eval), GB_KERNEL(cpu::batchnorm_backward_eval),
-    GB_KERNEL(ref::batchnorm_update_running)};
+    GB_KERNEL(cpu::batchnorm_forward_train),  GB_KERNEL(cpu::batchnorm_backward_train),
+    GB_KERNEL(cpu::batchnorm_forward_eval),   GB_KERNEL(cpu::batchnorm_backward_eval),
+    GB_KERNEL(cpu::batchnorm_backward_apply), GB_KERNEL(ref::batchnorm_update_running)};
 const BatchNormActKernels batchnorm_act_kernels{GB_KERNEL(cpu::batchnorm_act_forward_train),
                                                 GB_KERNEL(cpu::batchnorm_act_backward_train)};
 

@@ -326,6 +326,7 @@ void batchnorm_act_forward_train(int64_t N, int64_t C, int64_t L, const float* x
   finish_var<<<blocks_for(C), kThreads, 0, stream()>>>(C, sp.S, Md, eps, part, gamma, scale,
                                                        save_invstd, batch_var);
   check_launch("batchnorm_forward_train var");
+  if (!y) return;  // the statistics only
   normalize<<<blocks_for(total), kThreads, 0, stream()>>>(total, C, L, x, save_mean, scale, beta,
                                                           residual, relu, y);
   check_launch("batchnorm_forward_train normalize");
@@ -382,7 +383,7 @@ void batchnorm_backward_eval(int64_t N, int64_t C, int64_t L, const float* x, co
   auto* scale = reinterpret_cast<float*>(base);
   auto* part1 = reinterpret_cast<double*>(base + scale_bytes);
   auto* part2 = reinterpret_cast<double*>(base + scale_bytes + part_bytes);
-  if (total > 0) {
+  if (total > 0 && dx) {
     eval_constants<<<blocks_for(C), kThreads, 0, stream()>>>(C, gamma, running_var, eps, scale,
                                                              nullptr);
     check_launch("batchnorm_backward_eval constants");
@@ -404,6 +405,14 @@ void batchnorm_backward_eval(int64_t N, int64_t C, int64_t L, const float* x, co
   check_launch("batchnorm_backward_eval params");
 }
 
+void batchnorm_backward_apply(int64_t N, int64_t C, int64_t L, const float* x, const float* dy,
+                              const float* mean, const float* coef, float* dx) {
+  const int64_t total = N * C * L;
+  if (total <= 0) return;
+  backward_dx<<<blocks_for(total), kThreads, 0, stream()>>>(total, C, L, x, dy, mean, coef, dx);
+  check_launch("batchnorm_backward_apply");
+}
+
 void batchnorm_update_running(int64_t C, float* running, const float* batch, float momentum) {
   if (C <= 0) return;
   update_running_kernel<<<blocks_for(C), 256, 0, stream()>>>(C, running, batch, momentum);
@@ -411,9 +420,9 @@ void batchnorm_update_running(int64_t C, float* running, const float* batch, flo
 }
 
 const BatchNormKernels batchnorm_kernels{
-    GB_KERNEL(cuda::batchnorm_forward_train), GB_KERNEL(cuda::batchnorm_backward_train),
-    GB_KERNEL(cuda::batchnorm_forward_eval), GB_KERNEL(cuda::batchnorm_backward_eval),
-    GB_KERNEL(cuda::batchnorm_update_running)};
+    GB_KERNEL(cuda::batchnorm_forward_train),  GB_KERNEL(cuda::batchnorm_backward_train),
+    GB_KERNEL(cuda::batchnorm_forward_eval),   GB_KERNEL(cuda::batchnorm_backward_eval),
+    GB_KERNEL(cuda::batchnorm_backward_apply), GB_KERNEL(cuda::batchnorm_update_running)};
 const BatchNormActKernels batchnorm_act_kernels{GB_KERNEL(cuda::batchnorm_act_forward_train),
                                                 GB_KERNEL(cuda::batchnorm_act_backward_train)};
 

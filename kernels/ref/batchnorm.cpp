@@ -37,7 +37,7 @@ void batchnorm_forward_train(int64_t N, int64_t C, int64_t L, const float* x, co
     const double var = sq / M;
     const double invstd = 1.0 / std::sqrt(var + static_cast<double>(eps));
     const double g = gamma ? gamma[c] : 1.0, b = beta ? beta[c] : 0.0;
-    for (int64_t n = 0; n < N; ++n)
+    for (int64_t n = 0; y && n < N; ++n)
       for (int64_t l = 0; l < L; ++l)
         y[(n * C + c) * L + l] = static_cast<float>((at(x, C, L, n, c, l) - mean) * invstd * g + b);
     save_mean[c] = static_cast<float>(mean);
@@ -103,11 +103,24 @@ void batchnorm_backward_eval(int64_t N, int64_t C, int64_t L, const float* x, co
         const double g = at(dy, C, L, n, c, l);
         sum_dy += g;
         sum_dy_xhat += g * (at(x, C, L, n, c, l) - running_mean[c]) * invstd;
-        dx[(n * C + c) * L + l] = static_cast<float>(g * gm * invstd);
+        if (dx) dx[(n * C + c) * L + l] = static_cast<float>(g * gm * invstd);
       }
     }
     if (gamma && dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
     if (gamma && dbeta) dbeta[c] = static_cast<float>(sum_dy);
+  }
+}
+
+void batchnorm_backward_apply(int64_t N, int64_t C, int64_t L, const float* x, const float* dy,
+                              const float* mean, const float* coef, float* dx) {
+  for (int64_t c = 0; c < C; ++c) {
+    const double k1 = coef[c], k2 = coef[C + c], k3 = coef[2 * C + c];
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t l = 0; l < L; ++l) {
+        dx[(n * C + c) * L + l] = static_cast<float>(k1 * at(dy, C, L, n, c, l) -
+                                                     k2 * (at(x, C, L, n, c, l) - mean[c]) - k3);
+      }
+    }
   }
 }
 
@@ -148,9 +161,9 @@ void batchnorm_act_backward_train(int64_t N, int64_t C, int64_t L, const float* 
 }
 
 const BatchNormKernels batchnorm_kernels{
-    GB_KERNEL(ref::batchnorm_forward_train), GB_KERNEL(ref::batchnorm_backward_train),
-    GB_KERNEL(ref::batchnorm_forward_eval), GB_KERNEL(ref::batchnorm_backward_eval),
-    GB_KERNEL(ref::batchnorm_update_running)};
+    GB_KERNEL(ref::batchnorm_forward_train),  GB_KERNEL(ref::batchnorm_backward_train),
+    GB_KERNEL(ref::batchnorm_forward_eval),   GB_KERNEL(ref::batchnorm_backward_eval),
+    GB_KERNEL(ref::batchnorm_backward_apply), GB_KERNEL(ref::batchnorm_update_running)};
 const BatchNormActKernels batchnorm_act_kernels{GB_KERNEL(ref::batchnorm_act_forward_train),
                                                 GB_KERNEL(ref::batchnorm_act_backward_train)};
 

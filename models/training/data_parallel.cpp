@@ -109,7 +109,7 @@ std::string dataset_fingerprint(const data::Dataset& ds) {
 }
 
 BatchNormSyncScope::BatchNormSyncScope(const DataParallel& parallel, float local_weight) {
-  if (!parallel.sync_bn || !parallel.group) return;
+  if (!parallel.sync_bn || !parallel.active()) return;  // one process: its batch is the batch
   active_ = true;
   nn::set_batch_norm_sync({parallel.group, local_weight});
 }

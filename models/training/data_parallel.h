@@ -55,7 +55,7 @@ void check_same_config_on_all_ranks(ProcessGroup& group, const nlohmann::json& c
 std::string dataset_fingerprint(const data::Dataset& ds);
 
 // While alive: the batch norms sync over `parallel`'s group with this rank's weight when
-// parallel.sync_bn (else nothing changes); restores the previous setting.
+// parallel.sync_bn and the group has several ranks (else nothing changes); then turns it off.
 class BatchNormSyncScope {
  public:
   BatchNormSyncScope(const DataParallel& parallel, float local_weight);

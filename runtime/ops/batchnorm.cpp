@@ -5,7 +5,6 @@
 // channel; M values per channel (N*L on a rank, their sum over the ranks globally).
 #include <cmath>
 
-#include "runtime/autograd.h"
 #include "runtime/ops.h"
 #include "runtime/ops/common.h"
 #include "runtime/process_group.h"
@@ -174,13 +173,9 @@ std::vector<float> host_values(const Tensor& t) {
   return std::vector<float>(h.f32(), h.f32() + h.numel());
 }
 
-// A per-channel vector [C] shaped to broadcast against x ([1,C,1,1] or [1,C]).
-Tensor per_channel(const Tensor& v, const Tensor& x) {
-  return x.dim() == 4 ? ops::reshape(v, {1, v.size(0), 1, 1}) : ops::reshape(v, {1, v.size(0)});
-}
-
-// The backward of batch_norm_synced: the local sums of backward_eval, weighted and summed over the
-// ranks, then dx = gamma * invstd * (dy - (xhat * G + B) / (M * w)) (see ops.h).
+// The backward of batch_norm_synced: the local sums of backward_eval (no dx), weighted and summed
+// over the ranks, then backward_apply's dx = gamma * invstd * (dy - (xhat * G + B) / (M * w))
+// (see ops.h).
 struct SyncedBackward {
   NormDims d;
   Tensor xs, gk, mean, var;  // input, affine weight (ones without one), global statistics
@@ -193,7 +188,7 @@ struct SyncedBackward {
     Tensor gd = dense(gy);
     NormGrads g = empty_grads(xs, d.C, true);
     k.backward_eval(d.N, d.C, d.L, xs.f32(), gd.f32(), gk.f32(), mean.f32(), var.f32(), eps,
-                    g.dx.f32(), g.dg.f32(), g.db.f32());
+                    nullptr, g.dg.f32(), g.db.f32());
     const std::vector<float> dg = host_values(g.dg), db = host_values(g.db);
     const std::vector<float> gamma = host_values(gk), var_h = host_values(var);
     const size_t C = dg.size();
@@ -203,18 +198,17 @@ struct SyncedBackward {
       sums[C + c] = static_cast<double>(local_weight) * db[c];
     }
     group->all_reduce_sum(std::span<double>(sums));
-    std::vector<double> k2(C), k3(C);
+    std::vector<double> coef(3 * C);  // k1 | k2 | k3 of backward_apply
     for (size_t c = 0; c < C; ++c) {
       const double invstd = 1.0 / std::sqrt(static_cast<double>(var_h[c]) + eps);
       const double scale = gamma[c] * invstd / (count * local_weight);
-      k2[c] = scale * invstd * sums[c];
-      k3[c] = scale * sums[C + c];
+      coef[c] = gamma[c] * invstd;
+      coef[C + c] = scale * invstd * sums[c];
+      coef[2 * C + c] = scale * sums[C + c];
     }
-    NoGradGuard no_grad;
-    const Tensor centred = ops::sub(xs, per_channel(mean, xs));
-    const Tensor correction = ops::add(ops::mul(centred, per_channel(device_vector(k2, xs), xs)),
-                                       per_channel(device_vector(k3, xs), xs));
-    return {ops::sub(g.dx, correction), g.dg, g.db};
+    const Tensor coef_t = device_vector(coef, xs);
+    k.backward_apply(d.N, d.C, d.L, xs.f32(), gd.f32(), mean.f32(), coef_t.f32(), g.dx.f32());
+    return {g.dx, g.dg, g.db};
   }
 };
 
@@ -232,10 +226,10 @@ Tensor batch_norm_synced(const Tensor& x, const Tensor& gamma, const Tensor& bet
   Tensor gk = affine_weight(gamma, beta, d.C, x);
   if (!gk.defined()) gk = Tensor::ones({d.C}).to(x.device());
   Tensor xc = dense(x);
-  Tensor y = empty_like_device(x.shape(), x);
   const BatchStats local = empty_stats(d.C, x);
-  k.forward_train(d.N, d.C, d.L, xc.f32(), nullptr, nullptr, eps, y.f32(), local.mean.f32(),
-                  local.invstd.f32(), local.var.f32());
+  k.forward_train(d.N, d.C, d.L, xc.f32(), nullptr, nullptr, eps, nullptr, local.mean.f32(),
+                  local.invstd.f32(), local.var.f32());  // the statistics only
+  Tensor y = empty_like_device(x.shape(), x);
   const GlobalStats g = combine_stats(group, static_cast<double>(d.N * d.L),
                                       host_values(local.mean), host_values(local.var));
   const BatchStats global{device_vector(g.mean, x), Tensor(), device_vector(g.var_unbiased, x)};

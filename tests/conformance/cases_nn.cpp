@@ -6,6 +6,7 @@
 // thresholds so the determinism check sees several threads at work.
 // Shape letters: N batch, C channels, H/W height/width, K output channels, R kernel size.
 #include "runtime/ops.h"
+#include "runtime/process_group.h"
 #include "tests/conformance/case.h"
 
 namespace gb::conformance {
@@ -288,6 +289,18 @@ std::vector<Case> batch_norm_cases() {
        }},
   };
   for (size_t i = 6; i < out.size(); ++i) out[i].grad = GradCheck::Projection;
+  // The synced form of data-parallel training on one process: statistics-only forward_train,
+  // forward_eval, backward_eval without dx and backward_apply.
+  const auto synced = [](const Ts& v) {
+    static LocalProcessGroup one;
+    return ops::batch_norm_synced(v[0], v[1], v[2], zeros_on({v[0].size(1)}, v[0]),
+                                  ones_on({v[0].size(1)}, v[0]), 0.1f, 1e-5f, one, 1.0f);
+  };
+  out.push_back({"synced train", {randn({3, 2, 3, 4}, 21, 2.0f), gamma, randn({2}, 22)}, synced});
+  out.push_back({"synced train threads 8x16x16x16",
+                 {randn({8, 16, 16, 16}, 23), randn({16}, 24), randn({16}, 25)},
+                 synced});
+  out.back().grad = GradCheck::Projection;
   for (auto& c : out) c.rtol = 1e-4;
   return out;
 }
