@@ -42,8 +42,8 @@ void check_same_on_all_ranks(ProcessGroup& group, const std::string& value,
   for (size_t r = 1; r < all.size(); ++r) {
     if (all[r] != all[0]) {
       throw std::runtime_error(fmt::format(
-          "the ranks disagree on {}: rank {} has {}, rank 0 has {}; every rank must run the same "
-          "binary with the same configuration and data",
+          "the ranks disagree on {}: rank {} has [{}], rank 0 has [{}]; every rank must run the "
+          "same binary with the same configuration and data",
           what, r, all[r], all[0]));
     }
   }

@@ -323,6 +323,44 @@ TEST_F(Mpi, RanksThatDisagreeAreRefused) {
   EXPECT_FALSE(fs::exists(dir_ / "m.safetensors"));
 }
 
+// Ranks whose training data differ in one label (a copy of Fashion-MNIST whose first training
+// label, 9, becomes 2) are refused, naming the data.
+TEST_F(Mpi, RanksWithDifferentDataAreRefused) {
+  const fs::path copy = dir_ / "fashion";
+  fs::create_directories(copy);
+  const std::string src = "/usr/share/datasets/fashion-mnist/";
+  const RunResult made =
+      run_shell("cp " + src + "train-images-idx3-ubyte.gz " + src + "t10k-images-idx3-ubyte.gz " +
+                src + "t10k-labels-idx1-ubyte.gz " + copy.string() + " && gunzip -c " + src +
+                "train-labels-idx1-ubyte.gz > " + (dir_ / "labels").string() +
+                " && printf '\\002' | dd of=" + (dir_ / "labels").string() +
+                " bs=1 seek=8 conv=notrunc status=none && gzip -c " + (dir_ / "labels").string() +
+                " > " + (copy / "train-labels-idx1-ubyte.gz").string());
+  ASSERT_EQ(made.status, 0) << made.output;
+  const std::string a = glassbox() + " " + train_args(dir_ / "m.safetensors");
+  const std::string b = a + " --data " + copy.string();
+  RunResult r = run_shell(kMpirun + " -np 1 " + a + " --data " + src + " : -np 1 " + b);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("the ranks disagree on the data: rank 1 has [256 images"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "m.safetensors"));
+}
+
+// A rank running another build (here: the binary with one byte appended) is refused at start.
+TEST_F(Mpi, RanksWithDifferentBinariesAreRefused) {
+  const fs::path other = dir_ / "glassbox_other";
+  const RunResult made =
+      run_shell("cp " + glassbox() + " " + other.string() + " && printf x >> " + other.string());
+  ASSERT_EQ(made.status, 0) << made.output;
+  const RunResult r =
+      run_shell(kMpirun + " -np 1 " + glassbox() + " summary --model smallcnn : " + "-np 1 " +
+                other.string() + " summary --model smallcnn");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("the ranks disagree on the glassbox binary"), std::string::npos)
+      << r.output;
+}
+
 TEST_F(Mpi, ACommandThatRunsInOneProcessIsRefusedOnSeveral) {
   const RunResult r = run_ranks(2, "summary --model smallcnn");
   EXPECT_NE(r.status, 0);
