@@ -8,7 +8,6 @@
 
 #include "runtime/checksum.h"
 #include "runtime/layers.h"
-#include "runtime/ops.h"
 
 namespace gb::training {
 
@@ -28,10 +27,8 @@ void sum_gradients(ProcessGroup& group, const optim::NamedTensors& params, float
   for (const auto& [name, p] : params) {
     const Tensor g = p.grad();
     if (g.defined()) {
-      const Tensor h = ops::contiguous(g.to(Device{}));
-      const float* v = h.f32();
-      for (int64_t i = 0; i < h.numel(); ++i)
-        flat[at + static_cast<size_t>(i)] = local_weight * v[i];
+      const std::vector<float> v = g.to_vector();
+      for (size_t i = 0; i < v.size(); ++i) flat[at + i] = local_weight * v[i];
     }
     at += static_cast<size_t>(p.numel());
   }
@@ -65,8 +62,8 @@ void average_running_statistics(ProcessGroup& group, Module& model) {
   }
   std::vector<double> flat;
   for (const auto& [name, b] : stats) {
-    const Tensor h = ops::contiguous(b.to(Device{}));
-    flat.insert(flat.end(), h.f32(), h.f32() + h.numel());
+    const std::vector<float> v = b.to_vector();
+    flat.insert(flat.end(), v.begin(), v.end());
   }
   group.all_reduce_sum(std::span<double>(flat));
   size_t at = 0;

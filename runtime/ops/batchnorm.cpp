@@ -168,11 +168,6 @@ Tensor device_vector(const std::vector<double>& values, const Tensor& like) {
       .to(like.device());
 }
 
-std::vector<float> host_values(const Tensor& t) {
-  const Tensor h = t.to(Device{});
-  return std::vector<float>(h.f32(), h.f32() + h.numel());
-}
-
 // The backward of batch_norm_synced: the local sums of backward_eval (no dx), weighted and summed
 // over the ranks, then backward_apply's dx = gamma * invstd * (dy - (xhat * G + B) / (M * w))
 // (see ops.h).
@@ -189,8 +184,8 @@ struct SyncedBackward {
     NormGrads g = empty_grads(xs, d.C, true);
     k.backward_eval(d.N, d.C, d.L, xs.f32(), gd.f32(), gk.f32(), mean.f32(), var.f32(), eps,
                     nullptr, g.dg.f32(), g.db.f32());
-    const std::vector<float> dg = host_values(g.dg), db = host_values(g.db);
-    const std::vector<float> gamma = host_values(gk), var_h = host_values(var);
+    const std::vector<float> dg = g.dg.to_vector(), db = g.db.to_vector();
+    const std::vector<float> gamma = gk.to_vector(), var_h = var.to_vector();
     const size_t C = dg.size();
     std::vector<double> sums(2 * C);
     for (size_t c = 0; c < C; ++c) {
@@ -230,8 +225,8 @@ Tensor batch_norm_synced(const Tensor& x, const Tensor& gamma, const Tensor& bet
   k.forward_train(d.N, d.C, d.L, xc.f32(), nullptr, nullptr, eps, nullptr, local.mean.f32(),
                   local.invstd.f32(), local.var.f32());  // the statistics only
   Tensor y = empty_like_device(x.shape(), x);
-  const GlobalStats g = combine_stats(group, static_cast<double>(d.N * d.L),
-                                      host_values(local.mean), host_values(local.var));
+  const GlobalStats g = combine_stats(group, static_cast<double>(d.N * d.L), local.mean.to_vector(),
+                                      local.var.to_vector());
   const BatchStats global{device_vector(g.mean, x), Tensor(), device_vector(g.var_unbiased, x)};
   const Tensor var_biased = device_vector(g.var_biased, x);
   k.forward_eval(d.N, d.C, d.L, xc.f32(), gk.f32(), f32_or_null(beta), global.mean.f32(),
