@@ -241,6 +241,11 @@ std::vector<OpRow> elementwise_and_shape_rows() {
                        "kernels/copy.h kernels/ref/copy.cpp kernels/cpu/copy.cpp "
                        "kernels/cuda/copy.cu runtime/ops/shape.cpp"},
                       0, kAllDTypes),
+      row<OpId::Cast>("cast", &ref::cast_kernels, &cpu::cast_kernels, GB_CUDA_SET(cast_kernels),
+                      {"ops: the gradient cast back to the input's dtype",
+                       "kernels/cast.h kernels/float_formats.h kernels/ref/cast.cpp "
+                       "kernels/cpu/cast.cpp kernels/cuda/cast.cu runtime/ops/cast.cpp"},
+                      0, kF32 | dtype_bit(DType::F16) | dtype_bit(DType::BF16)),
       row<OpId::Dropout>("dropout", &ref::binary_kernels, &cpu::binary_kernels,
                          GB_CUDA_SET(binary_kernels),
                          {"grad * mask (same_shape); the mask is drawn on the host (Philox)",
@@ -318,8 +323,9 @@ std::array<OpRow, kOpCount> build_table() {
   return table;
 }
 
-// "F32" or "F32 F16 ..." for a row's dtype set.
-std::string dtype_list(DTypeSet set) {
+}  // namespace
+
+std::string dtype_set_name(DTypeSet set) {
   if (set == kAllDTypes) return "any";
   std::string out;
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8}) {
@@ -329,6 +335,8 @@ std::string dtype_list(DTypeSet set) {
   }
   return out;
 }
+
+namespace {
 
 [[noreturn]] void throw_no_kernel(OpId op, DeviceType device, DType dtype) {
   const OpRow& r = op_row(op);
@@ -406,7 +414,7 @@ std::string format_op_table() {
                build, "\n"});
   for (const OpRow& r : op_table()) {
     append(out, {r.name, r.is_view ? "  (view: no kernels)" : "", "\n  backward   ", r.backward,
-                 "\n  files      ", r.files, "\n  dtypes     ", dtype_list(r.dtypes)});
+                 "\n  files      ", r.files, "\n  dtypes     ", dtype_set_name(r.dtypes)});
     if (r.thread_dependent_grads) {
       out += "; fast CPU gradients that may change with the thread count: inputs";
       for (uint32_t i = 0; i < 32; ++i) {

@@ -17,6 +17,7 @@
 
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
+#include "kernels/cast.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv_transpose2d.h"
 #include "kernels/copy.h"
@@ -67,6 +68,7 @@ enum class OpId : uint16_t {
   Permute,
   Slice,
   Copy,
+  Cast,
   Dropout,
   Softmax,
   LogSoftmax,
@@ -130,6 +132,7 @@ GB_OP_KERNELS(Reshape, NoKernels)
 GB_OP_KERNELS(Permute, NoKernels)
 GB_OP_KERNELS(Slice, NoKernels)
 GB_OP_KERNELS(Copy, kernels::StridedCopyKernels)
+GB_OP_KERNELS(Cast, kernels::CastKernels)
 GB_OP_KERNELS(Dropout, kernels::BinaryKernels)
 GB_OP_KERNELS(Softmax, kernels::SoftmaxKernels)
 GB_OP_KERNELS(LogSoftmax, kernels::SoftmaxKernels)
@@ -148,6 +151,8 @@ using OpKernels = typename OpKernelsOf<op>::type;
 using DTypeSet = uint8_t;
 constexpr DTypeSet dtype_bit(DType t) { return static_cast<DTypeSet>(1u << static_cast<int>(t)); }
 inline constexpr DTypeSet kAllDTypes = 0xff;
+// "F32", "F32 F16 BF16" (the members in DType order), or "any" for kAllDTypes.
+std::string dtype_set_name(DTypeSet set);
 
 struct OpRow {
   OpId id;

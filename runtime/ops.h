@@ -169,6 +169,12 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
 Tensor contiguous(const Tensor& x);
 
+// x converted to dtype `to` (F32, F16 or BF16; x itself when already of that dtype): narrowing
+// rounds to nearest even, keeps subnormals and quiets NaNs; widening is exact
+// (kernels/float_formats.h). The gradient is cast back to x's dtype. requires: x of F32, F16 or
+// BF16 (errors name the op).
+Tensor cast(const Tensor& x, DType to);
+
 // Inverted dropout: zeroes with probability p and scales survivors by 1/(1-p) in training;
 // identity otherwise. The mask is drawn from `gen` (Philox), so it is reproducible.
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);

@@ -5,7 +5,9 @@ time: above 1, glassbox is faster). The perturbation cases (occlusion, feature a
 sampling, KernelSHAP, LIME) also time glassbox with `--incremental on` ("glassbox incr": incremental
 inference forced, interp/incremental.h; the default `auto` uses it on images of at least 64x64
 only, so on these 32x32 images the default runs every perturbed image through the whole network)
-and give the ratio default / incremental.
+and with `--precision bf16` ("glassbox bf16": the perturbation batches' Winograd products in
+bfloat16, kernels/precision.h; only where the CPU has AVX512-BF16), and give the ratios
+default / incremental and default / bf16.
 
 Usage: build/venv/bin/python tools/bench_explain_peers.py [--rounds 5] [--threads 2]
            [--methods occlusion,feature-ablation,...] [--cam-batch 64] [--glassbox build/glassbox]
@@ -31,13 +33,14 @@ glassbox's time is the median of what `glassbox probe --timing-reps 3` reports: 
 time in a process that has already run it once (no process start, model load or file I/O). Captum's is the
 wall time of one `attribute` call after a warm-up. Each round runs every case on both sides, in
 alternating order (glassbox first in even rounds; within glassbox's side, the default first in
-even rounds, incremental first in odd ones), so load drifting during the run shows as a wide range of the
+even rounds, in reverse order in odd ones), so load drifting during the run shows as a wide range of the
 per-round ratios instead of a false figure: the table gives the median ratio and its range over
 the rounds. The Captum ratios are against glassbox's default time; the column "default/incr" is
 the default's time over the forced incremental time (above 1, forcing it would pay). The load
 average before and after is printed and written to the JSON. In the JSON, the perturbation cases'
-rows also carry "glassbox_incremental_ms" and "ratio_incremental" (median, min, max), and their
-"times_ms" a "glassbox_incremental" list (ms per round) beside "glassbox".
+rows also carry "glassbox_incremental_ms" and "ratio_incremental" (median, min, max), and
+"glassbox_bf16_ms" and "ratio_bf16" where bf16 ran, and their "times_ms" "glassbox_incremental"
+and "glassbox_bf16" lists (ms per round) beside "glassbox".
 """
 import argparse
 import functools
@@ -87,9 +90,21 @@ CASES = {
     "ig": (["--methods", "ig", "--ig-steps", "32"], "ms.ig", False),
     "gradcam": (["--cam-layer", "layer3.2"], "ms.cam", False),
 }
-# The cases that can run with incremental inference: each is also timed with --incremental on
-# ("glassbox incr").
+# The perturbation cases: each is also timed with --incremental on ("glassbox incr") and, on a CPU
+# with AVX512-BF16, with --precision bf16 ("glassbox bf16").
 INCREMENTAL_CASES = ("occlusion", "feature-ablation", "shapley-sampling", "kernelshap", "lime")
+# glassbox's variants of a perturbation case: {key in the times: extra probe flags}.
+PERTURBATION_VARIANTS = {"glassbox": [], "glassbox_incremental": ["--incremental", "on"],
+                         "glassbox_bf16": ["--precision", "bf16"]}
+
+
+def has_avx512_bf16():
+    """True where /proc/cpuinfo lists avx512_bf16 (glassbox refuses --precision bf16 elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and "avx512_bf16" in line.split() for line in f)
+    except OSError:
+        return False
 LABELS = {
     "occlusion": "occlusion 8x8/4",
     "feature-ablation": "feature ablation, 16 cells",
@@ -132,16 +147,13 @@ class Setup:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stdout}{r.stderr}")
         return read_tensors(out_path)
 
-    def glassbox_ms(self, case, incremental=False):
-        """The median of glassbox's timed calls of `case` (incremental True: with
-        --incremental on)."""
+    def glassbox_ms(self, case, extra=()):
+        """The median of glassbox's timed calls of `case`, with the probe flags `extra`."""
         flags, key, _ = CASES[case]
         inputs = self.batch_inputs if case == "gradcam" else self.inputs
         if case == "gradcam":
             flags = [*flags, "--cam-target", "pred"]
-        if incremental:
-            flags = [*flags, "--incremental", "on"]
-        out, meta = self.glassbox(flags, inputs, reps=GLASSBOX_REPS)
+        out, meta = self.glassbox([*flags, *extra], inputs, reps=GLASSBOX_REPS)
         if case == "ig" and self.ig_baseline is None:
             self.ig_baseline = torch.from_numpy(out["baseline.ig"].copy())
         return statistics.median(json.loads(meta[key]))
@@ -190,27 +202,28 @@ def captum_settings(case):
 
 
 def glassbox_variants(case):
-    """glassbox's timed variants of `case`: {key in the times: incremental forced or not}."""
-    if case in INCREMENTAL_CASES:
-        return {"glassbox": False, "glassbox_incremental": True}
-    return {"glassbox": False}
+    """glassbox's timed variants of `case`: {key in the times: extra probe flags}."""
+    if case not in INCREMENTAL_CASES:
+        return {"glassbox": []}
+    return {k: v for k, v in PERTURBATION_VARIANTS.items()
+            if k != "glassbox_bf16" or has_avx512_bf16()}
 
 
 def warm_up(setup, cases):
     """Every case once on both sides (also fetches IG's baseline); Captum at its largest batch
     (ppe 1 would double the longest runs)."""
     for c in cases:
-        for incremental in glassbox_variants(c).values():
-            setup.glassbox_ms(c, incremental)
+        for extra in glassbox_variants(c).values():
+            setup.glassbox_ms(c, extra)
         setup.captum_call(c, captum_settings(c)[-1])()
 
 
 def time_glassbox(setup, case, t, r):
     """glassbox's variants of `case` once each into t[variant]: the default first in even rounds
-    `r`, incremental first in odd ones."""
+    `r`, in reverse order in odd ones."""
     variants = list(glassbox_variants(case).items())
-    for name, incremental in (variants if r % 2 == 0 else variants[::-1]):
-        t[name].append(setup.glassbox_ms(case, incremental))
+    for name, extra in (variants if r % 2 == 0 else variants[::-1]):
+        t[name].append(setup.glassbox_ms(case, extra))
 
 
 def time_peer(setup, case, t):
@@ -221,15 +234,15 @@ def time_peer(setup, case, t):
 
 def round_line(r, case, t):
     """The progress line of round r's `case`."""
-    incr = (f" (incr {t['glassbox_incremental'][-1]:.1f})" if "glassbox_incremental" in t
-            else "")
+    incr = "".join(f" ({k.split('_')[1]} {t[k][-1]:.1f})" for k in t
+                   if k.startswith("glassbox_"))
     return (f"round {r + 1}: {case}: glassbox {t['glassbox'][-1]:.1f} ms{incr}, peer "
             + ", ".join(f"{v[-1]:.0f}" for v in t["peer"].values()) + " ms")
 
 
 def run_rounds(setup, cases, rounds):
-    """{case: {"glassbox": [ms per round], "glassbox_incremental": [ms per round] (INCREMENTAL_CASES
-    only), "peer": {ppe: [ms per round]}}}."""
+    """{case: {"glassbox": [ms per round], "glassbox_incremental", "glassbox_bf16": [ms per round]
+    (INCREMENTAL_CASES only), "peer": {ppe: [ms per round]}}}."""
     times = {c: {**{v: [] for v in glassbox_variants(c)},
                  "peer": {p: [] for p in captum_settings(c)}} for c in cases}
     warm_up(setup, cases)
@@ -266,9 +279,10 @@ def summarise_case(case, t, cam_batch):
         "ratio_best": ratio_range(t["peer"][best], gb),
         "goal": 3.0 if case == "gradcam" else 2.0,
     }
-    if "glassbox_incremental" in t:
-        row["glassbox_incremental_ms"] = statistics.median(t["glassbox_incremental"])
-        row["ratio_incremental"] = ratio_range(gb, t["glassbox_incremental"])
+    for variant in ("incremental", "bf16"):
+        if f"glassbox_{variant}" in t:
+            row[f"glassbox_{variant}_ms"] = statistics.median(t[f"glassbox_{variant}"])
+            row[f"ratio_{variant}"] = ratio_range(gb, t[f"glassbox_{variant}"])
     return row
 
 
@@ -286,24 +300,28 @@ def print_table(rows, meta):
     print(f"\nglassbox vs {meta['peers']}; {meta['threads']} threads on both sides; "
           f"{meta['rounds']} rounds; CPU: {meta['cpu']}")
     print(f"load average before {meta['load_before']}, after {meta['load_after']}")
-    print("(glassbox ms: the default; incr: --incremental on; the peer ratios are against the "
-          "default)")
+    print("(glassbox ms: the default; incr: --incremental on; bf16: --precision bf16; the peer "
+          "ratios are against the default)")
     print(f"{'method':30s} {'glassbox ms':>11s} {'incr ms':>9s} {'default/incr [range]':>20s} "
+          f"{'bf16 ms':>9s} {'default/bf16 [range]':>20s} "
           f"{'peer ms (ppe 1)':>16s} {'ratio [range]':>20s} "
           f"{'peer ms (best ppe)':>19s} {'ratio [range]':>20s} goal")
     for r in rows:
-        full = f"{r['glassbox_incremental_ms']:.1f}" if "glassbox_incremental_ms" in r else "-"
-        ratio_full = fmt_range(r["ratio_incremental"]) if "ratio_incremental" in r else "-"
+        variants = ""
+        for v in ("incremental", "bf16"):
+            ms = f"{r[f'glassbox_{v}_ms']:.1f}" if f"glassbox_{v}_ms" in r else "-"
+            ratio = fmt_range(r[f"ratio_{v}"]) if f"ratio_{v}" in r else "-"
+            variants += f" {ms:>9s} {ratio:>20s}"
         best = "-" if r["best_ppe"] in (None, 1) else f"{r['peer_best_ms']:.1f} ({r['best_ppe']})"
         ratio_best = "-" if r["best_ppe"] in (None, 1) else fmt_range(r["ratio_best"])
-        print(f"{r['label']:30s} {r['glassbox_ms']:11.1f} {full:>9s} {ratio_full:>20s} "
+        print(f"{r['label']:30s} {r['glassbox_ms']:11.1f}{variants} "
               f"{r['peer_default_ms']:16.1f} {fmt_range(r['ratio_default']):>20s} {best:>19s} "
               f"{ratio_best:>20s} >={r['goal']:.0f}x")
 
 
 def times_json(times):
-    """The per-round times as JSON: {case: {"glassbox": [...], "glassbox_incremental": [...] (where
-    timed), "peer": {"ppe": [...]}}}."""
+    """The per-round times as JSON: {case: {"glassbox": [...], "glassbox_incremental": [...],
+    "glassbox_bf16": [...] (where timed), "peer": {"ppe": [...]}}}."""
     return {c: {**{k: v for k, v in t.items() if k != "peer"},
                 "peer": {str(k): v for k, v in t["peer"].items()}}
             for c, t in times.items()}

@@ -60,6 +60,7 @@ bool channelwise(std::optional<OpId> op) {
     case OpId::AvgPool2d:
     case OpId::GlobalAvgPool:
     case OpId::Copy:
+    case OpId::Cast:
     case OpId::Scale:
     case OpId::BilinearResize:
     case OpId::Pad2d:

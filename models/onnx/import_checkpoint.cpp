@@ -161,9 +161,10 @@ ImportReport run_import(const ImportJob& job) {
                              shape_str(y.shape()) + " at batch 2");
     }
   }
-  const nlohmann::json import{{"source", job.onnx.filename().string()},
-                              {"opset", imported.opset},
-                              {"producer", imported.producer}};
+  nlohmann::json import{{"source", job.onnx.filename().string()},
+                        {"opset", imported.opset},
+                        {"producer", imported.producer}};
+  if (!imported.notes.empty()) import["notes"] = imported.notes;
   training::save_model(job.out, *model,
                        training::imported_meta(cfg, classes, norm, Shape(chw), import));
   ImportReport r;
@@ -174,15 +175,18 @@ ImportReport run_import(const ImportJob& job) {
   for (const auto& [name, t] : model->named_parameters()) r.parameters += t.numel();
   r.opset = imported.opset;
   r.producer = imported.producer;
+  r.notes = imported.notes;
   return r;
 }
 
 std::string format_import_report(const ImportReport& r) {
+  std::string notes;
+  for (const std::string& n : r.notes) notes += "note: " + n + "\n";
   return fmt::format(
       "imported {} ({}, opset {}): {} nodes, {} parameters, input {}x{}x{}, "
-      "{} classes\nwrote {}\n",
+      "{} classes\n{}wrote {}\n",
       r.out.filename().string(), r.producer.empty() ? "unknown producer" : r.producer, r.opset,
-      r.nodes, r.parameters, r.input_chw[0], r.input_chw[1], r.input_chw[2], r.num_classes,
+      r.nodes, r.parameters, r.input_chw[0], r.input_chw[1], r.input_chw[2], r.num_classes, notes,
       r.out.string());
 }
 

@@ -29,6 +29,7 @@ struct ImportReport {
   std::vector<int64_t> input_chw;  // [C, H, W]
   int64_t num_classes = 0, nodes = 0, parameters = 0, opset = 0;
   std::string producer;
+  std::vector<std::string> notes;  // ImportedModel::notes, printed as "note: ..." lines
 };
 
 // throws std::runtime_error naming the file and the cause (see import_onnx), an existing `out`

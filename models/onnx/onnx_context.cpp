@@ -172,6 +172,10 @@ void ImportContext::set_sources(std::map<std::string, std::string> sources) {
   nodes_.back().sources = std::move(sources);
 }
 
+void ImportContext::note(const std::string& text) {
+  if (std::find(notes_.begin(), notes_.end(), text) == notes_.end()) notes_.push_back(text);
+}
+
 ImportedModel ImportContext::finish(const std::string& input, const std::string& output) {
   // Unique paths, then no layer with weights whose path is the prefix of another ("a", "a.b").
   std::map<std::string, int> seen;
@@ -192,6 +196,7 @@ ImportedModel ImportContext::finish(const std::string& input, const std::string&
     }
   }
   ImportedModel m;
+  m.notes = notes_;
   m.graph.input = input;
   std::string out = output;
   for (auto a = aliases_.find(out); a != aliases_.end(); a = aliases_.find(out)) out = a->second;

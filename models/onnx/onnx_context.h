@@ -71,6 +71,9 @@ class ImportContext {
   // "layer1.0.conv1.weight"), for GraphSpec::source_names.
   void set_sources(std::map<std::string, std::string> sources);
 
+  // Records a note for ImportedModel::notes (each distinct text once).
+  void note(const std::string& text);
+
   // The finished spec and tensors, with paths made unique and free of container clashes.
   ImportedModel finish(const std::string& input, const std::string& output);
 
@@ -91,7 +94,14 @@ class ImportContext {
   std::set<std::string> initializers_;
   std::vector<std::pair<std::string, Tensor>> buffer_tensors_;
   std::vector<PendingNode> nodes_;
+  std::vector<std::string> notes_;
 };
+
+// "float16" or "bfloat16" for TensorProto::FLOAT16 or BFLOAT16 (elem), "float" otherwise.
+inline const char* half_name(int elem) {
+  if (elem == onnx::TensorProto::FLOAT16) return "float16";
+  return elem == onnx::TensorProto::BFLOAT16 ? "bfloat16" : "float";
+}
 
 // Attribute access with the ONNX defaults; throws through ctx.fail naming the node.
 int64_t attr_int(const onnx::NodeProto& node, const char* name, int64_t fallback);

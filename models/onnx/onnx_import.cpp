@@ -109,8 +109,14 @@ std::vector<int64_t> checked_input(ImportContext& ctx, const std::string& name,
 std::vector<int64_t> input_chw(ImportContext& ctx, const onnx::ValueInfoProto& in,
                                const OnnxImportOptions& options) {
   const auto& type = in.type();
-  if (!type.has_tensor_type() || type.tensor_type().elem_type() != onnx::TensorProto::FLOAT) {
-    ctx.fail("input '" + in.name() + "' must be a float tensor");
+  const int elem = type.has_tensor_type() ? type.tensor_type().elem_type() : 0;
+  if (elem == onnx::TensorProto::FLOAT16 || elem == onnx::TensorProto::BFLOAT16) {
+    ctx.note(std::string("the model computes in ") + half_name(elem) + " (input '" + in.name() +
+             "'); glassbox imports it to compute in float32, its weights widened exactly, so "
+             "its outputs differ from a " +
+             half_name(elem) + " run by that format's rounding");
+  } else if (elem != onnx::TensorProto::FLOAT) {
+    ctx.fail("input '" + in.name() + "' must be a float, float16 or bfloat16 tensor");
   }
   const auto& shape = type.tensor_type().shape();
   if (type.tensor_type().has_shape() && shape.dim_size() != 4) {

@@ -8,6 +8,10 @@
 // kept first), Squeeze, Add / Sub / Mul, Concat, Softmax / LogSoftmax over the last dim,
 // ReduceMean, Dropout / Identity (dropped), and the constant chains exporters build shapes from
 // (Constant, Shape, Gather, Unsqueeze, Concat, Cast, folded at import).
+// Half precision: float16 and bfloat16 initializers are widened to float32 exactly (so a model
+// that stores its weights in 16 bits and casts them to float computes as in onnxruntime); a
+// model that computes in 16 bits (a float16 input, Cast to float16 of graph values) is imported
+// to compute in float32, with a note in ImportedModel::notes saying so.
 // Everything else is an error naming the operator and the node: never a silent approximation.
 // Shape letters: N batch, C channels, H/W height/width, K classes.
 #pragma once
@@ -38,6 +42,9 @@ struct ImportedModel {
   int64_t opset = 0;
   std::string producer;  // "pytorch 1.13.0", from the file
   std::map<std::string, std::string> metadata;  // the file's metadata_props
+  // What the import changed that its user should know (a float16 model computed in float32),
+  // one sentence each, in the order first met.
+  std::vector<std::string> notes;
 };
 
 // throws std::runtime_error "<path>: ..." naming the cause: unreadable, truncated or not ONNX, an

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "kernels/float_formats.h"
 #include "models/onnx/onnx_context.h"
 
 namespace gb::models::onnx_import {
@@ -24,6 +25,20 @@ std::vector<double> raw_values(const std::string& raw) {
   }
   return out;
 }
+// A FLOAT16 or BFLOAT16 tensor's values, widened exactly: raw_data holds little-endian 16-bit
+// patterns, int32_data one pattern per element (in its low 16 bits).
+std::vector<double> half_values(const onnx::TensorProto& t) {
+  std::vector<double> bits =
+      t.has_raw_data() ? raw_values<uint16_t>(t.raw_data())
+                       : std::vector<double>(t.int32_data().begin(), t.int32_data().end());
+  const bool f16 = t.data_type() == onnx::TensorProto::FLOAT16;
+  for (double& v : bits) {
+    const auto h = static_cast<uint16_t>(static_cast<int64_t>(v) & 0xffff);
+    v = f16 ? kernels::float_from_f16(h) : kernels::float_from_bf16(h);
+  }
+  return bits;
+}
+
 }  // namespace
 
 int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what) {
@@ -104,9 +119,14 @@ ConstValue read_tensor(const onnx::TensorProto& t) {
       v.data = raw ? raw_values<int32_t>(t.raw_data())
                    : std::vector<double>(t.int32_data().begin(), t.int32_data().end());
       break;
+    case onnx::TensorProto::FLOAT16:
+    case onnx::TensorProto::BFLOAT16:
+      v.data = half_values(t);
+      break;
     default:
       throw std::runtime_error(what + " has element type " + std::to_string(t.data_type()) +
-                               "; glassbox reads float, double, int32 and int64 tensors");
+                               "; glassbox reads float, double, float16, bfloat16, int32 and "
+                               "int64 tensors");
   }
   if (static_cast<int64_t>(v.data.size()) != count) {
     throw std::runtime_error(what + " holds " + std::to_string(v.data.size()) +

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/float_formats.h"
 #include "models/onnx/onnx_converters.h"
 #include "runtime/ops.h"
 
@@ -441,18 +442,36 @@ void gather(ImportContext& ctx, const onnx::NodeProto& node) {
   ctx.set_const(node.output(0), std::move(out));
 }
 
+// A float value rounded to `to` (FLOAT16 or BFLOAT16) and widened back, as ONNX's Cast does.
+double through_half(double v, int64_t to) {
+  const auto f = static_cast<float>(v);
+  return to == onnx::TensorProto::FLOAT16 ? kernels::float_from_f16(kernels::f16_from_float(f))
+                                          : kernels::float_from_bf16(kernels::bf16_from_float(f));
+}
+
+// Casts of constants are folded (a cast to float16 or bfloat16 rounds the values as onnxruntime
+// does); a graph value cast to a float type keeps its float32 values, with a note for 16 bits.
 void cast(ImportContext& ctx, const onnx::NodeProto& node) {
   const int64_t to = attr_int(node, "to", 0);
   const bool to_int = to == onnx::TensorProto::INT64 || to == onnx::TensorProto::INT32;
-  const bool to_float = to == onnx::TensorProto::FLOAT || to == onnx::TensorProto::DOUBLE;
+  const bool to_half = to == onnx::TensorProto::FLOAT16 || to == onnx::TensorProto::BFLOAT16;
+  const bool to_float =
+      to_half || to == onnx::TensorProto::FLOAT || to == onnx::TensorProto::DOUBLE;
   if (!to_int && !to_float) ctx.fail(node, "Cast to element type " + std::to_string(to));
   if (!ctx.is_const(node.input(0))) {
     if (!to_float) ctx.fail(node, "Cast of a graph value to an integer type");
+    if (to_half) {
+      ctx.note(std::string("Cast nodes to ") + half_name(static_cast<int>(to)) +
+               " of computed values are imported as the identity: glassbox computes in float32");
+    }
     return ctx.alias(node.output(0), node.input(0));
   }
   ConstValue c = ctx.constant(node, 0);
   if (to_int && !c.is_int) {
     for (double& v : c.data) v = std::trunc(v);
+  }
+  if (to_half) {
+    for (double& v : c.data) v = through_half(v, to);
   }
   c.is_int = to_int;
   ctx.set_const(node.output(0), std::move(c));

@@ -16,11 +16,12 @@ namespace gb::ops::detail {
   throw std::invalid_argument(std::string(op_name(op)) + ": " + what);
 }
 
-// requires: t defined, of a dtype the op's row takes (F32), on a device it has kernels for.
+// requires: t defined, of a dtype the op's row takes, on a device it has kernels for.
 inline void check_input(OpId op, const Tensor& t, const char* what) {
   if (!t.defined()) fail(op, std::string(what) + " is undefined");
   if (!(op_row(op).dtypes & dtype_bit(t.dtype()))) {
-    fail(op, std::string(what) + " must be F32, got " + dtype_name(t.dtype()));
+    fail(op, std::string(what) + " must be " + dtype_set_name(op_row(op).dtypes) + ", got " +
+                 dtype_name(t.dtype()));
   }
   require_kernel(op, t.device().type, t.dtype());
 }

@@ -76,6 +76,7 @@ std::vector<Case> reshape_cases();
 std::vector<Case> permute_cases();
 std::vector<Case> slice_cases();
 std::vector<Case> copy_cases();
+std::vector<Case> cast_cases();  // cases_pointwise.cpp
 std::vector<Case> dropout_cases();
 std::vector<Case> softmax_cases(bool log);
 std::vector<Case> cross_entropy_cases();

@@ -65,6 +65,8 @@ std::vector<Case> conformance_cases(OpId op) {
       return slice_cases();
     case OpId::Copy:
       return copy_cases();
+    case OpId::Cast:
+      return cast_cases();
     case OpId::Dropout:
       return dropout_cases();
     case OpId::Softmax:

@@ -120,6 +120,9 @@ std::vector<Case> conv2d_cases() {
       {"pointwise 1x1 s2 16->8", 4, 16, 9, 9, 8, 1, 2, 0, 1, false, P},
       {"pointwise 1x1 s2 13->11 37x35 bias", 3, 13, 37, 35, 11, 1, 2, 0, 1, true, P},
       {"pointwise 1x1 s3 5->6 b1", 1, 5, 10, 7, 6, 1, 3, 0, 1, true, E},
+      // Backward-input by output phases, one image per thread (ResNet's downsampling shapes).
+      {"phases threads s2 16->24 ch 18x17 b5", 5, 16, 18, 17, 24, 3, 2, 1, 1, true, P},
+      {"pointwise threads 1x1 s2 16->24 18x17 b5", 5, 16, 18, 17, 24, 1, 2, 0, 1, false, P},
       // The depthwise kernels (groups == C == K; cpu/conv_depthwise.h, cuda/conv_depthwise.cu).
       {"depthwise 3x3 s1 p1 7x9 C17 b3 bias", 3, 17, 7, 9, 17, 3, 1, 1, 17, true, P},
       {"depthwise 3x3 s2 p1 7x9 bias", 2, 5, 7, 9, 5, 3, 2, 1, 5, true, E},

@@ -1,11 +1,11 @@
 // Conformance cases of the pointwise activations of model import: clamp, leaky_relu, sigmoid,
 // tanh, hardsigmoid, hardswish, and prelu (per-channel and shared slopes, gradients to input and
-// slope). Per op: small odd shapes with inputs kept away from the kinks
-// (gradients elementwise), a case of special values (NaN, +-inf, -0, the kinks and bounds
-// exactly, huge and tiny magnitudes; no gradient check, but fast and CUDA against reference
-// forward and backward), and a size past the threading threshold whose per-thread ranges end
-// mid-vector (gradients by projection).
-// Shape letters: N batch, C channels, H/W height/width (prelu); the others take any shape.
+// slope); and of cast (round trips through f16 and bf16, compared bit for bit). Per op: small odd
+// shapes with inputs kept away from the kinks (gradients elementwise), a case of special values
+// (NaN, +-inf, -0, the kinks and bounds exactly, huge and tiny magnitudes; no gradient check, but
+// fast and CUDA against reference forward and backward), and a size past the threading threshold
+// whose per-thread ranges end mid-vector (gradients by projection). Shape letters: N batch, C
+// channels, H/W height/width (prelu); the others take any shape.
 #include <cmath>
 #include <limits>
 
@@ -163,6 +163,45 @@ std::vector<Case> prelu_cases() {
                      {avoiding({3, 16, 32, 33}, 131, {0.0f}), randn({16}, 132, 0.5f)},
                      prelu}),
   };
+}
+
+// Round trips through the 16-bit formats, so each case's output is F32: every fast and CUDA
+// result must equal the reference bit for bit (atol = rtol = 0). The gradient is the identity
+// cast back, so the central differences step over the rounding (h 0.25: at most one unit in the
+// last place of bf16 per 2h, 3% at |x| < 4).
+std::vector<Case> cast_cases() {
+  auto through = [](std::vector<DType> formats) {
+    return [formats](const Ts& v) {
+      Tensor t = v[0];
+      for (DType f : formats) t = ops::cast(t, f);
+      return ops::cast(t, DType::F32);
+    };
+  };
+  const auto bf16 = through({DType::BF16}), f16 = through({DType::F16});
+  // The formats' boundaries: f16's largest value, its overflow tie, smallest normal and
+  // subnormal, half of that (a tie to zero); bf16's ties at 1 + 2^-8 (to even, down) and
+  // 1 + 3 * 2^-8 (up), its largest value; f16's tie at 1 + 2^-11; a float32 subnormal.
+  const std::vector<float> bounds = {65504.0f,       65520.0f,    6.103515625e-05f, 5.9604645e-08f,
+                                     2.9802322e-08f, 1.00390625f, 1.01171875f,      3.3895314e38f,
+                                     1.00048828125f, 1.5e-39f};
+  std::vector<Case> out = {
+      {"bf16 3x7", {avoiding({3, 7}, 140, {})}, bf16},
+      {"f16 1", {avoiding({1}, 141, {})}, f16},
+      {"f16 then bf16 2x3x5x3",
+       {avoiding({2, 3, 5, 3}, 142, {})},
+       through({DType::F16, DType::BF16})},
+      {"bf16 then f16 odd 37", {avoiding({37}, 143, {})}, through({DType::BF16, DType::F16})},
+      no_gradcheck({"bf16 special values", {special(bounds)}, bf16}),
+      no_gradcheck({"f16 special values", {special(bounds)}, f16}),
+      by_projection({"threads bf16 3x16x32x33", {avoiding({3, 16, 32, 33}, 144, {})}, bf16}),
+      by_projection({"threads f16 3x16x32x33", {avoiding({3, 16, 32, 33}, 145, {})}, f16}),
+  };
+  for (Case& c : out) {
+    c.atol = c.rtol = 0.0;
+    c.grad_options.h = 0.25;
+    c.grad_options.atol = c.grad_options.rtol = 0.05;
+  }
+  return out;
 }
 
 }  // namespace gb::conformance
