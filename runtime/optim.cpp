@@ -48,8 +48,9 @@ void SGD::step() {
     const float mom = opt_.momentum;
     const bool first = mom != 0.0f && !momentum_[i].defined();
     if (first) momentum_[i] = Tensor::empty(p.shape(), DType::F32, p.device());
-    k.update(p.numel(), p.f32(), g.f32(), mom != 0.0f ? momentum_[i].f32() : nullptr, lr_,
-             opt_.weight_decay, mom, opt_.dampening, opt_.nesterov, first);
+    k.update(p.numel(), p.f32(), g.f32(), mom != 0.0f ? momentum_[i].f32() : nullptr,
+             lr_ * scales_[i].lr, opt_.weight_decay * scales_[i].weight_decay, mom, opt_.dampening,
+             opt_.nesterov, first);
   }
   ++steps_;
 }
@@ -76,9 +77,10 @@ void AdamW::step() {
   ++steps_;
   const double bc1 = 1.0 - std::pow(static_cast<double>(opt_.beta1), static_cast<double>(steps_));
   const double bc2 = 1.0 - std::pow(static_cast<double>(opt_.beta2), static_cast<double>(steps_));
-  const float step_size = static_cast<float>(lr_ / bc1);
   const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
   for (size_t i = 0; i < params_.size(); ++i) {
+    const float lr = lr_ * scales_[i].lr;
+    const float step_size = static_cast<float>(lr / bc1);
     Tensor& p = params_[i].second;
     Tensor g = p.grad();
     if (!g.defined()) continue;
@@ -87,8 +89,8 @@ void AdamW::step() {
       v_[i] = Tensor::zeros(p.shape(), DType::F32, p.device());
     }
     kernels_for<OpId::AdamWUpdate>(p.device())
-        .update(p.numel(), p.f32(), g.f32(), m_[i].f32(), v_[i].f32(), lr_, opt_.beta1, opt_.beta2,
-                opt_.eps, opt_.weight_decay, step_size, bc2_sqrt);
+        .update(p.numel(), p.f32(), g.f32(), m_[i].f32(), v_[i].f32(), lr, opt_.beta1, opt_.beta2,
+                opt_.eps, opt_.weight_decay * scales_[i].weight_decay, step_size, bc2_sqrt);
   }
 }
 

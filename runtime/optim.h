@@ -14,9 +14,17 @@ namespace gb::optim {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// A parameter's group settings: its learning rate and weight decay are the optimizer's times these
+// (PyTorch's parameter groups, as factors of the run's schedule).
+struct ParamScale {
+  float lr = 1.0f;
+  float weight_decay = 1.0f;
+};
+
 class Optimizer {
  public:
-  explicit Optimizer(NamedTensors params, float lr) : params_(std::move(params)), lr_(lr) {}
+  explicit Optimizer(NamedTensors params, float lr)
+      : params_(std::move(params)), scales_(params_.size()), lr_(lr) {}
   virtual ~Optimizer() = default;
   // Applies one update from the parameters' accumulated gradients (parameters without a
   // gradient are skipped).
@@ -31,9 +39,13 @@ class Optimizer {
   virtual void load_state(const NamedTensors& state, int64_t steps) = 0;
   virtual std::string name() const = 0;
   const NamedTensors& params() const { return params_; }
+  // Sets parameter i's group settings. requires: i < params().size().
+  void set_scale(size_t i, ParamScale scale) { scales_.at(i) = scale; }
+  const ParamScale& scale(size_t i) const { return scales_.at(i); }
 
  protected:
   NamedTensors params_;
+  std::vector<ParamScale> scales_;
   float lr_;
   int64_t steps_ = 0;
 };

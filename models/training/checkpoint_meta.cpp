@@ -67,7 +67,11 @@ TrainConfig train_config_from_json(const json& j) {
   c.bn_l1 = j.value("bn_l1", 0.0f);  // absent in checkpoints written before it existed
   c.augment = j.at("augment").get<bool>();
   c.crop_pad = j.value("crop_pad", int64_t{4});  // absent before the fast recipe existed
-  c.tta = j.value("tta", false);
+  c.tta_level = j.value("tta_level", j.value("tta", false) ? int64_t{1} : int64_t{0});
+  c.bn_bias_lr_scale = j.value("bn_bias_lr_scale", 1.0f);
+  c.freeze_bn_weight = j.value("freeze_bn_weight", false);
+  c.whiten_bias_epochs = j.value("whiten_bias_epochs", int64_t{-1});
+  c.lookahead = j.value("lookahead", false);
   c.cutout = j.at("cutout").get<int64_t>();
   c.seed = j.at("seed").get<uint64_t>();
   c.limit_train = j.at("limit_train").get<int64_t>();
@@ -229,7 +233,11 @@ json train_config_json(const TrainConfig& c) {
               {"bn_l1", c.bn_l1},
               {"augment", c.augment},
               {"crop_pad", c.crop_pad},
-              {"tta", c.tta},
+              {"tta_level", c.tta_level},
+              {"bn_bias_lr_scale", c.bn_bias_lr_scale},
+              {"freeze_bn_weight", c.freeze_bn_weight},
+              {"whiten_bias_epochs", c.whiten_bias_epochs},
+              {"lookahead", c.lookahead},
               {"cutout", c.cutout},
               {"seed", c.seed},
               {"limit_train", c.limit_train},

@@ -26,8 +26,39 @@ struct BatchTotals {
   double seconds = 0;
 };
 
+// b's images shifted by (d, d) pixels, the uncovered border reflected (PyTorch's "reflect"
+// padding: row -1 reads row 1, row H reads row H - 2). requires: |d| <= 1, H and W >= 2.
+data::Batch translated(const data::Batch& b, int d) {
+  data::Batch t = b;
+  const int H = b.height, W = b.width;
+  auto reflect = [](int i, int n) { return i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i); };
+  const size_t planes = b.images.size() / static_cast<size_t>(H * W);
+  for (size_t p = 0; p < planes; ++p) {
+    const float* src = b.images.data() + p * static_cast<size_t>(H * W);
+    float* dst = t.images.data() + p * static_cast<size_t>(H * W);
+    for (int y = 0; y < H; ++y)
+      for (int x = 0; x < W; ++x) dst[y * W + x] = src[reflect(y - d, H) * W + reflect(x - d, W)];
+  }
+  return t;
+}
+
+// The logits of b at TTA level `level`: 0 the images; 1 the mean with their mirrors; 2 half of
+// that plus half the level-1 mean of the images translated by one pixel both ways (up-left and
+// down-right), as airbench's test-time augmentation.
+Tensor tta_logits(Module& model, const data::Batch& b, Device device, int64_t level) {
+  auto mirrored = [&](const data::Batch& x) {
+    Tensor logits = model(batch_images(x, device));
+    if (level == 0) return logits;
+    return ops::scale(ops::add(logits, model(batch_images(x, device, true))), 0.5f);
+  };
+  Tensor logits = mirrored(b);
+  if (level < 2 || b.height < 2 || b.width < 2) return logits;
+  const Tensor shifted = ops::add(mirrored(translated(b, 1)), mirrored(translated(b, -1)));
+  return ops::add(ops::scale(logits, 0.5f), ops::scale(shifted, 0.25f));
+}
+
 BatchTotals run_batches(Module& model, const data::Dataset& ds, const data::Normalization& norm,
-                        int64_t batch_size, bool tta, ProgressBar& bar) {
+                        int64_t batch_size, int64_t tta_level, ProgressBar& bar) {
   const Device device = model.device();
   const size_t K = ds.num_classes();
   BatchTotals t;
@@ -41,10 +72,7 @@ BatchTotals run_batches(Module& model, const data::Dataset& ds, const data::Norm
   double loss_sum = 0;
   int64_t correct = 0, step = 0, samples = 0;
   while (auto b = loader.next()) {
-    Tensor logits = model(batch_images(*b, device));
-    if (tta) {
-      logits = ops::scale(ops::add(logits, model(batch_images(*b, device, true))), 0.5f);
-    }
+    Tensor logits = tta_logits(model, *b, device, tta_level);
     Tensor loss = ops::cross_entropy(logits, Tensor::from_labels(b->labels).to(device));
     t.batch_losses.push_back(static_cast<double>(loss.item()) * static_cast<double>(b->size()));
     loss_sum += t.batch_losses.back();
@@ -100,11 +128,15 @@ BatchTotals gather_totals(ProcessGroup& group, const BatchTotals& mine) {
 }  // namespace
 
 EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normalization& norm,
-                    int64_t batch_size, bool quiet, const std::string& label, bool tta,
+                    int64_t batch_size, bool quiet, const std::string& label, int64_t tta_level,
                     ProcessGroup* group) {
   NoGradGuard no_grad;
   model.eval();
   if (batch_size < 1) throw std::invalid_argument("evaluate: batch size must be positive");
+  if (tta_level < 0 || tta_level > 2) {
+    throw std::invalid_argument("evaluate: TTA level must be 0, 1 or 2, got " +
+                                std::to_string(tta_level));
+  }
   const bool sharded = group && group->size() > 1;
   const ShardRange mine =
       sharded ? shard_range(batch_count(ds, batch_size), group->rank(), group->size())
@@ -112,10 +144,10 @@ EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normaliz
   ProgressBar bar(label, mine.size(), quiet || (sharded && !group->is_root()));
   BatchTotals t;
   if (sharded) {
-    t = gather_totals(
-        *group, run_batches(model, batch_run(ds, batch_size, mine), norm, batch_size, tta, bar));
+    t = gather_totals(*group, run_batches(model, batch_run(ds, batch_size, mine), norm, batch_size,
+                                          tta_level, bar));
   } else {
-    t = run_batches(model, ds, norm, batch_size, tta, bar);
+    t = run_batches(model, ds, norm, batch_size, tta_level, bar);
   }
   EvalResult r;
   r.classes = ds.classes;

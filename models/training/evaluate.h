@@ -24,15 +24,18 @@ struct EvalResult {
 };
 
 // Evaluates `model` (switched to eval mode, on its own device) on `ds` with normalisation `norm`
-// in batches of `batch_size`, with a progress bar labelled `label` unless `quiet`; with `tta`,
-// the logits are the mean of the image's and its horizontal mirror's.
+// in batches of `batch_size`, with a progress bar labelled `label` unless `quiet`. Test-time
+// augmentation by `tta_level`: 0 none; 1 the logits are the mean of the image's and its
+// horizontal mirror's; 2 half of that plus half the same mean over the image translated by one
+// pixel up-left and down-right (borders reflected), airbench's level 2. Throws
+// std::invalid_argument for another level or a batch size below 1.
 // Sharded over `group` (collective; every rank passes the same data set and model): each rank
 // evaluates a contiguous run of whole batches (shard_range over the batches), and the per-batch
 // losses and the confusion counts are gathered and added in batch order, so every rank gets the
 // result one process would compute from the same batches. seconds is the slowest rank's.
 EvalResult evaluate(Module& model, const data::Dataset& ds, const data::Normalization& norm,
                     int64_t batch_size, bool quiet, const std::string& label = "eval",
-                    bool tta = false, ProcessGroup* group = nullptr);
+                    int64_t tta_level = 0, ProcessGroup* group = nullptr);
 
 // Accuracy, per-class accuracy and the confusion matrix as text.
 std::string format_eval_report(const EvalResult& r);

@@ -23,9 +23,18 @@ struct TrainConfig {
   float label_smoothing = 0.0f;
   float clip_grad_norm = 0.0f;  // 0: off
   float bn_l1 = 0.0f;           // network slimming: L1 penalty on BN scales (0: off)
+  // Parameter groups (param_groups.h): batch-norm biases at this multiple of the learning rate
+  // (their weight decay divided by it); batch-norm scales frozen; the whitening stem's weight
+  // frozen and its bias trained for this many epochs (-1: the stem trains as any layer).
+  float bn_bias_lr_scale = 1.0f;
+  bool freeze_bn_weight = false;
+  int64_t whiten_bias_epochs = -1;
+  bool lookahead = false;       // airbench's lookahead weights (lookahead.h)
   bool augment = true;          // random crop (pad crop_pad) + horizontal flip
   int64_t crop_pad = 4;         // translation range of the random crop, pixels per side
-  bool tta = false;             // test-time augmentation: average logits of x and its mirror
+  // Test-time augmentation of the test passes (evaluate.h): 0 none, 1 the mean of x's and its
+  // mirror's logits, 2 that and one-pixel translates.
+  int64_t tta_level = 0;
   int64_t cutout = 0;
   uint64_t seed = 0;
   int64_t limit_train = 0;  // 0: whole split
@@ -44,7 +53,8 @@ struct EpochMetrics {
 
 // `glassbox train --recipe fast`: the airbench-style fast CIFAR-10 recipe (model airbench with
 // its whitened stem, batch 1024, 10 epochs, one-cycle Nesterov SGD, label smoothing 0.2, flip and
-// 2-pixel translate, flip test-time augmentation). The CLI restores the options given explicitly.
+// 2-pixel translate, test-time augmentation level 2: flips and one-pixel translates). The CLI
+// restores the options given explicitly.
 void apply_fast_recipe(TrainConfig& cfg);
 
 }  // namespace gb::training

@@ -15,8 +15,10 @@
 #include "models/training/data_parallel.h"
 #include "models/training/datasets.h"
 #include "models/training/evaluate.h"
+#include "models/training/lookahead.h"
 #include "models/training/loop.h"
 #include "models/training/optimizer_setup.h"
+#include "models/training/param_groups.h"
 #include "models/training/progress.h"
 #include "models/training/throughput.h"
 #include "runtime/checkpoint.h"
@@ -200,6 +202,15 @@ class TrainingRun {
         schedule_(make_schedule(cfg.schedule, cfg.lr, steps_per_epoch_ * cfg.epochs,
                                 cfg.warmup_fraction)) {
     state_.config = cfg;
+    apply_param_groups(cfg, *model_, *optimizer_);
+    if (cfg.lookahead) {
+      if (resume) {
+        throw std::runtime_error(opt.resume.string() +
+                                 ": a run with --lookahead cannot be resumed yet (its slow weights "
+                                 "are not in the checkpoint); train it again from the start");
+      }
+      lookahead_.emplace(*model_);
+    }
     check_same_on_all_ranks(
         *opt.group,
         dataset_fingerprint(*data_.train) + "; test: " + dataset_fingerprint(data_.test),
@@ -258,10 +269,15 @@ class TrainingRun {
   // One epoch of the training loop, then the test pass when due.
   EpochMetrics run_epoch(int64_t epoch) {
     model_->train();
+    apply_epoch_freezes(cfg_, *model_, epoch);
     ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, cfg_.epochs), steps_per_epoch_,
                     opt_.quiet);
     LoopHooks hooks;
     hooks.on_step = [this, &bar](const RunningMetrics& m) {
+      if (lookahead_ && Lookahead::due(optimizer_->steps())) {
+        lookahead_->update(
+            *model_, Lookahead::decay_at(optimizer_->steps(), steps_per_epoch_ * cfg_.epochs));
+      }
       bar.update(m.steps, m.loss(), m.accuracy(), m.seen);
       if (log_) log_->step(m, optimizer_->lr());
     };
@@ -276,6 +292,7 @@ class TrainingRun {
     if (parallel_.active() && !parallel_.sync_bn) {
       average_running_statistics(*parallel_.group, *model_);
     }
+    if (lookahead_ && epoch + 1 == cfg_.epochs) lookahead_->update(*model_, 1.0f);
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.seconds = bar.elapsed_seconds();
@@ -289,7 +306,7 @@ class TrainingRun {
     if (cfg_.eval_each_epoch || epoch + 1 == cfg_.epochs) {
       Storage::release_cache();  // phase change: the test pass has other block sizes
       const EvalResult er = evaluate(*model_, data_.test, data_.norm, 256, opt_.quiet, "  test",
-                                     cfg_.tta, parallel_.group);
+                                     cfg_.tta_level, parallel_.group);
       Storage::release_cache();
       m.test_loss = er.loss;
       m.test_accuracy = er.accuracy;
@@ -335,6 +352,7 @@ class TrainingRun {
   models::ModelConfig model_config_;
   std::shared_ptr<Module> model_;
   std::unique_ptr<optim::Optimizer> optimizer_;
+  std::optional<Lookahead> lookahead_;  // with cfg.lookahead
   DataParallel parallel_;
   data::Loader loader_;
   int64_t steps_per_epoch_;

@@ -19,22 +19,18 @@ namespace {
 
 struct EvalCommand {
   std::string checkpoint, data, json;
-  int64_t limit = 0, batch_size = 256;
+  int64_t limit = 0, batch_size = 256, tta_level = 0;
   std::string device = "cpu";
   bool overwrite = false;
 };
 
 nlohmann::json eval_json(const EvalCommand& e, const std::string& data,
                          const training::EvalResult& r) {
-  return {{"checkpoint", e.checkpoint},
-          {"data", data},
-          {"accuracy", r.accuracy},
-          {"loss", r.loss},
-          {"samples", r.samples},
-          {"classes", r.classes},
-          {"per_class_accuracy", r.per_class_accuracy},
-          {"confusion", r.confusion},
-          {"seconds", r.seconds}};
+  return {{"checkpoint", e.checkpoint}, {"data", data},
+          {"accuracy", r.accuracy},     {"loss", r.loss},
+          {"samples", r.samples},       {"tta_level", e.tta_level},
+          {"classes", r.classes},       {"per_class_accuracy", r.per_class_accuracy},
+          {"confusion", r.confusion},   {"seconds", r.seconds}};
 }
 
 // Under mpirun the batches are shared out over the ranks and rank 0 reports (evaluate.h).
@@ -47,8 +43,8 @@ void run(const EvalCommand& e) {
   training::check_dataset_fits(ds, lm.meta, e.checkpoint);
   lm.model->to(parse_device(e.device));
   check_same_on_all_ranks(group, training::dataset_fingerprint(ds), "the test data");
-  training::EvalResult r =
-      training::evaluate(*lm.model, ds, lm.meta.norm, e.batch_size, false, "eval", false, &group);
+  training::EvalResult r = training::evaluate(*lm.model, ds, lm.meta.norm, e.batch_size, false,
+                                              "eval", e.tta_level, &group);
   if (!group.is_root()) return;
   r.classes = lm.meta.classes;
   std::cout << "\n" << training::format_eval_report(r);
@@ -64,6 +60,9 @@ Command add_eval(CLI::App& cli, SharedOptions& shared) {
   app->add_option("--data", e->data, "data set (default: the one it was trained on)");
   app->add_option("--limit", e->limit, "use only this many test images");
   app->add_option("--batch-size", e->batch_size, "batch size");
+  app->add_option("--tta-level", e->tta_level,
+                  "test-time augmentation: 0 none, 1 mirror, 2 mirror and one-pixel translates")
+      ->check(CLI::Range(0, 2));
   app->add_flag("--overwrite", e->overwrite, "replace an existing --json file")
       ->needs(app->add_option("--json", e->json, "write the result as JSON"));
   add_threads_option(*app, shared, "compute threads");

@@ -44,10 +44,24 @@ void add_recipe_options(CLI::App& app, training::TrainConfig& c) {
   app.add_option("--clip-grad", c.clip_grad_norm, "clip gradients to this global norm (0: off)");
   app.add_option("--bn-l1", c.bn_l1,
                  "L1 penalty on BN scales (network slimming, e.g. 1e-4; 0: off)");
+  app.add_option("--bn-bias-lr-scale", c.bn_bias_lr_scale,
+                 "batch-norm biases learn at this multiple of the learning rate (their weight "
+                 "decay divided by it)");
+  app.add_flag("--freeze-bn-weight", c.freeze_bn_weight, "keep batch-norm scales at their value");
+  app.add_option("--whiten-bias-epochs", c.whiten_bias_epochs,
+                 "airbench: freeze the whitening stem's weight, train its bias this many epochs "
+                 "(-1: train the stem as any layer)");
+  app.add_flag("--lookahead", c.lookahead,
+               "lookahead weights (airbench's): every 5 steps pull the model toward a slow copy");
   app.add_flag("!--no-augment", c.augment, "disable random crop and flip");
   app.add_option("--cutout", c.cutout, "cutout square size (0: off)");
   app.add_option("--crop-pad", c.crop_pad, "random-crop translation range in pixels (4)");
-  app.add_flag("--tta", c.tta, "test-time augmentation: average with the mirrored image");
+  app.add_flag_callback(
+      "--tta", [&c] { c.tta_level = std::max<int64_t>(c.tta_level, 1); },
+      "test-time augmentation of the test passes: average with the mirrored image (level 1)");
+  app.add_option("--tta-level", c.tta_level,
+                 "test-time augmentation: 0 none, 1 mirror, 2 mirror and one-pixel translates")
+      ->check(CLI::Range(0, 2));
   app.add_option("--seed", c.seed, "random seed (weights, shuffling, augmentation)");
   app.add_option("--limit-train", c.limit_train, "use only this many training images (0: all)");
   app.add_option("--limit-test", c.limit_test, "use only this many test images (0: all)");
@@ -82,12 +96,32 @@ void add_run_options(CLI::App& app, TrainCommand& t, SharedOptions& shared) {
 
 // A resumed run continues with its saved configuration; only the length may change.
 void apply_resume_rules(TrainCommand& t) {
-  for (const char* flag :
-       {"--model",     "--width",           "--data",        "--batch-size",   "--optimizer",
-        "--lr",        "--momentum",        "--no-nesterov", "--weight-decay", "--schedule",
-        "--warmup",    "--label-smoothing", "--clip-grad",   "--bn-l1",        "--no-augment",
-        "--cutout",    "--crop-pad",        "--tta",         "--seed",         "--limit-train",
-        "--limit-test"}) {
+  for (const char* flag : {"--model",
+                           "--width",
+                           "--data",
+                           "--batch-size",
+                           "--optimizer",
+                           "--lr",
+                           "--momentum",
+                           "--no-nesterov",
+                           "--weight-decay",
+                           "--schedule",
+                           "--warmup",
+                           "--label-smoothing",
+                           "--clip-grad",
+                           "--bn-l1",
+                           "--no-augment",
+                           "--cutout",
+                           "--crop-pad",
+                           "--tta",
+                           "--tta-level",
+                           "--seed",
+                           "--bn-bias-lr-scale",
+                           "--freeze-bn-weight",
+                           "--whiten-bias-epochs",
+                           "--lookahead",
+                           "--limit-train",
+                           "--limit-test"}) {
     if (t.app->count(flag) > 0) {
       throw std::runtime_error(std::string(flag) +
                                " cannot be combined with --resume: the run continues with the "
@@ -116,6 +150,9 @@ void apply_recipe(TrainCommand& t) {
       {"--warmup", [&] { tc.warmup_fraction = given.warmup_fraction; }},
       {"--label-smoothing", [&] { tc.label_smoothing = given.label_smoothing; }},
       {"--crop-pad", [&] { tc.crop_pad = given.crop_pad; }},
+      {"--tta-level", [&] { tc.tta_level = given.tta_level; }},
+      {"--bn-bias-lr-scale", [&] { tc.bn_bias_lr_scale = given.bn_bias_lr_scale; }},
+      {"--whiten-bias-epochs", [&] { tc.whiten_bias_epochs = given.whiten_bias_epochs; }},
   };
   for (const auto& [flag, restore] : keep) {
     if (t.app->count(flag) > 0) restore();
