@@ -182,6 +182,20 @@ TEST(FastRecipe, TrainsEndToEndAndRecordsItsSettings) {
                                              (dir / "more.safetensors").string());
   EXPECT_NE(resumed.status, 0);
   EXPECT_NE(resumed.output.find("cannot be resumed yet"), std::string::npos) << resumed.output;
+
+  // Options given with the recipe override it, the negated flags included.
+  const std::string json2 = (dir / "plain.json").string();
+  const auto plain = testing::run_glassbox(
+      "train --recipe fast --no-lookahead --no-freeze-bn-weight --tta-level 0 --epochs 1 "
+      "--batch-size 64 --limit-train 128 --limit-test 32 --threads 2 --quiet --out " +
+      (dir / "plain.safetensors").string() + " --json " + json2);
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  std::ifstream in2(json2);
+  const nlohmann::json c2 = nlohmann::json::parse(in2).at("train_config");
+  EXPECT_EQ(c2.at("lookahead"), false);
+  EXPECT_EQ(c2.at("freeze_bn_weight"), false);
+  EXPECT_EQ(c2.at("tta_level"), 0);
+  EXPECT_EQ(c2.at("bn_bias_lr_scale"), 64.0);  // not given: the recipe's
 }
 
 }  // namespace

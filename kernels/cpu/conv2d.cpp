@@ -203,14 +203,29 @@ void backward_weight_image(const Conv2dShape& s, const Geometry& g, int64_t n, c
 
 ConvAlgorithm g_algorithm = ConvAlgorithm::Auto;
 
+// The depthwise and padded-flat kernels copy each input plane into a buffer of about
+// (H + 2*pad_h + stride_h) x (W + 2*pad_w + stride_w) floats (zero-padded, split into stride
+// phases). Where padding or a stride makes that far larger than the plane and the output (a
+// fuzzed ONNX file had a stride of 2^24 - 1: 6 GB per plane), im2col + GEMM, whose buffer is the
+// output's size, runs instead. Computed in double: the fields may be near 2^63.
+bool padded_copy_bounded(const Conv2dShape& s) {
+  const auto d = [](int64_t v) { return static_cast<double>(v); };
+  const double padded = (d(s.H) + 2 * d(s.pad_h) + d(s.stride_h) + d(s.R)) *
+                        (d(s.W) + 2 * d(s.pad_w) + d(s.stride_w) + d(s.S));
+  const double plain = (d(s.H) + d(s.R)) * (d(s.W) + d(s.S)) + d(s.P()) * d(s.Q());
+  return padded <= 16 * plain + 4096;
+}
+
 // Depthwise shapes take conv_depthwise.h under every setting but Im2colGemm (the old path, for
 // comparisons).
 bool use_depthwise(const Conv2dShape& s) {
-  return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_depthwise_applicable(s);
+  return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_depthwise_applicable(s) &&
+         padded_copy_bounded(s);
 }
 
 bool use_padded_flat(const Conv2dShape& s) {
-  return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_applicable(s);
+  return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_applicable(s) &&
+         padded_copy_bounded(s);
 }
 
 bool use_pointwise(const Conv2dShape& s) {
@@ -218,7 +233,8 @@ bool use_pointwise(const Conv2dShape& s) {
 }
 
 bool use_padded_flat_backward_input(const Conv2dShape& s) {
-  return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_backward_input_applicable(s);
+  return g_algorithm != ConvAlgorithm::Im2colGemm && conv2d_direct_backward_input_applicable(s) &&
+         padded_copy_bounded(s);
 }
 
 // Winograd where it applies and, under Auto, where it pays (conv2d_winograd_worthwhile: enough

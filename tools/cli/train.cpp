@@ -47,12 +47,14 @@ void add_recipe_options(CLI::App& app, training::TrainConfig& c) {
   app.add_option("--bn-bias-lr-scale", c.bn_bias_lr_scale,
                  "batch-norm biases learn at this multiple of the learning rate (their weight "
                  "decay divided by it)");
-  app.add_flag("--freeze-bn-weight", c.freeze_bn_weight, "keep batch-norm scales at their value");
+  app.add_flag("--freeze-bn-weight,!--no-freeze-bn-weight", c.freeze_bn_weight,
+               "keep batch-norm scales at their value (--no-...: train them)");
   app.add_option("--whiten-bias-epochs", c.whiten_bias_epochs,
                  "airbench: freeze the whitening stem's weight, train its bias this many epochs "
                  "(-1: train the stem as any layer)");
-  app.add_flag("--lookahead", c.lookahead,
-               "lookahead weights (airbench's): every 5 steps pull the model toward a slow copy");
+  app.add_flag("--lookahead,!--no-lookahead", c.lookahead,
+               "lookahead weights (airbench's): every 5 steps pull the model toward a slow copy "
+               "(--no-...: off)");
   app.add_flag("!--no-augment", c.augment, "disable random crop and flip");
   app.add_option("--cutout", c.cutout, "cutout square size (0: off)");
   app.add_option("--crop-pad", c.crop_pad, "random-crop translation range in pixels (4)");
@@ -118,8 +120,10 @@ void apply_resume_rules(TrainCommand& t) {
                            "--seed",
                            "--bn-bias-lr-scale",
                            "--freeze-bn-weight",
+                           "--no-freeze-bn-weight",
                            "--whiten-bias-epochs",
                            "--lookahead",
+                           "--no-lookahead",
                            "--limit-train",
                            "--limit-test"}) {
     if (t.app->count(flag) > 0) {
@@ -153,6 +157,10 @@ void apply_recipe(TrainCommand& t) {
       {"--tta-level", [&] { tc.tta_level = given.tta_level; }},
       {"--bn-bias-lr-scale", [&] { tc.bn_bias_lr_scale = given.bn_bias_lr_scale; }},
       {"--whiten-bias-epochs", [&] { tc.whiten_bias_epochs = given.whiten_bias_epochs; }},
+      {"--freeze-bn-weight", [&] { tc.freeze_bn_weight = given.freeze_bn_weight; }},
+      {"--no-freeze-bn-weight", [&] { tc.freeze_bn_weight = given.freeze_bn_weight; }},
+      {"--lookahead", [&] { tc.lookahead = given.lookahead; }},
+      {"--no-lookahead", [&] { tc.lookahead = given.lookahead; }},
   };
   for (const auto& [flag, restore] : keep) {
     if (t.app->count(flag) > 0) restore();
