@@ -24,8 +24,9 @@ struct TrainConfig {
   float clip_grad_norm = 0.0f;  // 0: off
   float bn_l1 = 0.0f;           // network slimming: L1 penalty on BN scales (0: off)
   // Parameter groups (param_groups.h): batch-norm biases at this multiple of the learning rate
-  // (their weight decay divided by it); batch-norm scales frozen; the whitening stem's weight
-  // frozen and its bias trained for this many epochs (-1: the stem trains as any layer).
+  // (their weight decay divided by it); batch-norm scales frozen; the whitening stem's bias
+  // trained for this many epochs, its weight frozen in every run (-1: off; a fresh airbench's
+  // weight is frozen by its initialisation all the same).
   float bn_bias_lr_scale = 1.0f;
   bool freeze_bn_weight = false;
   int64_t whiten_bias_epochs = -1;

@@ -50,8 +50,8 @@ void add_recipe_options(CLI::App& app, training::TrainConfig& c) {
   app.add_flag("--freeze-bn-weight,!--no-freeze-bn-weight", c.freeze_bn_weight,
                "keep batch-norm scales at their value (--no-...: train them)");
   app.add_option("--whiten-bias-epochs", c.whiten_bias_epochs,
-                 "airbench: freeze the whitening stem's weight, train its bias this many epochs "
-                 "(-1: train the stem as any layer)");
+                 "airbench: train the whitening stem's bias this many epochs, then freeze it; the "
+                 "weight stays frozen, resumed runs included (-1: off)");
   app.add_flag("--lookahead,!--no-lookahead", c.lookahead,
                "lookahead weights (airbench's): every 5 steps pull the model toward a slow copy "
                "(--no-...: off)");
