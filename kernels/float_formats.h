@@ -13,6 +13,7 @@
 // - widening is exact (every f16 and bf16 value is a float32); an f16 NaN comes out quiet with its
 //   payload (F16C's vcvtph2ps does the same), a bf16 NaN keeps its bits.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -26,6 +27,11 @@ namespace gb::kernels {
 
 // The element formats of the cast kernels (kernels/cast.h).
 enum class FloatFormat : uint8_t { F32, F16, BF16 };
+
+// Bytes per element: 4 for F32, 2 for the 16-bit formats.
+GB_HOST_DEVICE constexpr size_t float_format_bytes(FloatFormat f) {
+  return f == FloatFormat::F32 ? 4 : 2;
+}
 
 GB_HOST_DEVICE inline uint32_t float_bits(float f) {
 #ifdef __CUDA_ARCH__

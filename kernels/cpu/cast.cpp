@@ -54,8 +54,8 @@ void cast_range(int64_t begin, int64_t end, const void* src, FloatFormat from, v
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) store8(dst, to, i, load8(src, from, i));
   if (i < end) {
-    ref::cast(end - i, static_cast<const char*>(src) + i * (from == FloatFormat::F32 ? 4 : 2), from,
-              static_cast<char*>(dst) + i * (to == FloatFormat::F32 ? 4 : 2), to);
+    ref::cast(end - i, static_cast<const char*>(src) + i * float_format_bytes(from), from,
+              static_cast<char*>(dst) + i * float_format_bytes(to), to);
   }
 }
 
@@ -64,7 +64,7 @@ void cast_range(int64_t begin, int64_t end, const void* src, FloatFormat from, v
 void cast(int64_t n, const void* src, FloatFormat from, void* dst, FloatFormat to) {
   if (n <= 0) return;
   if (from == to) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * (from == FloatFormat::F32 ? 4 : 2));
+    std::memcpy(dst, src, static_cast<size_t>(n) * float_format_bytes(from));
     return;
   }
   const int threads = threads_for(n);

@@ -37,7 +37,7 @@ __global__ void cast_kernel(int64_t n, const void* src, FloatFormat from, void* 
 void cast(int64_t n, const void* src, FloatFormat from, void* dst, FloatFormat to) {
   if (n <= 0) return;
   if (from == to) {
-    const size_t bytes = static_cast<size_t>(n) * (from == FloatFormat::F32 ? 4 : 2);
+    const size_t bytes = static_cast<size_t>(n) * float_format_bytes(from);
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()), "cast copy");
     return;
   }

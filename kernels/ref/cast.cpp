@@ -47,14 +47,12 @@ void store(void* dst, FloatFormat f, int64_t i, float v) {
   }
 }
 
-size_t format_bytes(FloatFormat f) { return f == FloatFormat::F32 ? 4 : 2; }
-
 }  // namespace
 
 void cast(int64_t n, const void* src, FloatFormat from, void* dst, FloatFormat to) {
   if (n <= 0) return;
   if (from == to) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * format_bytes(from));
+    std::memcpy(dst, src, static_cast<size_t>(n) * float_format_bytes(from));
     return;
   }
   for (int64_t i = 0; i < n; ++i) store(dst, to, i, load(src, from, i));

@@ -60,9 +60,7 @@ Command add_eval(CLI::App& cli, SharedOptions& shared) {
   app->add_option("--data", e->data, "data set (default: the one it was trained on)");
   app->add_option("--limit", e->limit, "use only this many test images");
   app->add_option("--batch-size", e->batch_size, "batch size");
-  app->add_option("--tta-level", e->tta_level,
-                  "test-time augmentation: 0 none, 1 mirror, 2 mirror and one-pixel translates")
-      ->check(CLI::Range(0, 2));
+  add_tta_level_option(*app, e->tta_level);
   app->add_flag("--overwrite", e->overwrite, "replace an existing --json file")
       ->needs(app->add_option("--json", e->json, "write the result as JSON"));
   add_threads_option(*app, shared, "compute threads");

@@ -51,6 +51,12 @@ void add_threads_option(CLI::App& app, SharedOptions& s, const std::string& help
   app.add_option("--threads", s.threads, help);
 }
 
+void add_tta_level_option(CLI::App& app, int64_t& level) {
+  app.add_option("--tta-level", level,
+                 "test-time augmentation: 0 none, 1 mirror, 2 mirror and one-pixel translates")
+      ->check(CLI::Range(0, 2));
+}
+
 void add_conv_backend_option(CLI::App& app, SharedOptions& s) {
   app.add_option("--conv-backend", s.conv_backend,
                  "CUDA convolution: handwritten (default) | cudnn (for comparison)");

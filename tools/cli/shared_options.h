@@ -29,6 +29,8 @@ struct SharedOptions {
 };
 
 void add_threads_option(CLI::App& app, SharedOptions& s, const std::string& help);
+// --tta-level 0..2 (models/training/evaluate.h's test-time augmentation levels) into `level`.
+void add_tta_level_option(CLI::App& app, int64_t& level);
 void add_conv_backend_option(CLI::App& app, SharedOptions& s);
 void add_conv_algorithm_option(CLI::App& app, SharedOptions& s);
 // --no-verify: every command that reads a checkpoint.

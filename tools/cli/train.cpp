@@ -61,9 +61,7 @@ void add_recipe_options(CLI::App& app, training::TrainConfig& c) {
   app.add_flag_callback(
       "--tta", [&c] { c.tta_level = std::max<int64_t>(c.tta_level, 1); },
       "test-time augmentation of the test passes: average with the mirrored image (level 1)");
-  app.add_option("--tta-level", c.tta_level,
-                 "test-time augmentation: 0 none, 1 mirror, 2 mirror and one-pixel translates")
-      ->check(CLI::Range(0, 2));
+  add_tta_level_option(app, c.tta_level);
   app.add_option("--seed", c.seed, "random seed (weights, shuffling, augmentation)");
   app.add_option("--limit-train", c.limit_train, "use only this many training images (0: all)");
   app.add_option("--limit-test", c.limit_test, "use only this many test images (0: all)");
